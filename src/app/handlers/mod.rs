@@ -1,0 +1,85 @@
+//! Command dispatch: role and place checks, then the handler. Returns the intent recorded on
+//! the inbound message.
+
+mod account;
+mod admin;
+mod group;
+mod leave;
+mod school;
+
+use super::Ctx;
+use crate::domain::command::{self, CommandId, CommandSpec, Place};
+use crate::store;
+use chrono::Duration;
+
+pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
+    let text = ctx.msg.command_text();
+    let Some(cmd) = command::parse(&text) else {
+        return not_a_command(ctx).await;
+    };
+    let spec = CommandSpec::get(cmd.id);
+    let role = ctx.actor.as_ref().map(|a| a.role);
+    if !spec.allowed(role) {
+        match role {
+            None => ctx.reply("您尚未绑定身份，暂不能使用该指令。请向督导室索取绑定码，然后发送“绑定 绑定码”。"),
+            Some(r) => {
+                ctx.reply(format!("抱歉，{}身份不能使用“{}”。发送“帮助”查看您可用的指令。", r.label(), spec.names[0]))
+            }
+        }
+        return Ok("denied");
+    }
+    match (spec.place, ctx.in_group()) {
+        (Place::GroupOnly, false) => {
+            ctx.reply(format!("“{}”需要在群里发送。", spec.names[0]));
+            return Ok("wrong_place");
+        }
+        (Place::PrivateOnly, true) => {
+            ctx.reply(format!("“{}”涉及个人信息，请私聊我发送。", spec.names[0]));
+            return Ok("wrong_place");
+        }
+        _ => {}
+    }
+    let args = cmd.args.as_str();
+    match cmd.id {
+        CommandId::Help => account::help(ctx).await?,
+        CommandId::Bind => account::bind(ctx, args).await?,
+        CommandId::WhoAmI => account::whoami(ctx).await?,
+        CommandId::IssueCode => account::issue_code(ctx, args).await?,
+        CommandId::RegisterGroup => group::register(ctx, args).await?,
+        CommandId::School => school::show(ctx, args).await?,
+        CommandId::Leave => leave::request(ctx, args).await?,
+        CommandId::CancelLeave => leave::cancel(ctx).await?,
+        CommandId::Queue => admin::queue(ctx).await?,
+    }
+    Ok(command_intent(cmd.id))
+}
+
+fn command_intent(id: CommandId) -> &'static str {
+    match id {
+        CommandId::Help => "help",
+        CommandId::Bind => "bind",
+        CommandId::WhoAmI => "whoami",
+        CommandId::IssueCode => "issue_code",
+        CommandId::RegisterGroup => "register_group",
+        CommandId::School => "school",
+        CommandId::Leave => "leave",
+        CommandId::CancelLeave => "cancel_leave",
+        CommandId::Queue => "queue",
+    }
+}
+
+/// Free text: chatter in a group is stored and left alone; text addressed to the bot gets a hint.
+async fn not_a_command(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
+    if !ctx.msg.to_me {
+        return Ok("chatter");
+    }
+    if ctx.actor.is_none() {
+        let quiet = Duration::hours(i64::from(ctx.app.settings.roster.unbound_hint_quiet_hours));
+        if store::binding::take_unbound_hint(ctx.tx, ctx.platform, &ctx.msg.sender.id, ctx.now, quiet).await? {
+            ctx.reply("您好，您的账号尚未绑定身份。请向督导室索取绑定码，然后发送“绑定 绑定码”。");
+        }
+        return Ok("unbound");
+    }
+    ctx.reply("没有看懂这条消息。发送“帮助”查看可用指令。");
+    Ok("unknown")
+}

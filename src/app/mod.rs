@@ -1,0 +1,202 @@
+//! The service core: the inbound pipeline (store → bind identity → act → enqueue replies, in one
+//! transaction) and what every workflow needs from the running service.
+
+pub mod handlers;
+pub mod roster_load;
+
+use crate::chat::{ChatKind, InboundMessage, InboundSink, Segment};
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::{begin_write, Db, Tx};
+use crate::domain::actor::Actor;
+use crate::domain::calendar::Calendar;
+use crate::outbox::{Directory, Envelope, Recipient};
+use crate::store::{self, inbound::Stored};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub struct App {
+    pub db: Db,
+    pub clock: SharedClock,
+    pub settings: Arc<Settings>,
+    pub tz: Tz,
+    pub calendar: Arc<Calendar>,
+    pub directory: Directory,
+    /// Poked after every commit that enqueued messages.
+    pub outbox_notify: Arc<Notify>,
+}
+
+/// Everything a handler needs while processing one inbound message inside its transaction.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub tx: &'a mut Tx<'static>,
+    pub msg: &'a InboundMessage,
+    pub inbound_id: i64,
+    pub platform: &'static str,
+    pub now: DateTime<Utc>,
+    pub actor: Option<Actor>,
+    /// Extra envelopes (notices to others) that commit with the transaction.
+    pub outgoing: Vec<Envelope>,
+    replies: Vec<Vec<Segment>>,
+}
+
+impl Ctx<'_> {
+    /// Answers the sender in the chat they wrote from; in a group the answer mentions them.
+    pub fn reply(&mut self, text: impl Into<String>) {
+        let mut segs = Vec::new();
+        if self.msg.chat.kind == ChatKind::Group {
+            let name = self.actor.as_ref().map(|a| a.name.clone()).or_else(|| self.msg.sender.display.clone());
+            segs.push(Segment::Mention { user_id: self.msg.sender.id.clone(), name: name.unwrap_or_default() });
+            segs.push(Segment::text(" "));
+        }
+        segs.push(Segment::text(text));
+        self.replies.push(segs);
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.now.with_timezone(&self.app.tz).date_naive()
+    }
+
+    pub fn in_group(&self) -> bool {
+        self.msg.chat.kind == ChatKind::Group
+    }
+
+    pub fn via(&self) -> &str {
+        &self.msg.chat.channel
+    }
+
+    pub async fn audit(
+        &mut self,
+        entity: &str,
+        entity_id: Option<String>,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> sqlx::Result<()> {
+        let entry = store::audit::AuditEntry {
+            actor_id: self.actor.as_ref().map(|a| a.person_id),
+            via: &self.msg.chat.channel,
+            entity,
+            entity_id,
+            action,
+            detail,
+        };
+        store::audit::record(self.tx, self.now, entry).await
+    }
+}
+
+impl App {
+    /// Stores the message, then processes it once. Duplicate deliveries are ignored.
+    pub async fn ingest(&self, msg: InboundMessage) -> anyhow::Result<()> {
+        let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
+        let now = self.clock.now();
+        let mut conn = self.db.acquire().await?;
+        let stored = store::inbound::store(&mut conn, platform, &msg, now).await?;
+        drop(conn);
+        match stored {
+            Stored::Duplicate(id) => {
+                tracing::debug!(id, channel = %msg.chat.channel, "duplicate delivery ignored");
+                Ok(())
+            }
+            Stored::New(id) | Stored::Pending(id) => self.process(id, &msg).await,
+        }
+    }
+
+    /// Processes messages stored before a crash but never acted on.
+    pub async fn recover_inbound(&self) -> anyhow::Result<usize> {
+        let mut conn = self.db.acquire().await?;
+        let pending = store::inbound::unprocessed(&mut conn).await?;
+        drop(conn);
+        let n = pending.len();
+        for (id, msg) in pending {
+            self.process(id, &msg).await?;
+        }
+        Ok(n)
+    }
+
+    async fn process(&self, id: i64, msg: &InboundMessage) -> anyhow::Result<()> {
+        match self.process_in_tx(id, msg).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::error!(id, error = %e, "processing an inbound message failed");
+                // The message stays stored; record the failure and tell the sender politely.
+                let mut tx = begin_write(&self.db).await?;
+                store::inbound::mark_failed(&mut tx, id, &e.to_string()).await?;
+                if msg.to_me || crate::domain::command::parse(&msg.command_text()).is_some() {
+                    let env = Envelope {
+                        prompted: true,
+                        ..Envelope::new(
+                            format!("in:{id}:error"),
+                            Recipient::Chat(msg.chat.clone()),
+                            vec![Segment::text("抱歉，处理您的消息时出现问题，已记录，请稍后再试或联系督导室。")],
+                            format!("inbound:{id}"),
+                        )
+                    };
+                    crate::outbox::enqueue(&mut tx, &self.directory, self.clock.now(), env).await?;
+                }
+                tx.commit().await?;
+                self.outbox_notify.notify_waiters();
+                Ok(())
+            }
+        }
+    }
+
+    async fn process_in_tx(&self, id: i64, msg: &InboundMessage) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
+        let mut tx = begin_write(&self.db).await?;
+        if !store::inbound::claim(&mut tx, id).await? {
+            return Ok(());
+        }
+        if msg.chat.kind == ChatKind::Group {
+            store::groups::touch(&mut tx, platform, &msg.chat).await?;
+        }
+        let actor = store::people::actor_for_account(&mut tx, platform, &msg.sender.id).await?;
+        let mut ctx = Ctx {
+            app: self,
+            tx: &mut tx,
+            msg,
+            inbound_id: id,
+            platform,
+            now,
+            actor,
+            outgoing: Vec::new(),
+            replies: Vec::new(),
+        };
+        let intent = handlers::dispatch(&mut ctx).await?;
+        let person_id = ctx.actor.as_ref().map(|a| a.person_id);
+        let replies = std::mem::take(&mut ctx.replies);
+        let outgoing = std::mem::take(&mut ctx.outgoing);
+        store::inbound::annotate(&mut tx, id, person_id, intent).await?;
+        let mut queued = 0;
+        for (i, segments) in replies.into_iter().enumerate() {
+            let env = Envelope {
+                prompted: true,
+                ..Envelope::new(
+                    format!("in:{id}:{i}"),
+                    Recipient::Chat(msg.chat.clone()),
+                    segments,
+                    format!("inbound:{id}"),
+                )
+            };
+            queued += crate::outbox::enqueue(&mut tx, &self.directory, now, env).await?;
+        }
+        for env in outgoing {
+            queued += crate::outbox::enqueue(&mut tx, &self.directory, now, env).await?;
+        }
+        tx.commit().await?;
+        if queued > 0 {
+            self.outbox_notify.notify_waiters();
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl InboundSink for App {
+    async fn deliver(&self, msg: InboundMessage) -> anyhow::Result<()> {
+        self.ingest(msg).await
+    }
+}

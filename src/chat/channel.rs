@@ -1,0 +1,99 @@
+//! The interface a chat platform adapter implements, and what each platform can do.
+
+use super::model::{InboundMessage, OutboundMessage};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A platform family; accounts (people's chat ids) are per platform, not per channel instance.
+pub type Platform = &'static str;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MentionSupport {
+    /// Mentions by the platform's user id.
+    ById,
+    /// Mentions only by the person's mobile number (WeCom robot).
+    ByMobile,
+    /// No mentions: names are written as text.
+    None,
+}
+
+/// A sliding-window limit: at most `count` sends within `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub window: Duration,
+}
+
+impl Rate {
+    pub const fn per_second(count: u32) -> Rate {
+        Rate { count, window: Duration::from_secs(1) }
+    }
+    pub const fn per_minute(count: u32) -> Rate {
+        Rate { count, window: Duration::from_secs(60) }
+    }
+}
+
+/// What a channel can do; routing and the outbox obey it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    pub can_receive: bool,
+    /// Can start a conversation (reminders) rather than only answer one.
+    pub can_push: bool,
+    pub can_send_private: bool,
+    pub mention: MentionSupport,
+    pub mention_all: bool,
+    /// Longest text one message may carry, in characters.
+    pub max_message_chars: usize,
+    /// Limits over all chats of this channel.
+    pub global_limits: Vec<Rate>,
+    /// Limits for each chat.
+    pub per_chat_limits: Vec<Rate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReceipt {
+    pub platform_msg_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("rate limited by the platform; retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration },
+    #[error("transient failure: {0}")]
+    Transient(String),
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+/// Inbound messages go here; the pipeline stores them before acting.
+#[async_trait]
+pub trait InboundSink: Send + Sync {
+    /// Returns once the message is durably stored (and processed, or queued for processing).
+    async fn deliver(&self, msg: InboundMessage) -> anyhow::Result<()>;
+}
+
+/// What a channel's receive loop gets from the service.
+#[derive(Clone)]
+pub struct ChannelContext {
+    pub sink: Arc<dyn InboundSink>,
+    pub shutdown: CancellationToken,
+}
+
+#[async_trait]
+pub trait Channel: Send + Sync + 'static {
+    /// The configured instance name, e.g. "console", "qq".
+    fn name(&self) -> &str;
+    /// The platform whose accounts this channel speaks for: "console", "qq", "wecom", "telegram".
+    fn platform(&self) -> Platform;
+    fn capabilities(&self) -> &Capabilities;
+    /// Sends one message. Never called inside a database transaction.
+    async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError>;
+    /// Runs the receive side until shutdown. Channels that cannot receive return at once.
+    async fn run(self: Arc<Self>, ctx: ChannelContext) -> anyhow::Result<()>;
+    /// HTTP routes this channel mounts on the service's listener (webhooks, WebSocket endpoints).
+    fn routes(self: Arc<Self>, _ctx: ChannelContext) -> Option<axum::Router> {
+        None
+    }
+}

@@ -1,0 +1,9 @@
+//! Chat: the platform-neutral model, the channel interface, text splitting and the adapters.
+
+pub mod channel;
+pub mod console;
+pub mod model;
+pub mod split;
+
+pub use channel::{Capabilities, Channel, ChannelContext, InboundSink, MentionSupport, Rate, SendError, SendReceipt};
+pub use model::{plain_text, ChatKind, ChatRef, InboundMessage, MediaRef, OutboundMessage, Segment, UserRef};

@@ -1,0 +1,249 @@
+//! The chat command catalogue and parser: Chinese names with English aliases, who may use
+//! each command, and where (group or private chat).
+
+use super::role::Role;
+use super::text::normalize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CommandId {
+    Help,
+    Bind,
+    WhoAmI,
+    RegisterGroup,
+    IssueCode,
+    School,
+    Leave,
+    CancelLeave,
+    Queue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Anywhere,
+    GroupOnly,
+    /// Replies carry private data (codes, phone numbers): refuse in groups.
+    PrivateOnly,
+}
+
+#[derive(Debug)]
+pub struct CommandSpec {
+    pub id: CommandId,
+    /// The first name is the one shown in help.
+    pub names: &'static [&'static str],
+    pub english: &'static [&'static str],
+    /// Empty: anyone, bound or not.
+    pub roles: &'static [Role],
+    pub place: Place,
+    pub usage: &'static str,
+    pub summary: &'static str,
+}
+
+const SUPERVISORS: &[Role] = &[Role::Admin, Role::Supervisor];
+const ALL_BOUND: &[Role] = &[Role::Admin, Role::Supervisor, Role::Inspector, Role::SchoolContact];
+const STAFF: &[Role] = &[Role::Admin, Role::Supervisor, Role::Inspector];
+
+pub static CATALOG: &[CommandSpec] = &[
+    CommandSpec {
+        id: CommandId::Help,
+        names: &["帮助", "菜单"],
+        english: &["help", "menu"],
+        roles: &[],
+        place: Place::Anywhere,
+        usage: "帮助",
+        summary: "列出您可以使用的指令",
+    },
+    CommandSpec {
+        id: CommandId::Bind,
+        names: &["绑定"],
+        english: &["bind"],
+        roles: &[],
+        place: Place::Anywhere,
+        usage: "绑定 <绑定码>",
+        summary: "用督导室发放的绑定码关联您的花名册身份",
+    },
+    CommandSpec {
+        id: CommandId::WhoAmI,
+        names: &["我是谁", "我的信息"],
+        english: &["whoami"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "我是谁",
+        summary: "查看您绑定的身份和负责范围",
+    },
+    CommandSpec {
+        id: CommandId::School,
+        names: &["学校", "查学校"],
+        english: &["school"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "学校 <学校名称或简称>",
+        summary: "查看学校的责任区、责任督学和联络人",
+    },
+    CommandSpec {
+        id: CommandId::Leave,
+        names: &["请假"],
+        english: &["leave"],
+        roles: STAFF,
+        place: Place::Anywhere,
+        usage: "请假 <开始日期> 至 <结束日期>",
+        summary: "登记请假，期间不催报、不计缺报",
+    },
+    CommandSpec {
+        id: CommandId::CancelLeave,
+        names: &["取消请假", "销假"],
+        english: &["cancel-leave"],
+        roles: STAFF,
+        place: Place::Anywhere,
+        usage: "取消请假",
+        summary: "取消尚未结束的请假",
+    },
+    CommandSpec {
+        id: CommandId::RegisterGroup,
+        names: &["登记群", "设置群"],
+        english: &["register-group"],
+        roles: SUPERVISORS,
+        place: Place::GroupOnly,
+        usage: "登记群 <督导室群|全县督学群|责任区督学群 责任区|责任区学校群 责任区|学校群 学校>",
+        summary: "在本群发送，登记本群的用途",
+    },
+    CommandSpec {
+        id: CommandId::IssueCode,
+        names: &["绑定码", "发绑定码"],
+        english: &["code"],
+        roles: SUPERVISORS,
+        place: Place::PrivateOnly,
+        usage: "绑定码 <编号或姓名>",
+        summary: "为花名册中的人员生成一次性绑定码（仅私聊）",
+    },
+    CommandSpec {
+        id: CommandId::Queue,
+        names: &["发送队列", "队列"],
+        english: &["queue"],
+        roles: &[Role::Admin],
+        place: Place::Anywhere,
+        usage: "发送队列",
+        summary: "查看待发送、失败和无法送达的消息数量",
+    },
+];
+
+impl CommandSpec {
+    pub fn get(id: CommandId) -> &'static CommandSpec {
+        // Every id has exactly one catalogue entry (checked by a test).
+        CATALOG.iter().find(|c| c.id == id).unwrap_or(&CATALOG[0])
+    }
+
+    pub fn allowed(&self, role: Option<Role>) -> bool {
+        self.roles.is_empty() || role.is_some_and(|r| self.roles.contains(&r))
+    }
+}
+
+/// A recognised command and the rest of the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedCommand {
+    pub id: CommandId,
+    pub args: String,
+}
+
+/// A command name must be followed by the end, a space, punctuation, or an ASCII
+/// letter/digit (so `收到T12` works) — never by more Chinese text, so chatter like
+/// "帮助一下" is not taken for a command.
+fn boundary_ok(rest: &str) -> bool {
+    match rest.chars().next() {
+        None => true,
+        Some(c) => c.is_whitespace() || c.is_ascii_alphanumeric() || ":：,，、.。!！?？#<([【".contains(c),
+    }
+}
+
+/// Parses a command at the start of a message. Leading `/` or `#` is accepted.
+pub fn parse(text: &str) -> Option<ParsedCommand> {
+    let norm = normalize(text);
+    let t = norm.trim().trim_start_matches(['/', '#', '＃']).trim_start();
+    let lower = t.to_lowercase();
+    let mut best: Option<(usize, CommandId, bool)> = None;
+    for spec in CATALOG {
+        for (name, ascii) in spec.names.iter().map(|n| (*n, false)).chain(spec.english.iter().map(|n| (*n, true))) {
+            let hay = if ascii { lower.as_str() } else { t };
+            if hay.starts_with(name) && boundary_ok(&hay[name.len()..]) {
+                let longer = best.is_none_or(|(len, _, _)| name.len() > len);
+                // An English alias must not run into more letters: "helpme" is not "help".
+                let ascii_ok = !ascii || !hay[name.len()..].starts_with(|c: char| c.is_ascii_alphabetic());
+                if longer && ascii_ok {
+                    best = Some((name.len(), spec.id, ascii));
+                }
+            }
+        }
+    }
+    best.map(|(len, id, _)| {
+        let args = t[len..].trim_start_matches([':', '：', ',', '，']).trim().to_string();
+        ParsedCommand { id, args }
+    })
+}
+
+/// The help text for a role: exactly the commands it may use.
+pub fn help_text(role: Option<Role>, bot_name: &str) -> String {
+    let mut out = format!("{bot_name}可用指令：\n");
+    for spec in CATALOG.iter().filter(|s| s.allowed(role)) {
+        let place = match spec.place {
+            Place::GroupOnly => "（群内）",
+            Place::PrivateOnly => "（私聊）",
+            Place::Anywhere => "",
+        };
+        out.push_str(&format!("· {}{} — {}\n", spec.usage, place, spec.summary));
+    }
+    if role.is_none() {
+        out.push_str("您尚未绑定身份，请向督导室索取绑定码后发送“绑定 绑定码”。");
+    } else {
+        out.push_str("指令也可用英文，如 help。");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Option<(CommandId, String)> {
+        parse(s).map(|c| (c.id, c.args))
+    }
+
+    #[test]
+    fn every_id_has_one_entry() {
+        for spec in CATALOG {
+            assert_eq!(CATALOG.iter().filter(|c| c.id == spec.id).count(), 1);
+        }
+    }
+
+    #[test]
+    fn chinese_and_english_names() {
+        assert_eq!(p("帮助"), Some((CommandId::Help, String::new())));
+        assert_eq!(p(" HELP "), Some((CommandId::Help, String::new())));
+        assert_eq!(p("/bind 123456"), Some((CommandId::Bind, "123456".into())));
+        assert_eq!(p("绑定：１２３４５６"), Some((CommandId::Bind, "123456".into())));
+        assert_eq!(p("绑定123456"), Some((CommandId::Bind, "123456".into())));
+        assert_eq!(p("绑定码 D001"), Some((CommandId::IssueCode, "D001".into())));
+        assert_eq!(p("取消请假"), Some((CommandId::CancelLeave, String::new())));
+    }
+
+    #[test]
+    fn chatter_is_not_a_command() {
+        assert_eq!(p("帮助一下大家"), None);
+        assert_eq!(p("helpful"), None);
+        assert_eq!(p(""), None);
+        assert_eq!(p("'; DROP TABLE people; --"), None);
+        assert_eq!(p("🙂🙂"), None);
+    }
+
+    #[test]
+    fn help_lists_only_what_the_role_may_use() {
+        let insp = help_text(Some(Role::Inspector), "助手");
+        assert!(insp.contains("请假"));
+        assert!(!insp.contains("登记群"));
+        assert!(!insp.contains("发送队列"));
+        let admin = help_text(Some(Role::Admin), "助手");
+        assert!(admin.contains("发送队列") && admin.contains("登记群"));
+        let none = help_text(None, "助手");
+        assert!(none.contains("绑定") && !none.contains("学校 <"));
+        let contact = help_text(Some(Role::SchoolContact), "助手");
+        assert!(!contact.contains("请假"));
+    }
+}

@@ -1,0 +1,40 @@
+//! The one HTTP listener: health check, plus whatever routes channels mount (webhooks, the
+//! OneBot WebSocket endpoint).
+
+use crate::db::Db;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+async fn healthz(State(db): State<Db>) -> (StatusCode, Json<serde_json::Value>) {
+    match sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&db).await {
+        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable" }))),
+    }
+}
+
+pub fn router(db: Db, extra: Vec<Router>) -> Router {
+    let mut r = Router::new().route("/healthz", get(healthz)).with_state(db);
+    for e in extra {
+        r = r.merge(e);
+    }
+    r
+}
+
+/// Binds first (so the caller learns the real port), then serves until `shutdown`.
+pub async fn bind(addr: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener =
+        TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} (http.bind): {e}"))?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! Dudao (督导): the routine of a county education supervision office, run through the group
+//! chats it already uses.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod chat;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod outbox;
+pub mod roster;
+pub mod scheduler;
+pub mod service;
+pub mod store;
+
+pub use chat::Channel;

@@ -1,0 +1,297 @@
+//! The `dudao` command line: run the service, migrate, manage the roster and the outbox.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dudao::chat::console::ConsoleChannel;
+use dudao::clock::{Clock, SystemClock};
+use dudao::config::Settings;
+use dudao::{db, outbox, roster, service, store, Channel};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "dudao", version, about = "督导助手: education supervision routine over group chats")]
+struct Cli {
+    /// Configuration file layered over the embedded default.
+    #[arg(long, global = true, env = "DUDAO_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the console channel reads standard input when enabled).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Roster: import, export, binding codes.
+    Roster {
+        #[command(subcommand)]
+        cmd: RosterCmd,
+    },
+    /// The delivery queue: list, retry, cancel.
+    Outbox {
+        #[command(subcommand)]
+        cmd: Option<OutboxCmd>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RosterCmd {
+    /// Import a roster: one .xlsx workbook, or .csv files (one per table). All or nothing.
+    Import {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Validate only; write nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Export the roster: to an .xlsx file, or to a directory of .csv files.
+    Export { target: PathBuf },
+    /// Issue one-time binding codes (printed here; hand them to the people concerned).
+    Codes {
+        /// Person codes (编号); default: every active person without a bound chat account.
+        people: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCmd {
+    /// Messages needing attention (dead, unroutable, unknown) or of a given status.
+    List {
+        #[arg(long)]
+        status: Vec<String>,
+    },
+    /// Put a dead, unknown or unroutable message back in the queue.
+    Retry { id: i64 },
+    /// Cancel a message that has not been sent.
+    Cancel { id: i64 },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DUDAO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("dudao=info,warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("错误 / error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let pool = db::open_and_migrate(&settings.database).await?;
+            pool.close().await;
+            println!("数据库已是最新结构：{}", settings.database.path.display());
+            Ok(())
+        }
+        Command::Roster { cmd } => roster_cmd(settings, cmd).await,
+        Command::Outbox { cmd } => outbox_cmd(settings, cmd).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
+    let mut console_closed = None;
+    if settings.channels.console.enabled {
+        let console = Arc::new(ConsoleChannel::stdio("console", settings.service.bot_name.clone()));
+        if settings.channels.console.exit_on_eof {
+            console_closed = Some(console.input_closed.clone());
+        }
+        channels.push(console);
+    }
+    let running = service::start(settings, Arc::new(SystemClock), channels).await?;
+    let eof = async {
+        match &console_closed {
+            Some(t) => t.cancelled().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+        _ = eof => {
+            // A piped script ended: deliver what it caused, then stop.
+            running.drain(Duration::from_secs(30)).await;
+        }
+    }
+    running.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn roster_cmd(settings: Settings, cmd: RosterCmd) -> anyhow::Result<()> {
+    match cmd {
+        RosterCmd::Import { files, check } => {
+            let raw = roster::read_files(&files)?;
+            let parsed = match roster::validate(raw) {
+                Ok(r) => r,
+                Err(errors) => {
+                    eprintln!("花名册有 {} 处错误，未导入任何数据：", errors.len());
+                    for e in &errors {
+                        eprintln!("  {e}");
+                    }
+                    anyhow::bail!("roster rejected");
+                }
+            };
+            if check {
+                println!(
+                    "花名册校验通过：责任区 {}，学校 {}，人员 {}（未写入）",
+                    parsed.zones.len(),
+                    parsed.schools.len(),
+                    parsed.people.len()
+                );
+                return Ok(());
+            }
+            let pool = db::open_and_migrate(&settings.database).await?;
+            let sum = dudao::app::roster_load::apply(&pool, &parsed, "cli", SystemClock.now()).await?;
+            pool.close().await;
+            println!(
+                "已导入：责任区 {}，学校 {}，人员 {}，挂牌关系 {}，聊天账号 {}；停用 {} 条不再出现的记录。",
+                sum.zones, sum.schools, sum.people, sum.assignments, sum.accounts, sum.deactivated
+            );
+            Ok(())
+        }
+        RosterCmd::Export { target } => {
+            let pool = db::open_and_migrate(&settings.database).await?;
+            let r = dudao::app::roster_load::export(&pool).await?;
+            pool.close().await;
+            if target.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx")) {
+                roster::write_xlsx(&r, &target)?;
+                println!("已导出到 {}", target.display());
+            } else {
+                std::fs::create_dir_all(&target).with_context(|| format!("cannot create {}", target.display()))?;
+                for p in roster::write_csv_dir(&r, &target)? {
+                    println!("已导出 {}", p.display());
+                }
+            }
+            Ok(())
+        }
+        RosterCmd::Codes { people } => {
+            let pool = db::open_and_migrate(&settings.database).await?;
+            let now = SystemClock.now();
+            let ttl = chrono::Duration::hours(i64::from(settings.roster.binding_code_ttl_hours));
+            let mut tx = db::begin_write(&pool).await?;
+            let targets: Vec<(i64, String, String)> = if people.is_empty() {
+                sqlx::query_as(
+                    "SELECT id, code, name FROM people p WHERE active = 1
+                     AND NOT EXISTS (SELECT 1 FROM chat_accounts a WHERE a.person_id = p.id) ORDER BY code",
+                )
+                .fetch_all(&mut *tx)
+                .await?
+            } else {
+                let mut v = Vec::new();
+                for q in &people {
+                    let found = store::people::find_people(&mut tx, q).await?;
+                    match found.as_slice() {
+                        [one] => v.push((one.id, one.code.clone(), one.name.clone())),
+                        [] => anyhow::bail!("花名册中没有“{q}”"),
+                        _ => anyhow::bail!("“{q}”对应多人，请改用编号"),
+                    }
+                }
+                v
+            };
+            println!("编号\t姓名\t绑定码\t有效期至");
+            for (id, code, name) in targets {
+                let (c, exp) = store::binding::issue(&mut tx, id, now, ttl).await?;
+                let exp = exp.with_timezone(&settings.timezone()).format("%Y-%m-%d %H:%M");
+                println!("{code}\t{name}\t{c}\t{exp}");
+            }
+            tx.commit().await?;
+            pool.close().await;
+            Ok(())
+        }
+    }
+}
+
+async fn outbox_cmd(settings: Settings, cmd: Option<OutboxCmd>) -> anyhow::Result<()> {
+    let pool = db::open_and_migrate(&settings.database).await?;
+    let now = SystemClock.now();
+    // The CLI routes with the configured channels' capabilities, as the service would.
+    let mut infos = Vec::new();
+    if settings.channels.console.enabled {
+        let c = ConsoleChannel::new("console", "", Box::new(tokio::io::empty()), Box::new(tokio::io::sink()));
+        infos.push(outbox::ChannelInfo {
+            name: "console".into(),
+            platform: c.platform(),
+            caps: c.capabilities().clone(),
+        });
+    }
+    let dir = outbox::Directory::new(infos);
+    let mut conn = pool.acquire().await?;
+    match cmd {
+        None => {
+            let s = outbox::admin::stats(&mut conn, now).await?;
+            println!(
+                "pending {}  sending {}  sent {}  dead {}  unroutable {}  unknown {}  cancelled {}",
+                s.pending, s.sending, s.sent, s.dead, s.unroutable, s.unknown, s.cancelled
+            );
+            if let Some(age) = s.oldest_pending_secs {
+                println!("oldest waiting message: {age} s");
+            }
+        }
+        Some(OutboxCmd::List { status }) => {
+            let st: Vec<&str> = if status.is_empty() {
+                vec!["dead", "unroutable", "unknown"]
+            } else {
+                status.iter().map(String::as_str).collect()
+            };
+            for i in outbox::admin::list(&mut conn, &st, 200).await? {
+                println!(
+                    "#{}\t{}\t{}\t{}\tattempts={}\t{}\t{}\t{}",
+                    i.id,
+                    i.status,
+                    i.channel.unwrap_or_else(|| "-".into()),
+                    i.person.or(i.chat).unwrap_or_else(|| "-".into()),
+                    i.attempts,
+                    i.created_at,
+                    i.last_error.unwrap_or_default(),
+                    i.preview
+                );
+            }
+        }
+        Some(OutboxCmd::Retry { id }) => {
+            drop(conn);
+            let mut tx = db::begin_write(&pool).await?;
+            let r = outbox::admin::retry(&mut tx, &dir, id, now).await?;
+            tx.commit().await?;
+            println!("#{id}: {r:?}");
+            return Ok(());
+        }
+        Some(OutboxCmd::Cancel { id }) => {
+            let r = outbox::admin::cancel(&mut conn, id).await?;
+            println!("#{id}: {r:?}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! The durable outbox: every outbound message is a row written in the same transaction as the
+//! change that caused it; per-channel workers deliver them within the channel's limits.
+
+pub mod admin;
+pub mod ratelimit;
+pub mod route;
+pub mod worker;
+
+use crate::chat::{MentionSupport, Segment};
+use crate::db::ts;
+use crate::store::Conn;
+use chrono::{DateTime, Utc};
+pub use route::{ChannelInfo, Directory, Recipient};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Resend after an interrupted send (duplicates possible, loss not).
+    AtLeastOnce,
+    /// Never resend after an interrupted send (reminders: a missed nudge beats a duplicate).
+    AtMostOnce,
+}
+
+impl Delivery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::AtLeastOnce => "at_least_once",
+            Delivery::AtMostOnce => "at_most_once",
+        }
+    }
+}
+
+/// A message to enqueue.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// Unique per logical message; enqueueing the same key twice is a no-op.
+    pub key: String,
+    pub to: Recipient,
+    pub segments: Vec<Segment>,
+    pub delivery: Delivery,
+    /// True for answers to a message the recipient just sent (channels that cannot push may carry them).
+    pub prompted: bool,
+    /// What caused it, for the admin view.
+    pub source: String,
+}
+
+impl Envelope {
+    pub fn new(key: impl Into<String>, to: Recipient, segments: Vec<Segment>, source: impl Into<String>) -> Self {
+        Envelope {
+            key: key.into(),
+            to,
+            segments,
+            delivery: Delivery::AtLeastOnce,
+            prompted: false,
+            source: source.into(),
+        }
+    }
+}
+
+/// Mentions a channel cannot render become plain `@name` text.
+fn render_for(mention: MentionSupport, segments: Vec<Segment>) -> Vec<Segment> {
+    if mention == MentionSupport::ById {
+        return segments;
+    }
+    segments
+        .into_iter()
+        .map(|s| match s {
+            Segment::Mention { name, .. } => Segment::text(format!("@{name} ")),
+            other => other,
+        })
+        .collect()
+}
+
+/// Routes and writes an envelope (split into parts if too long). Returns the rows inserted:
+/// 0 when the key was enqueued before.
+pub async fn enqueue(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>, env: Envelope) -> sqlx::Result<usize> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE idempotency_key = ?")
+        .bind(&env.key)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_some() {
+        return Ok(0);
+    }
+    let person_id = match &env.to {
+        Recipient::Person(p) => Some(*p),
+        Recipient::Chat(_) => None,
+    };
+    let routed = route::resolve(conn, dir, &env.to, env.prompted).await?;
+    let (parts, status, channel, kind, chat_id) = match routed {
+        Some((chat, mention_prefix)) => {
+            let Some(info) = dir.get(&chat.channel) else {
+                return insert(conn, &env, person_id, None, now, vec![env.segments.clone()]).await;
+            };
+            let mut segs = mention_prefix;
+            segs.extend(env.segments.iter().cloned());
+            let segs = render_for(info.caps.mention, segs);
+            let parts = crate::chat::split::split_message(&segs, info.caps.max_message_chars);
+            (parts, "pending", Some(chat.channel), Some(chat.kind.as_str()), Some(chat.id))
+        }
+        None => return insert(conn, &env, person_id, None, now, vec![env.segments.clone()]).await,
+    };
+    let mut n = 0;
+    for (i, part) in parts.into_iter().enumerate() {
+        let key = if i == 0 { env.key.clone() } else { format!("{}#{}", env.key, i + 1) };
+        n += sqlx::query(
+            "INSERT INTO outbox (idempotency_key, channel, chat_kind, chat_id, person_id, segments, delivery, status,
+                 next_attempt_at, created_at, source)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(&channel)
+        .bind(kind)
+        .bind(&chat_id)
+        .bind(person_id)
+        .bind(serde_json::to_string(&part).unwrap_or_else(|_| "[]".into()))
+        .bind(env.delivery.as_str())
+        .bind(status)
+        .bind(ts(now))
+        .bind(ts(now))
+        .bind(&env.source)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected() as usize;
+    }
+    Ok(n)
+}
+
+/// Writes an envelope no channel can deliver: it waits as 'unroutable' for an admin (or a later
+/// binding) instead of being dropped.
+async fn insert(
+    conn: &mut Conn,
+    env: &Envelope,
+    person_id: Option<i64>,
+    _channel: Option<String>,
+    now: DateTime<Utc>,
+    parts: Vec<Vec<Segment>>,
+) -> sqlx::Result<usize> {
+    tracing::warn!(key = %env.key, source = %env.source, "no channel can deliver this message; kept as unroutable");
+    let mut n = 0;
+    for part in parts {
+        n += sqlx::query(
+            "INSERT INTO outbox (idempotency_key, person_id, chat_kind, chat_id, channel, segments, delivery, status,
+                 next_attempt_at, created_at, source, last_error)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'unroutable', ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(&env.key)
+        .bind(person_id)
+        .bind(match &env.to {
+            Recipient::Chat(c) => Some(c.kind.as_str()),
+            Recipient::Person(_) => None,
+        })
+        .bind(match &env.to {
+            Recipient::Chat(c) => Some(c.id.clone()),
+            Recipient::Person(_) => None,
+        })
+        .bind(match &env.to {
+            Recipient::Chat(c) => Some(c.channel.clone()),
+            Recipient::Person(_) => None,
+        })
+        .bind(serde_json::to_string(&part).unwrap_or_else(|_| "[]".into()))
+        .bind(env.delivery.as_str())
+        .bind(ts(now))
+        .bind(ts(now))
+        .bind(&env.source)
+        .bind("no channel can reach the recipient")
+        .execute(&mut *conn)
+        .await?
+        .rows_affected() as usize;
+    }
+    Ok(n)
+}

@@ -1,0 +1,59 @@
+//! Built-in scheduled jobs. Workflows register their own jobs next to their logic.
+
+use super::{Firing, Job, Jobs};
+use crate::app::App;
+use crate::chat::Segment;
+use crate::db::Tx;
+use crate::domain::group::GroupPurpose;
+use crate::outbox::{Delivery, Envelope, Recipient};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// `announce`: posts a fixed text to every registered group of a purpose.
+/// Params: `text`, `to` (a group purpose, e.g. "county_inspectors"), optional `zone` (code or name).
+pub struct Announce;
+
+#[async_trait]
+impl Job for Announce {
+    async fn run(&self, app: &App, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
+        let text = firing.params.get("text").and_then(|v| v.as_str()).unwrap_or_default();
+        if text.trim().is_empty() {
+            anyhow::bail!("announce: params.text is empty");
+        }
+        let to = firing.params.get("to").and_then(|v| v.as_str()).unwrap_or("county_inspectors");
+        let purpose =
+            GroupPurpose::parse(to).ok_or_else(|| anyhow::anyhow!("announce: unknown group purpose \"{to}\""))?;
+        let zone = match firing.params.get("zone").and_then(|v| v.as_str()) {
+            Some(z) => Some(
+                crate::store::people::find_zone(tx, z)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("announce: unknown zone \"{z}\""))?
+                    .id,
+            ),
+            None => None,
+        };
+        let groups = crate::store::groups::with_purpose(tx, purpose, zone, None).await?;
+        if groups.is_empty() {
+            tracing::warn!(schedule = %firing.schedule, purpose = purpose.as_str(), "announce: no group registered for this purpose");
+        }
+        for g in groups {
+            let env = Envelope {
+                delivery: Delivery::AtMostOnce,
+                ..Envelope::new(
+                    format!("{}:g{}", firing.key(), g.id),
+                    Recipient::Chat(g.chat()),
+                    vec![Segment::text(text)],
+                    format!("schedule:{}", firing.schedule),
+                )
+            };
+            crate::outbox::enqueue(tx, &app.directory, app.clock.now(), env).await?;
+        }
+        Ok(())
+    }
+}
+
+pub fn builtin() -> Jobs {
+    let mut jobs = Jobs::default();
+    jobs.register("announce", Arc::new(Announce));
+    jobs
+}

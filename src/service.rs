@@ -1,0 +1,215 @@
+//! Wiring the running service: database, calendar, roster seed, channels, outbox workers,
+//! scheduler and HTTP listener, with graceful shutdown.
+
+use crate::app::App;
+use crate::chat::{Channel, ChannelContext};
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::domain::calendar::Calendar;
+use crate::domain::group::GroupPurpose;
+use crate::outbox::worker::Worker;
+use crate::outbox::{ChannelInfo, Directory};
+use crate::scheduler::{Jobs, Scheduler};
+use crate::{db, store};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// National calendars shipped with Dudao.
+const SHIPPED_CALENDARS: &[(&str, &str)] = &[
+    ("config/calendar/2026.toml", include_str!("../config/calendar/2026.toml")),
+    ("config/calendar/2027.toml", include_str!("../config/calendar/2027.toml")),
+];
+
+pub fn load_calendar(settings: &Settings) -> anyhow::Result<Calendar> {
+    let mut cal = Calendar::default();
+    let mut add = |name: &str, text: &str| -> anyhow::Result<()> {
+        let c = Calendar::from_toml_str(text).with_context(|| format!("calendar file {name}"))?;
+        cal.merge(c).with_context(|| format!("calendar file {name}"))
+    };
+    if settings.calendar.files.is_empty() {
+        for (name, text) in SHIPPED_CALENDARS {
+            add(name, text)?;
+        }
+    } else {
+        for path in &settings.calendar.files {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("calendar.files: cannot read {}", path.display()))?;
+            add(&path.display().to_string(), &text)?;
+        }
+    }
+    Ok(cal)
+}
+
+/// The jobs every workflow contributes.
+pub fn all_jobs() -> Jobs {
+    crate::scheduler::jobs::builtin()
+}
+
+pub struct Running {
+    pub app: Arc<App>,
+    pub http_addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// Waits until nothing is ready to send (or `timeout` passes).
+    pub async fn drain(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let now = db::ts(self.app.clock.now());
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM outbox WHERE status = 'sending' OR (status = 'pending' AND next_attempt_at <= ?)",
+            )
+            .bind(now)
+            .fetch_one(&self.app.db)
+            .await
+            .unwrap_or(0);
+            if n == 0 || tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops every task, letting in-flight work finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.app.db.close().await;
+    }
+}
+
+/// Applies `[[groups]]` from configuration.
+async fn register_config_groups(app: &App) -> anyhow::Result<()> {
+    let now = app.clock.now();
+    let mut tx = db::begin_write(&app.db).await?;
+    for (i, g) in app.settings.groups.iter().enumerate() {
+        let key = format!("groups[{i}]");
+        let platform = app
+            .directory
+            .platform_of(&g.channel)
+            .with_context(|| format!("{key}.channel: no channel named \"{}\" is enabled", g.channel))?;
+        let purpose = GroupPurpose::parse(&g.purpose).with_context(|| format!("{key}.purpose"))?;
+        let mut zone_id = None;
+        let mut school_id = None;
+        if purpose.needs_zone() {
+            let z = g.zone.as_deref().with_context(|| format!("{key}.zone is required for {}", purpose.as_str()))?;
+            zone_id = Some(
+                store::people::find_zone(&mut tx, z)
+                    .await?
+                    .with_context(|| format!("{key}.zone: unknown zone \"{z}\""))?
+                    .id,
+            );
+        }
+        if purpose.needs_school() {
+            let s = g.school.as_deref().with_context(|| format!("{key}.school is required for school groups"))?;
+            let found = store::people::find_schools(&mut tx, s).await?;
+            anyhow::ensure!(found.len() == 1, "{key}.school: \"{s}\" matches {} schools", found.len());
+            school_id = Some(found[0].id);
+            zone_id = Some(found[0].zone_id);
+        }
+        let chat = crate::chat::ChatRef::group(g.channel.clone(), g.id.clone());
+        store::groups::register(&mut tx, platform, &chat, g.name.as_deref(), purpose, zone_id, school_id, None, now)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Loads the embedded sample roster into an empty database, when configured to.
+async fn seed_sample_roster(app: &App) -> anyhow::Result<()> {
+    if !app.settings.roster.sample_on_empty {
+        return Ok(());
+    }
+    let mut conn = app.db.acquire().await?;
+    if store::people::person_count(&mut conn).await? > 0 {
+        return Ok(());
+    }
+    drop(conn);
+    let raw = crate::roster::sample::raw_tables()?;
+    let roster = crate::roster::validate(raw).map_err(|errs| {
+        anyhow::anyhow!(
+            "the shipped sample roster is invalid: {}",
+            errs.first().map(|e| e.to_string()).unwrap_or_default()
+        )
+    })?;
+    let sum = crate::app::roster_load::apply(&app.db, &roster, "system", app.clock.now()).await?;
+    tracing::info!(
+        schools = sum.schools,
+        people = sum.people,
+        "loaded the fictional sample roster (roster.sample_on_empty)"
+    );
+    Ok(())
+}
+
+/// Starts everything. `channels` are the enabled channel instances.
+pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn Channel>>) -> anyhow::Result<Running> {
+    let settings = Arc::new(settings);
+    let pool = db::open_and_migrate(&settings.database).await?;
+    let calendar = Arc::new(load_calendar(&settings)?);
+    let directory = Directory::new(
+        channels
+            .iter()
+            .map(|c| ChannelInfo { name: c.name().to_string(), platform: c.platform(), caps: c.capabilities().clone() })
+            .collect(),
+    );
+    let app = Arc::new(App {
+        db: pool,
+        clock: clock.clone(),
+        tz: settings.timezone(),
+        settings: settings.clone(),
+        calendar,
+        directory,
+        outbox_notify: Arc::new(Notify::new()),
+    });
+    seed_sample_roster(&app).await?;
+    register_config_groups(&app).await?;
+    let recovered = app.recover_inbound().await?;
+    if recovered > 0 {
+        tracing::info!(recovered, "processed messages left over from the last run");
+    }
+    let scheduler = Arc::new(Scheduler::new(app.clone(), all_jobs()));
+    scheduler.sync_config(&settings.schedules).await?;
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let ctx = ChannelContext { sink: app.clone(), shutdown: shutdown.clone() };
+    let mut routes = Vec::new();
+    for ch in &channels {
+        if let Some(r) = ch.clone().routes(ctx.clone()) {
+            routes.push(r);
+        }
+        let worker = Arc::new(Worker::new(
+            app.db.clone(),
+            clock.clone(),
+            ch.clone(),
+            settings.outbox.clone(),
+            app.outbox_notify.clone(),
+        ));
+        tasks.spawn(worker.run(shutdown.clone()));
+        let (ch, ctx) = (ch.clone(), ctx.clone());
+        tasks.spawn(async move {
+            let name = ch.name().to_string();
+            if let Err(e) = ch.run(ctx).await {
+                tracing::error!(channel = %name, error = %e, "channel stopped with an error");
+            }
+        });
+    }
+    tasks.spawn(scheduler.run(shutdown.clone()));
+    let (listener, http_addr) = crate::http::bind(&settings.http.bind).await?;
+    let router = crate::http::router(app.db.clone(), routes);
+    let sd = shutdown.clone();
+    tasks.spawn(async move {
+        if let Err(e) = crate::http::serve(listener, router, sd).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    tracing::info!(%http_addr, channels = channels.len(), "Dudao is running");
+    Ok(Running { app, http_addr, shutdown, tasks })
+}

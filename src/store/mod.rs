@@ -1,0 +1,11 @@
+//! SQLite repositories. Functions take a connection (usually a write transaction) so that a
+//! workflow's state change, its audit entry and its outgoing messages commit together.
+
+pub mod audit;
+pub mod binding;
+pub mod groups;
+pub mod inbound;
+pub mod leave;
+pub mod people;
+
+pub use sqlx::SqliteConnection as Conn;

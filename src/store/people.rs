@@ -1,0 +1,204 @@
+//! Looking people and schools up: identity resolution for chat accounts, and name matching.
+
+use super::Conn;
+use crate::domain::actor::Actor;
+use crate::domain::role::Role;
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct PersonBrief {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub role: Role,
+    pub title: Option<String>,
+    pub phone: Option<String>,
+}
+
+fn brief(r: &sqlx::sqlite::SqliteRow) -> Option<PersonBrief> {
+    Some(PersonBrief {
+        id: r.get("id"),
+        code: r.get("code"),
+        name: r.get("name"),
+        role: Role::parse_db(r.get::<&str, _>("role"))?,
+        title: r.get("title"),
+        phone: r.get("phone"),
+    })
+}
+
+/// The active person bound to a chat account, with their scope.
+pub async fn actor_for_account(conn: &mut Conn, platform: &str, account: &str) -> sqlx::Result<Option<Actor>> {
+    let pid: Option<i64> = sqlx::query_scalar(
+        "SELECT p.id FROM chat_accounts a JOIN people p ON p.id = a.person_id
+         WHERE a.platform = ? AND a.account_id = ? AND p.active = 1",
+    )
+    .bind(platform)
+    .bind(account)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match pid {
+        Some(id) => actor(conn, id).await,
+        None => Ok(None),
+    }
+}
+
+pub async fn actor(conn: &mut Conn, person_id: i64) -> sqlx::Result<Option<Actor>> {
+    let Some(r) =
+        sqlx::query("SELECT id, code, name, role, zone_id, school_id FROM people WHERE id = ? AND active = 1")
+            .bind(person_id)
+            .fetch_optional(&mut *conn)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let Some(role) = Role::parse_db(r.get::<&str, _>("role")) else { return Ok(None) };
+    let rows = sqlx::query("SELECT school_id, conflict_of_interest FROM school_assignments WHERE person_id = ?")
+        .bind(person_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let (mut schools, mut recused) = (Vec::new(), Vec::new());
+    for a in rows {
+        let sid: i64 = a.get(0);
+        if a.get::<i64, _>(1) != 0 {
+            recused.push(sid);
+        } else {
+            schools.push(sid);
+        }
+    }
+    Ok(Some(Actor {
+        person_id,
+        code: r.get("code"),
+        name: r.get("name"),
+        role,
+        zone_id: r.get("zone_id"),
+        school_id: r.get("school_id"),
+        schools,
+        recused,
+    }))
+}
+
+/// Finds active people by roster code (exact) or by name. Several people may share a name.
+pub async fn find_people(conn: &mut Conn, query: &str) -> sqlx::Result<Vec<PersonBrief>> {
+    let q = query.trim();
+    let rows = sqlx::query(
+        "SELECT id, code, name, role, title, phone FROM people
+         WHERE active = 1 AND (code = ? COLLATE NOCASE OR name = ?) ORDER BY code",
+    )
+    .bind(q)
+    .bind(q)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.iter().filter_map(brief).collect())
+}
+
+#[derive(Debug, Clone)]
+pub struct SchoolRow {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub short_name: Option<String>,
+    pub aliases: Vec<String>,
+    pub zone_id: i64,
+    pub zone_name: String,
+    pub stage: String,
+}
+
+fn school_row(r: &sqlx::sqlite::SqliteRow) -> SchoolRow {
+    SchoolRow {
+        id: r.get("id"),
+        code: r.get("code"),
+        name: r.get("name"),
+        short_name: r.get("short_name"),
+        aliases: serde_json::from_str(r.get::<&str, _>("aliases")).unwrap_or_default(),
+        zone_id: r.get("zone_id"),
+        zone_name: r.get("zone_name"),
+        stage: r.get("stage"),
+    }
+}
+
+const SCHOOL_SELECT: &str =
+    "SELECT s.id, s.code, s.name, s.short_name, s.aliases, s.zone_id, z.name AS zone_name, s.stage
+     FROM schools s JOIN zones z ON z.id = s.zone_id WHERE s.active = 1";
+
+pub async fn all_schools(conn: &mut Conn) -> sqlx::Result<Vec<SchoolRow>> {
+    let rows = sqlx::query(&format!("{SCHOOL_SELECT} ORDER BY s.code")).fetch_all(conn).await?;
+    Ok(rows.iter().map(school_row).collect())
+}
+
+pub async fn school_by_id(conn: &mut Conn, id: i64) -> sqlx::Result<Option<SchoolRow>> {
+    let r = sqlx::query(&format!("{SCHOOL_SELECT} AND s.id = ?")).bind(id).fetch_optional(conn).await?;
+    Ok(r.as_ref().map(school_row))
+}
+
+/// Finds schools whose code, name, short name or an alias equals `query`, falling back to
+/// names containing it. Callers decide what to do with several matches.
+pub async fn find_schools(conn: &mut Conn, query: &str) -> sqlx::Result<Vec<SchoolRow>> {
+    let q = crate::domain::text::normalize(query).trim().to_string();
+    if q.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = all_schools(conn).await?;
+    let exact: Vec<SchoolRow> = all
+        .iter()
+        .filter(|s| s.code == q || s.name == q || s.short_name.as_deref() == Some(q.as_str()) || s.aliases.contains(&q))
+        .cloned()
+        .collect();
+    if !exact.is_empty() {
+        return Ok(exact);
+    }
+    Ok(all.into_iter().filter(|s| s.name.contains(&q)).collect())
+}
+
+#[derive(Debug, Clone)]
+pub struct ZoneRow {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+}
+
+pub async fn find_zone(conn: &mut Conn, query: &str) -> sqlx::Result<Option<ZoneRow>> {
+    let q = crate::domain::text::normalize(query).trim().to_string();
+    let r = sqlx::query(
+        "SELECT id, code, name FROM zones WHERE active = 1 AND (code = ? COLLATE NOCASE OR name = ? OR name LIKE '%' || ? || '%')
+         ORDER BY (code = ? COLLATE NOCASE) DESC, (name = ?) DESC LIMIT 2",
+    )
+    .bind(&q)
+    .bind(&q)
+    .bind(&q)
+    .bind(&q)
+    .bind(&q)
+    .fetch_all(conn)
+    .await?;
+    // An ambiguous partial name matches nothing rather than the wrong zone.
+    if r.len() == 2 && r[0].get::<String, _>("code") != q && r[0].get::<String, _>("name") != q {
+        return Ok(None);
+    }
+    Ok(r.first().map(|r| ZoneRow { id: r.get("id"), code: r.get("code"), name: r.get("name") }))
+}
+
+pub async fn zone_name(conn: &mut Conn, id: i64) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT name FROM zones WHERE id = ?").bind(id).fetch_optional(conn).await
+}
+
+/// People at a school: its inspectors (with assignment role) and contacts.
+pub async fn school_people(conn: &mut Conn, school_id: i64) -> sqlx::Result<Vec<(PersonBrief, String)>> {
+    let rows = sqlx::query(
+        "SELECT p.id, p.code, p.name, p.role, p.title, p.phone,
+                CASE WHEN a.conflict_of_interest = 1 THEN 'recused' ELSE a.role END AS relation
+           FROM school_assignments a JOIN people p ON p.id = a.person_id
+          WHERE a.school_id = ? AND p.active = 1
+         UNION ALL
+         SELECT p.id, p.code, p.name, p.role, p.title, p.phone, 'contact' AS relation
+           FROM people p WHERE p.school_id = ? AND p.active = 1
+         ORDER BY relation, code",
+    )
+    .bind(school_id)
+    .bind(school_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.iter().filter_map(|r| Some((brief(r)?, r.get::<String, _>("relation")))).collect())
+}
+
+pub async fn person_count(conn: &mut Conn) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(conn).await
+}

@@ -1,0 +1,140 @@
+//! Shared test harness: the real service on a temporary SQLite file, with a console channel
+//! whose input and output are in-memory pipes.
+#![allow(dead_code)]
+
+use dudao::chat::console::{parse_line, ConsoleChannel};
+use dudao::clock::{ManualClock, SharedClock};
+use dudao::config::Settings;
+use dudao::service::{self, Running};
+use dudao::Channel;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::sync::Mutex;
+
+pub struct Harness {
+    pub running: Option<Running>,
+    pub console: Arc<ConsoleChannel>,
+    output: Arc<Mutex<String>>,
+    seen: usize,
+    seq: AtomicU64,
+    pub dir: tempfile::TempDir,
+    pub clock: Option<ManualClock>,
+}
+
+pub fn settings_for(dir: &tempfile::TempDir, extra: &str) -> Settings {
+    let db = dir.path().join("dudao.sqlite");
+    let toml = format!(
+        "[database]\npath = \"{}\"\nsynchronous = \"normal\"\n[http]\nbind = \"127.0.0.1:0\"\n{extra}",
+        db.display().to_string().replace('\\', "/")
+    );
+    Settings::from_toml_over_default(&toml).expect("test settings")
+}
+
+impl Harness {
+    /// The service with the sample roster loaded.
+    pub async fn start() -> Harness {
+        Self::start_with("", None).await
+    }
+
+    pub async fn start_with(extra_toml: &str, clock: Option<ManualClock>) -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, extra_toml, clock).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, extra_toml: &str, clock: Option<ManualClock>) -> Harness {
+        let settings = settings_for(&dir, extra_toml);
+        let (_in_w, in_r) = tokio::io::duplex(1 << 16);
+        let (out_w, mut out_r) = tokio::io::duplex(1 << 20);
+        let console = Arc::new(ConsoleChannel::new(
+            "console",
+            settings.service.bot_name.clone(),
+            Box::new(tokio::io::BufReader::new(in_r)),
+            Box::new(out_w),
+        ));
+        let output = Arc::new(Mutex::new(String::new()));
+        let sink = output.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 8192];
+            loop {
+                match out_r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => sink.lock().await.push_str(&String::from_utf8_lossy(&buf[..n])),
+                }
+            }
+        });
+        let shared: SharedClock = match &clock {
+            Some(c) => Arc::new(c.clone()),
+            None => Arc::new(dudao::clock::SystemClock),
+        };
+        let channels: Vec<Arc<dyn Channel>> = vec![console.clone()];
+        let running = service::start(settings, shared, channels).await.expect("service starts");
+        Harness { running: Some(running), console, output, seen: 0, seq: AtomicU64::new(0), dir, clock }
+    }
+
+    pub fn app(&self) -> &Arc<dudao::app::App> {
+        &self.running.as_ref().expect("running").app
+    }
+
+    pub fn db(&self) -> &sqlx::SqlitePool {
+        &self.app().db
+    }
+
+    /// Delivers one console line through the pipeline and returns what the bot printed since.
+    pub async fn say(&mut self, line: &str) -> String {
+        let parsed = parse_line(line).expect("a console line");
+        let seq = self.seq.fetch_add(1, Ordering::SeqCst);
+        let msg = self.console.to_message(parsed, seq, 1);
+        self.app().ingest(msg).await.expect("ingest");
+        self.settle().await
+    }
+
+    /// Waits until the outbox has nothing ready and returns the new console output.
+    pub async fn settle(&mut self) -> String {
+        self.running.as_ref().expect("running").drain(Duration::from_secs(10)).await;
+        // The console writes asynchronously; give the reader a moment.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let out = self.output.lock().await;
+        let new = out[self.seen..].to_string();
+        self.seen = out.len();
+        new
+    }
+
+    /// Issues a binding code for a person directly in the database, as `dudao roster codes` does.
+    pub async fn code_for(&self, person_code: &str) -> String {
+        let mut tx = dudao::db::begin_write(self.db()).await.unwrap();
+        let pid: i64 = sqlx::query_scalar("SELECT id FROM people WHERE code = ?")
+            .bind(person_code)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let now = self.app().clock.now();
+        let (code, _) = dudao::store::binding::issue(&mut tx, pid, now, chrono::Duration::hours(72)).await.unwrap();
+        tx.commit().await.unwrap();
+        code
+    }
+
+    /// Binds a console account to a person through the real `绑定` command.
+    pub async fn bind(&mut self, account: &str, person_code: &str) {
+        let code = self.code_for(person_code).await;
+        let out = self.say(&format!("{account}: 绑定 {code}")).await;
+        assert!(out.contains("绑定成功"), "binding {account} to {person_code} failed: {out}");
+    }
+
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        self.dir
+    }
+}
+
+/// A person's code by role, for tests that need "some inspector".
+pub async fn first_person(db: &sqlx::SqlitePool, role: &str) -> String {
+    sqlx::query_scalar("SELECT code FROM people WHERE role = ? AND active = 1 ORDER BY code LIMIT 1")
+        .bind(role)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
