@@ -2,10 +2,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use dudao::chat::console::ConsoleChannel;
 use dudao::clock::{Clock, SystemClock};
 use dudao::config::Settings;
-use dudao::{db, outbox, roster, service, store, Channel};
+use dudao::{db, outbox, roster, service, store};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,16 +104,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
-    let mut console_closed = None;
-    if settings.channels.console.enabled {
-        let console = Arc::new(ConsoleChannel::stdio("console", settings.service.bot_name.clone()));
-        if settings.channels.console.exit_on_eof {
-            console_closed = Some(console.input_closed.clone());
-        }
-        channels.push(console);
-    }
-    let running = service::start(settings, Arc::new(SystemClock), channels).await?;
+    let enabled = dudao::chat::registry::from_config(&settings)?;
+    let console_closed = enabled.console_eof;
+    let running = service::start(settings, Arc::new(SystemClock), enabled.channels).await?;
     let eof = async {
         match &console_closed {
             Some(t) => t.cancelled().await,
@@ -200,6 +192,8 @@ async fn roster_cmd(settings: Settings, cmd: RosterCmd) -> anyhow::Result<()> {
         RosterCmd::Codes { people } => {
             let pool = db::open_and_migrate(&settings.database).await?;
             let now = SystemClock.now();
+            // Same first-run behaviour as `serve`, so codes can be issued before the first start.
+            service::seed_sample_roster(&pool, &settings, now).await?;
             let ttl = chrono::Duration::hours(i64::from(settings.roster.binding_code_ttl_hours));
             let mut tx = db::begin_write(&pool).await?;
             let targets: Vec<(i64, String, String)> = if people.is_empty() {
@@ -238,16 +232,8 @@ async fn outbox_cmd(settings: Settings, cmd: Option<OutboxCmd>) -> anyhow::Resul
     let pool = db::open_and_migrate(&settings.database).await?;
     let now = SystemClock.now();
     // The CLI routes with the configured channels' capabilities, as the service would.
-    let mut infos = Vec::new();
-    if settings.channels.console.enabled {
-        let c = ConsoleChannel::new("console", "", Box::new(tokio::io::empty()), Box::new(tokio::io::sink()));
-        infos.push(outbox::ChannelInfo {
-            name: "console".into(),
-            platform: c.platform(),
-            caps: c.capabilities().clone(),
-        });
-    }
-    let dir = outbox::Directory::new(infos);
+    let enabled = dudao::chat::registry::from_config(&settings)?;
+    let dir = outbox::Directory::from_channels(&enabled.channels);
     let mut conn = pool.acquire().await?;
     match cmd {
         None => {

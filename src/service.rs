@@ -8,7 +8,7 @@ use crate::config::Settings;
 use crate::domain::calendar::Calendar;
 use crate::domain::group::GroupPurpose;
 use crate::outbox::worker::Worker;
-use crate::outbox::{ChannelInfo, Directory};
+use crate::outbox::Directory;
 use crate::scheduler::{Jobs, Scheduler};
 use crate::{db, store};
 use anyhow::Context;
@@ -123,11 +123,15 @@ async fn register_config_groups(app: &App) -> anyhow::Result<()> {
 }
 
 /// Loads the embedded sample roster into an empty database, when configured to.
-async fn seed_sample_roster(app: &App) -> anyhow::Result<()> {
-    if !app.settings.roster.sample_on_empty {
+pub async fn seed_sample_roster(
+    db: &crate::db::Db,
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    if !settings.roster.sample_on_empty {
         return Ok(());
     }
-    let mut conn = app.db.acquire().await?;
+    let mut conn = db.acquire().await?;
     if store::people::person_count(&mut conn).await? > 0 {
         return Ok(());
     }
@@ -139,7 +143,7 @@ async fn seed_sample_roster(app: &App) -> anyhow::Result<()> {
             errs.first().map(|e| e.to_string()).unwrap_or_default()
         )
     })?;
-    let sum = crate::app::roster_load::apply(&app.db, &roster, "system", app.clock.now()).await?;
+    let sum = crate::app::roster_load::apply(db, &roster, "system", now).await?;
     tracing::info!(
         schools = sum.schools,
         people = sum.people,
@@ -153,12 +157,7 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
     let settings = Arc::new(settings);
     let pool = db::open_and_migrate(&settings.database).await?;
     let calendar = Arc::new(load_calendar(&settings)?);
-    let directory = Directory::new(
-        channels
-            .iter()
-            .map(|c| ChannelInfo { name: c.name().to_string(), platform: c.platform(), caps: c.capabilities().clone() })
-            .collect(),
-    );
+    let directory = Directory::from_channels(&channels);
     let app = Arc::new(App {
         db: pool,
         clock: clock.clone(),
@@ -168,7 +167,7 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
         directory,
         outbox_notify: Arc::new(Notify::new()),
     });
-    seed_sample_roster(&app).await?;
+    seed_sample_roster(&app.db, &settings, app.clock.now()).await?;
     register_config_groups(&app).await?;
     let recovered = app.recover_inbound().await?;
     if recovered > 0 {

@@ -50,6 +50,8 @@ pub struct Capabilities {
     pub global_limits: Vec<Rate>,
     /// Limits for each chat.
     pub per_chat_limits: Vec<Rate>,
+    /// Sends that may be in flight at once (to different chats); 1 keeps a global order.
+    pub max_concurrent_sends: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -81,6 +81,8 @@ impl ConsoleChannel {
                 max_message_chars: 2000,
                 global_limits: Vec::new(),
                 per_chat_limits: Vec::new(),
+                // One at a time, so a transcript reads in the order things happened.
+                max_concurrent_sends: 1,
             },
             input: Mutex::new(Some(input)),
             output: Mutex::new(output),

@@ -3,6 +3,7 @@
 pub mod channel;
 pub mod console;
 pub mod model;
+pub mod registry;
 pub mod split;
 
 pub use channel::{Capabilities, Channel, ChannelContext, InboundSink, MentionSupport, Rate, SendError, SendReceipt};

@@ -104,7 +104,6 @@ pub fn plain_text(segments: &[Segment]) -> String {
             Segment::Mention { name, .. } => {
                 out.push('@');
                 out.push_str(name);
-                out.push(' ');
             }
             Segment::MentionAll => out.push_str("@全体成员 "),
             Segment::Reply { .. } => {}

@@ -113,7 +113,7 @@ pub static CATALOG: &[CommandSpec] = &[
         roles: SUPERVISORS,
         place: Place::PrivateOnly,
         usage: "绑定码 <编号或姓名>",
-        summary: "为花名册中的人员生成一次性绑定码（仅私聊）",
+        summary: "为花名册中的人员生成一次性绑定码",
     },
     CommandSpec {
         id: CommandId::Queue,

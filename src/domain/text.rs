@@ -467,14 +467,20 @@ pub fn split_items(text: &str) -> Vec<String> {
     let any_marked = pieces.iter().any(|(m, _)| *m);
     let mut items: Vec<String> = Vec::new();
     let mut last_was_marked = false;
+    // A short unnumbered heading such as "白沙镇中心小学：" groups the numbered items below it;
+    // each of them keeps it as a prefix, so an item still says which school it is about.
+    let mut heading: Option<&str> = None;
     for (marked, p) in pieces {
         let p = p.trim();
         if p.is_empty() || p.chars().all(|c| is_emoji(c) || c == '\u{FE0F}' || c.is_whitespace()) {
             continue;
         }
         if any_marked && !marked {
-            if (p.ends_with(':') || p.ends_with('：')) && items.is_empty() {
-                continue; // intro line such as "存在以下问题："
+            if let Some(h) = p.strip_suffix(':').or_else(|| p.strip_suffix('：')) {
+                let intro = ["问题", "以下", "如下", "主要", "方面", "情况"].iter().any(|w| h.contains(w));
+                heading = (!intro && h.chars().count() <= 16).then_some(h.trim());
+                last_was_marked = false;
+                continue;
             }
             if last_was_marked {
                 if let Some(last) = items.last_mut() {
@@ -484,9 +490,28 @@ pub fn split_items(text: &str) -> Vec<String> {
             }
         }
         last_was_marked = marked || (last_was_marked && any_marked);
-        items.push(p.to_string());
+        match heading {
+            Some(h) if marked => items.push(format!("{h}：{p}")),
+            _ => items.push(p.to_string()),
+        }
     }
-    items.into_iter().map(|s| trim_item(&s).to_string()).filter(|s| !s.is_empty()).collect()
+    items.into_iter().map(|s| cjk_colons(trim_item(&s))).filter(|s| !s.is_empty()).collect()
+}
+
+/// Puts back the full-width colon that [`normalize`] folded, where it sits in Chinese text
+/// ("食堂:留样不足" → "食堂：留样不足"), so items read as written. "8:30" stays.
+pub fn cjk_colons(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut prev: Option<char> = None;
+    for c in s.chars() {
+        if c == ':' && prev.is_some_and(is_cjk) {
+            out.push('：');
+        } else {
+            out.push(c);
+        }
+        prev = Some(c);
+    }
+    out
 }
 
 fn strip_bullet(s: &str) -> &str {
@@ -773,6 +798,13 @@ mod tests {
         assert_eq!(split_items("食堂留样不全；消防通道堵塞"), vec!["食堂留样不全", "消防通道堵塞"]);
         assert_eq!(split_items("（一）食堂\n（二）宿舍"), vec!["食堂", "宿舍"]);
         assert!(split_items("\n \n👍").is_empty());
+        // School headings group the numbered items below them.
+        let t = "实验小学:\n1、作业公示不及时\n2、签到表缺失\n白沙镇中心小学:\n1、宿舍消防器材过期";
+        assert_eq!(
+            split_items(t),
+            vec!["实验小学：作业公示不及时", "实验小学：签到表缺失", "白沙镇中心小学：宿舍消防器材过期"]
+        );
+        assert_eq!(split_items("①食堂:留样不足 ②8:30前未开门"), vec!["食堂：留样不足", "8:30前未开门"]);
     }
 
     #[test]

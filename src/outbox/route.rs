@@ -31,6 +31,18 @@ impl Directory {
     pub fn new(channels: Vec<ChannelInfo>) -> Self {
         Directory(Arc::new(channels))
     }
+    pub fn from_channels(channels: &[Arc<dyn crate::chat::Channel>]) -> Self {
+        Directory::new(
+            channels
+                .iter()
+                .map(|c| ChannelInfo {
+                    name: c.name().to_string(),
+                    platform: c.platform(),
+                    caps: c.capabilities().clone(),
+                })
+                .collect(),
+        )
+    }
     pub fn get(&self, name: &str) -> Option<&ChannelInfo> {
         self.0.iter().find(|c| c.name == name)
     }

@@ -51,6 +51,8 @@ impl Worker {
     ) -> Self {
         let caps = channel.capabilities();
         let limiter = RateLimiter::new(&caps.global_limits, &caps.per_chat_limits);
+        let mut settings = settings;
+        settings.max_in_flight = settings.max_in_flight.min(caps.max_concurrent_sends.max(1));
         Worker { db, clock, channel, settings, notify, limiter: Arc::new(Mutex::new(limiter)) }
     }
 
