@@ -152,6 +152,9 @@ pub struct GroupSettings {
 #[serde(deny_unknown_fields)]
 pub struct ChannelsSettings {
     pub console: ConsoleSettings,
+    /// Generic outgoing webhooks (`[[channels.webhook]]`).
+    #[serde(default)]
+    pub webhook: Vec<crate::chat::webhook::WebhookSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -241,6 +244,14 @@ impl Settings {
                 if crate::scheduler::cron::parse_workday_policy(w).is_none() {
                     return Err(ConfigError::new(key("workdays"), "expected fire, skip, next or previous"));
                 }
+            }
+        }
+        for (i, w) in self.channels.webhook.iter().enumerate() {
+            if reqwest::Url::parse(&w.url).is_err() {
+                return Err(ConfigError::new(format!("channels.webhook[{i}].url"), format!("not a URL: \"{}\"", w.url)));
+            }
+            if w.name.trim().is_empty() || w.name == "console" {
+                return Err(ConfigError::new(format!("channels.webhook[{i}].name"), "needs a unique name other than \"console\""));
             }
         }
         for (i, g) in self.groups.iter().enumerate() {

@@ -5,6 +5,7 @@ pub mod console;
 pub mod model;
 pub mod registry;
 pub mod split;
+pub mod webhook;
 
 pub use channel::{Capabilities, Channel, ChannelContext, InboundSink, MentionSupport, Rate, SendError, SendReceipt};
 pub use model::{plain_text, ChatKind, ChatRef, InboundMessage, MediaRef, OutboundMessage, Segment, UserRef};

@@ -22,5 +22,8 @@ pub fn from_config(settings: &Settings) -> anyhow::Result<Enabled> {
         }
         channels.push(console);
     }
+    for w in &settings.channels.webhook {
+        channels.push(Arc::new(super::webhook::WebhookChannel::new(w.clone())?));
+    }
     Ok(Enabled { channels, console_eof })
 }
