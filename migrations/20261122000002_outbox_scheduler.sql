@@ -19,7 +19,8 @@ CREATE TABLE outbox (
     last_error      TEXT,
     source          TEXT NOT NULL          -- what caused it, e.g. 'inbound:42', 'schedule:weekly_prompt'
 );
-CREATE INDEX outbox_ready ON outbox(channel, status, next_attempt_at);
+-- The queue in id order per channel (claims scan it and stop early).
+CREATE INDEX outbox_queue ON outbox(channel, status, id);
 CREATE INDEX outbox_chat ON outbox(channel, chat_kind, chat_id, status);
 CREATE INDEX outbox_sent ON outbox(channel, sent_at) WHERE status = 'sent';
 

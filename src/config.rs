@@ -47,6 +47,87 @@ pub struct Settings {
     #[serde(default)]
     pub groups: Vec<GroupSettings>,
     pub channels: ChannelsSettings,
+    #[serde(default)]
+    pub weekly: WeeklySettings,
+    #[serde(default)]
+    pub tasks: TaskSettings,
+}
+
+/// Task assignment (督办): reminders, escalation and deadline defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TaskSettings {
+    /// Reminders to assignees who have not finished, this many hours before the deadline (each once).
+    pub remind_before_hours: Vec<u32>,
+    /// Unfinished assignments are reported to the supervisors' group this many hours after the deadline.
+    pub escalate_after_hours: u32,
+    /// A deadline typed without a time of day ("截止 11月30日") means this time (HH:MM).
+    pub default_deadline_time: String,
+    /// When the reminder sweep runs (cron, local time). Empty: no built-in schedule; declare a
+    /// `[[schedules]]` entry with `job = "task_reminders"` instead.
+    pub sweep_cron: String,
+    /// The sweep on a non-working day: fire, skip, next or previous.
+    pub sweep_workdays: String,
+}
+
+impl Default for TaskSettings {
+    fn default() -> Self {
+        TaskSettings {
+            remind_before_hours: vec![24, 2],
+            escalate_after_hours: 24,
+            default_deadline_time: "18:00".into(),
+            sweep_cron: "*/15 8-20 * * *".into(),
+            sweep_workdays: "skip".into(),
+        }
+    }
+}
+
+impl TaskSettings {
+    pub fn default_time(&self) -> chrono::NaiveTime {
+        // validate() guarantees it parses.
+        chrono::NaiveTime::parse_from_str(&self.default_deadline_time, "%H:%M")
+            .unwrap_or_else(|_| chrono::NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default())
+    }
+}
+
+/// Weekly reports (周交流).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeeklySettings {
+    pub enabled: bool,
+    /// When rounds open and the prompt goes out.
+    pub prompt_cron: String,
+    /// A prompt due on a non-working day: fire, skip, next or previous.
+    pub prompt_workdays: String,
+    /// The deadline, as the next "<weekday> HH:MM" after the prompt.
+    pub deadline: String,
+    /// Reminders to those who have not reported, this many hours before the deadline. The first
+    /// is a gentle note in the group; later ones mention each person.
+    pub reminders_before_hours: Vec<u32>,
+    /// Remind privately only, never in the group.
+    pub remind_private_only: bool,
+    /// Where the prompt goes: "group", "private" or "both".
+    pub prompt_mode: String,
+    /// 特约 (invited) inspectors are not expected to report.
+    pub exempt_invited: bool,
+    /// Reports are still accepted (flagged late) this many days after the deadline.
+    pub late_days: u32,
+}
+
+impl Default for WeeklySettings {
+    fn default() -> Self {
+        WeeklySettings {
+            enabled: true,
+            prompt_cron: "0 16 * * Fri".into(),
+            prompt_workdays: "previous".into(),
+            deadline: "Mon 12:00".into(),
+            reminders_before_hours: vec![20, 3],
+            remind_private_only: false,
+            prompt_mode: "group".into(),
+            exempt_invited: true,
+            late_days: 4,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +236,18 @@ pub struct ChannelsSettings {
     /// Generic outgoing webhooks (`[[channels.webhook]]`).
     #[serde(default)]
     pub webhook: Vec<crate::chat::webhook::WebhookSettings>,
+    /// QQ through OneBot v11 (`[channels.onebot]`).
+    #[serde(default)]
+    pub onebot: Option<crate::chat::onebot::OneBotSettings>,
+    /// WeCom self-built app: private messages both ways (`[channels.wecom_app]`).
+    #[serde(default)]
+    pub wecom_app: Option<crate::chat::wecom::WecomAppSettings>,
+    /// WeCom group robots, one per group (`[[channels.wecom_robot]]`).
+    #[serde(default)]
+    pub wecom_robot: Vec<crate::chat::wecom::WecomRobotSettings>,
+    /// Telegram bot (`[channels.telegram]`).
+    #[serde(default)]
+    pub telegram: Option<crate::chat::telegram::TelegramSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -246,12 +339,52 @@ impl Settings {
                 }
             }
         }
+        let w = &self.weekly;
+        if let Err(e) = crate::scheduler::cron::parse(&w.prompt_cron) {
+            return Err(ConfigError::new("weekly.prompt_cron", format!("\"{}\": {e}", w.prompt_cron)));
+        }
+        if crate::scheduler::cron::parse_workday_policy(&w.prompt_workdays).is_none() {
+            return Err(ConfigError::new("weekly.prompt_workdays", "expected fire, skip, next or previous"));
+        }
+        if crate::domain::weekly::parse_deadline_spec(&w.deadline).is_none() {
+            return Err(ConfigError::new("weekly.deadline", "expected \"<weekday> HH:MM\", e.g. \"Mon 12:00\""));
+        }
+        if !matches!(w.prompt_mode.as_str(), "group" | "private" | "both") {
+            return Err(ConfigError::new("weekly.prompt_mode", "expected group, private or both"));
+        }
+        if self.schedules.iter().any(|s| s.name.starts_with("weekly-")) {
+            return Err(ConfigError::new("schedules", "names starting with \"weekly-\" are reserved"));
+        }
+        let t = &self.tasks;
+        if !t.sweep_cron.trim().is_empty() {
+            if let Err(e) = crate::scheduler::cron::parse(&t.sweep_cron) {
+                return Err(ConfigError::new("tasks.sweep_cron", format!("\"{}\": {e}", t.sweep_cron)));
+            }
+        }
+        if crate::scheduler::cron::parse_workday_policy(&t.sweep_workdays).is_none() {
+            return Err(ConfigError::new("tasks.sweep_workdays", "expected fire, skip, next or previous"));
+        }
+        if chrono::NaiveTime::parse_from_str(&t.default_deadline_time, "%H:%M").is_err() {
+            return Err(ConfigError::new("tasks.default_deadline_time", "expected HH:MM, e.g. \"18:00\""));
+        }
+        if t.remind_before_hours.iter().any(|h| *h == 0 || *h > 24 * 30) {
+            return Err(ConfigError::new("tasks.remind_before_hours", "each value must be between 1 and 720 hours"));
+        }
+        if t.escalate_after_hours > 24 * 30 {
+            return Err(ConfigError::new("tasks.escalate_after_hours", "must be at most 720 hours"));
+        }
         for (i, w) in self.channels.webhook.iter().enumerate() {
             if reqwest::Url::parse(&w.url).is_err() {
-                return Err(ConfigError::new(format!("channels.webhook[{i}].url"), format!("not a URL: \"{}\"", w.url)));
+                return Err(ConfigError::new(
+                    format!("channels.webhook[{i}].url"),
+                    format!("not a URL: \"{}\"", w.url),
+                ));
             }
             if w.name.trim().is_empty() || w.name == "console" {
-                return Err(ConfigError::new(format!("channels.webhook[{i}].name"), "needs a unique name other than \"console\""));
+                return Err(ConfigError::new(
+                    format!("channels.webhook[{i}].name"),
+                    "needs a unique name other than \"console\"",
+                ));
             }
         }
         for (i, g) in self.groups.iter().enumerate() {
@@ -260,6 +393,70 @@ impl Settings {
                     format!("groups[{i}].purpose"),
                     format!("unknown purpose \"{}\"", g.purpose),
                 ));
+            }
+        }
+        if let Some(ob) = &self.channels.onebot {
+            ob.validate(&self.http.bind)
+                .map_err(|(key, message)| ConfigError::new(format!("channels.onebot.{key}"), message))?;
+        }
+        if let Some(app) = &self.channels.wecom_app {
+            app.validate().map_err(|(key, message)| ConfigError::new(format!("channels.wecom_app.{key}"), message))?;
+        }
+        for (i, r) in self.channels.wecom_robot.iter().enumerate() {
+            r.validate()
+                .map_err(|(key, message)| ConfigError::new(format!("channels.wecom_robot[{i}].{key}"), message))?;
+        }
+        crate::chat::wecom::robot::validate_groups(&self.channels.wecom_robot, &self.groups)
+            .map_err(|(key, message)| ConfigError::new(key, message))?;
+        if let Some(tg) = &self.channels.telegram {
+            tg.validate().map_err(|(key, message)| ConfigError::new(format!("channels.telegram.{key}"), message))?;
+        }
+        self.check_channel_names_and_paths()?;
+        Ok(())
+    }
+
+    /// Enabled channels are looked up by name (`[[groups]] channel = ...`, the outbox), so two
+    /// with one name would be ambiguous; and their webhook routes share one HTTP listener.
+    fn check_channel_names_and_paths(&self) -> Result<(), ConfigError> {
+        let c = &self.channels;
+        let mut names: Vec<(String, &str)> = Vec::new();
+        if c.console.enabled {
+            names.push(("channels.console".into(), "console"));
+        }
+        names.extend(
+            c.webhook.iter().enumerate().map(|(i, w)| (format!("channels.webhook[{i}].name"), w.name.as_str())),
+        );
+        if let Some(o) = c.onebot.as_ref().filter(|o| o.enabled) {
+            names.push(("channels.onebot.name".into(), o.name.as_str()));
+        }
+        if let Some(a) = c.wecom_app.as_ref().filter(|a| a.enabled) {
+            names.push(("channels.wecom_app.name".into(), a.name.as_str()));
+        }
+        for (i, r) in c.wecom_robot.iter().enumerate().filter(|(_, r)| r.enabled) {
+            names.push((format!("channels.wecom_robot[{i}].name"), r.name.as_str()));
+        }
+        if let Some(t) = c.telegram.as_ref().filter(|t| t.enabled) {
+            names.push(("channels.telegram.name".into(), t.name.as_str()));
+        }
+        for (i, (key, name)) in names.iter().enumerate() {
+            if names[..i].iter().any(|(_, n)| n == name) {
+                return Err(ConfigError::new(key.clone(), format!("another channel is already named \"{name}\"")));
+            }
+        }
+        // Routes on the one HTTP listener must not collide (axum refuses overlapping routes).
+        let mut paths: Vec<(String, &str)> = vec![("(built in)".into(), "/healthz")];
+        if c.onebot.as_ref().is_some_and(|o| o.enabled && o.reverse) {
+            paths.extend(crate::chat::onebot::REVERSE_PATHS.iter().map(|p| ("channels.onebot.reverse".into(), *p)));
+        }
+        if let Some(p) = c.wecom_app.as_ref().and_then(|a| a.http_path()) {
+            paths.push(("channels.wecom_app.callback_path".into(), p));
+        }
+        if let Some(p) = c.telegram.as_ref().and_then(|t| t.http_path()) {
+            paths.push(("channels.telegram.webhook_path".into(), p));
+        }
+        for (i, (key, path)) in paths.iter().enumerate() {
+            if paths[..i].iter().any(|(k, p)| k != key && p.trim_end_matches('/') == path.trim_end_matches('/')) {
+                return Err(ConfigError::new(key.clone(), format!("the HTTP path \"{path}\" is already in use")));
             }
         }
         Ok(())

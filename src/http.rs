@@ -26,6 +26,15 @@ pub fn router(db: Db, extra: Vec<Router>) -> Router {
     r
 }
 
+/// A literal route path for a channel's webhook: starts with '/', and has no characters axum
+/// would read as a parameter or wildcard.
+pub fn is_plain_path(p: &str) -> bool {
+    p.starts_with('/')
+        && p.len() > 1
+        && !p.contains("//")
+        && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.'))
+}
+
 /// Binds first (so the caller learns the real port), then serves until `shutdown`.
 pub async fn bind(addr: &str) -> anyhow::Result<(TcpListener, SocketAddr)> {
     let listener =

@@ -30,6 +30,8 @@ enum Command {
         #[command(subcommand)]
         cmd: RosterCmd,
     },
+    /// Schedules: cron, next firing, and the latest occurrences recorded.
+    Schedules,
     /// The delivery queue: list, retry, cancel.
     Outbox {
         #[command(subcommand)]
@@ -100,6 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Roster { cmd } => roster_cmd(settings, cmd).await,
         Command::Outbox { cmd } => outbox_cmd(settings, cmd).await,
+        Command::Schedules => schedules_cmd(settings).await,
     }
 }
 
@@ -279,5 +282,41 @@ async fn outbox_cmd(settings: Settings, cmd: Option<OutboxCmd>) -> anyhow::Resul
             println!("#{id}: {r:?}");
         }
     }
+    Ok(())
+}
+
+async fn schedules_cmd(settings: Settings) -> anyhow::Result<()> {
+    let pool = db::open_and_migrate(&settings.database).await?;
+    let tz = settings.timezone();
+    let local = |t: Option<String>| {
+        t.and_then(|t| db::parse_ts(&t))
+            .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    type Row = (i64, String, String, String, String, bool, Option<String>);
+    let rows: Vec<Row> =
+        sqlx::query_as("SELECT id, name, cron, job, workdays, enabled, next_fire_at FROM schedules ORDER BY name")
+            .fetch_all(&pool)
+            .await?;
+    if rows.is_empty() {
+        println!("（还没有计划任务：服务首次启动时根据配置创建）");
+    }
+    for (id, name, cron, job, workdays, enabled, next) in rows {
+        println!(
+            "{name}\t{cron}\tjob={job}\tworkdays={workdays}\t{}\tnext={}",
+            if enabled { "enabled" } else { "disabled" },
+            local(next)
+        );
+        let recent: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT nominal_at, status, reason FROM firings WHERE schedule_id = ? ORDER BY nominal_at DESC LIMIT 3",
+        )
+        .bind(id)
+        .fetch_all(&pool)
+        .await?;
+        for (nominal, status, reason) in recent {
+            println!("    {} {status} {}", local(Some(nominal)), reason.unwrap_or_default());
+        }
+    }
+    pool.close().await;
     Ok(())
 }

@@ -47,7 +47,18 @@ pub fn load_calendar(settings: &Settings) -> anyhow::Result<Calendar> {
 
 /// The jobs every workflow contributes.
 pub fn all_jobs() -> Jobs {
-    crate::scheduler::jobs::builtin()
+    let mut jobs = crate::scheduler::jobs::builtin();
+    crate::app::weekly::register(&mut jobs);
+    crate::app::handlers::task::register(&mut jobs);
+    jobs
+}
+
+/// Configured schedules plus those the workflows derive from their own sections.
+pub fn all_schedules(settings: &Settings) -> Vec<crate::config::ScheduleSettings> {
+    let mut s = settings.schedules.clone();
+    s.extend(crate::app::weekly::schedules(&settings.weekly));
+    s.extend(crate::app::handlers::task::schedules(settings));
+    s
 }
 
 pub struct Running {
@@ -174,7 +185,7 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
         tracing::info!(recovered, "processed messages left over from the last run");
     }
     let scheduler = Arc::new(Scheduler::new(app.clone(), all_jobs()));
-    scheduler.sync_config(&settings.schedules).await?;
+    scheduler.sync_config(&all_schedules(&settings)).await?;
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What the fake platform saw.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Seen {
     /// Every request: arrival time and chat.
     requests: Vec<(Instant, String)>,
@@ -117,7 +117,7 @@ async fn every_message_arrives_once_in_order_within_limits_despite_429_and_500()
         enqueue(&running, &format!("k{i}"), chat, &format!("msg-{i:03}"), Delivery::AtLeastOnce).await;
     }
     wait_until_settled(&running, Duration::from_secs(60)).await;
-    let s = fake.lock().unwrap();
+    let s = fake.lock().unwrap().clone();
     // Exactly once each.
     let mut texts: Vec<&str> = s.accepted.iter().map(|(_, t)| t.as_str()).collect();
     texts.sort();
@@ -136,10 +136,11 @@ async fn every_message_arrives_once_in_order_within_limits_despite_429_and_500()
     assert!(max_in_window(&times, Duration::from_secs(1)) <= 40, "rate limit exceeded");
     assert!(s.requests.len() > 120, "the server's failures were exercised");
     drop(s);
-    let sent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND platform_msg_id IS NOT NULL")
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap();
+    let sent: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND platform_msg_id IS NOT NULL")
+            .fetch_one(&running.app.db)
+            .await
+            .unwrap();
     assert_eq!(sent, 120);
     running.stop().await;
 }
@@ -157,13 +158,14 @@ async fn messages_queued_during_an_outage_are_delivered_when_the_platform_return
         enqueue(&running, &format!("o{i}"), "g1", &format!("outage-{i}"), Delivery::AtLeastOnce).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let attempts: i64 = sqlx::query_scalar("SELECT MAX(attempts) FROM outbox").fetch_one(&running.app.db).await.unwrap();
+    let attempts: i64 =
+        sqlx::query_scalar("SELECT MAX(attempts) FROM outbox").fetch_one(&running.app.db).await.unwrap();
     assert!(attempts >= 1, "sends were attempted during the outage");
     let fake: Fake = Arc::new(Mutex::new(Seen::default()));
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     tokio::spawn(fake_server(fake.clone(), listener));
     wait_until_settled(&running, Duration::from_secs(30)).await;
-    let s = fake.lock().unwrap();
+    let s = fake.lock().unwrap().clone();
     let texts: Vec<&str> = s.accepted.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(texts, vec!["outage-0", "outage-1", "outage-2", "outage-3", "outage-4"]);
     drop(s);
@@ -180,19 +182,21 @@ async fn failures_end_in_dead_letters_that_an_admin_can_retry() {
     let running = start(&dir, &url, 50, 4).await;
     enqueue(&running, "d1", "g1", "doomed", Delivery::AtLeastOnce).await;
     wait_until_settled(&running, Duration::from_secs(30)).await;
-    let (status, attempts): (String, i64) = sqlx::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = 'd1'")
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap();
+    let (status, attempts): (String, i64) =
+        sqlx::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = 'd1'")
+            .fetch_one(&running.app.db)
+            .await
+            .unwrap();
     assert_eq!((status.as_str(), attempts), ("dead", 4));
     // A permanent error is not retried.
     fake.lock().unwrap().permanent = true;
     enqueue(&running, "p1", "g2", "rejected", Delivery::AtLeastOnce).await;
     wait_until_settled(&running, Duration::from_secs(30)).await;
-    let (status, attempts): (String, i64) = sqlx::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = 'p1'")
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap();
+    let (status, attempts): (String, i64) =
+        sqlx::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = 'p1'")
+            .fetch_one(&running.app.db)
+            .await
+            .unwrap();
     assert_eq!((status.as_str(), attempts), ("dead", 1));
     // The platform recovers; the admin retries the dead letter.
     {
@@ -200,7 +204,10 @@ async fn failures_end_in_dead_letters_that_an_admin_can_retry() {
         s.permanent = false;
         s.fail_first = 0;
     }
-    let id: i64 = sqlx::query_scalar("SELECT id FROM outbox WHERE idempotency_key = 'd1'").fetch_one(&running.app.db).await.unwrap();
+    let id: i64 = sqlx::query_scalar("SELECT id FROM outbox WHERE idempotency_key = 'd1'")
+        .fetch_one(&running.app.db)
+        .await
+        .unwrap();
     let mut tx = dudao::db::begin_write(&running.app.db).await.unwrap();
     let r = dudao::outbox::admin::retry(&mut tx, &running.app.directory, id, running.app.clock.now()).await.unwrap();
     tx.commit().await.unwrap();
@@ -222,7 +229,7 @@ async fn long_texts_are_split_and_reassemble_in_order() {
     let text: String = (0..40).map(|i| format!("第{i:02}条：责任督学周报提交情况良好\n")).collect();
     enqueue(&running, "long", "g1", &text, Delivery::AtLeastOnce).await;
     wait_until_settled(&running, Duration::from_secs(30)).await;
-    let s = fake.lock().unwrap();
+    let s = fake.lock().unwrap().clone();
     assert!(s.accepted.len() > 1);
     assert!(s.accepted.iter().all(|(_, t)| t.chars().count() <= 120));
     let joined: String = s.accepted.iter().map(|(_, t)| format!("{t}\n")).collect();
@@ -280,7 +287,8 @@ async fn a_person_nobody_can_reach_waits_as_unroutable_until_they_bind() {
     .fetch_one(h.db())
     .await
     .unwrap();
-    let code: String = sqlx::query_scalar("SELECT code FROM people WHERE id = ?").bind(pid).fetch_one(h.db()).await.unwrap();
+    let code: String =
+        sqlx::query_scalar("SELECT code FROM people WHERE id = ?").bind(pid).fetch_one(h.db()).await.unwrap();
     {
         let app = h.app().clone();
         let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
@@ -288,7 +296,10 @@ async fn a_person_nobody_can_reach_waits_as_unroutable_until_they_bind() {
         dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
         tx.commit().await.unwrap();
     }
-    let st: String = sqlx::query_scalar("SELECT status FROM outbox WHERE idempotency_key = 'to-person'").fetch_one(h.db()).await.unwrap();
+    let st: String = sqlx::query_scalar("SELECT status FROM outbox WHERE idempotency_key = 'to-person'")
+        .fetch_one(h.db())
+        .await
+        .unwrap();
     assert_eq!(st, "unroutable");
     let list = {
         let mut conn = h.db().acquire().await.unwrap();
@@ -296,15 +307,23 @@ async fn a_person_nobody_can_reach_waits_as_unroutable_until_they_bind() {
     };
     assert_eq!(list.len(), 1);
     // They bind on the console; the next re-route delivers privately.
-    h.bind("newcomer", &code).await;
+    let code = h.code_for(&code).await;
+    let mut out = h.say(&format!("newcomer: 绑定 {code}")).await;
+    assert!(out.contains("绑定成功"), "{out}");
     {
         let app = h.app().clone();
         let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
-        assert_eq!(dudao::outbox::admin::reroute_all(&mut tx, &app.directory, app.clock.now()).await.unwrap(), 1);
+        // The service's own scheduler loop re-routes too; either may get there first.
+        dudao::outbox::admin::reroute_all(&mut tx, &app.directory, app.clock.now()).await.unwrap();
         tx.commit().await.unwrap();
+        let st: String = sqlx::query_scalar("SELECT status FROM outbox WHERE idempotency_key = 'to-person'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        assert_ne!(st, "unroutable");
         app.outbox_notify.notify_waiters();
     }
-    let out = h.settle().await;
+    out.push_str(&h.settle().await);
     assert!(out.contains("[console → 私聊 newcomer]") && out.contains("请查收本周任务"), "{out}");
     h.stop().await;
 }

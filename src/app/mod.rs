@@ -3,6 +3,7 @@
 
 pub mod handlers;
 pub mod roster_load;
+pub mod weekly;
 
 use crate::chat::{ChatKind, InboundMessage, InboundSink, Segment};
 use crate::clock::SharedClock;

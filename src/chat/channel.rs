@@ -13,11 +13,19 @@ pub type Platform = &'static str;
 pub enum MentionSupport {
     /// Mentions by the platform's user id.
     ById,
-    /// Mentions only by the person's mobile number (WeCom robot).
+    /// Mentions only by the person's mobile number.
     ByMobile,
+    /// By the platform's user id when the person has an account bound on the platform, else by
+    /// mobile number, written `mobile:<number>` in `Segment::Mention::user_id` (WeCom robots,
+    /// which take both `mentioned_list` and `mentioned_mobile_list`).
+    ByIdOrMobile,
     /// No mentions: names are written as text.
     None,
 }
+
+/// Prefix of a `Segment::Mention::user_id` that is a mobile number rather than an account id
+/// (see [`MentionSupport::ByIdOrMobile`]). WeCom user ids cannot contain ':'.
+pub const MOBILE_MENTION_PREFIX: &str = "mobile:";
 
 /// A sliding-window limit: at most `count` sends within `window`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

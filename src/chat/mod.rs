@@ -3,9 +3,12 @@
 pub mod channel;
 pub mod console;
 pub mod model;
+pub mod onebot;
 pub mod registry;
 pub mod split;
+pub mod telegram;
 pub mod webhook;
+pub mod wecom;
 
 pub use channel::{Capabilities, Channel, ChannelContext, InboundSink, MentionSupport, Rate, SendError, SendReceipt};
 pub use model::{plain_text, ChatKind, ChatRef, InboundMessage, MediaRef, OutboundMessage, Segment, UserRef};

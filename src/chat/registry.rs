@@ -25,5 +25,17 @@ pub fn from_config(settings: &Settings) -> anyhow::Result<Enabled> {
     for w in &settings.channels.webhook {
         channels.push(Arc::new(super::webhook::WebhookChannel::new(w.clone())?));
     }
+    if let Some(ob) = settings.channels.onebot.as_ref().filter(|o| o.enabled) {
+        channels.push(Arc::new(super::onebot::OneBotChannel::new(ob.clone())));
+    }
+    if let Some(app) = settings.channels.wecom_app.as_ref().filter(|a| a.enabled) {
+        channels.push(Arc::new(super::wecom::WecomAppChannel::new(app.clone())?));
+    }
+    for r in settings.channels.wecom_robot.iter().filter(|r| r.enabled) {
+        channels.push(Arc::new(super::wecom::WecomRobotChannel::new(r.clone())?));
+    }
+    if let Some(tg) = settings.channels.telegram.as_ref().filter(|t| t.enabled) {
+        channels.push(Arc::new(super::telegram::TelegramChannel::new(tg.clone())?));
+    }
     Ok(Enabled { channels, console_eof })
 }

@@ -15,6 +15,22 @@ pub enum CommandId {
     Leave,
     CancelLeave,
     Queue,
+    WeeklyReport,
+    MyWeekly,
+    WeeklyStats,
+    TaskCreate,
+    TaskAck,
+    TaskProgress,
+    TaskDone,
+    TaskApprove,
+    TaskReturn,
+    TaskShow,
+    TaskMine,
+    TaskList,
+    TaskCancel,
+    TaskReassign,
+    TaskClose,
+    TaskExtend,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +130,151 @@ pub static CATALOG: &[CommandSpec] = &[
         place: Place::PrivateOnly,
         usage: "绑定码 <编号或姓名>",
         summary: "为花名册中的人员生成一次性绑定码",
+    },
+    CommandSpec {
+        id: CommandId::WeeklyReport,
+        names: &["周报", "交周报"],
+        english: &["report"],
+        roles: &[Role::Inspector],
+        place: Place::Anywhere,
+        usage: "周报 [内容]",
+        summary: "提交本周周报（也可直接回复周报提示或私聊我）；只发“周报”查看格式",
+    },
+    CommandSpec {
+        id: CommandId::MyWeekly,
+        names: &["我的周报"],
+        english: &["my-report"],
+        roles: &[Role::Inspector],
+        place: Place::Anywhere,
+        usage: "我的周报",
+        summary: "查看本周周报的提交情况和识别结果",
+    },
+    CommandSpec {
+        id: CommandId::WeeklyStats,
+        names: &["周报统计"],
+        english: &["report-stats"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "周报统计 [第N周]",
+        summary: "查看某周周报的应报、已报、逾期、未报和问题汇总",
+    },
+    // Task assignment (督办); see domain::task for the create grammar.
+    CommandSpec {
+        id: CommandId::TaskCreate,
+        names: &["布置任务", "新任务", "发布任务"],
+        english: &["assign"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "布置任务 <标题> 对象:<姓名/编号/责任区/全体督学/学校/全部学校> 截止:<11月30日17:00> [需提交材料]",
+        summary: "布置督办任务；对象也可 @某人，截止也可写“下周五前”，第二行起可写说明",
+    },
+    CommandSpec {
+        id: CommandId::TaskAck,
+        names: &["收到", "已收到", "收到了", "确认收到"],
+        english: &["ack"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "收到 T编号",
+        summary: "确认收到任务（也可引用任务通知直接回复“收到”）",
+    },
+    CommandSpec {
+        id: CommandId::TaskProgress,
+        names: &["进展", "汇报进展"],
+        english: &["progress"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "进展 T编号 <办理情况>",
+        summary: "报告任务办理进展",
+    },
+    CommandSpec {
+        id: CommandId::TaskDone,
+        names: &["完成", "已完成", "提交"],
+        english: &["done", "submit"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "完成 T编号 <结果说明>",
+        summary: "提交任务结果，可在同一条消息里附图片或文件",
+    },
+    CommandSpec {
+        id: CommandId::TaskShow,
+        names: &["任务", "查看任务", "任务详情"],
+        english: &["task"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "任务 T编号",
+        summary: "查看任务详情和办理进度",
+    },
+    CommandSpec {
+        id: CommandId::TaskMine,
+        names: &["我的任务", "待办任务"],
+        english: &["mytasks"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "我的任务",
+        summary: "查看您尚未办结的任务",
+    },
+    CommandSpec {
+        id: CommandId::TaskApprove,
+        names: &["通过", "审核通过", "验收通过"],
+        english: &["approve"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "通过 T编号 [姓名]",
+        summary: "审核通过提交的结果（不写姓名：通过全部待审核的）",
+    },
+    CommandSpec {
+        id: CommandId::TaskReturn,
+        names: &["退回", "驳回"],
+        english: &["return", "reject"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "退回 T编号 <姓名> <原因>",
+        summary: "退回提交的结果并说明原因",
+    },
+    CommandSpec {
+        id: CommandId::TaskList,
+        names: &["任务列表", "督办列表"],
+        english: &["tasks"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "任务列表 [全部]",
+        summary: "查看进行中的督办任务（加“全部”含已办结、已撤销）",
+    },
+    CommandSpec {
+        id: CommandId::TaskReassign,
+        names: &["改派", "转派"],
+        english: &["reassign"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "改派 T编号 <原承办人> <新承办人>",
+        summary: "把一位承办人的任务改派给他人",
+    },
+    CommandSpec {
+        id: CommandId::TaskExtend,
+        names: &["延期", "任务延期"],
+        english: &["extend"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "延期 T编号 <新截止时间>",
+        summary: "修改截止时间并通知承办人",
+    },
+    CommandSpec {
+        id: CommandId::TaskClose,
+        names: &["办结", "办结任务", "结束任务"],
+        english: &["close-task"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "办结 T编号",
+        summary: "办结任务，未完成的不再催办",
+    },
+    CommandSpec {
+        id: CommandId::TaskCancel,
+        names: &["撤销", "撤销任务", "取消任务"],
+        english: &["cancel-task"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "撤销 T编号 <原因>",
+        summary: "撤销任务并通知承办人",
     },
     CommandSpec {
         id: CommandId::Queue,
@@ -222,6 +383,23 @@ mod tests {
         assert_eq!(p("绑定123456"), Some((CommandId::Bind, "123456".into())));
         assert_eq!(p("绑定码 D001"), Some((CommandId::IssueCode, "D001".into())));
         assert_eq!(p("取消请假"), Some((CommandId::CancelLeave, String::new())));
+    }
+
+    #[test]
+    fn task_commands() {
+        assert_eq!(p("收到T12"), Some((CommandId::TaskAck, "T12".into())));
+        assert_eq!(p("收到了"), Some((CommandId::TaskAck, String::new())));
+        assert_eq!(p("完成 T3 已检查"), Some((CommandId::TaskDone, "T3 已检查".into())));
+        assert_eq!(p("任务 T1"), Some((CommandId::TaskShow, "T1".into())));
+        assert_eq!(p("任务列表"), Some((CommandId::TaskList, String::new())));
+        assert_eq!(p("撤销任务 T1"), Some((CommandId::TaskCancel, "T1".into())));
+        assert_eq!(p("tasks"), Some((CommandId::TaskList, String::new())));
+        assert_eq!(p("task T2"), Some((CommandId::TaskShow, "T2".into())));
+        // Everyday phrases stay chatter.
+        assert_eq!(p("收到谢谢"), None);
+        assert_eq!(p("完成了"), None);
+        assert_eq!(p("任务很重"), None);
+        assert_eq!(p("督办事项已完成"), None);
     }
 
     #[test]

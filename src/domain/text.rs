@@ -434,7 +434,7 @@ pub fn split_items(text: &str) -> Vec<String> {
             continue;
         }
         let mut starts = vec![0usize];
-        let mut last_no = marker_number(strip_bullet(line)).map(|(n, _)| n);
+        let mut last_no = marker_number(line).map(|(n, _)| n);
         for (i, c) in line.char_indices().skip(1) {
             let prev = line[..i].chars().next_back().unwrap_or(' ');
             let after_sep = prev.is_whitespace() || matches!(prev, '；' | ';' | '。' | '，' | ',');
@@ -512,10 +512,6 @@ pub fn cjk_colons(s: &str) -> String {
         prev = Some(c);
     }
     out
-}
-
-fn strip_bullet(s: &str) -> &str {
-    s.trim_start()
 }
 
 /// Result of [`split_labelled`]: the unlabelled text, then each labelled part in order.

@@ -58,7 +58,7 @@ impl Envelope {
 
 /// Mentions a channel cannot render become plain `@name` text.
 fn render_for(mention: MentionSupport, segments: Vec<Segment>) -> Vec<Segment> {
-    if mention == MentionSupport::ById {
+    if mention != MentionSupport::None {
         return segments;
     }
     segments

@@ -123,6 +123,11 @@ async fn resolve_person(conn: &mut Conn, dir: &Directory, pid: i64) -> sqlx::Res
             let mention_id = match ch.caps.mention {
                 MentionSupport::ById => accounts.iter().find(|(pl, _)| pl == ch.platform).map(|(_, a)| a.clone()),
                 MentionSupport::ByMobile => phone.clone(),
+                MentionSupport::ByIdOrMobile => {
+                    accounts.iter().find(|(pl, _)| pl == ch.platform).map(|(_, a)| a.clone()).or_else(|| {
+                        phone.as_ref().map(|p| format!("{}{p}", crate::chat::channel::MOBILE_MENTION_PREFIX))
+                    })
+                }
                 MentionSupport::None => None,
             };
             let prefix = match mention_id {

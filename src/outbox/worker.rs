@@ -172,7 +172,10 @@ impl Worker {
 
     async fn send_one(&self, c: &Claimed) -> Outcome {
         let at = self.limiter.lock().await.reserve(&c.chat.key(), tokio::time::Instant::now());
-        tokio::time::sleep_until(at).await;
+        // The timer has millisecond granularity: do not pay for it when no wait is needed.
+        if at > tokio::time::Instant::now() {
+            tokio::time::sleep_until(at).await;
+        }
         let msg = OutboundMessage { chat: c.chat.clone(), segments: c.segments.clone() };
         match self.channel.send(&msg).await {
             Ok(receipt) => Outcome::Sent(receipt.platform_msg_id),
@@ -191,9 +194,23 @@ impl Worker {
         }
     }
 
-    async fn finish(&self, c: &Claimed, outcome: Outcome) -> sqlx::Result<()> {
+    /// Records the outcomes of several sends in one transaction (one commit, not one each).
+    async fn finish_many(&self, done: &[(Claimed, Outcome)]) -> sqlx::Result<()> {
         let now = self.clock.now();
         let mut tx = begin_write(&self.db).await?;
+        for (c, outcome) in done {
+            self.apply(&mut tx, c, outcome.clone(), now).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut crate::db::Tx<'static>,
+        c: &Claimed,
+        outcome: Outcome,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> sqlx::Result<()> {
         match outcome {
             Outcome::Sent(platform_id) => {
                 sqlx::query(
@@ -203,7 +220,7 @@ impl Worker {
                 .bind(ts(now))
                 .bind(platform_id)
                 .bind(c.id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
             Outcome::Retry { after, error, count_attempt } => {
@@ -217,7 +234,7 @@ impl Worker {
                 .bind(i64::from(count_attempt))
                 .bind(error)
                 .bind(c.id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
             Outcome::Dead(error) => {
@@ -227,11 +244,28 @@ impl Worker {
                 )
                 .bind(error)
                 .bind(c.id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
         }
-        tx.commit().await
+        Ok(())
+    }
+
+    /// Records outcomes, retrying until the database takes them: the sends happened, and
+    /// forgetting that would resend them.
+    async fn record(&self, done: Vec<(Claimed, Outcome)>, busy: &mut HashSet<String>) {
+        if done.is_empty() {
+            return;
+        }
+        let mut delay = Duration::from_millis(200);
+        while let Err(e) = self.finish_many(&done).await {
+            tracing::error!(channel = self.name(), error = %e, "cannot record send outcomes; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+        for (c, _) in &done {
+            busy.remove(&c.chat.key());
+        }
     }
 
     /// When the next pending message becomes due, if any.
@@ -244,18 +278,23 @@ impl Worker {
         Ok(t.and_then(|t| parse_ts(&t)))
     }
 
-    /// Delivers until `shutdown`; in-flight sends are finished before returning.
+    /// Delivers until `shutdown`; in-flight sends are finished and recorded before returning.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         if let Err(e) = self.recover().await {
             tracing::error!(channel = self.name(), error = %e, "outbox recovery failed");
         }
-        let mut inflight: JoinSet<String> = JoinSet::new();
+        let mut inflight: JoinSet<(Claimed, Outcome)> = JoinSet::new();
         let mut busy: HashSet<String> = HashSet::new();
         let idle_cap = Duration::from_secs(5);
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            let mut done = Vec::new();
+            while let Some(r) = inflight.try_join_next() {
+                done.extend(r.ok());
+            }
+            self.record(done, &mut busy).await;
             if shutdown.is_cancelled() {
                 break;
             }
@@ -270,14 +309,7 @@ impl Worker {
                             let me = self.clone();
                             inflight.spawn(async move {
                                 let outcome = me.send_one(&c).await;
-                                let mut delay = Duration::from_millis(200);
-                                // The send happened; recording it must not be lost to a busy database.
-                                while let Err(e) = me.finish(&c, outcome.clone()).await {
-                                    tracing::error!(id = c.id, error = %e, "cannot record send outcome; retrying");
-                                    tokio::time::sleep(delay).await;
-                                    delay = (delay * 2).min(Duration::from_secs(10));
-                                }
-                                c.chat.key()
+                                (c, outcome)
                             });
                         }
                     }
@@ -293,25 +325,17 @@ impl Worker {
             }
             .max(Duration::from_millis(5));
             tokio::select! {
-                Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                    if let Ok(key) = done { busy.remove(&key); }
+                Some(r) = inflight.join_next(), if !inflight.is_empty() => {
+                    self.record(r.ok().into_iter().collect(), &mut busy).await;
                 }
                 _ = &mut notified => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => {}
             }
-            // Collect whatever else finished meanwhile.
-            while let Some(done) = inflight.try_join_next() {
-                if let Ok(key) = done {
-                    busy.remove(&key);
-                }
-            }
             self.limiter.lock().await.prune(tokio::time::Instant::now());
         }
-        while let Some(done) = inflight.join_next().await {
-            if let Ok(key) = done {
-                busy.remove(&key);
-            }
+        while let Some(r) = inflight.join_next().await {
+            self.record(r.ok().into_iter().collect(), &mut busy).await;
         }
     }
 
@@ -323,11 +347,13 @@ impl Worker {
             if batch.is_empty() {
                 return Ok(n);
             }
+            let mut done = Vec::new();
             for c in batch {
                 let outcome = self.send_one(&c).await;
-                self.finish(&c, outcome).await?;
-                n += 1;
+                done.push((c, outcome));
             }
+            n += done.len();
+            self.finish_many(&done).await?;
         }
     }
 }

@@ -7,5 +7,7 @@ pub mod groups;
 pub mod inbound;
 pub mod leave;
 pub mod people;
+pub mod tasks;
+pub mod weekly;
 
 pub use sqlx::SqliteConnection as Conn;

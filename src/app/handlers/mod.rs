@@ -6,6 +6,7 @@ mod admin;
 mod group;
 mod leave;
 mod school;
+pub mod task;
 
 use super::Ctx;
 use crate::domain::command::{self, CommandId, CommandSpec, Place};
@@ -17,6 +18,10 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
     let Some(cmd) = command::parse(&text) else {
         return not_a_command(ctx).await;
     };
+    // "收到", "完成", "通过" are everyday words: without a task id or a quoted task notice they are chatter.
+    if task::is_chatter(ctx, &cmd).await? {
+        return Ok("chatter");
+    }
     let spec = CommandSpec::get(cmd.id);
     let role = ctx.actor.as_ref().map(|a| a.role);
     if !spec.allowed(role) {
@@ -50,6 +55,22 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
         CommandId::Leave => leave::request(ctx, args).await?,
         CommandId::CancelLeave => leave::cancel(ctx).await?,
         CommandId::Queue => admin::queue(ctx).await?,
+        CommandId::WeeklyReport => crate::app::weekly::command(ctx, args).await?,
+        CommandId::MyWeekly => crate::app::weekly::mine(ctx).await?,
+        CommandId::WeeklyStats => crate::app::weekly::stats_command(ctx, args).await?,
+        CommandId::TaskCreate
+        | CommandId::TaskAck
+        | CommandId::TaskProgress
+        | CommandId::TaskDone
+        | CommandId::TaskApprove
+        | CommandId::TaskReturn
+        | CommandId::TaskShow
+        | CommandId::TaskMine
+        | CommandId::TaskList
+        | CommandId::TaskCancel
+        | CommandId::TaskReassign
+        | CommandId::TaskClose
+        | CommandId::TaskExtend => task::handle(ctx, cmd.id, args).await?,
     }
     Ok(command_intent(cmd.id))
 }
@@ -65,11 +86,32 @@ fn command_intent(id: CommandId) -> &'static str {
         CommandId::Leave => "leave",
         CommandId::CancelLeave => "cancel_leave",
         CommandId::Queue => "queue",
+        CommandId::WeeklyReport => "weekly_command",
+        CommandId::MyWeekly => "weekly_mine",
+        CommandId::WeeklyStats => "weekly_stats",
+        CommandId::TaskCreate => "task_create",
+        CommandId::TaskAck => "task_ack",
+        CommandId::TaskProgress => "task_progress",
+        CommandId::TaskDone => "task_done",
+        CommandId::TaskApprove => "task_approve",
+        CommandId::TaskReturn => "task_return",
+        CommandId::TaskShow => "task_show",
+        CommandId::TaskMine => "task_mine",
+        CommandId::TaskList => "task_list",
+        CommandId::TaskCancel => "task_cancel",
+        CommandId::TaskReassign => "task_reassign",
+        CommandId::TaskClose => "task_close",
+        CommandId::TaskExtend => "task_extend",
     }
 }
 
 /// Free text: chatter in a group is stored and left alone; text addressed to the bot gets a hint.
 async fn not_a_command(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
+    // Workflows that take free text (a weekly report quoting the prompt) look first.
+    let text = ctx.msg.command_text();
+    if let Some(intent) = crate::app::weekly::maybe_intake(ctx, &text).await? {
+        return Ok(intent);
+    }
     if !ctx.msg.to_me {
         return Ok("chatter");
     }

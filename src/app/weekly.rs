@@ -1,0 +1,549 @@
+//! The weekly-report workflow (周交流): rounds open with a prompt, replies are collected and
+//! parsed, the missing are reminded, and a wrap-up goes to the supervisors.
+
+use super::{App, Ctx};
+use crate::chat::{ChatKind, Segment};
+use crate::config::WeeklySettings;
+use crate::db::Tx;
+use crate::domain::group::GroupPurpose;
+use crate::domain::report_parse::{self as rp, ParsedReport, SchoolRef, Section};
+use crate::domain::role::Role;
+use crate::domain::weekly::{self, MemberStatus};
+use crate::outbox::{Delivery, Envelope, Recipient};
+use crate::scheduler::{Firing, Job};
+use crate::store::{self, Conn};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::Row;
+
+/// Names of the built-in schedules this workflow adds.
+pub const PROMPT_SCHEDULE: &str = "weekly-prompt";
+pub const SWEEP_SCHEDULE: &str = "weekly-sweep";
+
+/// The schedules that drive the workflow, derived from `[weekly]`.
+pub fn schedules(w: &WeeklySettings) -> Vec<crate::config::ScheduleSettings> {
+    if !w.enabled {
+        return Vec::new();
+    }
+    vec![
+        crate::config::ScheduleSettings {
+            name: PROMPT_SCHEDULE.into(),
+            cron: w.prompt_cron.clone(),
+            job: "weekly_prompt".into(),
+            enabled: Some(true),
+            workdays: Some(w.prompt_workdays.clone()),
+            school_days_only: Some(false),
+            grace_minutes: None,
+            params: None,
+        },
+        crate::config::ScheduleSettings {
+            name: SWEEP_SCHEDULE.into(),
+            cron: "*/10 * * * *".into(),
+            job: "weekly_sweep".into(),
+            enabled: Some(true),
+            workdays: Some("fire".into()),
+            school_days_only: Some(false),
+            grace_minutes: Some(60 * 24),
+            params: None,
+        },
+    ]
+}
+
+/// Mentions of people, by their account on the group's platform where they have one.
+async fn mentions(conn: &mut Conn, platform: &str, people: &[(i64, String)]) -> sqlx::Result<Vec<Segment>> {
+    let mut segs = Vec::new();
+    for (pid, name) in people {
+        let acc: Option<String> =
+            sqlx::query_scalar("SELECT account_id FROM chat_accounts WHERE person_id = ? AND platform = ? LIMIT 1")
+                .bind(pid)
+                .bind(platform)
+                .fetch_optional(&mut *conn)
+                .await?;
+        segs.push(match acc {
+            Some(user_id) => Segment::Mention { user_id, name: name.clone() },
+            None => Segment::text(format!("@{name}")),
+        });
+        segs.push(Segment::text(" "));
+    }
+    Ok(segs)
+}
+
+fn local_deadline(app: &App, t: DateTime<Utc>) -> String {
+    t.with_timezone(&app.tz).format("%m月%d日 %H:%M").to_string()
+}
+
+/// `weekly_prompt`: opens this week's rounds and posts the prompt.
+pub struct Prompt;
+
+#[async_trait]
+impl Job for Prompt {
+    async fn run(&self, app: &App, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
+        let w = &app.settings.weekly;
+        let now = app.clock.now();
+        let local_day = firing.nominal_at.with_timezone(&app.tz).date_naive();
+        let today = now.with_timezone(&app.tz).date_naive();
+        let week = weekly::week_label(local_day);
+        let (day, time) =
+            weekly::parse_deadline_spec(&w.deadline).unwrap_or((chrono::Weekday::Mon, chrono::NaiveTime::MIN));
+        let deadline = weekly::deadline_after(now, app.tz, day, time);
+        let zone_groups = store::groups::with_purpose(tx, GroupPurpose::ZoneInspectors, None, None).await?;
+        let county_groups = store::groups::with_purpose(tx, GroupPurpose::CountyInspectors, None, None).await?;
+        let inspectors: Vec<(i64, String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT id, name, zone_id, inspector_type FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code",
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        // Each inspector reports in their zone's group, else the county group, else privately.
+        let mut scopes: Vec<(String, Option<crate::store::groups::Group>, Vec<(i64, String, bool)>)> = Vec::new();
+        for (pid, name, zone, kind) in inspectors {
+            let group = zone_groups.iter().find(|g| g.zone_id.is_some() && g.zone_id == zone).or(county_groups.first());
+            let scope = group.map_or("private".to_string(), |g| format!("group:{}", g.id));
+            let invited = kind.as_deref() == Some("invited");
+            match scopes.iter_mut().find(|(s, _, _)| *s == scope) {
+                Some((_, _, members)) => members.push((pid, name, invited)),
+                None => scopes.push((scope, group.cloned(), vec![(pid, name, invited)])),
+            }
+        }
+        for (scope, group, members) in scopes {
+            let Some(round) =
+                store::weekly::open_round(tx, &week, &scope, group.as_ref().map(|g| g.id), now, deadline).await?
+            else {
+                continue; // opened before (a restart or a second scheduler): nothing to repeat
+            };
+            let mut expected = Vec::new();
+            for (pid, name, invited) in &members {
+                let excluded = if *invited && w.exempt_invited {
+                    Some("exempt")
+                } else if store::leave::on_leave(tx, *pid, today).await? {
+                    Some("leave")
+                } else {
+                    None
+                };
+                store::weekly::add_member(tx, round, *pid, excluded).await?;
+                if excluded.is_none() {
+                    expected.push((*pid, name.clone()));
+                }
+            }
+            let text = format!(
+                "【周交流】{}周报开始收集，请于 {} 前提交。可直接回复本消息、@我 或私聊我，格式参考：\n{}",
+                weekly::week_title(&week),
+                local_deadline(app, deadline),
+                weekly::TEMPLATE
+            );
+            let source = format!("weekly:prompt:{round}");
+            let in_group = w.prompt_mode != "private";
+            let in_private = w.prompt_mode != "group" || group.is_none();
+            if let (Some(g), true) = (&group, in_group) {
+                let platform = app.directory.platform_of(&g.channel).unwrap_or("unknown");
+                let mut segs = mentions(tx, platform, &expected).await?;
+                segs.push(Segment::text(format!("\n{text}")));
+                let env = Envelope::new(format!("weekly:r{round}:prompt"), Recipient::Chat(g.chat()), segs, &source);
+                crate::outbox::enqueue(tx, &app.directory, now, env).await?;
+            }
+            if in_private {
+                for (pid, _) in &expected {
+                    let env = Envelope::new(
+                        format!("weekly:r{round}:prompt:p{pid}"),
+                        Recipient::Person(*pid),
+                        vec![Segment::text(text.clone())],
+                        &source,
+                    );
+                    crate::outbox::enqueue(tx, &app.directory, now, env).await?;
+                }
+            }
+            tracing::info!(%week, round, expected = expected.len(), "weekly round opened");
+        }
+        Ok(())
+    }
+}
+
+/// `weekly_sweep`: reminders before the deadline, the wrap-up after it. Each happens once per
+/// round, across restarts, because it is recorded in `weekly_round_events`.
+pub struct Sweep;
+
+#[async_trait]
+impl Job for Sweep {
+    async fn run(&self, app: &App, tx: &mut Tx<'static>, _firing: &Firing) -> anyhow::Result<()> {
+        let w = &app.settings.weekly;
+        let now = app.clock.now();
+        let today = now.with_timezone(&app.tz).date_naive();
+        let rounds = store::weekly::open_rounds(tx).await?;
+        for r in &rounds {
+            for (i, hours) in w.reminders_before_hours.iter().enumerate() {
+                if !weekly::reminder_due(now, r.deadline_at, *hours)
+                    || !store::weekly::take_event(tx, r.id, &format!("remind:{i}"), now).await?
+                {
+                    continue;
+                }
+                let members = store::weekly::members(tx, &[r.id]).await?;
+                let expected = members.iter().filter(|m| m.excluded.is_none()).count();
+                let mut missing = Vec::new();
+                for m in members.iter().filter(|m| m.excluded.is_none() && m.report.is_none()) {
+                    if !store::leave::on_leave(tx, m.person_id, today).await? {
+                        missing.push((m.person_id, m.name.clone()));
+                    }
+                }
+                if missing.is_empty() {
+                    continue;
+                }
+                let source = format!("weekly:remind:{}", r.id);
+                let dl = local_deadline(app, r.deadline_at);
+                let group = match r.group_id {
+                    Some(gid) if !w.remind_private_only => group_by_id(tx, gid).await?,
+                    _ => None,
+                };
+                let mut env = match group {
+                    Some(g) if i == 0 => Envelope::new(
+                        format!("weekly:r{}:remind{i}", r.id),
+                        Recipient::Chat(g.chat()),
+                        vec![Segment::text(format!(
+                            "【周交流提醒】本周周报已收到 {}/{} 份，尚未提交的老师请于 {dl} 前提交，回复本消息或私聊我即可。",
+                            expected - missing.len(),
+                            expected
+                        ))],
+                        &source,
+                    ),
+                    Some(g) => {
+                        let platform = app.directory.platform_of(&g.channel).unwrap_or("unknown");
+                        let mut segs = mentions(tx, platform, &missing).await?;
+                        segs.push(Segment::text(format!("\n【周交流提醒】以上老师的本周周报尚未提交，截止时间 {dl}，请尽快回复。")));
+                        Envelope::new(format!("weekly:r{}:remind{i}", r.id), Recipient::Chat(g.chat()), segs, &source)
+                    }
+                    None => {
+                        for (pid, _) in &missing {
+                            let env = Envelope {
+                                delivery: Delivery::AtMostOnce,
+                                ..Envelope::new(
+                                    format!("weekly:r{}:remind{i}:p{pid}", r.id),
+                                    Recipient::Person(*pid),
+                                    vec![Segment::text(format!("【周交流提醒】您本周的周报尚未提交，截止时间 {dl}，直接回复我即可。"))],
+                                    &source,
+                                )
+                            };
+                            crate::outbox::enqueue(tx, &app.directory, now, env).await?;
+                        }
+                        continue;
+                    }
+                };
+                env.delivery = Delivery::AtMostOnce;
+                crate::outbox::enqueue(tx, &app.directory, now, env).await?;
+            }
+        }
+        // Wrap up each week whose rounds have all reached their deadline.
+        let mut weeks: Vec<String> = rounds.iter().filter(|r| now >= r.deadline_at).map(|r| r.week.clone()).collect();
+        weeks.dedup();
+        for week in weeks {
+            let all = store::weekly::rounds_of_week(tx, &week).await?;
+            if all.iter().any(|r| !r.closed && now < r.deadline_at) {
+                continue;
+            }
+            let ids: Vec<i64> = all.iter().map(|r| r.id).collect();
+            for id in &ids {
+                store::weekly::close_round(tx, *id, now).await?;
+                store::weekly::take_event(tx, *id, "wrapup", now).await?;
+            }
+            let text = weekly::wrap_up_text(&week, &week_stats(tx, &ids).await?);
+            let groups = store::groups::with_purpose(tx, GroupPurpose::Supervisors, None, None).await?;
+            let source = format!("weekly:wrapup:{week}");
+            if groups.is_empty() {
+                let sups: Vec<i64> =
+                    sqlx::query_scalar("SELECT id FROM people WHERE role IN ('supervisor', 'admin') AND active = 1")
+                        .fetch_all(&mut **tx)
+                        .await?;
+                for pid in sups {
+                    let env = Envelope::new(
+                        format!("weekly:{week}:wrapup:p{pid}"),
+                        Recipient::Person(pid),
+                        vec![Segment::text(text.clone())],
+                        &source,
+                    );
+                    crate::outbox::enqueue(tx, &app.directory, now, env).await?;
+                }
+            }
+            for g in groups {
+                let env = Envelope::new(
+                    format!("weekly:{week}:wrapup:g{}", g.id),
+                    Recipient::Chat(g.chat()),
+                    vec![Segment::text(text.clone())],
+                    &source,
+                );
+                crate::outbox::enqueue(tx, &app.directory, now, env).await?;
+            }
+            tracing::info!(%week, "weekly wrap-up posted");
+        }
+        Ok(())
+    }
+}
+
+async fn group_by_id(conn: &mut Conn, id: i64) -> sqlx::Result<Option<store::groups::Group>> {
+    let r = sqlx::query("SELECT platform, external_id FROM chat_groups WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match r {
+        Some(r) => store::groups::get(conn, r.get("platform"), r.get("external_id")).await,
+        None => Ok(None),
+    }
+}
+
+fn parsed_of(json: &str) -> ParsedReport {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+async fn week_stats(conn: &mut Conn, rounds: &[i64]) -> sqlx::Result<weekly::WeekStats> {
+    let members = store::weekly::members(conn, rounds).await?;
+    let statuses: Vec<MemberStatus> = members
+        .into_iter()
+        .map(|m| {
+            let (submitted, late, parsed) = match &m.report {
+                Some((late, json)) => (true, *late, parsed_of(json)),
+                None => (false, false, ParsedReport::default()),
+            };
+            MemberStatus {
+                person_id: m.person_id,
+                name: m.name,
+                excluded: m.excluded,
+                submitted,
+                late,
+                visits: parsed.visit_count.unwrap_or(parsed.schools.len() as u32),
+                schools: parsed.schools.clone(),
+                problems: parsed.problem_items.clone(),
+            }
+        })
+        .collect();
+    Ok(weekly::stats(&statuses))
+}
+
+/// The inspector's own schools, for matching names in their report.
+async fn my_schools(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<SchoolRef>> {
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(s) = store::people::school_by_id(conn, *id).await? {
+            out.push(SchoolRef { id: s.id, name: s.name, short_name: s.short_name, aliases: s.aliases });
+        }
+    }
+    Ok(out)
+}
+
+fn school_names(schools: &[SchoolRef]) -> impl Fn(i64) -> String + '_ {
+    move |id| {
+        schools
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.short_name.clone().unwrap_or_else(|| s.name.clone()))
+            .unwrap_or_else(|| format!("学校{id}"))
+    }
+}
+
+const EDIT_WORDS: &[&str] = &["修改周报", "更正周报", "重新提交", "修改", "更正", "重报"];
+
+/// Whether free text from a bound person should be taken as a weekly report, and takes it.
+/// Returns the intent when it did.
+pub async fn maybe_intake(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Option<&'static str>> {
+    let Some(actor) = ctx.actor.clone() else { return Ok(None) };
+    if actor.role != Role::Inspector || !ctx.app.settings.weekly.enabled {
+        return Ok(None);
+    }
+    let quoted = match ctx.msg.reply_to() {
+        Some(id) => store::weekly::is_weekly_message(ctx.tx, &ctx.msg.chat.channel, id).await?,
+        None => false,
+    };
+    if !ctx.msg.to_me && !quoted {
+        return Ok(None);
+    }
+    let Some(round) =
+        store::weekly::current_round_for(ctx.tx, actor.person_id, ctx.now, ctx.app.settings.weekly.late_days).await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(intake(ctx, round, text).await?))
+}
+
+async fn intake(ctx: &mut Ctx<'_>, round: store::weekly::Round, text: &str) -> anyhow::Result<&'static str> {
+    let Some(actor) = ctx.actor.clone() else { return Ok("unbound") };
+    // A report belongs in the inspector's own group or a private chat.
+    if ctx.msg.chat.kind == ChatKind::Group {
+        let here = store::groups::get(ctx.tx, ctx.platform, &ctx.msg.chat.id).await?;
+        if here.as_ref().map(|g| g.id) != round.group_id {
+            ctx.reply("请在您所在的责任区督学群或私聊我提交周报，本群的消息不计入周报。");
+            return Ok("weekly_wrong_group");
+        }
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        ctx.reply(format!("请按以下格式回复周报内容：\n{}", weekly::TEMPLATE));
+        return Ok("weekly_empty");
+    }
+    let (edit, body) = match EDIT_WORDS.iter().find_map(|w| text.strip_prefix(w)) {
+        Some(rest) => (true, rest.trim_start_matches([':', '：', ' ']).trim()),
+        None => (false, text),
+    };
+    let schools = my_schools(ctx.tx, &actor.schools).await?;
+    let existing = store::weekly::report(ctx.tx, round.id, actor.person_id).await?;
+    let (report_id, mut version, pending, asked) = match &existing {
+        Some(r) => (r.id, r.version, r.pending_question.clone(), r.asked),
+        None => (store::weekly::create_report(ctx.tx, round.id, actor.person_id, ctx.now).await?, 1, None, false),
+    };
+    let mut asked = asked;
+    if edit && existing.is_some() {
+        version += 1;
+        asked = false;
+    }
+    // An answer to the one follow-up question, unless the message is a whole report itself.
+    let kind = match pending.as_deref().and_then(Section::parse) {
+        Some(section) if !edit && rp::parse_weekly(body, &schools).sections.len() <= 1 => {
+            format!("answer:{}", section.as_str())
+        }
+        _ => "text".to_string(),
+    };
+    store::weekly::add_part(ctx.tx, report_id, ctx.inbound_id, version, &kind, body, ctx.now).await?;
+    let parts = store::weekly::parts(ctx.tx, report_id, version).await?;
+    let texts: Vec<&str> = parts.iter().filter(|(k, _)| k == "text").map(|(_, t)| t.as_str()).collect();
+    let mut parsed = rp::parse_weekly_messages(&texts, &schools);
+    for (k, t) in parts.iter().filter(|(k, _)| k.starts_with("answer:")) {
+        if let Some(section) = k.strip_prefix("answer:").and_then(Section::parse) {
+            parsed = rp::merge(&parsed, &rp::parse_answer(section, t, &schools));
+        }
+    }
+    let late = ctx.now > round.deadline_at;
+    let names = school_names(&schools);
+    let question = if asked { None } else { rp::next_question(&parsed, &names) };
+    let pending_section = question.as_ref().and_then(|_| rp::missing_required(&parsed)).map(|s| s.as_str());
+    let pending_section = pending_section.or_else(|| question.as_ref().map(|_| Section::Schools.as_str()));
+    store::weekly::save_report(
+        ctx.tx,
+        report_id,
+        version,
+        late,
+        pending_section,
+        asked || question.is_some(),
+        &serde_json::to_string(&parsed)?,
+        ctx.now,
+    )
+    .await?;
+    ctx.audit(
+        "weekly_report",
+        Some(report_id.to_string()),
+        if edit { "edited" } else { "received" },
+        json!({ "week": round.week, "version": version, "late": late, "kind": kind }),
+    )
+    .await?;
+    match question {
+        Some(q) => ctx.reply(q),
+        None => {
+            let mut reply = rp::summary(&parsed, &names);
+            if edit {
+                reply = format!("已更新（第{version}版）。{reply}");
+            }
+            if late {
+                reply.push_str("\n（已过截止时间，本次记为逾期提交。）");
+            } else {
+                reply.push_str(&format!(
+                    "\n截止前可发送“修改 …”更新。截止时间：{}",
+                    local_deadline(ctx.app, round.deadline_at)
+                ));
+            }
+            ctx.reply(reply);
+        }
+    }
+    Ok(if late { "weekly_late" } else { "weekly_report" })
+}
+
+/// `周报 [内容]`: the template, or a report given explicitly.
+pub async fn command(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+    let Some(actor) = ctx.actor.clone() else { return Ok(()) };
+    let Some(round) =
+        store::weekly::current_round_for(ctx.tx, actor.person_id, ctx.now, ctx.app.settings.weekly.late_days).await?
+    else {
+        ctx.reply("目前没有需要您提交的周报。");
+        return Ok(());
+    };
+    if args.trim().is_empty() {
+        ctx.reply(format!(
+            "{}周报截止时间：{}。请按以下格式回复（可分几条发送）：\n{}",
+            weekly::week_title(&round.week),
+            local_deadline(ctx.app, round.deadline_at),
+            weekly::TEMPLATE
+        ));
+        return Ok(());
+    }
+    intake(ctx, round, args).await?;
+    Ok(())
+}
+
+/// `我的周报`: the inspector's current report as understood.
+pub async fn mine(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
+    let Some(actor) = ctx.actor.clone() else { return Ok(()) };
+    let Some(round) =
+        store::weekly::current_round_for(ctx.tx, actor.person_id, ctx.now, ctx.app.settings.weekly.late_days).await?
+    else {
+        ctx.reply("目前没有需要您提交的周报。");
+        return Ok(());
+    };
+    let title = weekly::week_title(&round.week);
+    match store::weekly::report(ctx.tx, round.id, actor.person_id).await? {
+        None => ctx.reply(format!("{title}周报：尚未提交，截止时间 {}。", local_deadline(ctx.app, round.deadline_at))),
+        Some(r) => {
+            let schools = my_schools(ctx.tx, &actor.schools).await?;
+            let parsed = parsed_of(&r.parsed);
+            let status = if r.late { "逾期提交" } else { "已提交" };
+            ctx.reply(format!(
+                "{title}周报：{status}（第{}版）\n{}",
+                r.version,
+                rp::summary(&parsed, &school_names(&schools))
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `周报统计 [第N周]`: the figures of a week, live.
+pub async fn stats_command(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+    let week = if args.trim().is_empty() {
+        store::weekly::latest_week(ctx.tx, ctx.now).await?
+    } else {
+        match weekly::parse_week(args, ctx.today()) {
+            Some(w) => Some(w),
+            None => {
+                ctx.reply("请写明周次，例如：周报统计 第48周");
+                return Ok(());
+            }
+        }
+    };
+    let Some(week) = week else {
+        ctx.reply("还没有开始过周报收集。");
+        return Ok(());
+    };
+    let rounds = store::weekly::rounds_of_week(ctx.tx, &week).await?;
+    if rounds.is_empty() {
+        ctx.reply(format!("{}没有周报记录。", weekly::week_title(&week)));
+        return Ok(());
+    }
+    let ids: Vec<i64> = rounds.iter().map(|r| r.id).collect();
+    let stats = week_stats(ctx.tx, &ids).await?;
+    ctx.reply(weekly::wrap_up_text(&week, &stats).replacen("【周报汇总】", "【周报统计】", 1));
+    Ok(())
+}
+
+/// Used by tests and the report: the current version's parse for a person in a week.
+pub async fn report_of(
+    conn: &mut Conn,
+    week: &str,
+    person_code: &str,
+) -> sqlx::Result<Option<(ParsedReport, bool, i64)>> {
+    let r = sqlx::query(
+        "SELECT w.parsed, w.late, w.version FROM weekly_reports w JOIN weekly_rounds r ON r.id = w.round_id
+         JOIN people p ON p.id = w.person_id WHERE r.week = ? AND p.code = ?",
+    )
+    .bind(week)
+    .bind(person_code)
+    .fetch_optional(conn)
+    .await?;
+    Ok(r.map(|r| (parsed_of(r.get("parsed")), r.get("late"), r.get("version"))))
+}
+
+pub fn register(jobs: &mut crate::scheduler::Jobs) {
+    jobs.register("weekly_prompt", std::sync::Arc::new(Prompt));
+    jobs.register("weekly_sweep", std::sync::Arc::new(Sweep));
+}

@@ -1,0 +1,344 @@
+//! WeCom self-built app (自建应用): private messages both ways.
+//!
+//! Sending: `POST {api_base_url}/cgi-bin/message/send?access_token=…` with a text message to one
+//! member (`touser`); the access token comes from `cgi-bin/gettoken` (CorpID + the app's Secret),
+//! is cached until shortly before it expires, and is fetched again once when WeCom calls it
+//! invalid (40014, 42001, 40001). An app cannot post into ordinary group chats: groups are the
+//! robots' job.
+//!
+//! Receiving: the encrypted callback (see `callback.rs`) on Dudao's HTTP listener, when `token`
+//! and `encoding_aes_key` are set. Members write to the app one to one, so every message is
+//! addressed to the bot; its chat is the sender's private chat, keyed by WeCom user id.
+
+use super::callback::{self, CallbackState};
+use super::crypto::{decode_aes_key, MsgCrypt};
+use super::{api_url, classify, status_error, transport_error, DEFAULT_API_BASE, PLATFORM};
+use crate::chat::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
+use crate::chat::model::{plain_text, ChatKind, OutboundMessage};
+use crate::config::Secret;
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+/// `[channels.wecom_app]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WecomAppSettings {
+    pub enabled: bool,
+    /// The channel instance name.
+    pub name: String,
+    /// 企业ID (CorpID), `ww…`.
+    pub corp_id: String,
+    /// The app's AgentId.
+    pub agent_id: i64,
+    /// The app's Secret, for access tokens (sending).
+    pub secret: Secret,
+    /// Callback Token (接收消息 → Token). With `encoding_aes_key`, enables receiving.
+    pub token: Secret,
+    /// Callback EncodingAESKey (43 characters).
+    pub encoding_aes_key: Secret,
+    /// Where the callback is served on the HTTP listener; the URL configured in WeCom is
+    /// `https://<public host><callback_path>`.
+    pub callback_path: String,
+    pub api_base_url: String,
+    /// Callbacks whose timestamp is further than this from our clock are refused (replays).
+    pub max_clock_skew_secs: u64,
+    /// The callback answers after storing the message, or after this long at the latest
+    /// (WeCom gives up after 5 s and retries).
+    pub ack_timeout_ms: u64,
+    /// Sends per minute over the app (0 = no cap).
+    pub max_per_minute: u32,
+    /// Sends per minute to one member (WeCom drops more than 30 a minute).
+    pub chat_max_per_minute: u32,
+    pub rate_limited_retry_secs: u64,
+    /// Text messages carry at most 2048 bytes.
+    pub max_message_chars: usize,
+    pub timeout_ms: u64,
+}
+
+impl Default for WecomAppSettings {
+    fn default() -> Self {
+        WecomAppSettings {
+            enabled: false,
+            name: "wecom".into(),
+            corp_id: String::new(),
+            agent_id: 0,
+            secret: Secret::default(),
+            token: Secret::default(),
+            encoding_aes_key: Secret::default(),
+            callback_path: "/wecom/callback".into(),
+            api_base_url: DEFAULT_API_BASE.into(),
+            max_clock_skew_secs: 300,
+            ack_timeout_ms: 3_000,
+            max_per_minute: 600,
+            chat_max_per_minute: 20,
+            rate_limited_retry_secs: 60,
+            max_message_chars: 600,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl WecomAppSettings {
+    pub fn receives(&self) -> bool {
+        !self.token.is_empty() && !self.encoding_aes_key.is_empty()
+    }
+
+    /// Checks what serde cannot. Returns the offending key (relative to `channels.wecom_app`).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let err = |k: &str, m: &str| Err((k.to_string(), m.to_string()));
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.name.trim().is_empty() {
+            return err("name", "must not be empty");
+        }
+        if self.corp_id.trim().is_empty() {
+            return err("corp_id", "required: 企业ID (我的企业 → 企业信息)");
+        }
+        if self.agent_id <= 0 {
+            return err("agent_id", "required: the app's AgentId (应用管理 → 自建应用)");
+        }
+        if self.secret.is_empty() {
+            return err("secret", "required: the app's Secret (应用管理 → 自建应用 → Secret)");
+        }
+        match (self.token.is_empty(), self.encoding_aes_key.is_empty()) {
+            (true, false) => return err("token", "required with encoding_aes_key (接收消息 → Token)"),
+            (false, true) => return err("encoding_aes_key", "required with token (接收消息 → EncodingAESKey)"),
+            _ => {}
+        }
+        if self.receives() && decode_aes_key(self.encoding_aes_key.expose()).is_err() {
+            return err("encoding_aes_key", "must be the 43-character EncodingAESKey shown by WeCom");
+        }
+        if !crate::http::is_plain_path(&self.callback_path) {
+            return err("callback_path", "must start with '/' and use only letters, digits, '/', '-', '_' and '.'");
+        }
+        if reqwest::Url::parse(&self.api_base_url).is_err() {
+            return err("api_base_url", "not a URL");
+        }
+        if self.ack_timeout_ms == 0 || self.ack_timeout_ms > 4_500 {
+            return err("ack_timeout_ms", "must be between 1 and 4500 (WeCom waits 5 seconds)");
+        }
+        if self.max_message_chars < 16 || self.max_message_chars > 2048 / 3 {
+            return err("max_message_chars", "must be between 16 and 682 (2048 bytes of Chinese text)");
+        }
+        Ok(())
+    }
+
+    /// The route this channel mounts on the HTTP listener, if any.
+    pub fn http_path(&self) -> Option<&str> {
+        (self.enabled && self.receives()).then_some(self.callback_path.as_str())
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        let mut global_limits = Vec::new();
+        if self.max_per_minute > 0 {
+            global_limits.push(Rate::per_minute(self.max_per_minute));
+        }
+        let mut per_chat_limits = Vec::new();
+        if self.chat_max_per_minute > 0 {
+            per_chat_limits.push(Rate::per_minute(self.chat_max_per_minute));
+        }
+        Capabilities {
+            can_receive: self.receives(),
+            can_push: true,
+            can_send_private: true,
+            // Private chats only: a mention would address the reader themselves.
+            mention: MentionSupport::None,
+            mention_all: false,
+            max_message_chars: self.max_message_chars,
+            global_limits,
+            per_chat_limits,
+            max_concurrent_sends: 4,
+        }
+    }
+}
+
+struct CachedToken {
+    token: String,
+    valid_until: Instant,
+}
+
+pub struct WecomAppChannel {
+    settings: WecomAppSettings,
+    caps: Capabilities,
+    http: reqwest::Client,
+    token: Mutex<Option<CachedToken>>,
+}
+
+#[derive(Deserialize)]
+struct TokenReply {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+    #[serde(default)]
+    access_token: String,
+    #[serde(default)]
+    expires_in: u64,
+}
+
+#[derive(Deserialize)]
+struct SendReply {
+    #[serde(default)]
+    errcode: i64,
+    #[serde(default)]
+    errmsg: String,
+    #[serde(default)]
+    invaliduser: String,
+    #[serde(default)]
+    msgid: String,
+}
+
+/// Codes meaning "the access token is no good": fetch a new one and try once more.
+fn token_rejected(errcode: i64) -> bool {
+    matches!(errcode, 40014 | 42001 | 40001)
+}
+
+impl WecomAppChannel {
+    pub fn new(settings: WecomAppSettings) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder().timeout(Duration::from_millis(settings.timeout_ms.max(1))).build()?;
+        let caps = settings.capabilities();
+        Ok(WecomAppChannel { settings, caps, http, token: Mutex::new(None) })
+    }
+
+    pub fn settings(&self) -> &WecomAppSettings {
+        &self.settings
+    }
+
+    fn rate_limited_retry(&self) -> Duration {
+        Duration::from_secs(self.settings.rate_limited_retry_secs)
+    }
+
+    /// A valid access token, from the cache unless `refresh`.
+    async fn access_token(&self, refresh: bool) -> Result<String, SendError> {
+        let mut cached = self.token.lock().await;
+        if !refresh {
+            if let Some(t) = cached.as_ref().filter(|t| t.valid_until > Instant::now()) {
+                return Ok(t.token.clone());
+            }
+        }
+        let url = api_url(&self.settings.api_base_url, "/cgi-bin/gettoken");
+        let resp = self
+            .http
+            .get(url)
+            .query(&[("corpid", self.settings.corp_id.as_str()), ("corpsecret", self.settings.secret.expose())])
+            .send()
+            .await
+            .map_err(|e| transport_error("企业微信 gettoken 无法连接", e))?;
+        if !resp.status().is_success() {
+            return Err(status_error("企业微信 gettoken", resp.status()));
+        }
+        let r: TokenReply = resp
+            .json()
+            .await
+            .map_err(|e| SendError::Transient(format!("企业微信 gettoken 回应无法解析: {}", e.without_url())))?;
+        classify(r.errcode, &r.errmsg, self.rate_limited_retry())?;
+        if r.access_token.is_empty() {
+            return Err(SendError::Transient("企业微信 gettoken 没有返回 access_token".into()));
+        }
+        // Renew five minutes early so a token never expires between fetch and use.
+        let life = Duration::from_secs(r.expires_in.clamp(60, 7200).saturating_sub(300).max(30));
+        *cached = Some(CachedToken { token: r.access_token.clone(), valid_until: Instant::now() + life });
+        Ok(r.access_token)
+    }
+
+    async fn post_message(&self, token: &str, body: &serde_json::Value) -> Result<SendReply, SendError> {
+        let url = api_url(&self.settings.api_base_url, "/cgi-bin/message/send");
+        let resp = self
+            .http
+            .post(url)
+            .query(&[("access_token", token)])
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| transport_error("企业微信应用消息无法发送", e))?;
+        if !resp.status().is_success() {
+            return Err(status_error("企业微信 message/send", resp.status()));
+        }
+        resp.json()
+            .await
+            .map_err(|e| SendError::Transient(format!("企业微信 message/send 回应无法解析: {}", e.without_url())))
+    }
+}
+
+#[async_trait]
+impl Channel for WecomAppChannel {
+    fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    fn platform(&self) -> &'static str {
+        PLATFORM
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
+        if msg.chat.kind != ChatKind::Private {
+            return Err(SendError::Permanent(
+                "企业微信自建应用不能发到群聊；请为该群配置群机器人 (channels.wecom_robot)".into(),
+            ));
+        }
+        let content = plain_text(&msg.segments);
+        if content.len() > 2048 {
+            return Err(SendError::Permanent("消息超过企业微信 2048 字节的长度限制".into()));
+        }
+        let body = json!({
+            "touser": msg.chat.id,
+            "msgtype": "text",
+            "agentid": self.settings.agent_id,
+            "text": { "content": content },
+        });
+        let mut token = self.access_token(false).await?;
+        let mut reply = self.post_message(&token, &body).await?;
+        if token_rejected(reply.errcode) {
+            token = self.access_token(true).await?;
+            reply = self.post_message(&token, &body).await?;
+        }
+        classify(reply.errcode, &reply.errmsg, self.rate_limited_retry())?;
+        if !reply.invaliduser.trim().is_empty() {
+            return Err(SendError::Permanent(format!(
+                "企业微信接收人无效或不在应用可见范围: {}",
+                reply.invaliduser.trim()
+            )));
+        }
+        Ok(SendReceipt { platform_msg_id: Some(reply.msgid).filter(|m| !m.is_empty()) })
+    }
+
+    async fn run(self: Arc<Self>, _ctx: ChannelContext) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn routes(self: Arc<Self>, ctx: ChannelContext) -> Option<axum::Router> {
+        if !self.settings.receives() {
+            return None;
+        }
+        let crypt = match MsgCrypt::new(
+            self.settings.token.expose(),
+            self.settings.encoding_aes_key.expose(),
+            self.settings.corp_id.trim(),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                // validate() rejects a bad key before we get here.
+                tracing::error!(channel = %self.settings.name, error = %e, "WeCom callback disabled");
+                return None;
+            }
+        };
+        let state = Arc::new(CallbackState {
+            channel: self.settings.name.clone(),
+            crypt,
+            agent_id: self.settings.agent_id,
+            sink: ctx.sink,
+            max_clock_skew: Duration::from_secs(self.settings.max_clock_skew_secs),
+            ack_timeout: Duration::from_millis(self.settings.ack_timeout_ms.max(1)),
+        });
+        Some(callback::router(&self.settings.callback_path, state))
+    }
+}

@@ -1,0 +1,1051 @@
+//! Parses an inspector's weekly report (周交流) from chat text.
+//!
+//! The office's template has five sections: 本周督导学校 / 督导方式 / 发现问题 / 整改跟进 / 下周计划.
+//! Inspectors follow it loosely: labels with or without colons, `【】` labels, numbered lists, all
+//! on one line, or no labels at all. Labelled parts are taken as written; unlabelled text is split
+//! into clauses and sorted by keywords (发现/存在/问题/隐患 → problems, 整改/复查/跟进 → follow-up,
+//! 下周/计划 → next week's plan).
+//!
+//! The parse never fails: whatever could not be understood is simply absent, and
+//! [`missing_required`] says what one follow-up question should ask for. The raw text is stored
+//! elsewhere verbatim; this module only reads it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use super::school_match::{confirm_question, SchoolFindings, SchoolMatch, SchoolMatcher, SchoolRef};
+use super::text::{
+    cjk_colons, classify_clauses, is_none_answer, leading_number, normalize, split_items, split_labelled,
+    truncate_chars,
+};
+
+/// A section of the weekly-report template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    Schools,
+    Methods,
+    Problems,
+    Followup,
+    NextPlan,
+}
+
+impl Section {
+    pub const ALL: [Section; 5] =
+        [Section::Schools, Section::Methods, Section::Problems, Section::Followup, Section::NextPlan];
+
+    /// The template label shown to inspectors.
+    pub fn label(self) -> &'static str {
+        match self {
+            Section::Schools => "本周督导学校",
+            Section::Methods => "督导方式",
+            Section::Problems => "发现问题",
+            Section::Followup => "整改跟进",
+            Section::NextPlan => "下周计划",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::Schools => "schools",
+            Section::Methods => "methods",
+            Section::Problems => "problems",
+            Section::Followup => "followup",
+            Section::NextPlan => "next_plan",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Section> {
+        Section::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// Label texts accepted for each section (the longest match wins).
+const SECTION_LABELS: &[(&str, Section)] = &[
+    ("本周督导学校", Section::Schools),
+    ("本周督导的学校", Section::Schools),
+    ("本周走访学校", Section::Schools),
+    ("本周下校情况", Section::Schools),
+    ("本周督导情况", Section::Schools),
+    ("督导学校", Section::Schools),
+    ("督导的学校", Section::Schools),
+    ("走访学校", Section::Schools),
+    ("下校情况", Section::Schools),
+    ("督导对象", Section::Schools),
+    ("本周督导", Section::Schools),
+    ("学校", Section::Schools),
+    ("督导方式", Section::Methods),
+    ("督导形式", Section::Methods),
+    ("督导方法", Section::Methods),
+    ("工作方式", Section::Methods),
+    ("方式", Section::Methods),
+    ("发现问题", Section::Problems),
+    ("发现的问题", Section::Problems),
+    ("存在问题", Section::Problems),
+    ("存在的问题", Section::Problems),
+    ("主要问题", Section::Problems),
+    ("督导发现", Section::Problems),
+    ("发现问题及建议", Section::Problems),
+    ("问题", Section::Problems),
+    ("整改跟进", Section::Followup),
+    ("整改跟进情况", Section::Followup),
+    ("整改情况", Section::Followup),
+    ("整改落实情况", Section::Followup),
+    ("整改落实", Section::Followup),
+    ("跟进情况", Section::Followup),
+    ("整改跟踪", Section::Followup),
+    ("问题整改", Section::Followup),
+    ("上周问题整改情况", Section::Followup),
+    ("整改", Section::Followup),
+    ("跟进", Section::Followup),
+    ("下周计划", Section::NextPlan),
+    ("下周工作计划", Section::NextPlan),
+    ("下周督导计划", Section::NextPlan),
+    ("下周安排", Section::NextPlan),
+    ("下周打算", Section::NextPlan),
+    ("下周工作", Section::NextPlan),
+    ("计划", Section::NextPlan),
+    ("下周", Section::NextPlan),
+];
+
+/// Keywords that sort unlabelled clauses, in priority order: an explicit "next week" beats
+/// everything; an explicit re-check beats the problem words it usually contains ("复查上周发现
+/// 的问题"); weak plan/follow-up words come last ("教学计划不规范" is a problem, not a plan).
+const FREE_TEXT_RULES: &[(Section, &[&str])] = &[
+    (Section::NextPlan, &["下周", "下一周", "下阶段", "下一步", "下步", "下次"]),
+    (
+        Section::Followup,
+        &[
+            "复查",
+            "回访",
+            "回头看",
+            "跟进",
+            "整改情况",
+            "整改进展",
+            "已整改",
+            "整改完成",
+            "整改到位",
+            "完成整改",
+            "已落实",
+            "销号",
+            "整改中",
+        ],
+    ),
+    (Section::Problems, PROBLEM_KEYWORDS),
+    (Section::NextPlan, &["计划", "打算", "拟于", "拟对", "拟到", "准备去", "将于"]),
+    (Section::Followup, &["整改", "督促", "限期"]),
+];
+
+/// Words that mark a problem clause in free text.
+pub(crate) const PROBLEM_KEYWORDS: &[&str] = &[
+    "发现",
+    "存在",
+    "问题",
+    "隐患",
+    "不足",
+    "不到位",
+    "不规范",
+    "不完善",
+    "不健全",
+    "不全",
+    "不够",
+    "缺少",
+    "缺乏",
+    "缺失",
+    "未按",
+    "未落实",
+    "未建立",
+    "未开展",
+    "未及时",
+    "没有按",
+    "超标",
+    "超时",
+    "违规",
+    "堵塞",
+    "过期",
+    "偏多",
+    "偏重",
+    "较重",
+    "薄弱",
+    "滞后",
+    "不达标",
+    "无人",
+    "未公示",
+    "未留样",
+    "不及时",
+    "不合格",
+    "不严",
+    "混乱",
+    "脏乱",
+    "破损",
+    "老化",
+    "私自",
+    "擅自",
+    "体罚",
+    "有偿补课",
+    "乱收费",
+    "没有",
+    "没做",
+    "未做",
+    "倾向",
+    "现象",
+    "不当",
+    "不力",
+    "不按",
+];
+
+/// Phrases that answer "which schools" with "none this week".
+const NO_VISIT_PHRASES: &[&str] = &[
+    "未下校",
+    "没有下校",
+    "没下校",
+    "未到校",
+    "没有到校",
+    "未督导",
+    "没有督导",
+    "未开展督导",
+    "没有开展督导",
+    "无督导",
+    "未走访",
+    "没有走访",
+    "未入校",
+    "未深入学校",
+    "本周请假",
+    "本周休假",
+    "请假一周",
+    "休假一周",
+];
+
+/// A 督导方式 (visit method), as counted in the visit record (CYZL, LXHY, ZTZF, WJDC, XYXS and
+/// lesson observations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitMethod {
+    /// 推门听课 / 听课
+    LessonObservation,
+    /// 查阅资料 / 查看台账
+    DocumentReview,
+    /// 列席会议
+    Meeting,
+    /// 座谈走访 / 访谈 / 家访
+    Discussion,
+    /// 问卷调查
+    Questionnaire,
+    /// 校园巡视
+    CampusWalk,
+}
+
+impl VisitMethod {
+    pub const ALL: [VisitMethod; 6] = [
+        VisitMethod::LessonObservation,
+        VisitMethod::DocumentReview,
+        VisitMethod::Meeting,
+        VisitMethod::Discussion,
+        VisitMethod::Questionnaire,
+        VisitMethod::CampusWalk,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            VisitMethod::LessonObservation => "推门听课",
+            VisitMethod::DocumentReview => "查阅资料",
+            VisitMethod::Meeting => "列席会议",
+            VisitMethod::Discussion => "座谈走访",
+            VisitMethod::Questionnaire => "问卷调查",
+            VisitMethod::CampusWalk => "校园巡视",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitMethod::LessonObservation => "lesson_observation",
+            VisitMethod::DocumentReview => "document_review",
+            VisitMethod::Meeting => "meeting",
+            VisitMethod::Discussion => "discussion",
+            VisitMethod::Questionnaire => "questionnaire",
+            VisitMethod::CampusWalk => "campus_walk",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<VisitMethod> {
+        VisitMethod::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// Method keywords; the longest match at a position wins and matches never overlap.
+const METHOD_KEYWORDS: &[(&str, VisitMethod)] = &[
+    ("推门听课", VisitMethod::LessonObservation),
+    ("随堂听课", VisitMethod::LessonObservation),
+    ("听评课", VisitMethod::LessonObservation),
+    ("听课", VisitMethod::LessonObservation),
+    ("观课", VisitMethod::LessonObservation),
+    ("巡课", VisitMethod::LessonObservation),
+    ("查阅资料", VisitMethod::DocumentReview),
+    ("查阅台账", VisitMethod::DocumentReview),
+    ("查看台账", VisitMethod::DocumentReview),
+    ("查看资料", VisitMethod::DocumentReview),
+    ("查阅档案", VisitMethod::DocumentReview),
+    ("翻阅资料", VisitMethod::DocumentReview),
+    ("资料查阅", VisitMethod::DocumentReview),
+    ("检查台账", VisitMethod::DocumentReview),
+    ("台账检查", VisitMethod::DocumentReview),
+    ("查资料", VisitMethod::DocumentReview),
+    ("查台账", VisitMethod::DocumentReview),
+    ("查阅", VisitMethod::DocumentReview),
+    ("列席会议", VisitMethod::Meeting),
+    ("列席", VisitMethod::Meeting),
+    ("参加会议", VisitMethod::Meeting),
+    ("参加例会", VisitMethod::Meeting),
+    ("座谈走访", VisitMethod::Discussion),
+    ("走访座谈", VisitMethod::Discussion),
+    ("交流座谈", VisitMethod::Discussion),
+    ("座谈", VisitMethod::Discussion),
+    ("访谈", VisitMethod::Discussion),
+    ("家访", VisitMethod::Discussion),
+    ("谈话", VisitMethod::Discussion),
+    ("走访", VisitMethod::Discussion), // only with people after it, see `walk_visit_is_discussion`
+    ("问卷调查", VisitMethod::Questionnaire),
+    ("调查问卷", VisitMethod::Questionnaire),
+    ("问卷", VisitMethod::Questionnaire),
+    ("校园巡视", VisitMethod::CampusWalk),
+    ("巡视校园", VisitMethod::CampusWalk),
+    ("巡查校园", VisitMethod::CampusWalk),
+    ("校园巡查", VisitMethod::CampusWalk),
+    ("实地查看", VisitMethod::CampusWalk),
+    ("查看校园", VisitMethod::CampusWalk),
+    ("巡视", VisitMethod::CampusWalk),
+    ("巡查", VisitMethod::CampusWalk),
+];
+
+/// Counted things after a method ("听课2节", "查阅资料5份").
+const COUNT_WORDS: &[&str] =
+    &["人次", "课时", "节", "次", "场", "份", "项", "处", "个", "本", "册", "户", "堂", "类", "盒", "人", "名", "位"];
+
+/// Finds visit methods and their counts in `text` (normalised). Each mention counts the number
+/// written next to it ("推门听课2节", "听课两节", "2次听课", "听了3节课"), or 1 without a number.
+/// For discussions and meetings a head count ("座谈3人") is the size of one session, so it counts
+/// 1; for other methods the number given is the count. Mentions of one method add up. Returned
+/// in [`VisitMethod::ALL`] order, only methods that occur.
+///
+/// "走访" alone means visiting a school in weekly reports ("本周走访3所学校"), so it counts as a
+/// discussion only when people follow it ("走访家长5户", "走访学生").
+pub fn find_methods(text: &str) -> Vec<(VisitMethod, u32)> {
+    let mut occupied = vec![false; text.len()];
+    // (start, end, method) of each keyword mention, longest keyword first, no overlaps.
+    let mut mentions: Vec<(usize, usize, VisitMethod)> = Vec::new();
+    let mut keywords: Vec<&(&str, VisitMethod)> = METHOD_KEYWORDS.iter().collect();
+    keywords.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+    for (kw, method) in keywords {
+        for (start, _) in text.match_indices(kw) {
+            let end = start + kw.len();
+            if occupied[start..end].iter().any(|o| *o) {
+                continue;
+            }
+            occupied[start..end].iter_mut().for_each(|o| *o = true);
+            if *kw == "走访" && !walk_visit_is_discussion(&text[end..]) {
+                continue;
+            }
+            mentions.push((start, end, *method));
+        }
+    }
+    // "听了3节课" / "听3节课": the verb split from its object.
+    for (start, _) in text.match_indices('听') {
+        if occupied[start] {
+            continue;
+        }
+        let verb_end = start + '听'.len_utf8();
+        let after = &text[verb_end..];
+        let skip = if after.starts_with('了') { '了'.len_utf8() } else { 0 };
+        if let Some((_, used)) = leading_number(&after[skip..]) {
+            if after[skip + used..].starts_with('节') || after[skip + used..].starts_with('堂') {
+                mentions.push((start, verb_end + skip, VisitMethod::LessonObservation));
+            }
+        }
+    }
+    mentions.sort_by_key(|m| m.0);
+    let mut totals: BTreeMap<VisitMethod, u32> = BTreeMap::new();
+    // Text before this position already belongs to an earlier mention and its count, so a
+    // count is never read twice ("听课2节查阅资料" is not 2 document reviews).
+    let mut consumed = 0usize;
+    for (start, end, method) in mentions {
+        let count = match count_after(&text[end..], method) {
+            Some((n, used)) => {
+                consumed = end + used;
+                n
+            }
+            None => {
+                let n = count_before(&text[consumed.min(start)..start]).unwrap_or(1);
+                consumed = end;
+                n
+            }
+        };
+        let t = totals.entry(method).or_insert(0);
+        *t = t.saturating_add(count);
+    }
+    VisitMethod::ALL.into_iter().filter_map(|m| totals.get(&m).map(|n| (m, *n))).filter(|(_, n)| *n > 0).collect()
+}
+
+fn walk_visit_is_discussion(after: &str) -> bool {
+    let a = after.strip_prefix('了').unwrap_or(after);
+    const PEOPLE: &[&str] = &[
+        "学生", "家长", "教师", "老师", "师生", "家庭", "群众", "村民", "住户", "商户", "周边", "留守", "贫困", "农户",
+        "校长",
+    ];
+    if PEOPLE.iter().any(|p| a.starts_with(p)) {
+        return true;
+    }
+    match leading_number(a) {
+        Some((_, used)) => ["户", "名", "人", "位", "家"].iter().any(|w| a[used..].starts_with(w)),
+        None => false,
+    }
+}
+
+/// "2节", ":3次", "了两节", "（5份）" right after a method keyword: the count and the bytes it
+/// took.
+fn count_after(after: &str, method: VisitMethod) -> Option<(u32, usize)> {
+    let mut a = after;
+    // Skip filler between the method and its count: "听课共3节", "查阅资料(5份)", "座谈：3次".
+    for _ in 0..4 {
+        let t = a.trim_start();
+        let t = [
+            "了", "共", "计", "约", ":", "(", "（", "课", "资料", "材料", "台账", "档案", "教案", "作业", "记录",
+            "文件", "学生", "教师", "老师", "家长", "师生", "班级", "会",
+        ]
+        .iter()
+        .find_map(|p| t.strip_prefix(p))
+        .unwrap_or(t);
+        if t.len() == a.len() {
+            break;
+        }
+        a = t;
+    }
+    let (n, used) = leading_number(a)?;
+    let rest = &a[used..];
+    let word = COUNT_WORDS.iter().find(|w| rest.starts_with(*w))?;
+    let used = after.len() - rest.len() + word.len();
+    let people = matches!(*word, "人" | "名" | "位");
+    if people && matches!(method, VisitMethod::Discussion | VisitMethod::Meeting) {
+        return Some((1, used));
+    }
+    Some((n, used))
+}
+
+/// "2次听课", "3节推门听课": a count right before a method keyword.
+fn count_before(before: &str) -> Option<u32> {
+    let b = before.trim_end();
+    let word = ["次", "节", "场"].iter().find(|w| b.ends_with(*w))?;
+    let b = &b[..b.len() - word.len()];
+    let start = b.char_indices().rev().take_while(|(_, c)| super::text::is_numeral_char(*c)).last()?.0;
+    leading_number(&b[start..]).filter(|(_, used)| start + used == b.len()).map(|(n, _)| n)
+}
+
+/// Verbs after which a number is a count of visits ("督导3次", "走访学校共3所").
+const VISIT_VERBS: &[&str] = &[
+    "督导",
+    "下校",
+    "走访",
+    "到校",
+    "入校",
+    "进校",
+    "视导",
+    "随访",
+    "督查",
+    "深入学校",
+    "深入基层",
+    "督导学校",
+    "走访学校",
+    "下校督导",
+    "共",
+    "共计",
+    "合计",
+    "累计",
+    "总计",
+];
+
+/// Finds the number of visits: "本周走访3所学校", "督导2次", "共下校4次", "督导学校(3所)",
+/// "累计5校次". The first one found wins.
+pub fn find_visit_count(text: &str) -> Option<u32> {
+    let mut prev_numeral = false;
+    for (i, c) in text.char_indices() {
+        let is_num = super::text::is_numeral_char(c);
+        if !is_num || prev_numeral {
+            prev_numeral = is_num;
+            continue;
+        }
+        prev_numeral = true;
+        let Some((n, used)) = leading_number(&text[i..]) else {
+            continue;
+        };
+        let rest = &text[i + used..];
+        let raw_before = text[..i].trim_end();
+        let before = ["了", "共", "计", "共计", "合计", "累计"]
+            .iter()
+            .find_map(|p| raw_before.strip_suffix(p))
+            .unwrap_or(raw_before);
+        let after_verb = VISIT_VERBS.iter().any(|v| before.ends_with(v) || raw_before.ends_with(v));
+        if rest.starts_with("校次") || rest.starts_with("所") {
+            // "3所" counts schools; after a verb, in a schools section, or followed by a school
+            // word it is the week's visits.
+            let r = rest.strip_prefix("所").unwrap_or(rest);
+            let school_word = ["学校", "小学", "中学", "幼儿园", "校", "中小学"].iter().any(|w| r.starts_with(w));
+            if rest.starts_with("校次") || after_verb || school_word || r.trim().is_empty() || r.starts_with(')') {
+                return Some(n);
+            }
+        } else if (rest.starts_with('次') || rest.starts_with('趟')) && after_verb {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// What was understood from one or more weekly-report messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParsedReport {
+    /// Text per section as written (labels and markers removed). Unlabelled clauses sorted by
+    /// keyword are added to Problems / Followup / NextPlan too.
+    pub sections: BTreeMap<Section, String>,
+    /// Schools visited, matched for certain: unique ids in order of first mention.
+    pub schools: Vec<i64>,
+    /// School fragments the inspector must confirm (shared names, partial names). See
+    /// [`SchoolFindings::ambiguous`].
+    pub ambiguous: Vec<SchoolMatch>,
+    /// School-like names that are not among the inspector's schools.
+    pub unknown_schools: Vec<String>,
+    /// Visit methods with counts, in [`VisitMethod::ALL`] order.
+    pub methods: Vec<(VisitMethod, u32)>,
+    /// The number of visits the inspector stated ("本周走访3所学校", "督导2次").
+    pub visit_count: Option<u32>,
+    /// The problems section split into items (one per line or numbered item), "无" removed.
+    pub problem_items: Vec<String>,
+    /// The inspector said no school was visited this week ("本周未下校", or "无" as the schools).
+    pub no_visits: bool,
+    /// The inspector said no problems were found ("无", "未发现问题").
+    pub no_problems: bool,
+}
+
+impl ParsedReport {
+    /// Whether the report says anything at all about the schools visited.
+    pub fn has_school_answer(&self) -> bool {
+        self.no_visits || !self.schools.is_empty() || !self.ambiguous.is_empty() || !self.unknown_schools.is_empty()
+    }
+
+    /// Whether the report says anything about problems (including "none").
+    pub fn has_problem_answer(&self) -> bool {
+        self.no_problems || !self.problem_items.is_empty()
+    }
+}
+
+/// Parses a weekly report written against `my_schools` (the inspector's own schools).
+pub fn parse_weekly(text: &str, my_schools: &[SchoolRef]) -> ParsedReport {
+    let norm = normalize(text);
+    let labelled = split_labelled(&norm, SECTION_LABELS);
+    let mut parts: Vec<(Section, String)> = labelled.parts;
+    let mut other = String::new();
+    for (class, piece) in classify_clauses(&labelled.free, FREE_TEXT_RULES) {
+        // "本周没有下校" says no visits; it must not become a problem because of "没有".
+        let class = if NO_VISIT_PHRASES.iter().any(|p| piece.contains(p)) { None } else { class };
+        match class {
+            Some(section) => parts.push((section, piece)),
+            None => {
+                if !other.is_empty() {
+                    other.push('\n');
+                }
+                other.push_str(&piece);
+            }
+        }
+    }
+    build_report(parts, &other, &SchoolMatcher::new(my_schools))
+}
+
+/// Parses a report sent as several consecutive messages by reading them as one text, so a
+/// message that starts with "2.…" continues the numbered list of the message before it. Prefer
+/// this over [`merge`] whenever the raw messages are at hand.
+pub fn parse_weekly_messages(messages: &[&str], my_schools: &[SchoolRef]) -> ParsedReport {
+    parse_weekly(&messages.join("\n"), my_schools)
+}
+
+/// Parses the reply to a follow-up question about `section`. A reply with its own labels is
+/// parsed as a report; a plain reply ("无", "实验小学和青石小学") is taken as that section.
+pub fn parse_answer(section: Section, text: &str, my_schools: &[SchoolRef]) -> ParsedReport {
+    let norm = normalize(text);
+    let labelled = split_labelled(&norm, SECTION_LABELS);
+    if !labelled.parts.is_empty() {
+        return parse_weekly(text, my_schools);
+    }
+    build_report(vec![(section, norm.trim().to_string())], "", &SchoolMatcher::new(my_schools))
+}
+
+/// Whether a schools answer says "no visits this week".
+fn is_no_visit(s: &str) -> bool {
+    is_none_answer(s) || NO_VISIT_PHRASES.iter().any(|p| s.contains(p))
+}
+
+/// Whether a problems answer says "none found" ("无", "未发现问题", "未发现明显问题，…").
+pub(crate) fn is_no_problem_statement(s: &str) -> bool {
+    let t = s.trim();
+    is_none_answer(t)
+        || [
+            "未发现",
+            "没有发现",
+            "没发现",
+            "暂未发现",
+            "无明显问题",
+            "未见明显问题",
+            "未见异常",
+            "无问题",
+            "没有问题",
+            "暂无问题",
+        ]
+        .iter()
+        .any(|p| t.starts_with(p))
+}
+
+fn build_report(parts: Vec<(Section, String)>, other: &str, matcher: &SchoolMatcher) -> ParsedReport {
+    let mut sections: BTreeMap<Section, String> = BTreeMap::new();
+    for (section, body) in parts {
+        if body.trim().is_empty() {
+            continue;
+        }
+        let entry = sections.entry(section).or_default();
+        if !entry.is_empty() {
+            entry.push('\n');
+        }
+        entry.push_str(&cjk_colons(body.trim()));
+    }
+    let get = |s: Section| sections.get(&s).map(String::as_str).unwrap_or("");
+
+    // Schools visited: where visits are described (the schools and methods sections and
+    // unlabelled text: "实验小学：听课2节"); only when those name none, the problems and follow-up
+    // sections too. Never next week's plan: a school planned for next week was not visited.
+    let schools_text = get(Section::Schools);
+    let no_visits = (!schools_text.is_empty() && is_no_visit(schools_text))
+        || other.split('\n').any(|l| NO_VISIT_PHRASES.iter().any(|p| l.contains(p)));
+    let visit_text = [schools_text, get(Section::Methods), other].join("\n");
+    let mut findings = matcher.find(&visit_text);
+    if findings.is_empty() && !no_visits {
+        findings = matcher.find(&[get(Section::Problems), get(Section::Followup)].join("\n"));
+    }
+    if no_visits && findings.matched.is_empty() {
+        // "本周未下校" wins over school names mentioned in passing (e.g. a phone follow-up).
+        findings = SchoolFindings::default();
+    }
+
+    // Methods: the methods section if it names any, else everything but next week's plan.
+    let mut methods = find_methods(get(Section::Methods));
+    if methods.is_empty() {
+        let all = [other, schools_text, get(Section::Problems), get(Section::Followup)].join("\n");
+        methods = find_methods(&all);
+    }
+
+    let count_text = [schools_text, get(Section::Methods), other].join("\n");
+    let visit_count = find_visit_count(&count_text);
+
+    let problems_text = get(Section::Problems);
+    let problem_items: Vec<String> =
+        split_items(problems_text).into_iter().filter(|i| !is_no_problem_statement(i)).collect();
+    let no_problems = !problems_text.is_empty() && problem_items.is_empty();
+
+    ParsedReport {
+        schools: findings.matched,
+        ambiguous: findings.ambiguous,
+        unknown_schools: findings.unknown,
+        methods,
+        visit_count,
+        problem_items,
+        no_visits,
+        no_problems,
+        sections,
+    }
+}
+
+/// Combines a report sent over several messages. `later` continues `earlier`:
+/// - sections are appended (earlier text, newline, later text); a "无" on one side gives way to
+///   real content on the other;
+/// - schools, fragments, unknown names and problem items are unioned in order;
+/// - method counts add up;
+/// - a stated visit count in the later message replaces the earlier one (people restate totals).
+///
+/// A resent, corrected report should replace the earlier parse instead of being merged.
+pub fn merge(earlier: &ParsedReport, later: &ParsedReport) -> ParsedReport {
+    let mut sections = earlier.sections.clone();
+    for (s, text) in &later.sections {
+        let merged = match sections.get(s) {
+            None => text.clone(),
+            Some(old) if is_none_answer(old) || (*s == Section::Schools && is_no_visit(old)) => text.clone(),
+            Some(old) if is_none_answer(text) => old.clone(),
+            Some(old) => format!("{old}\n{text}"),
+        };
+        sections.insert(*s, merged);
+    }
+    let mut findings = SchoolFindings {
+        matched: earlier.schools.clone(),
+        ambiguous: earlier.ambiguous.clone(),
+        unknown: earlier.unknown_schools.clone(),
+    };
+    findings.extend(&SchoolFindings {
+        matched: later.schools.clone(),
+        ambiguous: later.ambiguous.clone(),
+        unknown: later.unknown_schools.clone(),
+    });
+    let mut totals: BTreeMap<VisitMethod, u32> = BTreeMap::new();
+    for (m, n) in earlier.methods.iter().chain(later.methods.iter()) {
+        let t = totals.entry(*m).or_insert(0);
+        *t = t.saturating_add(*n);
+    }
+    let mut problem_items = earlier.problem_items.clone();
+    for p in &later.problem_items {
+        if !problem_items.contains(p) {
+            problem_items.push(p.clone());
+        }
+    }
+    let any_school = !findings.is_empty();
+    ParsedReport {
+        sections,
+        schools: findings.matched,
+        ambiguous: findings.ambiguous,
+        unknown_schools: findings.unknown,
+        methods: VisitMethod::ALL.into_iter().filter_map(|m| totals.get(&m).map(|n| (m, *n))).collect(),
+        visit_count: later.visit_count.or(earlier.visit_count),
+        no_visits: (earlier.no_visits || later.no_visits) && !any_school,
+        no_problems: (earlier.no_problems || later.no_problems) && problem_items.is_empty(),
+        problem_items,
+    }
+}
+
+/// The one thing a follow-up question should ask for, or `None` when the report is complete
+/// enough: the schools visited (or an explicit "本周未下校"), then the problems found (or "无").
+/// A week without visits needs no problems section. Ambiguous school fragments are not
+/// "missing": ask about them with [`super::school_match::confirm_question`].
+pub fn missing_required(p: &ParsedReport) -> Option<Section> {
+    if !p.has_school_answer() {
+        return Some(Section::Schools);
+    }
+    if !p.no_visits && !p.has_problem_answer() {
+        return Some(Section::Problems);
+    }
+    None
+}
+
+/// The next question to send about a report, if any: first a school fragment to confirm
+/// (a shared or partial name), then the missing required section.
+pub fn next_question(p: &ParsedReport, names: &dyn Fn(i64) -> String) -> Option<String> {
+    if let Some(m) = p.ambiguous.first() {
+        return Some(confirm_question(m, names));
+    }
+    missing_required(p).map(|s| follow_up_question(s).to_string())
+}
+
+/// The follow-up question for a missing section, in the inspector's language.
+pub fn follow_up_question(section: Section) -> &'static str {
+    match section {
+        Section::Schools => "请补充：本周督导了哪些学校？（如本周未下校，请回复“本周未下校”）",
+        Section::Methods => "请补充：本周采用了哪些督导方式？（如推门听课2节、查阅资料、座谈走访、校园巡视）",
+        Section::Problems => "请补充：本周督导发现了哪些问题？（可分条列出；如未发现问题，请回复“无”）",
+        Section::Followup => "请补充：此前发现问题的整改跟进情况如何？（如无，请回复“无”）",
+        Section::NextPlan => "请补充：下周的督导计划是什么？",
+    }
+}
+
+/// A short Chinese confirmation of what was understood, for the bot to send back.
+/// `names` turns a school id into a display name.
+pub fn summary(p: &ParsedReport, names: &dyn Fn(i64) -> String) -> String {
+    let mut lines = vec!["已收到本周周报，识别如下：".to_string()];
+    if p.no_visits && p.schools.is_empty() {
+        lines.push("· 本周未下校".to_string());
+    } else if !p.schools.is_empty() {
+        let list: Vec<String> = p.schools.iter().map(|id| names(*id)).collect();
+        let count = p.visit_count.map(|n| format!("（共{n}次）")).unwrap_or_default();
+        lines.push(format!("· 督导学校：{}{count}", list.join("、")));
+    } else if let Some(n) = p.visit_count {
+        lines.push(format!("· 督导{n}次（未识别出学校名称）"));
+    }
+    if !p.methods.is_empty() {
+        let list: Vec<String> = p.methods.iter().map(|(m, n)| format!("{}×{n}", m.label())).collect();
+        lines.push(format!("· 督导方式：{}", list.join("、")));
+    }
+    if p.no_problems {
+        lines.push("· 发现问题：无".to_string());
+    } else if !p.problem_items.is_empty() {
+        let first = truncate_chars(&p.problem_items[0], 20);
+        if p.problem_items.len() == 1 {
+            lines.push(format!("· 发现问题：{first}"));
+        } else {
+            lines.push(format!("· 发现问题{}条：{first}等", p.problem_items.len()));
+        }
+    }
+    for (s, name) in [(Section::Followup, "整改跟进"), (Section::NextPlan, "下周计划")] {
+        if let Some(t) = p.sections.get(&s) {
+            lines.push(format!("· {name}：{}", truncate_chars(&t.replace('\n', "；"), 24)));
+        }
+    }
+    for m in &p.ambiguous {
+        let list: Vec<String> = m.candidates.iter().map(|id| names(*id)).collect();
+        lines.push(format!("· 待确认：“{}”是指{}？", m.fragment, list.join("还是")));
+    }
+    if !p.unknown_schools.is_empty() {
+        lines.push(format!("· 不在您负责名单中的学校：{}", p.unknown_schools.join("、")));
+    }
+    if lines.len() == 1 {
+        lines.push("· （未识别出具体内容）".to_string());
+    }
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn school(id: i64, name: &str, short: Option<&str>, aliases: &[&str]) -> SchoolRef {
+        SchoolRef {
+            id,
+            name: name.to_string(),
+            short_name: short.map(str::to_string),
+            aliases: aliases.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn my_schools() -> Vec<SchoolRef> {
+        vec![
+            school(1, "示例县实验小学", Some("县实小"), &[]),
+            school(2, "示例县青石镇中心小学", None, &[]),
+            school(3, "示例县白沙镇中心小学", None, &["白小"]),
+            school(4, "示例县第一中学", Some("一中"), &["县一中"]),
+            school(5, "示例县城关幼儿园", None, &[]),
+        ]
+    }
+
+    fn names(id: i64) -> String {
+        my_schools().into_iter().find(|s| s.id == id).map(|s| s.name).unwrap_or_default()
+    }
+
+    #[test]
+    fn full_template_with_colons() {
+        let t = "本周督导学校：实验小学、青石中心小学\n督导方式：推门听课3节，查阅资料，座谈走访\n发现问题：\n1. 食堂留样记录不全\n2. 消防通道有杂物堆放\n整改跟进：上周白沙镇中心小学作业公示问题已整改到位\n下周计划：回访青石中心小学";
+        let p = parse_weekly(t, &my_schools());
+        assert_eq!(p.schools, vec![1, 2]);
+        assert_eq!(
+            p.methods,
+            vec![(VisitMethod::LessonObservation, 3), (VisitMethod::DocumentReview, 1), (VisitMethod::Discussion, 1)]
+        );
+        assert_eq!(p.problem_items, vec!["食堂留样记录不全", "消防通道有杂物堆放"]);
+        assert!(p.sections[&Section::Followup].contains("整改到位"));
+        assert_eq!(p.sections[&Section::NextPlan], "回访青石中心小学");
+        assert_eq!(missing_required(&p), None);
+        assert!(p.unknown_schools.is_empty() && p.ambiguous.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn chinese_numbered_headings_without_colons() {
+        let t = "一、本周督导学校\n示例县白沙镇中心小学\n二、督导方式\n听课两节、校园巡视\n三、发现问题\n（一）课后服务未做到5+2\n（二）部分班级作业量偏大\n四、整改跟进\n无\n五、下周计划\n走访县一中";
+        let p = parse_weekly(t, &my_schools());
+        assert_eq!(p.schools, vec![3]);
+        assert_eq!(p.methods, vec![(VisitMethod::LessonObservation, 2), (VisitMethod::CampusWalk, 1)]);
+        assert_eq!(p.problem_items, vec!["课后服务未做到5+2", "部分班级作业量偏大"]);
+        // The school in next week's plan is not a visit.
+        assert!(!p.schools.contains(&4));
+        assert_eq!(p.sections[&Section::Followup], "无");
+    }
+
+    #[test]
+    fn bracket_labels_full_width_and_emoji() {
+        let t = "【本周督导学校】🏫实验小学\r\n【督导方式】推门听课２节👍\r\n【发现问题】①晨检记录不全②楼梯间无人值守\r\n【下周计划】白沙镇中心小学";
+        let p = parse_weekly(t, &my_schools());
+        assert_eq!(p.schools, vec![1]);
+        assert_eq!(p.methods, vec![(VisitMethod::LessonObservation, 2)]);
+        assert_eq!(p.problem_items, vec!["晨检记录不全", "楼梯间无人值守"]);
+        assert_eq!(missing_required(&p), None);
+    }
+
+    #[test]
+    fn numbered_labels_with_half_width_colons() {
+        let t = "1. 督导学校: 县实小\n2. 督导方式: 查阅台账、问卷调查50份\n3. 发现问题: 无\n4. 下周计划: 继续走访";
+        let p = parse_weekly(t, &my_schools());
+        assert_eq!(p.schools, vec![1]);
+        assert_eq!(p.methods, vec![(VisitMethod::DocumentReview, 1), (VisitMethod::Questionnaire, 50)]);
+        assert!(p.no_problems);
+        assert!(p.problem_items.is_empty());
+        assert_eq!(missing_required(&p), None);
+    }
+
+    #[test]
+    fn whole_report_on_one_line() {
+        let t = "本周督导学校：青石中心小学；督导方式：听课2节 查阅资料；发现问题：食堂留样不规范；整改跟进：无；下周计划：回访";
+        let p = parse_weekly(t, &my_schools());
+        assert_eq!(p.schools, vec![2]);
+        assert_eq!(p.methods, vec![(VisitMethod::LessonObservation, 2), (VisitMethod::DocumentReview, 1)]);
+        assert_eq!(p.problem_items, vec!["食堂留样不规范"]);
+        assert_eq!(p.sections[&Section::NextPlan], "回访");
+    }
+
+    #[test]
+    fn free_text_without_labels() {
+        let t = "本周走访了实验小学和白沙镇中心小学，推门听课3节，查阅资料。发现实验小学食堂留样记录不全，晨检记录未及时填写。上周青石中心小学的问题已整改到位。下周计划到县一中开展防溺水专项督导。";
+        let p = parse_weekly(t, &my_schools());
+        // Visited: the schools in the narrative; not the one whose old problem was closed, nor
+        // the one planned for next week.
+        assert_eq!(p.schools, vec![1, 3]);
+        assert_eq!(p.methods, vec![(VisitMethod::LessonObservation, 3), (VisitMethod::DocumentReview, 1)]);
+        assert_eq!(p.problem_items, vec!["发现实验小学食堂留样记录不全，晨检记录未及时填写"]);
+        assert!(p.sections[&Section::Followup].contains("已整改到位"));
+        assert!(p.sections[&Section::NextPlan].contains("县一中"));
+        assert_eq!(missing_required(&p), None);
+    }
+
+    #[test]
+    fn visit_counts() {
+        assert_eq!(find_visit_count("本周走访3所学校"), Some(3));
+        assert_eq!(find_visit_count("督导2次"), Some(2));
+        assert_eq!(find_visit_count("本周共下校三次"), Some(3));
+        assert_eq!(find_visit_count("累计5校次"), Some(5));
+        assert_eq!(find_visit_count("听课3次"), None);
+        assert_eq!(find_visit_count("11月20日"), None);
+        let p = parse_weekly("本周走访3所学校，推门听课4节，未发现问题", &my_schools());
+        assert_eq!(p.visit_count, Some(3));
+        assert!(p.no_problems);
+        // A count without names: still ask which schools.
+        assert_eq!(missing_required(&p), Some(Section::Schools));
+    }
+
+    #[test]
+    fn method_counts() {
+        assert_eq!(find_methods("推门听课2节"), vec![(VisitMethod::LessonObservation, 2)]);
+        assert_eq!(find_methods("听了两节课"), vec![(VisitMethod::LessonObservation, 2)]);
+        assert_eq!(find_methods("2次听课"), vec![(VisitMethod::LessonObservation, 2)]);
+        assert_eq!(find_methods("座谈3人"), vec![(VisitMethod::Discussion, 1)]);
+        assert_eq!(find_methods("座谈走访"), vec![(VisitMethod::Discussion, 1)]);
+        assert_eq!(find_methods("走访家长5户"), vec![(VisitMethod::Discussion, 5)]);
+        assert!(find_methods("本周走访3所学校").is_empty());
+        assert_eq!(
+            find_methods("列席会议1次，巡视校园"),
+            vec![(VisitMethod::Meeting, 1), (VisitMethod::CampusWalk, 1)]
+        );
+    }
+
+    #[test]
+    fn no_visits_this_week() {
+        let p = parse_weekly("本周未下校，参加县里培训。", &my_schools());
+        assert!(p.no_visits);
+        assert_eq!(missing_required(&p), None);
+        let p = parse_weekly("各位领导好！本周因参加市里培训没有下校，特此说明🙏", &my_schools());
+        assert!(p.no_visits);
+        assert!(p.problem_items.is_empty(), "{p:?}");
+        assert_eq!(missing_required(&p), None);
+        let p = parse_weekly("本周督导学校：无\n下周计划：走访实验小学", &my_schools());
+        assert!(p.no_visits);
+        assert!(p.schools.is_empty());
+        assert_eq!(missing_required(&p), None);
+        let p = parse_answer(Section::Schools, "无", &my_schools());
+        assert!(p.no_visits);
+    }
+
+    #[test]
+    fn missing_sections_and_answers() {
+        let p = parse_weekly("督导方式：听课", &my_schools());
+        assert_eq!(missing_required(&p), Some(Section::Schools));
+        assert!(follow_up_question(Section::Schools).contains("本周未下校"));
+        let a = parse_answer(Section::Schools, "实验小学", &my_schools());
+        let p = merge(&p, &a);
+        assert_eq!(p.schools, vec![1]);
+        assert_eq!(missing_required(&p), Some(Section::Problems));
+        let a = parse_answer(Section::Problems, "1.食堂卫生差\n2.宿舍无人管理", &my_schools());
+        let p = merge(&p, &a);
+        assert_eq!(p.problem_items.len(), 2);
+        assert_eq!(missing_required(&p), None);
+        let a = parse_answer(Section::Problems, "无", &my_schools());
+        assert!(a.no_problems);
+    }
+
+    #[test]
+    fn report_split_over_three_messages() {
+        let msgs = [
+            "本周督导学校：实验小学\n督导方式：推门听课2节",
+            "白沙镇中心小学也去了，听课1节\n发现问题：\n1.白沙镇中心小学作业公示不到位",
+            "2.实验小学课间楼梯无人值守\n下周计划：回访白沙",
+        ];
+        let m: Vec<ParsedReport> = msgs.iter().map(|t| parse_weekly(t, &my_schools())).collect();
+        let p = merge(&merge(&m[0], &m[1]), &m[2]);
+        assert_eq!(p.schools, vec![1, 3]);
+        assert_eq!(p.methods, vec![(VisitMethod::LessonObservation, 3)]);
+        assert_eq!(p.problem_items.len(), 2, "{p:?}");
+        assert!(p.sections[&Section::NextPlan].contains("回访"));
+        assert_eq!(missing_required(&p), None);
+        // Read as one text, the second message's first line stays with the schools section
+        // and "2." continues the problem list.
+        let joined = parse_weekly_messages(&msgs, &my_schools());
+        assert_eq!(joined.schools, vec![1, 3]);
+        assert_eq!(joined.methods, vec![(VisitMethod::LessonObservation, 3)]);
+        assert_eq!(joined.problem_items, vec!["白沙镇中心小学作业公示不到位", "实验小学课间楼梯无人值守"]);
+    }
+
+    #[test]
+    fn ambiguous_school_between_two_of_mine() {
+        let p = parse_weekly("本周督导学校：中心小学\n发现问题：无", &my_schools());
+        assert!(p.schools.is_empty());
+        assert_eq!(p.ambiguous.len(), 1);
+        assert_eq!(p.ambiguous[0].candidates, vec![2, 3]);
+        // Ambiguity answers the schools question; the bot asks to pick, not to re-state.
+        assert_eq!(missing_required(&p), None);
+        let s = summary(&p, &names);
+        assert!(s.contains("“中心小学”是指示例县青石镇中心小学还是示例县白沙镇中心小学？"), "{s}");
+    }
+
+    #[test]
+    fn school_not_in_my_list() {
+        let p = parse_weekly("本周督导学校：城东小学、实验小学\n发现问题：无", &my_schools());
+        assert_eq!(p.schools, vec![1]);
+        assert_eq!(p.unknown_schools, vec!["城东小学"]);
+        let s = summary(&p, &names);
+        assert!(s.contains("不在您负责名单中的学校：城东小学"), "{s}");
+    }
+
+    #[test]
+    fn summary_text() {
+        let t = "本周督导学校：实验小学、青石中心小学（共3次）\n督导方式：推门听课3节\n发现问题：1.食堂留样记录不全 2.消防通道堵塞\n下周计划：回访";
+        let p = parse_weekly(t, &my_schools());
+        assert_eq!(p.visit_count, Some(3));
+        let s = summary(&p, &names);
+        assert!(s.contains("督导学校：示例县实验小学、示例县青石镇中心小学（共3次）"), "{s}");
+        assert!(s.contains("推门听课×3"), "{s}");
+        assert!(s.contains("发现问题2条：食堂留样记录不全等"), "{s}");
+        assert!(s.contains("下周计划：回访"), "{s}");
+    }
+
+    #[test]
+    fn empty_and_junk_do_not_panic() {
+        let p = parse_weekly("", &my_schools());
+        assert_eq!(missing_required(&p), Some(Section::Schools));
+        assert!(summary(&p, &names).contains("未识别"));
+        let junk: String = (0u32..5000).filter_map(|i| char::from_u32((i * 7919) % 0x11000)).collect();
+        let _ = parse_weekly(&junk, &my_schools());
+        let bytes: Vec<u8> = (0..20000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let _ = parse_weekly(&String::from_utf8_lossy(&bytes), &my_schools());
+        let _ = parse_weekly("：：：【【】】（（（1.、、①①", &my_schools());
+        let _ = parse_weekly("【", &my_schools());
+        let _ = parse_weekly("本周督导学校(", &my_schools());
+    }
+
+    #[test]
+    fn huge_input() {
+        let chunk = "本周督导学校：实验小学👍，推门听课2节，发现食堂留样记录不全；下周计划：回访青石中心小学。\n";
+        let big = chunk.repeat(100 * 1024 / chunk.len() + 1);
+        assert!(big.len() > 100 * 1024);
+        let start = std::time::Instant::now();
+        let p = parse_weekly(&big, &my_schools());
+        assert_eq!(p.schools, vec![1]);
+        assert!(start.elapsed().as_secs() < 10);
+        let one_line = "实验小学听课".repeat(10_000);
+        let p = parse_weekly(&one_line, &my_schools());
+        assert_eq!(p.schools, vec![1]);
+    }
+
+    #[test]
+    fn enums_round_trip() {
+        for s in Section::ALL {
+            assert_eq!(Section::parse(s.as_str()), Some(s));
+        }
+        for m in VisitMethod::ALL {
+            assert_eq!(VisitMethod::parse(m.as_str()), Some(m));
+        }
+    }
+}

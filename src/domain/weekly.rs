@@ -1,0 +1,207 @@
+//! Weekly reports (周交流): rounds, deadlines, who is due a reminder, and the wrap-up figures.
+//! Pure: the workflow in `app::weekly` feeds it rows and posts what it returns.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+
+/// "2026-W48": the ISO week of a local date.
+pub fn week_label(d: NaiveDate) -> String {
+    let w = d.iso_week();
+    format!("{}-W{:02}", w.year(), w.week())
+}
+
+/// Parses "第48周" / "48" / "2026-W48" relative to `today`'s ISO year.
+pub fn parse_week(s: &str, today: NaiveDate) -> Option<String> {
+    let s = crate::domain::text::normalize(s);
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if let Some((y, w)) = s.split_once("-W") {
+        let (y, w): (i32, u32) = (y.parse().ok()?, w.parse().ok()?);
+        return NaiveDate::from_isoywd_opt(y, w, Weekday::Mon).map(week_label);
+    }
+    let digits = s.trim_start_matches('第').trim_end_matches('周');
+    let w: u32 = digits.parse().ok().or_else(|| crate::domain::text::parse_chinese_number(digits))?;
+    NaiveDate::from_isoywd_opt(today.iso_week().year(), w, Weekday::Mon).map(week_label)
+}
+
+/// "Mon 12:00" → the weekday and time of the deadline.
+pub fn parse_deadline_spec(s: &str) -> Option<(Weekday, NaiveTime)> {
+    let (day, time) = s.trim().split_once(' ')?;
+    let day: Weekday = day.parse().ok()?;
+    let time = NaiveTime::parse_from_str(time.trim(), "%H:%M").ok()?;
+    Some((day, time))
+}
+
+/// The first `weekday time` strictly after `opened` in local time.
+pub fn deadline_after(opened: DateTime<Utc>, tz: Tz, weekday: Weekday, time: NaiveTime) -> DateTime<Utc> {
+    let local = opened.with_timezone(&tz);
+    let mut d = local.date_naive();
+    for _ in 0..8 {
+        if d.weekday() == weekday {
+            if let Some(t) = tz.from_local_datetime(&d.and_time(time)).earliest() {
+                if t > local {
+                    return t.with_timezone(&Utc);
+                }
+            }
+        }
+        d += Duration::days(1);
+    }
+    opened + Duration::days(3)
+}
+
+/// Reminder `i` (0-based, in the configured order) is due when its offset before the deadline
+/// has been reached and the deadline has not passed.
+pub fn reminder_due(now: DateTime<Utc>, deadline: DateTime<Utc>, hours_before: u32) -> bool {
+    now >= deadline - Duration::hours(i64::from(hours_before)) && now < deadline
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberStatus {
+    pub person_id: i64,
+    pub name: String,
+    /// `Some("leave")` or `Some("exempt")`: not expected to report.
+    pub excluded: Option<String>,
+    pub submitted: bool,
+    pub late: bool,
+    pub visits: u32,
+    pub schools: Vec<i64>,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WeekStats {
+    pub expected: usize,
+    pub submitted: usize,
+    pub on_time: usize,
+    pub late: Vec<String>,
+    pub missing: Vec<String>,
+    pub excluded: Vec<String>,
+    pub visits: u32,
+    pub schools_covered: usize,
+    pub problems: Vec<(String, String)>,
+}
+
+pub fn stats(members: &[MemberStatus]) -> WeekStats {
+    let mut s = WeekStats::default();
+    let mut schools = std::collections::BTreeSet::new();
+    for m in members {
+        if m.excluded.is_some() {
+            s.excluded.push(m.name.clone());
+            continue;
+        }
+        s.expected += 1;
+        if !m.submitted {
+            s.missing.push(m.name.clone());
+            continue;
+        }
+        s.submitted += 1;
+        if m.late {
+            s.late.push(m.name.clone());
+        } else {
+            s.on_time += 1;
+        }
+        s.visits += m.visits;
+        schools.extend(m.schools.iter().copied());
+        s.problems.extend(m.problems.iter().map(|p| (m.name.clone(), p.clone())));
+    }
+    s.schools_covered = schools.len();
+    s
+}
+
+/// The wrap-up text posted to the supervisors.
+pub fn wrap_up_text(week: &str, s: &WeekStats) -> String {
+    let mut lines = vec![format!("【周报汇总】{}", week_title(week))];
+    lines.push(format!(
+        "应报 {} 人，已报 {} 人（按时 {}，逾期 {}），未报 {} 人",
+        s.expected,
+        s.submitted,
+        s.on_time,
+        s.late.len(),
+        s.missing.len()
+    ));
+    if !s.missing.is_empty() {
+        lines.push(format!("未报：{}", s.missing.join("、")));
+    }
+    if !s.late.is_empty() {
+        lines.push(format!("逾期：{}", s.late.join("、")));
+    }
+    if !s.excluded.is_empty() {
+        lines.push(format!("请假/免报：{}", s.excluded.join("、")));
+    }
+    lines.push(format!("督导次数 {}，覆盖学校 {} 所，发现问题 {} 条", s.visits, s.schools_covered, s.problems.len()));
+    for (who, p) in s.problems.iter().take(10) {
+        lines.push(format!("· {who}：{p}"));
+    }
+    if s.problems.len() > 10 {
+        lines.push(format!("……另有 {} 条，见周报统计", s.problems.len() - 10));
+    }
+    lines.join("\n")
+}
+
+/// "2026-W48" → "2026年第48周".
+pub fn week_title(week: &str) -> String {
+    match week.split_once("-W") {
+        Some((y, w)) => format!("{y}年第{}周", w.trim_start_matches('0')),
+        None => week.to_string(),
+    }
+}
+
+pub const TEMPLATE: &str = "本周督导学校：\n督导方式：\n发现问题：\n整改跟进：\n下周计划：";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weeks() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        assert_eq!(week_label(d), "2026-W48");
+        assert_eq!(parse_week("第48周", d).as_deref(), Some("2026-W48"));
+        assert_eq!(parse_week("四十八", d).as_deref(), Some("2026-W48"));
+        assert_eq!(parse_week("2026-W03", d).as_deref(), Some("2026-W03"));
+        assert_eq!(parse_week("第99周", d), None);
+        assert_eq!(week_title("2026-W08"), "2026年第8周");
+    }
+
+    #[test]
+    fn deadlines() {
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let (day, time) = parse_deadline_spec("Mon 12:00").unwrap();
+        let opened = tz.with_ymd_and_hms(2026, 11, 27, 16, 0, 0).unwrap().with_timezone(&Utc);
+        let dl = deadline_after(opened, tz, day, time);
+        assert_eq!(dl, tz.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap().with_timezone(&Utc));
+        assert!(reminder_due(dl - Duration::hours(3), dl, 20));
+        assert!(!reminder_due(dl - Duration::hours(21), dl, 20));
+        assert!(!reminder_due(dl, dl, 20));
+        assert!(parse_deadline_spec("Monday noon").is_none());
+    }
+
+    #[test]
+    fn stats_count_each_kind_once() {
+        let m = |id, excluded: Option<&str>, submitted, late, schools: Vec<i64>| MemberStatus {
+            person_id: id,
+            name: format!("督学{id}"),
+            excluded: excluded.map(String::from),
+            submitted,
+            late,
+            visits: schools.len() as u32,
+            schools,
+            problems: if submitted { vec!["问题".into()] } else { vec![] },
+        };
+        let s = stats(&[
+            m(1, None, true, false, vec![1, 2]),
+            m(2, None, true, true, vec![2, 3]),
+            m(3, None, false, false, vec![]),
+            m(4, Some("leave"), false, false, vec![]),
+        ]);
+        assert_eq!((s.expected, s.submitted, s.on_time), (3, 2, 1));
+        assert_eq!(s.late, vec!["督学2"]);
+        assert_eq!(s.missing, vec!["督学3"]);
+        assert_eq!(s.excluded, vec!["督学4"]);
+        assert_eq!((s.visits, s.schools_covered, s.problems.len()), (4, 3, 2));
+        let text = wrap_up_text("2026-W48", &s);
+        assert!(text.contains("应报 3 人，已报 2 人（按时 1，逾期 1），未报 1 人"));
+    }
+}

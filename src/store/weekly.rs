@@ -1,0 +1,269 @@
+//! Weekly-report rounds, members, reports and their raw parts.
+
+use super::Conn;
+use crate::db::{parse_ts, ts};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct Round {
+    pub id: i64,
+    pub week: String,
+    pub group_id: Option<i64>,
+    pub opened_at: DateTime<Utc>,
+    pub deadline_at: DateTime<Utc>,
+    pub closed: bool,
+}
+
+fn round(r: &sqlx::sqlite::SqliteRow) -> Round {
+    Round {
+        id: r.get("id"),
+        week: r.get("week"),
+        group_id: r.get("group_id"),
+        opened_at: parse_ts(r.get("opened_at")).unwrap_or_default(),
+        deadline_at: parse_ts(r.get("deadline_at")).unwrap_or_default(),
+        closed: r.get::<Option<String>, _>("closed_at").is_some(),
+    }
+}
+
+const ROUND_COLS: &str = "r.id, r.week, r.group_id, r.opened_at, r.deadline_at, r.closed_at";
+
+/// Opens a round; `None` if this (week, scope) was opened before.
+pub async fn open_round(
+    conn: &mut Conn,
+    week: &str,
+    scope: &str,
+    group_id: Option<i64>,
+    opened: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "INSERT INTO weekly_rounds (week, scope, group_id, opened_at, deadline_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (week, scope) DO NOTHING RETURNING id",
+    )
+    .bind(week)
+    .bind(scope)
+    .bind(group_id)
+    .bind(ts(opened))
+    .bind(ts(deadline))
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn add_member(conn: &mut Conn, round: i64, person: i64, excluded: Option<&str>) -> sqlx::Result<()> {
+    sqlx::query("INSERT OR IGNORE INTO weekly_members (round_id, person_id, excluded) VALUES (?, ?, ?)")
+        .bind(round)
+        .bind(person)
+        .bind(excluded)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The round a person reports for now: the latest opened round they belong to whose deadline
+/// is not more than `late_days` past.
+pub async fn current_round_for(
+    conn: &mut Conn,
+    person: i64,
+    now: DateTime<Utc>,
+    late_days: u32,
+) -> sqlx::Result<Option<Round>> {
+    let oldest_deadline = now - chrono::Duration::days(i64::from(late_days));
+    let r = sqlx::query(&format!(
+        "SELECT {ROUND_COLS} FROM weekly_rounds r JOIN weekly_members m ON m.round_id = r.id
+         WHERE m.person_id = ? AND r.opened_at <= ? AND r.deadline_at >= ? ORDER BY r.opened_at DESC LIMIT 1"
+    ))
+    .bind(person)
+    .bind(ts(now))
+    .bind(ts(oldest_deadline))
+    .fetch_optional(conn)
+    .await?;
+    Ok(r.as_ref().map(round))
+}
+
+pub async fn open_rounds(conn: &mut Conn) -> sqlx::Result<Vec<Round>> {
+    let rows =
+        sqlx::query(&format!("SELECT {ROUND_COLS} FROM weekly_rounds r WHERE r.closed_at IS NULL ORDER BY r.id"))
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.iter().map(round).collect())
+}
+
+pub async fn rounds_of_week(conn: &mut Conn, week: &str) -> sqlx::Result<Vec<Round>> {
+    let rows = sqlx::query(&format!("SELECT {ROUND_COLS} FROM weekly_rounds r WHERE r.week = ? ORDER BY r.id"))
+        .bind(week)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.iter().map(round).collect())
+}
+
+pub async fn latest_week(conn: &mut Conn, not_after: DateTime<Utc>) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT week FROM weekly_rounds WHERE opened_at <= ? ORDER BY opened_at DESC LIMIT 1")
+        .bind(ts(not_after))
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn close_round(conn: &mut Conn, round: i64, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE weekly_rounds SET closed_at = ? WHERE id = ? AND closed_at IS NULL")
+        .bind(ts(now))
+        .bind(round)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records a round event; false if it happened before (each reminder and wrap-up happens once).
+pub async fn take_event(conn: &mut Conn, round: i64, event: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let r = sqlx::query("INSERT OR IGNORE INTO weekly_round_events (round_id, event, at) VALUES (?, ?, ?)")
+        .bind(round)
+        .bind(event)
+        .bind(ts(now))
+        .execute(conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberRow {
+    pub person_id: i64,
+    pub name: String,
+    pub excluded: Option<String>,
+    pub report: Option<(bool, String)>,
+}
+
+/// Members of the given rounds with their report (late flag, parsed JSON), if any.
+pub async fn members(conn: &mut Conn, rounds: &[i64]) -> sqlx::Result<Vec<MemberRow>> {
+    let mut out = Vec::new();
+    for r in rounds {
+        let rows = sqlx::query(
+            "SELECT m.person_id, p.name, m.excluded, w.late, w.parsed FROM weekly_members m
+             JOIN people p ON p.id = m.person_id
+             LEFT JOIN weekly_reports w ON w.round_id = m.round_id AND w.person_id = m.person_id
+             WHERE m.round_id = ? ORDER BY p.code",
+        )
+        .bind(r)
+        .fetch_all(&mut *conn)
+        .await?;
+        out.extend(
+            rows.iter().map(|row| MemberRow {
+                person_id: row.get("person_id"),
+                name: row.get("name"),
+                excluded: row.get("excluded"),
+                report: row
+                    .get::<Option<String>, _>("parsed")
+                    .map(|p| (row.get::<Option<bool>, _>("late").unwrap_or(false), p)),
+            }),
+        );
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub id: i64,
+    pub version: i64,
+    pub late: bool,
+    pub pending_question: Option<String>,
+    pub asked: bool,
+    pub parsed: String,
+}
+
+pub async fn report(conn: &mut Conn, round: i64, person: i64) -> sqlx::Result<Option<Report>> {
+    let r = sqlx::query(
+        "SELECT id, version, late, pending_question, asked, parsed FROM weekly_reports WHERE round_id = ? AND person_id = ?",
+    )
+    .bind(round)
+    .bind(person)
+    .fetch_optional(conn)
+    .await?;
+    Ok(r.map(|r| Report {
+        id: r.get("id"),
+        version: r.get("version"),
+        late: r.get("late"),
+        pending_question: r.get("pending_question"),
+        asked: r.get("asked"),
+        parsed: r.get("parsed"),
+    }))
+}
+
+pub async fn create_report(conn: &mut Conn, round: i64, person: i64, now: DateTime<Utc>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO weekly_reports (round_id, person_id, first_at, updated_at, parsed) VALUES (?, ?, ?, ?, '{}') RETURNING id",
+    )
+    .bind(round)
+    .bind(person)
+    .bind(ts(now))
+    .bind(ts(now))
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn add_part(
+    conn: &mut Conn,
+    report: i64,
+    inbound: i64,
+    version: i64,
+    kind: &str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO weekly_report_parts (report_id, inbound_id, version, kind, text, at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(report)
+    .bind(inbound)
+    .bind(version)
+    .bind(kind)
+    .bind(text)
+    .bind(ts(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The parts of one version, oldest first: (kind, text).
+pub async fn parts(conn: &mut Conn, report: i64, version: i64) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as("SELECT kind, text FROM weekly_report_parts WHERE report_id = ? AND version = ? ORDER BY id")
+        .bind(report)
+        .bind(version)
+        .fetch_all(conn)
+        .await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn save_report(
+    conn: &mut Conn,
+    id: i64,
+    version: i64,
+    late: bool,
+    pending: Option<&str>,
+    asked: bool,
+    parsed: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE weekly_reports SET version = ?, late = ?, pending_question = ?, asked = ?, parsed = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(version)
+    .bind(late)
+    .bind(pending)
+    .bind(asked)
+    .bind(parsed)
+    .bind(ts(now))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether the platform message quoted is one of the weekly prompts or reminders.
+pub async fn is_weekly_message(conn: &mut Conn, channel: &str, platform_msg_id: &str) -> sqlx::Result<bool> {
+    let source: Option<String> =
+        sqlx::query_scalar("SELECT source FROM outbox WHERE channel = ? AND platform_msg_id = ?")
+            .bind(channel)
+            .bind(platform_msg_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(source.is_some_and(|s| s.starts_with("weekly:")))
+}

@@ -1,0 +1,408 @@
+//! WeCom against a fake WeCom API on loopback: group robots (mentions by user id and mobile,
+//! 45009 retried), the self-built app's encrypted callback (URL verification, a message
+//! delivered three times and processed once, forged and stale requests refused) and private
+//! replies through `message/send`, and routing between the two.
+
+mod common;
+
+use axum::extract::{Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use common::settings_for;
+use dudao::chat::wecom::crypto::MsgCrypt;
+use dudao::outbox::{Envelope, Recipient};
+use dudao::service::{self, Running};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+// The official sample's CorpID, Token and EncodingAESKey.
+const CORP_ID: &str = "wx5823bf96d3bd56c7";
+const TOKEN: &str = "QDG6eK";
+const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
+const ROBOT_KEY: &str = "0b1e6f3c-robot-z01";
+const APP_SECRET: &str = "app-secret-value";
+const WAIT: Duration = Duration::from_secs(15);
+
+#[derive(Default)]
+struct Seen {
+    /// Robot calls: (key, body, when).
+    robot: Vec<(String, Value, Instant)>,
+    /// Robot calls to answer with 45009 first.
+    robot_throttle_first: usize,
+    /// App messages: (access token used, body).
+    app: Vec<(String, Value)>,
+    /// App sends to answer 42001 (token expired) first.
+    app_expire_first: usize,
+    gettoken: Vec<(String, String)>,
+}
+
+type Fake = Arc<Mutex<Seen>>;
+
+async fn robot_send(
+    State(f): State<Fake>,
+    Query(q): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let mut s = f.lock().unwrap();
+    let key = q.get("key").cloned().unwrap_or_default();
+    s.robot.push((key.clone(), body, Instant::now()));
+    if key != ROBOT_KEY {
+        return Json(json!({"errcode": 93000, "errmsg": "invalid webhook url"}));
+    }
+    if s.robot.len() <= s.robot_throttle_first {
+        return Json(json!({"errcode": 45009, "errmsg": "api freq out of limit"}));
+    }
+    Json(json!({"errcode": 0, "errmsg": "ok"}))
+}
+
+async fn gettoken(State(f): State<Fake>, Query(q): Query<HashMap<String, String>>) -> Json<Value> {
+    let mut s = f.lock().unwrap();
+    let (corp, secret) =
+        (q.get("corpid").cloned().unwrap_or_default(), q.get("corpsecret").cloned().unwrap_or_default());
+    s.gettoken.push((corp.clone(), secret.clone()));
+    if corp != CORP_ID || secret != APP_SECRET {
+        return Json(json!({"errcode": 40001, "errmsg": "invalid credential"}));
+    }
+    let n = s.gettoken.len();
+    Json(json!({"errcode": 0, "errmsg": "ok", "access_token": format!("token-{n}"), "expires_in": 7200}))
+}
+
+async fn message_send(
+    State(f): State<Fake>,
+    Query(q): Query<HashMap<String, String>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let mut s = f.lock().unwrap();
+    let token = q.get("access_token").cloned().unwrap_or_default();
+    if s.app_expire_first > 0 {
+        s.app_expire_first -= 1;
+        return Json(json!({"errcode": 42001, "errmsg": "access_token expired"}));
+    }
+    s.app.push((token, body));
+    let n = s.app.len();
+    Json(json!({"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": format!("msg-{n}")}))
+}
+
+async fn fake_wecom(fake: Fake) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/cgi-bin/webhook/send", post(robot_send))
+        .route("/cgi-bin/gettoken", get(gettoken))
+        .route("/cgi-bin/message/send", post(message_send))
+        .with_state(fake);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+fn robot_toml(base: &str) -> String {
+    format!(
+        "[[channels.wecom_robot]]\nname = \"wecom-z01\"\ngroup = \"z01-inspectors\"\nkey = \"{ROBOT_KEY}\"\n\
+         api_base_url = \"{base}\"\nrate_limited_retry_secs = 1\n\
+         [[groups]]\nchannel = \"wecom-z01\"\nid = \"z01-inspectors\"\npurpose = \"zone_inspectors\"\nzone = \"Z01\"\n"
+    )
+}
+
+fn app_toml(base: &str) -> String {
+    format!(
+        "[channels.wecom_app]\nenabled = true\ncorp_id = \"{CORP_ID}\"\nagent_id = 1000002\nsecret = \"{APP_SECRET}\"\n\
+         token = \"{TOKEN}\"\nencoding_aes_key = \"{AES_KEY}\"\napi_base_url = \"{base}\"\n"
+    )
+}
+
+async fn start(extra: &str) -> (Running, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_for(
+        &dir,
+        &format!("[channels.console]\nenabled = false\n[outbox]\nbackoff_base_ms = 50\nbackoff_max_ms = 300\n{extra}"),
+    );
+    let enabled = dudao::chat::registry::from_config(&settings).unwrap();
+    let running = service::start(settings, Arc::new(dudao::clock::SystemClock), enabled.channels).await.unwrap();
+    (running, dir)
+}
+
+async fn person_id(running: &Running, code: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM people WHERE code = ?").bind(code).fetch_one(&running.app.db).await.unwrap()
+}
+
+async fn enqueue(running: &Running, key: &str, to: Recipient, text: &str) {
+    let app = &running.app;
+    let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
+    let env = Envelope::new(key, to, vec![dudao::chat::Segment::text(text)], "test");
+    dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
+    tx.commit().await.unwrap();
+    app.outbox_notify.notify_waiters();
+}
+
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn outbox_status(running: &Running, key: &str) -> (String, i64) {
+    sqlx::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = ?")
+        .bind(key)
+        .fetch_one(&running.app.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn robot_mentions_by_user_id_or_mobile_and_retries_after_45009() {
+    let fake: Fake = Arc::new(Mutex::new(Seen { robot_throttle_first: 1, ..Default::default() }));
+    let base = fake_wecom(fake.clone()).await;
+    let (running, _dir) = start(&robot_toml(&base)).await;
+    // D001 has the WeCom account "shili-d001" in the sample roster; D007 has only a phone.
+    let d001 = person_id(&running, "D001").await;
+    let d007 = person_id(&running, "D007").await;
+    let t0 = Instant::now();
+    enqueue(&running, "w1", Recipient::Person(d001), "请提交本周督导周报").await;
+    wait_for("the first robot message", || fake.lock().unwrap().robot.len() >= 2).await;
+    enqueue(&running, "w2", Recipient::Person(d007), "请确认下周的随访安排").await;
+    wait_for("the second robot message", || fake.lock().unwrap().robot.len() >= 3).await;
+    {
+        let s = fake.lock().unwrap();
+        // The first try met 45009; the same body came again after the configured second.
+        assert_eq!(s.robot[0].1, s.robot[1].1);
+        assert!(s.robot[1].2 - t0 >= Duration::from_millis(900), "retried too early: {:?}", s.robot[1].2 - t0);
+        let first = &s.robot[1].1;
+        assert_eq!(first["msgtype"], "text");
+        assert_eq!(first["text"]["mentioned_list"], json!(["shili-d001"]));
+        assert!(first["text"].get("mentioned_mobile_list").is_none());
+        assert_eq!(first["text"]["content"], "@史芳 请提交本周督导周报");
+        let second = &s.robot[2].1;
+        assert_eq!(second["text"]["mentioned_mobile_list"], json!(["19900001334"]));
+        assert!(second["text"].get("mentioned_list").is_none());
+        assert!(second["text"]["content"].as_str().unwrap().starts_with("@万娜 "));
+    }
+    // Rate limiting is not a failed attempt.
+    assert_eq!(outbox_status(&running, "w1").await, ("sent".to_string(), 1));
+    assert_eq!(outbox_status(&running, "w2").await, ("sent".to_string(), 1));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_robot_key_is_a_permanent_failure() {
+    let fake: Fake = Arc::new(Mutex::new(Seen::default()));
+    let base = fake_wecom(fake.clone()).await;
+    let (running, _dir) = start(&robot_toml(&base).replace(ROBOT_KEY, "revoked-key")).await;
+    let d007 = person_id(&running, "D007").await;
+    enqueue(&running, "bad", Recipient::Person(d007), "测试").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, attempts) = outbox_status(&running, "bad").await;
+        if status == "dead" {
+            assert_eq!(attempts, 1, "a permanent error is not retried");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never dead-lettered: {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let err: String = sqlx::query_scalar("SELECT last_error FROM outbox WHERE idempotency_key = 'bad'")
+        .fetch_one(&running.app.db)
+        .await
+        .unwrap();
+    assert!(err.contains("93000"), "{err}");
+    assert!(!err.contains("revoked-key"), "the key leaked into the error: {err}");
+    running.stop().await;
+}
+
+/// A signed callback query for `encrypt`, `age` seconds old.
+fn signed_query(crypt: &MsgCrypt, encrypt: &str, nonce: &str, age: i64) -> String {
+    let ts = (chrono::Utc::now().timestamp() - age).to_string();
+    let sig = crypt.signature(&ts, nonce, encrypt);
+    format!("msg_signature={sig}&timestamp={ts}&nonce={nonce}")
+}
+
+fn enc(s: &str) -> String {
+    // Enough percent-encoding for base64 in a query string.
+    s.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D")
+}
+
+fn callback_body(encrypt: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><AgentID><![CDATA[1000002]]></AgentID>\
+         <Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+    )
+}
+
+fn text_message(from: &str, content: &str, msg_id: &str) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[{from}]]></FromUserName>\
+         <CreateTime>{}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[{content}]]></Content>\
+         <MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>",
+        chrono::Utc::now().timestamp()
+    )
+}
+
+async fn inbound_count(running: &Running, msg_id: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE channel = 'wecom' AND platform_msg_id = ?")
+        .bind(msg_id)
+        .fetch_one(&running.app.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn encrypted_callback_is_verified_stored_once_and_answered_privately() {
+    let fake: Fake = Arc::new(Mutex::new(Seen { app_expire_first: 1, ..Default::default() }));
+    let base = fake_wecom(fake.clone()).await;
+    let (running, _dir) = start(&format!("{}{}", app_toml(&base), robot_toml(&base))).await;
+    let url = format!("http://{}/wecom/callback", running.http_addr);
+    let http = reqwest::Client::new();
+    let crypt = MsgCrypt::new(TOKEN, AES_KEY, CORP_ID).unwrap();
+
+    // URL verification: the decrypted echostr comes back exactly.
+    let echo = crypt.encrypt("8730598413246518925");
+    let r = http
+        .get(format!("{url}?{}&echostr={}", signed_query(&crypt, &echo, "n1", 0), enc(&echo)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "8730598413246518925");
+    // A '+' that arrives unencoded (a space after form decoding) still verifies.
+    let echo_plus = (0..64).map(|i| crypt.encrypt(&format!("echo-{i}"))).find(|e| e.contains('+')).unwrap();
+    let raw = echo_plus.replace('/', "%2F").replace('=', "%3D");
+    let r =
+        http.get(format!("{url}?{}&echostr={raw}", signed_query(&crypt, &echo_plus, "n2", 0))).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // "帮助" from an unbound member, delivered three times (WeCom's retries).
+    let encrypted = crypt.encrypt(&text_message("zhangsan", "帮助", "7001"));
+    let q = signed_query(&crypt, &encrypted, "n3", 0);
+    let (a, b) = tokio::join!(
+        http.post(format!("{url}?{q}")).body(callback_body(&encrypted)).send(),
+        http.post(format!("{url}?{q}")).body(callback_body(&encrypted)).send()
+    );
+    assert_eq!(a.unwrap().status(), 200);
+    assert_eq!(b.unwrap().status(), 200);
+    let r = http.post(format!("{url}?{q}")).body(callback_body(&encrypted)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "");
+    assert_eq!(inbound_count(&running, "7001").await, 1);
+    wait_for("the reply through message/send", || !fake.lock().unwrap().app.is_empty()).await;
+    running.drain(WAIT).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    {
+        let s = fake.lock().unwrap();
+        assert_eq!(s.app.len(), 1, "answered once: {:?}", s.app);
+        let (token, body) = &s.app[0];
+        assert_eq!(body["touser"], "zhangsan");
+        assert_eq!(body["agentid"], 1000002);
+        assert_eq!(body["msgtype"], "text");
+        assert!(body["text"]["content"].as_str().unwrap().contains("可用指令"), "{body}");
+        // The first token was called expired; a fresh one was fetched and used.
+        assert_eq!(token, "token-2");
+        assert_eq!(s.gettoken.len(), 2);
+        assert!(s.gettoken.iter().all(|(c, k)| c == CORP_ID && k == APP_SECRET));
+    }
+    let processed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE source = (SELECT 'inbound:' || id FROM inbound_messages WHERE platform_msg_id = '7001')",
+    )
+    .fetch_one(&running.app.db)
+    .await
+    .unwrap();
+    assert_eq!(processed, 1);
+
+    // A forged signature, a stale timestamp, another corp's message: refused, nothing stored.
+    let forged_msg = crypt.encrypt(&text_message("mallory", "帮助", "7002"));
+    let good = signed_query(&crypt, &forged_msg, "n4", 0);
+    let forged = good.replace(&good[14..54], &"0".repeat(40));
+    let r = http.post(format!("{url}?{forged}")).body(callback_body(&forged_msg)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let wrong_token = MsgCrypt::new("not-the-token", AES_KEY, CORP_ID).unwrap();
+    let r = http
+        .post(format!("{url}?{}", signed_query(&wrong_token, &forged_msg, "n5", 0)))
+        .body(callback_body(&forged_msg))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http
+        .post(format!("{url}?{}", signed_query(&crypt, &forged_msg, "n6", 3600)))
+        .body(callback_body(&forged_msg))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a request an hour old is a replay");
+    let other_corp = MsgCrypt::new(TOKEN, AES_KEY, "ww-another-corp").unwrap();
+    let foreign = other_corp.encrypt(&text_message("mallory", "帮助", "7003"));
+    let r = http
+        .post(format!("{url}?{}", signed_query(&crypt, &foreign, "n7", 0)))
+        .body(callback_body(&foreign))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r =
+        http.get(format!("{url}?msg_signature=00&timestamp=1&nonce=x&echostr={}", enc(&echo))).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http.post(format!("{url}?{q}")).body("<xml><Encrypt>").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(inbound_count(&running, "7002").await, 0);
+    assert_eq!(inbound_count(&running, "7003").await, 0);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn routing_goes_privately_through_the_app_and_falls_back_to_the_robot_group() {
+    let fake: Fake = Arc::new(Mutex::new(Seen::default()));
+    let base = fake_wecom(fake.clone()).await;
+    let (running, _dir) = start(&format!("{}{}", app_toml(&base), robot_toml(&base))).await;
+    let d001 = person_id(&running, "D001").await;
+    let d007 = person_id(&running, "D007").await;
+    enqueue(&running, "p1", Recipient::Person(d001), "您有一条新的督导任务").await;
+    enqueue(&running, "p2", Recipient::Person(d007), "您有一条新的督导任务").await;
+    wait_for("both messages", || {
+        let s = fake.lock().unwrap();
+        !s.app.is_empty() && !s.robot.is_empty()
+    })
+    .await;
+    {
+        let s = fake.lock().unwrap();
+        // D001 is bound on WeCom: a private app message, no mention needed.
+        assert_eq!(s.app[0].1["touser"], "shili-d001");
+        assert_eq!(s.app[0].1["text"]["content"], "您有一条新的督导任务");
+        // D007 is not: mentioned by phone in the zone's robot group.
+        assert_eq!(s.robot[0].1["text"]["mentioned_mobile_list"], json!(["19900001334"]));
+    }
+    let (via, chat): (String, String) =
+        sqlx::query_as("SELECT channel, chat_id FROM outbox WHERE idempotency_key = 'p2'")
+            .fetch_one(&running.app.db)
+            .await
+            .unwrap();
+    assert_eq!((via.as_str(), chat.as_str()), ("wecom-z01", "z01-inspectors"));
+    running.stop().await;
+}
+
+#[test]
+fn enabled_channels_with_missing_secrets_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |extra: &str| {
+        let db = dir.path().join("x.sqlite");
+        let toml = format!("[database]\npath = \"{}\"\n{extra}", db.display().to_string().replace('\\', "/"));
+        dudao::config::Settings::from_toml_over_default(&toml).unwrap_err()
+    };
+    let e = err("[channels.wecom_app]\nenabled = true\ncorp_id = \"ww1\"\nagent_id = 1000002\n");
+    assert_eq!(e.key, "channels.wecom_app.secret");
+    let e = err(&format!(
+        "[channels.wecom_app]\nenabled = true\ncorp_id = \"ww1\"\nagent_id = 2\nsecret = \"s\"\ntoken = \"{TOKEN}\"\n"
+    ));
+    assert_eq!(e.key, "channels.wecom_app.encoding_aes_key");
+    let e = err("[[channels.wecom_robot]]\nname = \"r1\"\n");
+    assert_eq!(e.key, "channels.wecom_robot[0].key");
+    let e = err("[[channels.wecom_robot]]\nname = \"r1\"\nkey = \"k\"\n[[groups]]\nchannel = \"r1\"\nid = \"elsewhere\"\npurpose = \"supervisors\"\n");
+    assert_eq!(e.key, "groups[0].id");
+    let e = err("[[channels.wecom_robot]]\nname = \"console\"\nkey = \"k\"\n");
+    assert_eq!(e.key, "channels.wecom_robot[0].name");
+    // And the secret never appears in the message.
+    let e = err("[channels.wecom_app]\nenabled = true\ncorp_id = \"ww1\"\nagent_id = 2\nsecret = \"topsecret\"\ntoken = \"t\"\nencoding_aes_key = \"short\"\n");
+    assert_eq!(e.key, "channels.wecom_app.encoding_aes_key");
+    assert!(!e.to_string().contains("topsecret"));
+}
