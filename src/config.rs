@@ -51,6 +51,133 @@ pub struct Settings {
     pub weekly: WeeklySettings,
     #[serde(default)]
     pub tasks: TaskSettings,
+    #[serde(default)]
+    pub themes: ThemeSettings,
+    #[serde(default)]
+    pub visits: VisitSettings,
+    #[serde(default)]
+    pub rectify: RectifySettings,
+}
+
+/// Problem list and rectification ledger (整改台账): default deadlines, the escalation ladder and
+/// evidence photo downloads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RectifySettings {
+    /// Days a school gets by default, per severity (minor problems are fixed on site).
+    pub general_days: u32,
+    pub serious_days: u32,
+    pub complex_days: u32,
+    /// L0: reminders to the school this many days before the deadline (0 = on the day), each once.
+    pub remind_days_before: Vec<u32>,
+    /// L1: the responsible inspector follows up once overdue by this many days.
+    pub inspector_after_days: u32,
+    /// L2: listed for the 督导通报 once overdue by this many days, or returned this many times.
+    pub bulletin_after_days: u32,
+    pub bulletin_after_returns: u32,
+    /// L3: listed for 约谈 (interview of the principal) once overdue by this many days.
+    pub interview_after_days: u32,
+    /// When the sweep (job `rectify_sweep`) runs (cron, local time). Empty: no built-in schedule.
+    pub sweep_cron: String,
+    pub sweep_workdays: String,
+    /// Where evidence photos are stored; empty: `evidence/` next to the database file.
+    pub evidence_dir: Option<PathBuf>,
+    pub evidence_max_bytes: u64,
+    pub evidence_timeout_secs: u64,
+    /// How often the background fetcher looks for photos to download.
+    pub evidence_poll_secs: u64,
+    pub evidence_max_attempts: u32,
+}
+
+impl Default for RectifySettings {
+    fn default() -> Self {
+        RectifySettings {
+            general_days: 7,
+            serious_days: 3,
+            complex_days: 30,
+            remind_days_before: vec![1, 0],
+            inspector_after_days: 1,
+            bulletin_after_days: 7,
+            bulletin_after_returns: 2,
+            interview_after_days: 30,
+            sweep_cron: "0 9 * * *".into(),
+            sweep_workdays: "fire".into(),
+            evidence_dir: None,
+            evidence_max_bytes: 10 * 1024 * 1024,
+            evidence_timeout_secs: 20,
+            evidence_poll_secs: 10,
+            evidence_max_attempts: 3,
+        }
+    }
+}
+
+/// Monthly themes (一月一主题).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThemeSettings {
+    /// A theme calendar file; empty: the shipped config/themes/default.toml.
+    pub file: Option<PathBuf>,
+    /// On the first reminder day, publish the calendar's theme when no supervisor has.
+    pub auto_publish: bool,
+    pub reminder_days: Vec<u32>,
+    pub reminder_time: String,
+    /// From this day of the month on, reminders say the month is ending.
+    pub last_call_day: u32,
+}
+
+impl Default for ThemeSettings {
+    fn default() -> Self {
+        ThemeSettings {
+            file: None,
+            auto_publish: true,
+            reminder_days: vec![1, 15, 25],
+            reminder_time: "09:00".into(),
+            last_call_day: 25,
+        }
+    }
+}
+
+/// Visit records (督导纪实), quotas and the month-end report (月汇报).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VisitSettings {
+    pub per_inspector_per_month: u32,
+    pub per_school_per_year: u32,
+    pub per_school_per_semester: u32,
+    pub city_direct_per_month: u32,
+    /// Invited inspectors (特约督学) are not held to the monthly quota nor reminded.
+    pub exempt_invited: bool,
+    /// An unfinished visit draft is dropped after this many hours.
+    pub draft_hours: u32,
+    /// When the month-end report runs; it covers the month before the firing's date.
+    pub report_cron: String,
+    pub report_enabled: bool,
+}
+
+impl Default for VisitSettings {
+    fn default() -> Self {
+        VisitSettings {
+            per_inspector_per_month: 4,
+            per_school_per_year: 1,
+            per_school_per_semester: 2,
+            city_direct_per_month: 2,
+            exempt_invited: true,
+            draft_hours: 6,
+            report_cron: "0 8 1 * *".into(),
+            report_enabled: true,
+        }
+    }
+}
+
+impl VisitSettings {
+    pub fn quotas(&self) -> crate::domain::monthly::Quotas {
+        crate::domain::monthly::Quotas {
+            per_inspector_per_month: self.per_inspector_per_month,
+            per_school_per_year: self.per_school_per_year,
+            per_school_per_semester: self.per_school_per_semester,
+            city_direct_per_month: self.city_direct_per_month,
+        }
+    }
 }
 
 /// Task assignment (督办): reminders, escalation and deadline defaults.
@@ -372,6 +499,34 @@ impl Settings {
         }
         if t.escalate_after_hours > 24 * 30 {
             return Err(ConfigError::new("tasks.escalate_after_hours", "must be at most 720 hours"));
+        }
+        let r = &self.rectify;
+        if !r.sweep_cron.trim().is_empty() {
+            if let Err(e) = crate::scheduler::cron::parse(&r.sweep_cron) {
+                return Err(ConfigError::new("rectify.sweep_cron", format!("\"{}\": {e}", r.sweep_cron)));
+            }
+        }
+        if crate::scheduler::cron::parse_workday_policy(&r.sweep_workdays).is_none() {
+            return Err(ConfigError::new("rectify.sweep_workdays", "expected fire, skip, next or previous"));
+        }
+        if [r.general_days, r.serious_days, r.complex_days].iter().any(|d| *d == 0 || *d > 365) {
+            return Err(ConfigError::new("rectify.general_days", "deadline days must be between 1 and 365"));
+        }
+        if r.evidence_poll_secs == 0 || r.evidence_timeout_secs == 0 {
+            return Err(ConfigError::new("rectify.evidence_poll_secs", "must be at least 1 second"));
+        }
+        let th = &self.themes;
+        if crate::domain::monthly::reminder_cron(&th.reminder_days, &th.reminder_time).is_none() {
+            return Err(ConfigError::new(
+                "themes.reminder_days",
+                "expected days 1..31 (at least one) and reminder_time \"HH:MM\"",
+            ));
+        }
+        if let Err(e) = crate::scheduler::cron::parse(&self.visits.report_cron) {
+            return Err(ConfigError::new("visits.report_cron", format!("\"{}\": {e}", self.visits.report_cron)));
+        }
+        if self.schedules.iter().any(|s| s.name.starts_with("monthly-")) {
+            return Err(ConfigError::new("schedules", "names starting with \"monthly-\" are reserved"));
         }
         for (i, w) in self.channels.webhook.iter().enumerate() {
             if reqwest::Url::parse(&w.url).is_err() {

@@ -50,6 +50,8 @@ pub fn all_jobs() -> Jobs {
     let mut jobs = crate::scheduler::jobs::builtin();
     crate::app::weekly::register(&mut jobs);
     crate::app::handlers::task::register(&mut jobs);
+    crate::app::monthly::register(&mut jobs);
+    crate::app::rectify::register(&mut jobs);
     jobs
 }
 
@@ -58,6 +60,8 @@ pub fn all_schedules(settings: &Settings) -> Vec<crate::config::ScheduleSettings
     let mut s = settings.schedules.clone();
     s.extend(crate::app::weekly::schedules(&settings.weekly));
     s.extend(crate::app::handlers::task::schedules(settings));
+    s.extend(crate::app::monthly::schedules(settings));
+    s.extend(crate::app::rectify::schedules(settings));
     s
 }
 
@@ -168,6 +172,7 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
     let settings = Arc::new(settings);
     let pool = db::open_and_migrate(&settings.database).await?;
     let calendar = Arc::new(load_calendar(&settings)?);
+    crate::app::monthly::theme_calendar(&settings)?;
     let directory = Directory::from_channels(&channels);
     let app = Arc::new(App {
         db: pool,
@@ -212,6 +217,7 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
         });
     }
     tasks.spawn(scheduler.run(shutdown.clone()));
+    tasks.spawn(crate::app::rectify::evidence_loop(app.clone(), shutdown.clone()));
     let (listener, http_addr) = crate::http::bind(&settings.http.bind).await?;
     let router = crate::http::router(app.db.clone(), routes);
     let sd = shutdown.clone();

@@ -526,3 +526,61 @@ async fn a_connection_that_stops_heartbeating_is_dropped() {
     assert!(svc.ch.connected_accounts().is_empty());
     svc.stop().await;
 }
+
+#[tokio::test]
+async fn a_weekly_report_replying_to_the_prompt_in_a_qq_group() {
+    let svc = Svc::start(&[]).await;
+    let rec = Recorder::new();
+    let bot = connect_reverse(svc.addr(), BOT, Auth::Bearer(TOKEN), rec.clone()).await.unwrap();
+    // A supervisor (bound by the roster's QQ column) registers the group for the inspector's zone.
+    let (_, inspector_qq) = svc.roster_qq("inspector").await;
+    let zone: String = sqlx::query_scalar(
+        "SELECT z.code FROM chat_accounts a JOIN people p ON p.id = a.person_id JOIN zones z ON z.id = p.zone_id
+         WHERE a.platform = 'qq' AND a.account_id = ?",
+    )
+    .bind(inspector_qq.to_string())
+    .fetch_one(svc.db())
+    .await
+    .unwrap();
+    let (_, supervisor_qq) = svc.roster_qq("supervisor").await;
+    bot.group_msg(GROUP, supervisor_qq, json!(201), json!(format!("登记群 责任区督学群 {zone}")));
+    let a = rec.wait_for(1, WAIT, to_group).await;
+    assert!(a[0].text().contains("已将本群登记为：责任区督学群"), "{}", a[0].text());
+
+    // The weekly prompt goes out (the job the Friday schedule runs).
+    let app = svc.running().app.clone();
+    let now = chrono::Utc::now();
+    let firing =
+        dudao::scheduler::Firing { schedule: "weekly-prompt".into(), nominal_at: now, fire_at: now, params: json!({}) };
+    let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
+    dudao::scheduler::Job::run(&dudao::app::weekly::Prompt, &app, &mut tx, &firing).await.unwrap();
+    tx.commit().await.unwrap();
+    app.outbox_notify.notify_waiters();
+    let a = rec.wait_for(2, WAIT, to_group).await;
+    assert!(a[1].text().contains("周报开始收集"), "{}", a[1].text());
+    assert!(a[1].segments().iter().any(|s| s["type"] == "at" && s["data"]["qq"] == json!(inspector_qq.to_string())));
+    // The outbox records the platform's id of the prompt once the send is confirmed.
+    svc.running().drain(WAIT).await;
+    let prompt_id: String = sqlx::query_scalar(
+        "SELECT platform_msg_id FROM outbox WHERE source LIKE 'weekly:prompt:%' AND chat_id = ? AND status = 'sent'",
+    )
+    .bind(GROUP.to_string())
+    .fetch_one(svc.db())
+    .await
+    .unwrap();
+    let quoted = prompt_id.split(':').nth(1).unwrap().to_string();
+
+    // The inspector quotes the prompt with their report.
+    bot.group_msg(
+        GROUP,
+        inspector_qq,
+        json!(202),
+        json!([{"type": "reply", "data": {"id": quoted}}, text("本周督导学校：无\n发现问题：无")]),
+    );
+    let a = rec.wait_for(3, WAIT, to_group).await;
+    assert!(a[2].text().contains("已收到本周周报"), "{}", a[2].text());
+    let reports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM weekly_reports").fetch_one(svc.db()).await.unwrap();
+    assert_eq!(reports, 1);
+    bot.close();
+    svc.stop().await;
+}

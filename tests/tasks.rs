@@ -387,6 +387,21 @@ async fn targets_zones_schools_mentions_and_helpful_errors() {
     );
     let out = send(&mut h, msg).await;
     assert!(out.contains("@某人 尚未绑定身份"), "{out}");
+
+    // The sweep parks no stale reminders for people nobody can reach yet: of T1's six assignees
+    // only 史芳 and 彭超 (bound) are reminded; the four unbound inspectors are skipped.
+    clock.set(local(12, 3, 18, 0));
+    tick(&h).await;
+    h.settle().await;
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'task:T1:remind:%'").await, 2);
+    assert_eq!(
+        scalar(
+            &h,
+            "SELECT COUNT(*) FROM outbox WHERE status = 'unroutable' AND idempotency_key LIKE 'task:%:remind:%'"
+        )
+        .await,
+        0
+    );
     h.stop().await;
 }
 

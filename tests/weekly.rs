@@ -176,3 +176,21 @@ async fn a_week_of_reports_on_time_late_missing_and_on_leave() {
     assert!(out.contains("不能使用"), "{out}");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn small_talk_during_a_round_is_not_taken_for_a_report() {
+    let clock = ManualClock::new(local(11, 27, 15, 0));
+    let mut h = Harness::start_with(CONFIG, Some(clock.clone())).await;
+    h.bind("zhang", "D005").await;
+    tick_at(&h, &clock, local(11, 27, 16, 0)).await;
+    h.settle().await;
+    let out = h.say("zhang: 谢谢").await;
+    assert!(out.contains("没有看懂"), "{out}");
+    assert!(dudao::app::weekly::report_of(&mut h.db().acquire().await.unwrap(), "2026-W48", "D005")
+        .await
+        .unwrap()
+        .is_none());
+    let out = h.say("zhang: 本周未下校").await;
+    assert!(out.contains("已收到本周周报") || out.contains("请补充"), "{out}");
+    h.stop().await;
+}

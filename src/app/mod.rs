@@ -1,7 +1,10 @@
 //! The service core: the inbound pipeline (store → bind identity → act → enqueue replies, in one
 //! transaction) and what every workflow needs from the running service.
 
+pub mod broadcast;
 pub mod handlers;
+pub mod monthly;
+pub mod rectify;
 pub mod roster_load;
 pub mod weekly;
 

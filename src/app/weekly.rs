@@ -244,32 +244,14 @@ impl Job for Sweep {
                 store::weekly::take_event(tx, *id, "wrapup", now).await?;
             }
             let text = weekly::wrap_up_text(&week, &week_stats(tx, &ids).await?);
-            let groups = store::groups::with_purpose(tx, GroupPurpose::Supervisors, None, None).await?;
-            let source = format!("weekly:wrapup:{week}");
-            if groups.is_empty() {
-                let sups: Vec<i64> =
-                    sqlx::query_scalar("SELECT id FROM people WHERE role IN ('supervisor', 'admin') AND active = 1")
-                        .fetch_all(&mut **tx)
-                        .await?;
-                for pid in sups {
-                    let env = Envelope::new(
-                        format!("weekly:{week}:wrapup:p{pid}"),
-                        Recipient::Person(pid),
-                        vec![Segment::text(text.clone())],
-                        &source,
-                    );
-                    crate::outbox::enqueue(tx, &app.directory, now, env).await?;
-                }
-            }
-            for g in groups {
-                let env = Envelope::new(
-                    format!("weekly:{week}:wrapup:g{}", g.id),
-                    Recipient::Chat(g.chat()),
-                    vec![Segment::text(text.clone())],
-                    &source,
-                );
-                crate::outbox::enqueue(tx, &app.directory, now, env).await?;
-            }
+            super::broadcast::to_supervisors(
+                app,
+                tx,
+                &format!("weekly:{week}:wrapup"),
+                &format!("weekly:wrapup:{week}"),
+                &text,
+            )
+            .await?;
             tracing::info!(%week, "weekly wrap-up posted");
         }
         Ok(())
@@ -349,6 +331,10 @@ pub async fn maybe_intake(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Optio
         Some(id) => store::weekly::is_weekly_message(ctx.tx, &ctx.msg.chat.channel, id).await?,
         None => false,
     };
+    // A quote of some other message (a task notice) belongs to another workflow.
+    if ctx.msg.reply_to().is_some() && !quoted {
+        return Ok(None);
+    }
     if !ctx.msg.to_me && !quoted {
         return Ok(None);
     }
@@ -357,7 +343,26 @@ pub async fn maybe_intake(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Optio
     else {
         return Ok(None);
     };
+    // Small talk addressed to the bot ("谢谢") is not a report, unless it answers our question.
+    if !quoted {
+        let pending = store::weekly::report(ctx.tx, round.id, actor.person_id).await?.and_then(|r| r.pending_question);
+        let schools = my_schools(ctx.tx, &actor.schools).await?;
+        let starts_edit = EDIT_WORDS.iter().any(|w| text.trim().starts_with(w));
+        if pending.is_none() && !starts_edit && is_empty(&rp::parse_weekly(text, &schools)) {
+            return Ok(None);
+        }
+    }
     Ok(Some(intake(ctx, round, text).await?))
+}
+
+fn is_empty(p: &ParsedReport) -> bool {
+    p.sections.is_empty()
+        && p.schools.is_empty()
+        && p.ambiguous.is_empty()
+        && p.unknown_schools.is_empty()
+        && p.methods.is_empty()
+        && !p.no_visits
+        && !p.no_problems
 }
 
 async fn intake(ctx: &mut Ctx<'_>, round: store::weekly::Round, text: &str) -> anyhow::Result<&'static str> {

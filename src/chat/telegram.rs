@@ -457,6 +457,21 @@ pub fn render(chat_id: &str, segments: &[Segment]) -> (String, Vec<MessageEntity
     (text, entities, reply)
 }
 
+/// The byte index of a UTF-16 offset into `text`; `None` inside a character or past the end.
+fn utf16_to_byte(text: &str, offset: usize) -> Option<usize> {
+    let mut units = 0usize;
+    for (i, c) in text.char_indices() {
+        if units == offset {
+            return Some(i);
+        }
+        if units > offset {
+            return None;
+        }
+        units += c.len_utf16();
+    }
+    (units == offset).then_some(text.len())
+}
+
 /// Maps a Telegram message to the chat model. `None` for messages Dudao does not keep
 /// (channel posts, service messages, stickers).
 pub fn map_message(channel: &str, me: &BotIdentity, m: &Message) -> Option<InboundMessage> {
@@ -472,8 +487,21 @@ pub fn map_message(channel: &str, me: &BotIdentity, m: &Message) -> Option<Inbou
         segments.push(Segment::Reply { message_id: format!("{chat_id}:{}", r.id.0) });
         to_me |= r.from.as_ref().is_some_and(|u| u.id.0 == me.id);
     }
-    let text = m.text().or(m.caption()).unwrap_or_default();
-    let entities = m.parse_entities().or_else(|| m.parse_caption_entities()).unwrap_or_default();
+    let (text, raw_entities) = match m.text() {
+        Some(t) => (t, m.entities().unwrap_or_default()),
+        None => (m.caption().unwrap_or_default(), m.caption_entities().unwrap_or_default()),
+    };
+    // Our own UTF-16 → UTF-8 conversion: teloxide's `parse_entities` asserts on offsets that
+    // fall inside a character, and wire input must never panic.
+    let mut entities: Vec<(usize, usize, &MessageEntityKind)> = raw_entities
+        .iter()
+        .filter_map(|e| {
+            let start = utf16_to_byte(text, e.offset)?;
+            let end = utf16_to_byte(text, e.offset.checked_add(e.length)?)?;
+            (start < end).then_some((start, end, &e.kind))
+        })
+        .collect();
+    entities.sort_by_key(|(start, _, _)| *start);
     let mut cursor = 0usize;
     let mut pending = String::new();
     let flush = |pending: &mut String, segments: &mut Vec<Segment>| {
@@ -481,13 +509,12 @@ pub fn map_message(channel: &str, me: &BotIdentity, m: &Message) -> Option<Inbou
             segments.push(Segment::text(std::mem::take(pending)));
         }
     };
-    for e in &entities {
-        let (start, end) = (e.start(), e.end());
-        if start < cursor || end > text.len() {
-            continue; // nested or out of range: leave it inside the text
+    for (start, end, kind) in entities {
+        if start < cursor {
+            continue; // nested inside one already taken: leave it in the text
         }
-        let raw = e.text();
-        match e.kind() {
+        let raw = &text[start..end];
+        match kind {
             MessageEntityKind::Mention if raw.trim_start_matches('@').eq_ignore_ascii_case(&me.username) => {
                 pending.push_str(&text[cursor..start]);
                 flush(&mut pending, &mut segments);
@@ -522,7 +549,7 @@ pub fn map_message(channel: &str, me: &BotIdentity, m: &Message) -> Option<Inbou
         }
         cursor = end;
     }
-    pending.push_str(&text[cursor.min(text.len())..]);
+    pending.push_str(&text[cursor..]);
     flush(&mut pending, &mut segments);
     if let Some(p) = m.photo().and_then(|p| p.iter().max_by_key(|s| u64::from(s.width) * u64::from(s.height))) {
         segments
@@ -724,6 +751,21 @@ mod tests {
         let i = map_message("telegram", &me(), &m).unwrap();
         assert!(i.segments.contains(&Segment::Mention { user_id: "999".into(), name: "张三".into() }));
         assert_eq!(i.command_text(), "你好 😀  请回复");
+    }
+
+    #[test]
+    fn hostile_entity_offsets_never_panic() {
+        for (offset, length) in [(1, 1), (3, 100), (usize::MAX, 2), (2, usize::MAX), (0, 0), (40, 2)] {
+            // "😀" is two UTF-16 units: offset 1 falls inside it.
+            let m = message(group_msg(
+                "😀@dudao_bot 帮助",
+                json!([{"type": "mention", "offset": offset, "length": length}]),
+            ));
+            let i = map_message("telegram", &me(), &m).unwrap();
+            assert!(!i.to_me, "{offset} {length}");
+        }
+        let m = message(group_msg("😀@dudao_bot 帮助", json!([{"type": "mention", "offset": 2, "length": 10}])));
+        assert!(map_message("telegram", &me(), &m).unwrap().to_me);
     }
 
     #[test]

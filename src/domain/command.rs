@@ -31,6 +31,24 @@ pub enum CommandId {
     TaskReassign,
     TaskClose,
     TaskExtend,
+    ThemePublish,
+    ThemeShow,
+    VisitLog,
+    MyProgress,
+    VisitProgress,
+    MonthlyReport,
+    ProblemRecord,
+    ProblemAck,
+    ProblemProgress,
+    ProblemSubmit,
+    ProblemClose,
+    ProblemReturn,
+    ProblemExtend,
+    ProblemReopen,
+    ProblemCancel,
+    ProblemShow,
+    ProblemLedger,
+    ProblemReconcile,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +294,171 @@ pub static CATALOG: &[CommandSpec] = &[
         usage: "撤销 T编号 <原因>",
         summary: "撤销任务并通知承办人",
     },
+    // Monthly themes, visit records, quotas and the month-end report; see domain::monthly.
+    CommandSpec {
+        id: CommandId::ThemePublish,
+        names: &["发布主题"],
+        english: &["publish-theme"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "发布主题 [11月] <主题>（换行写 说明：… 指标：1.… 2.… 问题类别：6、8）",
+        summary: "发布本月督导主题并通知各督学群；只写月份则按主题日历发布",
+    },
+    CommandSpec {
+        id: CommandId::ThemeShow,
+        names: &["本月主题", "督导主题"],
+        english: &["theme"],
+        roles: STAFF,
+        place: Place::Anywhere,
+        usage: "本月主题",
+        summary: "查看本月督导主题和检查指标",
+    },
+    CommandSpec {
+        id: CommandId::VisitLog,
+        names: &["督导纪实", "记录督导"],
+        english: &["visit"],
+        roles: &[Role::Inspector],
+        place: Place::Anywhere,
+        usage: "督导纪实 <学校、日期、方式、指标、亮点、问题、处理意见>",
+        summary: "记录一次学校督导（可用一段话描述）；只发“督导纪实”查看格式",
+    },
+    CommandSpec {
+        id: CommandId::MyProgress,
+        names: &["我的进度"],
+        english: &["my-progress"],
+        roles: &[Role::Inspector],
+        place: Place::Anywhere,
+        usage: "我的进度",
+        summary: "查看本月督导次数与定额、各校督导次数和未督导学校",
+    },
+    CommandSpec {
+        id: CommandId::VisitProgress,
+        names: &["督导进度"],
+        english: &["visit-stats"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "督导进度 [责任区]",
+        summary: "查看本月各责任区督导次数与定额、覆盖学校和主题督导",
+    },
+    CommandSpec {
+        id: CommandId::MonthlyReport,
+        names: &["月汇报"],
+        english: &["monthly"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "月汇报 [2026-11]",
+        summary: "查看某月的督导月汇报（默认上月）",
+    },
+    // Problem list and rectification ledger (整改台账); see domain::rectify. "收到/进展/完成/退回/
+    // 延期/撤销/任务" followed by a W-id are routed to these too.
+    CommandSpec {
+        id: CommandId::ProblemRecord,
+        names: &["记问题", "登记问题"],
+        english: &["problem"],
+        roles: STAFF,
+        place: Place::Anywhere,
+        usage: "记问题 <学校> <类别1-9> [轻微/一般/严重/复杂] <问题描述> [期限:12月5日] [部门:科室]",
+        summary: "登记学校问题并向学校发整改通知（轻微问题当场销号）",
+    },
+    CommandSpec {
+        id: CommandId::ProblemAck,
+        names: &["收到整改"],
+        english: &["rectify-ack"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "收到 W编号",
+        summary: "学校确认收到整改通知",
+    },
+    CommandSpec {
+        id: CommandId::ProblemProgress,
+        names: &["整改进展"],
+        english: &["rectify-progress"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "进展 W编号 <整改情况>",
+        summary: "学校报告整改进展",
+    },
+    CommandSpec {
+        id: CommandId::ProblemSubmit,
+        names: &["整改完成", "提交整改"],
+        english: &["rectify-done"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "完成 W编号 <整改情况>（同一条消息附照片）",
+        summary: "学校提交整改完成情况和照片，等待督学核查",
+    },
+    CommandSpec {
+        id: CommandId::ProblemClose,
+        names: &["销号", "核查销号"],
+        english: &["verify"],
+        roles: STAFF,
+        place: Place::Anywhere,
+        usage: "销号 W编号",
+        summary: "核查通过，销号（仅责任督学或督导室）",
+    },
+    CommandSpec {
+        id: CommandId::ProblemReturn,
+        names: &["退回整改"],
+        english: &["rectify-return"],
+        roles: STAFF,
+        place: Place::Anywhere,
+        usage: "退回 W编号 <原因>",
+        summary: "核查未通过，退回学校继续整改",
+    },
+    CommandSpec {
+        id: CommandId::ProblemExtend,
+        names: &["整改延期"],
+        english: &["rectify-extend"],
+        roles: STAFF,
+        place: Place::Anywhere,
+        usage: "延期 W编号 <新期限> <原因>",
+        summary: "延长整改期限（须写原因）",
+    },
+    CommandSpec {
+        id: CommandId::ProblemReopen,
+        names: &["回头看"],
+        english: &["reopen"],
+        roles: STAFF,
+        place: Place::Anywhere,
+        usage: "回头看 W编号 [复查情况]",
+        summary: "复查发现反弹，重开已销号的问题",
+    },
+    CommandSpec {
+        id: CommandId::ProblemCancel,
+        names: &["撤销问题"],
+        english: &["cancel-problem"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "撤销问题 W编号 <原因>",
+        summary: "撤销误登或重复的问题",
+    },
+    CommandSpec {
+        id: CommandId::ProblemShow,
+        names: &["查问题", "问题详情"],
+        english: &["show-problem"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "查问题 W编号",
+        summary: "查看问题详情、整改进度和办理记录",
+    },
+    CommandSpec {
+        id: CommandId::ProblemLedger,
+        names: &["整改台账"],
+        english: &["ledger"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "整改台账 [学校/责任区/全县]",
+        summary: "查看整改台账：在办、逾期、按期/逾期销号、整改率",
+    },
+    CommandSpec {
+        id: CommandId::ProblemReconcile,
+        names: &["整改对账"],
+        english: &["reconcile"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "整改对账 [2026-11]",
+        summary: "月末对账：期初+新增+重开−销号−撤销=期末，分责任区和全县",
+    },
     CommandSpec {
         id: CommandId::Queue,
         names: &["发送队列", "队列"],
@@ -400,6 +583,28 @@ mod tests {
         assert_eq!(p("完成了"), None);
         assert_eq!(p("任务很重"), None);
         assert_eq!(p("督办事项已完成"), None);
+    }
+
+    #[test]
+    fn monthly_commands() {
+        assert_eq!(p("督导纪实 实验小学 推门听课"), Some((CommandId::VisitLog, "实验小学 推门听课".into())));
+        assert_eq!(p("记录督导：今天去了一小"), Some((CommandId::VisitLog, "今天去了一小".into())));
+        assert_eq!(p("发布主题 11月 消防"), Some((CommandId::ThemePublish, "11月 消防".into())));
+        assert_eq!(p("月汇报 2026-11"), Some((CommandId::MonthlyReport, "2026-11".into())));
+        assert_eq!(p("督导进度 Z01"), Some((CommandId::VisitProgress, "Z01".into())));
+        assert_eq!(p("我的进度"), Some((CommandId::MyProgress, String::new())));
+        assert_eq!(p("督导纪实很重要"), None);
+    }
+
+    #[test]
+    fn rectify_commands() {
+        assert_eq!(p("记问题 实验小学 6 消防通道"), Some((CommandId::ProblemRecord, "实验小学 6 消防通道".into())));
+        assert_eq!(p("销号W12"), Some((CommandId::ProblemClose, "W12".into())));
+        assert_eq!(p("回头看 W3"), Some((CommandId::ProblemReopen, "W3".into())));
+        assert_eq!(p("整改台账"), Some((CommandId::ProblemLedger, String::new())));
+        assert_eq!(p("退回整改 W1 照片不清"), Some((CommandId::ProblemReturn, "W1 照片不清".into())));
+        assert_eq!(p("整改完成 W1 已整改"), Some((CommandId::ProblemSubmit, "W1 已整改".into())));
+        assert_eq!(p("销号工作很重要"), None);
     }
 
     #[test]

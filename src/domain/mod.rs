@@ -6,6 +6,8 @@ pub mod command;
 pub mod dates;
 pub mod group;
 pub mod mask;
+pub mod monthly;
+pub mod rectify;
 pub mod report_parse;
 pub mod role;
 pub mod school_match;

@@ -6,7 +6,9 @@ pub mod binding;
 pub mod groups;
 pub mod inbound;
 pub mod leave;
+pub mod monthly;
 pub mod people;
+pub mod rectify;
 pub mod tasks;
 pub mod weekly;
 

@@ -18,6 +18,8 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
     let Some(cmd) = command::parse(&text) else {
         return not_a_command(ctx).await;
     };
+    // "收到 W12", "完成 W12 …": the everyday task words address a rectification item by its id.
+    let cmd = crate::app::rectify::reroute(cmd);
     // "收到", "完成", "通过" are everyday words: without a task id or a quoted task notice they are chatter.
     if task::is_chatter(ctx, &cmd).await? {
         return Ok("chatter");
@@ -71,6 +73,24 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
         | CommandId::TaskReassign
         | CommandId::TaskClose
         | CommandId::TaskExtend => task::handle(ctx, cmd.id, args).await?,
+        CommandId::ThemePublish => crate::app::monthly::publish(ctx, args).await?,
+        CommandId::ThemeShow => crate::app::monthly::show(ctx).await?,
+        CommandId::VisitLog => return crate::app::monthly::log_visit(ctx, args).await,
+        CommandId::MyProgress => crate::app::monthly::my_progress(ctx).await?,
+        CommandId::VisitProgress => crate::app::monthly::zone_progress(ctx, args).await?,
+        CommandId::MonthlyReport => crate::app::monthly::report_command(ctx, args).await?,
+        CommandId::ProblemRecord
+        | CommandId::ProblemAck
+        | CommandId::ProblemProgress
+        | CommandId::ProblemSubmit
+        | CommandId::ProblemClose
+        | CommandId::ProblemReturn
+        | CommandId::ProblemExtend
+        | CommandId::ProblemReopen
+        | CommandId::ProblemCancel
+        | CommandId::ProblemShow
+        | CommandId::ProblemLedger
+        | CommandId::ProblemReconcile => crate::app::rectify::command(ctx, cmd.id, args).await?,
     }
     Ok(command_intent(cmd.id))
 }
@@ -102,6 +122,24 @@ fn command_intent(id: CommandId) -> &'static str {
         CommandId::TaskReassign => "task_reassign",
         CommandId::TaskClose => "task_close",
         CommandId::TaskExtend => "task_extend",
+        CommandId::ThemePublish => "theme_publish",
+        CommandId::ThemeShow => "theme_show",
+        CommandId::VisitLog => "visit",
+        CommandId::MyProgress => "my_progress",
+        CommandId::VisitProgress => "visit_progress",
+        CommandId::MonthlyReport => "monthly_report",
+        CommandId::ProblemRecord => "problem_record",
+        CommandId::ProblemAck => "problem_ack",
+        CommandId::ProblemProgress => "problem_progress",
+        CommandId::ProblemSubmit => "problem_submit",
+        CommandId::ProblemClose => "problem_close",
+        CommandId::ProblemReturn => "problem_return",
+        CommandId::ProblemExtend => "problem_extend",
+        CommandId::ProblemReopen => "problem_reopen",
+        CommandId::ProblemCancel => "problem_cancel",
+        CommandId::ProblemShow => "problem_show",
+        CommandId::ProblemLedger => "problem_ledger",
+        CommandId::ProblemReconcile => "problem_reconcile",
     }
 }
 
@@ -109,6 +147,10 @@ fn command_intent(id: CommandId) -> &'static str {
 async fn not_a_command(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
     // Workflows that take free text (a weekly report quoting the prompt) look first.
     let text = ctx.msg.command_text();
+    // The answer to a visit record's one follow-up question is more specific than a weekly report.
+    if let Some(intent) = crate::app::monthly::maybe_answer(ctx, &text).await? {
+        return Ok(intent);
+    }
     if let Some(intent) = crate::app::weekly::maybe_intake(ctx, &text).await? {
         return Ok(intent);
     }

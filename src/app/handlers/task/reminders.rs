@@ -67,6 +67,8 @@ pub struct SweepReport {
     pub escalations: usize,
     /// Due reminders not sent because the person is on leave today.
     pub on_leave: usize,
+    /// Due reminders not sent because no channel can reach the person yet.
+    pub unreachable: usize,
 }
 
 fn reminder_text(app: &App, task: &Task, state: AssignmentState, stage: ReminderStage, now: DateTime<Utc>) -> String {
@@ -169,8 +171,15 @@ pub async fn sweep(app: &App, conn: &mut Conn, now: DateTime<Utc>) -> anyhow::Re
                 report.on_leave += 1;
                 continue;
             }
+            // Nobody can reach them yet (no bound account, no group): a reminder parked as unroutable
+            // would be delivered stale once they bind, so skip it like leave; the escalation still lists them.
+            let to = Recipient::Person(a.person_id);
+            if crate::outbox::route::resolve(conn, &app.directory, &to, false).await?.is_none() {
+                report.unreachable += 1;
+                continue;
+            }
             let text = reminder_text(app, &task, a.state, stage, now);
-            let env = envelope(key, Recipient::Person(a.person_id), text, &task);
+            let env = envelope(key, to, text, &task);
             if enqueue(app, conn, env, task.id, Some(a.id), now).await? > 0 {
                 report.reminders += 1;
                 audit(

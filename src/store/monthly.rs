@@ -1,0 +1,319 @@
+//! Monthly themes, visit records with their indicator scores and problems, and month-end reports.
+
+use super::Conn;
+use crate::db::ts;
+use crate::domain::monthly::ThemeDef;
+use crate::domain::visit_parse::{IndicatorResult, ParsedVisit};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct ThemeRow {
+    pub id: i64,
+    pub month: String,
+    pub def: ThemeDef,
+    pub source: String,
+}
+
+pub async fn theme_for(conn: &mut Conn, month: &str) -> sqlx::Result<Option<ThemeRow>> {
+    let r = sqlx::query(
+        "SELECT id, month, code, title, description, indicators, categories, source FROM monthly_themes WHERE month = ?",
+    )
+    .bind(month)
+    .fetch_optional(conn)
+    .await?;
+    Ok(r.map(|r| {
+        let month: String = r.get("month");
+        ThemeRow {
+            id: r.get("id"),
+            def: ThemeDef {
+                month: crate::domain::monthly::parse_month_label(&month).map_or(0, |(_, m)| m),
+                code: r.get::<Option<String>, _>("code").unwrap_or_default(),
+                title: r.get("title"),
+                description: r.get("description"),
+                categories: serde_json::from_str(r.get::<&str, _>("categories")).unwrap_or_default(),
+                indicators: serde_json::from_str(r.get::<&str, _>("indicators")).unwrap_or_default(),
+            },
+            month,
+            source: r.get("source"),
+        }
+    }))
+}
+
+/// Publishes (or replaces) the theme of a month.
+pub async fn publish_theme(
+    conn: &mut Conn,
+    month: &str,
+    def: &ThemeDef,
+    source: &str,
+    by: Option<i64>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO monthly_themes (month, code, title, description, indicators, categories, source, published_by, published_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (month) DO UPDATE SET code = excluded.code, title = excluded.title,
+             description = excluded.description, indicators = excluded.indicators, categories = excluded.categories,
+             source = excluded.source, published_by = excluded.published_by, published_at = excluded.published_at
+         RETURNING id",
+    )
+    .bind(month)
+    .bind(&def.code)
+    .bind(&def.title)
+    .bind(&def.description)
+    .bind(serde_json::to_string(&def.indicators).unwrap_or_else(|_| "[]".into()))
+    .bind(serde_json::to_string(&def.categories).unwrap_or_else(|_| "[]".into()))
+    .bind(source)
+    .bind(by)
+    .bind(ts(now))
+    .fetch_one(conn)
+    .await
+}
+
+/// Records a theme event; false if it happened before.
+pub async fn take_theme_event(conn: &mut Conn, theme_id: i64, event: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let r = sqlx::query("INSERT OR IGNORE INTO theme_events (theme_id, event, at) VALUES (?, ?, ?)")
+        .bind(theme_id)
+        .bind(event)
+        .bind(ts(now))
+        .execute(conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub id: i64,
+    pub pending_field: Option<String>,
+    pub parsed: ParsedVisit,
+}
+
+/// The person's open draft, if it was touched after `since`.
+pub async fn draft_for(conn: &mut Conn, person: i64, since: DateTime<Utc>) -> sqlx::Result<Option<Draft>> {
+    let r = sqlx::query(
+        "SELECT id, pending_field, parsed FROM visits WHERE person_id = ? AND status = 'draft' AND updated_at >= ?
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(person)
+    .bind(ts(since))
+    .fetch_optional(conn)
+    .await?;
+    Ok(r.and_then(|r| {
+        let parsed: ParsedVisit = serde_json::from_str(r.get::<&str, _>("parsed")).ok()?;
+        Some(Draft { id: r.get("id"), pending_field: r.get("pending_field"), parsed })
+    }))
+}
+
+/// Drops the person's unfinished drafts (a new record starts afresh).
+pub async fn abandon_drafts(conn: &mut Conn, person: i64, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE visits SET status = 'abandoned', updated_at = ? WHERE person_id = ? AND status = 'draft'")
+        .bind(ts(now))
+        .bind(person)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn create_visit(conn: &mut Conn, person: i64, v: &ParsedVisit, now: DateTime<Utc>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO visits (person_id, school_id, visit_date, kind, status, parsed, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'draft', ?, ?, ?) RETURNING id",
+    )
+    .bind(person)
+    .bind(v.school)
+    .bind(v.date.format("%Y-%m-%d").to_string())
+    .bind(v.kind.as_str())
+    .bind(serde_json::to_string(v).unwrap_or_else(|_| "{}".into()))
+    .bind(ts(now))
+    .bind(ts(now))
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn add_part(
+    conn: &mut Conn,
+    visit: i64,
+    inbound: i64,
+    kind: &str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO visit_parts (visit_id, inbound_id, kind, text, at) VALUES (?, ?, ?, ?, ?)")
+        .bind(visit)
+        .bind(inbound)
+        .bind(kind)
+        .bind(text)
+        .bind(ts(now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Raw texts of a visit, in order.
+pub async fn part_texts(conn: &mut Conn, visit: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT text FROM visit_parts WHERE visit_id = ? ORDER BY id").bind(visit).fetch_all(conn).await
+}
+
+/// Saves the visit's current understanding and state.
+#[allow(clippy::too_many_arguments)]
+pub async fn save_visit(
+    conn: &mut Conn,
+    id: i64,
+    v: &ParsedVisit,
+    status: &str,
+    pending_field: Option<&str>,
+    theme_id: Option<i64>,
+    themed: bool,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE visits SET school_id = ?, visit_date = ?, kind = ?, status = ?, pending_field = ?, theme_id = ?,
+             themed = ?, parsed = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(v.school)
+    .bind(v.date.format("%Y-%m-%d").to_string())
+    .bind(v.kind.as_str())
+    .bind(status)
+    .bind(pending_field)
+    .bind(theme_id)
+    .bind(themed)
+    .bind(serde_json::to_string(v).unwrap_or_else(|_| "{}".into()))
+    .bind(ts(now))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn add_score(
+    conn: &mut Conn,
+    visit: i64,
+    indicator: &str,
+    indicator_no: Option<usize>,
+    result: IndicatorResult,
+    remark: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO visit_indicator_scores (visit_id, indicator, indicator_no, result, remark) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(visit)
+    .bind(indicator)
+    .bind(indicator_no.and_then(|n| i64::try_from(n).ok()))
+    .bind(result.as_str())
+    .bind(remark)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Hands a problem found on a visit to the rectification ledger (status 'new').
+#[allow(clippy::too_many_arguments)]
+pub async fn add_problem(
+    conn: &mut Conn,
+    visit: i64,
+    school: i64,
+    person: i64,
+    description: &str,
+    category: u8,
+    follow_up: Option<&str>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO visit_problems (visit_id, school_id, person_id, description, category, follow_up, status, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'new', ?)",
+    )
+    .bind(visit)
+    .bind(school)
+    .bind(person)
+    .bind(description)
+    .bind(i64::from(category))
+    .bind(follow_up)
+    .bind(ts(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A submitted visit with what the month report needs.
+#[derive(Debug, Clone)]
+pub struct VisitRow {
+    pub id: i64,
+    pub person_id: i64,
+    pub school_id: i64,
+    pub date: NaiveDate,
+    pub themed: bool,
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// Submitted visits dated within `[from, to]`.
+pub async fn visits_between(conn: &mut Conn, from: NaiveDate, to: NaiveDate) -> sqlx::Result<Vec<VisitRow>> {
+    let rows = sqlx::query(
+        "SELECT id, person_id, school_id, visit_date, themed FROM visits
+         WHERE status = 'submitted' AND visit_date BETWEEN ? AND ? ORDER BY visit_date, id",
+    )
+    .bind(day(from))
+    .bind(day(to))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some(VisitRow {
+                id: r.get("id"),
+                person_id: r.get("person_id"),
+                school_id: r.get::<Option<i64>, _>("school_id")?,
+                date: NaiveDate::parse_from_str(r.get::<&str, _>("visit_date"), "%Y-%m-%d").ok()?,
+                themed: r.get("themed"),
+            })
+        })
+        .collect())
+}
+
+pub async fn scores_of(conn: &mut Conn, visit: i64) -> sqlx::Result<Vec<IndicatorResult>> {
+    let v: Vec<String> =
+        sqlx::query_scalar("SELECT result FROM visit_indicator_scores WHERE visit_id = ? ORDER BY rowid")
+            .bind(visit)
+            .fetch_all(conn)
+            .await?;
+    Ok(v.iter().filter_map(|s| IndicatorResult::parse(s)).collect())
+}
+
+pub async fn problem_categories_of(conn: &mut Conn, visit: i64) -> sqlx::Result<Vec<u8>> {
+    let v: Vec<i64> = sqlx::query_scalar("SELECT category FROM visit_problems WHERE visit_id = ? ORDER BY id")
+        .bind(visit)
+        .fetch_all(conn)
+        .await?;
+    Ok(v.into_iter().filter_map(|c| u8::try_from(c).ok()).collect())
+}
+
+/// Stores a month's report, replacing an earlier one.
+pub async fn save_report(
+    conn: &mut Conn,
+    month: &str,
+    figures: &str,
+    text: &str,
+    trigger: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO monthly_reports (month, figures, text, generated_at, trigger) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (month) DO UPDATE SET figures = excluded.figures, text = excluded.text,
+             generated_at = excluded.generated_at, trigger = excluded.trigger",
+    )
+    .bind(month)
+    .bind(figures)
+    .bind(text)
+    .bind(ts(now))
+    .bind(trigger)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The trigger of a stored report for the month, if any.
+pub async fn report_trigger(conn: &mut Conn, month: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT trigger FROM monthly_reports WHERE month = ?").bind(month).fetch_optional(conn).await
+}

@@ -1,0 +1,400 @@
+//! The rectification ledger in SQLite: problem items, their event history, evidence photos and
+//! the once-only escalation marks.
+
+use super::Conn;
+use crate::db::{parse_ts, ts};
+use crate::domain::rectify::{Severity, Source, Status};
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::Row;
+
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub id: i64,
+    pub school_id: i64,
+    pub school_name: String,
+    pub zone_id: i64,
+    pub zone_name: String,
+    pub category: u8,
+    pub severity: Severity,
+    pub source: Source,
+    pub description: String,
+    pub owner: String,
+    pub deadline: NaiveDate,
+    pub status: Status,
+    pub returns: u32,
+    pub relapses: u32,
+    pub extensions: u32,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_late: Option<bool>,
+}
+
+const SELECT: &str = "SELECT i.*, s.name AS school_name, s.zone_id, z.name AS zone_name
+     FROM rectify_items i JOIN schools s ON s.id = i.school_id JOIN zones z ON z.id = s.zone_id";
+
+fn item(r: &sqlx::sqlite::SqliteRow) -> Option<Item> {
+    Some(Item {
+        id: r.get("id"),
+        school_id: r.get("school_id"),
+        school_name: r.get("school_name"),
+        zone_id: r.get("zone_id"),
+        zone_name: r.get("zone_name"),
+        category: u8::try_from(r.get::<i64, _>("category")).ok()?,
+        severity: Severity::from_db(r.get("severity"))?,
+        source: Source::from_db(r.get("source"))?,
+        description: r.get("description"),
+        owner: r.get("owner"),
+        deadline: NaiveDate::parse_from_str(r.get("deadline"), "%Y-%m-%d").ok()?,
+        status: Status::from_db(r.get("status"))?,
+        returns: u32::try_from(r.get::<i64, _>("returns")).unwrap_or(0),
+        relapses: u32::try_from(r.get::<i64, _>("relapses")).unwrap_or(0),
+        extensions: u32::try_from(r.get::<i64, _>("extensions")).unwrap_or(0),
+        created_at: parse_ts(r.get("created_at"))?,
+        closed_at: r.get::<Option<&str>, _>("closed_at").and_then(parse_ts),
+        closed_late: r.get::<Option<i64>, _>("closed_late").map(|v| v != 0),
+    })
+}
+
+pub struct NewItem<'a> {
+    pub school_id: i64,
+    pub category: u8,
+    pub severity: Severity,
+    pub source: Source,
+    pub source_ref: Option<String>,
+    pub description: &'a str,
+    pub owner: &'a str,
+    pub deadline: NaiveDate,
+    pub created_by: Option<i64>,
+}
+
+pub async fn insert(conn: &mut Conn, n: &NewItem<'_>, now: DateTime<Utc>) -> sqlx::Result<i64> {
+    let r = sqlx::query(
+        "INSERT INTO rectify_items (school_id, category, severity, source, source_ref, description, owner, deadline,
+                                    status, created_by, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'identified', ?, ?, ?)",
+    )
+    .bind(n.school_id)
+    .bind(i64::from(n.category))
+    .bind(n.severity.as_str())
+    .bind(n.source.as_str())
+    .bind(&n.source_ref)
+    .bind(n.description)
+    .bind(n.owner)
+    .bind(n.deadline.to_string())
+    .bind(n.created_by)
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(conn)
+    .await?;
+    Ok(r.last_insert_rowid())
+}
+
+pub async fn get(conn: &mut Conn, id: i64) -> sqlx::Result<Option<Item>> {
+    let r = sqlx::query(&format!("{SELECT} WHERE i.id = ?")).bind(id).fetch_optional(conn).await?;
+    Ok(r.as_ref().and_then(item))
+}
+
+/// Writes back the mutable fields of an item.
+pub async fn save(conn: &mut Conn, it: &Item, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE rectify_items SET status = ?, deadline = ?, returns = ?, relapses = ?, extensions = ?,
+                closed_at = ?, closed_late = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(it.status.as_str())
+    .bind(it.deadline.to_string())
+    .bind(i64::from(it.returns))
+    .bind(i64::from(it.relapses))
+    .bind(i64::from(it.extensions))
+    .bind(it.closed_at.map(ts))
+    .bind(it.closed_late.map(i64::from))
+    .bind(ts(now))
+    .bind(it.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub struct EventRow<'a> {
+    pub item_id: i64,
+    pub action: &'a str,
+    pub from: Option<Status>,
+    pub to: Status,
+    pub actor_id: Option<i64>,
+    pub note: Option<&'a str>,
+    pub deadline: NaiveDate,
+}
+
+pub async fn add_event(conn: &mut Conn, e: &EventRow<'_>, now: DateTime<Utc>, local: NaiveDate) -> sqlx::Result<i64> {
+    let r = sqlx::query(
+        "INSERT INTO rectify_events (item_id, action, from_status, to_status, actor_id, note, deadline, at, local_date)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(e.item_id)
+    .bind(e.action)
+    .bind(e.from.map(Status::as_str))
+    .bind(e.to.as_str())
+    .bind(e.actor_id)
+    .bind(e.note)
+    .bind(e.deadline.to_string())
+    .bind(ts(now))
+    .bind(local.to_string())
+    .execute(conn)
+    .await?;
+    Ok(r.last_insert_rowid())
+}
+
+/// The latest events of an item, newest first: (local date, action, actor name, note).
+pub async fn history(conn: &mut Conn, item_id: i64, limit: i64) -> sqlx::Result<Vec<(String, String, String, String)>> {
+    let rows = sqlx::query(
+        "SELECT e.local_date, e.action, COALESCE(p.name, '系统') AS who, COALESCE(e.note, '') AS note
+           FROM rectify_events e LEFT JOIN people p ON p.id = e.actor_id
+          WHERE e.item_id = ? ORDER BY e.id DESC LIMIT ?",
+    )
+    .bind(item_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.iter().map(|r| (r.get("local_date"), r.get("action"), r.get("who"), r.get("note"))).collect())
+}
+
+/// Which items a ledger covers.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    County,
+    Zone(i64),
+    Schools(Vec<i64>),
+}
+
+pub async fn items(conn: &mut Conn, scope: &Scope) -> sqlx::Result<Vec<Item>> {
+    let rows = match scope {
+        Scope::County => sqlx::query(&format!("{SELECT} ORDER BY i.id")).fetch_all(conn).await?,
+        Scope::Zone(z) => {
+            sqlx::query(&format!("{SELECT} WHERE s.zone_id = ? ORDER BY i.id")).bind(z).fetch_all(conn).await?
+        }
+        Scope::Schools(ids) => {
+            let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+            sqlx::query(&format!("{SELECT} WHERE i.school_id IN (SELECT value FROM json_each(?)) ORDER BY i.id"))
+                .bind(list)
+                .fetch_all(conn)
+                .await?
+        }
+    };
+    Ok(rows.iter().filter_map(item).collect())
+}
+
+pub async fn open_items(conn: &mut Conn) -> sqlx::Result<Vec<Item>> {
+    let rows = sqlx::query(&format!("{SELECT} WHERE i.status NOT IN ('closed', 'cancelled') ORDER BY i.id"))
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.iter().filter_map(item).collect())
+}
+
+/// Marks an escalation step as done; false when it was done before.
+pub async fn escalate_once(conn: &mut Conn, item_id: i64, level: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let r = sqlx::query("INSERT OR IGNORE INTO rectify_escalations (item_id, level, at) VALUES (?, ?, ?)")
+        .bind(item_id)
+        .bind(level)
+        .bind(ts(now))
+        .execute(conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// The ledger-relevant events: (item, school, zone name, local date, action).
+pub async fn ledger_events(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String, String, String, String)>> {
+    let rows = sqlx::query(
+        "SELECT e.item_id, s.name AS school, z.name AS zone, e.local_date, e.action
+           FROM rectify_events e JOIN rectify_items i ON i.id = e.item_id
+           JOIN schools s ON s.id = i.school_id JOIN zones z ON z.id = s.zone_id
+          WHERE e.action IN ('created', 'closed', 'closed_on_site', 'cancelled', 'reopened')
+          ORDER BY e.id",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get("item_id"), r.get("school"), r.get("zone"), r.get("local_date"), r.get("action")))
+        .collect())
+}
+
+/// The school's contact and principal (every active school contact of the school).
+pub async fn school_contacts(conn: &mut Conn, school_id: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "SELECT id FROM people WHERE school_id = ? AND role = 'school_contact' AND active = 1 ORDER BY code",
+    )
+    .bind(school_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The school's inspectors without a conflict of interest.
+pub async fn school_inspectors(conn: &mut Conn, school_id: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "SELECT p.id FROM school_assignments a JOIN people p ON p.id = a.person_id
+          WHERE a.school_id = ? AND a.conflict_of_interest = 0 AND p.active = 1
+          ORDER BY a.role = 'primary' DESC, p.code",
+    )
+    .bind(school_id)
+    .fetch_all(conn)
+    .await
+}
+
+// ---- Evidence ----
+
+pub async fn add_evidence(
+    conn: &mut Conn,
+    item_id: i64,
+    event_id: i64,
+    url: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO rectify_evidence (item_id, event_id, url, created_at) VALUES (?, ?, ?, ?)")
+        .bind(item_id)
+        .bind(event_id)
+        .bind(url)
+        .bind(ts(now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct PendingEvidence {
+    pub id: i64,
+    pub item_id: i64,
+    pub url: String,
+    pub attempts: u32,
+}
+
+pub async fn pending_evidence(conn: &mut Conn, limit: i64) -> sqlx::Result<Vec<PendingEvidence>> {
+    let rows = sqlx::query(
+        "SELECT id, item_id, url, attempts FROM rectify_evidence WHERE status = 'pending' ORDER BY id LIMIT ?",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| PendingEvidence {
+            id: r.get("id"),
+            item_id: r.get("item_id"),
+            url: r.get("url"),
+            attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(0),
+        })
+        .collect())
+}
+
+/// Records a downloaded photo: stored, or a duplicate of one already on the item.
+pub async fn evidence_fetched(
+    conn: &mut Conn,
+    ev: &PendingEvidence,
+    sha256: &str,
+    size: i64,
+    path: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let dup: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM rectify_evidence WHERE item_id = ? AND sha256 = ? AND status = 'stored' AND id <> ?",
+    )
+    .bind(ev.item_id)
+    .bind(sha256)
+    .bind(ev.id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match dup {
+        Some(first) => {
+            sqlx::query(
+                "UPDATE rectify_evidence SET status = 'duplicate', duplicate_of = ?, size = ?, attempts = attempts + 1,
+                        fetched_at = ? WHERE id = ? AND status = 'pending'",
+            )
+            .bind(first)
+            .bind(size)
+            .bind(ts(now))
+            .bind(ev.id)
+            .execute(conn)
+            .await?;
+            Ok(false)
+        }
+        None => {
+            sqlx::query(
+                "UPDATE rectify_evidence SET status = 'stored', sha256 = ?, size = ?, path = ?, attempts = attempts + 1,
+                        fetched_at = ? WHERE id = ? AND status = 'pending'",
+            )
+            .bind(sha256)
+            .bind(size)
+            .bind(path)
+            .bind(ts(now))
+            .bind(ev.id)
+            .execute(conn)
+            .await?;
+            Ok(true)
+        }
+    }
+}
+
+pub async fn evidence_failed(conn: &mut Conn, id: i64, error: &str, give_up: bool) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE rectify_evidence SET attempts = attempts + 1, error = ?,
+                status = CASE WHEN ? THEN 'failed' ELSE status END WHERE id = ? AND status = 'pending'",
+    )
+    .bind(error)
+    .bind(give_up)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// (stored, duplicate, pending, failed) photos of an item.
+pub async fn evidence_counts(conn: &mut Conn, item_id: i64) -> sqlx::Result<(i64, i64, i64, i64)> {
+    let r = sqlx::query(
+        "SELECT COALESCE(SUM(status = 'stored'), 0) AS s, COALESCE(SUM(status = 'duplicate'), 0) AS d,
+                COALESCE(SUM(status = 'pending'), 0) AS p, COALESCE(SUM(status = 'failed'), 0) AS f
+           FROM rectify_evidence WHERE item_id = ?",
+    )
+    .bind(item_id)
+    .fetch_one(conn)
+    .await?;
+    Ok((r.get("s"), r.get("d"), r.get("p"), r.get("f")))
+}
+
+// ---- The seam from visit records ----
+
+#[derive(Debug, Clone)]
+pub struct VisitProblem {
+    pub id: i64,
+    pub school_id: i64,
+    pub person_id: i64,
+    pub description: String,
+    pub category: u8,
+    pub follow_up: Option<String>,
+}
+
+/// Problems found on visits not yet in the ledger.
+pub async fn new_visit_problems(conn: &mut Conn) -> sqlx::Result<Vec<VisitProblem>> {
+    let rows = sqlx::query(
+        "SELECT id, school_id, person_id, description, category, follow_up FROM visit_problems
+          WHERE status = 'new' ORDER BY id LIMIT 500",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| VisitProblem {
+            id: r.get("id"),
+            school_id: r.get("school_id"),
+            person_id: r.get("person_id"),
+            description: r.get("description"),
+            category: u8::try_from(r.get::<i64, _>("category")).unwrap_or(9).clamp(1, 9),
+            follow_up: r.get("follow_up"),
+        })
+        .collect())
+}
+
+pub async fn take_visit_problem(conn: &mut Conn, id: i64) -> sqlx::Result<bool> {
+    let r = sqlx::query("UPDATE visit_problems SET status = 'taken' WHERE id = ? AND status = 'new'")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
