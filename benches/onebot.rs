@@ -103,7 +103,7 @@ impl Driver {
             g,
             user,
             json!(self.next_id),
-            json!([{"type": "at", "data": {"qq": BOT}}, {"type": "text", "data": {"text": " 帮助"}}]),
+            json!([{"type": "at", "data": {"qq": BOT}}, {"type": "text", "data": {"text": " 我是谁"}}]),
         );
     }
 

@@ -70,3 +70,30 @@ CREATE TABLE rectify_escalations (
     at              TEXT NOT NULL,
     UNIQUE (item_id, level)
 );
+
+-- The list method's first stage: a school's self-check list (shown as Z<id>) is reviewed by the
+-- school's inspector (lines may be dropped), then confirmed by the office; confirmed lines become
+-- problem items with source 'self_check'.
+CREATE TABLE rectify_self_checks (
+    id              INTEGER PRIMARY KEY,
+    school_id       INTEGER NOT NULL REFERENCES schools(id),
+    submitted_by    INTEGER NOT NULL REFERENCES people(id),
+    status          TEXT NOT NULL CHECK (status IN ('submitted', 'reviewed', 'returned', 'confirmed')),
+    reviewed_by     INTEGER REFERENCES people(id),
+    confirmed_by    INTEGER REFERENCES people(id),
+    note            TEXT,                         -- the reason of a return
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+);
+
+CREATE TABLE rectify_self_check_lines (
+    id              INTEGER PRIMARY KEY,
+    self_check_id   INTEGER NOT NULL REFERENCES rectify_self_checks(id),
+    line_no         INTEGER NOT NULL,
+    category        INTEGER NOT NULL CHECK (category BETWEEN 1 AND 9),
+    severity        TEXT NOT NULL CHECK (severity IN ('minor', 'general', 'serious', 'complex')),
+    description     TEXT NOT NULL,
+    dropped         INTEGER NOT NULL DEFAULT 0,   -- removed by the reviewing inspector
+    item_id         INTEGER REFERENCES rectify_items(id),
+    UNIQUE (self_check_id, line_no)
+);

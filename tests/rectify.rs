@@ -193,6 +193,16 @@ async fn state_machine_permissions_extension_reopen() {
     assert!(out.contains("已登记问题 W3") && out.contains("11月26日"), "{out}");
     assert_eq!(count_to(&out, "群 office", "【严重问题报告】W3"), 1, "{out}");
 
+    // A complex item is owned by the bureau department named.
+    let out = h.say("sup: 记问题 城关一小 6 复杂 教学楼D级危房 部门:基建科").await;
+    assert!(out.contains("已登记问题 W4") && out.contains("复杂"), "{out}");
+    let owner: String =
+        sqlx::query_scalar("SELECT owner FROM rectify_items WHERE id = 4").fetch_one(h.db()).await.unwrap();
+    assert_eq!(owner, "基建科");
+    let deadline: String =
+        sqlx::query_scalar("SELECT deadline FROM rectify_items WHERE id = 4").fetch_one(h.db()).await.unwrap();
+    assert_eq!(deadline, "2026-12-23", "complex_days = 30 by default");
+
     // Every transition is in the history.
     let events = scalar(&h, "SELECT COUNT(*) FROM rectify_events WHERE item_id = 1").await;
     // created, notified, acknowledged, progress, submitted, verifying, returned, submitted,
@@ -211,8 +221,9 @@ async fn state_machine_permissions_extension_reopen() {
     let out = h.say("hao: 整改台账 第二督学责任区").await;
     assert!(out.contains("只能查看本责任区"), "{out}");
     let out = h.say("sup: 整改台账").await;
-    assert!(out.contains("全县") && out.contains("问题3条") && out.contains("本月对账"), "{out}");
-    assert!(out.contains("期初0 + 新增3 + 重开1 − 销号2 − 撤销1 = 期末1"), "{out}");
+    assert!(out.contains("全县") && out.contains("问题4条") && out.contains("本月对账"), "{out}");
+    assert!(out.contains("整改率33.3%"), "{out}");
+    assert!(out.contains("期初0 + 新增4 + 重开1 − 销号2 − 撤销1 = 期末2"), "{out}");
     // Nonsense input never panics.
     for junk in ["hao: 记问题", "hao: 销号 W999999999999", "hao: 延期 W3 abc", "sup: 整改对账 2099-01", "peng: 完成 W"]
     {
@@ -581,5 +592,55 @@ async fn problems_found_on_visits_enter_the_ledger() {
     );
     assert_eq!(scalar(&h, "SELECT COUNT(*) FROM visit_problems WHERE status = 'taken'").await, 3);
     assert_eq!(sweep(&mut h).await.taken_from_visits, 0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn self_check_list_is_reviewed_confirmed_and_becomes_items() {
+    let clock = ManualClock::new(local(11, 23, 9));
+    let mut h = start(&clock).await;
+    let out = h.say("peng: 自查清单 1. 6 一般 消防通道堵塞").await;
+    assert!(out.contains("已提交自查清单 Z1（1条）"), "{out}");
+    assert_eq!(count_to(&out, "私聊 hao", "【自查清单】Z1"), 1, "{out}");
+    // A return goes back to the school; the school then sends a corrected list.
+    let out = h.say("hao: 审核自查 Z1 退回 请补充食堂问题").await;
+    assert!(out.contains("已退回自查清单 Z1"), "{out}");
+    assert_eq!(count_to(&out, "私聊 peng", "请补充食堂问题"), 1, "{out}");
+    let out =
+        h.say("peng: 自查清单\n1. 6 一般 消防通道堵塞\n2. 7 严重 食堂留样记录缺失\n3. 9 操场有积水\n4. 看不懂").await;
+    assert!(out.contains("第4行没有看懂"), "{out}");
+    let out = h.say("peng: 自查清单\n1. 6 一般 消防通道堵塞\n2. 7 严重 食堂留样记录缺失\n3. 9 操场有积水").await;
+    assert!(out.contains("Z2（3条）"), "{out}");
+
+    // Only the school's own inspector reviews; the office confirms only reviewed lists.
+    let out = h.say("shi: 审核自查 Z2 通过").await;
+    assert!(out.contains("不属于您负责的学校"), "{out}");
+    let out = h.say("peng: 审核自查 Z2 通过").await;
+    assert!(out.contains("不能使用"), "{out}");
+    let out = h.say("sup: 确认自查 Z2").await;
+    assert!(out.contains("待督学审核"), "{out}");
+    let out = h.say("hao: 审核自查 Z2 通过 删除3").await;
+    assert!(out.contains("保留2条"), "{out}");
+    assert_eq!(count_to(&out, "群 office", "【自查清单待确认】Z2"), 1, "{out}");
+    let out = h.say("hao: 确认自查 Z2").await;
+    assert!(out.contains("不能使用"), "{out}");
+    let out = h.say("sup: 确认自查 Z2").await;
+    assert!(out.contains("列入整改台账：W1、W2"), "{out}");
+    assert_eq!(count_to(&out, "私聊 peng", "【整改通知】W1"), 1, "{out}");
+    assert_eq!(count_to(&out, "私聊 zheng", "【整改通知】W2"), 1, "{out}");
+    let out = h.say("sup: 确认自查 Z2").await;
+    assert!(out.contains("已确认"), "{out}");
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT source, severity, description FROM rectify_items ORDER BY id")
+            .fetch_all(h.db())
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("self_check".into(), "general".into(), "消防通道堵塞".into()),
+            ("self_check".into(), "serious".into(), "食堂留样记录缺失".into()),
+        ]
+    );
     h.stop().await;
 }

@@ -49,6 +49,9 @@ pub enum CommandId {
     ProblemShow,
     ProblemLedger,
     ProblemReconcile,
+    SelfCheckSubmit,
+    SelfCheckReview,
+    SelfCheckConfirm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,8 +360,8 @@ pub static CATALOG: &[CommandSpec] = &[
         english: &["problem"],
         roles: STAFF,
         place: Place::Anywhere,
-        usage: "记问题 <学校> <类别1-9> [轻微/一般/严重/复杂] <问题描述> [期限:12月5日] [部门:科室]",
-        summary: "登记学校问题并向学校发整改通知（轻微问题当场销号）",
+        usage: "记问题 <学校> <类别> [程度] <问题> [期限:12月5日]",
+        summary: "登记问题并通知学校整改",
     },
     CommandSpec {
         id: CommandId::ProblemAck,
@@ -367,7 +370,7 @@ pub static CATALOG: &[CommandSpec] = &[
         roles: ALL_BOUND,
         place: Place::Anywhere,
         usage: "收到 W编号",
-        summary: "学校确认收到整改通知",
+        summary: "学校确认整改通知",
     },
     CommandSpec {
         id: CommandId::ProblemProgress,
@@ -375,7 +378,7 @@ pub static CATALOG: &[CommandSpec] = &[
         english: &["rectify-progress"],
         roles: ALL_BOUND,
         place: Place::Anywhere,
-        usage: "进展 W编号 <整改情况>",
+        usage: "进展 W编号 <情况>",
         summary: "学校报告整改进展",
     },
     CommandSpec {
@@ -384,8 +387,8 @@ pub static CATALOG: &[CommandSpec] = &[
         english: &["rectify-done"],
         roles: ALL_BOUND,
         place: Place::Anywhere,
-        usage: "完成 W编号 <整改情况>（同一条消息附照片）",
-        summary: "学校提交整改完成情况和照片，等待督学核查",
+        usage: "完成 W编号 <情况>（附照片）",
+        summary: "学校提交整改结果",
     },
     CommandSpec {
         id: CommandId::ProblemClose,
@@ -394,7 +397,7 @@ pub static CATALOG: &[CommandSpec] = &[
         roles: STAFF,
         place: Place::Anywhere,
         usage: "销号 W编号",
-        summary: "核查通过，销号（仅责任督学或督导室）",
+        summary: "核查通过，销号",
     },
     CommandSpec {
         id: CommandId::ProblemReturn,
@@ -403,7 +406,7 @@ pub static CATALOG: &[CommandSpec] = &[
         roles: STAFF,
         place: Place::Anywhere,
         usage: "退回 W编号 <原因>",
-        summary: "核查未通过，退回学校继续整改",
+        summary: "核查未通过，退回",
     },
     CommandSpec {
         id: CommandId::ProblemExtend,
@@ -412,7 +415,7 @@ pub static CATALOG: &[CommandSpec] = &[
         roles: STAFF,
         place: Place::Anywhere,
         usage: "延期 W编号 <新期限> <原因>",
-        summary: "延长整改期限（须写原因）",
+        summary: "延长整改期限",
     },
     CommandSpec {
         id: CommandId::ProblemReopen,
@@ -420,8 +423,8 @@ pub static CATALOG: &[CommandSpec] = &[
         english: &["reopen"],
         roles: STAFF,
         place: Place::Anywhere,
-        usage: "回头看 W编号 [复查情况]",
-        summary: "复查发现反弹，重开已销号的问题",
+        usage: "回头看 W编号",
+        summary: "复查反弹，重开问题",
     },
     CommandSpec {
         id: CommandId::ProblemCancel,
@@ -430,7 +433,7 @@ pub static CATALOG: &[CommandSpec] = &[
         roles: SUPERVISORS,
         place: Place::Anywhere,
         usage: "撤销问题 W编号 <原因>",
-        summary: "撤销误登或重复的问题",
+        summary: "撤销误登问题",
     },
     CommandSpec {
         id: CommandId::ProblemShow,
@@ -439,7 +442,7 @@ pub static CATALOG: &[CommandSpec] = &[
         roles: ALL_BOUND,
         place: Place::Anywhere,
         usage: "查问题 W编号",
-        summary: "查看问题详情、整改进度和办理记录",
+        summary: "问题详情和办理记录",
     },
     CommandSpec {
         id: CommandId::ProblemLedger,
@@ -447,8 +450,8 @@ pub static CATALOG: &[CommandSpec] = &[
         english: &["ledger"],
         roles: ALL_BOUND,
         place: Place::Anywhere,
-        usage: "整改台账 [学校/责任区/全县]",
-        summary: "查看整改台账：在办、逾期、按期/逾期销号、整改率",
+        usage: "整改台账 [学校/责任区]",
+        summary: "在办、逾期、销号、整改率",
     },
     CommandSpec {
         id: CommandId::ProblemReconcile,
@@ -457,7 +460,34 @@ pub static CATALOG: &[CommandSpec] = &[
         roles: SUPERVISORS,
         place: Place::Anywhere,
         usage: "整改对账 [2026-11]",
-        summary: "月末对账：期初+新增+重开−销号−撤销=期末，分责任区和全县",
+        summary: "月末对账",
+    },
+    CommandSpec {
+        id: CommandId::SelfCheckSubmit,
+        names: &["自查清单", "提交自查"],
+        english: &["self-check"],
+        roles: &[Role::SchoolContact],
+        place: Place::Anywhere,
+        usage: "自查清单 ↵1. <类别> [程度] <问题> ↵2. …",
+        summary: "提交自查问题清单",
+    },
+    CommandSpec {
+        id: CommandId::SelfCheckReview,
+        names: &["审核自查"],
+        english: &["review-self-check"],
+        roles: STAFF,
+        place: Place::Anywhere,
+        usage: "审核自查 Z编号 通过 [删除2,3] 或 退回 <原因>",
+        summary: "审核学校自查清单",
+    },
+    CommandSpec {
+        id: CommandId::SelfCheckConfirm,
+        names: &["确认自查"],
+        english: &["confirm-self-check"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "确认自查 Z编号 [退回 <原因>]",
+        summary: "确认自查清单，列入台账",
     },
     CommandSpec {
         id: CommandId::Queue,

@@ -293,9 +293,22 @@ pub fn item_code(id: i64) -> String {
 
 /// `W12`, `w12`, `Ｗ１２` at the start of `args` → (12, rest).
 pub fn parse_ref(args: &str) -> Option<(i64, String)> {
+    parse_prefixed(args, ['W', 'w'])
+}
+
+/// Visible id of a self-check list: `Z3` (自查).
+pub fn self_check_code(id: i64) -> String {
+    format!("Z{id}")
+}
+
+pub fn parse_self_check_ref(args: &str) -> Option<(i64, String)> {
+    parse_prefixed(args, ['Z', 'z'])
+}
+
+fn parse_prefixed(args: &str, prefix: [char; 2]) -> Option<(i64, String)> {
     let norm = super::text::normalize(args);
     let t = norm.trim();
-    let rest = t.strip_prefix(['W', 'w'])?;
+    let rest = t.strip_prefix(prefix)?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     if digits.is_empty() || digits.len() > 12 {
         return None;
@@ -384,6 +397,66 @@ pub fn parse_record(args: &str, today: NaiveDate) -> Result<NewProblem, RecordEr
         deadline,
         department,
     })
+}
+
+/// One line of a school's self-check list: `1. 6 一般 消防通道堵塞`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckLine {
+    pub category: u8,
+    pub severity: Severity,
+    pub description: String,
+}
+
+/// The lines of a self-check list, and the 1-based numbers of lines not understood. Leading
+/// numbering (`1.`, `1、`, `(1)`, `①`) is ignored; the category is required, severity optional.
+pub fn parse_self_check(text: &str) -> (Vec<CheckLine>, Vec<usize>) {
+    let mut lines = Vec::new();
+    let mut bad = Vec::new();
+    let norm = super::text::normalize(text);
+    for (i, raw) in norm.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
+        let l = strip_numbering(raw);
+        let mut tokens: Vec<&str> = l.split_whitespace().collect();
+        let category = tokens.first().and_then(|t| parse_category(t));
+        let Some(category) = category else {
+            bad.push(i + 1);
+            continue;
+        };
+        tokens.remove(0);
+        let severity = match tokens.first().and_then(|t| Severity::parse(t)) {
+            Some(s) => {
+                tokens.remove(0);
+                s
+            }
+            None => Severity::General,
+        };
+        let description = tokens.join(" ");
+        if description.is_empty() {
+            bad.push(i + 1);
+            continue;
+        }
+        lines.push(CheckLine { category, severity, description });
+    }
+    (lines, bad)
+}
+
+/// `1.`, `1、`, `(1)`, `1)`, `①` at the start of a line; a bare `6 …` is a category, not numbering.
+fn strip_numbering(line: &str) -> &str {
+    if let Some(c) = line.chars().next().filter(|c| ('①'..='⑳').contains(c)) {
+        return line[c.len_utf8()..].trim_start();
+    }
+    let t = line.trim_start_matches(['(', '（']);
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if digits > 0 {
+        if let Some(c) = t[digits..].chars().next().filter(|c| ".、．)）".contains(*c)) {
+            return t[digits + c.len_utf8()..].trim_start();
+        }
+    }
+    line
+}
+
+/// `删除2,3` / `去掉 2、3` → line numbers an inspector drops from a self-check list.
+pub fn parse_line_numbers(s: &str) -> Vec<usize> {
+    s.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).filter(|n| *n > 0).collect()
 }
 
 fn strip_key<'a>(token: &'a str, keys: &[&str]) -> Option<&'a str> {
@@ -656,6 +729,20 @@ mod tests {
         assert_eq!(parse_category("10"), None);
         assert_eq!(category_label(6), "校园及周边安全、学生交通安全");
         assert_eq!(category_label(0), "校务管理和制度执行");
+    }
+
+    #[test]
+    fn self_check_lists() {
+        let (lines, bad) =
+            parse_self_check("1. 6 一般 消防通道堵塞\n2、7 食堂留样不全\n\n3. 看不懂的一行\n6 严重 围墙开裂\n(5) 安全");
+        assert_eq!(bad, vec![3, 5]);
+        assert_eq!(lines.len(), 3);
+        assert_eq!((lines[0].category, lines[0].severity), (6, Severity::General));
+        assert_eq!((lines[1].category, lines[1].description.as_str()), (7, "食堂留样不全"));
+        assert_eq!((lines[2].category, lines[2].severity), (6, Severity::Serious));
+        assert_eq!(parse_line_numbers("删除2,3、10"), vec![2, 3, 10]);
+        assert_eq!(parse_self_check_ref("Z3 通过"), Some((3, "通过".into())));
+        assert_eq!(parse_self_check("").0, vec![]);
     }
 
     #[test]

@@ -398,3 +398,136 @@ pub async fn take_visit_problem(conn: &mut Conn, id: i64) -> sqlx::Result<bool> 
         .await?;
     Ok(r.rows_affected() == 1)
 }
+
+// ---- Self-check lists (清单工作法: school self-check → zone review → office confirmation) ----
+
+#[derive(Debug, Clone)]
+pub struct SelfCheck {
+    pub id: i64,
+    pub school_id: i64,
+    pub school_name: String,
+    pub zone_id: i64,
+    pub status: String,
+}
+
+pub async fn add_self_check(
+    conn: &mut Conn,
+    school_id: i64,
+    by: i64,
+    lines: &[crate::domain::rectify::CheckLine],
+    now: DateTime<Utc>,
+) -> sqlx::Result<i64> {
+    let id = sqlx::query(
+        "INSERT INTO rectify_self_checks (school_id, submitted_by, status, created_at, updated_at)
+         VALUES (?, ?, 'submitted', ?, ?)",
+    )
+    .bind(school_id)
+    .bind(by)
+    .bind(ts(now))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?
+    .last_insert_rowid();
+    for (i, l) in lines.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO rectify_self_check_lines (self_check_id, line_no, category, severity, description)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(i64::try_from(i + 1).unwrap_or(i64::MAX))
+        .bind(i64::from(l.category))
+        .bind(l.severity.as_str())
+        .bind(&l.description)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(id)
+}
+
+pub async fn self_check(conn: &mut Conn, id: i64) -> sqlx::Result<Option<SelfCheck>> {
+    let r = sqlx::query(
+        "SELECT c.id, c.school_id, s.name AS school_name, s.zone_id, c.status
+           FROM rectify_self_checks c JOIN schools s ON s.id = c.school_id WHERE c.id = ?",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(r.map(|r| SelfCheck {
+        id: r.get("id"),
+        school_id: r.get("school_id"),
+        school_name: r.get("school_name"),
+        zone_id: r.get("zone_id"),
+        status: r.get("status"),
+    }))
+}
+
+/// Lines not dropped: (line no, category, severity, description).
+pub async fn self_check_lines(conn: &mut Conn, id: i64) -> sqlx::Result<Vec<(i64, u8, Severity, String)>> {
+    let rows = sqlx::query(
+        "SELECT line_no, category, severity, description FROM rectify_self_check_lines
+          WHERE self_check_id = ? AND dropped = 0 ORDER BY line_no",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.get("line_no"),
+                u8::try_from(r.get::<i64, _>("category")).ok()?,
+                Severity::from_db(r.get("severity"))?,
+                r.get("description"),
+            ))
+        })
+        .collect())
+}
+
+pub async fn drop_self_check_lines(conn: &mut Conn, id: i64, line_nos: &[usize]) -> sqlx::Result<u64> {
+    let list = serde_json::to_string(line_nos).unwrap_or_else(|_| "[]".into());
+    let r = sqlx::query(
+        "UPDATE rectify_self_check_lines SET dropped = 1
+          WHERE self_check_id = ? AND line_no IN (SELECT value FROM json_each(?))",
+    )
+    .bind(id)
+    .bind(list)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Moves a list on from `from`; the office acts on reviewed lists, the inspector on submitted ones.
+pub async fn set_self_check_status(
+    conn: &mut Conn,
+    id: i64,
+    from: &str,
+    to: &str,
+    by: i64,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let col = if from == "reviewed" { "confirmed_by" } else { "reviewed_by" };
+    let r = sqlx::query(&format!(
+        "UPDATE rectify_self_checks SET status = ?, {col} = ?, note = COALESCE(?, note), updated_at = ?
+          WHERE id = ? AND status = ?"
+    ))
+    .bind(to)
+    .bind(by)
+    .bind(note)
+    .bind(ts(now))
+    .bind(id)
+    .bind(from)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn link_self_check_line(conn: &mut Conn, id: i64, line_no: i64, item_id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE rectify_self_check_lines SET item_id = ? WHERE self_check_id = ? AND line_no = ?")
+        .bind(item_id)
+        .bind(id)
+        .bind(line_no)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -90,7 +90,10 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
         | CommandId::ProblemCancel
         | CommandId::ProblemShow
         | CommandId::ProblemLedger
-        | CommandId::ProblemReconcile => crate::app::rectify::command(ctx, cmd.id, args).await?,
+        | CommandId::ProblemReconcile
+        | CommandId::SelfCheckSubmit
+        | CommandId::SelfCheckReview
+        | CommandId::SelfCheckConfirm => crate::app::rectify::command(ctx, cmd.id, args).await?,
     }
     Ok(command_intent(cmd.id))
 }
@@ -140,6 +143,9 @@ fn command_intent(id: CommandId) -> &'static str {
         CommandId::ProblemShow => "problem_show",
         CommandId::ProblemLedger => "problem_ledger",
         CommandId::ProblemReconcile => "problem_reconcile",
+        CommandId::SelfCheckSubmit => "self_check_submit",
+        CommandId::SelfCheckReview => "self_check_review",
+        CommandId::SelfCheckConfirm => "self_check_confirm",
     }
 }
 
