@@ -660,3 +660,17 @@ mod tests {
         assert!(!contact.contains("请假"));
     }
 }
+
+#[cfg(test)]
+mod help_length {
+    use super::*;
+
+    /// Help must fit one QQ message (OneBot splits at 1,500 characters); a split help reads badly.
+    #[test]
+    fn help_fits_one_message_for_every_role() {
+        for role in Role::ALL.into_iter().map(Some).chain([None]) {
+            let n = help_text(role, "督导助手").chars().count();
+            assert!(n <= 1500, "{role:?}: {n} characters");
+        }
+    }
+}
