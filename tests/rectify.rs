@@ -127,7 +127,7 @@ async fn state_machine_permissions_extension_reopen() {
     assert!(out.contains("提交整改完成后才能销号"), "{out}");
     // Inspectors do not acknowledge for the school.
     let out = h.say("hao: 收到 W1").await;
-    assert!(out.contains("由学校办理"), "{out}");
+    assert!(out.contains("不能使用“收到整改”"), "{out}");
 
     let out = h.say("peng: 收到 W1").await;
     assert!(out.contains("已确认收到 W1"), "{out}");

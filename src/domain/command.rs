@@ -78,6 +78,8 @@ pub struct CommandSpec {
 const SUPERVISORS: &[Role] = &[Role::Admin, Role::Supervisor];
 const ALL_BOUND: &[Role] = &[Role::Admin, Role::Supervisor, Role::Inspector, Role::SchoolContact];
 const STAFF: &[Role] = &[Role::Admin, Role::Supervisor, Role::Inspector];
+/// The school side of a rectification item (supervisors act for department-owned items).
+const SCHOOL_SIDE: &[Role] = &[Role::Admin, Role::Supervisor, Role::SchoolContact];
 
 pub static CATALOG: &[CommandSpec] = &[
     CommandSpec {
@@ -367,7 +369,7 @@ pub static CATALOG: &[CommandSpec] = &[
         id: CommandId::ProblemAck,
         names: &["收到整改"],
         english: &["rectify-ack"],
-        roles: ALL_BOUND,
+        roles: SCHOOL_SIDE,
         place: Place::Anywhere,
         usage: "收到 W编号",
         summary: "学校确认整改通知",
@@ -376,7 +378,7 @@ pub static CATALOG: &[CommandSpec] = &[
         id: CommandId::ProblemProgress,
         names: &["整改进展"],
         english: &["rectify-progress"],
-        roles: ALL_BOUND,
+        roles: SCHOOL_SIDE,
         place: Place::Anywhere,
         usage: "进展 W编号 <情况>",
         summary: "学校报告整改进展",
@@ -385,7 +387,7 @@ pub static CATALOG: &[CommandSpec] = &[
         id: CommandId::ProblemSubmit,
         names: &["整改完成", "提交整改"],
         english: &["rectify-done"],
-        roles: ALL_BOUND,
+        roles: SCHOOL_SIDE,
         place: Place::Anywhere,
         usage: "完成 W编号 <情况>（附照片）",
         summary: "学校提交整改结果",
