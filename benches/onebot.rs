@@ -183,6 +183,18 @@ fn main() {
     let count_rows = |pool: &sqlx::SqlitePool| {
         let pool = pool.clone();
         dudao_rt.block_on(async move {
+            // The fake sees a reply a moment before the outbox records it as sent.
+            for _ in 0..200 {
+                let open: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
+                if open == 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
             let inbound: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE status = 'processed'")
                 .fetch_one(&pool)
                 .await
