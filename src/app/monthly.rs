@@ -295,23 +295,8 @@ impl Job for ThemeRemind {
 
 /// The inspector's schools, recused ones included so that naming one is recognised and refused.
 async fn visit_schools(conn: &mut Conn, actor: &crate::domain::actor::Actor) -> sqlx::Result<Vec<SchoolRef>> {
-    let mut out = Vec::new();
-    for id in actor.schools.iter().chain(actor.recused.iter()) {
-        if let Some(s) = store::people::school_by_id(conn, *id).await? {
-            out.push(SchoolRef { id: s.id, name: s.name, short_name: s.short_name, aliases: s.aliases });
-        }
-    }
-    Ok(out)
-}
-
-fn name_of(schools: &[SchoolRef]) -> impl Fn(i64) -> String + '_ {
-    move |id| {
-        schools
-            .iter()
-            .find(|s| s.id == id)
-            .map(|s| s.short_name.clone().unwrap_or_else(|| s.name.clone()))
-            .unwrap_or_else(|| format!("学校{id}"))
-    }
+    let ids: Vec<i64> = actor.schools.iter().chain(actor.recused.iter()).copied().collect();
+    store::people::school_refs(conn, &ids).await
 }
 
 fn field_str(f: VisitField) -> &'static str {
@@ -378,7 +363,7 @@ async fn advance(
     schools: &[SchoolRef],
 ) -> anyhow::Result<&'static str> {
     let Some(actor) = ctx.actor.clone() else { return Ok("unbound") };
-    let names = name_of(schools);
+    let names = crate::domain::school_match::display_names(schools);
     if let Some(school) = parsed.school {
         if let Err(denied) = actor.check_act_for_school(school) {
             sm::save_visit(ctx.tx, id, &parsed, "abandoned", None, None, false, ctx.now).await?;
@@ -659,7 +644,7 @@ pub async fn my_progress(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
         visits.iter().filter(|v| v.person_id == actor.person_id && v.date >= mfrom && v.date <= mto).collect();
     let themed = mine.iter().filter(|v| v.themed).count();
     let schools = visit_schools(ctx.tx, &actor).await?;
-    let names = name_of(&schools);
+    let names = crate::domain::school_match::display_names(&schools);
     let n = mine.len() as u32;
     let mut lines = vec![format!("【我的进度】{}", m::month_title(&month))];
     let gap = if n >= q.per_inspector_per_month {

@@ -6,7 +6,7 @@ use crate::chat::{ChatKind, Segment};
 use crate::config::WeeklySettings;
 use crate::db::Tx;
 use crate::domain::group::GroupPurpose;
-use crate::domain::report_parse::{self as rp, ParsedReport, SchoolRef, Section};
+use crate::domain::report_parse::{self as rp, ParsedReport, Section};
 use crate::domain::role::Role;
 use crate::domain::weekly::{self, MemberStatus};
 use crate::outbox::{Delivery, Envelope, Recipient};
@@ -297,27 +297,6 @@ async fn week_stats(conn: &mut Conn, rounds: &[i64]) -> sqlx::Result<weekly::Wee
     Ok(weekly::stats(&statuses))
 }
 
-/// The inspector's own schools, for matching names in their report.
-async fn my_schools(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<SchoolRef>> {
-    let mut out = Vec::new();
-    for id in ids {
-        if let Some(s) = store::people::school_by_id(conn, *id).await? {
-            out.push(SchoolRef { id: s.id, name: s.name, short_name: s.short_name, aliases: s.aliases });
-        }
-    }
-    Ok(out)
-}
-
-fn school_names(schools: &[SchoolRef]) -> impl Fn(i64) -> String + '_ {
-    move |id| {
-        schools
-            .iter()
-            .find(|s| s.id == id)
-            .map(|s| s.short_name.clone().unwrap_or_else(|| s.name.clone()))
-            .unwrap_or_else(|| format!("学校{id}"))
-    }
-}
-
 const EDIT_WORDS: &[&str] = &["修改周报", "更正周报", "重新提交", "修改", "更正", "重报"];
 
 /// Whether free text from a bound person should be taken as a weekly report, and takes it.
@@ -346,7 +325,7 @@ pub async fn maybe_intake(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Optio
     // Small talk addressed to the bot ("谢谢") is not a report, unless it answers our question.
     if !quoted {
         let pending = store::weekly::report(ctx.tx, round.id, actor.person_id).await?.and_then(|r| r.pending_question);
-        let schools = my_schools(ctx.tx, &actor.schools).await?;
+        let schools = store::people::school_refs(ctx.tx, &actor.schools).await?;
         let starts_edit = EDIT_WORDS.iter().any(|w| text.trim().starts_with(w));
         if pending.is_none() && !starts_edit && is_empty(&rp::parse_weekly(text, &schools)) {
             return Ok(None);
@@ -384,7 +363,7 @@ async fn intake(ctx: &mut Ctx<'_>, round: store::weekly::Round, text: &str) -> a
         Some(rest) => (true, rest.trim_start_matches([':', '：', ' ']).trim()),
         None => (false, text),
     };
-    let schools = my_schools(ctx.tx, &actor.schools).await?;
+    let schools = store::people::school_refs(ctx.tx, &actor.schools).await?;
     let existing = store::weekly::report(ctx.tx, round.id, actor.person_id).await?;
     let (report_id, mut version, pending, asked) = match &existing {
         Some(r) => (r.id, r.version, r.pending_question.clone(), r.asked),
@@ -412,7 +391,7 @@ async fn intake(ctx: &mut Ctx<'_>, round: store::weekly::Round, text: &str) -> a
         }
     }
     let late = ctx.now > round.deadline_at;
-    let names = school_names(&schools);
+    let names = crate::domain::school_match::display_names(&schools);
     let question = if asked { None } else { rp::next_question(&parsed, &names) };
     let pending_section = question.as_ref().and_then(|_| rp::missing_required(&parsed)).map(|s| s.as_str());
     let pending_section = pending_section.or_else(|| question.as_ref().map(|_| Section::Schools.as_str()));
@@ -490,13 +469,13 @@ pub async fn mine(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     match store::weekly::report(ctx.tx, round.id, actor.person_id).await? {
         None => ctx.reply(format!("{title}周报：尚未提交，截止时间 {}。", local_deadline(ctx.app, round.deadline_at))),
         Some(r) => {
-            let schools = my_schools(ctx.tx, &actor.schools).await?;
+            let schools = store::people::school_refs(ctx.tx, &actor.schools).await?;
             let parsed = parsed_of(&r.parsed);
             let status = if r.late { "逾期提交" } else { "已提交" };
             ctx.reply(format!(
                 "{title}周报：{status}（第{}版）\n{}",
                 r.version,
-                rp::summary(&parsed, &school_names(&schools))
+                rp::summary(&parsed, &crate::domain::school_match::display_names(&schools))
             ));
         }
     }

@@ -534,6 +534,17 @@ fn distinctive(prefix: &str) -> Option<&str> {
     }
 }
 
+/// How a school is named back to an inspector: its short name, else its full name.
+pub fn display_names(schools: &[SchoolRef]) -> impl Fn(i64) -> String + '_ {
+    move |id| {
+        schools
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.short_name.clone().unwrap_or_else(|| s.name.clone()))
+            .unwrap_or_else(|| format!("学校{id}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

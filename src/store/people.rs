@@ -202,3 +202,19 @@ pub async fn school_people(conn: &mut Conn, school_id: i64) -> sqlx::Result<Vec<
 pub async fn person_count(conn: &mut Conn) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(conn).await
 }
+
+/// The given schools as name-matching references (what the chat parsers match against).
+pub async fn school_refs(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<crate::domain::school_match::SchoolRef>> {
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(s) = school_by_id(conn, *id).await? {
+            out.push(crate::domain::school_match::SchoolRef {
+                id: s.id,
+                name: s.name,
+                short_name: s.short_name,
+                aliases: s.aliases,
+            });
+        }
+    }
+    Ok(out)
+}
