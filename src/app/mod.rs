@@ -22,6 +22,11 @@ use chrono_tz::Tz;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+/// With the `fault-injection` feature (tests only), a message containing this text panics
+/// inside its processing transaction, as a workflow bug would.
+#[cfg(feature = "fault-injection")]
+pub const FAULT_PANIC_MARKER: &str = "\u{1}dudao:panic\u{1}";
+
 pub struct App {
     pub db: Db,
     pub clock: SharedClock,
@@ -32,6 +37,9 @@ pub struct App {
     /// Poked after every commit that enqueued messages.
     pub outbox_notify: Arc<Notify>,
 }
+
+/// What an unbound account is told, whatever it sent.
+pub const UNBOUND_HINT: &str = "您好，您的账号尚未绑定身份。请向督导室索取绑定码，然后私聊我发送“绑定 绑定码”。";
 
 /// Everything a handler needs while processing one inbound message inside its transaction.
 pub struct Ctx<'a> {
@@ -58,6 +66,31 @@ impl Ctx<'_> {
         }
         segs.push(Segment::text(text));
         self.replies.push(segs);
+    }
+
+    /// Tells an unbound account how to bind — at most once per `roster.unbound_hint_quiet_hours`,
+    /// whatever it sends — so a stranger cannot spend the account's send budget that everyone's
+    /// notices share. From a group, the hint goes privately when the channel can reach the sender.
+    pub async fn hint_unbound(&mut self) -> anyhow::Result<()> {
+        let quiet = chrono::Duration::hours(i64::from(self.app.settings.roster.unbound_hint_quiet_hours));
+        let account = self.msg.sender.id.clone();
+        if !store::binding::take_unbound_hint(self.tx, self.platform, &account, self.now, quiet).await? {
+            return Ok(());
+        }
+        let privately = self.in_group()
+            && self.app.directory.get(self.via()).is_some_and(|c| c.caps.can_push && c.caps.can_send_private);
+        if privately {
+            let chat = crate::chat::ChatRef::private(self.via().to_string(), account);
+            self.outgoing.push(Envelope::new(
+                format!("in:{}:hint", self.inbound_id),
+                Recipient::Chat(chat),
+                vec![Segment::text(UNBOUND_HINT)],
+                format!("inbound:{}", self.inbound_id),
+            ));
+        } else {
+            self.reply(UNBOUND_HINT);
+        }
+        Ok(())
     }
 
     pub fn today(&self) -> NaiveDate {
@@ -120,31 +153,47 @@ impl App {
         Ok(n)
     }
 
+    /// Processes one stored message. Whatever happens inside — an error or a panic in a
+    /// workflow — ends as a recorded outcome: the transaction rolls back, the message is marked
+    /// `failed` with the reason, the sender gets a polite reply where one is due, and the caller
+    /// goes on with the next message.
     async fn process(&self, id: i64, msg: &InboundMessage) -> anyhow::Result<()> {
-        match self.process_in_tx(id, msg).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                tracing::error!(id, error = %e, "processing an inbound message failed");
-                // The message stays stored; record the failure and tell the sender politely.
-                let mut tx = begin_write(&self.db).await?;
-                store::inbound::mark_failed(&mut tx, id, &e.to_string()).await?;
-                if msg.to_me || crate::domain::command::parse(&msg.command_text()).is_some() {
-                    let env = Envelope {
-                        prompted: true,
-                        ..Envelope::new(
-                            format!("in:{id}:error"),
-                            Recipient::Chat(msg.chat.clone()),
-                            vec![Segment::text("抱歉，处理您的消息时出现问题，已记录，请稍后再试或联系督导室。")],
-                            format!("inbound:{id}"),
-                        )
-                    };
-                    crate::outbox::enqueue(&mut tx, &self.directory, self.clock.now(), env).await?;
-                }
-                tx.commit().await?;
-                self.outbox_notify.notify_waiters();
-                Ok(())
-            }
+        use futures::FutureExt;
+        let outcome = std::panic::AssertUnwindSafe(self.process_in_tx(id, msg)).catch_unwind().await;
+        let error = match outcome {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
+        };
+        tracing::error!(id, channel = %msg.chat.channel, error = %error, "processing an inbound message failed");
+        self.record_failure(id, msg, &error).await
+    }
+
+    /// Marks a message `failed` and, when the sender was talking to the bot, says so politely.
+    async fn record_failure(&self, id: i64, msg: &InboundMessage, error: &str) -> anyhow::Result<()> {
+        let mut tx = begin_write(&self.db).await?;
+        if !store::inbound::mark_failed(&mut tx, id, error).await? {
+            // Processed meanwhile (a duplicate delivery raced this one): nothing to report.
+            return Ok(());
         }
+        // The parser may be what failed: asking it again must not take this path down too.
+        let is_command = std::panic::catch_unwind(|| crate::domain::command::parse(&msg.command_text()).is_some());
+        let addressed = msg.to_me || msg.chat.kind == ChatKind::Private || is_command.unwrap_or(false);
+        if addressed {
+            let env = Envelope {
+                prompted: true,
+                ..Envelope::new(
+                    format!("in:{id}:error"),
+                    Recipient::Chat(msg.chat.clone()),
+                    vec![Segment::text("抱歉，处理您的消息时出现问题，已记录，请稍后再试或联系督导室。")],
+                    format!("inbound:{id}"),
+                )
+            };
+            crate::outbox::enqueue(&mut tx, &self.directory, self.clock.now(), env).await?;
+        }
+        tx.commit().await?;
+        self.outbox_notify.notify_waiters();
+        Ok(())
     }
 
     async fn process_in_tx(&self, id: i64, msg: &InboundMessage) -> anyhow::Result<()> {
@@ -153,6 +202,10 @@ impl App {
         let mut tx = begin_write(&self.db).await?;
         if !store::inbound::claim(&mut tx, id).await? {
             return Ok(());
+        }
+        #[cfg(feature = "fault-injection")]
+        if msg.text().contains(FAULT_PANIC_MARKER) {
+            panic!("fault injection: a workflow panicked mid-transaction");
         }
         if msg.chat.kind == ChatKind::Group {
             store::groups::touch(&mut tx, platform, &msg.chat).await?;
@@ -195,6 +248,17 @@ impl App {
             self.outbox_notify.notify_waiters();
         }
         Ok(())
+    }
+}
+
+/// The text a panic carried, for the failure record.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
     }
 }
 

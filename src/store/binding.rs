@@ -85,12 +85,20 @@ pub async fn redeem(
         return Ok(Redeemed::Expired);
     }
     let person_id: i64 = r.get("person_id");
-    sqlx::query("UPDATE binding_codes SET used_at = ?, used_by = ? WHERE code_hash = ?")
-        .bind(ts(now))
-        .bind(format!("{platform}:{account}"))
-        .bind(hash(&code))
-        .execute(&mut *conn)
-        .await?;
+    // Conditional on the state just read: of two racing redemptions exactly one wins.
+    let taken = sqlx::query(
+        "UPDATE binding_codes SET used_at = ?, used_by = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
+    )
+    .bind(ts(now))
+    .bind(format!("{platform}:{account}"))
+    .bind(hash(&code))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if taken != 1 {
+        return Ok(Redeemed::AlreadyUsed);
+    }
     sqlx::query(
         "INSERT INTO chat_accounts (platform, account_id, person_id, source, display_name, bound_at)
          VALUES (?, ?, ?, 'code', ?, ?)

@@ -72,13 +72,15 @@ pub async fn annotate(conn: &mut Conn, id: i64, person_id: Option<i64>, intent: 
     Ok(())
 }
 
-pub async fn mark_failed(conn: &mut Conn, id: i64, error: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE inbound_messages SET status = 'failed', error = ? WHERE id = ? AND status = 'received'")
-        .bind(error)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Records why a message could not be processed. False when it is no longer `received`.
+pub async fn mark_failed(conn: &mut Conn, id: i64, error: &str) -> sqlx::Result<bool> {
+    let r =
+        sqlx::query("UPDATE inbound_messages SET status = 'failed', error = ? WHERE id = ? AND status = 'received'")
+            .bind(error)
+            .bind(id)
+            .execute(conn)
+            .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Messages stored but never processed (the service stopped mid-way), oldest first.

@@ -17,14 +17,23 @@ pub async fn help(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
 }
 
 pub async fn bind(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+    let unbound = ctx.actor.is_none();
     if args.trim().is_empty() {
+        if unbound {
+            return ctx.hint_unbound().await;
+        }
         ctx.reply("请在“绑定”后面加上督导室发给您的绑定码，例如：绑定 AB23CD45");
         return Ok(());
     }
     let account = ctx.msg.sender.id.clone();
     let key = format!("{}:{}", ctx.platform, account);
     if store::binding::recent_failures(ctx.tx, ctx.platform, &account, ctx.now).await? >= MAX_FAILURES_PER_HOUR {
-        ctx.reply("绑定码错误次数过多，请一小时后再试，或联系督导室。");
+        // Once blocked, a stranger hammering codes hears about it once per quiet period.
+        let quiet = Duration::hours(i64::from(ctx.app.settings.roster.unbound_hint_quiet_hours));
+        let key_hint = format!("{account}#bind_blocked");
+        if store::binding::take_unbound_hint(ctx.tx, ctx.platform, &key_hint, ctx.now, quiet).await? {
+            ctx.reply("绑定码错误次数过多，请一小时后再试，或联系督导室。");
+        }
         return Ok(());
     }
     let display = ctx.msg.sender.display.clone();

@@ -10,8 +10,6 @@ pub mod task;
 
 use super::Ctx;
 use crate::domain::command::{self, CommandId, CommandSpec, Place};
-use crate::store;
-use chrono::Duration;
 
 pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
     let text = ctx.msg.command_text();
@@ -26,13 +24,13 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
     }
     let spec = CommandSpec::get(cmd.id);
     let role = ctx.actor.as_ref().map(|a| a.role);
-    if !spec.allowed(role) {
-        match role {
-            None => ctx.reply("您尚未绑定身份，暂不能使用该指令。请向督导室索取绑定码，然后发送“绑定 绑定码”。"),
-            Some(r) => {
-                ctx.reply(format!("抱歉，{}身份不能使用“{}”。发送“帮助”查看您可用的指令。", r.label(), spec.names[0]))
-            }
-        }
+    // An unbound account learns how to bind and nothing else; only a binding attempt is answered.
+    if role.is_none() && cmd.id != CommandId::Bind {
+        ctx.hint_unbound().await?;
+        return Ok(if spec.allowed(None) { "unbound" } else { "denied" });
+    }
+    if let (false, Some(r)) = (spec.allowed(role), role) {
+        ctx.reply(format!("抱歉，{}身份不能使用“{}”。发送“帮助”查看您可用的指令。", r.label(), spec.names[0]));
         return Ok("denied");
     }
     match (spec.place, ctx.in_group()) {
@@ -164,10 +162,7 @@ async fn not_a_command(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
         return Ok("chatter");
     }
     if ctx.actor.is_none() {
-        let quiet = Duration::hours(i64::from(ctx.app.settings.roster.unbound_hint_quiet_hours));
-        if store::binding::take_unbound_hint(ctx.tx, ctx.platform, &ctx.msg.sender.id, ctx.now, quiet).await? {
-            ctx.reply("您好，您的账号尚未绑定身份。请向督导室索取绑定码，然后发送“绑定 绑定码”。");
-        }
+        ctx.hint_unbound().await?;
         return Ok("unbound");
     }
     ctx.reply("没有看懂这条消息。发送“帮助”查看可用指令。");
