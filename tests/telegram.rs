@@ -195,7 +195,8 @@ async fn a_polled_update_delivered_twice_is_processed_once_and_answered() {
         assert_eq!(s.sent.len(), 1, "answered once: {:?}", s.sent);
         let body = &s.sent[0].0;
         assert_eq!(body["chat_id"], 555);
-        assert!(body["text"].as_str().unwrap().contains("可用指令"), "{body}");
+        // An unbound account hears how to bind, and nothing else.
+        assert!(body["text"].as_str().unwrap().contains("尚未绑定身份"), "{body}");
         // The offset moved past the update once it was stored.
         assert_eq!(s.offsets[0], None);
         assert!(s.offsets[1..].iter().all(|o| *o == Some(1002)), "{:?}", s.offsets);
@@ -212,6 +213,17 @@ async fn a_polled_update_delivered_twice_is_processed_once_and_answered() {
 #[tokio::test]
 async fn a_group_command_is_answered_with_a_mention_after_a_429() {
     let fake: Fake = Arc::new(Mutex::new(Seen { throttle_first: 1, ..Default::default() }));
+    let base = fake_telegram(fake.clone()).await;
+    let (running, _dir) = start(&base, "").await;
+    // The sender is an inspector whose Telegram account is bound.
+    sqlx::query(
+        "INSERT INTO chat_accounts (platform, account_id, person_id, source, bound_at)
+         SELECT 'telegram', '555', id, 'code', '2026-11-30T00:00:00.000Z' FROM people WHERE role = 'inspector' ORDER BY code LIMIT 1",
+    )
+    .execute(&running.app.db)
+    .await
+    .unwrap();
+    let t0 = Instant::now();
     // "@dudao_bot 帮助" in a group, and chatter the bot must leave alone.
     fake.lock().unwrap().updates.push(group_update(
         2001,
@@ -220,9 +232,12 @@ async fn a_group_command_is_answered_with_a_mention_after_a_429() {
         json!([{"type": "mention", "offset": 0, "length": 10}]),
     ));
     fake.lock().unwrap().updates.push(group_update(2002, 11, "大家辛苦了", json!([])));
-    let base = fake_telegram(fake.clone()).await;
-    let (running, _dir) = start(&base, "").await;
-    let t0 = Instant::now();
+    let name: String = sqlx::query_scalar(
+        "SELECT p.name FROM people p JOIN chat_accounts a ON a.person_id = p.id WHERE a.platform = 'telegram' AND a.account_id = '555'",
+    )
+    .fetch_one(&running.app.db)
+    .await
+    .unwrap();
     wait_for("the reply", || !fake.lock().unwrap().sent.is_empty()).await;
     running.drain(WAIT).await;
     {
@@ -233,13 +248,15 @@ async fn a_group_command_is_answered_with_a_mention_after_a_429() {
         assert!(*at - t0 >= Duration::from_millis(900), "retried before retry_after: {:?}", *at - t0);
         assert_eq!(body["chat_id"], -100777);
         let text = body["text"].as_str().unwrap();
-        assert!(text.starts_with("@芳 "), "{text}");
+        // Addressed by the roster name of the bound person.
+        assert!(text.starts_with(&format!("@{name} ")), "{text}");
         assert!(text.contains("可用指令"), "{text}");
-        // The mention is an entity pointing at the user's id, over "@芳" (2 UTF-16 units).
+        // The mention is an entity pointing at the user's id, over "@<name>" in UTF-16 units.
         let e = &body["entities"][0];
         assert_eq!(e["type"], "text_link");
         assert!(e["url"].as_str().unwrap().contains("id=555"), "{e}");
-        assert_eq!((e["offset"].as_u64(), e["length"].as_u64()), (Some(0), Some(2)));
+        let units = 1 + name.encode_utf16().count() as u64;
+        assert_eq!((e["offset"].as_u64(), e["length"].as_u64()), (Some(0), Some(units)));
     }
     let (status, attempts): (String, i64) =
         sqlx::query_as("SELECT status, attempts FROM outbox WHERE channel = 'telegram'")

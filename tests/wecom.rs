@@ -296,7 +296,7 @@ async fn encrypted_callback_is_verified_stored_once_and_answered_privately() {
         assert_eq!(body["touser"], "zhangsan");
         assert_eq!(body["agentid"], 1000002);
         assert_eq!(body["msgtype"], "text");
-        assert!(body["text"]["content"].as_str().unwrap().contains("可用指令"), "{body}");
+        assert!(body["text"]["content"].as_str().unwrap().contains("尚未绑定身份"), "{body}");
         // The first token was called expired; a fresh one was fetched and used.
         assert_eq!(token, "token-2");
         assert_eq!(s.gettoken.len(), 2);

@@ -93,8 +93,18 @@ impl Harness {
     /// Waits until the outbox has nothing ready and returns the new console output.
     pub async fn settle(&mut self) -> String {
         self.running.as_ref().expect("running").drain(Duration::from_secs(10)).await;
-        // The console writes asynchronously; give the reader a moment.
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        // The console's output is read by another task: wait until every message recorded as
+        // sent has been read back.
+        let sent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE channel = 'console' AND status = 'sent'")
+            .fetch_one(self.db())
+            .await
+            .unwrap_or(0);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while (self.output.lock().await.matches("[console → ").count() as i64) < sent
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let out = self.output.lock().await;
         let new = out[self.seen..].to_string();
         self.seen = out.len();
