@@ -301,8 +301,10 @@ struct Row {
     retry_at: Option<String>,
 }
 
+type RawRow = (String, String, i64, Option<String>, Option<String>);
+
 async fn rows(db: &sqlx::SqlitePool, schedule: &str) -> Vec<Row> {
-    let r: Vec<(String, String, i64, Option<String>, Option<String>)> = sqlx::query_as(
+    let r: Vec<RawRow> = sqlx::query_as(
         "SELECT f.nominal_at, f.status, f.attempts, f.reason, f.retry_at FROM firings f
          JOIN schedules s ON s.id = f.schedule_id WHERE s.name = ? ORDER BY f.nominal_at",
     )

@@ -270,4 +270,38 @@ mod tests {
         assert_eq!(occ[0], Utc.with_ymd_and_hms(2026, 11, 27, 8, 0, 0).unwrap());
         assert_eq!(occ.len(), 2);
     }
+
+    #[test]
+    fn plan_after_a_month_down_jumps_to_now_with_one_summary() {
+        let s = parse("* * * * *").unwrap();
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let cal = Calendar::default();
+        let cursor = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 30).unwrap();
+        let p = plan(&s, tz, &cal, NonWorkdayPolicy::Fire, false, cursor, now, Duration::minutes(10));
+        let latest = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        assert_eq!(p.fire, Some((latest, latest)));
+        assert_eq!(p.cursor, Some(latest));
+        assert_eq!(p.next_fire, Some(latest + Duration::minutes(1)));
+        let (n, _, reason) = p.missed.expect("one summary row");
+        assert_eq!(n, latest - Duration::minutes(1));
+        assert!(reason.contains("superseded") && reason.contains("2026-11-01 08:01"), "{reason}");
+        assert!(p.calendar_skips.is_empty());
+    }
+
+    #[test]
+    fn plan_past_grace_fires_nothing_and_still_finds_the_next_firing() {
+        let s = parse("0 9 * * *").unwrap();
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let cal = Calendar::default();
+        let cursor = Utc.with_ymd_and_hms(2026, 1, 1, 1, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 6, 0, 0).unwrap(); // 14:00 local
+        let p = plan(&s, tz, &cal, NonWorkdayPolicy::Fire, false, cursor, now, Duration::minutes(120));
+        assert_eq!(p.fire, None);
+        let today = Utc.with_ymd_and_hms(2026, 11, 30, 1, 0, 0).unwrap();
+        assert_eq!(p.missed.as_ref().map(|m| m.0), Some(today));
+        assert!(p.missed.unwrap().2.contains("grace"));
+        assert_eq!(p.next_fire, Some(today + Duration::days(1)));
+        assert_eq!(p.cursor, Some(today));
+    }
 }
