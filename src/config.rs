@@ -57,6 +57,38 @@ pub struct Settings {
     pub visits: VisitSettings,
     #[serde(default)]
     pub rectify: RectifySettings,
+    #[serde(default)]
+    pub retention: RetentionSettings,
+}
+
+/// How long finished rows are kept (job `retention`). The audit log is always kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Days sent or cancelled outbox rows are kept; 0 keeps them forever.
+    pub outbox_days: u32,
+    /// Days processed inbound messages are kept (those a workflow refers to are always kept).
+    pub inbound_days: u32,
+    /// Days the scheduler's firing ledger rows are kept.
+    pub firings_days: u32,
+    /// When the sweep runs (cron, local time). Empty: no built-in schedule.
+    pub sweep_cron: String,
+    /// Rows deleted per statement, and statements per table per run.
+    pub batch_size: u32,
+    pub max_batches: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            outbox_days: 180,
+            inbound_days: 365,
+            firings_days: 90,
+            sweep_cron: "30 3 * * *".into(),
+            batch_size: 500,
+            max_batches: 200,
+        }
+    }
 }
 
 /// Problem list and rectification ledger (整改台账): default deadlines, the escalation ladder and
@@ -315,6 +347,10 @@ pub struct OutboxSettings {
 pub struct SchedulerSettings {
     pub max_sleep_seconds: u64,
     pub default_grace_minutes: u32,
+    /// A failed job is retried after this delay, doubling each time up to `retry_max_seconds`,
+    /// while the occurrence's grace window lasts.
+    pub retry_base_seconds: u64,
+    pub retry_max_seconds: u64,
 }
 
 /// A schedule declared in configuration (`[[schedules]]`).
@@ -450,6 +486,38 @@ impl Settings {
         }
         if self.outbox.max_in_flight == 0 {
             return Err(ConfigError::new("outbox.max_in_flight", "must be at least 1"));
+        }
+        let sc = &self.scheduler;
+        if sc.retry_base_seconds == 0 {
+            return Err(ConfigError::new("scheduler.retry_base_seconds", "must be at least 1 second"));
+        }
+        if sc.retry_max_seconds < sc.retry_base_seconds {
+            return Err(ConfigError::new(
+                "scheduler.retry_max_seconds",
+                format!("must be at least scheduler.retry_base_seconds ({})", sc.retry_base_seconds),
+            ));
+        }
+        let rt = &self.retention;
+        if !rt.sweep_cron.trim().is_empty() {
+            if let Err(e) = crate::scheduler::cron::parse(&rt.sweep_cron) {
+                return Err(ConfigError::new("retention.sweep_cron", format!("\"{}\": {e}", rt.sweep_cron)));
+            }
+        }
+        for (key, days) in
+            [("outbox_days", rt.outbox_days), ("inbound_days", rt.inbound_days), ("firings_days", rt.firings_days)]
+        {
+            if days > 36_500 {
+                return Err(ConfigError::new(
+                    format!("retention.{key}"),
+                    "must be at most 36500 days (0 keeps forever)",
+                ));
+            }
+        }
+        if rt.batch_size == 0 || rt.batch_size > 100_000 {
+            return Err(ConfigError::new("retention.batch_size", "must be between 1 and 100000"));
+        }
+        if rt.max_batches == 0 {
+            return Err(ConfigError::new("retention.max_batches", "must be at least 1"));
         }
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.schedules.iter().enumerate() {

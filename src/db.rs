@@ -20,6 +20,8 @@ pub enum DbError {
     Open(#[source] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("repairing a database created by an earlier build failed: {0}")]
+    Repair(#[source] sqlx::Error),
 }
 
 /// Opens (creating if needed) the SQLite file with WAL, foreign keys and a busy timeout.
@@ -52,8 +54,111 @@ pub async fn connect_path(path: &Path, sync: Synchronous, busy: Duration) -> Res
 /// Opens and migrates: what every entry point wants.
 pub async fn open_and_migrate(settings: &DatabaseSettings) -> Result<Db, DbError> {
     let db = connect(settings).await?;
-    MIGRATOR.run(&db).await?;
+    migrate(&db).await?;
     Ok(db)
+}
+
+/// Brings a database to the current schema: first repairs migrations that were edited after
+/// they shipped, then applies the new ones.
+pub async fn migrate(db: &Db) -> Result<(), DbError> {
+    repair_edited_migrations(db).await.map_err(DbError::Repair)?;
+    MIGRATOR.run(db).await?;
+    Ok(())
+}
+
+/// A released migration whose text was later changed. Databases that applied the old text
+/// carry its checksum, on which sqlx refuses to start (`VersionMismatch`); they get `fix`
+/// (bringing the schema to what the current text creates) and the current checksum instead.
+/// Released migrations are never edited again (tests/migrations.rs), so this list is closed.
+struct EditedMigration {
+    version: i64,
+    /// SHA-384 (hex) of the text as it shipped; see tests/fixtures/schema_levels/.
+    old_checksum: &'static str,
+    what: &'static str,
+    fix: &'static str,
+}
+
+const EDITED_MIGRATIONS: &[EditedMigration] = &[
+    // Shipped in 306fda4; 11614aa replaced the index for id-ordered claims.
+    EditedMigration {
+        version: 20261122000002,
+        old_checksum:
+            "611748055a189f475db3812473e61c4df7d7aab97b784b81cf62c257c925de7133613d55d940a0d86e25304aa01dd250",
+        what: "outbox index outbox_ready replaced by outbox_queue",
+        fix: "DROP INDEX IF EXISTS outbox_ready;
+              CREATE INDEX IF NOT EXISTS outbox_queue ON outbox(channel, status, id);",
+    },
+    // Shipped in 8c82da5; 9025eaf added the self-check tables.
+    EditedMigration {
+        version: 20261122000006,
+        old_checksum:
+            "d22a4075c890aad21053ed9f2ccc18e08fcc39738498d08fc02b4cfbb19a0db7436d958cfbd56677dde21131f9865513",
+        what: "tables rectify_self_checks and rectify_self_check_lines added",
+        fix: "CREATE TABLE IF NOT EXISTS rectify_self_checks (
+                  id              INTEGER PRIMARY KEY,
+                  school_id       INTEGER NOT NULL REFERENCES schools(id),
+                  submitted_by    INTEGER NOT NULL REFERENCES people(id),
+                  status          TEXT NOT NULL CHECK (status IN ('submitted', 'reviewed', 'returned', 'confirmed')),
+                  reviewed_by     INTEGER REFERENCES people(id),
+                  confirmed_by    INTEGER REFERENCES people(id),
+                  note            TEXT,
+                  created_at      TEXT NOT NULL,
+                  updated_at      TEXT NOT NULL
+              );
+              CREATE TABLE IF NOT EXISTS rectify_self_check_lines (
+                  id              INTEGER PRIMARY KEY,
+                  self_check_id   INTEGER NOT NULL REFERENCES rectify_self_checks(id),
+                  line_no         INTEGER NOT NULL,
+                  category        INTEGER NOT NULL CHECK (category BETWEEN 1 AND 9),
+                  severity        TEXT NOT NULL CHECK (severity IN ('minor', 'general', 'serious', 'complex')),
+                  description     TEXT NOT NULL,
+                  dropped         INTEGER NOT NULL DEFAULT 0,
+                  item_id         INTEGER REFERENCES rectify_items(id),
+                  UNIQUE (self_check_id, line_no)
+              );",
+    },
+];
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Applies the fixes of `EDITED_MIGRATIONS` to a database that recorded an old text, in one
+/// write transaction (a racing second process then sees the current checksums and does nothing).
+async fn repair_edited_migrations(db: &Db) -> Result<(), sqlx::Error> {
+    let ledger: Option<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+            .fetch_optional(db)
+            .await?;
+    if ledger.is_none() {
+        return Ok(()); // a new database
+    }
+    let mut tx = begin_write(db).await?;
+    let mut repaired = 0;
+    for m in EDITED_MIGRATIONS {
+        let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT checksum FROM _sqlx_migrations WHERE version = ?")
+            .bind(m.version)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if stored.as_deref().map(hex).as_deref() != Some(m.old_checksum) {
+            continue;
+        }
+        let Some(current) = MIGRATOR.iter().find(|c| c.version == m.version) else {
+            continue;
+        };
+        sqlx::raw_sql(m.fix).execute(&mut *tx).await?;
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = ? WHERE version = ?")
+            .bind(current.checksum.as_ref())
+            .bind(m.version)
+            .execute(&mut *tx)
+            .await?;
+        tracing::warn!(version = m.version, repair = m.what, "repaired a migration applied by an earlier build");
+        repaired += 1;
+    }
+    if repaired > 0 {
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 /// Starts a write transaction that takes the write lock up front, so a read-then-write

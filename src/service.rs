@@ -62,6 +62,7 @@ pub fn all_schedules(settings: &Settings) -> Vec<crate::config::ScheduleSettings
     s.extend(crate::app::handlers::task::schedules(settings));
     s.extend(crate::app::monthly::schedules(settings));
     s.extend(crate::app::rectify::schedules(settings));
+    s.extend(crate::scheduler::jobs::schedules(settings));
     s
 }
 

@@ -1,7 +1,7 @@
 //! Cron expressions in the deployment's timezone, and the calendar adjustment of occurrences.
 
-use crate::domain::calendar::{adjust, Adjusted, Calendar, NonWorkdayPolicy};
-use chrono::{DateTime, NaiveTime, TimeZone, Utc};
+use crate::domain::calendar::{adjust, Adjusted, Calendar, NonWorkdayPolicy, MAX_SHIFT_DAYS};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use cron::Schedule;
 use std::str::FromStr;
@@ -72,6 +72,180 @@ fn at_local(tz: Tz, d: chrono::NaiveDate, t: NaiveTime) -> Option<DateTime<Utc>>
     tz.from_local_datetime(&d.and_time(t)).earliest().map(|x| x.with_timezone(&Utc))
 }
 
+/// The first occurrence strictly after `t`.
+pub fn next_after(s: &Schedule, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    s.after(&t.with_timezone(&tz)).next().map(|x| x.with_timezone(&Utc))
+}
+
+/// The last occurrence strictly before `t`.
+pub fn last_before(s: &Schedule, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    s.after(&t.with_timezone(&tz)).next_back().map(|x| x.with_timezone(&Utc))
+}
+
+/// The last occurrence at or before `t` (occurrences fall on whole seconds).
+pub fn last_at_or_before(s: &Schedule, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let whole = t.with_nanosecond(0).unwrap_or(t);
+    last_before(s, tz, whole + Duration::seconds(1))
+}
+
+/// How far ahead a next firing is looked for (beyond the longest calendar move).
+const LOOKAHEAD_DAYS: i64 = MAX_SHIFT_DAYS as i64 + 1;
+/// Safety bound on the dates one plan examines.
+const MAX_DATES: usize = 1000;
+
+/// What one tick does with a schedule, computed without I/O.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// The latest due occurrence, fired now because it is still within its grace window:
+    /// (nominal, fire time).
+    pub fire: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// One summary row standing for every due occurrence that will not run:
+    /// (nominal, fire time when known, reason).
+    pub missed: Option<(DateTime<Utc>, Option<DateTime<Utc>>, String)>,
+    /// Dates the calendar skips: one row per date, at its last occurrence.
+    pub calendar_skips: Vec<(DateTime<Utc>, String)>,
+    /// The nominal time of the last occurrence now dealt with, when it moves.
+    pub cursor: Option<DateTime<Utc>>,
+    /// When the next firing is due, if within the look-ahead.
+    pub next_fire: Option<DateTime<Utc>>,
+}
+
+/// One local date's due occurrences (their fire times are the nominal ones moved by whole days).
+struct DayDue {
+    first: DateTime<Utc>,
+    latest: DateTime<Utc>,
+    shift: Duration,
+}
+
+fn start_of_day(tz: Tz, d: NaiveDate) -> DateTime<Utc> {
+    at_local(tz, d, NaiveTime::MIN).unwrap_or_else(|| Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN)))
+}
+
+fn local_text(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// Decides which occurrences after `cursor` are due at `now`, stepping a local date at a time
+/// (never one occurrence at a time), so a per-minute cron after a month of downtime costs as
+/// little as a daily one. Occurrences so old that even the longest calendar move cannot bring
+/// them into the grace window are jumped over without being enumerated.
+#[allow(clippy::too_many_arguments)]
+pub fn plan(
+    s: &Schedule,
+    tz: Tz,
+    cal: &Calendar,
+    policy: NonWorkdayPolicy,
+    school_days_only: bool,
+    cursor: DateTime<Utc>,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> Plan {
+    let mut p = Plan::default();
+    let horizon = now + Duration::days(LOOKAHEAD_DAYS);
+    let floor = now - grace - Duration::days(MAX_SHIFT_DAYS as i64 + 1);
+    let mut pos = cursor;
+    let mut earliest_missed: Option<DateTime<Utc>> = None;
+    let mut long_missed: Option<DateTime<Utc>> = None;
+    if cursor < floor {
+        if let Some(first) = next_after(s, tz, cursor).filter(|f| *f <= floor) {
+            earliest_missed = Some(first);
+            long_missed = last_at_or_before(s, tz, floor).map(|l| l.max(first));
+        }
+        pos = floor;
+    }
+    let mut due: Vec<DayDue> = Vec::new();
+    let mut skips: Vec<(DateTime<Utc>, String)> = Vec::new();
+    for _ in 0..MAX_DATES {
+        let Some(first) = next_after(s, tz, pos) else { break };
+        if first > horizon {
+            break;
+        }
+        let date = first.with_timezone(&tz).date_naive();
+        let day_end = start_of_day(tz, date.succ_opt().unwrap_or(date));
+        let last = last_before(s, tz, day_end).unwrap_or(first).max(first);
+        let target = match adjust(cal, date, policy, school_days_only) {
+            Adjusted::Skipped { reason } => {
+                skips.push((last, reason));
+                pos = last;
+                continue;
+            }
+            Adjusted::On(d) => d,
+        };
+        let moved = |t: DateTime<Utc>| {
+            if target == date {
+                t
+            } else {
+                at_local(tz, target, t.with_timezone(&tz).time()).unwrap_or(t)
+            }
+        };
+        let shift = moved(first) - first;
+        // Within a date every occurrence moves by the same amount: due ⟺ nominal ≤ now − shift.
+        let threshold = now - shift;
+        if first > threshold {
+            p.next_fire = Some(moved(first));
+            break;
+        }
+        let latest =
+            if last <= threshold { last } else { last_at_or_before(s, tz, threshold).unwrap_or(first).max(first) };
+        due.push(DayDue { first, latest, shift });
+        if latest < last {
+            p.next_fire = next_after(s, tz, latest).map(moved);
+            break;
+        }
+        pos = last;
+    }
+
+    let cursor_to = due
+        .last()
+        .map(|d| d.latest)
+        .into_iter()
+        .chain(long_missed)
+        .chain(skips.iter().map(|(n, _)| *n).filter(|n| *n <= now))
+        .max();
+    p.cursor = cursor_to;
+    p.calendar_skips = skips.into_iter().filter(|(n, _)| Some(*n) <= cursor_to).collect();
+    let earliest_missed = earliest_missed.or(due.first().map(|d| d.first));
+
+    let missed = match due.last() {
+        Some(last) if now - (last.latest + last.shift) <= grace => {
+            p.fire = Some((last.latest, last.latest + last.shift));
+            // The occurrence just before the fired one, on its date or an earlier due date.
+            let before = if last.first < last.latest {
+                last_before(s, tz, last.latest).map(|n| (n.max(last.first), Some(n.max(last.first) + last.shift)))
+            } else if due.len() >= 2 {
+                let d = &due[due.len() - 2];
+                Some((d.latest, Some(d.latest + d.shift)))
+            } else {
+                long_missed.map(|n| (n, fire_time(n, tz, cal, policy, school_days_only).ok()))
+            };
+            before.map(|(n, at)| (n, at, "missed: superseded by a later occurrence".to_string()))
+        }
+        Some(last) => Some((
+            last.latest,
+            Some(last.latest + last.shift),
+            "missed: the service was down past the grace window".to_string(),
+        )),
+        None => long_missed.map(|n| {
+            (
+                n,
+                fire_time(n, tz, cal, policy, school_days_only).ok(),
+                "missed: the service was down past the grace window".to_string(),
+            )
+        }),
+    };
+    p.missed = missed.map(|(n, at, mut reason)| {
+        if let Some(e) = earliest_missed.filter(|e| *e < n) {
+            reason.push_str(&format!(
+                "; this row stands for every missed occurrence from {} to {}",
+                local_text(e, tz),
+                local_text(n, tz)
+            ));
+        }
+        (n, at, reason)
+    });
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +269,39 @@ mod tests {
         // Friday 2026-11-27 16:00 in Shanghai is 08:00 UTC.
         assert_eq!(occ[0], Utc.with_ymd_and_hms(2026, 11, 27, 8, 0, 0).unwrap());
         assert_eq!(occ.len(), 2);
+    }
+
+    #[test]
+    fn plan_after_a_month_down_jumps_to_now_with_one_summary() {
+        let s = parse("* * * * *").unwrap();
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let cal = Calendar::default();
+        let cursor = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 30).unwrap();
+        let p = plan(&s, tz, &cal, NonWorkdayPolicy::Fire, false, cursor, now, Duration::minutes(10));
+        let latest = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        assert_eq!(p.fire, Some((latest, latest)));
+        assert_eq!(p.cursor, Some(latest));
+        assert_eq!(p.next_fire, Some(latest + Duration::minutes(1)));
+        let (n, _, reason) = p.missed.expect("one summary row");
+        assert_eq!(n, latest - Duration::minutes(1));
+        assert!(reason.contains("superseded") && reason.contains("2026-11-01 08:01"), "{reason}");
+        assert!(p.calendar_skips.is_empty());
+    }
+
+    #[test]
+    fn plan_past_grace_fires_nothing_and_still_finds_the_next_firing() {
+        let s = parse("0 9 * * *").unwrap();
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let cal = Calendar::default();
+        let cursor = Utc.with_ymd_and_hms(2026, 1, 1, 1, 0, 0).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 6, 0, 0).unwrap(); // 14:00 local
+        let p = plan(&s, tz, &cal, NonWorkdayPolicy::Fire, false, cursor, now, Duration::minutes(120));
+        assert_eq!(p.fire, None);
+        let today = Utc.with_ymd_and_hms(2026, 11, 30, 1, 0, 0).unwrap();
+        assert_eq!(p.missed.as_ref().map(|m| m.0), Some(today));
+        assert!(p.missed.unwrap().2.contains("grace"));
+        assert_eq!(p.next_fire, Some(today + Duration::days(1)));
+        assert_eq!(p.cursor, Some(today));
     }
 }

@@ -3,6 +3,7 @@
 use super::{Firing, Job, Jobs};
 use crate::app::App;
 use crate::chat::Segment;
+use crate::config::{ScheduleSettings, Settings};
 use crate::db::Tx;
 use crate::domain::group::GroupPurpose;
 use crate::outbox::{Delivery, Envelope, Recipient};
@@ -52,8 +53,44 @@ impl Job for Announce {
     }
 }
 
+/// `retention`: prunes finished rows as `[retention]` allows (see store::retention).
+pub struct Retention;
+
+pub const RETENTION: &str = "retention";
+
+#[async_trait]
+impl Job for Retention {
+    async fn run(&self, app: &App, tx: &mut Tx<'static>, _firing: &Firing) -> anyhow::Result<()> {
+        let policy = crate::store::retention::Policy::from(&app.settings.retention);
+        let r = crate::store::retention::prune(tx, &policy, app.clock.now()).await?;
+        tracing::info!(outbox = r.outbox, inbound = r.inbound, firings = r.firings, more = r.more, "retention sweep");
+        Ok(())
+    }
+}
+
 pub fn builtin() -> Jobs {
     let mut jobs = Jobs::default();
     jobs.register("announce", Arc::new(Announce));
+    jobs.register(RETENTION, Arc::new(Retention));
     jobs
+}
+
+/// The built-in schedule derived from `[retention] sweep_cron`, unless configuration declares
+/// its own schedule for the job.
+pub fn schedules(settings: &Settings) -> Vec<ScheduleSettings> {
+    let r = &settings.retention;
+    if r.sweep_cron.trim().is_empty() || settings.schedules.iter().any(|s| s.job == RETENTION || s.name == RETENTION) {
+        return Vec::new();
+    }
+    vec![ScheduleSettings {
+        name: RETENTION.into(),
+        cron: r.sweep_cron.clone(),
+        job: RETENTION.into(),
+        enabled: Some(true),
+        workdays: Some("fire".into()),
+        school_days_only: Some(false),
+        // Pruning is as good late as on time.
+        grace_minutes: Some(24 * 60),
+        params: None,
+    }]
 }

@@ -2,7 +2,9 @@
 //! recorded once in `firings`; jobs enqueue their messages in the same transaction.
 //!
 //! After downtime only the latest missed occurrence runs, and only within its grace window;
-//! the others are recorded as skipped — never a burst of catch-ups.
+//! the others are summarised in one 'skipped' row — never a burst of catch-ups, and never a row
+//! (or a loop iteration) per missed occurrence. A failed (or panicking) job is retried with
+//! exponential backoff until its grace window ends, then recorded as failed for good.
 
 pub mod cron;
 pub mod jobs;
@@ -13,16 +15,12 @@ use crate::db::{begin_write, parse_ts, ts, Tx};
 use crate::domain::calendar::NonWorkdayPolicy;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use futures::FutureExt;
 use sqlx::Row;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-/// How far ahead occurrences are examined, so that a firing moved to an earlier working day
-/// (a Friday holiday moved to Wednesday) is seen in time.
-const LOOKAHEAD_DAYS: i64 = 15;
-/// Bound on occurrences examined per schedule per tick (a per-minute cron after a long outage).
-const MAX_OCCURRENCES: usize = 5000;
 
 /// One occurrence being fired.
 #[derive(Debug, Clone)]
@@ -193,52 +191,28 @@ impl Scheduler {
     async fn tick_one(&self, s: &ScheduleRow) -> anyhow::Result<TickReport> {
         let app = &self.app;
         let now = app.clock.now();
-        let mut report = TickReport::default();
         let sched = match cron::parse(&s.cron) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(schedule = %s.name, error = %e, "invalid cron in database; schedule ignored");
-                return Ok(report);
+                return Ok(TickReport::default());
             }
         };
+        let mut report = self.retry_due(s, now).await?;
         let mut tx = begin_write(&app.db).await?;
         // Re-read the cursor under the write lock: another loop may have advanced it.
         let cursor: String =
             sqlx::query_scalar("SELECT cursor_at FROM schedules WHERE id = ?").bind(s.id).fetch_one(&mut *tx).await?;
         let cursor = parse_ts(&cursor).unwrap_or(s.cursor);
-        let horizon = now + Duration::days(LOOKAHEAD_DAYS);
-        let mut due: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
-        let mut skips: Vec<(DateTime<Utc>, String)> = Vec::new();
-        let mut next_fire: Option<DateTime<Utc>> = None;
-        for nominal in cron::occurrences(&sched, app.tz, cursor, horizon, MAX_OCCURRENCES) {
-            match cron::fire_time(nominal, app.tz, &app.calendar, s.policy, s.school_days_only) {
-                Ok(at) if at <= now => due.push((nominal, at)),
-                Ok(at) => {
-                    next_fire = Some(at);
-                    break;
-                }
-                Err(reason) => skips.push((nominal, reason)),
-            }
-        }
-        let new_cursor = due.iter().map(|(n, _)| *n).chain(skips.iter().map(|(n, _)| *n).filter(|n| *n <= now)).max();
-        let last_due = due.last().copied();
-        for (nominal, at) in &due {
-            let is_last = Some((*nominal, *at)) == last_due;
-            if is_last && now - *at <= s.grace {
-                continue; // fired below
-            }
-            let reason = if is_last {
-                "missed: the service was down past the grace window"
-            } else {
-                "missed: superseded by a later occurrence"
-            };
-            report.skipped += record(&mut tx, s.id, *nominal, Some(*at), "skipped", Some(reason), now).await?;
-        }
-        for (nominal, reason) in skips.iter().filter(|(n, _)| Some(*n) <= new_cursor) {
+        let plan = cron::plan(&sched, app.tz, &app.calendar, s.policy, s.school_days_only, cursor, now, s.grace);
+        for (nominal, reason) in &plan.calendar_skips {
             report.skipped += record(&mut tx, s.id, *nominal, None, "skipped", Some(reason), now).await?;
         }
+        if let Some((nominal, at, reason)) = &plan.missed {
+            report.skipped += record(&mut tx, s.id, *nominal, *at, "skipped", Some(reason), now).await?;
+        }
         let mut fire: Option<Firing> = None;
-        if let Some((nominal, at)) = last_due.filter(|(_, at)| now - *at <= s.grace) {
+        if let Some((nominal, at)) = plan.fire {
             if record(&mut tx, s.id, nominal, Some(at), "fired", None, now).await? == 1 {
                 fire = Some(Firing {
                     schedule: s.name.clone(),
@@ -248,31 +222,13 @@ impl Scheduler {
                 });
             }
         }
-        if let Some(c) = new_cursor {
-            sqlx::query("UPDATE schedules SET cursor_at = ?, next_fire_at = ?, updated_at = ? WHERE id = ?")
-                .bind(ts(c))
-                .bind(next_fire.map(ts))
-                .bind(ts(now))
-                .bind(s.id)
-                .execute(&mut *tx)
-                .await?;
-        } else {
-            sqlx::query("UPDATE schedules SET next_fire_at = ? WHERE id = ?")
-                .bind(next_fire.map(ts))
-                .bind(s.id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        set_cursor(&mut tx, s.id, plan.cursor, plan.next_fire, now).await?;
         let Some(firing) = fire else {
             tx.commit().await?;
             return Ok(report);
         };
-        let job = self.jobs.get(&s.job);
-        let result = match &job {
-            Some(job) => job.run(app, &mut tx, &firing).await,
-            None => Err(anyhow::anyhow!("unknown job \"{}\"", s.job)),
-        };
-        match result {
+        supersede_retries(&mut tx, s.id, firing.nominal_at).await?;
+        match self.run_job(s, &mut tx, &firing).await {
             Ok(()) => {
                 tx.commit().await?;
                 app.outbox_notify.notify_waiters();
@@ -280,30 +236,143 @@ impl Scheduler {
                 report.fired += 1;
             }
             Err(e) => {
-                // The job's partial work is rolled back; the occurrence is recorded as failed so it
-                // is visible and not retried in a loop.
+                // The job's partial work is rolled back; the occurrence is recorded as failed,
+                // with a retry while its grace window lasts.
                 drop(tx);
-                tracing::error!(schedule = %s.name, error = %e, "scheduled job failed");
+                let retry_at = self.next_retry(now, 1, firing.fire_at + s.grace);
+                log_failure(s, &firing, 1, &e, retry_at);
                 let mut tx = begin_write(&app.db).await?;
                 sqlx::query(
-                    "INSERT INTO firings (schedule_id, nominal_at, fire_at, status, reason, recorded_at) VALUES (?, ?, ?, 'failed', ?, ?)
+                    "INSERT INTO firings (schedule_id, nominal_at, fire_at, status, reason, recorded_at, attempts, retry_at)
+                     VALUES (?, ?, ?, 'failed', ?, ?, 1, ?)
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(s.id)
                 .bind(ts(firing.nominal_at))
                 .bind(ts(firing.fire_at))
-                .bind(e.to_string())
+                .bind(failure_reason(&e, 1, retry_at))
                 .bind(ts(now))
+                .bind(retry_at.map(ts))
                 .execute(&mut *tx)
                 .await?;
-                if let Some(c) = new_cursor {
-                    sqlx::query("UPDATE schedules SET cursor_at = ?, next_fire_at = ? WHERE id = ?")
-                        .bind(ts(c))
-                        .bind(next_fire.map(ts))
-                        .bind(s.id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                supersede_retries(&mut tx, s.id, firing.nominal_at).await?;
+                set_cursor(&mut tx, s.id, plan.cursor, plan.next_fire, now).await?;
+                tx.commit().await?;
+                report.failed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs a job, turning a panic into an error so that one firing never takes the loop down.
+    async fn run_job(&self, s: &ScheduleRow, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
+        let Some(job) = self.jobs.get(&s.job) else {
+            anyhow::bail!("unknown job \"{}\"", s.job);
+        };
+        match AssertUnwindSafe(job.run(&self.app, tx, firing)).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<&str>()
+                    .map(|m| m.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(no message)".into());
+                Err(anyhow::anyhow!("the job panicked: {msg}"))
+            }
+        }
+    }
+
+    /// When a failed firing is tried again: exponential backoff, never past its window.
+    fn next_retry(&self, now: DateTime<Utc>, attempts: i64, window_end: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if now >= window_end {
+            return None;
+        }
+        let cfg = &self.app.settings.scheduler;
+        let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
+        let delay = cfg.retry_base_seconds.saturating_mul(1u64 << exp).min(cfg.retry_max_seconds.max(1));
+        let delay = Duration::seconds(i64::try_from(delay).unwrap_or(i64::MAX / 1000).min(86_400 * 365));
+        Some((now + delay).min(window_end))
+    }
+
+    /// Tries again the earliest failed firing of `s` whose retry is due. The retry runs in the
+    /// transaction that turns the row into 'fired', so racing loops run a success once.
+    async fn retry_due(&self, s: &ScheduleRow, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
+        let mut report = TickReport::default();
+        let mut tx = begin_write(&self.app.db).await?;
+        let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT nominal_at, fire_at, attempts FROM firings
+             WHERE schedule_id = ? AND status = 'failed' AND retry_at IS NOT NULL AND retry_at <= ?
+             ORDER BY nominal_at LIMIT 1",
+        )
+        .bind(s.id)
+        .bind(ts(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((nominal_text, fire_text, attempts)) = row else {
+            return Ok(report);
+        };
+        let Some(nominal) = parse_ts(&nominal_text) else {
+            // Unreadable: stop retrying rather than loop on it.
+            sqlx::query("UPDATE firings SET retry_at = NULL WHERE schedule_id = ? AND nominal_at = ?")
+                .bind(s.id)
+                .bind(&nominal_text)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(report);
+        };
+        let fire_at = fire_text.as_deref().and_then(parse_ts).unwrap_or(nominal);
+        let window_end = fire_at + s.grace;
+        if now > window_end {
+            sqlx::query(
+                "UPDATE firings SET retry_at = NULL, reason = COALESCE(reason, '') || '; gave up: the grace window ended'
+                 WHERE schedule_id = ? AND nominal_at = ?",
+            )
+            .bind(s.id)
+            .bind(&nominal_text)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(report);
+        }
+        let firing = Firing { schedule: s.name.clone(), nominal_at: nominal, fire_at, params: s.params.clone() };
+        let attempt = attempts + 1;
+        match self.run_job(s, &mut tx, &firing).await {
+            Ok(()) => {
+                sqlx::query(
+                    "UPDATE firings SET status = 'fired', attempts = ?, retry_at = NULL, reason = NULL, recorded_at = ?
+                     WHERE schedule_id = ? AND nominal_at = ?",
+                )
+                .bind(attempt)
+                .bind(ts(now))
+                .bind(s.id)
+                .bind(&nominal_text)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                self.app.outbox_notify.notify_waiters();
+                tracing::info!(schedule = %s.name, nominal = %nominal_text, attempt, "schedule fired on retry");
+                report.fired += 1;
+            }
+            Err(e) => {
+                drop(tx);
+                let retry_at = self.next_retry(now, attempt, window_end);
+                log_failure(s, &firing, attempt, &e, retry_at);
+                let mut tx = begin_write(&self.app.db).await?;
+                // Guarded by the attempt count read above: a racing loop's record is not doubled.
+                sqlx::query(
+                    "UPDATE firings SET attempts = ?, reason = ?, retry_at = ?, recorded_at = ?
+                     WHERE schedule_id = ? AND nominal_at = ? AND status = 'failed' AND attempts = ?",
+                )
+                .bind(attempt)
+                .bind(failure_reason(&e, attempt, retry_at))
+                .bind(retry_at.map(ts))
+                .bind(ts(now))
+                .bind(s.id)
+                .bind(&nominal_text)
+                .bind(attempts)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
                 report.failed += 1;
             }
@@ -313,11 +382,17 @@ impl Scheduler {
 
     /// When the scheduler next has something to do.
     async fn next_wake(&self) -> Option<DateTime<Utc>> {
-        let t: Option<String> = sqlx::query_scalar("SELECT MIN(next_fire_at) FROM schedules WHERE enabled = 1")
-            .fetch_one(&self.app.db)
-            .await
-            .ok()
-            .flatten();
+        let t: Option<String> = sqlx::query_scalar(
+            "SELECT MIN(t) FROM (
+                 SELECT next_fire_at AS t FROM schedules WHERE enabled = 1
+                 UNION ALL
+                 SELECT f.retry_at FROM firings f JOIN schedules s ON s.id = f.schedule_id
+                 WHERE s.enabled = 1 AND f.retry_at IS NOT NULL)",
+        )
+        .fetch_one(&self.app.db)
+        .await
+        .ok()
+        .flatten();
         t.and_then(|t| parse_ts(&t))
     }
 
@@ -356,8 +431,10 @@ async fn record(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<usize> {
+    let attempts = i64::from(status == "fired");
     let r = sqlx::query(
-        "INSERT INTO firings (schedule_id, nominal_at, fire_at, status, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?)
+        "INSERT INTO firings (schedule_id, nominal_at, fire_at, status, reason, recorded_at, attempts)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (schedule_id, nominal_at) DO NOTHING",
     )
     .bind(schedule_id)
@@ -366,7 +443,70 @@ async fn record(
     .bind(status)
     .bind(reason)
     .bind(ts(now))
+    .bind(attempts)
     .execute(&mut **tx)
     .await?;
     Ok(r.rows_affected() as usize)
+}
+
+async fn set_cursor(
+    tx: &mut Tx<'static>,
+    schedule_id: i64,
+    cursor: Option<DateTime<Utc>>,
+    next_fire: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    match cursor {
+        Some(c) => {
+            sqlx::query("UPDATE schedules SET cursor_at = ?, next_fire_at = ?, updated_at = ? WHERE id = ?")
+                .bind(ts(c))
+                .bind(next_fire.map(ts))
+                .bind(ts(now))
+                .bind(schedule_id)
+                .execute(&mut **tx)
+                .await?
+        }
+        None => {
+            sqlx::query("UPDATE schedules SET next_fire_at = ? WHERE id = ?")
+                .bind(next_fire.map(ts))
+                .bind(schedule_id)
+                .execute(&mut **tx)
+                .await?
+        }
+    };
+    Ok(())
+}
+
+/// A later occurrence has run (or been tried): earlier ones stop retrying, so a schedule never
+/// has a pile of stale retries.
+async fn supersede_retries(tx: &mut Tx<'static>, schedule_id: i64, nominal: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE firings SET retry_at = NULL, reason = COALESCE(reason, '') || '; gave up: superseded by a later occurrence'
+         WHERE schedule_id = ? AND nominal_at < ? AND retry_at IS NOT NULL",
+    )
+    .bind(schedule_id)
+    .bind(ts(nominal))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn failure_reason(e: &anyhow::Error, attempt: i64, retry_at: Option<DateTime<Utc>>) -> String {
+    match retry_at {
+        Some(t) => format!("{e:#} (attempt {attempt}; retry at {})", ts(t)),
+        None => format!("{e:#} (attempt {attempt}; no retry: the grace window has ended)"),
+    }
+}
+
+fn log_failure(s: &ScheduleRow, firing: &Firing, attempt: i64, e: &anyhow::Error, retry_at: Option<DateTime<Utc>>) {
+    match retry_at {
+        Some(t) => {
+            tracing::warn!(schedule = %s.name, nominal = %ts(firing.nominal_at), attempt, error = %format!("{e:#}"),
+            retry_at = %ts(t), "scheduled job failed; will retry")
+        }
+        None => {
+            tracing::error!(schedule = %s.name, nominal = %ts(firing.nominal_at), attempt, error = %format!("{e:#}"),
+            "scheduled job failed for good: its grace window has ended")
+        }
+    }
 }

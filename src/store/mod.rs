@@ -9,6 +9,7 @@ pub mod leave;
 pub mod monthly;
 pub mod people;
 pub mod rectify;
+pub mod retention;
 pub mod tasks;
 pub mod weekly;
 
