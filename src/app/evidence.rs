@@ -200,17 +200,18 @@ fn public_v6(ip: Ipv6Addr) -> bool {
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return public_v4(embedded(s[6], s[7])); // NAT64
     }
+    // Only global unicast 2000::/3 is routed on the internet: loopback, unspecified, link-local,
+    // unique-local, site-local, multicast, IPv4-compatible and -translated and discard-only
+    // addresses are all outside it.
+    if s[0] & 0xe000 != 0x2000 {
+        return false;
+    }
     if s[0] == 0x2002 {
         return public_v4(embedded(s[1], s[2])); // 6to4
     }
-    !(s[..6] == [0; 6] // ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d
-        || ip.is_multicast()
-        || s[0] & 0xfe00 == 0xfc00 // unique local fc00::/7
-        || s[0] & 0xffc0 == 0xfe80 // link-local fe80::/10
-        || s[0] & 0xffc0 == 0xfec0 // site-local (deprecated)
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x2001 && s[1] == 0) // Teredo: tunnels to anywhere
-        || s[..4] == [0x100, 0, 0, 0]) // discard-only 100::/64
+    // Documentation 2001:db8::/32 and 3fff::/20; IETF assignments 2001::/23 (Teredo tunnels to
+    // anywhere, benchmarking, ORCHID).
+    !((s[0] == 0x2001 && (s[1] == 0x0db8 || s[1] < 0x0200)) || (s[0] == 0x3fff && s[1] < 0x1000))
 }
 
 /// Whether an address is on the public internet (not loopback, private, link-local, CGNAT,
@@ -469,6 +470,10 @@ mod tests {
             "64:ff9b::a00:1",
             "2002:7f00:1::",
             "2001:0:4136:e378::1",
+            "2001:2::1",
+            "::ffff:0:7f00:1",
+            "100::1",
+            "3fff::1",
         ] {
             assert!(!is_public(ip(s)), "{s} is not public");
         }
