@@ -69,7 +69,7 @@ where
         tokio::spawn(async move {
             match c.call_ok("get_login_info", json!({}), timeout).await {
                 Ok(data) => {
-                    if let Some(id) = data.get("user_id").and_then(wire::id_of) {
+                    if let Some(id) = data.get("user_id").and_then(wire::qq_id_of) {
                         let _ = login_tx.send(id).await;
                     }
                 }
