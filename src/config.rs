@@ -24,6 +24,15 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.trim().is_empty()
     }
+
+    /// Whether `given` equals the secret. Both are hashed first and the fixed-size digests
+    /// compared without an early exit, so the time taken depends on neither the secret's
+    /// length nor how much of a guess was right.
+    pub fn matches(&self, given: &[u8]) -> bool {
+        use sha2::{Digest, Sha256};
+        let (a, b) = (Sha256::digest(self.0.as_bytes()), Sha256::digest(given));
+        a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -119,6 +128,9 @@ pub struct RectifySettings {
     /// How often the background fetcher looks for photos to download.
     pub evidence_poll_secs: u64,
     pub evidence_max_attempts: u32,
+    /// Hosts (by name), addresses or networks (CIDR) photos may be fetched from although they
+    /// are not public, e.g. an intranet image server. Everything else non-public is refused.
+    pub evidence_allow_hosts: Vec<String>,
 }
 
 impl Default for RectifySettings {
@@ -139,6 +151,7 @@ impl Default for RectifySettings {
             evidence_timeout_secs: 20,
             evidence_poll_secs: 10,
             evidence_max_attempts: 3,
+            evidence_allow_hosts: Vec::new(),
         }
     }
 }
@@ -583,6 +596,10 @@ impl Settings {
         if r.evidence_poll_secs == 0 || r.evidence_timeout_secs == 0 {
             return Err(ConfigError::new("rectify.evidence_poll_secs", "must be at least 1 second"));
         }
+        for (i, e) in r.evidence_allow_hosts.iter().enumerate() {
+            crate::app::evidence::AllowEntry::parse(e)
+                .map_err(|m| ConfigError::new(format!("rectify.evidence_allow_hosts[{i}]"), m))?;
+        }
         let th = &self.themes;
         if crate::domain::monthly::reminder_cron(&th.reminder_days, &th.reminder_time).is_none() {
             return Err(ConfigError::new(
@@ -707,6 +724,17 @@ mod tests {
         assert_eq!(e.key, "schedules[0].cron");
         let e = Settings::from_toml_over_default("[http]\nbind = 8080").unwrap_err();
         assert!(e.key.contains("bind"), "{e}");
+    }
+
+    #[test]
+    fn secrets_match_only_themselves_whatever_the_length() {
+        let s = Secret::new("hook_s3cret-x");
+        assert!(s.matches(b"hook_s3cret-x"));
+        for guess in [&b""[..], b"h", b"hook_s3cret-", b"hook_s3cret-xx", b"hook_s3cret-y", b"HOOK_S3CRET-X"] {
+            assert!(!s.matches(guess), "{}", String::from_utf8_lossy(guess));
+        }
+        assert!(Secret::default().matches(b""));
+        assert!(!Secret::default().matches(b"x"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use common::{first_person, settings_for};
 use dudao::chat::onebot::{OneBotChannel, OneBotSettings};
 use dudao::service::{self, Running};
 use dudao::Channel;
-use onebot_fake::{connect_reverse, Action, Auth, Behaviour, FakeServer, Recorder};
+use onebot_fake::{connect_reverse, connect_reverse_with, Action, Auth, Behaviour, FakeServer, Recorder};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,11 @@ struct Svc {
 impl Svc {
     /// The service with only the OneBot channel; `onebot` lines override the fast test defaults.
     async fn start(onebot: &[(&str, &str)]) -> Svc {
+        Self::start_edited(onebot, |_| {}).await
+    }
+
+    /// Like [`Svc::start`], with the channel built from settings edited after validation.
+    async fn start_edited(onebot: &[(&str, &str)], edit: impl FnOnce(&mut OneBotSettings)) -> Svc {
         let mut keys: Vec<(String, String)> = [
             ("enabled", "true".to_string()),
             ("access_token", format!("\"{TOKEN}\"")),
@@ -57,7 +62,8 @@ impl Svc {
         // The registry builds exactly this channel from the configuration.
         let enabled = dudao::chat::registry::from_config(&settings).unwrap();
         assert_eq!(enabled.channels.iter().map(|c| c.name().to_string()).collect::<Vec<_>>(), vec!["qq"]);
-        let ob: OneBotSettings = settings.channels.onebot.clone().unwrap();
+        let mut ob: OneBotSettings = settings.channels.onebot.clone().unwrap();
+        edit(&mut ob);
         let ch = Arc::new(OneBotChannel::new(ob));
         let channels: Vec<Arc<dyn Channel>> = vec![ch.clone()];
         let running = service::start(settings, Arc::new(dudao::clock::SystemClock), channels).await.unwrap();
@@ -582,5 +588,160 @@ async fn a_weekly_report_replying_to_the_prompt_in_a_qq_group() {
     let reports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM weekly_reports").fetch_one(svc.db()).await.unwrap();
     assert_eq!(reports, 1);
     bot.close();
+    svc.stop().await;
+}
+
+/// Counts inbound rows, optionally with a status.
+async fn inbound_rows(svc: &Svc, status: Option<&str>) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE ?1 IS NULL OR status = ?1")
+        .bind(status)
+        .fetch_one(svc.db())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_burst_is_stored_before_anything_after_it_is_read_and_results_still_flow() {
+    const N: i64 = 2_000;
+    // The service's log, to see that the catch-up pass ran (all tasks run on this test's thread).
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let svc = Svc::start(&[("api_timeout_ms", "5000")]).await;
+    let rec = Recorder::new();
+    let (_, qq) = svc.roster_qq("inspector").await;
+    let bot = connect_reverse(svc.addr(), BOT, Auth::Bearer(TOKEN), rec.clone()).await.unwrap();
+    // A busy morning: N group messages arrive while the bot's answer to 帮助 is in flight, so
+    // the result of that send comes after all of them on the wire.
+    let burst = (0..N)
+        .map(|i| {
+            bot.group_msg_frame(GROUP, qq, json!(10_000 + i), json!([text(&format!("第{i}条：今日到校巡查记录"))]))
+        })
+        .collect();
+    rec.flood_before_next_answer(burst);
+    bot.group_msg(GROUP, qq, json!(1), json!([at(BOT), text("帮助")]));
+    let (status, attempts, err) = svc.wait_outbox("settled", |s, _, e| s == "sent" || e.is_some()).await;
+    // The send completed at its first attempt: its result was read although processing lags.
+    assert_eq!((status.as_str(), attempts, err), ("sent", 1, None));
+    // Everything that came before the result on the wire was durable before the result was acted on.
+    assert_eq!(inbound_rows(&svc, None).await, N + 1);
+    // And everything is processed eventually, also what did not fit the processing queue.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while inbound_rows(&svc, Some("received")).await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the backlog was never processed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(inbound_rows(&svc, Some("processed")).await, N + 1);
+    let logged = logs.text();
+    assert!(
+        logged.contains("processing is behind") && logged.contains("caught up with stored QQ messages"),
+        "{logged}"
+    );
+    assert!(!logged.contains(TOKEN), "the access token was logged");
+    svc.stop().await;
+}
+
+/// Collects log output of the current thread.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn frames_with_non_numeric_ids_are_rejected_before_anything_is_stored() {
+    let svc = Svc::start(&[]).await;
+    let rec = Recorder::new();
+    let bot = connect_reverse(svc.addr(), BOT, Auth::Bearer(TOKEN), rec.clone()).await.unwrap();
+    let me: i64 = BOT.parse().unwrap();
+    let group = |id: i64, user: Value, group: Value| {
+        json!({
+            "time": 1_767_225_600, "self_id": me, "post_type": "message", "message_type": "group",
+            "sub_type": "normal", "message_id": id, "group_id": group, "user_id": user,
+            "message": [at(BOT), text(" 帮助 这条不该入库")], "raw_message": "", "font": 0,
+            "sender": {"user_id": user, "nickname": "来历不明", "card": "", "role": "member"}
+        })
+    };
+    let bad = [
+        group(1, json!("abc"), json!(GROUP)),
+        group(2, json!("1e5"), json!(GROUP)),
+        group(3, json!(20_001), json!("[CQ:at,qq=1]")),
+        group(4, json!(20_001), json!("1e5")),
+        group(5, json!(1.5), json!(GROUP)),
+        group(6, json!("12 34"), json!(GROUP)),
+        group(7, json!("-20001"), json!(GROUP)),
+        group(8, json!("２００１"), json!(GROUP)),
+        group(9, json!(20_001), json!(true)),
+        json!({"time": 1, "self_id": me, "post_type": "message", "message_type": "private", "sub_type": "friend",
+               "message_id": 10, "user_id": "张三", "message": "绑定 123456", "sender": {"user_id": "张三"}}),
+    ];
+    for f in bad {
+        bot.send(f);
+    }
+    // A good message behind them: once it is processed, everything before it was handled.
+    bot.group_msg(GROUP, 20_001, json!(99), json!([text("大家好，今天下午开会")]));
+    svc.wait_processed(&format!("{BOT}:99")).await;
+    let stored: Vec<(String, String)> =
+        sqlx::query_as("SELECT chat_id, sender_id FROM inbound_messages").fetch_all(svc.db()).await.unwrap();
+    assert_eq!(stored, vec![(GROUP.to_string(), "20001".to_string())]);
+    let groups: Vec<String> =
+        sqlx::query_scalar("SELECT external_id FROM chat_groups").fetch_all(svc.db()).await.unwrap();
+    assert_eq!(groups, vec![GROUP.to_string()]);
+    svc.running().drain(WAIT).await;
+    assert!(rec.sends().is_empty(), "nothing answered: {:#?}", rec.sends());
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn the_reverse_endpoint_needs_a_token_even_on_loopback() {
+    // Validation: an enabled reverse endpoint without a token does not start, even on loopback
+    // (a reverse proxy on the same host makes every caller look local).
+    for bind in ["127.0.0.1:8080", "0.0.0.0:8080"] {
+        let e = dudao::config::Settings::from_toml_over_default(&format!(
+            "[http]\nbind = \"{bind}\"\n[channels.onebot]\nenabled = true\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "channels.onebot.access_token", "{bind}");
+        assert!(e.message.contains("DUDAO_CHANNELS__ONEBOT__ACCESS_TOKEN"), "{}", e.message);
+    }
+    // Forward only: our endpoint is off, NapCat's own server decides about tokens.
+    dudao::config::Settings::from_toml_over_default(
+        "[channels.onebot]\nenabled = true\nreverse = false\nforward_urls = [\"ws://127.0.0.1:3001\"]\n",
+    )
+    .unwrap();
+
+    // A channel built without a token (bypassing validation) accepts nobody, proxied or not.
+    use tokio_tungstenite::tungstenite::Error;
+    let svc = Svc::start_edited(&[], |ob| ob.access_token = dudao::config::Secret::default()).await;
+    let rec = Recorder::new();
+    let status = |r: Result<onebot_fake::FakeConn, Error>| match r {
+        Err(Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => 101,
+    };
+    let proxied = [("x-forwarded-for", "203.0.113.7")];
+    assert_eq!(status(connect_reverse_with(svc.addr(), BOT, Auth::None, &proxied, rec.clone()).await), 401);
+    let forwarded = [("forwarded", "for=203.0.113.7;proto=https")];
+    assert_eq!(status(connect_reverse_with(svc.addr(), BOT, Auth::None, &forwarded, rec.clone()).await), 401);
+    assert_eq!(status(connect_reverse(svc.addr(), BOT, Auth::None, rec.clone()).await), 401);
+    assert!(svc.ch.connected_accounts().is_empty());
     svc.stop().await;
 }

@@ -25,6 +25,8 @@ sweep_cron = ""
 evidence_poll_secs = 3600
 evidence_max_bytes = 4096
 evidence_max_attempts = 1
+# The photo server of these tests is on loopback.
+evidence_allow_hosts = ["127.0.0.1"]
 "#;
 
 fn local(m: u32, d: u32, h: u32) -> DateTime<Utc> {

@@ -2,6 +2,7 @@
 //! transaction) and what every workflow needs from the running service.
 
 pub mod broadcast;
+pub mod evidence;
 pub mod handlers;
 pub mod monthly;
 pub mod rectify;
@@ -262,9 +263,50 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+// ---- Store first, process later (transports without delivery acknowledgement) ----
+
+impl App {
+    /// Stores messages in one transaction without acting on them. Per message: its row id when
+    /// it still needs processing, `None` for a duplicate that was already processed.
+    pub async fn store_inbound(&self, msgs: &[InboundMessage]) -> anyhow::Result<Vec<Option<i64>>> {
+        let now = self.clock.now();
+        let mut tx = begin_write(&self.db).await?;
+        let mut ids = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
+            ids.push(match store::inbound::store(&mut tx, platform, msg, now).await? {
+                Stored::Duplicate(id) => {
+                    tracing::debug!(id, channel = %msg.chat.channel, "duplicate delivery ignored");
+                    None
+                }
+                Stored::New(id) | Stored::Pending(id) => Some(id),
+            });
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Processes a message stored by [`App::store_inbound`]; does nothing if it already was.
+    pub async fn process_stored(&self, id: i64, msg: &InboundMessage) -> anyhow::Result<()> {
+        self.process(id, msg).await
+    }
+}
+
 #[async_trait]
 impl InboundSink for App {
     async fn deliver(&self, msg: InboundMessage) -> anyhow::Result<()> {
         self.ingest(msg).await
+    }
+
+    async fn store(&self, msgs: &[InboundMessage]) -> anyhow::Result<Vec<Option<i64>>> {
+        self.store_inbound(msgs).await
+    }
+
+    async fn process_stored(&self, id: i64, msg: InboundMessage) -> anyhow::Result<()> {
+        App::process_stored(self, id, &msg).await
+    }
+
+    async fn process_pending(&self) -> anyhow::Result<usize> {
+        self.recover_inbound().await
     }
 }

@@ -7,7 +7,7 @@
 use crate::app::{App, Ctx};
 use crate::chat::Segment;
 use crate::config::{ScheduleSettings, Settings};
-use crate::db::{begin_write, Tx};
+use crate::db::Tx;
 use crate::domain::actor::{Actor, Denied};
 use crate::domain::command::{CommandId, ParsedCommand};
 use crate::domain::rectify::{
@@ -21,10 +21,7 @@ use crate::store::{self, rectify as rs, rectify::Item, Conn};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use std::path::PathBuf;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 /// The job name to use in `[[schedules]]`.
 pub const JOB: &str = "rectify_sweep";
@@ -1133,111 +1130,5 @@ pub async fn sweep(app: &App, conn: &mut Tx<'static>, now: DateTime<Utc>) -> any
 
 // ---- Evidence fetcher ----
 
-/// Where photos go: `[rectify] evidence_dir`, or `evidence/` next to the database.
-pub fn evidence_dir(settings: &Settings) -> PathBuf {
-    settings.rectify.evidence_dir.clone().unwrap_or_else(|| {
-        settings.database.path.parent().map(|p| p.join("evidence")).unwrap_or_else(|| PathBuf::from("evidence"))
-    })
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FetchReport {
-    pub stored: usize,
-    pub duplicates: usize,
-    pub failed: usize,
-}
-
-async fn download(client: &reqwest::Client, url: &str, max: u64) -> anyhow::Result<Vec<u8>> {
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        anyhow::bail!("unsupported URL scheme");
-    }
-    let mut resp = client.get(url).send().await?.error_for_status()?;
-    if resp.content_length().is_some_and(|n| n > max) {
-        anyhow::bail!("larger than {max} bytes");
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > max {
-            anyhow::bail!("larger than {max} bytes");
-        }
-    }
-    if body.is_empty() {
-        anyhow::bail!("empty body");
-    }
-    Ok(body)
-}
-
-/// Downloads pending photos (outside any transaction), stores each content once under its
-/// sha256, and records the result in a short transaction per photo.
-pub async fn fetch_evidence(app: &App) -> anyhow::Result<FetchReport> {
-    let cfg = &app.settings.rectify;
-    let mut report = FetchReport::default();
-    let pending = {
-        let mut conn = app.db.acquire().await?;
-        rs::pending_evidence(&mut conn, 50).await?
-    };
-    if pending.is_empty() {
-        return Ok(report);
-    }
-    let client =
-        reqwest::Client::builder().timeout(std::time::Duration::from_secs(cfg.evidence_timeout_secs)).build()?;
-    let dir = evidence_dir(&app.settings);
-    for ev in pending {
-        let result = async {
-            let body = download(&client, &ev.url, cfg.evidence_max_bytes).await?;
-            let hash = hex(&Sha256::digest(&body));
-            let rel = format!("{}/{hash}", &hash[..2]);
-            let path = dir.join(&rel);
-            if tokio::fs::metadata(&path).await.is_err() {
-                if let Some(parent) = path.parent() {
-                    tokio::fs::create_dir_all(parent).await?;
-                }
-                let tmp = path.with_extension("part");
-                tokio::fs::write(&tmp, &body).await?;
-                tokio::fs::rename(&tmp, &path).await?;
-            }
-            anyhow::Ok((hash, body.len(), rel))
-        }
-        .await;
-        let mut tx = begin_write(&app.db).await?;
-        match result {
-            Ok((hash, size, rel)) => {
-                let size = i64::try_from(size).unwrap_or(i64::MAX);
-                if rs::evidence_fetched(&mut tx, &ev, &hash, size, &rel, app.clock.now()).await? {
-                    report.stored += 1;
-                } else {
-                    report.duplicates += 1;
-                }
-            }
-            Err(e) => {
-                let give_up = ev.attempts + 1 >= cfg.evidence_max_attempts;
-                tracing::warn!(evidence = ev.id, error = %e, give_up, "evidence download failed");
-                rs::evidence_failed(&mut tx, ev.id, &e.to_string(), give_up).await?;
-                if give_up {
-                    report.failed += 1;
-                }
-            }
-        }
-        tx.commit().await?;
-    }
-    Ok(report)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The background fetcher: polls for pending photos until shutdown.
-pub async fn evidence_loop(app: Arc<App>, shutdown: CancellationToken) {
-    let every = std::time::Duration::from_secs(app.settings.rectify.evidence_poll_secs.max(1));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        if let Err(e) = fetch_evidence(&app).await {
-            tracing::warn!(error = %e, "evidence fetcher");
-        }
-    }
-}
+// The fetcher lives in `app::evidence`; these names stay available here.
+pub use crate::app::evidence::{evidence_dir, evidence_loop, fetch_evidence, FetchReport};

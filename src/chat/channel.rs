@@ -82,6 +82,27 @@ pub enum SendError {
 pub trait InboundSink: Send + Sync {
     /// Returns once the message is durably stored (and processed, or queued for processing).
     async fn deliver(&self, msg: InboundMessage) -> anyhow::Result<()>;
+
+    /// Stores messages durably (deduplicated) without acting on them, for transports with no
+    /// delivery acknowledgement that must not hold messages in memory. Per message: the id to
+    /// pass to [`InboundSink::process_stored`], or `None` when nothing is left to do. The
+    /// default stores and processes each at once.
+    async fn store(&self, msgs: &[InboundMessage]) -> anyhow::Result<Vec<Option<i64>>> {
+        for m in msgs {
+            self.deliver(m.clone()).await?;
+        }
+        Ok(vec![None; msgs.len()])
+    }
+
+    /// Acts on a message [`InboundSink::store`] returned an id for; a no-op if already done.
+    async fn process_stored(&self, _id: i64, _msg: InboundMessage) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// Acts on every stored message not yet processed (those a full queue left behind).
+    async fn process_pending(&self) -> anyhow::Result<usize> {
+        Ok(0)
+    }
 }
 
 /// What a channel's receive loop gets from the service.

@@ -72,6 +72,9 @@ pub struct Recorder {
     tap: Mutex<Option<mpsc::UnboundedSender<Action>>>,
     /// Keep actions in memory (off for long benchmark runs).
     keep: AtomicBool,
+    /// Frames pushed right before the answer to the next action (a burst of traffic arriving
+    /// while an action is in flight).
+    flood: Mutex<Vec<Value>>,
 }
 
 impl Recorder {
@@ -85,6 +88,7 @@ impl Recorder {
             members: Mutex::new(json!([])),
             tap: Mutex::new(None),
             keep: AtomicBool::new(true),
+            flood: Mutex::new(Vec::new()),
         })
     }
 
@@ -94,6 +98,11 @@ impl Recorder {
         *self.tap.lock().unwrap() = Some(tx);
         self.keep.store(false, Ordering::SeqCst);
         rx
+    }
+
+    /// The next action's answer is preceded on the wire by these frames.
+    pub fn flood_before_next_answer(&self, frames: Vec<Value>) {
+        *self.flood.lock().unwrap() = frames;
     }
 
     pub fn set_behaviour(&self, b: Behaviour) {
@@ -242,6 +251,10 @@ impl FakeConn {
             ok,
         });
         if let Some(mut r) = reply {
+            let flood = std::mem::take(&mut *self.rec.flood.lock().unwrap());
+            for f in flood {
+                self.send(f);
+            }
             r["echo"] = echo;
             self.send(r);
         }
@@ -264,13 +277,18 @@ impl FakeConn {
 
     /// A group message; `message` is an array or a CQ-code string; `message_id` any JSON id.
     pub fn group_msg(&self, group: i64, user: i64, message_id: Value, message: Value) {
-        self.send(json!({
+        self.send(self.group_msg_frame(group, user, message_id, message));
+    }
+
+    /// The frame [`FakeConn::group_msg`] sends.
+    pub fn group_msg_frame(&self, group: i64, user: i64, message_id: Value, message: Value) -> Value {
+        json!({
             "time": now(), "self_id": self.self_id.parse::<i64>().unwrap(), "post_type": "message",
             "message_type": "group", "sub_type": "normal", "message_id": message_id, "group_id": group,
             "user_id": user, "anonymous": null, "message": message,
             "raw_message": "", "font": 0, "message_format": if message.is_string() { "string" } else { "array" },
             "sender": {"user_id": user, "nickname": format!("昵称{user}"), "card": format!("群名片{user}"), "role": "member"}
-        }));
+        })
     }
 
     pub fn private_msg(&self, user: i64, message_id: Value, message: Value) {
@@ -330,6 +348,17 @@ pub async fn connect_reverse(
     auth: Auth<'_>,
     rec: Arc<Recorder>,
 ) -> Result<FakeConn, tokio_tungstenite::tungstenite::Error> {
+    connect_reverse_with(addr, self_id, auth, &[], rec).await
+}
+
+/// [`connect_reverse`] with extra request headers (e.g. what a reverse proxy adds).
+pub async fn connect_reverse_with(
+    addr: SocketAddr,
+    self_id: &str,
+    auth: Auth<'_>,
+    extra: &[(&'static str, &str)],
+    rec: Arc<Recorder>,
+) -> Result<FakeConn, tokio_tungstenite::tungstenite::Error> {
     let url = match auth {
         Auth::Query(t) => format!("ws://{addr}/onebot/v11/ws?access_token={t}"),
         _ => format!("ws://{addr}/onebot/v11/ws"),
@@ -347,6 +376,9 @@ pub async fn connect_reverse(
             h.insert("authorization", HeaderValue::from_str(&format!("Token {t}")).unwrap());
         }
         Auth::None | Auth::Query(_) => {}
+    }
+    for (k, v) in extra {
+        h.insert(*k, HeaderValue::from_str(v).unwrap());
     }
     // Like NapCat (Node's `ws` sets TCP_NODELAY): events and results are not held back by Nagle.
     let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;

@@ -36,8 +36,7 @@ pub struct OneBotSettings {
     pub enabled: bool,
     /// The channel instance name, used in `[[groups]] channel = ...`.
     pub name: String,
-    /// Shared with the implementation (NapCat `token`). Required when the HTTP listener is not
-    /// on loopback.
+    /// Shared with the implementation (NapCat `token`). Required whenever `reverse` is on.
     pub access_token: Secret,
     /// Accept reverse WebSocket connections on the HTTP listener.
     pub reverse: bool,
@@ -97,17 +96,18 @@ impl OneBotSettings {
         if self.name.trim().is_empty() {
             return err("name", "must not be empty".into());
         }
-        if self.access_token.is_empty() {
-            let loopback = http_bind.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback());
-            if self.reverse && !loopback {
-                return err(
-                    "access_token",
-                    format!(
-                        "required when http.bind ({http_bind}) is not a loopback address: anyone reaching the port \
-                         could otherwise speak as a QQ account; set the same token in NapCat's websocketClients entry"
-                    ),
-                );
-            }
+        // Required even on a loopback bind: a reverse proxy on the same host makes every caller
+        // look local, and whoever connects speaks as a QQ account.
+        if self.reverse && self.access_token.is_empty() {
+            return err(
+                "access_token",
+                format!(
+                    "required while the reverse WebSocket endpoint is on (http.bind {http_bind}): anyone who can reach \
+                     it, also through a reverse proxy, could otherwise speak as a QQ account. Set a long random string \
+                     here or in the environment variable DUDAO_CHANNELS__ONEBOT__ACCESS_TOKEN, and the same value as \
+                     `token` in NapCat's websocketClients entry (or set reverse = false when only forward_urls are used)"
+                ),
+            );
         }
         for (i, u) in self.forward_urls.iter().enumerate() {
             if let Err(m) = forward::check_url(u) {
@@ -372,7 +372,7 @@ impl OneBotChannel {
             .iter()
             .filter_map(|m| {
                 Some(GroupMember {
-                    user_id: m.get("user_id").and_then(wire::id_of)?,
+                    user_id: m.get("user_id").and_then(wire::qq_id_of)?,
                     card: text(m, "card"),
                     nickname: text(m, "nickname"),
                     role: text(m, "role"),
@@ -447,16 +447,20 @@ mod tests {
 
     #[test]
     fn settings_load_and_validate() {
-        let s = Settings::from_toml_over_default("[channels.onebot]\nenabled = true\n").unwrap();
+        let s =
+            Settings::from_toml_over_default("[channels.onebot]\nenabled = true\naccess_token = \"t0ken\"\n").unwrap();
         let ob = s.channels.onebot.clone().unwrap();
         assert_eq!(ob.name, "qq");
         assert!(ob.reverse);
 
-        // A public listener without a token is refused, naming the key.
-        let e =
-            Settings::from_toml_over_default("[http]\nbind = \"0.0.0.0:8080\"\n[channels.onebot]\nenabled = true\n")
-                .unwrap_err();
-        assert_eq!(e.key, "channels.onebot.access_token");
+        // The reverse endpoint without a token is refused, naming the key, on any bind.
+        for bind in ["0.0.0.0:8080", "127.0.0.1:8080"] {
+            let e = Settings::from_toml_over_default(&format!(
+                "[http]\nbind = \"{bind}\"\n[channels.onebot]\nenabled = true\n"
+            ))
+            .unwrap_err();
+            assert_eq!(e.key, "channels.onebot.access_token");
+        }
         Settings::from_toml_over_default(
             "[http]\nbind = \"0.0.0.0:8080\"\n[channels.onebot]\nenabled = true\naccess_token = \"s3cret\"\n",
         )
@@ -467,12 +471,14 @@ mod tests {
 
         for bad in ["not a url", "http://127.0.0.1:3001", "ws://", "wss://example.com/"] {
             let e = Settings::from_toml_over_default(&format!(
-                "[channels.onebot]\nenabled = true\nforward_urls = [\"ws://127.0.0.1:3001\", \"{bad}\"]\n"
+                "[channels.onebot]\nenabled = true\naccess_token = \"t\"\nforward_urls = [\"ws://127.0.0.1:3001\", \"{bad}\"]\n"
             ))
             .unwrap_err();
             assert_eq!(e.key, "channels.onebot.forward_urls[1]", "{bad}: {e}");
         }
-        let e = Settings::from_toml_over_default("[channels.onebot]\nenabled = true\nbogus = 1\n").unwrap_err();
+        let e =
+            Settings::from_toml_over_default("[channels.onebot]\nenabled = true\naccess_token = \"t\"\nbogus = 1\n")
+                .unwrap_err();
         assert!(e.key.contains("onebot"), "{e}");
         let e = Settings::from_toml_over_default("[channels.onebot]\nenabled = true\nreverse = false\n").unwrap_err();
         assert_eq!(e.key, "channels.onebot.forward_urls");

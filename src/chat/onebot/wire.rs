@@ -67,6 +67,24 @@ pub fn id_of(v: &Value) -> Option<String> {
     }
 }
 
+/// A QQ number (account, user or group id): a non-negative JSON integer, or a string of 1–20
+/// ASCII digits. `None` for anything else ("abc", "1e5", 1.5, CQ text, full-width digits).
+pub fn qq_id_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => n.as_u64().map(|u| u.to_string()),
+        Value::String(s) => Some(s.trim()).filter(|s| is_qq_number(s)).map(str::to_string),
+        _ => None,
+    }
+}
+
+/// An optional id field: absent or null is `Ok(None)`; present but not a QQ number is an error.
+fn optional_qq_id(o: &Map<String, Value>, key: &'static str) -> Result<Option<String>, &'static str> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => qq_id_of(v).map(Some).ok_or(key),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // CQ codes
 
@@ -246,6 +264,13 @@ pub enum Event {
         self_id: Option<String>,
         post_type: String,
     },
+    /// An event whose account, user or group id is not a QQ number: rejected whole, since
+    /// storing it would create a chat nobody can answer.
+    Invalid {
+        post_type: String,
+        /// The offending field, e.g. `user_id`.
+        field: &'static str,
+    },
 }
 
 impl Event {
@@ -255,6 +280,7 @@ impl Event {
             Event::Lifecycle { self_id, .. } | Event::Heartbeat { self_id, .. } | Event::Other { self_id, .. } => {
                 self_id.as_deref()
             }
+            Event::Invalid { .. } => None,
         }
     }
 }
@@ -302,11 +328,16 @@ pub fn parse_frame(text: &str) -> Result<Frame, serde_json::Error> {
 }
 
 fn parse_event(post_type: &str, o: &Map<String, Value>) -> Event {
-    let self_id = o.get("self_id").and_then(id_of);
+    let invalid = |field| Event::Invalid { post_type: post_type.to_string(), field };
+    let self_id = match optional_qq_id(o, "self_id") {
+        Ok(id) => id,
+        Err(field) => return invalid(field),
+    };
     match post_type {
         "message" => match parse_message_event(self_id.clone(), o) {
-            Some(m) => Event::Message(m),
-            None => Event::Other { self_id, post_type: post_type.to_string() },
+            Ok(Some(m)) => Event::Message(m),
+            Ok(None) => Event::Other { self_id, post_type: post_type.to_string() },
+            Err(field) => invalid(field),
         },
         "meta_event" => match o.get("meta_event_type").and_then(Value::as_str) {
             Some("lifecycle") => Event::Lifecycle { self_id, sub_type: str_field(o, "sub_type") },
@@ -321,18 +352,27 @@ fn parse_event(post_type: &str, o: &Map<String, Value>) -> Event {
     }
 }
 
-fn parse_message_event(self_id: Option<String>, o: &Map<String, Value>) -> Option<MessageEvent> {
-    let kind = match o.get("message_type").and_then(Value::as_str)? {
-        "group" => ChatKind::Group,
-        "private" => ChatKind::Private,
+/// `Ok(None)` for messages that are not ours to read; an error names an id field that is
+/// present but not a QQ number.
+fn parse_message_event(self_id: Option<String>, o: &Map<String, Value>) -> Result<Option<MessageEvent>, &'static str> {
+    let kind = match o.get("message_type").and_then(Value::as_str) {
+        Some("group") => ChatKind::Group,
+        Some("private") => ChatKind::Private,
         // Guild/channel messages and whatever comes next: not ours.
-        _ => return None,
+        _ => return Ok(None),
     };
-    let message_id = o.get("message_id").and_then(id_of)?;
-    let user_id = o.get("user_id").and_then(id_of).or_else(|| o.get("sender")?.get("user_id").and_then(id_of))?;
-    let group_id = o.get("group_id").and_then(id_of);
+    let Some(message_id) = o.get("message_id").and_then(id_of) else { return Ok(None) };
+    let user_id = match optional_qq_id(o, "user_id")? {
+        Some(u) => Some(u),
+        None => match o.get("sender").and_then(Value::as_object) {
+            Some(sender) => optional_qq_id(sender, "user_id").map_err(|_| "sender.user_id")?,
+            None => None,
+        },
+    };
+    let Some(user_id) = user_id else { return Ok(None) };
+    let group_id = optional_qq_id(o, "group_id")?;
     if kind == ChatKind::Group && group_id.is_none() {
-        return None;
+        return Ok(None);
     }
     let sender = o.get("sender");
     let name_of = |k: &str| {
@@ -348,7 +388,7 @@ fn parse_message_event(self_id: Option<String>, o: &Map<String, Value>) -> Optio
         Some(m) if !m.is_null() => parse_message(m),
         _ => o.get("raw_message").and_then(Value::as_str).map(parse_cq).unwrap_or_default(),
     };
-    Some(MessageEvent {
+    Ok(Some(MessageEvent {
         self_id,
         kind,
         sub_type: str_field(o, "sub_type"),
@@ -358,7 +398,7 @@ fn parse_message_event(self_id: Option<String>, o: &Map<String, Value>) -> Optio
         sender_name,
         time: o.get("time").and_then(Value::as_i64),
         segments,
-    })
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -678,6 +718,47 @@ mod tests {
         let msg = to_inbound("qq", "10001000", &m, |_| false, Utc::now());
         assert_eq!(msg.segments, vec![Segment::text("周报")]);
         assert!(!msg.to_me);
+    }
+
+    #[test]
+    fn ids_that_are_not_qq_numbers_reject_the_event() {
+        let frame = |self_id: Value, user: Value, group: Value| {
+            json!({"post_type": "message", "message_type": "group", "sub_type": "normal", "message_id": -5,
+                   "self_id": self_id, "user_id": user, "group_id": group, "message": "在吗",
+                   "sender": {"user_id": user}})
+            .to_string()
+        };
+        let rejected = |f: String| match parse_frame(&f).unwrap() {
+            Frame::Event(Event::Invalid { post_type, field }) => (post_type, field),
+            other => panic!("accepted: {other:?}"),
+        };
+        for (user, field) in [
+            (json!("abc"), "user_id"),
+            (json!("1e5"), "user_id"),
+            (json!(1e5), "user_id"),
+            (json!(1.5), "user_id"),
+            (json!(-7), "user_id"),
+            (json!("-7"), "user_id"),
+            (json!("[CQ:at,qq=1]"), "user_id"),
+            (json!("１２３"), "user_id"),
+            (json!(""), "user_id"),
+            (json!(true), "user_id"),
+            (json!({"id": 1}), "user_id"),
+        ] {
+            assert_eq!(rejected(frame(json!(42), user.clone(), json!(9))), ("message".into(), field), "{user}");
+        }
+        assert_eq!(rejected(frame(json!(42), json!(7), json!("9x"))).1, "group_id");
+        assert_eq!(rejected(frame(json!("abc"), json!(7), json!(9))).1, "self_id");
+        let no_user = r#"{"post_type":"message","message_type":"private","message_id":1,"self_id":42,
+            "sender":{"user_id":"x1"},"message":"hi"}"#;
+        assert_eq!(rejected(no_user.into()).1, "sender.user_id");
+        let hb = r#"{"post_type":"meta_event","meta_event_type":"heartbeat","self_id":"1e5","interval":5000}"#;
+        assert_eq!(rejected(hb.into()), ("meta_event".into(), "self_id"));
+        // Numbers and digit strings, with surrounding spaces, are fine; null means absent.
+        let ok = frame(json!(" 42 "), json!("12345678"), json!(987654321));
+        assert!(matches!(parse_frame(&ok).unwrap(), Frame::Event(Event::Message(_))));
+        let null_self = frame(json!(null), json!(7), json!(9));
+        assert!(matches!(parse_frame(&null_self).unwrap(), Frame::Event(Event::Message(m)) if m.self_id.is_none()));
     }
 
     #[test]
