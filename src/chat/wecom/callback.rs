@@ -9,11 +9,11 @@
 //! `max_clock_skew_secs` from our clock (a replayed request). Malformed requests get 400.
 //!
 //! Answering: WeCom waits 5 seconds and then retries (three tries in all). The message is
-//! handed to the pipeline in a task of its own (so a dropped connection cannot cancel it
-//! halfway); the pipeline stores it first (one short SQLite transaction) and then acts on it.
-//! The handler answers as soon as that finishes, or after `ack_timeout_ms` at the latest (the
-//! task carries on). If storing fails the answer is 500, so WeCom tries again. A retry of a
-//! message already stored is recognised by (channel, MsgId) and not acted on twice.
+//! stored (one short SQLite transaction, in a task of its own so a dropped connection cannot
+//! cancel it halfway) and only then answered with 200; acting on it runs afterwards in another
+//! task. If storing fails, or has not finished within `ack_timeout_ms`, the answer is 500 so
+//! WeCom tries again: a 200 always means the message is durable. A retry of a message already
+//! stored is recognised by (channel, MsgId): it is acted on if it still waits, never twice.
 
 use super::crypto::MsgCrypt;
 use crate::chat::channel::InboundSink;
@@ -258,9 +258,20 @@ async fn receive(State(st): State<Arc<CallbackState>>, Query(q): Query<CallbackQ
         }
     };
     let sink = st.sink.clone();
-    let task = tokio::spawn(async move { sink.deliver(msg).await });
-    match tokio::time::timeout(st.ack_timeout, task).await {
-        Ok(Ok(Ok(()))) => plain(StatusCode::OK, ""),
+    let to_store = msg.clone();
+    let store = tokio::spawn(async move { sink.store(std::slice::from_ref(&to_store)).await });
+    match tokio::time::timeout(st.ack_timeout, store).await {
+        Ok(Ok(Ok(ids))) => {
+            if let Some(Some(id)) = ids.into_iter().next() {
+                let (sink, channel) = (st.sink.clone(), st.channel.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = sink.process_stored(id, msg).await {
+                        tracing::error!(%channel, id, error = %e, "processing a stored WeCom message failed");
+                    }
+                });
+            }
+            plain(StatusCode::OK, "")
+        }
         Ok(Ok(Err(e))) => {
             tracing::error!(channel = %st.channel, error = %e, "cannot store a WeCom message; WeCom will retry");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "")
@@ -269,8 +280,12 @@ async fn receive(State(st): State<Arc<CallbackState>>, Query(q): Query<CallbackQ
             tracing::error!(channel = %st.channel, error = %e, "WeCom message task failed; WeCom will retry");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "")
         }
-        // Still working: answer within WeCom's window; the task finishes on its own.
-        Err(_) => plain(StatusCode::OK, ""),
+        // Not yet durable: no 200 for it. The store finishes on its own and WeCom's retry
+        // finds the row (deduplicated) and acts on it.
+        Err(_) => {
+            tracing::warn!(channel = %st.channel, "storing a WeCom message is slow; asking WeCom to retry");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "")
+        }
     }
 }
 
