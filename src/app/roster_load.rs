@@ -120,11 +120,14 @@ pub async fn apply(db: &Db, roster: &Roster, via: &str, now: DateTime<Utc>) -> a
     Ok(apply_with(db, roster, &ImportOptions::new(via, now)).await?)
 }
 
-/// Removes the sample county whole: every person, school and zone, and every row that refers
-/// to them (accounts, codes, groups, assignments, queued messages …), found through the
-/// schema's foreign keys so tables added later are covered too. The audit log keeps its rows
-/// with the actor cleared. Only called while the sample marker is present, i.e. when every
-/// person, school and zone in the database came from the sample.
+/// Removes the sample county whole: every person, school and zone, and what hangs off them
+/// (accounts, binding codes, assignments, groups registered for sample zones or schools,
+/// reports, tasks …), found through the schema's foreign keys so tables added later are
+/// covered too. A row that needs a sample record (NOT NULL reference) goes; an optional
+/// reference is cleared (the audit log and stored inbound messages keep their rows, so ids
+/// are never reused). The demo's delivery queue is emptied: its rows are addressed to sample
+/// people and groups. Only called while the sample marker is present, i.e. when every person,
+/// school and zone in the database came from the sample.
 async fn purge_sample(conn: &mut crate::store::Conn) -> Result<usize, sqlx::Error> {
     // Checked at commit, so the order of deletions does not matter.
     sqlx::query("PRAGMA defer_foreign_keys = ON").execute(&mut *conn).await?;
@@ -134,32 +137,41 @@ async fn purge_sample(conn: &mut crate::store::Conn) -> Result<usize, sqlx::Erro
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut edges: Vec<(String, String, String, String)> = Vec::new();
+    // (child, column, parent, parent column, column is NOT NULL)
+    let mut edges: Vec<(String, String, String, String, bool)> = Vec::new();
     for t in &tables {
-        let rows = sqlx::query("SELECT \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?)")
-            .bind(t)
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT f.\"table\", f.\"from\", f.\"to\", COALESCE(c.\"notnull\", 0)
+               FROM pragma_foreign_key_list(?1) f LEFT JOIN pragma_table_info(?1) c ON c.name = f.\"from\"",
+        )
+        .bind(t)
+        .fetch_all(&mut *conn)
+        .await?;
         for r in rows {
             let to: Option<String> = r.get(2);
-            edges.push((t.clone(), r.get(1), r.get(0), to.unwrap_or_else(|| "rowid".into())));
+            edges.push((t.clone(), r.get(1), r.get(0), to.unwrap_or_else(|| "rowid".into()), r.get::<i64, _>(3) != 0));
         }
     }
+    sqlx::query("DELETE FROM outbox").execute(&mut *conn).await?;
+    // A group registered for a sample zone or school cannot exist without it.
+    sqlx::query("DELETE FROM chat_groups WHERE zone_id IS NOT NULL OR school_id IS NOT NULL")
+        .execute(&mut *conn)
+        .await?;
     sqlx::query("UPDATE zones SET leader_id = NULL").execute(&mut *conn).await?;
     for t in ["people", "schools", "zones"] {
         sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *conn).await?;
     }
-    // Remove orphans until none are left (a deleted task orphans its assignments, and so on).
+    // Until no dangling reference is left (a deleted task orphans its assignments, and so on).
     loop {
         let mut changed = 0;
-        for (child, from, parent, to) in &edges {
+        for (child, from, parent, to, not_null) in &edges {
             let orphan = format!(
                 "\"{from}\" IS NOT NULL AND \"{from}\" NOT IN (SELECT \"{to}\" FROM \"{parent}\" WHERE \"{to}\" IS NOT NULL)"
             );
-            let sql = if child == "audit_log" {
-                format!("UPDATE \"{child}\" SET \"{from}\" = NULL WHERE {orphan}")
-            } else {
+            let sql = if *not_null {
                 format!("DELETE FROM \"{child}\" WHERE {orphan}")
+            } else {
+                format!("UPDATE \"{child}\" SET \"{from}\" = NULL WHERE {orphan}")
             };
             changed += sqlx::query(&sql).execute(&mut *conn).await?.rows_affected();
         }
