@@ -484,7 +484,8 @@ impl Settings {
                 }
             }
         }
-        let env = Env::prefixed("DUDAO_").ignore(&["config", "log"]).filter(|k| is_settings_env_key(k.as_str())).split("__");
+        let env =
+            Env::prefixed("DUDAO_").ignore(&["config", "log"]).filter(|k| is_settings_env_key(k.as_str())).split("__");
         Self::from_figment(fig.merge(env))
     }
 

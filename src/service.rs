@@ -160,7 +160,10 @@ pub async fn seed_sample_roster(
         )
     })?;
     // Marked as the sample, so the first real import removes it whole.
-    let opts = crate::app::roster_load::ImportOptions { sample: true, ..crate::app::roster_load::ImportOptions::new("system", now) };
+    let opts = crate::app::roster_load::ImportOptions {
+        sample: true,
+        ..crate::app::roster_load::ImportOptions::new("system", now)
+    };
     let sum = crate::app::roster_load::apply_with(db, &roster, &opts).await?;
     tracing::info!(
         schools = sum.schools,

@@ -90,9 +90,16 @@ async fn scalar(db: &sqlx::SqlitePool, sql: &str) -> i64 {
 async fn snapshot(db: &Path) -> Vec<String> {
     let pool = open(db).await;
     let mut out = Vec::new();
-    for t in
-        ["zones", "schools", "people", "school_assignments", "school_contacts", "chat_accounts", "audit_log", "roster_meta"]
-    {
+    for t in [
+        "zones",
+        "schools",
+        "people",
+        "school_assignments",
+        "school_contacts",
+        "chat_accounts",
+        "audit_log",
+        "roster_meta",
+    ] {
         let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
             .bind(t)
             .fetch_all(&pool)
@@ -199,9 +206,7 @@ async fn reimport_after_a_qq_change_unbinds_the_old_number() {
 
 fn people_v2() -> String {
     // 周春梅 left, 郑国强 has a new phone, 王建华 joined.
-    PEOPLE
-        .replace("C0001,周春梅,学校联络员,,,4100000001,,13800000005,,,,\n", "")
-        .replace("13800000007", "13900000007")
+    PEOPLE.replace("C0001,周春梅,学校联络员,,,4100000001,,13800000005,,,,\n", "").replace("13800000007", "13900000007")
         + "C0004,王建华,校长,,,4100000001,,13800000008,,,,\n"
 }
 
@@ -276,7 +281,8 @@ async fn an_export_reimports_cleanly_with_no_changes() {
     let xlsx = dir.path().join("导出.xlsx");
     ok(&cli(&db_path, &["roster", "export", xlsx.to_str().unwrap()], &[]));
     let again = ok(&import(&db_path, &[xlsx.clone()], &["--check"]));
-    for line in ["新增：0", "变更：0", "停用：0", "解除绑定的聊天账号：0", "撤销的责任区：0"] {
+    for line in ["新增：0", "变更：0", "停用：0", "解除绑定的聊天账号：0", "撤销的责任区：0"]
+    {
         assert!(again.contains(line), "{line}: {again}");
     }
     // A fresh database from the exported file alone has the same roster, both schools included.
@@ -285,8 +291,11 @@ async fn an_export_reimports_cleanly_with_no_changes() {
     let pool = open(&other).await;
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM people").await, 7);
     assert_eq!(
-        scalar(&pool, "SELECT COUNT(*) FROM school_contacts c JOIN people p ON p.id = c.person_id WHERE p.code = 'C0002'")
-            .await,
+        scalar(
+            &pool,
+            "SELECT COUNT(*) FROM school_contacts c JOIN people p ON p.id = c.person_id WHERE p.code = 'C0002'"
+        )
+        .await,
         2
     );
     pool.close().await;

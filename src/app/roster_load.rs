@@ -568,7 +568,8 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
     // Deactivate what the roster no longer lists. A deactivated person loses every chat
     // account, however it was bound.
     let listed_people: HashSet<&str> = roster.people.iter().map(|p| p.code.as_str()).collect();
-    for r in sqlx::query("SELECT id, code, name FROM people WHERE active = 1 ORDER BY code").fetch_all(&mut *tx).await? {
+    for r in sqlx::query("SELECT id, code, name FROM people WHERE active = 1 ORDER BY code").fetch_all(&mut *tx).await?
+    {
         let (id, code, name): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
         if listed_people.contains(code.as_str()) {
             continue;
@@ -594,7 +595,9 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
         sum.deactivated += 1;
     }
     let listed_schools: HashSet<&str> = roster.schools.iter().map(|s| s.code.as_str()).collect();
-    for r in sqlx::query("SELECT id, code, name FROM schools WHERE active = 1 ORDER BY code").fetch_all(&mut *tx).await? {
+    for r in
+        sqlx::query("SELECT id, code, name FROM schools WHERE active = 1 ORDER BY code").fetch_all(&mut *tx).await?
+    {
         let (id, code, name): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
         if !listed_schools.contains(code.as_str()) {
             sqlx::query("UPDATE schools SET active = 0 WHERE id = ?").bind(id).execute(&mut *tx).await?;
@@ -611,8 +614,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
         }
     }
 
-    let too_many =
-        share_exceeded(sum.people_deactivated, sum.active_people_before, opts.max_deactivate_share);
+    let too_many = share_exceeded(sum.people_deactivated, sum.active_people_before, opts.max_deactivate_share);
     if opts.dry_run {
         sum.needs_allow_deactivate = too_many && !opts.allow_deactivate;
         tx.rollback().await?;
@@ -705,11 +707,13 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
     )
     .await?;
     if opts.sample {
-        sqlx::query("INSERT INTO roster_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(SAMPLE_MARKER)
-            .bind(ts(now))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO roster_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(SAMPLE_MARKER)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(sum)
@@ -768,7 +772,11 @@ pub fn render_summary(sum: &ImportSummary) -> String {
             d.accounts_unbound.len(),
         ),
     ));
-    out.push(line("撤销的责任区", d.zones_retired.len(), list_names(d.zones_retired.iter().map(named), d.zones_retired.len())));
+    out.push(line(
+        "撤销的责任区",
+        d.zones_retired.len(),
+        list_names(d.zones_retired.iter().map(named), d.zones_retired.len()),
+    ));
     out.push(format!(
         "  合计：责任区 {}，学校 {}，人员 {}，挂牌关系 {}，聊天账号 {}",
         sum.zones, sum.schools, sum.people, sum.assignments, sum.accounts
@@ -878,11 +886,8 @@ pub async fn export(db: &Db) -> anyhow::Result<Roster> {
         let acc = accounts.remove(&r.get::<i64, _>("id")).unwrap_or_default();
         let role = Role::parse_db(r.get("role"))?;
         let mut schools = contact_schools.remove(&r.get::<i64, _>("id")).unwrap_or_default().into_iter();
-        let (school_code, other_school_codes) = if role == Role::SchoolContact {
-            (schools.next(), schools.collect())
-        } else {
-            (None, Vec::new())
-        };
+        let (school_code, other_school_codes) =
+            if role == Role::SchoolContact { (schools.next(), schools.collect()) } else { (None, Vec::new()) };
         Some(PersonRow {
             row: i + 2,
             code: r.get("code"),

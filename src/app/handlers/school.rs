@@ -14,7 +14,8 @@ pub async fn show(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
                 for id in &actor.contact_schools {
                     names.extend(store::people::school_by_id(ctx.tx, *id).await?.map(|s| s.name));
                 }
-                ctx.reply(format!("您负责的学校：{}。请写明要查看哪一所，例如：学校 {}",
+                ctx.reply(format!(
+                    "您负责的学校：{}。请写明要查看哪一所，例如：学校 {}",
                     names.join("、"),
                     names.first().cloned().unwrap_or_default()
                 ));
