@@ -280,7 +280,7 @@ async fn an_export_reimports_cleanly_with_no_changes() {
 
     let xlsx = dir.path().join("导出.xlsx");
     ok(&cli(&db_path, &["roster", "export", xlsx.to_str().unwrap()], &[]));
-    let again = ok(&import(&db_path, &[xlsx.clone()], &["--check"]));
+    let again = ok(&import(&db_path, std::slice::from_ref(&xlsx), &["--check"]));
     for line in ["新增：0", "变更：0", "停用：0", "解除绑定的聊天账号：0", "撤销的责任区：0"]
     {
         assert!(again.contains(line), "{line}: {again}");
