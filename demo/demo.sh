@@ -12,7 +12,9 @@ export DUDAO_HTTP__BIND="127.0.0.1:0"
 export DUDAO_LOG="${DUDAO_LOG:-warn}"
 
 cargo build --quiet
-dudao=target/debug/dudao
+# Wherever cargo puts the binary: ./target, $CARGO_TARGET_DIR or build.target-dir.
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+dudao="${target_dir:-target}/debug/dudao"
 
 # The office hands out one-time binding codes (on first use the fictional sample county is loaded).
 codes=$("$dudao" roster codes D005 S001)

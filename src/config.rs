@@ -335,6 +335,8 @@ pub struct HttpSettings {
 #[serde(deny_unknown_fields)]
 pub struct RosterSettings {
     pub sample_on_empty: bool,
+    /// An import deactivating more than this share of the active people needs --allow-deactivate.
+    pub max_deactivate_share: f64,
     pub binding_code_ttl_hours: u32,
     pub unbound_hint_quiet_hours: u32,
 }
@@ -447,6 +449,33 @@ impl ConfigError {
     }
 }
 
+/// Top-level sections of [`Settings`]; the first `__`-separated part of a `DUDAO_` variable
+/// must be one of them for the variable to be read as a setting.
+const SECTIONS: &[&str] = &[
+    "service",
+    "database",
+    "http",
+    "roster",
+    "calendar",
+    "outbox",
+    "scheduler",
+    "schedules",
+    "groups",
+    "channels",
+    "weekly",
+    "tasks",
+    "themes",
+    "visits",
+    "rectify",
+    "retention",
+];
+
+/// Whether `key` (a `DUDAO_` variable without its prefix) addresses a settings section.
+pub fn is_settings_env_key(key: &str) -> bool {
+    let section = key.split("__").next().unwrap_or_default();
+    key.contains("__") && SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section))
+}
+
 impl Settings {
     /// Loads the embedded default, then `file` if given, then `DUDAO_*` environment variables.
     pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
@@ -457,8 +486,20 @@ impl Settings {
             }
             fig = fig.merge(Toml::file(path));
         }
-        // DUDAO_CONFIG (the file) and DUDAO_LOG (the log filter) are not settings keys.
-        Self::from_figment(fig.merge(Env::prefixed("DUDAO_").ignore(&["config", "log"]).split("__")))
+        // DUDAO_CONFIG (the file) and DUDAO_LOG (the log filter) are not settings keys. Only
+        // variables naming a known section (DUDAO_<SECTION>__<KEY>) are read as settings, so an
+        // unrelated DUDAO_BIN does not stop start-up; a typo inside a known section still fails.
+        for name in std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()) {
+            if let Some(rest) = name.strip_prefix("DUDAO_") {
+                if !is_settings_env_key(rest) && !["CONFIG", "LOG"].contains(&rest.to_ascii_uppercase().as_str()) {
+                    // The name only: values may be secrets.
+                    tracing::warn!(variable = %name, "ignoring environment variable: not a DUDAO_<SECTION>__<KEY> setting");
+                }
+            }
+        }
+        let env =
+            Env::prefixed("DUDAO_").ignore(&["config", "log"]).filter(|k| is_settings_env_key(k.as_str())).split("__");
+        Self::from_figment(fig.merge(env))
     }
 
     /// Loads from TOML text layered over the embedded default (tests, tools).
@@ -493,6 +534,13 @@ impl Settings {
         }
         if self.http.bind.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::new("http.bind", format!("not a socket address: \"{}\"", self.http.bind)));
+        }
+        let share = self.roster.max_deactivate_share;
+        if !(0.0..=1.0).contains(&share) {
+            return Err(ConfigError::new(
+                "roster.max_deactivate_share",
+                format!("must be a share between 0.0 and 1.0 (0.2 = 20 %), not {share}"),
+            ));
         }
         if self.outbox.max_attempts == 0 {
             return Err(ConfigError::new("outbox.max_attempts", "must be at least 1"));

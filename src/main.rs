@@ -45,9 +45,13 @@ enum RosterCmd {
     Import {
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Validate only; write nothing.
+        /// Validate and print what the import would change (added, changed, deactivated,
+        /// accounts unbound, zones retired); write nothing.
         #[arg(long)]
         check: bool,
+        /// Accept deactivating more than `roster.max_deactivate_share` of the active people.
+        #[arg(long)]
+        allow_deactivate: bool,
     },
     /// Export the roster: to an .xlsx file, or to a directory of .csv files.
     Export { target: PathBuf },
@@ -147,7 +151,7 @@ async fn shutdown_signal() {
 
 async fn roster_cmd(settings: Settings, cmd: RosterCmd) -> anyhow::Result<()> {
     match cmd {
-        RosterCmd::Import { files, check } => {
+        RosterCmd::Import { files, check, allow_deactivate } => {
             let raw = roster::read_files(&files)?;
             let parsed = match roster::validate(raw) {
                 Ok(r) => r,
@@ -159,22 +163,17 @@ async fn roster_cmd(settings: Settings, cmd: RosterCmd) -> anyhow::Result<()> {
                     anyhow::bail!("roster rejected");
                 }
             };
-            if check {
-                println!(
-                    "花名册校验通过：责任区 {}，学校 {}，人员 {}（未写入）",
-                    parsed.zones.len(),
-                    parsed.schools.len(),
-                    parsed.people.len()
-                );
-                return Ok(());
-            }
             let pool = db::open_and_migrate(&settings.database).await?;
-            let sum = dudao::app::roster_load::apply(&pool, &parsed, "cli", SystemClock.now()).await?;
+            let opts = dudao::app::roster_load::ImportOptions {
+                dry_run: check,
+                allow_deactivate,
+                max_deactivate_share: settings.roster.max_deactivate_share,
+                ..dudao::app::roster_load::ImportOptions::new("cli", SystemClock.now())
+            };
+            let result = dudao::app::roster_load::apply_with(&pool, &parsed, &opts).await;
             pool.close().await;
-            println!(
-                "已导入：责任区 {}，学校 {}，人员 {}，挂牌关系 {}，聊天账号 {}；停用 {} 条不再出现的记录。",
-                sum.zones, sum.schools, sum.people, sum.assignments, sum.accounts, sum.deactivated
-            );
+            let sum = result?;
+            println!("{}", dudao::app::roster_load::render_summary(&sum));
             Ok(())
         }
         RosterCmd::Export { target } => {

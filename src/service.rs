@@ -159,7 +159,12 @@ pub async fn seed_sample_roster(
             errs.first().map(|e| e.to_string()).unwrap_or_default()
         )
     })?;
-    let sum = crate::app::roster_load::apply(db, &roster, "system", now).await?;
+    // Marked as the sample, so the first real import removes it whole.
+    let opts = crate::app::roster_load::ImportOptions {
+        sample: true,
+        ..crate::app::roster_load::ImportOptions::new("system", now)
+    };
+    let sum = crate::app::roster_load::apply_with(db, &roster, &opts).await?;
     tracing::info!(
         schools = sum.schools,
         people = sum.people,

@@ -126,8 +126,11 @@ class Gen:
     def phone(self) -> str:
         return f"1990000{next(self.phones):04d}"
 
-    def qq(self, prefix: str) -> str:
-        return f"{prefix}{next(self.qqs):04d}"
+    def qq(self, code: str) -> str:
+        # Console-style ids, never QQ-like numbers: no sample account can be a real QQ user.
+        # (The shuffled number pool is still drawn from, so the rest of the output is unchanged.)
+        next(self.qqs)
+        return f"demo-{code.lower()}"
 
 
 def town_schools(g: Gen, zone: str, spec: dict, privates: list) -> list:
@@ -262,7 +265,7 @@ def build(g: Gen) -> tuple[list, list, list]:
     no_qq = set(g.rng.sample(staff_codes[:-1], 3))
 
     def staff_qq(code: str) -> str:
-        return "" if code in no_qq else g.qq("10001")
+        return "" if code in no_qq else g.qq(code)
 
     for p in inspectors:
         wecom = f"shili-{p['code'].lower()}" if p["type"] == "专职" else ""
@@ -281,7 +284,7 @@ def build(g: Gen) -> tuple[list, list, list]:
             school_ref = s["short"]
         for role, title in [("学校联络员", "联络员"), ("校长", "校长")]:
             n += 1
-            qq = g.qq("10002") if g.rng.random() < 0.6 else ""
+            qq = g.qq(f"C{n:04d}") if g.rng.random() < 0.6 else ""
             people.append([f"C{n:04d}", g.person_name(), role, "", "", school_ref, title, g.phone(), qq, "", "", ""])
 
     return zone_rows, school_rows, people

@@ -808,9 +808,12 @@ async fn ledger(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<
     let arg = args.trim();
     let (title, scope) = match (actor.role, arg) {
         (Role::SchoolContact, _) => {
-            let Some(sid) = actor.school_id else { return Ok(()) };
-            let name = store::people::school_by_id(ctx.tx, sid).await?.map(|s| s.name).unwrap_or_default();
-            (name, rs::Scope::Schools(vec![sid]))
+            // Every school the contact serves.
+            let mut names = Vec::new();
+            for sid in &actor.contact_schools {
+                names.extend(store::people::school_by_id(ctx.tx, *sid).await?.map(|s| s.name));
+            }
+            (names.join("、"), rs::Scope::Schools(actor.contact_schools.clone()))
         }
         (_, "" | "全县") if actor.role != Role::Inspector || arg == "全县" => {
             if actor.role == Role::Inspector {

@@ -10,8 +10,10 @@ pub struct Actor {
     pub role: Role,
     /// An inspector's zone.
     pub zone_id: Option<i64>,
-    /// A school contact's school.
+    /// A school contact's primary school.
     pub school_id: Option<i64>,
+    /// Every school a contact serves (the primary included): rural 中心校 staff cover several.
+    pub contact_schools: Vec<i64>,
     /// Schools an inspector is assigned to without a conflict of interest.
     pub schools: Vec<i64>,
     /// Schools an inspector must not inspect (回避).
@@ -36,9 +38,14 @@ impl Actor {
             Role::Admin | Role::Supervisor => Ok(()),
             Role::Inspector if self.recused.contains(&school_id) => Err(Denied::Recused),
             Role::Inspector if self.schools.contains(&school_id) => Ok(()),
-            Role::SchoolContact if self.school_id == Some(school_id) => Ok(()),
+            Role::SchoolContact if self.serves_school(school_id) => Ok(()),
             _ => Err(Denied::NotYourSchool),
         }
+    }
+
+    /// Is this contact one of the school's contacts?
+    fn serves_school(&self, school_id: i64) -> bool {
+        self.school_id == Some(school_id) || self.contact_schools.contains(&school_id)
     }
 
     /// May this person see the school's details? Inspectors see their whole zone.
@@ -47,7 +54,7 @@ impl Actor {
             Role::Admin | Role::Supervisor => Ok(()),
             Role::Inspector if self.schools.contains(&school_id) || self.recused.contains(&school_id) => Ok(()),
             Role::Inspector if self.zone_id == Some(school_zone) => Ok(()),
-            Role::SchoolContact if self.school_id == Some(school_id) => Ok(()),
+            Role::SchoolContact if self.serves_school(school_id) => Ok(()),
             _ => Err(Denied::NotYourSchool),
         }
     }
@@ -74,6 +81,7 @@ mod tests {
             role,
             zone_id: Some(10),
             school_id: if role == Role::SchoolContact { Some(5) } else { None },
+            contact_schools: if role == Role::SchoolContact { vec![5, 6] } else { Vec::new() },
             schools: vec![1, 2],
             recused: vec![3],
         }
@@ -90,6 +98,10 @@ mod tests {
         let c = actor(Role::SchoolContact);
         assert_eq!(c.check_act_for_school(5), Ok(()));
         assert_eq!(c.check_act_for_school(1), Err(Denied::NotYourSchool));
+        // A contact serving two schools acts for both, and for no third.
+        assert_eq!(c.check_act_for_school(6), Ok(()));
+        assert_eq!(c.check_view_school(6, 11), Ok(()));
+        assert_eq!(c.check_view_school(7, 10), Err(Denied::NotYourSchool));
         assert_eq!(c.check_zone(10), Err(Denied::NotYourSchool));
         assert_eq!(actor(Role::Supervisor).check_act_for_school(99), Ok(()));
     }

@@ -197,8 +197,10 @@ pub struct PersonRow {
     pub inspector_type: Option<InspectorType>,
     /// Zone 编号; set for inspectors only.
     pub zone_code: Option<String>,
-    /// 学校代码; set for school contacts only.
+    /// 学校代码; set for school contacts only: the first (primary) school listed.
     pub school_code: Option<String>,
+    /// Further schools the contact serves (the 学校 cell may list several, separated by 、，；).
+    pub other_school_codes: Vec<String>,
     /// Normalised: 11-digit mobile, or landline with its area-code dash.
     pub phone: Option<String>,
     pub qq: Option<String>,

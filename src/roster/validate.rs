@@ -292,6 +292,7 @@ impl Validator {
             let mut inspector_type = None;
             let mut zone_code = None;
             let mut school_code = None;
+            let mut other_school_codes = Vec::new();
             match role {
                 Some(Role::Inspector) => {
                     let raw = r.get(col::INSPECTOR_TYPE);
@@ -327,23 +328,40 @@ impl Validator {
                         if raw.is_empty() {
                             self.err(S, r.row, col::SCHOOL, "学校联络员、校长须填写所属学校");
                         } else {
-                            school_code = match schools.map(|s| s.resolve(raw)) {
-                                Some(SchoolLookup::Found(code)) => Some(code.to_string()),
-                                Some(SchoolLookup::Ambiguous) => {
-                                    self.err(
-                                        S,
-                                        r.row,
-                                        col::SCHOOL,
-                                        format!("学校{}对应多所学校，请改填学校代码", q(raw)),
-                                    );
-                                    None
-                                }
-                                Some(SchoolLookup::Unknown) => {
-                                    self.err(S, r.row, col::SCHOOL, format!("未知的学校{}", q(raw)));
-                                    None
-                                }
-                                None => Some(raw.to_string()),
+                            // One contact may serve several schools, listed in this cell with
+                            // 、，； (a whole cell naming one school is tried first).
+                            let whole = schools.map(|s| s.resolve(raw));
+                            let parts = if matches!(whole, Some(SchoolLookup::Found(_))) || schools.is_none() {
+                                vec![raw.to_string()]
+                            } else {
+                                split_list(raw)
                             };
+                            let mut codes_here: Vec<String> = Vec::new();
+                            for part in &parts {
+                                let found = match schools.map(|s| s.resolve(part)) {
+                                    Some(SchoolLookup::Found(code)) => Some(code.to_string()),
+                                    Some(SchoolLookup::Ambiguous) => {
+                                        self.err(
+                                            S,
+                                            r.row,
+                                            col::SCHOOL,
+                                            format!("学校{}对应多所学校，请改填学校代码", q(part)),
+                                        );
+                                        None
+                                    }
+                                    Some(SchoolLookup::Unknown) => {
+                                        self.err(S, r.row, col::SCHOOL, format!("未知的学校{}", q(part)));
+                                        None
+                                    }
+                                    None => Some(part.clone()),
+                                };
+                                if let Some(c) = found.filter(|c| !codes_here.contains(c)) {
+                                    codes_here.push(c);
+                                }
+                            }
+                            let mut it = codes_here.into_iter();
+                            school_code = it.next();
+                            other_school_codes = it.collect();
                         }
                     }
                 }
@@ -391,6 +409,7 @@ impl Validator {
                     inspector_type,
                     zone_code,
                     school_code,
+                    other_school_codes,
                     phone,
                     qq,
                     wecom,
@@ -662,7 +681,12 @@ fn parse_flag(s: &str) -> Option<bool> {
     }
 }
 
+/// A QQ number, or a `demo-…` id: the shipped sample county uses those so that none of its
+/// accounts can ever be a real QQ user.
 fn is_qq(s: &str) -> bool {
+    if let Some(rest) = s.strip_prefix("demo-") {
+        return !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    }
     (5..=12).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0')
 }
 

@@ -43,7 +43,8 @@ fn table_rows(roster: &Roster, sheet: Sheet) -> Vec<Vec<String>> {
                 role_cell(p.role, p.title.as_deref()),
                 p.inspector_type.map(|t| t.label().to_string()).unwrap_or_default(),
                 text(&p.zone_code),
-                text(&p.school_code),
+                // Every school the contact serves, primary first, as the import reads them.
+                p.school_code.iter().chain(&p.other_school_codes).cloned().collect::<Vec<_>>().join("、"),
                 text(&p.title),
                 text(&p.phone),
                 text(&p.qq),
@@ -178,6 +179,7 @@ mod tests {
             inspector_type: (role == Role::Inspector).then_some(InspectorType::FullTime),
             zone_code: (role == Role::Inspector).then(|| "Z01".into()),
             school_code: (role == Role::SchoolContact).then(|| "0012345678".into()),
+            other_school_codes: Vec::new(),
             phone: None,
             qq: None,
             wecom: None,

@@ -56,6 +56,14 @@ pub async fn actor(conn: &mut Conn, person_id: i64) -> sqlx::Result<Option<Actor
         .bind(person_id)
         .fetch_all(&mut *conn)
         .await?;
+    // Every active school a contact serves, the primary first.
+    let contact_schools: Vec<i64> = sqlx::query_scalar(
+        "SELECT c.school_id FROM school_contacts c JOIN schools s ON s.id = c.school_id JOIN people p ON p.id = c.person_id
+         WHERE c.person_id = ? AND s.active = 1 ORDER BY (c.school_id = p.school_id) DESC, s.code",
+    )
+    .bind(person_id)
+    .fetch_all(&mut *conn)
+    .await?;
     let (mut schools, mut recused) = (Vec::new(), Vec::new());
     for a in rows {
         let sid: i64 = a.get(0);
@@ -72,6 +80,7 @@ pub async fn actor(conn: &mut Conn, person_id: i64) -> sqlx::Result<Option<Actor
         role,
         zone_id: r.get("zone_id"),
         school_id: r.get("school_id"),
+        contact_schools,
         schools,
         recused,
     }))
@@ -189,7 +198,7 @@ pub async fn school_people(conn: &mut Conn, school_id: i64) -> sqlx::Result<Vec<
           WHERE a.school_id = ? AND p.active = 1
          UNION ALL
          SELECT p.id, p.code, p.name, p.role, p.title, p.phone, 'contact' AS relation
-           FROM people p WHERE p.school_id = ? AND p.active = 1
+           FROM school_contacts c JOIN people p ON p.id = c.person_id WHERE c.school_id = ? AND p.active = 1
          ORDER BY relation, code",
     )
     .bind(school_id)

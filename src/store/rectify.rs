@@ -220,7 +220,8 @@ pub async fn ledger_events(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String, St
 /// The school's contact and principal (every active school contact of the school).
 pub async fn school_contacts(conn: &mut Conn, school_id: i64) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar(
-        "SELECT id FROM people WHERE school_id = ? AND role = 'school_contact' AND active = 1 ORDER BY code",
+        "SELECT p.id FROM school_contacts c JOIN people p ON p.id = c.person_id
+          WHERE c.school_id = ? AND p.role = 'school_contact' AND p.active = 1 ORDER BY p.code",
     )
     .bind(school_id)
     .fetch_all(conn)

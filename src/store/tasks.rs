@@ -423,8 +423,9 @@ pub async fn inspectors(conn: &mut Conn, zone_id: Option<i64>) -> sqlx::Result<V
 /// The person who answers for a school: its 联络员, or the principal when it has none.
 pub async fn school_contact(conn: &mut Conn, school_id: i64) -> sqlx::Result<Option<PersonRef>> {
     let r = sqlx::query(
-        "SELECT id, code, name FROM people WHERE active = 1 AND role = 'school_contact' AND school_id = ?
-         ORDER BY CASE WHEN COALESCE(title, '') LIKE '%校长%' THEN 1 ELSE 0 END, code LIMIT 1",
+        "SELECT p.id, p.code, p.name FROM school_contacts c JOIN people p ON p.id = c.person_id
+          WHERE p.active = 1 AND p.role = 'school_contact' AND c.school_id = ?
+         ORDER BY CASE WHEN COALESCE(p.title, '') LIKE '%校长%' THEN 1 ELSE 0 END, p.code LIMIT 1",
     )
     .bind(school_id)
     .fetch_optional(conn)

@@ -84,10 +84,14 @@ pub async fn whoami(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
             lines.push(format!("责任区：{name}"));
         }
     }
-    if let Some(s) = a.school_id {
-        if let Some(school) = store::people::school_by_id(ctx.tx, s).await? {
-            lines.push(format!("学校：{}", school.name));
+    let mut schools = Vec::new();
+    for s in a.school_id.iter().chain(a.contact_schools.iter().filter(|s| Some(**s) != a.school_id)) {
+        if let Some(school) = store::people::school_by_id(ctx.tx, *s).await? {
+            schools.push(school.name);
         }
+    }
+    if !schools.is_empty() {
+        lines.push(format!("学校：{}", schools.join("、")));
     }
     if a.role == Role::Inspector {
         let mut names = Vec::new();

@@ -7,8 +7,20 @@ use crate::store;
 pub async fn show(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     let Some(actor) = ctx.actor.clone() else { return Ok(()) };
     let query = if args.trim().is_empty() {
-        // A school contact asking about "my school".
+        // A school contact asking about "my school"; one serving several is asked which.
         match actor.school_id {
+            Some(_) if actor.contact_schools.len() > 1 => {
+                let mut names = Vec::new();
+                for id in &actor.contact_schools {
+                    names.extend(store::people::school_by_id(ctx.tx, *id).await?.map(|s| s.name));
+                }
+                ctx.reply(format!(
+                    "您负责的学校：{}。请写明要查看哪一所，例如：学校 {}",
+                    names.join("、"),
+                    names.first().cloned().unwrap_or_default()
+                ));
+                return Ok(());
+            }
             Some(id) => store::people::school_by_id(ctx.tx, id).await?.map(|s| s.name).unwrap_or_default(),
             None => {
                 ctx.reply("请写明学校名称或简称，例如：学校 实验小学");
