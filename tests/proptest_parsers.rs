@@ -200,8 +200,28 @@ fn arbitrary_chars(max: usize) -> impl Strategy<Value = String> {
     vec(any::<char>(), 0..max).prop_map(String::from_iter)
 }
 
+/// A command name with letters swapped for characters that case-map onto ASCII or change
+/// length when case-mapped: U+212A KELVIN SIGN lowercases to "k", U+0130 to "i̇", 'ſ'
+/// uppercases to "S", U+212B ANGSTROM SIGN lowercases to "å"; the rest in random ASCII case.
+fn lookalike_word() -> impl Strategy<Value = String> {
+    let english: Vec<String> = CATALOG.iter().flat_map(|s| s.english.iter()).map(|s| s.to_string()).collect();
+    (select(english), vec(0u8..6, 24)).prop_map(|(w, picks)| {
+        w.chars()
+            .zip(picks.into_iter().cycle())
+            .map(|(c, p)| match (c, p) {
+                ('k' | 'K', 0..=2) => '\u{212A}',
+                ('i' | 'I', 0) => '\u{0130}',
+                ('s' | 'S', 0) => 'ſ',
+                ('a' | 'A', 0) => '\u{212B}',
+                (c, 2 | 3) => c.to_ascii_uppercase(),
+                (c, _) => c,
+            })
+            .collect()
+    })
+}
+
 /// One piece of a message: arbitrary characters, a special character, a Chinese word or a
-/// command name.
+/// command name (plain, upper case, or with look-alike letters).
 fn piece() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => arbitrary_chars(6),
@@ -209,6 +229,7 @@ fn piece() -> impl Strategy<Value = String> {
         5 => select(WORDS).prop_map(String::from),
         2 => select(command_words()),
         1 => select(command_words()).prop_map(|w| w.to_uppercase()),
+        1 => lookalike_word(),
     ]
 }
 
@@ -219,6 +240,18 @@ fn text_of(max: usize) -> impl Strategy<Value = String> {
 
 fn text() -> impl Strategy<Value = String> {
     text_of(24)
+}
+
+/// A message as people start commands: often a command name (maybe with look-alike letters)
+/// first, then anything.
+fn message() -> impl Strategy<Value = String> {
+    let head = prop_oneof![select(command_words()), lookalike_word(), Just(String::new())];
+    let lead = select(&["", "", "/", "#", " ", "＃"][..]);
+    let sep = select(&["", " ", " ", ":", "：", "，", "\n", " T12 ", "W3"][..]);
+    prop_oneof![
+        text(),
+        (lead, head, sep, text()).prop_map(|(l, h, s, t)| format!("{l}{h}{s}{t}")),
+    ]
 }
 
 fn today() -> NaiveDate {
@@ -265,7 +298,7 @@ proptest! {
     /// Any text: no panic; the args are a piece of the normalised text, and the text starts
     /// with one of the recognised command's names (ASCII case-insensitively for aliases).
     #[test]
-    fn command_parse_is_total_and_args_come_from_the_text(s in text()) {
+    fn command_parse_is_total_and_args_come_from_the_text(s in message()) {
         let norm = normalize(&s);
         if let Some(c) = command::parse(&s) {
             prop_assert!(norm.contains(c.args.as_str()), "args {:?} not in {:?}", c.args, norm);
@@ -444,7 +477,7 @@ proptest! {
     /// Task creation, deadlines, task references and name lists: no panic; what is returned
     /// is cut from the text.
     #[test]
-    fn task_parsers_are_total(s in text(), mentions in 0usize..3, hour in 0u32..24) {
+    fn task_parsers_are_total(s in message(), mentions in 0usize..3, hour in 0u32..24) {
         let now = today().and_hms_opt(hour, 30, 0).expect("time");
         let default_time = NaiveTime::from_hms_opt(17, 0, 0).expect("time");
         if let Ok(spec) = task::parse_create(&s, mentions, now, default_time) {
@@ -468,7 +501,7 @@ proptest! {
     /// Dates, ranges, weeks, months and theme publishing: no panic, and a range never ends
     /// before it starts.
     #[test]
-    fn date_and_month_parsers_are_total(s in text(), day in 0i64..800) {
+    fn date_and_month_parsers_are_total(s in message(), day in 0i64..800) {
         let today = NaiveDate::from_ymd_opt(2025, 1, 1).expect("date") + chrono::Duration::days(day);
         dates::parse_date(&s, today, None);
         dates::parse_date(&s, today, Some(2));
@@ -490,7 +523,7 @@ proptest! {
     /// Problem records, self-check lists, references and deadlines: no panic; descriptions
     /// come from the text.
     #[test]
-    fn rectify_parsers_are_total(s in text()) {
+    fn rectify_parsers_are_total(s in message()) {
         if let Ok(p) = rectify::parse_record(&s, today()) {
             prop_assert!(made_of(&p.description, &s), "description {:?}", p.description);
             prop_assert!(made_of(&p.school, &s), "school {:?}", p.school);
@@ -563,7 +596,7 @@ proptest! {
     /// Any line: no panic; account, group and text are pieces of the line; the message built
     /// from it keeps the text.
     #[test]
-    fn console_lines_are_total(prefix in text_of(4), colon in select(&[":", "：", "@群:", ""][..]), rest in text()) {
+    fn console_lines_are_total(prefix in text_of(4), colon in select(&[":", "：", "@群:", ""][..]), rest in message()) {
         let line = format!("{prefix}{colon}{rest}");
         let c = console();
         if let Some(l) = parse_line(&line) {
@@ -706,7 +739,7 @@ proptest! {
 
     /// A private text message arrives verbatim.
     #[test]
-    fn onebot_private_text_is_verbatim(s in text()) {
+    fn onebot_private_text_is_verbatim(s in message()) {
         prop_assume!(!s.is_empty());
         let frame = onebot_frame("private", json!([{"type": "text", "data": {"text": s}}]), &json!(10001));
         let parsed = wire::parse_frame(&frame.to_string());
@@ -801,7 +834,7 @@ proptest! {
     /// mentions is a piece of what was sent.
     #[test]
     fn telegram_messages_are_total(
-        s in text(),
+        s in message(),
         entities in vec(entity(), 0..5),
         private in any::<bool>(),
         caption in any::<bool>(),
@@ -855,7 +888,7 @@ fn pipeline_stores_verbatim_and_replies_at_most_once() {
     let cases = (Config::default().cases / 20).max(16);
     let mut runner = TestRunner::new(Config { cases, ..Config::default() });
     let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let result = runner.run(&(text(), any::<bool>(), any::<bool>()), |(s, bound, group)| {
+    let result = runner.run(&(message(), any::<bool>(), any::<bool>()), |(s, bound, group)| {
         let n = seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let account = if bound { "insp" } else { "stranger" };
         let chat = if group { ChatRef::group("console", "g1") } else { ChatRef::private("console", account) };
