@@ -546,7 +546,10 @@ pub fn parse(text: &str) -> Option<ParsedCommand> {
             }
         }
     }
-    best.map(|(_, id, rest)| ParsedCommand { id, args: rest.trim_start_matches([':', '：', ',', '，']).trim().to_string() })
+    best.map(|(_, id, rest)| ParsedCommand {
+        id,
+        args: rest.trim_start_matches([':', '：', ',', '，']).trim().to_string(),
+    })
 }
 
 /// The text after `name` when `t` starts with it; English aliases (ASCII) in any ASCII case.
