@@ -534,25 +534,35 @@ fn boundary_ok(rest: &str) -> bool {
 pub fn parse(text: &str) -> Option<ParsedCommand> {
     let norm = normalize(text);
     let t = norm.trim().trim_start_matches(['/', '#', '＃']).trim_start();
-    let lower = t.to_lowercase();
-    let mut best: Option<(usize, CommandId, bool)> = None;
+    // (name length, id, the text after the name) of the longest name found.
+    let mut best: Option<(usize, CommandId, &str)> = None;
     for spec in CATALOG {
         for (name, ascii) in spec.names.iter().map(|n| (*n, false)).chain(spec.english.iter().map(|n| (*n, true))) {
-            let hay = if ascii { lower.as_str() } else { t };
-            if hay.starts_with(name) && boundary_ok(&hay[name.len()..]) {
-                let longer = best.is_none_or(|(len, _, _)| name.len() > len);
-                // An English alias must not run into more letters: "helpme" is not "help".
-                let ascii_ok = !ascii || !hay[name.len()..].starts_with(|c: char| c.is_ascii_alphabetic());
-                if longer && ascii_ok {
-                    best = Some((name.len(), spec.id, ascii));
-                }
+            let Some(rest) = strip_name(t, name, ascii) else { continue };
+            // An English alias must not run into more letters: "helpme" is not "help".
+            let ascii_ok = !ascii || !rest.starts_with(|c: char| c.is_ascii_alphabetic());
+            if boundary_ok(rest) && ascii_ok && best.is_none_or(|(len, _, _)| name.len() > len) {
+                best = Some((name.len(), spec.id, rest));
             }
         }
     }
-    best.map(|(len, id, _)| {
-        let args = t[len..].trim_start_matches([':', '：', ',', '，']).trim().to_string();
-        ParsedCommand { id, args }
+    best.map(|(_, id, rest)| ParsedCommand {
+        id,
+        args: rest.trim_start_matches([':', '：', ',', '，']).trim().to_string(),
     })
+}
+
+/// The text after `name` when `t` starts with it; English aliases (ASCII) in any ASCII case.
+///
+/// The comparison runs on `t` itself, never on a case-mapped copy: lowercasing can change byte
+/// lengths (U+212A KELVIN SIGN → "k", 3 bytes → 1), so an offset found in a copy may fall inside
+/// a character of the original. `get` returns `None` off a char boundary.
+fn strip_name<'a>(t: &'a str, name: &str, ascii: bool) -> Option<&'a str> {
+    if !ascii {
+        return t.strip_prefix(name);
+    }
+    let head = t.get(..name.len())?;
+    head.eq_ignore_ascii_case(name).then(|| &t[name.len()..])
 }
 
 /// The help text for a role: exactly the commands it may use.
@@ -674,5 +684,70 @@ mod help_length {
             let n = help_text(role, "督导助手").chars().count();
             assert!(n <= 1500, "{role:?}: {n} characters");
         }
+    }
+}
+
+/// Input whose case mapping changes byte length, and other hostile Unicode: the parser must
+/// answer (usually "not a command") without panicking, and args must come from the text itself.
+#[cfg(test)]
+mod unicode_input {
+    use super::*;
+
+    fn p(s: &str) -> Option<(CommandId, String)> {
+        parse(s).map(|c| (c.id, c.args))
+    }
+
+    #[test]
+    fn kelvin_sign_is_not_the_letter_k() {
+        // U+212A lowercases to ASCII "k" (3 bytes → 1): "ac\u{212A}" once crashed the service.
+        assert_eq!(p("ac\u{212A}"), None);
+        assert_eq!(p("ac\u{212A} T12"), None);
+        assert_eq!(p("tas\u{212A} T1"), None);
+        assert_eq!(p("/tas\u{212A}s"), None);
+        assert_eq!(p("\u{212A}"), None);
+        // The real letters, in any ASCII case, still work.
+        assert_eq!(p("ACK T12"), Some((CommandId::TaskAck, "T12".into())));
+        assert_eq!(p("Task T2 督导"), Some((CommandId::TaskShow, "T2 督导".into())));
+    }
+
+    #[test]
+    fn case_mappings_that_change_length() {
+        assert_eq!(p("\u{0130}help"), None);
+        assert_eq!(p("HELP\u{1E9E}"), None);
+        assert_eq!(p("HELP \u{1E9E}"), Some((CommandId::Help, "\u{1E9E}".into())));
+        assert_eq!(p("bind \u{0130}\u{212A}ß"), Some((CommandId::Bind, "\u{0130}\u{212A}ß".into())));
+        assert_eq!(p("帮助\u{212A}"), None);
+        assert_eq!(p("帮助 \u{212A}"), Some((CommandId::Help, "\u{212A}".into())));
+        assert_eq!(p("ǅ"), None);
+        assert_eq!(p("ΣΊΣΥΦΟΣ"), None);
+    }
+
+    #[test]
+    fn combining_marks_rtl_nul_and_replacement_char() {
+        // A combining mark glued to a name makes it another word.
+        assert_eq!(p("help\u{0301}"), None);
+        assert_eq!(p("帮助\u{0301}"), None);
+        assert_eq!(p("\u{0301}帮助"), None);
+        // RTL override: not whitespace, so it is not skipped before a name.
+        assert_eq!(p("\u{202E}help"), None);
+        assert_eq!(p("help\u{202E}"), None);
+        assert_eq!(p("绑定 \u{202E}654321"), Some((CommandId::Bind, "\u{202E}654321".into())));
+        assert_eq!(p("帮助\u{200F}"), None);
+        // NUL is a control character: normalised to a space.
+        assert_eq!(p("help\0"), Some((CommandId::Help, String::new())));
+        assert_eq!(p("\0帮助\0"), Some((CommandId::Help, String::new())));
+        assert_eq!(p("绑定\0\u{FFFD}"), Some((CommandId::Bind, "\u{FFFD}".into())));
+        assert_eq!(p("\u{FFFD}help"), None);
+        assert_eq!(p("绑定\u{FFFD}"), None);
+    }
+
+    #[test]
+    fn very_long_inputs() {
+        let body = "实验小学食堂留样不全".repeat(10_000); // ~300 kB
+        assert_eq!(p(&format!("周报 {body}")), Some((CommandId::WeeklyReport, body.clone())));
+        assert_eq!(p(&"\u{212A}".repeat(40_000)), None);
+        assert_eq!(p(&format!("ac{}", "\u{212A}".repeat(40_000))), None);
+        assert_eq!(p(&"a".repeat(100_000)), None);
+        assert_eq!(p(&"\u{0301}".repeat(50_000)), None);
     }
 }

@@ -8,10 +8,12 @@ pub fn parse_date(s: &str, today: NaiveDate, month_hint: Option<u32>) -> Option<
     let s = crate::domain::text::normalize(s);
     let s = s.trim().trim_end_matches(['号', '日']).trim();
     match s {
+        // Checked: `today` is the start of a range for its end, and a typed start can be the
+        // last date chrono represents ("+262142-12-31 至 明天" panicked).
         "今天" | "今日" => return Some(today),
-        "明天" | "明日" => return Some(today + Duration::days(1)),
-        "后天" => return Some(today + Duration::days(2)),
-        "昨天" => return Some(today - Duration::days(1)),
+        "明天" | "明日" => return today.checked_add_signed(Duration::days(1)),
+        "后天" => return today.checked_add_signed(Duration::days(2)),
+        "昨天" => return today.checked_sub_signed(Duration::days(1)),
         _ => {}
     }
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
@@ -94,5 +96,26 @@ mod tests {
         assert_eq!(parse_range("下周吧", today), None);
         assert_eq!(parse_range("2月30日", today), None);
         assert_eq!(parse_range("", today), None);
+    }
+}
+
+#[cfg(test)]
+mod hostile_dates {
+    use super::*;
+
+    /// A range that starts at the last (or first) date chrono can represent and ends "明天"
+    /// ("昨天") relative to it: no date, not an arithmetic panic.
+    #[test]
+    fn ranges_at_the_ends_of_the_calendar() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let max = NaiveDate::MAX.format("%Y-%m-%d").to_string();
+        let min = NaiveDate::MIN.format("%Y-%m-%d").to_string();
+        for s in [format!("{max}至明天"), format!("{max}到后天"), format!("{min}至昨天"), format!("{max} 至 1日")]
+        {
+            assert_eq!(parse_range(&s, today), None, "{s}");
+        }
+        assert_eq!(parse_date("明天", NaiveDate::MAX, None), None);
+        assert_eq!(parse_date("昨天", NaiveDate::MIN, None), None);
+        assert_eq!(parse_range("\u{212A}至\u{0130}", today), None);
     }
 }

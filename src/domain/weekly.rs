@@ -19,6 +19,11 @@ pub fn parse_week(s: &str, today: NaiveDate) -> Option<String> {
     }
     if let Some((y, w)) = s.split_once("-W") {
         let (y, w): (i32, u32) = (y.parse().ok()?, w.parse().ok()?);
+        // chrono's ISO-week arithmetic steps into the neighbouring year and overflows at the
+        // ends of i32 ("-2147483648-W1" panicked); no report round is outside this range.
+        if !(2000..=2200).contains(&y) {
+            return None;
+        }
         return NaiveDate::from_isoywd_opt(y, w, Weekday::Mon).map(week_label);
     }
     let digits = s.trim_start_matches('第').trim_end_matches('周');
@@ -203,5 +208,21 @@ mod tests {
         assert_eq!((s.visits, s.schools_covered, s.problems.len()), (4, 3, 2));
         let text = wrap_up_text("2026-W48", &s);
         assert!(text.contains("应报 3 人，已报 2 人（按时 1，逾期 1），未报 1 人"));
+    }
+}
+
+#[cfg(test)]
+mod hostile_weeks {
+    use super::*;
+
+    /// Years at the ends of `i32` must give "no such week", not an arithmetic overflow.
+    #[test]
+    fn extreme_years_are_no_week() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        for s in ["-2147483648-W1", "2147483647-W53", "2147483647-W1", "-2147483648-W53", "0-W1", "99999999-W10"] {
+            assert_eq!(parse_week(s, d), None, "{s}");
+        }
+        assert_eq!(parse_week("第\u{212A}周", d), None);
+        assert_eq!(parse_week("\u{FFFD}-W\u{0301}", d), None);
     }
 }
