@@ -149,9 +149,19 @@ fn config(dir: &std::path::Path, base: &str, fanout_cron: &str) -> std::path::Pa
     path
 }
 
-fn spawn(config: &std::path::Path, log: &std::path::Path) -> Child {
+/// The running binary; killed when dropped, so a failing assertion leaves no process behind.
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(config: &std::path::Path, log: &std::path::Path) -> Service {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_dudao"))
+    let child = Command::new(env!("CARGO_BIN_EXE_dudao"))
         .args(["serve", "--config"])
         .arg(config)
         .env("DUDAO_LOG", "dudao=info,warn")
@@ -159,12 +169,13 @@ fn spawn(config: &std::path::Path, log: &std::path::Path) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .expect("the dudao binary starts")
+        .expect("the dudao binary starts");
+    Service(child)
 }
 
-fn kill9(child: &mut Child) {
-    child.kill().expect("SIGKILL");
-    child.wait().unwrap();
+fn kill9(service: &mut Service) {
+    service.0.kill().expect("SIGKILL");
+    service.0.wait().unwrap();
 }
 
 /// CPU seconds a process has used (user + system), from /proc.
@@ -331,7 +342,7 @@ async fn kill_nine_under_load_and_during_a_fan_out_loses_nothing() {
         },
     )
     .await;
-    let pid = child.id();
+    let pid = child.0.id();
     let (cpu0, wall0) = (cpu_seconds(pid), Instant::now());
     // The outage is the scenario, not a synchronisation: the platform stays down this long.
     tokio::time::sleep(outage).await;
