@@ -170,6 +170,8 @@ async fn roster_cmd(settings: Settings, cmd: RosterCmd) -> anyhow::Result<()> {
             }
             let pool = db::open_and_migrate(&settings.database).await?;
             let sum = dudao::app::roster_load::apply(&pool, &parsed, "cli", SystemClock.now()).await?;
+            // Lookup keys of new and renamed rows (see migrations/20261202000010_name_keys.sql).
+            db::fill_name_keys(&pool).await?;
             pool.close().await;
             println!(
                 "已导入：责任区 {}，学校 {}，人员 {}，挂牌关系 {}，聊天账号 {}；停用 {} 条不再出现的记录。",
