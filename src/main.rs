@@ -49,6 +49,13 @@ enum RosterCmd {
         #[arg(long)]
         check: bool,
     },
+    /// Write an empty roster workbook to fill in: headers, one example row, instructions.
+    Template {
+        /// office: one sheet of inspectors with their 挂牌学校; full: the three tables.
+        #[arg(long, value_enum, default_value = "office")]
+        kind: TemplateKindArg,
+        file: PathBuf,
+    },
     /// Export the roster: to an .xlsx file, or to a directory of .csv files.
     Export { target: PathBuf },
     /// Issue one-time binding codes (printed here; hand them to the people concerned).
@@ -56,6 +63,12 @@ enum RosterCmd {
         /// Person codes (编号); default: every active person without a bound chat account.
         people: Vec<String>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TemplateKindArg {
+    Office,
+    Full,
 }
 
 #[derive(Subcommand)]
@@ -148,7 +161,19 @@ async fn shutdown_signal() {
 async fn roster_cmd(settings: Settings, cmd: RosterCmd) -> anyhow::Result<()> {
     match cmd {
         RosterCmd::Import { files, check } => {
-            let raw = roster::read_files(&files)?;
+            let mut raw = roster::read_files(&files)?;
+            for notice in raw.notices() {
+                println!("{notice}");
+            }
+            if raw.office.is_some() && settings.database.path.exists() {
+                // An office sheet is matched against the schools and zones already imported,
+                // and keeps existing inspectors' codes.
+                let pool = db::open_and_migrate(&settings.database).await?;
+                let existing = dudao::app::roster_load::export(&pool).await?;
+                pool.close().await;
+                let has_any = !existing.schools.is_empty() || !existing.people.is_empty();
+                raw = roster::office::expand(raw, has_any.then_some(&existing));
+            }
             let parsed = match roster::validate(raw) {
                 Ok(r) => r,
                 Err(errors) => {
@@ -177,6 +202,15 @@ async fn roster_cmd(settings: Settings, cmd: RosterCmd) -> anyhow::Result<()> {
                 "已导入：责任区 {}，学校 {}，人员 {}，挂牌关系 {}，聊天账号 {}；停用 {} 条不再出现的记录。",
                 sum.zones, sum.schools, sum.people, sum.assignments, sum.accounts, sum.deactivated
             );
+            Ok(())
+        }
+        RosterCmd::Template { kind, file } => {
+            let kind = match kind {
+                TemplateKindArg::Office => roster::template::TemplateKind::Office,
+                TemplateKindArg::Full => roster::template::TemplateKind::Full,
+            };
+            roster::template::write_template(kind, &file)?;
+            println!("已写入模板 {}：填好后运行 dudao roster import --check {} 检查", file.display(), file.display());
             Ok(())
         }
         RosterCmd::Export { target } => {

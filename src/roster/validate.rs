@@ -33,6 +33,11 @@ const MAX_ECHO_CHARS: usize = 40;
 /// Validates a whole roster. On failure, returns all problems sorted by sheet and row.
 pub fn validate(raw: RawTables) -> Result<Roster, Vec<RowError>> {
     let mut v = Validator::default();
+    // Before expanding: the schools an example row names are examples too, reported once.
+    v.errors.extend(super::office::example_rows(&raw));
+    // An office sheet not expanded against an existing roster yet stands alone.
+    let mut raw = super::office::expand(raw, None);
+    v.errors.append(&mut raw.problems);
 
     let zone_table = v.usable_table(&raw, Sheet::Zones);
     let school_table = v.usable_table(&raw, Sheet::Schools);
@@ -54,6 +59,16 @@ pub fn validate(raw: RawTables) -> Result<Roster, Vec<RowError>> {
         v.resolve_school_inspectors(schools, person_index.as_ref());
     }
 
+    // Rows that came from an office sheet are reported in its own words: its sheet name, its
+    // column headers.
+    for e in v.errors.iter_mut().filter(|e| e.sheet_name.is_none()) {
+        if let Some(t) = raw.get(e.sheet).filter(|t| t.sheet_name.is_some()) {
+            e.sheet_name = t.sheet_name.clone();
+            if let Some(label) = e.column.as_ref().and_then(|c| t.labels.get(c)) {
+                e.column = Some(label.clone());
+            }
+        }
+    }
     if v.errors.is_empty() {
         Ok(Roster {
             zones: zones.unwrap_or_default(),
