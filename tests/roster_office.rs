@@ -418,5 +418,14 @@ async fn misspelt_school_in_chat_gets_a_suggestion() {
     h.bind("insp", &inspector).await;
     let reply = h.say("insp: 记问题 示例县实验小校 6 消防通道堆放杂物").await;
     assert!(reply.contains("没有找到学校“示例县实验小校”。是否为“示例县实验小学”？"), "{reply}");
+    let reply = h.say("insp: 学校 示例县实验小校").await;
+    assert!(reply.contains("没有找到学校“示例县实验小校”。是否为“示例县实验小学”？"), "{reply}");
+    let reply = h.say("insp: 督导纪实 今天到示验小学查阅资料").await;
+    assert!(reply.contains("“示验小学”不在您负责的学校名单中。是否为“实验小学”？"), "{reply}");
+
+    let admin = common::first_person(h.db(), "admin").await;
+    h.bind("boss", &admin).await;
+    let reply = h.say("boss@g9: 登记群 学校群 示例县实验小校").await;
+    assert!(reply.contains("没有找到学校“示例县实验小校”。是否为“示例县实验小学”？"), "{reply}");
     h.stop().await;
 }
