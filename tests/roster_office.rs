@@ -429,3 +429,50 @@ async fn misspelt_school_in_chat_gets_a_suggestion() {
     assert!(reply.contains("没有找到学校“示例县实验小校”。是否为“示例县实验小学”？"), "{reply}");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn name_keys_are_backfilled_at_start_and_a_rename_never_leaves_a_stale_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = common::settings_for(&dir, "");
+    let db = dudao::db::open_and_migrate(&settings.database).await.unwrap();
+    // Rows as an earlier build (or any writer not computing keys) leaves them.
+    sqlx::query("INSERT INTO regions (code, name, level) VALUES ('local', '本县', 'county')")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO zones (region_id, code, name, level) VALUES (1, 'ＱＨ３', '清河　第三责任区', 'county')")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO people (code, name, role) VALUES ('Ａ001', '赵　敏', 'admin')")
+        .execute(&db)
+        .await
+        .unwrap();
+    let keys = |db: sqlx::SqlitePool| async move {
+        let p: (Option<String>, Option<String>) =
+            sqlx::query_as("SELECT name_key, code_key FROM people").fetch_one(&db).await.unwrap();
+        let z: (Option<String>, Option<String>) =
+            sqlx::query_as("SELECT name_key, code_key FROM zones").fetch_one(&db).await.unwrap();
+        (p, z)
+    };
+    assert_eq!(keys(db.clone()).await, ((None, None), (None, None)));
+    db.close().await;
+
+    // The next start fills them.
+    let db = dudao::db::open_and_migrate(&settings.database).await.unwrap();
+    assert_eq!(
+        keys(db.clone()).await,
+        ((Some("赵敏".into()), Some("a001".into())), (Some("清河第三责任区".into()), Some("qh3".into())))
+    );
+    // A rename clears the key (never stale) until the next fill; lookups compare the name itself meanwhile.
+    sqlx::query("UPDATE people SET name = '赵　敏敏'").execute(&db).await.unwrap();
+    assert_eq!(keys(db.clone()).await.0, (None, None));
+    let mut conn = db.acquire().await.unwrap();
+    let found = dudao::store::people::find_people(&mut conn, "赵敏敏").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(dudao::store::people::find_people(&mut conn, "赵敏").await.unwrap().is_empty());
+    drop(conn);
+    dudao::db::fill_name_keys(&db).await.unwrap();
+    assert_eq!(keys(db.clone()).await.0, (Some("赵敏敏".into()), Some("a001".into())));
+    db.close().await;
+}

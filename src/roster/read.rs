@@ -554,6 +554,33 @@ mod tests {
     }
 
     #[test]
+    fn header_row_is_the_one_with_most_labels() {
+        // A note row that happens to hold two labels sits above the real header.
+        let t = csv("姓名,角色\n编号,姓名,角色,督学类型,责任区\nD001,王芳,督学,专职,Z01\n").unwrap();
+        assert_eq!(t.header_row, 2);
+        assert_eq!(t.rows[0].get("督学类型"), "专职");
+    }
+
+    #[test]
+    fn office_sheet_is_recognised_and_unread_columns_reported() {
+        let text = "清河县责任督学名单,,,,\n\n序号,督学姓名,性别,挂牌督导学校,联系方式,备注\n1,王　芳,女,甲小学、乙小学,13900000001,\n";
+        let t = csv(text).unwrap();
+        assert!(t.office);
+        assert_eq!(t.header_row, 3);
+        assert_eq!(t.ignored, ["性别", "备注"]);
+        assert_eq!(t.labels.get("挂牌学校").map(String::as_str), Some("挂牌督导学校"));
+        assert_eq!(t.rows[0].get("手机"), "13900000001");
+        let mut tables = RawTables::default();
+        tables.insert(t).unwrap();
+        assert!(tables.office.is_some() && tables.people.is_none());
+        assert_eq!(tables.notices(), ["t.csv：已忽略的列：性别、备注"]);
+        // With a 角色 column it is the documented people table.
+        let t = csv("编号,姓名,角色,挂牌学校\nD1,王芳,督学,甲小学\n").unwrap();
+        assert!(!t.office);
+        assert_eq!(t.ignored, ["挂牌学校"]);
+    }
+
+    #[test]
     fn column_order_and_aliases_do_not_matter() {
         let a = csv("编号,姓名,角色,手机号码,qq\nD1,张三,督学,19900001111,123456\n").unwrap();
         let b = csv("QQ,角色,手机,姓名,编号,无关列\n123456,督学,19900001111,张三,D1,x\n").unwrap();
