@@ -427,6 +427,8 @@ async fn misspelt_school_in_chat_gets_a_suggestion() {
     h.bind("boss", &admin).await;
     let reply = h.say("boss@g9: 登记群 学校群 示例县实验小校").await;
     assert!(reply.contains("没有找到学校“示例县实验小校”。是否为“示例县实验小学”？"), "{reply}");
+    let reply = h.say("boss: 布置任务 消防检查 对象:示例县实验小校 截止:12月30日").await;
+    assert!(reply.contains("没有找到人员、责任区或学校：“示例县实验小校”（是否为“示例县实验小学”？）"), "{reply}");
     h.stop().await;
 }
 
