@@ -22,6 +22,8 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("repairing a database created by an earlier build failed: {0}")]
     Repair(#[source] sqlx::Error),
+    #[error("filling the name lookup keys failed: {0}")]
+    Keys(#[source] sqlx::Error),
 }
 
 /// Opens (creating if needed) the SQLite file with WAL, foreign keys and a busy timeout.
@@ -63,7 +65,17 @@ pub async fn open_and_migrate(settings: &DatabaseSettings) -> Result<Db, DbError
 pub async fn migrate(db: &Db) -> Result<(), DbError> {
     repair_edited_migrations(db).await.map_err(DbError::Repair)?;
     MIGRATOR.run(db).await?;
+    fill_name_keys(db).await.map_err(DbError::Keys)?;
     Ok(())
+}
+
+/// The backfill of migration 20261202000010_name_keys.sql (SQLite cannot compute the keys):
+/// fills every key not computed yet. Cheap when there is nothing to do.
+pub async fn fill_name_keys(db: &Db) -> Result<usize, sqlx::Error> {
+    let mut tx = begin_write(db).await?;
+    let n = crate::store::keys::refresh(&mut tx).await?;
+    tx.commit().await?;
+    Ok(n)
 }
 
 /// A released migration whose text was later changed. Databases that applied the old text

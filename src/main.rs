@@ -53,6 +53,13 @@ enum RosterCmd {
         #[arg(long)]
         allow_deactivate: bool,
     },
+    /// Write an empty roster workbook to fill in: headers, one example row, instructions.
+    Template {
+        /// office: one sheet of inspectors with their 挂牌学校; full: the three tables.
+        #[arg(long, value_enum, default_value = "office")]
+        kind: TemplateKindArg,
+        file: PathBuf,
+    },
     /// Export the roster: to an .xlsx file, or to a directory of .csv files.
     Export { target: PathBuf },
     /// Issue one-time binding codes (printed here; hand them to the people concerned).
@@ -60,6 +67,12 @@ enum RosterCmd {
         /// Person codes (编号); default: every active person without a bound chat account.
         people: Vec<String>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TemplateKindArg {
+    Office,
+    Full,
 }
 
 #[derive(Subcommand)]
@@ -152,7 +165,19 @@ async fn shutdown_signal() {
 async fn roster_cmd(settings: Settings, cmd: RosterCmd) -> anyhow::Result<()> {
     match cmd {
         RosterCmd::Import { files, check, allow_deactivate } => {
-            let raw = roster::read_files(&files)?;
+            let mut raw = roster::read_files(&files)?;
+            for notice in raw.notices() {
+                println!("{notice}");
+            }
+            if raw.office.is_some() && settings.database.path.exists() {
+                // An office sheet is matched against the schools and zones already imported,
+                // and keeps existing inspectors' codes.
+                let pool = db::open_and_migrate(&settings.database).await?;
+                let existing = dudao::app::roster_load::export(&pool).await?;
+                pool.close().await;
+                let has_any = !existing.schools.is_empty() || !existing.people.is_empty();
+                raw = roster::office::expand(raw, has_any.then_some(&existing));
+            }
             let parsed = match roster::validate(raw) {
                 Ok(r) => r,
                 Err(errors) => {
@@ -171,9 +196,22 @@ async fn roster_cmd(settings: Settings, cmd: RosterCmd) -> anyhow::Result<()> {
                 ..dudao::app::roster_load::ImportOptions::new("cli", SystemClock.now())
             };
             let result = dudao::app::roster_load::apply_with(&pool, &parsed, &opts).await;
+            if result.is_ok() && !check {
+                // Lookup keys of new and renamed rows (see migrations/20261202000010_name_keys.sql).
+                db::fill_name_keys(&pool).await?;
+            }
             pool.close().await;
             let sum = result?;
             println!("{}", dudao::app::roster_load::render_summary(&sum));
+            Ok(())
+        }
+        RosterCmd::Template { kind, file } => {
+            let kind = match kind {
+                TemplateKindArg::Office => roster::template::TemplateKind::Office,
+                TemplateKindArg::Full => roster::template::TemplateKind::Full,
+            };
+            roster::template::write_template(kind, &file)?;
+            println!("已写入模板 {}：填好后运行 dudao roster import --check {} 检查", file.display(), file.display());
             Ok(())
         }
         RosterCmd::Export { target } => {

@@ -396,8 +396,19 @@ async fn advance(
             let mut q = q;
             if field == VisitField::School && !parsed.unknown_schools.is_empty() {
                 let mine: Vec<String> = actor.schools.iter().map(|s| names(*s)).collect();
+                // A misspelt name of one of the inspector's own schools gets a suggestion.
+                let own: Vec<&str> = schools
+                    .iter()
+                    .flat_map(|s| std::iter::once(s.name.as_str()).chain(s.short_name.as_deref()))
+                    .collect();
+                let hint = parsed
+                    .unknown_schools
+                    .iter()
+                    .find_map(|u| crate::domain::text::closest_name(u, &own))
+                    .map(|n| format!("是否为“{n}”？"))
+                    .unwrap_or_default();
                 q = format!(
-                    "“{}”不在您负责的学校名单中。{q}\n您负责的学校：{}",
+                    "“{}”不在您负责的学校名单中。{hint}{q}\n您负责的学校：{}",
                     parsed.unknown_schools.join("、"),
                     mine.join("、")
                 );

@@ -241,7 +241,8 @@ async fn record(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<
     let schools = store::people::find_schools(ctx.tx, &p.school).await?;
     let school = match schools.as_slice() {
         [] => {
-            ctx.reply(format!("没有找到学校“{}”。", p.school));
+            let hint = store::people::suggest_school(ctx.tx, &p.school, |_| true).await?;
+            ctx.reply(format!("没有找到学校“{}”。{}", p.school, crate::domain::text::did_you_mean(hint.as_deref())));
             return Ok(());
         }
         [s] => s.clone(),

@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::text::{is_cjk, normalize};
+use super::text::{is_cjk, normalize, normalize_key};
 
 /// A school the inspector is responsible for, as the matcher needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,8 +222,10 @@ pub struct SchoolMatcher {
     schools: Vec<SchoolInfo>,
 }
 
+/// A school name as a matching key: the one key function used for every name lookup, so a
+/// name imported as "清河县第２中学" or "实验　小学" matches chat text "第2中学", "实验小学".
 fn clean_name(s: &str) -> String {
-    normalize(s).chars().filter(|c| !c.is_whitespace()).collect()
+    normalize_key(s)
 }
 
 /// Whether a derived key is still specific enough to stand for one school.
@@ -374,6 +376,10 @@ impl SchoolMatcher {
     /// Every school reference in `text`, in text order. `text` should already be normalised
     /// (see [`normalize`]); it is used as given.
     pub fn scan(&self, text: &str) -> Vec<SchoolMatch> {
+        // Keys are ASCII case-folded (normalize_key); folding the text too keeps its byte
+        // offsets, and fragments are cut from this folded copy itself, never from the caller's.
+        let folded = text.to_ascii_lowercase();
+        let text = folded.as_str();
         let mut occupied = vec![false; text.len()];
         // (start byte, match)
         let mut found: Vec<(usize, SchoolMatch)> = Vec::new();
@@ -669,6 +675,14 @@ mod tests {
         assert_eq!(confirm_question(&m, &names), "“中心小学”是指哪所学校？请回复序号：\n1. 学校2\n2. 学校3");
         let m = SchoolMatch { fragment: "青石小学".into(), candidates: vec![2], exact: false };
         assert!(confirm_question(&m, &names).contains("是指学校2吗"));
+    }
+
+    #[test]
+    fn full_width_and_spaced_names_match_half_width_text() {
+        let schools = [school(1, "清河县第２中学", None, &[]), school(2, "实验　小学", Some("ＳＹ小"), &[])];
+        let f = find_schools("今天去第2中学听课，下午到实验小学和sy小", &schools);
+        assert_eq!(f.matched, vec![1, 2]);
+        assert!(f.unknown.is_empty() && f.ambiguous.is_empty(), "{f:?}");
     }
 
     #[test]

@@ -45,6 +45,72 @@ pub fn normalize(s: &str) -> String {
     out
 }
 
+/// The one comparison key for names and codes (people, schools, zones), used both when a
+/// roster is imported and when chat text names something.
+///
+/// NFKC (full-width letters and digits become half-width: "ＱＨ３" → "QH3"), then every
+/// whitespace character (ASCII, U+3000 used to align two-character names, U+00A0) and the
+/// zero-width characters phones insert are removed, and ASCII is case-folded: codes are
+/// typed in any case. "王　芳" and "王 芳" both give "王芳".
+///
+/// The key is for comparing only: display the verbatim value, and never slice the original
+/// by offsets found in the key.
+pub fn normalize_key(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    s.nfkc()
+        .filter(|c| !c.is_whitespace() && !matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{180E}'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Edit distance (insertions, deletions, substitutions) between two strings, by chars.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = substitution.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// The candidate a misspelt `query` most likely meant, for a "是否为“…”？" hint: compared by
+/// [`normalize_key`], at most 2 edits and at most a third of the query's length, and strictly
+/// closer than every other candidate. `None` rather than a guess between near-equals.
+pub fn closest_name<'a>(query: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let q = normalize_key(query);
+    let len = q.chars().count();
+    // Long inputs are not names; skip the quadratic work.
+    if len == 0 || len > 60 {
+        return None;
+    }
+    let mut best: Option<(usize, &'a str)> = None;
+    let mut tie = false;
+    for c in candidates {
+        let d = edit_distance(&q, &normalize_key(c));
+        match best {
+            Some((bd, _)) if d > bd => {}
+            Some((bd, bc)) if d == bd => tie |= normalize_key(bc) != normalize_key(c),
+            _ => {
+                best = Some((d, c));
+                tie = false;
+            }
+        }
+    }
+    let (d, name) = best?;
+    (!tie && d <= 2 && d * 3 <= len).then_some(name)
+}
+
+/// The " 是否为“…”？" hint after a not-found reply, or nothing.
+pub fn did_you_mean(name: Option<&str>) -> String {
+    name.map(|n| format!("是否为“{n}”？")).unwrap_or_default()
+}
+
 /// Value of a single Chinese or Arabic digit character (`两` counts as 2, `〇`/`零` as 0).
 pub fn digit_value(c: char) -> Option<u32> {
     Some(match c {
@@ -694,6 +760,34 @@ pub fn contains_unnegated(text: &str, kw: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closest_name_suggests_only_clear_near_misses() {
+        let names = ["清河县实验小学", "清河县第二小学", "清河县第三小学", "柳林镇中心小学"];
+        assert_eq!(closest_name("清河县实验小校", &names), Some("清河县实验小学"));
+        assert_eq!(closest_name("清河县实验　小学", &names), Some("清河县实验小学"));
+        // Equally close to two schools: no guess.
+        assert_eq!(closest_name("清河县第四小学", &names), None);
+        // Too far, or too short to judge.
+        assert_eq!(closest_name("城东中学", &names), None);
+        assert_eq!(closest_name("一小", &["二小"]), None);
+        assert_eq!(closest_name("", &names), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "ab"), 2);
+    }
+
+    #[test]
+    fn normalize_key_folds_width_spaces_and_case() {
+        assert_eq!(normalize_key("王　芳"), "王芳");
+        assert_eq!(normalize_key(" 王 芳\u{200b}"), "王芳");
+        assert_eq!(normalize_key("ＱＨ３"), "qh3");
+        assert_eq!(normalize_key("qh3"), normalize_key("QH3"));
+        assert_eq!(normalize_key("清河县第２中学"), "清河县第2中学");
+        // Chinese punctuation inside names is kept apart from its ASCII look-alike only where
+        // NFKC keeps it: the middle dot of minority names stays.
+        assert_eq!(normalize_key("阿依古丽·买买提"), "阿依古丽·买买提");
+        assert_eq!(normalize_key(""), "");
+    }
 
     #[test]
     fn normalize_width_and_lines() {

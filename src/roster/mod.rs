@@ -5,8 +5,10 @@
 //! database here.
 
 pub mod model;
+pub mod office;
 pub mod read;
 pub mod sample;
+pub mod template;
 pub mod validate;
 pub mod write;
 

@@ -224,17 +224,20 @@ pub struct RowError {
     pub column: Option<String>,
     /// Simplified Chinese, addressed to the office staff who keep the spreadsheet.
     pub message: String,
+    /// The worksheet's own name when the table came from an office sheet ("责任督学名单"), shown
+    /// instead of the table label so the office finds the row in its own file.
+    pub sheet_name: Option<String>,
 }
 
 impl RowError {
     pub fn new(sheet: Sheet, row: usize, column: Option<&str>, message: impl Into<String>) -> Self {
-        RowError { sheet, row, column: column.map(str::to_string), message: message.into() }
+        RowError { sheet, row, column: column.map(str::to_string), message: message.into(), sheet_name: None }
     }
 }
 
 impl fmt::Display for RowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.sheet.label())?;
+        f.write_str(self.sheet_name.as_deref().unwrap_or(self.sheet.label()))?;
         if self.row > 0 {
             write!(f, " 第{}行", self.row)?;
         }

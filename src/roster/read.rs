@@ -3,7 +3,8 @@
 //! Nothing here judges the values: that is `validate`'s job, so that every problem in a
 //! sheet can be reported at once with its row number.
 
-use super::model::{col, Sheet};
+use super::model::{col, RowError, Sheet};
+use super::office;
 use calamine::{Data, Reader};
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -72,6 +73,15 @@ pub struct RawTable {
     pub duplicate_headers: Vec<String>,
     /// Non-blank data rows.
     pub rows: Vec<RawRow>,
+    /// The inspector-oriented office sheet (see [`office`]) rather than a table of the
+    /// documented format; its rows are keyed by [`office::OFFICE_COLUMNS`].
+    pub office: bool,
+    /// Header cells, as written, of columns that are not read (reported, never silently dropped).
+    pub ignored: Vec<String>,
+    /// Canonical column name -> header as written, for messages in the office's own words.
+    pub labels: HashMap<String, String>,
+    /// Set when messages should name the worksheet rather than the table ("责任督学名单").
+    pub sheet_name: Option<String>,
 }
 
 impl RawTable {
@@ -86,6 +96,10 @@ pub struct RawTables {
     pub zones: Option<RawTable>,
     pub schools: Option<RawTable>,
     pub people: Option<RawTable>,
+    /// An office-shaped inspector sheet, turned into the three tables by [`office::expand`].
+    pub office: Option<RawTable>,
+    /// Problems found while turning an office sheet into tables; reported with validation's.
+    pub problems: Vec<RowError>,
 }
 
 impl RawTables {
@@ -105,9 +119,19 @@ impl RawTables {
         }
     }
 
+    /// Notes for the person importing: columns that were not read, per table.
+    pub fn notices(&self) -> Vec<String> {
+        [&self.zones, &self.schools, &self.people, &self.office]
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.ignored.is_empty())
+            .map(|t| format!("{}：已忽略的列：{}", t.source, t.ignored.join("、")))
+            .collect()
+    }
+
     /// Adds a table; a second table of the same kind is an error rather than a silent overwrite.
     pub fn insert(&mut self, table: RawTable) -> Result<(), RosterError> {
-        let slot = self.slot(table.sheet);
+        let slot = if table.office { &mut self.office } else { self.slot(table.sheet) };
         if let Some(existing) = slot {
             return Err(RosterError::DuplicateTable {
                 sheet: table.sheet,
@@ -319,6 +343,9 @@ fn file_name(path: &Path) -> String {
 
 /// Finds the header row and turns the rest into keyed rows. `hint` is the table kind implied
 /// by a workbook sheet name; a recognisable header wins over it.
+///
+/// The header is the row, among the first [`HEADER_SEARCH_ROWS`] non-blank ones, with the most
+/// known column labels: a merged title row above it ("XX县责任督学名单") has none.
 fn table_from_grid(source: String, hint: Option<Sheet>, grid: Grid) -> Option<RawTable> {
     let non_blank = |cells: &[String]| cells.iter().any(|c| !clean(c).is_empty());
     let candidates: Vec<usize> = grid
@@ -329,20 +356,45 @@ fn table_from_grid(source: String, hint: Option<Sheet>, grid: Grid) -> Option<Ra
         .take(HEADER_SEARCH_ROWS)
         .collect();
 
-    let detected = candidates.iter().find_map(|&i| {
+    let kind_of = |i: usize| {
         let headers: Vec<String> = grid[i].1.iter().map(|h| canonical_header(h)).collect();
-        detect_sheet(&headers).map(|s| (i, s))
-    });
-    let (header_idx, sheet) = match (detected, hint) {
-        (Some((i, sheet)), _) => (Some(i), sheet),
+        if office::is_office_header(&headers) {
+            Some(None)
+        } else {
+            detect_sheet(&headers).map(Some)
+        }
+    };
+    let score = |i: usize| grid[i].1.iter().filter(|h| is_known_label(&canonical_header(h))).count();
+    // The best-scoring recognisable row; ties go to the upper row.
+    let detected = candidates.iter().filter_map(|&i| kind_of(i).map(|k| (i, k, score(i)))).fold(
+        None::<(usize, Option<Sheet>, usize)>,
+        |best, cur| match best {
+            Some(b) if b.2 >= cur.2 => Some(b),
+            _ => Some(cur),
+        },
+    );
+    let (header_idx, sheet, is_office) = match (detected, hint) {
+        (Some((i, Some(sheet), _)), _) => (Some(i), sheet, false),
+        (Some((i, None, _)), _) => (Some(i), Sheet::People, true),
         // A sheet named 学校 without a usable header: keep it so validation can name the
         // missing columns instead of claiming the table is absent.
-        (None, Some(sheet)) => (candidates.first().copied(), sheet),
+        (None, Some(sheet)) => (candidates.first().copied(), sheet, false),
         (None, None) => return None,
     };
+    let known_columns: &[&str] = if is_office { office::OFFICE_COLUMNS } else { sheet.columns() };
 
-    let mut table =
-        RawTable { sheet, source, header_row: 0, headers: Vec::new(), duplicate_headers: Vec::new(), rows: Vec::new() };
+    let mut table = RawTable {
+        sheet,
+        sheet_name: is_office.then(|| source.rsplit('#').next().unwrap_or(&source).to_string()),
+        source,
+        header_row: 0,
+        headers: Vec::new(),
+        duplicate_headers: Vec::new(),
+        rows: Vec::new(),
+        office: is_office,
+        ignored: Vec::new(),
+        labels: HashMap::new(),
+    };
     let Some((header_idx, (header_row, header_cells))) = header_idx.and_then(|i| grid.get(i).map(|g| (i, g))) else {
         return Some(table); // empty sheet
     };
@@ -355,7 +407,7 @@ fn table_from_grid(source: String, hint: Option<Sheet>, grid: Grid) -> Option<Ra
         if name.is_empty() {
             continue;
         }
-        let known = sheet.columns().contains(&name.as_str());
+        let known = known_columns.contains(&name.as_str());
         if table.headers.contains(&name) {
             if known && !table.duplicate_headers.contains(&name) {
                 table.duplicate_headers.push(name);
@@ -364,7 +416,11 @@ fn table_from_grid(source: String, hint: Option<Sheet>, grid: Grid) -> Option<Ra
         }
         table.headers.push(name.clone());
         if known {
+            table.labels.insert(name.clone(), clean(raw));
             columns.push((i, name));
+        } else if name != SEQUENCE {
+            // 序号 is a row counter, expected and meaningless: not worth a notice.
+            table.ignored.push(clean(raw));
         }
     }
 
@@ -382,6 +438,13 @@ fn table_from_grid(source: String, hint: Option<Sheet>, grid: Grid) -> Option<Ra
         }
     }
     Some(table)
+}
+
+/// The row-counter column offices put first; never read.
+const SEQUENCE: &str = "序号";
+
+fn is_known_label(name: &str) -> bool {
+    name == SEQUENCE || office::OFFICE_COLUMNS.contains(&name) || Sheet::ALL.iter().any(|s| s.columns().contains(&name))
 }
 
 /// Decides the table kind from a header row.
@@ -418,7 +481,13 @@ fn canonical_header(raw: &str) -> String {
     let h = clean(h.trim_matches(|c| c == '*' || c == '＊'));
     let mapped = match h.to_lowercase().as_str() {
         "学校标识码" | "学校识别码" => col::SCHOOL_CODE,
-        "手机号" | "手机号码" | "联系电话" | "电话" => col::PHONE,
+        "手机号" | "手机号码" | "联系电话" | "电话" | "联系方式" | "手机/电话" => col::PHONE,
+        "督学姓名" | "责任督学姓名" => col::PERSON_NAME,
+        "挂牌学校" | "挂牌督导学校" | "联系学校" | "责任学校" | "督导学校" | "挂牌督导学校名称" => {
+            office::col::SCHOOLS
+        }
+        "工作单位" | "单位" | "所在单位" => office::col::EMPLOYER,
+        "督学类别" | "类别" => col::INSPECTOR_TYPE,
         "qq" | "qq号" | "qq号码" => col::QQ,
         "企业微信号" | "企业微信id" | "企业微信账号" | "wecom" => col::WECOM,
         "telegram" | "telegram id" | "tg" => col::TELEGRAM,
@@ -482,6 +551,33 @@ mod tests {
         assert_eq!(t.header_row, 2);
         assert_eq!(t.rows[0].row, 3);
         assert_eq!(t.rows[0].get("名称"), "第一");
+    }
+
+    #[test]
+    fn header_row_is_the_one_with_most_labels() {
+        // A note row that happens to hold two labels sits above the real header.
+        let t = csv("姓名,角色\n编号,姓名,角色,督学类型,责任区\nD001,王芳,督学,专职,Z01\n").unwrap();
+        assert_eq!(t.header_row, 2);
+        assert_eq!(t.rows[0].get("督学类型"), "专职");
+    }
+
+    #[test]
+    fn office_sheet_is_recognised_and_unread_columns_reported() {
+        let text = "清河县责任督学名单,,,,\n\n序号,督学姓名,性别,挂牌督导学校,联系方式,备注\n1,王　芳,女,甲小学、乙小学,13900000001,\n";
+        let t = csv(text).unwrap();
+        assert!(t.office);
+        assert_eq!(t.header_row, 3);
+        assert_eq!(t.ignored, ["性别", "备注"]);
+        assert_eq!(t.labels.get("挂牌学校").map(String::as_str), Some("挂牌督导学校"));
+        assert_eq!(t.rows[0].get("手机"), "13900000001");
+        let mut tables = RawTables::default();
+        tables.insert(t).unwrap();
+        assert!(tables.office.is_some() && tables.people.is_none());
+        assert_eq!(tables.notices(), ["t.csv：已忽略的列：性别、备注"]);
+        // With a 角色 column it is the documented people table.
+        let t = csv("编号,姓名,角色,挂牌学校\nD1,王芳,督学,甲小学\n").unwrap();
+        assert!(!t.office);
+        assert_eq!(t.ignored, ["挂牌学校"]);
     }
 
     #[test]

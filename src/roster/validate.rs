@@ -4,6 +4,7 @@
 use super::model::{col, PersonRow, Roster, RowError, SchoolRow, Sheet, ZoneLevel, ZoneRow, STAGES};
 use super::read::{RawRow, RawTable, RawTables};
 use crate::domain::role::{InspectorType, Role};
+use crate::domain::text::{closest_name, did_you_mean, normalize_key};
 use std::collections::HashMap;
 
 /// 角色 values that only name the role; any other accepted label (校长, 督管员 …) doubles as
@@ -32,6 +33,11 @@ const MAX_ECHO_CHARS: usize = 40;
 /// Validates a whole roster. On failure, returns all problems sorted by sheet and row.
 pub fn validate(raw: RawTables) -> Result<Roster, Vec<RowError>> {
     let mut v = Validator::default();
+    // Before expanding: the schools an example row names are examples too, reported once.
+    v.errors.extend(super::office::example_rows(&raw));
+    // An office sheet not expanded against an existing roster yet stands alone.
+    let mut raw = super::office::expand(raw, None);
+    v.errors.append(&mut raw.problems);
 
     let zone_table = v.usable_table(&raw, Sheet::Zones);
     let school_table = v.usable_table(&raw, Sheet::Schools);
@@ -53,6 +59,16 @@ pub fn validate(raw: RawTables) -> Result<Roster, Vec<RowError>> {
         v.resolve_school_inspectors(schools, person_index.as_ref());
     }
 
+    // Rows that came from an office sheet are reported in its own words: its sheet name, its
+    // column headers.
+    for e in v.errors.iter_mut().filter(|e| e.sheet_name.is_none()) {
+        if let Some(t) = raw.get(e.sheet).filter(|t| t.sheet_name.is_some()) {
+            e.sheet_name = t.sheet_name.clone();
+            if let Some(label) = e.column.as_ref().and_then(|c| t.labels.get(c)) {
+                e.column = Some(label.clone());
+            }
+        }
+    }
     if v.errors.is_empty() {
         Ok(Roster {
             zones: zones.unwrap_or_default(),
@@ -350,7 +366,13 @@ impl Validator {
                                         None
                                     }
                                     Some(SchoolLookup::Unknown) => {
-                                        self.err(S, r.row, col::SCHOOL, format!("未知的学校{}", q(part)));
+                                        let hint = schools.map(|s| s.hint(part)).unwrap_or_default();
+                                        let message = if hint.is_empty() {
+                                            format!("未知的学校{}", q(part))
+                                        } else {
+                                            format!("未知的学校{}，{hint}", q(part))
+                                        };
+                                        self.err(S, r.row, col::SCHOOL, message);
                                         None
                                     }
                                     None => Some(part.clone()),
@@ -449,7 +471,7 @@ impl Validator {
             let Some(raw) = zone.leader_code.take() else {
                 continue;
             };
-            match people.resolve_inspector(&raw) {
+            match people.resolve_inspector(col::LEADER, &raw) {
                 Ok(code) => zone.leader_code = Some(code),
                 Err(message) => {
                     self.err(Sheet::Zones, zone.row, col::LEADER, message);
@@ -464,7 +486,7 @@ impl Validator {
         for school in schools {
             let row = school.row;
             let resolve = |v: &mut Self, column: &str, raw: String| match people {
-                Some(index) => match index.resolve_inspector(&raw) {
+                Some(index) => match index.resolve_inspector(column, &raw) {
                     Ok(code) => code,
                     Err(message) => {
                         v.err(S, row, column, message);
@@ -515,32 +537,37 @@ struct FirstSeen(HashMap<String, usize>);
 
 impl FirstSeen {
     /// `Some(first_row)` if the value was seen before; otherwise records it.
+    /// Values are compared by [`normalize_key`]: "ＱＨ３" repeats "QH3".
     fn check(&mut self, value: &str, row: usize) -> Option<usize> {
-        if let Some(first) = self.0.get(value) {
+        let key = normalize_key(value);
+        if let Some(first) = self.0.get(&key) {
             return Some(*first);
         }
-        self.0.insert(value.to_string(), row);
+        self.0.insert(key, row);
         None
     }
 }
 
-/// Zone lookup by 编号, then by 名称.
+/// Zone lookup by 编号, then by 名称, both by [`normalize_key`].
 struct ZoneIndex<'a> {
-    by_code: HashMap<&'a str, &'a str>,
-    by_name: HashMap<&'a str, &'a str>,
+    by_code: HashMap<String, &'a str>,
+    by_name: HashMap<String, &'a str>,
 }
 
 impl<'a> ZoneIndex<'a> {
     fn new(zones: &'a [ZoneRow]) -> Self {
         let mut by_name = HashMap::new();
+        let mut by_code = HashMap::new();
         for z in zones {
-            by_name.entry(z.name.as_str()).or_insert(z.code.as_str());
+            by_name.entry(normalize_key(&z.name)).or_insert(z.code.as_str());
+            by_code.entry(normalize_key(&z.code)).or_insert(z.code.as_str());
         }
-        ZoneIndex { by_code: zones.iter().map(|z| (z.code.as_str(), z.code.as_str())).collect(), by_name }
+        ZoneIndex { by_code, by_name }
     }
 
     fn resolve(&self, raw: &str) -> Option<&'a str> {
-        self.by_code.get(raw).or_else(|| self.by_name.get(raw)).copied()
+        let key = normalize_key(raw);
+        self.by_code.get(&key).or_else(|| self.by_name.get(&key)).copied()
     }
 }
 
@@ -551,20 +578,22 @@ enum SchoolLookup<'a> {
     Unknown,
 }
 
-/// School lookup by 学校代码, 学校名称, then 简称 or 别名 when only one school uses it.
+/// School lookup by 学校代码, 学校名称, then 简称 or 别名 when only one school uses it; all by
+/// [`normalize_key`].
 struct SchoolIndex<'a> {
-    exact: HashMap<&'a str, &'a str>,
-    nick: HashMap<&'a str, Vec<&'a str>>,
+    exact: HashMap<String, &'a str>,
+    nick: HashMap<String, Vec<&'a str>>,
+    names: Vec<&'a str>,
 }
 
 impl<'a> SchoolIndex<'a> {
     fn new(schools: &'a [SchoolRow]) -> Self {
         let mut exact = HashMap::new();
-        let mut nick: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut nick: HashMap<String, Vec<&str>> = HashMap::new();
         for s in schools {
-            exact.entry(s.name.as_str()).or_insert(s.code.as_str());
+            exact.entry(normalize_key(&s.name)).or_insert(s.code.as_str());
             for n in s.short_name.iter().chain(&s.aliases) {
-                let codes = nick.entry(n.as_str()).or_default();
+                let codes = nick.entry(normalize_key(n)).or_default();
                 if !codes.contains(&s.code.as_str()) {
                     codes.push(s.code.as_str());
                 }
@@ -572,16 +601,22 @@ impl<'a> SchoolIndex<'a> {
         }
         // Codes last so they win over a name that happens to equal another school's code.
         for s in schools {
-            exact.insert(s.code.as_str(), s.code.as_str());
+            exact.insert(normalize_key(&s.code), s.code.as_str());
         }
-        SchoolIndex { exact, nick }
+        SchoolIndex { exact, nick, names: schools.iter().map(|s| s.name.as_str()).collect() }
+    }
+
+    /// The school a misspelt name most likely meant, as a "是否为…？" hint (or "").
+    fn hint(&self, raw: &str) -> String {
+        did_you_mean(closest_name(raw, &self.names))
     }
 
     fn resolve(&self, raw: &str) -> SchoolLookup<'a> {
-        if let Some(code) = self.exact.get(raw) {
+        let key = normalize_key(raw);
+        if let Some(code) = self.exact.get(&key) {
             return SchoolLookup::Found(code);
         }
-        match self.nick.get(raw).map(Vec::as_slice) {
+        match self.nick.get(&key).map(Vec::as_slice) {
             Some([code]) => SchoolLookup::Found(code),
             Some([_, _, ..]) => SchoolLookup::Ambiguous,
             _ => SchoolLookup::Unknown,
@@ -589,33 +624,57 @@ impl<'a> SchoolIndex<'a> {
     }
 }
 
-/// Person lookup for inspector references: by 编号, or by a unique inspector name.
+/// Person lookup for inspector references: by 编号, or by a unique inspector name; both by
+/// [`normalize_key`].
 struct PersonIndex<'a> {
-    by_code: HashMap<&'a str, &'a PersonRow>,
-    inspectors_by_name: HashMap<&'a str, Vec<&'a str>>,
+    by_code: HashMap<String, &'a PersonRow>,
+    inspectors_by_name: HashMap<String, Vec<&'a str>>,
+    others_by_name: HashMap<String, &'a PersonRow>,
+    inspector_names: Vec<&'a str>,
 }
 
 impl<'a> PersonIndex<'a> {
     fn new(people: &'a [PersonRow]) -> Self {
-        let mut inspectors_by_name: HashMap<&str, Vec<&str>> = HashMap::new();
-        for p in people.iter().filter(|p| p.role == Role::Inspector) {
-            inspectors_by_name.entry(p.name.as_str()).or_default().push(p.code.as_str());
+        let mut inspectors_by_name: HashMap<String, Vec<&str>> = HashMap::new();
+        let mut others_by_name = HashMap::new();
+        let mut inspector_names = Vec::new();
+        for p in people {
+            if p.role == Role::Inspector {
+                inspectors_by_name.entry(normalize_key(&p.name)).or_default().push(p.code.as_str());
+                inspector_names.push(p.name.as_str());
+            } else {
+                others_by_name.entry(normalize_key(&p.name)).or_insert(p);
+            }
         }
-        PersonIndex { by_code: people.iter().map(|p| (p.code.as_str(), p)).collect(), inspectors_by_name }
+        let by_code = people.iter().map(|p| (normalize_key(&p.code), p)).collect();
+        PersonIndex { by_code, inspectors_by_name, others_by_name, inspector_names }
     }
 
-    fn resolve_inspector(&self, raw: &str) -> Result<String, String> {
-        if let Some(p) = self.by_code.get(raw) {
+    /// An inspector named in `column` by 编号 or by name. The message tells which of the two
+    /// the cell looked like, so a name is never reported as a missing code.
+    fn resolve_inspector(&self, column: &str, raw: &str) -> Result<String, String> {
+        let key = normalize_key(raw);
+        if let Some(p) = self.by_code.get(&key) {
             return if p.role == Role::Inspector {
                 Ok(p.code.clone())
             } else {
                 Err(format!("{}（{}）不是责任督学，而是{}", q(raw), p.name, p.role.label()))
             };
         }
-        match self.inspectors_by_name.get(raw).map(Vec::as_slice) {
-            Some([code]) => Ok((*code).to_string()),
-            Some([_, _, ..]) => Err(format!("督学姓名{}有重名，请改填人员编号", q(raw))),
-            _ => Err(format!("人员表中没有编号为{}的督学", q(raw))),
+        match self.inspectors_by_name.get(&key).map(Vec::as_slice) {
+            Some([code]) => return Ok((*code).to_string()),
+            Some([_, _, ..]) => return Err(format!("督学姓名{}有重名，请改填人员编号", q(raw))),
+            _ => {}
+        }
+        if let Some(p) = self.others_by_name.get(&key) {
+            return Err(format!("{column}{}（{}）不是责任督学，而是{}", q(raw), p.code, p.role.label()));
+        }
+        // Codes are letters and digits ("D012"); anything with other characters is a name.
+        if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            Err(format!("人员表中没有编号为{}的督学", q(raw)))
+        } else {
+            let hint = did_you_mean(closest_name(raw, &self.inspector_names));
+            Err(format!("{column}{}：人员表中没有这位督学（既不是编号也不是督学姓名）{hint}", q(raw)))
         }
     }
 }

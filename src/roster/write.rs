@@ -7,6 +7,37 @@ use crate::domain::role::Role;
 use rust_xlsxwriter::{DataValidation, DataValidationErrorStyle, Format, Workbook, XlsxError};
 use std::path::{Path, PathBuf};
 
+/// The roster as raw tables, as if read back from its export (row numbers as in the export).
+pub(crate) fn raw_tables(roster: &Roster) -> super::read::RawTables {
+    let mut out = super::read::RawTables::default();
+    for sheet in Sheet::ALL {
+        let mut rows = table_rows(roster, sheet).into_iter();
+        let headers: Vec<String> = rows.next().unwrap_or_default();
+        let rows = rows
+            .enumerate()
+            .map(|(i, cells)| super::read::RawRow {
+                row: i + 2,
+                cells: headers.iter().cloned().zip(cells).filter(|(_, v)| !v.is_empty()).collect(),
+            })
+            .collect();
+        let table = super::read::RawTable {
+            sheet,
+            source: format!("（现有花名册）#{}", sheet.label()),
+            header_row: 1,
+            headers,
+            duplicate_headers: Vec::new(),
+            rows,
+            office: false,
+            ignored: Vec::new(),
+            labels: Default::default(),
+            sheet_name: None,
+        };
+        // One table per kind: cannot collide.
+        let _ = out.insert(table);
+    }
+    out
+}
+
 /// Rows of one table as text, header first.
 fn table_rows(roster: &Roster, sheet: Sheet) -> Vec<Vec<String>> {
     let header = sheet.columns().iter().map(|c| c.to_string()).collect();

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod binding;
 pub mod groups;
 pub mod inbound;
+pub mod keys;
 pub mod leave;
 pub mod monthly;
 pub mod people;

@@ -3,6 +3,7 @@
 use super::Conn;
 use crate::domain::actor::Actor;
 use crate::domain::role::Role;
+use crate::domain::text::normalize_key;
 use sqlx::Row;
 
 #[derive(Debug, Clone)]
@@ -86,18 +87,27 @@ pub async fn actor(conn: &mut Conn, person_id: i64) -> sqlx::Result<Option<Actor
     }))
 }
 
-/// Finds active people by roster code (exact) or by name. Several people may share a name.
+/// Finds active people by roster code or by name, both compared by
+/// [`normalize_key`] ("王芳" finds "王　芳", "d001" finds "Ｄ001"). Several people may share a name.
 pub async fn find_people(conn: &mut Conn, query: &str) -> sqlx::Result<Vec<PersonBrief>> {
-    let q = query.trim();
+    let k = normalize_key(query);
+    if k.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Rows whose keys are not computed yet (NULL) are compared in Rust.
     let rows = sqlx::query(
         "SELECT id, code, name, role, title, phone FROM people
-         WHERE active = 1 AND (code = ? COLLATE NOCASE OR name = ?) ORDER BY code",
+         WHERE active = 1 AND (code_key = ?1 OR name_key = ?1 OR code_key IS NULL OR name_key IS NULL)
+         ORDER BY code",
     )
-    .bind(q)
-    .bind(q)
+    .bind(&k)
     .fetch_all(conn)
     .await?;
-    Ok(rows.iter().filter_map(brief).collect())
+    Ok(rows
+        .iter()
+        .filter(|r| normalize_key(r.get::<&str, _>("code")) == k || normalize_key(r.get::<&str, _>("name")) == k)
+        .filter_map(brief)
+        .collect())
 }
 
 #[derive(Debug, Clone)]
@@ -140,22 +150,40 @@ pub async fn school_by_id(conn: &mut Conn, id: i64) -> sqlx::Result<Option<Schoo
 }
 
 /// Finds schools whose code, name, short name or an alias equals `query`, falling back to
-/// names containing it. Callers decide what to do with several matches.
+/// names containing it; all compared by [`normalize_key`]. Callers decide what to do with
+/// several matches.
 pub async fn find_schools(conn: &mut Conn, query: &str) -> sqlx::Result<Vec<SchoolRow>> {
-    let q = crate::domain::text::normalize(query).trim().to_string();
+    let q = normalize_key(query);
     if q.is_empty() {
         return Ok(Vec::new());
     }
     let all = all_schools(conn).await?;
     let exact: Vec<SchoolRow> = all
         .iter()
-        .filter(|s| s.code == q || s.name == q || s.short_name.as_deref() == Some(q.as_str()) || s.aliases.contains(&q))
+        .filter(|s| {
+            normalize_key(&s.code) == q
+                || normalize_key(&s.name) == q
+                || s.short_name.as_deref().is_some_and(|n| normalize_key(n) == q)
+                || s.aliases.iter().any(|a| normalize_key(a) == q)
+        })
         .cloned()
         .collect();
     if !exact.is_empty() {
         return Ok(exact);
     }
-    Ok(all.into_iter().filter(|s| s.name.contains(&q)).collect())
+    Ok(all.into_iter().filter(|s| normalize_key(&s.name).contains(&q)).collect())
+}
+
+/// The one active school whose name is clearly the closest to a misspelt `query`, among
+/// those `visible` lets through (so a suggestion never reveals a school the asker may not see).
+pub async fn suggest_school(
+    conn: &mut Conn,
+    query: &str,
+    visible: impl Fn(&SchoolRow) -> bool,
+) -> sqlx::Result<Option<String>> {
+    let all = all_schools(conn).await?;
+    let names: Vec<&str> = all.iter().filter(|s| visible(s)).map(|s| s.name.as_str()).collect();
+    Ok(crate::domain::text::closest_name(query, &names).map(str::to_string))
 }
 
 #[derive(Debug, Clone)]
@@ -165,24 +193,27 @@ pub struct ZoneRow {
     pub name: String,
 }
 
+/// The active zone with this code or name (compared by [`normalize_key`]), or the one zone
+/// whose name contains it. An ambiguous partial name matches nothing rather than the wrong zone.
 pub async fn find_zone(conn: &mut Conn, query: &str) -> sqlx::Result<Option<ZoneRow>> {
-    let q = crate::domain::text::normalize(query).trim().to_string();
-    let r = sqlx::query(
-        "SELECT id, code, name FROM zones WHERE active = 1 AND (code = ? COLLATE NOCASE OR name = ? OR name LIKE '%' || ? || '%')
-         ORDER BY (code = ? COLLATE NOCASE) DESC, (name = ?) DESC LIMIT 2",
-    )
-    .bind(&q)
-    .bind(&q)
-    .bind(&q)
-    .bind(&q)
-    .bind(&q)
-    .fetch_all(conn)
-    .await?;
-    // An ambiguous partial name matches nothing rather than the wrong zone.
-    if r.len() == 2 && r[0].get::<String, _>("code") != q && r[0].get::<String, _>("name") != q {
+    let q = normalize_key(query);
+    if q.is_empty() {
         return Ok(None);
     }
-    Ok(r.first().map(|r| ZoneRow { id: r.get("id"), code: r.get("code"), name: r.get("name") }))
+    let zones: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, code, name FROM zones WHERE active = 1 ORDER BY code").fetch_all(conn).await?;
+    let row = |(id, code, name): &(i64, String, String)| ZoneRow { id: *id, code: code.clone(), name: name.clone() };
+    if let Some(z) = zones.iter().find(|(_, code, _)| normalize_key(code) == q) {
+        return Ok(Some(row(z)));
+    }
+    if let Some(z) = zones.iter().find(|(_, _, name)| normalize_key(name) == q) {
+        return Ok(Some(row(z)));
+    }
+    let partial: Vec<_> = zones.iter().filter(|(_, _, name)| normalize_key(name).contains(&q)).collect();
+    Ok(match partial.as_slice() {
+        [one] => Some(row(one)),
+        _ => None,
+    })
 }
 
 pub async fn zone_name(conn: &mut Conn, id: i64) -> sqlx::Result<Option<String>> {

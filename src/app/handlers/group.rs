@@ -40,7 +40,8 @@ pub async fn register(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
                 scope = one.name.clone();
             }
             [] => {
-                ctx.reply(format!("没有找到学校“{rest}”。"));
+                let hint = store::people::suggest_school(ctx.tx, &rest, |_| true).await?;
+                ctx.reply(format!("没有找到学校“{rest}”。{}", crate::domain::text::did_you_mean(hint.as_deref())));
                 return Ok(());
             }
             many => {

@@ -35,7 +35,13 @@ pub async fn show(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     let visible: Vec<_> = found.into_iter().filter(|s| actor.check_view_school(s.id, s.zone_id).is_ok()).collect();
     let school = match visible.as_slice() {
         [] => {
-            ctx.reply(format!("在您负责的范围内没有找到学校“{query}”。"));
+            let hint =
+                store::people::suggest_school(ctx.tx, &query, |s| actor.check_view_school(s.id, s.zone_id).is_ok())
+                    .await?;
+            ctx.reply(format!(
+                "在您负责的范围内没有找到学校“{query}”。{}",
+                crate::domain::text::did_you_mean(hint.as_deref())
+            ));
             return Ok(());
         }
         [one] => one.clone(),

@@ -411,7 +411,14 @@ async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
                     no_contact.extend(missing);
                 }
                 Resolved::Problem(m) => problems.push(m),
-                Resolved::NotFound => not_found.push(format!("“{name}”")),
+                Resolved::NotFound => {
+                    // A misspelt school name gets a suggestion.
+                    let hint = store::people::suggest_school(ctx.tx, name, |_| true).await?;
+                    not_found.push(match hint {
+                        Some(h) => format!("“{name}”（是否为“{h}”？）"),
+                        None => format!("“{name}”"),
+                    });
+                }
             },
         }
     }

@@ -1,0 +1,54 @@
+//! Filling the normalised lookup keys (migration 20261202000010_name_keys.sql).
+//!
+//! SQLite cannot compute the key (NFKC), so rows are written without it and this fills every
+//! row whose key is NULL: after the migrations (the backfill) and after each import. Lookups
+//! treat a NULL key as "compare the source column in Rust", so filling late is never wrong.
+
+use super::Conn;
+use crate::domain::text::normalize_key;
+
+/// Computes the missing keys of people, schools and zones. Returns how many rows were filled.
+pub async fn refresh(conn: &mut Conn) -> sqlx::Result<usize> {
+    let mut filled = 0;
+    let people: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, code, name FROM people WHERE name_key IS NULL OR code_key IS NULL")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (id, code, name) in people {
+        sqlx::query("UPDATE people SET name_key = ?, code_key = ? WHERE id = ?")
+            .bind(normalize_key(&name))
+            .bind(normalize_key(&code))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        filled += 1;
+    }
+    let schools: Vec<(i64, String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, code, name, short_name FROM schools WHERE name_key IS NULL OR code_key IS NULL")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (id, code, name, short) in schools {
+        sqlx::query("UPDATE schools SET name_key = ?, short_key = ?, code_key = ? WHERE id = ?")
+            .bind(normalize_key(&name))
+            .bind(short.as_deref().map(normalize_key))
+            .bind(normalize_key(&code))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        filled += 1;
+    }
+    let zones: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, code, name FROM zones WHERE name_key IS NULL OR code_key IS NULL")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (id, code, name) in zones {
+        sqlx::query("UPDATE zones SET name_key = ?, code_key = ? WHERE id = ?")
+            .bind(normalize_key(&name))
+            .bind(normalize_key(&code))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        filled += 1;
+    }
+    Ok(filled)
+}
