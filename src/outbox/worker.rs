@@ -11,6 +11,7 @@ use chrono::Duration as ChronoDuration;
 use rand::Rng;
 use sqlx::Row;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, Notify};
@@ -32,6 +33,14 @@ pub struct Worker {
     settings: OutboxSettings,
     notify: Arc<Notify>,
     limiter: Arc<Mutex<RateLimiter>>,
+    counters: Counters,
+}
+
+/// What the worker did, for tests and benchmarks (an idle queue must not keep it busy).
+#[derive(Debug, Default)]
+struct Counters {
+    wakeups: AtomicU64,
+    claims: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -53,11 +62,21 @@ impl Worker {
         let limiter = RateLimiter::new(&caps.global_limits, &caps.per_chat_limits);
         let mut settings = settings;
         settings.max_in_flight = settings.max_in_flight.min(caps.max_concurrent_sends.max(1));
-        Worker { db, clock, channel, settings, notify, limiter: Arc::new(Mutex::new(limiter)) }
+        Worker { db, clock, channel, settings, notify, limiter: Arc::new(Mutex::new(limiter)), counters: Counters::default() }
     }
 
     fn name(&self) -> &str {
         self.channel.name()
+    }
+
+    /// Passes of the delivery loop so far (the first one starts after recovery).
+    pub fn wakeups(&self) -> u64 {
+        self.counters.wakeups.load(Ordering::Relaxed)
+    }
+
+    /// Claim transactions run so far.
+    pub fn claims(&self) -> u64 {
+        self.counters.claims.load(Ordering::Relaxed)
     }
 
     /// Rows left 'sending' by a previous run: resend those that may be resent, mark the rest
@@ -121,6 +140,7 @@ impl Worker {
     async fn claim(&self, limit: usize, busy: &HashSet<String>) -> sqlx::Result<Vec<Claimed>> {
         let now = self.clock.now();
         let lease = now + ChronoDuration::seconds(self.settings.lease_seconds as i64);
+        self.counters.claims.fetch_add(1, Ordering::Relaxed);
         let mut tx = begin_write(&self.db).await?;
         let rows = sqlx::query(
             "SELECT o.id, o.chat_kind, o.chat_id, o.segments, o.attempts FROM outbox o
@@ -287,6 +307,7 @@ impl Worker {
         let mut busy: HashSet<String> = HashSet::new();
         let idle_cap = Duration::from_secs(5);
         loop {
+            self.counters.wakeups.fetch_add(1, Ordering::Relaxed);
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
