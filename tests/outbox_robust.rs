@@ -380,6 +380,7 @@ async fn an_outage_does_not_make_the_worker_poll() {
     wait_for("forty attempts reached the platform", Duration::from_secs(20), || async { fake.request_count() >= 40 }).await;
     let (claims, wakeups) = (w.worker.claims(), w.worker.wakeups());
     let requests = fake.request_count() as u64;
+    println!("{claims} claims and {wakeups} wake-ups for {requests} attempts");
     // Each attempt needs one claim when it falls due and one wake-up when it completes.
     assert!(claims <= 2 * requests + 10, "{claims} claims for {requests} attempts");
     assert!(wakeups <= 3 * requests + 10, "{wakeups} wake-ups for {requests} attempts");
