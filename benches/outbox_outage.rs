@@ -76,8 +76,10 @@ struct Report {
 async fn measure(label: &str, url: &str, tmp: &tempfile::TempDir, n: usize, chats: usize, secs: u64) -> Report {
     let (settings, db) = open(tmp, &format!("{label}.sqlite")).await;
     let hook: Arc<dyn Channel> = Arc::new(
-        dudao::chat::webhook::WebhookChannel::new(toml::from_str(&format!("name = \"hook\"\nurl = \"{url}\"")).unwrap())
-            .unwrap(),
+        dudao::chat::webhook::WebhookChannel::new(
+            toml::from_str(&format!("name = \"hook\"\nurl = \"{url}\"")).unwrap(),
+        )
+        .unwrap(),
     );
     enqueue_all(&db, &hook, n, chats).await;
     let worker =

@@ -48,7 +48,14 @@ fn webhook(url: &str, timeout_ms: u64) -> Arc<dyn Channel> {
     )
 }
 
-async fn enqueue(db: &sqlx::SqlitePool, channel: &Arc<dyn Channel>, key: &str, chat: &str, text: &str, delivery: Delivery) {
+async fn enqueue(
+    db: &sqlx::SqlitePool,
+    channel: &Arc<dyn Channel>,
+    key: &str,
+    chat: &str,
+    text: &str,
+    delivery: Delivery,
+) {
     let dir = Directory::from_channels(std::slice::from_ref(channel));
     let mut tx = dudao::db::begin_write(db).await.unwrap();
     let env = Envelope {
@@ -371,13 +378,21 @@ async fn an_outage_does_not_make_the_worker_poll() {
     let ch = webhook(&url, 5_000);
     for chat in 0..5 {
         for i in 0..20 {
-            enqueue(&db, &ch, &format!("c{chat}-{i}"), &format!("g{chat}"), &format!("停电期间的第{i}条通知"), Delivery::AtLeastOnce)
-                .await;
+            enqueue(
+                &db,
+                &ch,
+                &format!("c{chat}-{i}"),
+                &format!("g{chat}"),
+                &format!("停电期间的第{i}条通知"),
+                Delivery::AtLeastOnce,
+            )
+            .await;
         }
     }
     let w = start(&db, &s, ch);
     // A logical window: the heads of the five chats have been retried a few times each.
-    wait_for("forty attempts reached the platform", Duration::from_secs(20), || async { fake.request_count() >= 40 }).await;
+    wait_for("forty attempts reached the platform", Duration::from_secs(20), || async { fake.request_count() >= 40 })
+        .await;
     let (claims, wakeups) = (w.worker.claims(), w.worker.wakeups());
     let requests = fake.request_count() as u64;
     println!("{claims} claims and {wakeups} wake-ups for {requests} attempts");
@@ -411,7 +426,10 @@ async fn a_late_answer_is_not_resent_for_at_most_once_messages() {
     // `dudao outbox list` shows it by default.
     let mut conn = db.acquire().await.unwrap();
     let listed = dudao::outbox::admin::list(&mut conn, &["dead", "unroutable", "unknown"], 50).await.unwrap();
-    assert!(listed.iter().any(|i| i.status == "unknown" && i.preview.contains("请各校今天下班前提交周报")), "{listed:?}");
+    assert!(
+        listed.iter().any(|i| i.status == "unknown" && i.preview.contains("请各校今天下班前提交周报")),
+        "{listed:?}"
+    );
     drop(conn);
     w.stop().await;
 }
@@ -428,16 +446,20 @@ async fn a_worker_that_lost_its_lease_cannot_overwrite_the_outcome() {
     let a = start(&db_a, &s, ch_a);
     wait_for("the first send is in flight", Duration::from_secs(10), || async { fake.request_count() == 1 }).await;
     wait_for("its lease expires", Duration::from_secs(10), || async {
-        let lease: Option<String> =
-            sqlx::query_scalar("SELECT lease_until FROM outbox WHERE idempotency_key = 'slow'").fetch_one(&db_a).await.unwrap();
+        let lease: Option<String> = sqlx::query_scalar("SELECT lease_until FROM outbox WHERE idempotency_key = 'slow'")
+            .fetch_one(&db_a)
+            .await
+            .unwrap();
         lease.is_some_and(|l| l < dudao::db::ts(chrono::Utc::now()))
     })
     .await;
     // A second worker on its own pool takes the row over and delivers it.
     let db_b = open(&s).await;
     let b = start(&db_b, &s, webhook(&url, 20_000));
-    wait_for("the second worker delivers it", Duration::from_secs(10), || async { status(&db_b, "slow").await == "sent" })
-        .await;
+    wait_for("the second worker delivers it", Duration::from_secs(10), || async {
+        status(&db_b, "slow").await == "sent"
+    })
+    .await;
     // The first send now fails; its worker records that outcome on shutdown.
     fake.release.add_permits(1);
     a.stop().await;
@@ -460,19 +482,29 @@ async fn two_workers_racing_never_send_a_row_twice() {
     let a = start(&db_a, &s, ch.clone());
     let b = start(&db_b, &s, webhook(&url, 5_000));
     // Both are past their start-up recovery.
-    wait_for("both workers run", Duration::from_secs(10), || async { a.worker.wakeups() > 0 && b.worker.wakeups() > 0 })
-        .await;
+    wait_for("both workers run", Duration::from_secs(10), || async {
+        a.worker.wakeups() > 0 && b.worker.wakeups() > 0
+    })
+    .await;
     let (chats, per_chat) = (20, 10);
     for i in 0..per_chat {
         for c in 0..chats {
-            enqueue(&db_a, &ch, &format!("m{c}-{i}"), &format!("g{c}"), &format!("第{c}组第{i:02}条"), Delivery::AtLeastOnce)
-                .await;
+            enqueue(
+                &db_a,
+                &ch,
+                &format!("m{c}-{i}"),
+                &format!("g{c}"),
+                &format!("第{c}组第{i:02}条"),
+                Delivery::AtLeastOnce,
+            )
+            .await;
         }
         a.notify.notify_waiters();
         b.notify.notify_waiters();
     }
     wait_for("everything is sent", Duration::from_secs(20), || async {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sent'").fetch_one(&db_a).await.unwrap();
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sent'").fetch_one(&db_a).await.unwrap();
         n == chats * per_chat
     })
     .await;

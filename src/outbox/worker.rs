@@ -58,7 +58,11 @@ struct Counters {
 #[derive(Clone)]
 enum Outcome {
     Sent(Option<String>),
-    Retry { after: Duration, error: String, count_attempt: bool },
+    Retry {
+        after: Duration,
+        error: String,
+        count_attempt: bool,
+    },
     Dead(String),
     /// Perhaps delivered, perhaps not, and not to be resent: left for an admin.
     Unknown(String),
@@ -78,6 +82,14 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a non-text panic payload".into())
+}
+
+/// What the queue holds for this worker right now.
+struct Due {
+    /// Heads of chats due now, plus other owners' expired leases.
+    ready: usize,
+    /// The earliest moment something else becomes ready.
+    next: Option<DateTime<Utc>>,
 }
 
 /// Ids as a JSON array, for `id NOT IN (SELECT value FROM json_each(?))`.
@@ -223,7 +235,8 @@ impl Worker {
         )
         .bind(self.name())
         .bind(ts(now))
-        .bind((limit + busy.len()) as i64)
+        // Rows of chats with a send in flight are never heads: no need to over-fetch.
+        .bind(limit as i64)
         .fetch_all(&mut *tx)
         .await?;
         let mut out = Vec::new();
@@ -237,12 +250,14 @@ impl Worker {
                 continue;
             }
             let id: i64 = r.get("id");
-            let taken = sqlx::query("UPDATE outbox SET status = 'sending', lease_until = ? WHERE id = ? AND status = 'pending'")
-                .bind(&lease)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let taken = sqlx::query(
+                "UPDATE outbox SET status = 'sending', lease_until = ? WHERE id = ? AND status = 'pending'",
+            )
+            .bind(&lease)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             if taken == 0 {
                 // Another worker got there first.
                 continue;
@@ -402,12 +417,11 @@ impl Worker {
         }
     }
 
-    /// When something can next be sent: the earliest due time among the heads of the chats
-    /// (a message queued behind a backed-off one cannot go before it), or the earliest lease
-    /// of another owner, which is taken back when it expires.
-    async fn next_due(&self, ours: &[i64]) -> sqlx::Result<Option<DateTime<Utc>>> {
-        let t: Option<String> = sqlx::query_scalar(
-            "SELECT MIN(t) FROM (
+    /// What can be sent: the heads of the chats (a message queued behind a backed-off one
+    /// cannot go before it) and the leases of other owners (taken back when they expire).
+    async fn next_due(&self, ours: &[i64]) -> sqlx::Result<Due> {
+        let (ready, next): (i64, Option<String>) = sqlx::query_as(
+            "SELECT COALESCE(SUM(t <= ?3), 0), MIN(CASE WHEN t > ?3 THEN t END) FROM (
                  SELECT o.next_attempt_at AS t
                  FROM (SELECT MIN(id) AS id FROM outbox WHERE channel = ?1 AND status IN ('pending', 'sending')
                        GROUP BY chat_kind, chat_id) h
@@ -418,9 +432,10 @@ impl Worker {
         )
         .bind(self.name())
         .bind(id_list(ours))
+        .bind(ts(self.clock.now()))
         .fetch_one(&self.db)
         .await?;
-        Ok(t.and_then(|t| parse_ts(&t)))
+        Ok(Due { ready: usize::try_from(ready).unwrap_or(0), next: next.and_then(|t| parse_ts(&t)) })
     }
 
     /// The claim and outcome of a finished send task; a task that panicked outside the
@@ -437,7 +452,8 @@ impl Worker {
             }
             Err(e) => {
                 let c = tasks.remove(&e.id())?;
-                let what = if e.is_panic() { panic_text(e.into_panic().as_ref()) } else { "send task cancelled".into() };
+                let what =
+                    if e.is_panic() { panic_text(e.into_panic().as_ref()) } else { "send task cancelled".into() };
                 let outcome = self.panicked(&c, &what);
                 Some((c, outcome))
             }
@@ -453,8 +469,9 @@ impl Worker {
         let mut tasks: HashMap<tokio::task::Id, Claimed> = HashMap::new();
         let mut busy: HashSet<String> = HashSet::new();
         let idle_cap = Duration::from_secs(5);
-        // Whether a claim may find something: new messages, due times and chats that moved on
-        // set it; a claim that found less than it could take clears it.
+        // Claim without asking what is due first: new messages and chats that moved on set it
+        // (work is likely); otherwise a cheap look at the chats' heads decides, so messages
+        // waiting behind a backed-off one never make the worker poll.
         let mut should_claim = true;
         loop {
             self.counters.wakeups.fetch_add(1, Ordering::Relaxed);
@@ -472,24 +489,30 @@ impl Worker {
             }
             let ours: Vec<i64> = tasks.values().map(|c| c.id).collect();
             let free = self.settings.max_in_flight.saturating_sub(inflight.len());
-            // Due time already looked up this pass (outer None: not looked up).
-            let mut due: Option<Option<DateTime<Utc>>> = None;
-            if free > 0 && !should_claim {
+            let mut due: Option<Due> = None;
+            let mut want = 0;
+            if free > 0 && should_claim {
+                want = free;
+            } else if free > 0 {
                 match self.next_due(&ours).await {
-                    Ok(Some(t)) if t <= self.clock.now() => should_claim = true,
-                    Ok(t) => due = Some(t),
+                    Ok(d) => {
+                        // Only as many as are ready: the claim's scan stops once it has them.
+                        want = d.ready.min(free);
+                        due = Some(d);
+                    }
                     Err(e) => {
                         tracing::error!(channel = self.name(), error = %e, "outbox due-time query failed");
-                        should_claim = true;
+                        want = free;
                     }
                 }
             }
+            let claimed_now = want > 0;
             let mut claim_failed = false;
-            let claimed_now = free > 0 && should_claim;
             if claimed_now {
-                match self.claim(free, &busy, &ours).await {
+                due = None;
+                match self.claim(want, &busy, &ours).await {
                     Ok(batch) => {
-                        // A full batch suggests more is ready once a slot frees.
+                        // Every slot taken: more may be ready once one frees.
                         should_claim = batch.len() >= free;
                         for c in batch {
                             busy.insert(c.chat.key());
@@ -512,29 +535,33 @@ impl Worker {
             let wait = if claim_failed {
                 Duration::from_secs(1)
             } else if inflight.len() >= self.settings.max_in_flight {
-                // Only a finished send (or a new message, for the next pass) can change anything.
+                // Only a finished send or a new message can change anything.
                 idle_cap
             } else {
                 let due = match due {
-                    Some(t) => t,
+                    Some(d) => d,
                     None => {
                         let ours: Vec<i64> = tasks.values().map(|c| c.id).collect();
                         self.next_due(&ours).await.unwrap_or_else(|e| {
                             tracing::error!(channel = self.name(), error = %e, "outbox due-time query failed");
-                            None
+                            Due { ready: 0, next: None }
                         })
                     }
                 };
-                match due.map(|t| (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO)) {
+                if due.ready > 0 && !claimed_now {
+                    continue;
+                }
+                match due.next {
+                    // Ready, yet the claim just found nothing it could take (clocks of two
+                    // processes disagree, say): look again soon rather than spin.
+                    _ if due.ready > 0 => Duration::from_millis(50),
                     None => idle_cap,
-                    Some(w) if w.is_zero() && !claimed_now => {
-                        should_claim = true;
-                        continue;
+                    Some(t) => {
+                        let w = (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+                        // A little later than due, so retries due close together share one
+                        // claim (backoff is jittered by as much anyway).
+                        (w + (w / 8).min(Duration::from_secs(2))).clamp(Duration::from_millis(1), idle_cap)
                     }
-                    // Due, yet the claim just found nothing it could take (clock skew between
-                    // processes, say): look again soon rather than spin.
-                    Some(w) if w.is_zero() => Duration::from_millis(50),
-                    Some(w) => w.min(idle_cap),
                 }
             };
             tokio::select! {
@@ -544,7 +571,7 @@ impl Worker {
                     self.record(done, &mut busy).await;
                 }
                 _ = &mut notified => should_claim = true,
-                _ = tokio::time::sleep(wait) => should_claim = true,
+                _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => {}
             }
             self.limiter.lock().await.prune(tokio::time::Instant::now());
