@@ -284,6 +284,11 @@ impl Worker {
         Duration::from_millis(capped - capped / 8 + jitter / 2)
     }
 
+    /// How much later than due a retry may wake the worker: half the first backoff, at most 1 s.
+    fn coalesce(&self) -> Duration {
+        Duration::from_millis((self.settings.backoff_base_ms / 2).clamp(1, 1_000))
+    }
+
     /// A send that did not get through: again later, or dead after the last attempt.
     fn failed(&self, c: &Claimed, error: String) -> Outcome {
         if c.attempts + 1 >= self.settings.max_attempts as i64 {
@@ -509,7 +514,9 @@ impl Worker {
             let claimed_now = want > 0;
             let mut claim_failed = false;
             if claimed_now {
-                due = None;
+                // Claimed rows were the ready ones: the next due time looked up before still holds
+                // (a claim not preceded by a look-up must look afterwards).
+                due = due.map(|d| Due { ready: 0, next: d.next });
                 match self.claim(want, &busy, &ours).await {
                     Ok(batch) => {
                         // Every slot taken: more may be ready once one frees.
@@ -558,15 +565,19 @@ impl Worker {
                     None => idle_cap,
                     Some(t) => {
                         let w = (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
-                        // A little later than due, so retries due close together share one
-                        // claim (backoff is jittered by as much anyway).
-                        (w + (w / 8).min(Duration::from_secs(2))).clamp(Duration::from_millis(1), idle_cap)
+                        // A little later than due, so retries falling due close together share
+                        // one claim and one commit (a retry is not urgent to the millisecond).
+                        (w + self.coalesce()).min(idle_cap)
                     }
                 }
             };
             tokio::select! {
                 Some(r) = inflight.join_next_with_id(), if !inflight.is_empty() => {
-                    let done: Vec<_> = self.joined(r, &mut tasks).into_iter().collect();
+                    let mut done: Vec<_> = self.joined(r, &mut tasks).into_iter().collect();
+                    // Sends that finished together are recorded in one commit.
+                    while let Some(r) = inflight.try_join_next_with_id() {
+                        done.extend(self.joined(r, &mut tasks));
+                    }
                     should_claim |= done.iter().any(|(_, o)| o.advances_chat());
                     self.record(done, &mut busy).await;
                 }
