@@ -580,6 +580,9 @@ impl Settings {
         if rt.max_batches == 0 {
             return Err(ConfigError::new("retention.max_batches", "must be at least 1"));
         }
+        if self.outbox.lease_seconds == 0 {
+            return Err(ConfigError::new("outbox.lease_seconds", "must be at least 1"));
+        }
         let mut names = std::collections::HashSet::new();
         for (i, s) in self.schedules.iter().enumerate() {
             let key = |field: &str| format!("schedules[{i}].{field}");

@@ -75,6 +75,10 @@ pub enum SendError {
     Transient(String),
     #[error("permanent failure: {0}")]
     Permanent(String),
+    /// The request may have reached the platform but no answer came in time: the message may
+    /// or may not have been delivered (at-most-once messages are then not resent).
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
 }
 
 /// Inbound messages go here; the pipeline stores them before acting.

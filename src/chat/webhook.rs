@@ -102,8 +102,17 @@ impl Channel for WebhookChannel {
         }
         let resp = match req.send().await {
             Ok(r) => r,
-            // Connection refused, timeouts: the endpoint may come back.
-            Err(e) => return Err(SendError::Transient(format!("webhook unreachable: {}", e.without_url()))),
+            Err(e) => {
+                // A timeout once connected: the request may have arrived, only the answer is
+                // missing. Connection refused and the like: nothing arrived, try again later.
+                let maybe_delivered = e.is_timeout() && !e.is_connect();
+                let e = e.without_url();
+                return Err(if maybe_delivered {
+                    SendError::Unknown(format!("webhook did not answer in time: {e}"))
+                } else {
+                    SendError::Transient(format!("webhook unreachable: {e}"))
+                });
+            }
         };
         let status = resp.status();
         if status.is_success() {

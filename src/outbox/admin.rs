@@ -120,14 +120,18 @@ pub async fn retry(conn: &mut Conn, dir: &Directory, id: i64, now: DateTime<Utc>
     let status: String = r.get("status");
     match status.as_str() {
         "dead" | "unknown" => {
-            sqlx::query(
-                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, lease_until = NULL WHERE id = ?",
+            let n = sqlx::query(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, lease_until = NULL
+                 WHERE id = ? AND status = ?",
             )
             .bind(ts(now))
             .bind(id)
+            .bind(&status)
             .execute(conn)
-            .await?;
-            Ok(AdminOutcome::Done)
+            .await?
+            .rows_affected();
+            // Changed meanwhile (cancelled by another admin, say): report, do not override.
+            Ok(if n == 1 { AdminOutcome::Done } else { AdminOutcome::WrongState(status) })
         }
         "unroutable" => {
             if reroute_one(conn, dir, id, now).await? {
@@ -157,12 +161,15 @@ pub async fn cancel(conn: &mut Conn, id: i64) -> sqlx::Result<AdminOutcome> {
 
 /// Tries to route an unroutable message now (a person may have bound an account since).
 async fn reroute_one(conn: &mut Conn, dir: &Directory, id: i64, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let r = sqlx::query(
+    let Some(r) = sqlx::query(
         "SELECT person_id, channel, chat_kind, chat_id, segments FROM outbox WHERE id = ? AND status = 'unroutable'",
     )
     .bind(id)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(false);
+    };
     let to = match (r.get::<Option<i64>, _>("person_id"), r.get::<Option<String>, _>("channel")) {
         (Some(p), _) => super::Recipient::Person(p),
         (None, Some(ch)) => {
@@ -179,9 +186,9 @@ async fn reroute_one(conn: &mut Conn, dir: &Directory, id: i64, now: DateTime<Ut
     let Some((chat, prefix)) = super::route::resolve(conn, dir, &to, false).await? else { return Ok(false) };
     let mut segs = prefix;
     segs.extend(serde_json::from_str::<Vec<Segment>>(r.get::<&str, _>("segments")).unwrap_or_default());
-    sqlx::query(
+    let n = sqlx::query(
         "UPDATE outbox SET status = 'pending', channel = ?, chat_kind = ?, chat_id = ?, segments = ?, next_attempt_at = ?,
-             last_error = NULL WHERE id = ?",
+             last_error = NULL WHERE id = ? AND status = 'unroutable'",
     )
     .bind(&chat.channel)
     .bind(chat.kind.as_str())
@@ -190,8 +197,9 @@ async fn reroute_one(conn: &mut Conn, dir: &Directory, id: i64, now: DateTime<Ut
     .bind(ts(now))
     .bind(id)
     .execute(conn)
-    .await?;
-    Ok(true)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 /// Re-routes every unroutable message that can now be delivered; returns how many moved.

@@ -27,6 +27,14 @@ impl Delivery {
             Delivery::AtMostOnce => "at_most_once",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Delivery> {
+        match s {
+            "at_least_once" => Some(Delivery::AtLeastOnce),
+            "at_most_once" => Some(Delivery::AtMostOnce),
+            _ => None,
+        }
+    }
 }
 
 /// A message to enqueue.

@@ -1,20 +1,29 @@
 //! The delivery worker for one channel: claims ready rows in short transactions, sends outside
 //! any transaction within the channel's limits, and records the outcome.
+//!
+//! Every state change names the state it expects: a claim takes only 'pending' rows, and an
+//! outcome is recorded only while the row is still 'sending' under the lease this worker set.
+//! A lease that expired was taken over by someone else, so its late outcome is not ours to
+//! record (that would resend or un-send a message another worker already dealt with).
 
 use super::ratelimit::RateLimiter;
+use super::Delivery;
 use crate::chat::{ChatKind, ChatRef, OutboundMessage, Segment, SendError};
 use crate::clock::SharedClock;
 use crate::config::OutboxSettings;
 use crate::db::{begin_write, parse_ts, ts, Db};
 use crate::Channel;
-use chrono::Duration as ChronoDuration;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use futures::FutureExt;
 use rand::Rng;
 use sqlx::Row;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, Notify};
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
@@ -23,6 +32,9 @@ struct Claimed {
     chat: ChatRef,
     segments: Vec<Segment>,
     attempts: i64,
+    delivery: Delivery,
+    /// The lease this claim wrote: while the row still carries it, the row is ours.
+    lease: String,
 }
 
 pub struct Worker {
@@ -32,13 +44,57 @@ pub struct Worker {
     settings: OutboxSettings,
     notify: Arc<Notify>,
     limiter: Arc<Mutex<RateLimiter>>,
+    counters: Counters,
+}
+
+/// What the worker did, for tests and benchmarks (an idle queue must not keep it busy).
+#[derive(Debug, Default)]
+struct Counters {
+    wakeups: AtomicU64,
+    claims: AtomicU64,
+    lost_leases: AtomicU64,
 }
 
 #[derive(Clone)]
 enum Outcome {
     Sent(Option<String>),
-    Retry { after: Duration, error: String, count_attempt: bool },
+    Retry {
+        after: Duration,
+        error: String,
+        count_attempt: bool,
+    },
     Dead(String),
+    /// Perhaps delivered, perhaps not, and not to be resent: left for an admin.
+    Unknown(String),
+}
+
+impl Outcome {
+    /// A retry leaves the chat's head backed off; anything else lets the next message go.
+    fn advances_chat(&self) -> bool {
+        !matches!(self, Outcome::Retry { .. })
+    }
+}
+
+/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic payload".into())
+}
+
+/// What the queue holds for this worker right now.
+struct Due {
+    /// Heads of chats due now, plus other owners' expired leases.
+    ready: usize,
+    /// The earliest moment something else becomes ready.
+    next: Option<DateTime<Utc>>,
+}
+
+/// Ids as a JSON array, for `id NOT IN (SELECT value FROM json_each(?))`.
+fn id_list(ids: &[i64]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
 }
 
 impl Worker {
@@ -53,42 +109,84 @@ impl Worker {
         let limiter = RateLimiter::new(&caps.global_limits, &caps.per_chat_limits);
         let mut settings = settings;
         settings.max_in_flight = settings.max_in_flight.min(caps.max_concurrent_sends.max(1));
-        Worker { db, clock, channel, settings, notify, limiter: Arc::new(Mutex::new(limiter)) }
+        Worker {
+            db,
+            clock,
+            channel,
+            settings,
+            notify,
+            limiter: Arc::new(Mutex::new(limiter)),
+            counters: Counters::default(),
+        }
     }
 
     fn name(&self) -> &str {
         self.channel.name()
     }
 
-    /// Rows left 'sending' by a previous run: resend those that may be resent, mark the rest
-    /// 'unknown' for an admin to look at.
+    /// Passes of the delivery loop so far (the first one starts after recovery).
+    pub fn wakeups(&self) -> u64 {
+        self.counters.wakeups.load(Ordering::Relaxed)
+    }
+
+    /// Claim transactions run so far.
+    pub fn claims(&self) -> u64 {
+        self.counters.claims.load(Ordering::Relaxed)
+    }
+
+    /// Outcomes not recorded because the row's lease had been taken over meanwhile.
+    pub fn lost_leases(&self) -> u64 {
+        self.counters.lost_leases.load(Ordering::Relaxed)
+    }
+
+    /// Rows left 'sending' by a previous run. One service runs per database, so at start-up
+    /// every such row of this channel belongs to a process that is gone, whatever its lease
+    /// says: resend those that may be resent, mark the rest 'unknown' for an admin.
     pub async fn recover(&self) -> sqlx::Result<()> {
-        let now = ts(self.clock.now());
         let mut tx = begin_write(&self.db).await?;
+        let (resent, unknown) = self.reclaim(&mut tx, None, &[]).await?;
+        tx.commit().await?;
+        if resent + unknown > 0 {
+            tracing::warn!(channel = self.name(), resent, unknown, "recovered sends interrupted by the last shutdown");
+        }
+        self.seed_limiter().await
+    }
+
+    /// Takes back 'sending' rows whose owner is gone: all of them (`expired_by` None), or
+    /// those whose lease ended by `expired_by`; never `ours`, the sends this worker has in flight.
+    async fn reclaim(
+        &self,
+        tx: &mut crate::db::Tx<'static>,
+        expired_by: Option<&str>,
+        ours: &[i64],
+    ) -> sqlx::Result<(u64, u64)> {
+        let ours = id_list(ours);
         let resent = sqlx::query(
             "UPDATE outbox SET status = 'pending', lease_until = NULL
-             WHERE channel = ? AND status = 'sending' AND delivery = 'at_least_once' AND lease_until <= ?",
+             WHERE channel = ?1 AND status = 'sending' AND delivery = 'at_least_once'
+               AND (?2 IS NULL OR lease_until IS NULL OR lease_until <= ?2)
+               AND id NOT IN (SELECT value FROM json_each(?3))",
         )
         .bind(self.name())
-        .bind(&now)
-        .execute(&mut *tx)
+        .bind(expired_by)
+        .bind(&ours)
+        .execute(&mut **tx)
         .await?
         .rows_affected();
         let unknown = sqlx::query(
             "UPDATE outbox SET status = 'unknown', lease_until = NULL,
                  last_error = 'interrupted while sending; not resent to avoid a duplicate'
-             WHERE channel = ? AND status = 'sending' AND delivery = 'at_most_once' AND lease_until <= ?",
+             WHERE channel = ?1 AND status = 'sending' AND delivery = 'at_most_once'
+               AND (?2 IS NULL OR lease_until IS NULL OR lease_until <= ?2)
+               AND id NOT IN (SELECT value FROM json_each(?3))",
         )
         .bind(self.name())
-        .bind(&now)
-        .execute(&mut *tx)
+        .bind(expired_by)
+        .bind(&ours)
+        .execute(&mut **tx)
         .await?
         .rows_affected();
-        tx.commit().await?;
-        if resent + unknown > 0 {
-            tracing::warn!(channel = self.name(), resent, unknown, "recovered interrupted sends");
-        }
-        self.seed_limiter().await
+        Ok((resent, unknown))
     }
 
     /// Counts recent sends against the limits, so a restart does not burst past them.
@@ -117,13 +215,19 @@ impl Worker {
     }
 
     /// Claims up to `limit` ready messages: the oldest unsent one of each chat (to keep order
-    /// within a chat), skipping chats with a send in flight.
-    async fn claim(&self, limit: usize, busy: &HashSet<String>) -> sqlx::Result<Vec<Claimed>> {
+    /// within a chat), skipping chats with a send in flight. Rows whose lease expired under
+    /// another owner are taken back first, so they never block their chat.
+    async fn claim(&self, limit: usize, busy: &HashSet<String>, ours: &[i64]) -> sqlx::Result<Vec<Claimed>> {
+        self.counters.claims.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
-        let lease = now + ChronoDuration::seconds(self.settings.lease_seconds as i64);
+        let lease = ts(now + ChronoDuration::seconds(self.settings.lease_seconds as i64));
         let mut tx = begin_write(&self.db).await?;
+        let (resent, unknown) = self.reclaim(&mut tx, Some(&ts(now)), ours).await?;
+        if resent + unknown > 0 {
+            tracing::warn!(channel = self.name(), resent, unknown, "took back sends whose lease expired");
+        }
         let rows = sqlx::query(
-            "SELECT o.id, o.chat_kind, o.chat_id, o.segments, o.attempts FROM outbox o
+            "SELECT o.id, o.chat_kind, o.chat_id, o.segments, o.attempts, o.delivery FROM outbox o
              WHERE o.channel = ?1 AND o.status = 'pending' AND o.next_attempt_at <= ?2
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel AND p.chat_kind = o.chat_kind
                                AND p.chat_id = o.chat_id AND p.id < o.id AND p.status IN ('pending', 'sending'))
@@ -131,7 +235,8 @@ impl Worker {
         )
         .bind(self.name())
         .bind(ts(now))
-        .bind((limit + busy.len()) as i64)
+        // Rows of chats with a send in flight are never heads: no need to over-fetch.
+        .bind(limit as i64)
         .fetch_all(&mut *tx)
         .await?;
         let mut out = Vec::new();
@@ -145,16 +250,25 @@ impl Worker {
                 continue;
             }
             let id: i64 = r.get("id");
-            sqlx::query("UPDATE outbox SET status = 'sending', lease_until = ? WHERE id = ?")
-                .bind(ts(lease))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            let taken = sqlx::query(
+                "UPDATE outbox SET status = 'sending', lease_until = ? WHERE id = ? AND status = 'pending'",
+            )
+            .bind(&lease)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if taken == 0 {
+                // Another worker got there first.
+                continue;
+            }
             out.push(Claimed {
                 id,
                 chat,
                 segments: serde_json::from_str(r.get::<&str, _>("segments")).unwrap_or_default(),
                 attempts: r.get("attempts"),
+                delivery: Delivery::parse(r.get("delivery")).unwrap_or(Delivery::AtLeastOnce),
+                lease: lease.clone(),
             });
         }
         tx.commit().await?;
@@ -170,6 +284,34 @@ impl Worker {
         Duration::from_millis(capped - capped / 8 + jitter / 2)
     }
 
+    /// How much later than due a retry may wake the worker: half the first backoff, at most 1 s.
+    fn coalesce(&self) -> Duration {
+        Duration::from_millis((self.settings.backoff_base_ms / 2).clamp(1, 1_000))
+    }
+
+    /// A send that did not get through: again later, or dead after the last attempt.
+    fn failed(&self, c: &Claimed, error: String) -> Outcome {
+        if c.attempts + 1 >= self.settings.max_attempts as i64 {
+            Outcome::Dead(format!("gave up after {} attempts: {error}", c.attempts + 1))
+        } else {
+            Outcome::Retry { after: self.backoff(c.attempts), error, count_attempt: true }
+        }
+    }
+
+    /// The platform may or may not have the message: resend only what may be sent twice.
+    fn maybe_sent(&self, c: &Claimed, error: String) -> Outcome {
+        match c.delivery {
+            Delivery::AtMostOnce => Outcome::Unknown(format!("{error}; not resent to avoid a duplicate")),
+            Delivery::AtLeastOnce => self.failed(c, error),
+        }
+    }
+
+    /// A bug in the adapter, not the platform's answer: record it, the chat goes on.
+    fn panicked(&self, c: &Claimed, what: &str) -> Outcome {
+        tracing::error!(channel = self.name(), id = c.id, panic = %what, "send panicked");
+        self.maybe_sent(c, format!("send panicked: {what}"))
+    }
+
     async fn send_one(&self, c: &Claimed) -> Outcome {
         let at = self.limiter.lock().await.reserve(&c.chat.key(), tokio::time::Instant::now());
         // The timer has millisecond granularity: do not pay for it when no wait is needed.
@@ -177,19 +319,19 @@ impl Worker {
             tokio::time::sleep_until(at).await;
         }
         let msg = OutboundMessage { chat: c.chat.clone(), segments: c.segments.clone() };
-        match self.channel.send(&msg).await {
+        // The channel holds no state a panic could leave half-updated for us.
+        let result = match AssertUnwindSafe(self.channel.send(&msg)).catch_unwind().await {
+            Ok(r) => r,
+            Err(payload) => return self.panicked(c, &panic_text(payload.as_ref())),
+        };
+        match result {
             Ok(receipt) => Outcome::Sent(receipt.platform_msg_id),
             Err(SendError::RateLimited { retry_after }) => {
                 self.limiter.lock().await.pause(tokio::time::Instant::now() + retry_after);
                 Outcome::Retry { after: retry_after, error: "rate limited (429)".into(), count_attempt: false }
             }
-            Err(SendError::Transient(e)) => {
-                if c.attempts + 1 >= self.settings.max_attempts as i64 {
-                    Outcome::Dead(format!("gave up after {} attempts: {e}", c.attempts + 1))
-                } else {
-                    Outcome::Retry { after: self.backoff(c.attempts), error: e, count_attempt: true }
-                }
-            }
+            Err(SendError::Transient(e)) => self.failed(c, e),
+            Err(e @ SendError::Unknown(_)) => self.maybe_sent(c, e.to_string()),
             Err(SendError::Permanent(e)) => Outcome::Dead(e),
         }
     }
@@ -198,57 +340,69 @@ impl Worker {
     async fn finish_many(&self, done: &[(Claimed, Outcome)]) -> sqlx::Result<()> {
         let now = self.clock.now();
         let mut tx = begin_write(&self.db).await?;
+        let mut lost = Vec::new();
         for (c, outcome) in done {
-            self.apply(&mut tx, c, outcome.clone(), now).await?;
+            if !self.apply(&mut tx, c, outcome.clone(), now).await? {
+                lost.push(c.id);
+            }
         }
-        tx.commit().await
+        tx.commit().await?;
+        for id in lost {
+            self.counters.lost_leases.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                channel = self.name(),
+                id,
+                "send outcome not recorded: the lease expired and the message was taken over"
+            );
+        }
+        Ok(())
     }
 
+    /// Records one outcome if the row is still ours; false when it is not.
     async fn apply(
         &self,
         tx: &mut crate::db::Tx<'static>,
         c: &Claimed,
         outcome: Outcome,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> sqlx::Result<()> {
-        match outcome {
-            Outcome::Sent(platform_id) => {
-                sqlx::query(
-                    "UPDATE outbox SET status = 'sent', sent_at = ?, platform_msg_id = ?, attempts = attempts + 1,
-                         lease_until = NULL, last_error = NULL WHERE id = ?",
-                )
-                .bind(ts(now))
-                .bind(platform_id)
-                .bind(c.id)
-                .execute(&mut **tx)
-                .await?;
-            }
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<bool> {
+        let q = match outcome {
+            Outcome::Sent(platform_id) => sqlx::query(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, platform_msg_id = ?, attempts = attempts + 1,
+                     lease_until = NULL, last_error = NULL WHERE id = ? AND status = 'sending' AND lease_until = ?",
+            )
+            .bind(ts(now))
+            .bind(platform_id),
             Outcome::Retry { after, error, count_attempt } => {
                 let next = now + ChronoDuration::from_std(after).unwrap_or(ChronoDuration::seconds(1));
                 tracing::info!(channel = self.name(), id = c.id, %error, retry_in_ms = after.as_millis() as u64, "send deferred");
                 sqlx::query(
                     "UPDATE outbox SET status = 'pending', next_attempt_at = ?, attempts = attempts + ?, lease_until = NULL,
-                         last_error = ? WHERE id = ?",
+                         last_error = ? WHERE id = ? AND status = 'sending' AND lease_until = ?",
                 )
                 .bind(ts(next))
                 .bind(i64::from(count_attempt))
                 .bind(error)
-                .bind(c.id)
-                .execute(&mut **tx)
-                .await?;
             }
             Outcome::Dead(error) => {
                 tracing::warn!(channel = self.name(), id = c.id, %error, "message dead-lettered");
                 sqlx::query(
-                    "UPDATE outbox SET status = 'dead', attempts = attempts + 1, lease_until = NULL, last_error = ? WHERE id = ?",
+                    "UPDATE outbox SET status = 'dead', attempts = attempts + 1, lease_until = NULL, last_error = ?
+                     WHERE id = ? AND status = 'sending' AND lease_until = ?",
                 )
                 .bind(error)
-                .bind(c.id)
-                .execute(&mut **tx)
-                .await?;
             }
-        }
-        Ok(())
+            Outcome::Unknown(error) => {
+                tracing::warn!(channel = self.name(), id = c.id, %error, "send outcome unknown; left for an admin");
+                sqlx::query(
+                    "UPDATE outbox SET status = 'unknown', attempts = attempts + 1, lease_until = NULL, last_error = ?
+                     WHERE id = ? AND status = 'sending' AND lease_until = ?",
+                )
+                .bind(error)
+            }
+        };
+        let n = q.bind(c.id).bind(&c.lease).execute(&mut **tx).await?.rows_affected();
+        Ok(n == 1)
     }
 
     /// Records outcomes, retrying until the database takes them: the sends happened, and
@@ -268,14 +422,47 @@ impl Worker {
         }
     }
 
-    /// When the next pending message becomes due, if any.
-    async fn next_due(&self) -> sqlx::Result<Option<chrono::DateTime<chrono::Utc>>> {
-        let t: Option<String> =
-            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE channel = ? AND status = 'pending'")
-                .bind(self.name())
-                .fetch_one(&self.db)
-                .await?;
-        Ok(t.and_then(|t| parse_ts(&t)))
+    /// What can be sent: the heads of the chats (a message queued behind a backed-off one
+    /// cannot go before it) and the leases of other owners (taken back when they expire).
+    async fn next_due(&self, ours: &[i64]) -> sqlx::Result<Due> {
+        let (ready, next): (i64, Option<String>) = sqlx::query_as(
+            "SELECT COALESCE(SUM(t <= ?3), 0), MIN(CASE WHEN t > ?3 THEN t END) FROM (
+                 SELECT o.next_attempt_at AS t
+                 FROM (SELECT MIN(id) AS id FROM outbox WHERE channel = ?1 AND status IN ('pending', 'sending')
+                       GROUP BY chat_kind, chat_id) h
+                 JOIN outbox o ON o.id = h.id WHERE o.status = 'pending'
+                 UNION ALL
+                 SELECT lease_until FROM outbox WHERE channel = ?1 AND status = 'sending'
+                     AND id NOT IN (SELECT value FROM json_each(?2)))",
+        )
+        .bind(self.name())
+        .bind(id_list(ours))
+        .bind(ts(self.clock.now()))
+        .fetch_one(&self.db)
+        .await?;
+        Ok(Due { ready: usize::try_from(ready).unwrap_or(0), next: next.and_then(|t| parse_ts(&t)) })
+    }
+
+    /// The claim and outcome of a finished send task; a task that panicked outside the
+    /// guarded send (or was cancelled) still yields an outcome for its row.
+    fn joined(
+        &self,
+        r: Result<(tokio::task::Id, (Claimed, Outcome)), JoinError>,
+        tasks: &mut HashMap<tokio::task::Id, Claimed>,
+    ) -> Option<(Claimed, Outcome)> {
+        match r {
+            Ok((id, done)) => {
+                tasks.remove(&id);
+                Some(done)
+            }
+            Err(e) => {
+                let c = tasks.remove(&e.id())?;
+                let what =
+                    if e.is_panic() { panic_text(e.into_panic().as_ref()) } else { "send task cancelled".into() };
+                let outcome = self.panicked(&c, &what);
+                Some((c, outcome))
+            }
+        }
     }
 
     /// Delivers until `shutdown`; in-flight sends are finished and recorded before returning.
@@ -284,58 +471,125 @@ impl Worker {
             tracing::error!(channel = self.name(), error = %e, "outbox recovery failed");
         }
         let mut inflight: JoinSet<(Claimed, Outcome)> = JoinSet::new();
+        let mut tasks: HashMap<tokio::task::Id, Claimed> = HashMap::new();
         let mut busy: HashSet<String> = HashSet::new();
         let idle_cap = Duration::from_secs(5);
+        // Claim without asking what is due first: new messages and chats that moved on set it
+        // (work is likely); otherwise a cheap look at the chats' heads decides, so messages
+        // waiting behind a backed-off one never make the worker poll.
+        let mut should_claim = true;
         loop {
+            self.counters.wakeups.fetch_add(1, Ordering::Relaxed);
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let mut done = Vec::new();
-            while let Some(r) = inflight.try_join_next() {
-                done.extend(r.ok());
+            while let Some(r) = inflight.try_join_next_with_id() {
+                done.extend(self.joined(r, &mut tasks));
             }
+            should_claim |= done.iter().any(|(_, o)| o.advances_chat());
             self.record(done, &mut busy).await;
             if shutdown.is_cancelled() {
                 break;
             }
+            let ours: Vec<i64> = tasks.values().map(|c| c.id).collect();
             let free = self.settings.max_in_flight.saturating_sub(inflight.len());
-            let mut claimed_any = false;
-            if free > 0 {
-                match self.claim(free, &busy).await {
+            let mut due: Option<Due> = None;
+            let mut want = 0;
+            if free > 0 && should_claim {
+                want = free;
+            } else if free > 0 {
+                match self.next_due(&ours).await {
+                    Ok(d) => {
+                        // Only as many as are ready: the claim's scan stops once it has them.
+                        want = d.ready.min(free);
+                        due = Some(d);
+                    }
+                    Err(e) => {
+                        tracing::error!(channel = self.name(), error = %e, "outbox due-time query failed");
+                        want = free;
+                    }
+                }
+            }
+            let claimed_now = want > 0;
+            let mut claim_failed = false;
+            if claimed_now {
+                // Claimed rows were the ready ones: the next due time looked up before still holds
+                // (a claim not preceded by a look-up must look afterwards).
+                due = due.map(|d| Due { ready: 0, next: d.next });
+                match self.claim(want, &busy, &ours).await {
                     Ok(batch) => {
+                        // Every slot taken: more may be ready once one frees.
+                        should_claim = batch.len() >= free;
                         for c in batch {
-                            claimed_any = true;
                             busy.insert(c.chat.key());
                             let me = self.clone();
-                            inflight.spawn(async move {
-                                let outcome = me.send_one(&c).await;
-                                (c, outcome)
+                            let task = c.clone();
+                            let handle = inflight.spawn(async move {
+                                let outcome = me.send_one(&task).await;
+                                (task, outcome)
                             });
+                            tasks.insert(handle.id(), c);
                         }
                     }
-                    Err(e) => tracing::error!(channel = self.name(), error = %e, "outbox claim failed"),
+                    Err(e) => {
+                        tracing::error!(channel = self.name(), error = %e, "outbox claim failed");
+                        should_claim = false;
+                        claim_failed = true;
+                    }
                 }
             }
-            if claimed_any {
-                continue;
-            }
-            let wait = match self.next_due().await {
-                Ok(Some(t)) => (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO).min(idle_cap),
-                _ => idle_cap,
-            }
-            .max(Duration::from_millis(5));
+            let wait = if claim_failed {
+                Duration::from_secs(1)
+            } else if inflight.len() >= self.settings.max_in_flight {
+                // Only a finished send or a new message can change anything.
+                idle_cap
+            } else {
+                let due = match due {
+                    Some(d) => d,
+                    None => {
+                        let ours: Vec<i64> = tasks.values().map(|c| c.id).collect();
+                        self.next_due(&ours).await.unwrap_or_else(|e| {
+                            tracing::error!(channel = self.name(), error = %e, "outbox due-time query failed");
+                            Due { ready: 0, next: None }
+                        })
+                    }
+                };
+                if due.ready > 0 && !claimed_now {
+                    continue;
+                }
+                match due.next {
+                    // Ready, yet the claim just found nothing it could take (clocks of two
+                    // processes disagree, say): look again soon rather than spin.
+                    _ if due.ready > 0 => Duration::from_millis(50),
+                    None => idle_cap,
+                    Some(t) => {
+                        let w = (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+                        // A little later than due, so retries falling due close together share
+                        // one claim and one commit (a retry is not urgent to the millisecond).
+                        (w + self.coalesce()).min(idle_cap)
+                    }
+                }
+            };
             tokio::select! {
-                Some(r) = inflight.join_next(), if !inflight.is_empty() => {
-                    self.record(r.ok().into_iter().collect(), &mut busy).await;
+                Some(r) = inflight.join_next_with_id(), if !inflight.is_empty() => {
+                    let mut done: Vec<_> = self.joined(r, &mut tasks).into_iter().collect();
+                    // Sends that finished together are recorded in one commit.
+                    while let Some(r) = inflight.try_join_next_with_id() {
+                        done.extend(self.joined(r, &mut tasks));
+                    }
+                    should_claim |= done.iter().any(|(_, o)| o.advances_chat());
+                    self.record(done, &mut busy).await;
                 }
-                _ = &mut notified => {}
+                _ = &mut notified => should_claim = true,
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => {}
             }
             self.limiter.lock().await.prune(tokio::time::Instant::now());
         }
-        while let Some(r) = inflight.join_next().await {
-            self.record(r.ok().into_iter().collect(), &mut busy).await;
+        while let Some(r) = inflight.join_next_with_id().await {
+            let done = self.joined(r, &mut tasks).into_iter().collect();
+            self.record(done, &mut busy).await;
         }
     }
 
@@ -343,7 +597,7 @@ impl Worker {
     pub async fn drain_ready(&self) -> sqlx::Result<usize> {
         let mut n = 0;
         loop {
-            let batch = self.claim(self.settings.max_in_flight, &HashSet::new()).await?;
+            let batch = self.claim(self.settings.max_in_flight, &HashSet::new(), &[]).await?;
             if batch.is_empty() {
                 return Ok(n);
             }

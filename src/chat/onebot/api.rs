@@ -35,9 +35,10 @@ impl CallError {
     ///
     /// - 1400 (bad request), 1401/1403 (refused), 1404 (unknown action or target) and 100
     ///   (go-cqhttp: invalid parameter): permanent — resending cannot help.
-    /// - 1200 (NapCat: send timed out, often risk control), other retcodes, no connection, a
-    ///   closed connection or no result in time: transient — the outbox retries with backoff,
+    /// - 1200 (NapCat: send timed out, often risk control), other retcodes, no connection or a
+    ///   closed connection: transient — the outbox retries with backoff,
     ///   so a message queued while the account is offline goes out after it reconnects.
+    /// - No result in time: unknown outcome — the action may have been carried out.
     pub fn to_send_error(&self) -> SendError {
         match self {
             CallError::Failed { retcode, message } if is_permanent(*retcode) => {
@@ -46,6 +47,7 @@ impl CallError {
             CallError::Failed { retcode: 1200, message } => SendError::Transient(format!(
                 "OneBot retcode 1200 (发送超时，可能被风控 / send timed out, possibly risk control): {message}"
             )),
+            CallError::Timeout(_) => SendError::Unknown(self.to_string()),
             other => SendError::Transient(other.to_string()),
         }
     }
@@ -203,8 +205,9 @@ mod tests {
             assert!(matches!(f(r), SendError::Transient(_)), "{r}");
         }
         assert!(matches!(f(1200), SendError::Transient(m) if m.contains("风控")));
-        for e in [CallError::NotConnected, CallError::Closed, CallError::Timeout(Duration::from_secs(1))] {
+        for e in [CallError::NotConnected, CallError::Closed] {
             assert!(matches!(e.to_send_error(), SendError::Transient(_)));
         }
+        assert!(matches!(CallError::Timeout(Duration::from_secs(1)).to_send_error(), SendError::Unknown(_)));
     }
 }
