@@ -381,7 +381,9 @@ async fn kill_nine_under_load_and_during_a_fan_out_loses_nothing() {
         duplicates += before - got.len();
         assert_eq!(got, u.asked, "answers to {} arrive once each, in order", u.tg_id);
     }
-    assert!(duplicates <= kills, "{duplicates} repeated answers after {kills} kills");
+    // A kill can repeat only what was delivered but not yet recorded: the sends in flight
+    // (outbox.max_in_flight = 4) and as many finished ones waiting for their shared commit.
+    assert!(duplicates <= kills * 8, "{duplicates} repeated answers after {kills} kills");
 
     // The fan-out is sent at most once per group; what a kill interrupted is marked unknown.
     let mut per_group: BTreeMap<i64, usize> = BTreeMap::new();
