@@ -71,7 +71,9 @@ fn range(a: &str, b: &str, today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
     if end < start {
         end = NaiveDate::from_ymd_opt(end.year() + 1, end.month(), end.day())?;
     }
-    Some((start, end))
+    // An end a year on is still before the start when the end was typed with its own, earlier
+    // year ("2026-11-23 至 2020-01-01"): that is no range.
+    (end >= start).then_some((start, end))
 }
 
 #[cfg(test)]
@@ -117,5 +119,13 @@ mod hostile_dates {
         assert_eq!(parse_date("明天", NaiveDate::MAX, None), None);
         assert_eq!(parse_date("昨天", NaiveDate::MIN, None), None);
         assert_eq!(parse_range("\u{212A}至\u{0130}", today), None);
+    }
+
+    /// An end typed with an earlier year is no range, never one that ends before it starts.
+    #[test]
+    fn an_end_before_the_start_is_no_range() {
+        let today = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+        assert_eq!(parse_range("帮助 T12 至-262143-01-01", today), None);
+        assert_eq!(parse_range("2026-11-23 至 2020-01-01", today), None);
     }
 }
