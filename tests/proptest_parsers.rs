@@ -5,18 +5,13 @@
 //!
 //! `cargo test --test proptest_parsers` runs a short budget (proptest's default of 256 cases
 //! per property). The long budget is the same file with more cases, e.g.
-//! `PROPTEST_CASES=100000 cargo test --release --test proptest_parsers` (see README.md); the
-//! end-to-end property runs a twentieth of that number through the real service.
-
-mod common;
-
-use std::sync::Arc;
+//! `PROPTEST_CASES=100000 cargo test --release --test proptest_parsers` (see README.md).
 
 use chrono::{NaiveDate, NaiveTime};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::Config;
 use serde_json::{json, Value};
 
 use dudao::chat::console::{parse_line, ConsoleChannel};
@@ -25,7 +20,7 @@ use dudao::chat::split::split_message;
 use dudao::chat::telegram::{map_message, BotIdentity};
 use dudao::chat::wecom::callback::{decode_app_message, parse_flat_xml, Decoded};
 use dudao::chat::wecom::crypto::MsgCrypt;
-use dudao::chat::{ChatRef, InboundMessage, Segment, UserRef};
+use dudao::chat::Segment;
 use dudao::domain::command::{self, CATALOG};
 use dudao::domain::report_parse::{self, SchoolRef, Section};
 use dudao::domain::school_match::{find_schools, SchoolMatcher};
@@ -887,60 +882,5 @@ proptest! {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The whole pipeline
-
-/// Any message through the real service (SQLite file, console channel): stored verbatim,
-/// processed, and answered at most once in the sender's chat. A twentieth of the case budget,
-/// since each case is a database round trip.
-#[test]
-fn pipeline_stores_verbatim_and_replies_at_most_once() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let mut h = rt.block_on(common::Harness::start());
-    let inspector = rt.block_on(common::first_person(h.db(), "inspector"));
-    rt.block_on(h.bind("insp", &inspector));
-    let app = h.app().clone();
-    let db = h.db().clone();
-    let cases = (Config::default().cases / 20).max(16);
-    let mut runner = TestRunner::new(Config { cases, ..Config::default() });
-    let seq = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let result = runner.run(&(message(), any::<bool>(), any::<bool>()), |(s, bound, group)| {
-        let n = seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let account = if bound { "insp" } else { "stranger" };
-        let chat = if group { ChatRef::group("console", "g1") } else { ChatRef::private("console", account) };
-        let msg = InboundMessage {
-            chat: chat.clone(),
-            sender: UserRef { id: account.into(), display: Some(account.into()) },
-            platform_msg_id: format!("p{n}"),
-            segments: vec![Segment::text(s.clone())],
-            to_me: true,
-            sent_at: chrono::Utc::now(),
-        };
-        rt.block_on(async {
-            app.ingest(msg).await.map_err(|e| TestCaseError::fail(format!("ingest: {e:#}")))?;
-            let (id, stored, status): (i64, String, String) = sqlx::query_as(
-                "SELECT id, text, status FROM inbound_messages WHERE channel = 'console' AND platform_msg_id = ?",
-            )
-            .bind(format!("p{n}"))
-            .fetch_one(&db)
-            .await
-            .map_err(|e| TestCaseError::fail(format!("stored: {e}")))?;
-            prop_assert_eq!(&stored, &s, "stored text differs");
-            prop_assert_ne!(status.as_str(), "received", "not processed");
-            let replies: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE source = ? AND chat_kind = ? AND chat_id = ?")
-                    .bind(format!("inbound:{id}"))
-                    .bind(chat.kind.as_str())
-                    .bind(&chat.id)
-                    .fetch_one(&db)
-                    .await
-                    .map_err(|e| TestCaseError::fail(format!("outbox: {e}")))?;
-            prop_assert!(replies <= 1, "{} replies to {:?}", replies, s);
-            Ok(())
-        })
-    });
-    rt.block_on(h.stop());
-    if let Err(e) = result {
-        panic!("{e}");
-    }
-}
+// The whole pipeline under arbitrary input is tests/proptest_pipeline.rs (its own budget,
+// PIPELINE_CASES, since each case is a database round trip).
