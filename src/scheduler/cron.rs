@@ -6,15 +6,94 @@ use chrono_tz::Tz;
 use cron::Schedule;
 use std::str::FromStr;
 
-/// Parses five-field cron (minute hour day month weekday) or six/seven fields with seconds.
+/// Parses a crontab(5) expression: five fields (minute hour day-of-month month day-of-week), or six
+/// with a leading seconds field. Weekdays mean what crontab(5) says (0 and 7 are Sunday); see
+/// [`to_cron_crate`] for the translation and what is refused.
 pub fn parse(expr: &str) -> Result<Schedule, String> {
-    let fields = expr.split_whitespace().count();
-    let full = match fields {
-        5 => format!("0 {}", expr.trim()),
-        6 | 7 => expr.trim().to_string(),
-        _ => return Err(format!("expected 5 fields (minute hour day month weekday), found {fields}")),
+    let full = to_cron_crate(expr)?;
+    Schedule::from_str(&full).map_err(|e| format!("invalid cron \"{}\": {e}", expr.trim()))
+}
+
+const DOW_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+
+/// The one translation from crontab(5) syntax into the `cron` crate's (which puts seconds first and
+/// counts Sunday as 1). Pure: no I/O. Only the weekday field needs rewriting; it is expanded to an
+/// explicit list of weekday names, which mean the same in both syntaxes. Refused clearly:
+/// - any field count other than 5 or 6 (six = seconds first, then the five crontab fields);
+/// - day-of-month and day-of-week both restricted: crontab(5) fires when *either* matches, the
+///   `cron` crate only when both do, so such an expression cannot be run faithfully.
+pub fn to_cron_crate(expr: &str) -> Result<String, String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    let (seconds, unix) = match fields.len() {
+        5 => ("0", &fields[..]),
+        6 => (fields[0], &fields[1..]),
+        n => {
+            return Err(format!(
+                "cron \"{}\" has {n} fields: expected 5 (minute hour day month weekday) or 6 with seconds first",
+                expr.trim()
+            ))
+        }
     };
-    Schedule::from_str(&full).map_err(|e| e.to_string())
+    let (dom, dow) = (unix[2], unix[4]);
+    // crontab(5): a field starting with '*' is unrestricted; when both are restricted, either matches.
+    if !dom.starts_with('*') && !dow.starts_with('*') {
+        return Err(format!(
+            "cron \"{}\" restricts both day-of-month ({dom}) and day-of-week ({dow}); crontab(5) fires when either \
+             matches, which is not supported: use two schedules, or '*' in one of the two fields",
+            expr.trim()
+        ));
+    }
+    let days = weekdays(dow).map_err(|e| format!("cron \"{}\": day-of-week \"{dow}\": {e}", expr.trim()))?;
+    let dow_out = if dow == "*" {
+        "*".to_string()
+    } else {
+        days.iter().enumerate().filter(|(_, on)| **on).map(|(i, _)| DOW_NAMES[i]).collect::<Vec<_>>().join(",")
+    };
+    Ok(format!("{seconds} {} {} {} {} {dow_out}", unix[0], unix[1], dom, unix[3]))
+}
+
+/// Expands a crontab(5) day-of-week field into the set of days it matches (index 0 = Sunday).
+fn weekdays(field: &str) -> Result<[bool; 7], String> {
+    let mut days = [false; 7];
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => {
+                let step: u32 = s.parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("bad step \"{s}\""))?;
+                (r, step)
+            }
+            None => (item, 1),
+        };
+        let (lo, hi) = if range == "*" {
+            (0, 7)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (weekday(a)?, weekday(b)?)
+        } else {
+            let d = weekday(range)?;
+            // crontab(5): "N/step" runs from N to the end of the range.
+            (d, if item.contains('/') { 7 } else { d })
+        };
+        if lo > hi {
+            return Err(format!("range \"{range}\" runs backwards"));
+        }
+        let mut d = lo;
+        while d <= hi {
+            days[(d % 7) as usize] = true;
+            d += step;
+        }
+    }
+    Ok(days)
+}
+
+/// One weekday: 0–7 (0 and 7 are Sunday) or a three-letter English name, any case.
+fn weekday(s: &str) -> Result<u32, String> {
+    if let Ok(n) = s.parse::<u32>() {
+        return if n <= 7 { Ok(n) } else { Err(format!("{n} is not a weekday (0–7, 0 and 7 are Sunday)")) };
+    }
+    DOW_NAMES
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(s))
+        .map(|i| i as u32)
+        .ok_or_else(|| format!("\"{s}\" is not a weekday (0–7 or sun…sat)"))
 }
 
 pub fn parse_workday_policy(s: &str) -> Option<NonWorkdayPolicy> {
@@ -303,5 +382,87 @@ mod tests {
         assert!(p.missed.unwrap().2.contains("grace"));
         assert_eq!(p.next_fire, Some(today + Duration::days(1)));
         assert_eq!(p.cursor, Some(today));
+    }
+
+    use chrono::{Datelike, Weekday};
+
+    /// Weekdays (and local times) of the occurrences in the two weeks from Monday 2026-11-30 00:00 local.
+    fn fires(expr: &str) -> Vec<(Weekday, String)> {
+        let s = parse(expr).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let after = Utc.with_ymd_and_hms(2026, 11, 29, 15, 59, 59).unwrap();
+        occurrences(&s, tz, after, after + Duration::days(14), 2000)
+            .into_iter()
+            .map(|t| {
+                let l = t.with_timezone(&tz);
+                (l.weekday(), l.format("%m-%d %H:%M").to_string())
+            })
+            .collect()
+    }
+
+    fn days(expr: &str) -> Vec<Weekday> {
+        let mut d: Vec<Weekday> = fires(expr).into_iter().map(|(w, _)| w).collect();
+        d.dedup();
+        d.truncate(7);
+        d.sort_by_key(|w| w.num_days_from_sunday());
+        d.dedup();
+        d
+    }
+
+    use Weekday::*;
+
+    #[test]
+    fn crontab5_numeric_weekdays() {
+        assert_eq!(days("0 9 * * 1-5"), vec![Mon, Tue, Wed, Thu, Fri]);
+        assert_eq!(days("0 16 * * 5"), vec![Fri]);
+        assert_eq!(days("0 9 * * 0"), vec![Sun]);
+        assert_eq!(days("0 9 * * 7"), vec![Sun]);
+        assert_eq!(days("0 9 * * 1,3,5"), vec![Mon, Wed, Fri]);
+        assert_eq!(days("0 9 * * 1-5/2"), vec![Mon, Wed, Fri]);
+        assert_eq!(days("0 9 * * */2"), vec![Sun, Tue, Thu, Sat]);
+        assert_eq!(days("0 9 * * 5-7"), vec![Sun, Fri, Sat]);
+        assert_eq!(days("0 9 * * 6,0"), vec![Sun, Sat]);
+    }
+
+    #[test]
+    fn crontab5_weekday_names() {
+        assert_eq!(days("0 9 * * MON-FRI"), vec![Mon, Tue, Wed, Thu, Fri]);
+        assert_eq!(days("0 9 * * sun"), vec![Sun]);
+        assert_eq!(days("0 16 * * Fri"), vec![Fri]);
+        assert_eq!(days("0 9 * * mon,wed"), vec![Mon, Wed]);
+    }
+
+    #[test]
+    fn crontab5_other_fields() {
+        // Every 15 minutes from 08:00 to 20:45, Monday to Friday: 13 hours × 4 a day.
+        let f = fires("*/15 8-20 * * 1-5");
+        assert_eq!(f.len(), 2 * 5 * 13 * 4);
+        assert_eq!(f[0], (Mon, "11-30 08:00".to_string()));
+        assert_eq!(f[f.len() - 1], (Fri, "12-11 20:45".to_string()));
+        // Midnight on the 1st of each month.
+        let s = parse("0 0 1 * *").unwrap();
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let next = next_after(&s, tz, Utc.with_ymd_and_hms(2026, 12, 5, 0, 0, 0).unwrap()).unwrap();
+        assert_eq!(next.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(), "2027-01-01 00:00");
+    }
+
+    #[test]
+    fn six_fields_are_seconds_first_with_crontab_weekdays() {
+        assert_eq!(fires("30 0 9 * * 5"), vec![(Fri, "12-04 09:00".to_string()), (Fri, "12-11 09:00".to_string())]);
+        let s = parse("30 0 9 * * 5").unwrap();
+        let t = next_after(&s, "Asia/Shanghai".parse().unwrap(), Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
+        assert_eq!(t, Some(Utc.with_ymd_and_hms(2026, 12, 4, 1, 0, 30).unwrap()));
+    }
+
+    #[test]
+    fn refused_with_a_clear_message() {
+        let both = parse("0 9 1 * 1").unwrap_err();
+        assert!(both.contains("either"), "{both}");
+        let seven = parse("0 0 9 * * 1 2027").unwrap_err();
+        assert!(seven.contains("7 fields"), "{seven}");
+        assert!(parse("0 9 * * 8").unwrap_err().contains("weekday"));
+        assert!(parse("0 9 * * 5-1").is_err());
+        assert!(parse("0 9 * * 1/0").is_err());
+        assert!(parse("0 9 * * funday").is_err());
     }
 }
