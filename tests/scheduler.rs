@@ -684,3 +684,35 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
     assert_eq!(audit, 1, "the audit log is kept");
     h.stop().await;
 }
+
+const WEEKDAYS: &str = r#"
+[[groups]]
+channel = "console"
+id = "county"
+purpose = "county_inspectors"
+
+[[schedules]]
+name = "weekday-morning"
+cron = "0 9 * * 1-5"
+job = "announce"
+workdays = "fire"
+params = { text = "工作日早上好，请查看今日督导安排。", to = "county_inspectors" }
+"#;
+
+#[tokio::test]
+async fn a_crontab_weekday_range_fires_monday_to_friday_only() {
+    // Sunday 2026-11-29 to Monday 2026-12-07, an ordinary fortnight with no holidays.
+    let clock = ManualClock::new(local(2026, 11, 29, 0, 0));
+    let h = Harness::start_with(WEEKDAYS, Some(clock.clone())).await;
+    let s = scheduler(&h);
+    let mut t = local(2026, 11, 29, 0, 0);
+    while t <= local(2026, 12, 7, 12, 0) {
+        clock.set(t);
+        s.tick().await.unwrap();
+        t += chrono::Duration::hours(1);
+    }
+    assert_eq!(
+        fired_dates(&h, "weekday-morning").await,
+        vec![d(11, 30), d(12, 1), d(12, 2), d(12, 3), d(12, 4), d(12, 7)]
+    );
+}
