@@ -716,3 +716,22 @@ async fn a_crontab_weekday_range_fires_monday_to_friday_only() {
         vec![d(11, 30), d(12, 1), d(12, 2), d(12, 3), d(12, 4), d(12, 7)]
     );
 }
+
+#[tokio::test]
+async fn dudao_schedules_shows_the_true_next_monthly_report() {
+    // Early November: the month-end report's next firing (1 December 08:00) is four weeks away.
+    let clock = ManualClock::new(local(2026, 11, 2, 10, 0));
+    let h = Harness::start_with("", Some(clock.clone())).await;
+    scheduler(&h).tick().await.unwrap();
+    let dir = h.stop().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dudao"))
+        .arg("schedules")
+        .env("DUDAO_DATABASE__PATH", dir.path().join("dudao.sqlite"))
+        .env("DUDAO_LOG", "warn")
+        .output()
+        .expect("run dudao schedules");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let line = text.lines().find(|l| l.starts_with("monthly-report\t")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.ends_with("next=2026-12-01 08:00"), "{line}");
+}

@@ -167,8 +167,10 @@ pub fn last_at_or_before(s: &Schedule, tz: Tz, t: DateTime<Utc>) -> Option<DateT
     last_before(s, tz, whole + Duration::seconds(1))
 }
 
-/// How far ahead a next firing is looked for (beyond the longest calendar move).
-const LOOKAHEAD_DAYS: i64 = MAX_SHIFT_DAYS as i64 + 1;
+/// How far ahead a next firing is looked for: four years (a 29 February cron) beyond the longest
+/// calendar move, so monthly and yearly schedules show their true next firing. The walk stops at
+/// the first date not yet due, so this costs nothing for schedules that fire often.
+const LOOKAHEAD_DAYS: i64 = 4 * 366 + MAX_SHIFT_DAYS as i64 + 1;
 /// Safety bound on the dates one plan examines.
 const MAX_DATES: usize = 1000;
 
@@ -464,5 +466,15 @@ mod tests {
         assert!(parse("0 9 * * 5-1").is_err());
         assert!(parse("0 9 * * 1/0").is_err());
         assert!(parse("0 9 * * funday").is_err());
+    }
+
+    #[test]
+    fn plan_finds_a_monthly_next_firing_weeks_ahead() {
+        let s = parse("0 8 1 * *").unwrap();
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let cal = Calendar::default();
+        let now = Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap();
+        let p = plan(&s, tz, &cal, NonWorkdayPolicy::Fire, false, now, now, Duration::minutes(60));
+        assert_eq!(p.next_fire, Some(Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap()));
     }
 }
