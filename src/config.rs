@@ -766,6 +766,18 @@ mod tests {
     }
 
     #[test]
+    fn crontab_weekdays_are_validated_with_the_scheduler_translation() {
+        let sched = |cron: &str| format!("[[schedules]]\nname = \"x\"\ncron = \"{cron}\"\njob = \"announce\"");
+        assert!(Settings::from_toml_over_default(&sched("0 9 * * 0")).is_ok());
+        assert!(Settings::from_toml_over_default(&sched("0 9 * * 7")).is_ok());
+        let e = Settings::from_toml_over_default(&sched("0 9 1 * 1")).unwrap_err();
+        assert_eq!(e.key, "schedules[0].cron");
+        assert!(e.to_string().contains("either"), "{e}");
+        let e = Settings::from_toml_over_default("[visits]\nreport_cron = \"0 0 8 1 * * 2027\"").unwrap_err();
+        assert_eq!(e.key, "visits.report_cron");
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         let e = Settings::from_toml_over_default("[service]\ntimezone = \"Mars/Olympus\"").unwrap_err();
         assert_eq!(e.key, "service.timezone");
