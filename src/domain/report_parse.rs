@@ -613,6 +613,27 @@ fn build_report(parts: Vec<(Section, String)>, other: &str, matcher: &SchoolMatc
         }
         entry.push_str(&cjk_colons(body.trim()));
     }
+    // Sort the problems list first: a plan listed there must not count as a visited school.
+    let problems_text = sections.get(&Section::Problems).cloned().unwrap_or_default();
+    let (problem_items, moved) = sort_problem_items(&problems_text);
+    let no_problems = !problems_text.is_empty() && problem_items.is_empty() && moved.is_empty();
+    if !moved.is_empty() {
+        // Items that belong to another section leave the problems text too, so the wrap-up
+        // and the stored sections agree.
+        if problem_items.is_empty() {
+            sections.remove(&Section::Problems);
+        } else {
+            sections.insert(Section::Problems, problem_items.join("\n"));
+        }
+        for (section, item) in moved {
+            let entry = sections.entry(section).or_default();
+            if !entry.is_empty() {
+                entry.push('\n');
+            }
+            entry.push_str(&item);
+        }
+    }
+
     let get = |s: Section| sections.get(&s).map(String::as_str).unwrap_or("");
 
     // Schools visited: where visits are described (the schools and methods sections and
@@ -641,11 +662,6 @@ fn build_report(parts: Vec<(Section, String)>, other: &str, matcher: &SchoolMatc
     let count_text = [schools_text, get(Section::Methods), other].join("\n");
     let visit_count = find_visit_count(&count_text);
 
-    let problems_text = get(Section::Problems);
-    let problem_items: Vec<String> =
-        split_items(problems_text).into_iter().filter(|i| !is_no_problem_statement(i)).collect();
-    let no_problems = !problems_text.is_empty() && problem_items.is_empty();
-
     ParsedReport {
         schools: findings.matched,
         ambiguous: findings.ambiguous,
@@ -657,6 +673,62 @@ fn build_report(parts: Vec<(Section, String)>, other: &str, matcher: &SchoolMatc
         no_problems,
         sections,
     }
+}
+
+/// Follow-up words that, opening an item, make it a follow-up rather than a new problem
+/// ("复查上周食堂问题，已整改").
+const FOLLOWUP_OPENERS: &[&str] =
+    &["复查", "回访", "回头看", "跟进", "已整改", "整改完成", "整改到位", "完成整改", "已落实", "销号", "已督促"];
+
+/// Splits the problems text into problem items and items that belong to another section:
+/// next week's plan ("下周去…", "下周计划：…"), follow-up ("复查…", "整改跟进：…") or bare
+/// methods ("查阅资料、推门听课"). Inspectors list these under the problems heading; filing
+/// them as problems would put plans into the supervisors' wrap-up. "None" statements are
+/// dropped. Returns (problem items, (section, item) moved elsewhere).
+fn sort_problem_items(problems_text: &str) -> (Vec<String>, Vec<(Section, String)>) {
+    let mut kept = Vec::new();
+    let mut moved = Vec::new();
+    for item in split_items(problems_text) {
+        if is_no_problem_statement(&item) {
+            continue;
+        }
+        match foreign_section(&item) {
+            Some((section, body)) => moved.push((section, body)),
+            None => kept.push(item),
+        }
+    }
+    (kept, moved)
+}
+
+/// The section other than Problems that a listed item belongs to, with the item's text (its
+/// label removed), or `None` for a problem.
+fn foreign_section(item: &str) -> Option<(Section, String)> {
+    let t = item.trim();
+    // An explicit label: "下周计划：…", "整改跟进:…", "督导方式：…".
+    let label = SECTION_LABELS
+        .iter()
+        .filter(|(l, s)| *s != Section::Problems && t.starts_with(l))
+        .max_by_key(|(l, _)| l.len())
+        .and_then(|(l, s)| t[l.len()..].trim_start().strip_prefix([':', '：']).map(|rest| (*s, rest.trim())));
+    if let Some((section, rest)) = label {
+        return (!rest.is_empty()).then(|| (section, rest.to_string()));
+    }
+    let (_, plan_words) = FREE_TEXT_RULES[0];
+    if plan_words.iter().any(|w| t.contains(w)) {
+        return Some((Section::NextPlan, t.to_string()));
+    }
+    if FOLLOWUP_OPENERS.iter().any(|w| t.starts_with(w)) {
+        return Some((Section::Followup, t.to_string()));
+    }
+    if !find_methods(t).is_empty() && !PROBLEM_KEYWORDS.iter().any(|k| t.contains(k)) && !has_problem_hint(t) {
+        return Some((Section::Methods, t.to_string()));
+    }
+    None
+}
+
+/// Words that make a short item a problem even without the keywords above ("听课时学生睡觉").
+fn has_problem_hint(t: &str) -> bool {
+    ["差", "乱", "少", "缺", "未", "无", "不", "低", "弱", "慢"].iter().any(|w| t.contains(w))
 }
 
 /// Combines a report sent over several messages. `later` continues `earlier`:
@@ -976,6 +1048,29 @@ mod tests {
         assert_eq!(joined.schools, vec![1, 3]);
         assert_eq!(joined.methods, vec![(VisitMethod::LessonObservation, 3)]);
         assert_eq!(joined.problem_items, vec!["白沙镇中心小学作业公示不到位", "实验小学课间楼梯无人值守"]);
+    }
+
+    #[test]
+    fn plans_followup_and_methods_listed_under_problems_leave_the_problems() {
+        let p = parse_weekly(
+            "发现问题：\n1．宿舍夜间巡查记录缺页\n2．下周去实验小学看作业公示\n3．复查上周的食堂问题，已整改\n4．查阅资料、推门听课",
+            &my_schools(),
+        );
+        assert_eq!(p.problem_items, vec!["宿舍夜间巡查记录缺页"]);
+        assert_eq!(p.sections[&Section::Problems], "宿舍夜间巡查记录缺页");
+        assert!(p.sections[&Section::NextPlan].contains("作业公示"), "{p:?}");
+        assert!(p.sections[&Section::Followup].contains("食堂"), "{p:?}");
+        assert!(p.sections[&Section::Methods].contains("推门听课"), "{p:?}");
+        let p = parse_weekly("存在问题：一、厕所无人保洁；二、下周计划：回访实验小学", &my_schools());
+        assert_eq!(p.problem_items, vec!["厕所无人保洁"]);
+        assert!(p.sections[&Section::NextPlan].contains("回访实验小学"), "{p:?}");
+        // Only a plan under the problems heading: no problems, and not "no problems" either.
+        let p = parse_weekly("发现问题：下周到实验小学推门听课", &my_schools());
+        assert!(p.problem_items.is_empty() && !p.no_problems, "{p:?}");
+        assert_eq!(missing_required(&p), Some(Section::Schools));
+        // A problem seen while listening to a lesson stays a problem.
+        let p = parse_weekly("发现问题：听课时部分学生不带课本", &my_schools());
+        assert_eq!(p.problem_items.len(), 1, "{p:?}");
     }
 
     #[test]

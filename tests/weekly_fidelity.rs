@@ -1,0 +1,103 @@
+//! Weekly reports say only what is true (issue 14): what an inspector wrote under one heading
+//! is never filed under another, and the bot does not ask for what it was told.
+
+mod common;
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
+use common::Harness;
+use dudao::clock::ManualClock;
+use dudao::domain::report_parse::{ParsedReport, Section};
+use dudao::scheduler::Scheduler;
+
+const CONFIG: &str = r#"
+[weekly]
+exempt_invited = false
+
+[[groups]]
+channel = "console"
+id = "zone5"
+purpose = "zone_inspectors"
+zone = "Z05"
+
+[[groups]]
+channel = "console"
+id = "office"
+purpose = "supervisors"
+"#;
+
+fn local(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&Utc)
+}
+
+/// A harness on Friday 2026-11-27 after the weekly prompt went out, with 张兰英 (D005, whose
+/// schools include 红旗中学 and 松林中学) and 武芳 (D022) bound.
+async fn open_round() -> (Harness, ManualClock) {
+    let clock = ManualClock::new(local(11, 27, 9, 0));
+    let mut h = Harness::start_with(CONFIG, Some(clock.clone())).await;
+    h.bind("zhang", "D005").await;
+    h.bind("wu", "D022").await;
+    clock.set(local(11, 27, 16, 0));
+    Scheduler::new(h.app().clone(), dudao::service::all_jobs()).tick().await.unwrap();
+    let out = h.settle().await;
+    assert!(out.contains("本周督导学校："), "prompt sent: {out}");
+    clock.set(local(11, 27, 17, 0));
+    (h, clock)
+}
+
+async fn report(h: &Harness, code: &str) -> (ParsedReport, i64) {
+    let (p, _late, version) =
+        dudao::app::weekly::report_of(&mut h.db().acquire().await.unwrap(), "2026-W48", code).await.unwrap().unwrap();
+    (p, version)
+}
+
+fn no_plan_in_problems(p: &ParsedReport) {
+    for item in &p.problem_items {
+        assert!(!item.contains("下周") && !item.contains("计划"), "a plan filed as a problem: {:?}", p.problem_items);
+    }
+    if let Some(t) = p.sections.get(&Section::Problems) {
+        assert!(!t.contains("下周"), "a plan in the problems text: {t}");
+    }
+}
+
+#[tokio::test]
+async fn next_week_lines_under_a_numbered_problem_list_are_plans_not_problems() {
+    let (mut h, _clock) = open_round().await;
+
+    // Labelled problems, numbered 1．2．3．, the last item being next week's plan.
+    let out = h
+        .say("zhang: 本周督导学校：红旗中学\n督导方式：查阅资料\n发现问题：\n1．午休值班记录缺三天\n2．图书室借阅登记不全\n3．下周去松林中学看课后服务")
+        .await;
+    assert!(out.contains("已收到本周周报"), "{out}");
+    let (p, _) = report(&h, "D005").await;
+    assert_eq!(p.problem_items.len(), 2, "{:?}", p.problem_items);
+    no_plan_in_problems(&p);
+    assert!(p.sections.get(&Section::NextPlan).is_some_and(|t| t.contains("松林中学")), "{:?}", p.sections);
+
+    // Chinese-numbered 一、二、 items with a "下周计划：…" line among the problems.
+    let out = h
+        .say("wu: 本周督导学校：阳光小学\n发现问题：一、厕所洗手液缺失；二、课间操组织松散；三、下周计划：到刘楼小学推门听课")
+        .await;
+    assert!(out.contains("已收到本周周报"), "{out}");
+    let (p, _) = report(&h, "D022").await;
+    no_plan_in_problems(&p);
+    assert_eq!(p.problem_items.len(), 2, "{:?}", p.problem_items);
+    assert!(p.sections.get(&Section::NextPlan).is_some_and(|t| t.contains("刘楼小学")), "{:?}", p.sections);
+
+    // Free text: one sentence about this week, one about next week, as a correction.
+    let out =
+        h.say("zhang: 更正周报：本周到红旗中学查阅资料，发现实验室药品台账不清。下周准备再去松林中学看看食堂。").await;
+    assert!(out.contains("第2版"), "{out}");
+    let (p, version) = report(&h, "D005").await;
+    assert_eq!(version, 2);
+    no_plan_in_problems(&p);
+    assert_eq!(p.problem_items.len(), 1, "{:?}", p.problem_items);
+    assert!(p.problem_items[0].contains("药品台账"), "{:?}", p.problem_items);
+
+    // The supervisors' wrap-up never shows a plan as a problem.
+    let rows: Vec<String> = sqlx::query_scalar("SELECT parsed FROM weekly_reports").fetch_all(h.db()).await.unwrap();
+    for r in rows {
+        let p: ParsedReport = serde_json::from_str(&r).unwrap();
+        no_plan_in_problems(&p);
+    }
+}
