@@ -101,3 +101,42 @@ async fn next_week_lines_under_a_numbered_problem_list_are_plans_not_problems() 
         no_plan_in_problems(&p);
     }
 }
+
+#[tokio::test]
+async fn a_free_text_correction_keeps_its_problems_and_asks_nothing() {
+    let (mut h, _clock) = open_round().await;
+    let out = h.say("zhang: 本周督导学校：红旗中学\n发现问题：无").await;
+    assert!(out.contains("已收到本周周报"), "{out}");
+
+    let out = h.say("zhang: 更正周报：本周督导红旗中学和松林中学，查阅资料、推门听课，松林中学晚自习超时").await;
+    assert!(out.contains("第2版"), "{out}");
+    assert!(!out.contains("请补充"), "the correction answered the problems question: {out}");
+    let (p, version) = report(&h, "D005").await;
+    assert_eq!(version, 2);
+    assert_eq!(p.schools.len(), 2, "{p:?}");
+    assert!(!p.no_problems, "{p:?}");
+    assert_eq!(p.problem_items.len(), 1, "{p:?}");
+    assert!(p.problem_items[0].contains("晚自习超时"), "{p:?}");
+
+    // Without the "周报" word, and with the problem sentence first.
+    let out = h.say("wu: 阳光小学午餐留样不足48小时，本周督导阳光小学，座谈走访").await;
+    assert!(out.contains("已收到本周周报"), "{out}");
+    let out =
+        h.say("wu: 更正：阳光小学午餐留样不足48小时，刘楼小学课后服务收费未公示，本周督导阳光小学和刘楼小学").await;
+    assert!(out.contains("第2版") && !out.contains("请补充"), "{out}");
+    let (p, _) = report(&h, "D022").await;
+    assert_eq!(p.schools.len(), 2, "{p:?}");
+    let problems = p.problem_items.join("；");
+    assert!(problems.contains("留样不足") && problems.contains("收费未公示"), "{p:?}");
+    assert!(!problems.contains("本周督导"), "a visit statement filed as a problem: {p:?}");
+
+    // A schools label with a space instead of a colon, then the problem in the same sentence.
+    let out = h.say("zhang: 更正周报：本周督导 红旗中学和松林中学，查阅资料、推门听课，红旗中学晚自习超时").await;
+    assert!(out.contains("第3版"), "{out}");
+    assert!(!out.contains("请补充"), "the correction answered the problems question: {out}");
+    let (p, version) = report(&h, "D005").await;
+    assert_eq!(version, 3);
+    assert_eq!(p.schools.len(), 2, "{p:?}");
+    assert_eq!(p.problem_items.len(), 1, "{p:?}");
+    assert!(p.problem_items[0].contains("晚自习超时"), "{p:?}");
+}

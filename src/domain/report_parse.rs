@@ -540,22 +540,111 @@ impl ParsedReport {
 pub fn parse_weekly(text: &str, my_schools: &[SchoolRef]) -> ParsedReport {
     let norm = normalize(text);
     let labelled = split_labelled(&norm, SECTION_LABELS);
-    let mut parts: Vec<(Section, String)> = labelled.parts;
+    let mut parts: Vec<(Section, String)> = Vec::new();
     let mut other = String::new();
+    let push_other = |other: &mut String, piece: &str| {
+        if !other.is_empty() {
+            other.push('\n');
+        }
+        other.push_str(piece);
+    };
+    for (section, body) in labelled.parts {
+        // "本周督导 红旗中学和松林中学，查阅资料，松林中学晚自习超时": a schools or methods label
+        // runs to the end of the sentence, but problem and plan sentences after it are still
+        // problems and plans, as they would be without the label.
+        if matches!(section, Section::Schools | Section::Methods) {
+            let (kept, moved) = split_off_problems_and_plans(&body);
+            parts.push((section, kept));
+            parts.extend(moved);
+        } else {
+            parts.push((section, body));
+        }
+    }
     for (class, piece) in classify_clauses(&labelled.free, FREE_TEXT_RULES) {
         // "本周没有下校" says no visits; it must not become a problem because of "没有".
         let class = if NO_VISIT_PHRASES.iter().any(|p| piece.contains(p)) { None } else { class };
         match class {
-            Some(section) => parts.push((section, piece)),
-            None => {
-                if !other.is_empty() {
-                    other.push('\n');
+            Some(Section::Problems) => {
+                // A visit statement after a problem sentence ("…未公示，本周督导阳光小学") has no
+                // problem word of its own; it says where the inspector went, not what was wrong.
+                let (problem, visits) = split_off_visit_clauses(&piece);
+                if !problem.is_empty() {
+                    parts.push((Section::Problems, problem));
                 }
-                other.push_str(&piece);
+                if !visits.is_empty() {
+                    push_other(&mut other, &visits);
+                }
             }
+            Some(section) => parts.push((section, piece)),
+            None => push_other(&mut other, &piece),
         }
     }
     build_report(parts, &other, &SchoolMatcher::new(my_schools))
+}
+
+/// Clauses that open by saying where the inspector went this week.
+const VISIT_OPENERS: &[&str] = &[
+    "本周督导",
+    "本周走访",
+    "本周到",
+    "本周去",
+    "本周下校",
+    "本周深入",
+    "本周对",
+    "督导了",
+    "走访了",
+    "今天到",
+    "今日到",
+];
+
+fn is_visit_clause(clause: &str) -> bool {
+    let c = clause.trim();
+    VISIT_OPENERS.iter().any(|o| c.starts_with(o)) && !PROBLEM_KEYWORDS.iter().any(|k| c.contains(k))
+}
+
+/// Splits a free-text problem piece into its problem clauses and the visit clauses among them.
+fn split_off_visit_clauses(piece: &str) -> (String, String) {
+    let mut problem: Vec<&str> = Vec::new();
+    let mut visits: Vec<&str> = Vec::new();
+    for clause in piece.split(['，', ',']) {
+        if is_visit_clause(clause) {
+            visits.push(clause.trim());
+        } else if !clause.trim().is_empty() {
+            problem.push(clause.trim());
+        }
+    }
+    (problem.join("，"), visits.join("，"))
+}
+
+/// Splits the body of a schools or methods label into what stays there and the problem or
+/// next-week sentences in it. Only problem words and explicit next-week words move a clause;
+/// weak plan words ("按计划听课") do not.
+fn split_off_problems_and_plans(body: &str) -> (String, Vec<(Section, String)>) {
+    let mut kept = String::new();
+    let mut moved = Vec::new();
+    let (_, next_week) = FREE_TEXT_RULES[0];
+    for (class, piece) in classify_clauses(body, FREE_TEXT_RULES) {
+        let no_visit = NO_VISIT_PHRASES.iter().any(|p| piece.contains(p));
+        let section = match class {
+            Some(Section::Problems) if !no_visit && !is_no_problem_statement(&piece) => Some(Section::Problems),
+            Some(Section::NextPlan) if next_week.iter().any(|w| piece.contains(w)) => Some(Section::NextPlan),
+            _ => None,
+        };
+        match section {
+            Some(section) => moved.push((section, piece)),
+            None => {
+                if !kept.is_empty() {
+                    kept.push('，');
+                }
+                kept.push_str(&piece);
+            }
+        }
+    }
+    if moved.is_empty() {
+        // Nothing moved: keep the body exactly as written.
+        return (body.to_string(), moved);
+    }
+    (kept, moved)
 }
 
 /// Parses a report sent as several consecutive messages by reading them as one text, so a
@@ -1071,6 +1160,30 @@ mod tests {
         // A problem seen while listening to a lesson stays a problem.
         let p = parse_weekly("发现问题：听课时部分学生不带课本", &my_schools());
         assert_eq!(p.problem_items.len(), 1, "{p:?}");
+    }
+
+    #[test]
+    fn problem_sentences_after_a_schools_label_are_problems() {
+        let p =
+            parse_weekly("本周督导 实验小学和青石中心小学，查阅资料、推门听课，实验小学午休无人值守", &my_schools());
+        assert_eq!(p.schools, vec![1, 2]);
+        assert_eq!(p.problem_items, vec!["实验小学午休无人值守"]);
+        assert!(!p.sections[&Section::Schools].contains("午休"), "{p:?}");
+        assert_eq!(missing_required(&p), None);
+        let p = parse_weekly("督导学校：实验小学，下周去青石中心小学", &my_schools());
+        assert_eq!(p.schools, vec![1]);
+        assert!(p.sections[&Section::NextPlan].contains("青石"), "{p:?}");
+        // Weak plan words and "no problems" stay where they were written.
+        let p = parse_weekly("督导方式：按计划推门听课，未发现问题", &my_schools());
+        assert_eq!(p.sections[&Section::Methods], "按计划推门听课，未发现问题");
+        assert!(p.problem_items.is_empty());
+    }
+
+    #[test]
+    fn a_visit_clause_after_a_problem_is_not_part_of_it() {
+        let p = parse_weekly("实验小学食堂留样不足，本周督导实验小学", &my_schools());
+        assert_eq!(p.problem_items, vec!["实验小学食堂留样不足"]);
+        assert_eq!(p.schools, vec![1]);
     }
 
     #[test]
