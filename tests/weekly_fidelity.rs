@@ -140,3 +140,32 @@ async fn a_free_text_correction_keeps_its_problems_and_asks_nothing() {
     assert_eq!(p.problem_items.len(), 1, "{p:?}");
     assert!(p.problem_items[0].contains("晚自习超时"), "{p:?}");
 }
+
+#[tokio::test]
+async fn a_second_report_message_adds_items_and_never_glues_onto_the_last_one() {
+    let (mut h, _clock) = open_round().await;
+    let out =
+        h.say("zhang: 周报 本周督导学校：红旗中学\n发现问题：\n1．宿舍消防器材过期\n2．教师办公室用电不规范").await;
+    assert!(out.contains("已收到本周周报"), "{out}");
+
+    // An unlabelled problem sentence in a later message is an added item.
+    let out = h.say("zhang: 周报：松林中学操场围栏破损").await;
+    assert!(!out.contains("请补充"), "{out}");
+    let (p, _) = report(&h, "D005").await;
+    assert_eq!(p.problem_items, vec!["宿舍消防器材过期", "教师办公室用电不规范", "松林中学操场围栏破损"], "{p:?}");
+
+    // A later message repeating the problems heading adds its items too.
+    let out = h.say("zhang: 周报：发现问题：食堂消毒柜未通电").await;
+    assert!(!out.contains("请补充"), "{out}");
+    let (p, _) = report(&h, "D005").await;
+    assert_eq!(p.problem_items.len(), 4, "{p:?}");
+    assert_eq!(p.problem_items[3], "食堂消毒柜未通电", "{p:?}");
+    assert_eq!(p.problem_items[1], "教师办公室用电不规范", "{p:?}");
+
+    // A message that continues the numbered list ("3．…") still continues it.
+    let out = h.say("zhang: 周报：3．实验室危化品台账缺签字").await;
+    assert!(!out.contains("请补充"), "{out}");
+    let (p, _) = report(&h, "D005").await;
+    assert_eq!(p.problem_items.len(), 5, "{p:?}");
+    assert!(p.problem_items.iter().all(|i| i.chars().count() < 16), "no glued items: {p:?}");
+}

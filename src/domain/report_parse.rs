@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use super::school_match::{confirm_question, SchoolFindings, SchoolMatch, SchoolMatcher, SchoolRef};
 use super::text::{
     cjk_colons, classify_clauses, is_none_answer, leading_number, normalize, split_items, split_labelled,
-    truncate_chars,
+    strip_list_marker, truncate_chars,
 };
 
 /// A section of the weekly-report template.
@@ -647,11 +647,30 @@ fn split_off_problems_and_plans(body: &str) -> (String, Vec<(Section, String)>) 
     (kept, moved)
 }
 
-/// Parses a report sent as several consecutive messages by reading them as one text, so a
-/// message that starts with "2.…" continues the numbered list of the message before it. Prefer
+/// Parses a report sent as several consecutive messages. A message that starts with a list
+/// marker ("2.…") is read together with the message before it, continuing its list. Prefer
 /// this over [`merge`] whenever the raw messages are at hand.
+///
+/// A message that does not open with a list marker starts afresh: its text is parsed on its own
+/// and merged, so it adds items or sections and never glues onto the last item of the message
+/// before it.
 pub fn parse_weekly_messages(messages: &[&str], my_schools: &[SchoolRef]) -> ParsedReport {
-    parse_weekly(&messages.join("\n"), my_schools)
+    let mut groups: Vec<String> = Vec::new();
+    for m in messages {
+        let first = normalize(m);
+        let first = first.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+        let continues_list = strip_list_marker(first).len() != first.len();
+        match groups.last_mut() {
+            Some(g) if continues_list => {
+                g.push('\n');
+                g.push_str(m);
+            }
+            _ => groups.push((*m).to_string()),
+        }
+    }
+    let mut parsed = groups.iter().map(|g| parse_weekly(g, my_schools));
+    let first = parsed.next().unwrap_or_default();
+    parsed.fold(first, |acc, p| merge(&acc, &p))
 }
 
 /// Parses the reply to a follow-up question about `section`. A reply with its own labels is
@@ -1184,6 +1203,17 @@ mod tests {
         let p = parse_weekly("实验小学食堂留样不足，本周督导实验小学", &my_schools());
         assert_eq!(p.problem_items, vec!["实验小学食堂留样不足"]);
         assert_eq!(p.schools, vec![1]);
+    }
+
+    #[test]
+    fn a_later_message_adds_items_instead_of_gluing() {
+        let msgs = ["发现问题：\n1.操场跑道开裂\n2.校门口护栏缺失", "实验小学图书室书架破损", "发现问题：宿舍床铺老化"];
+        let p = parse_weekly_messages(&msgs, &my_schools());
+        assert_eq!(p.problem_items, vec!["操场跑道开裂", "校门口护栏缺失", "实验小学图书室书架破损", "宿舍床铺老化"]);
+        // A message opening with the next number continues the list.
+        let p =
+            parse_weekly_messages(&["发现问题：\n1.操场跑道开裂", "2.校门口护栏缺失\n这是上周就发现的"], &my_schools());
+        assert_eq!(p.problem_items, vec!["操场跑道开裂", "校门口护栏缺失这是上周就发现的"]);
     }
 
     #[test]
