@@ -169,3 +169,20 @@ async fn a_second_report_message_adds_items_and_never_glues_onto_the_last_one() 
     assert_eq!(p.problem_items.len(), 5, "{p:?}");
     assert!(p.problem_items.iter().all(|i| i.chars().count() < 16), "no glued items: {p:?}");
 }
+
+#[tokio::test]
+async fn questionnaire_copies_are_a_quantity_not_repetitions() {
+    let (mut h, _clock) = open_round().await;
+    let out = h
+        .say("wu: 本周督导学校：阳光小学\n督导方式：问卷调查（发放问卷60份），推门听课2节，座谈走访（教师8人）\n发现问题：无")
+        .await;
+    assert!(out.contains("问卷调查×1"), "{out}");
+    assert!(!out.contains("×61") && !out.contains("×60"), "{out}");
+    let (p, _) = report(&h, "D022").await;
+    use dudao::domain::report_parse::VisitMethod;
+    assert_eq!(
+        p.methods,
+        vec![(VisitMethod::LessonObservation, 2), (VisitMethod::Discussion, 1), (VisitMethod::Questionnaire, 1)],
+        "{p:?}"
+    );
+}

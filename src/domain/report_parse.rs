@@ -368,7 +368,20 @@ pub fn find_methods(text: &str) -> Vec<(VisitMethod, u32)> {
     // Text before this position already belongs to an earlier mention and its count, so a
     // count is never read twice ("听课2节查阅资料" is not 2 document reviews).
     let mut consumed = 0usize;
+    let mut prev: Option<(usize, VisitMethod)> = None;
     for (start, end, method) in mentions {
+        // "问卷调查（发放问卷60份）": a mention of the same method inside a bracket right after
+        // it details that use; it is not another one.
+        if let Some((prev_end, prev_method)) = prev {
+            let between = text.get(prev_end.max(consumed).min(start)..start).unwrap_or("");
+            let between_all = text.get(prev_end.min(start)..start).unwrap_or("");
+            let in_bracket = between_all.contains(['(', '（']) && !between_all.contains([')', '）']);
+            if prev_method == method && in_bracket && !between.contains(['，', ',', '、', ';', '；']) {
+                consumed = consumed.max(end + count_after(&text[end..], method).map_or(0, |(_, used)| used));
+                continue;
+            }
+        }
+        prev = Some((end, method));
         let count = match count_after(&text[end..], method) {
             Some((n, used)) => {
                 consumed = end + used;
@@ -426,6 +439,11 @@ fn count_after(after: &str, method: VisitMethod) -> Option<(u32, usize)> {
     let used = after.len() - rest.len() + word.len();
     let people = matches!(*word, "人" | "名" | "位");
     if people && matches!(method, VisitMethod::Discussion | VisitMethod::Meeting) {
+        return Some((1, used));
+    }
+    // Copies handed out or people surveyed ("问卷60份", "问卷调查学生45人") are the size of
+    // one survey; only "次"/"场" repeat it.
+    if method == VisitMethod::Questionnaire && !matches!(*word, "次" | "场") {
         return Some((1, used));
     }
     Some((n, used))
@@ -1042,7 +1060,7 @@ mod tests {
         let t = "1. 督导学校: 县实小\n2. 督导方式: 查阅台账、问卷调查50份\n3. 发现问题: 无\n4. 下周计划: 继续走访";
         let p = parse_weekly(t, &my_schools());
         assert_eq!(p.schools, vec![1]);
-        assert_eq!(p.methods, vec![(VisitMethod::DocumentReview, 1), (VisitMethod::Questionnaire, 50)]);
+        assert_eq!(p.methods, vec![(VisitMethod::DocumentReview, 1), (VisitMethod::Questionnaire, 1)]);
         assert!(p.no_problems);
         assert!(p.problem_items.is_empty());
         assert_eq!(missing_required(&p), None);
@@ -1214,6 +1232,17 @@ mod tests {
         let p =
             parse_weekly_messages(&["发现问题：\n1.操场跑道开裂", "2.校门口护栏缺失\n这是上周就发现的"], &my_schools());
         assert_eq!(p.problem_items, vec!["操场跑道开裂", "校门口护栏缺失这是上周就发现的"]);
+    }
+
+    #[test]
+    fn questionnaire_quantities_are_not_uses() {
+        let m = find_methods("问卷调查(发放问卷60份)");
+        assert_eq!(m, vec![(VisitMethod::Questionnaire, 1)]);
+        assert_eq!(find_methods("问卷调查学生45人"), vec![(VisitMethod::Questionnaire, 1)]);
+        assert_eq!(find_methods("问卷调查2次"), vec![(VisitMethod::Questionnaire, 2)]);
+        // Two separate mentions are two uses.
+        assert_eq!(find_methods("问卷调查，家长问卷"), vec![(VisitMethod::Questionnaire, 2)]);
+        assert_eq!(find_methods("推门听课3节(听课记录齐全)"), vec![(VisitMethod::LessonObservation, 3)]);
     }
 
     #[test]
