@@ -186,3 +186,14 @@ async fn questionnaire_copies_are_a_quantity_not_repetitions() {
         "{p:?}"
     );
 }
+
+#[tokio::test]
+async fn weekly_command_outside_a_round_gives_the_template_and_the_next_prompt_time() {
+    let clock = ManualClock::new(local(11, 25, 10, 30));
+    let mut h = Harness::start_with(CONFIG, Some(clock.clone())).await;
+    h.bind("zhang", "D005").await;
+    let out = h.say("zhang: 周报").await;
+    assert!(out.contains("目前没有需要您提交的周报"), "{out}");
+    assert!(out.contains("本周督导学校：") && out.contains("发现问题："), "template shown: {out}");
+    assert!(out.contains("11月27日 16:00"), "next prompt time from the weekly schedule: {out}");
+}
