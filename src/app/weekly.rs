@@ -440,7 +440,15 @@ pub async fn command(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     let Some(round) =
         store::weekly::current_round_for(ctx.tx, actor.person_id, ctx.now, ctx.app.settings.weekly.late_days).await?
     else {
-        ctx.reply("目前没有需要您提交的周报。");
+        // Outside a round: say when the next one opens and show the template to prepare with.
+        let next = crate::scheduler::cron::parse(&ctx.app.settings.weekly.prompt_cron)
+            .ok()
+            .and_then(|s| crate::scheduler::cron::next_after(&s, ctx.app.tz, ctx.now));
+        let when = match next {
+            Some(t) => format!("下次周报提醒预计在{}发出。", local_deadline(ctx.app, t)),
+            None => String::new(),
+        };
+        ctx.reply(format!("目前没有需要您提交的周报。{when}届时请按以下格式回复：\n{}", weekly::TEMPLATE));
         return Ok(());
     };
     if args.trim().is_empty() {

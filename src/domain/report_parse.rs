@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use super::school_match::{confirm_question, SchoolFindings, SchoolMatch, SchoolMatcher, SchoolRef};
 use super::text::{
     cjk_colons, classify_clauses, is_none_answer, leading_number, normalize, split_items, split_labelled,
-    truncate_chars,
+    strip_list_marker, truncate_chars,
 };
 
 /// A section of the weekly-report template.
@@ -368,7 +368,20 @@ pub fn find_methods(text: &str) -> Vec<(VisitMethod, u32)> {
     // Text before this position already belongs to an earlier mention and its count, so a
     // count is never read twice ("听课2节查阅资料" is not 2 document reviews).
     let mut consumed = 0usize;
+    let mut prev: Option<(usize, VisitMethod)> = None;
     for (start, end, method) in mentions {
+        // "问卷调查（发放问卷60份）": a mention of the same method inside a bracket right after
+        // it details that use; it is not another one.
+        if let Some((prev_end, prev_method)) = prev {
+            let between = text.get(prev_end.max(consumed).min(start)..start).unwrap_or("");
+            let between_all = text.get(prev_end.min(start)..start).unwrap_or("");
+            let in_bracket = between_all.contains(['(', '（']) && !between_all.contains([')', '）']);
+            if prev_method == method && in_bracket && !between.contains(['，', ',', '、', ';', '；']) {
+                consumed = consumed.max(end + count_after(&text[end..], method).map_or(0, |(_, used)| used));
+                continue;
+            }
+        }
+        prev = Some((end, method));
         let count = match count_after(&text[end..], method) {
             Some((n, used)) => {
                 consumed = end + used;
@@ -426,6 +439,11 @@ fn count_after(after: &str, method: VisitMethod) -> Option<(u32, usize)> {
     let used = after.len() - rest.len() + word.len();
     let people = matches!(*word, "人" | "名" | "位");
     if people && matches!(method, VisitMethod::Discussion | VisitMethod::Meeting) {
+        return Some((1, used));
+    }
+    // Copies handed out or people surveyed ("问卷60份", "问卷调查学生45人") are the size of
+    // one survey; only "次"/"场" repeat it.
+    if method == VisitMethod::Questionnaire && !matches!(*word, "次" | "场") {
         return Some((1, used));
     }
     Some((n, used))
@@ -540,29 +558,137 @@ impl ParsedReport {
 pub fn parse_weekly(text: &str, my_schools: &[SchoolRef]) -> ParsedReport {
     let norm = normalize(text);
     let labelled = split_labelled(&norm, SECTION_LABELS);
-    let mut parts: Vec<(Section, String)> = labelled.parts;
+    let mut parts: Vec<(Section, String)> = Vec::new();
     let mut other = String::new();
+    let push_other = |other: &mut String, piece: &str| {
+        if !other.is_empty() {
+            other.push('\n');
+        }
+        other.push_str(piece);
+    };
+    for (section, body) in labelled.parts {
+        // "本周督导 红旗中学和松林中学，查阅资料，松林中学晚自习超时": a schools or methods label
+        // runs to the end of the sentence, but problem and plan sentences after it are still
+        // problems and plans, as they would be without the label.
+        if matches!(section, Section::Schools | Section::Methods) {
+            let (kept, moved) = split_off_problems_and_plans(&body);
+            parts.push((section, kept));
+            parts.extend(moved);
+        } else {
+            parts.push((section, body));
+        }
+    }
     for (class, piece) in classify_clauses(&labelled.free, FREE_TEXT_RULES) {
         // "本周没有下校" says no visits; it must not become a problem because of "没有".
         let class = if NO_VISIT_PHRASES.iter().any(|p| piece.contains(p)) { None } else { class };
         match class {
-            Some(section) => parts.push((section, piece)),
-            None => {
-                if !other.is_empty() {
-                    other.push('\n');
+            Some(Section::Problems) => {
+                // A visit statement after a problem sentence ("…未公示，本周督导阳光小学") has no
+                // problem word of its own; it says where the inspector went, not what was wrong.
+                let (problem, visits) = split_off_visit_clauses(&piece);
+                if !problem.is_empty() {
+                    parts.push((Section::Problems, problem));
                 }
-                other.push_str(&piece);
+                if !visits.is_empty() {
+                    push_other(&mut other, &visits);
+                }
             }
+            Some(section) => parts.push((section, piece)),
+            None => push_other(&mut other, &piece),
         }
     }
     build_report(parts, &other, &SchoolMatcher::new(my_schools))
 }
 
-/// Parses a report sent as several consecutive messages by reading them as one text, so a
-/// message that starts with "2.…" continues the numbered list of the message before it. Prefer
+/// Clauses that open by saying where the inspector went this week.
+const VISIT_OPENERS: &[&str] = &[
+    "本周督导",
+    "本周走访",
+    "本周到",
+    "本周去",
+    "本周下校",
+    "本周深入",
+    "本周对",
+    "督导了",
+    "走访了",
+    "今天到",
+    "今日到",
+];
+
+fn is_visit_clause(clause: &str) -> bool {
+    let c = clause.trim();
+    VISIT_OPENERS.iter().any(|o| c.starts_with(o)) && !PROBLEM_KEYWORDS.iter().any(|k| c.contains(k))
+}
+
+/// Splits a free-text problem piece into its problem clauses and the visit clauses among them.
+fn split_off_visit_clauses(piece: &str) -> (String, String) {
+    let mut problem: Vec<&str> = Vec::new();
+    let mut visits: Vec<&str> = Vec::new();
+    for clause in piece.split(['，', ',']) {
+        if is_visit_clause(clause) {
+            visits.push(clause.trim());
+        } else if !clause.trim().is_empty() {
+            problem.push(clause.trim());
+        }
+    }
+    (problem.join("，"), visits.join("，"))
+}
+
+/// Splits the body of a schools or methods label into what stays there and the problem or
+/// next-week sentences in it. Only problem words and explicit next-week words move a clause;
+/// weak plan words ("按计划听课") do not.
+fn split_off_problems_and_plans(body: &str) -> (String, Vec<(Section, String)>) {
+    let mut kept = String::new();
+    let mut moved = Vec::new();
+    let (_, next_week) = FREE_TEXT_RULES[0];
+    for (class, piece) in classify_clauses(body, FREE_TEXT_RULES) {
+        let no_visit = NO_VISIT_PHRASES.iter().any(|p| piece.contains(p));
+        let section = match class {
+            Some(Section::Problems) if !no_visit && !is_no_problem_statement(&piece) => Some(Section::Problems),
+            Some(Section::NextPlan) if next_week.iter().any(|w| piece.contains(w)) => Some(Section::NextPlan),
+            _ => None,
+        };
+        match section {
+            Some(section) => moved.push((section, piece)),
+            None => {
+                if !kept.is_empty() {
+                    kept.push('，');
+                }
+                kept.push_str(&piece);
+            }
+        }
+    }
+    if moved.is_empty() {
+        // Nothing moved: keep the body exactly as written.
+        return (body.to_string(), moved);
+    }
+    (kept, moved)
+}
+
+/// Parses a report sent as several consecutive messages. A message that starts with a list
+/// marker ("2.…") is read together with the message before it, continuing its list. Prefer
 /// this over [`merge`] whenever the raw messages are at hand.
+///
+/// A message that does not open with a list marker starts afresh: its text is parsed on its own
+/// and merged, so it adds items or sections and never glues onto the last item of the message
+/// before it.
 pub fn parse_weekly_messages(messages: &[&str], my_schools: &[SchoolRef]) -> ParsedReport {
-    parse_weekly(&messages.join("\n"), my_schools)
+    let mut groups: Vec<String> = Vec::new();
+    for m in messages {
+        let first = normalize(m);
+        let first = first.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+        let continues_list = strip_list_marker(first).len() != first.len();
+        match groups.last_mut() {
+            Some(g) if continues_list => {
+                g.push('\n');
+                g.push_str(m);
+            }
+            _ => groups.push((*m).to_string()),
+        }
+    }
+    let mut parsed = groups.iter().map(|g| parse_weekly(g, my_schools));
+    let first = parsed.next().unwrap_or_default();
+    parsed.fold(first, |acc, p| merge(&acc, &p))
 }
 
 /// Parses the reply to a follow-up question about `section`. A reply with its own labels is
@@ -613,6 +739,27 @@ fn build_report(parts: Vec<(Section, String)>, other: &str, matcher: &SchoolMatc
         }
         entry.push_str(&cjk_colons(body.trim()));
     }
+    // Sort the problems list first: a plan listed there must not count as a visited school.
+    let problems_text = sections.get(&Section::Problems).cloned().unwrap_or_default();
+    let (problem_items, moved) = sort_problem_items(&problems_text);
+    let no_problems = !problems_text.is_empty() && problem_items.is_empty() && moved.is_empty();
+    if !moved.is_empty() {
+        // Items that belong to another section leave the problems text too, so the wrap-up
+        // and the stored sections agree.
+        if problem_items.is_empty() {
+            sections.remove(&Section::Problems);
+        } else {
+            sections.insert(Section::Problems, problem_items.join("\n"));
+        }
+        for (section, item) in moved {
+            let entry = sections.entry(section).or_default();
+            if !entry.is_empty() {
+                entry.push('\n');
+            }
+            entry.push_str(&item);
+        }
+    }
+
     let get = |s: Section| sections.get(&s).map(String::as_str).unwrap_or("");
 
     // Schools visited: where visits are described (the schools and methods sections and
@@ -641,11 +788,6 @@ fn build_report(parts: Vec<(Section, String)>, other: &str, matcher: &SchoolMatc
     let count_text = [schools_text, get(Section::Methods), other].join("\n");
     let visit_count = find_visit_count(&count_text);
 
-    let problems_text = get(Section::Problems);
-    let problem_items: Vec<String> =
-        split_items(problems_text).into_iter().filter(|i| !is_no_problem_statement(i)).collect();
-    let no_problems = !problems_text.is_empty() && problem_items.is_empty();
-
     ParsedReport {
         schools: findings.matched,
         ambiguous: findings.ambiguous,
@@ -657,6 +799,62 @@ fn build_report(parts: Vec<(Section, String)>, other: &str, matcher: &SchoolMatc
         no_problems,
         sections,
     }
+}
+
+/// Follow-up words that, opening an item, make it a follow-up rather than a new problem
+/// ("复查上周食堂问题，已整改").
+const FOLLOWUP_OPENERS: &[&str] =
+    &["复查", "回访", "回头看", "跟进", "已整改", "整改完成", "整改到位", "完成整改", "已落实", "销号", "已督促"];
+
+/// Splits the problems text into problem items and items that belong to another section:
+/// next week's plan ("下周去…", "下周计划：…"), follow-up ("复查…", "整改跟进：…") or bare
+/// methods ("查阅资料、推门听课"). Inspectors list these under the problems heading; filing
+/// them as problems would put plans into the supervisors' wrap-up. "None" statements are
+/// dropped. Returns (problem items, (section, item) moved elsewhere).
+fn sort_problem_items(problems_text: &str) -> (Vec<String>, Vec<(Section, String)>) {
+    let mut kept = Vec::new();
+    let mut moved = Vec::new();
+    for item in split_items(problems_text) {
+        if is_no_problem_statement(&item) {
+            continue;
+        }
+        match foreign_section(&item) {
+            Some((section, body)) => moved.push((section, body)),
+            None => kept.push(item),
+        }
+    }
+    (kept, moved)
+}
+
+/// The section other than Problems that a listed item belongs to, with the item's text (its
+/// label removed), or `None` for a problem.
+fn foreign_section(item: &str) -> Option<(Section, String)> {
+    let t = item.trim();
+    // An explicit label: "下周计划：…", "整改跟进:…", "督导方式：…".
+    let label = SECTION_LABELS
+        .iter()
+        .filter(|(l, s)| *s != Section::Problems && t.starts_with(l))
+        .max_by_key(|(l, _)| l.len())
+        .and_then(|(l, s)| t[l.len()..].trim_start().strip_prefix([':', '：']).map(|rest| (*s, rest.trim())));
+    if let Some((section, rest)) = label {
+        return (!rest.is_empty()).then(|| (section, rest.to_string()));
+    }
+    let (_, plan_words) = FREE_TEXT_RULES[0];
+    if plan_words.iter().any(|w| t.contains(w)) {
+        return Some((Section::NextPlan, t.to_string()));
+    }
+    if FOLLOWUP_OPENERS.iter().any(|w| t.starts_with(w)) {
+        return Some((Section::Followup, t.to_string()));
+    }
+    if !find_methods(t).is_empty() && !PROBLEM_KEYWORDS.iter().any(|k| t.contains(k)) && !has_problem_hint(t) {
+        return Some((Section::Methods, t.to_string()));
+    }
+    None
+}
+
+/// Words that make a short item a problem even without the keywords above ("听课时学生睡觉").
+fn has_problem_hint(t: &str) -> bool {
+    ["差", "乱", "少", "缺", "未", "无", "不", "低", "弱", "慢"].iter().any(|w| t.contains(w))
 }
 
 /// Combines a report sent over several messages. `later` continues `earlier`:
@@ -862,7 +1060,7 @@ mod tests {
         let t = "1. 督导学校: 县实小\n2. 督导方式: 查阅台账、问卷调查50份\n3. 发现问题: 无\n4. 下周计划: 继续走访";
         let p = parse_weekly(t, &my_schools());
         assert_eq!(p.schools, vec![1]);
-        assert_eq!(p.methods, vec![(VisitMethod::DocumentReview, 1), (VisitMethod::Questionnaire, 50)]);
+        assert_eq!(p.methods, vec![(VisitMethod::DocumentReview, 1), (VisitMethod::Questionnaire, 1)]);
         assert!(p.no_problems);
         assert!(p.problem_items.is_empty());
         assert_eq!(missing_required(&p), None);
@@ -976,6 +1174,75 @@ mod tests {
         assert_eq!(joined.schools, vec![1, 3]);
         assert_eq!(joined.methods, vec![(VisitMethod::LessonObservation, 3)]);
         assert_eq!(joined.problem_items, vec!["白沙镇中心小学作业公示不到位", "实验小学课间楼梯无人值守"]);
+    }
+
+    #[test]
+    fn plans_followup_and_methods_listed_under_problems_leave_the_problems() {
+        let p = parse_weekly(
+            "发现问题：\n1．宿舍夜间巡查记录缺页\n2．下周去实验小学看作业公示\n3．复查上周的食堂问题，已整改\n4．查阅资料、推门听课",
+            &my_schools(),
+        );
+        assert_eq!(p.problem_items, vec!["宿舍夜间巡查记录缺页"]);
+        assert_eq!(p.sections[&Section::Problems], "宿舍夜间巡查记录缺页");
+        assert!(p.sections[&Section::NextPlan].contains("作业公示"), "{p:?}");
+        assert!(p.sections[&Section::Followup].contains("食堂"), "{p:?}");
+        assert!(p.sections[&Section::Methods].contains("推门听课"), "{p:?}");
+        let p = parse_weekly("存在问题：一、厕所无人保洁；二、下周计划：回访实验小学", &my_schools());
+        assert_eq!(p.problem_items, vec!["厕所无人保洁"]);
+        assert!(p.sections[&Section::NextPlan].contains("回访实验小学"), "{p:?}");
+        // Only a plan under the problems heading: no problems, and not "no problems" either.
+        let p = parse_weekly("发现问题：下周到实验小学推门听课", &my_schools());
+        assert!(p.problem_items.is_empty() && !p.no_problems, "{p:?}");
+        assert_eq!(missing_required(&p), Some(Section::Schools));
+        // A problem seen while listening to a lesson stays a problem.
+        let p = parse_weekly("发现问题：听课时部分学生不带课本", &my_schools());
+        assert_eq!(p.problem_items.len(), 1, "{p:?}");
+    }
+
+    #[test]
+    fn problem_sentences_after_a_schools_label_are_problems() {
+        let p =
+            parse_weekly("本周督导 实验小学和青石中心小学，查阅资料、推门听课，实验小学午休无人值守", &my_schools());
+        assert_eq!(p.schools, vec![1, 2]);
+        assert_eq!(p.problem_items, vec!["实验小学午休无人值守"]);
+        assert!(!p.sections[&Section::Schools].contains("午休"), "{p:?}");
+        assert_eq!(missing_required(&p), None);
+        let p = parse_weekly("督导学校：实验小学，下周去青石中心小学", &my_schools());
+        assert_eq!(p.schools, vec![1]);
+        assert!(p.sections[&Section::NextPlan].contains("青石"), "{p:?}");
+        // Weak plan words and "no problems" stay where they were written.
+        let p = parse_weekly("督导方式：按计划推门听课，未发现问题", &my_schools());
+        assert_eq!(p.sections[&Section::Methods], "按计划推门听课，未发现问题");
+        assert!(p.problem_items.is_empty());
+    }
+
+    #[test]
+    fn a_visit_clause_after_a_problem_is_not_part_of_it() {
+        let p = parse_weekly("实验小学食堂留样不足，本周督导实验小学", &my_schools());
+        assert_eq!(p.problem_items, vec!["实验小学食堂留样不足"]);
+        assert_eq!(p.schools, vec![1]);
+    }
+
+    #[test]
+    fn a_later_message_adds_items_instead_of_gluing() {
+        let msgs = ["发现问题：\n1.操场跑道开裂\n2.校门口护栏缺失", "实验小学图书室书架破损", "发现问题：宿舍床铺老化"];
+        let p = parse_weekly_messages(&msgs, &my_schools());
+        assert_eq!(p.problem_items, vec!["操场跑道开裂", "校门口护栏缺失", "实验小学图书室书架破损", "宿舍床铺老化"]);
+        // A message opening with the next number continues the list.
+        let p =
+            parse_weekly_messages(&["发现问题：\n1.操场跑道开裂", "2.校门口护栏缺失\n这是上周就发现的"], &my_schools());
+        assert_eq!(p.problem_items, vec!["操场跑道开裂", "校门口护栏缺失这是上周就发现的"]);
+    }
+
+    #[test]
+    fn questionnaire_quantities_are_not_uses() {
+        let m = find_methods("问卷调查(发放问卷60份)");
+        assert_eq!(m, vec![(VisitMethod::Questionnaire, 1)]);
+        assert_eq!(find_methods("问卷调查学生45人"), vec![(VisitMethod::Questionnaire, 1)]);
+        assert_eq!(find_methods("问卷调查2次"), vec![(VisitMethod::Questionnaire, 2)]);
+        // Two separate mentions are two uses.
+        assert_eq!(find_methods("问卷调查，家长问卷"), vec![(VisitMethod::Questionnaire, 2)]);
+        assert_eq!(find_methods("推门听课3节(听课记录齐全)"), vec![(VisitMethod::LessonObservation, 3)]);
     }
 
     #[test]

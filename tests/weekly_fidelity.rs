@@ -1,0 +1,199 @@
+//! Weekly reports say only what is true (issue 14): what an inspector wrote under one heading
+//! is never filed under another, and the bot does not ask for what it was told.
+
+mod common;
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
+use common::Harness;
+use dudao::clock::ManualClock;
+use dudao::domain::report_parse::{ParsedReport, Section};
+use dudao::scheduler::Scheduler;
+
+const CONFIG: &str = r#"
+[weekly]
+exempt_invited = false
+
+[[groups]]
+channel = "console"
+id = "zone5"
+purpose = "zone_inspectors"
+zone = "Z05"
+
+[[groups]]
+channel = "console"
+id = "office"
+purpose = "supervisors"
+"#;
+
+fn local(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&Utc)
+}
+
+/// A harness on Friday 2026-11-27 after the weekly prompt went out, with 张兰英 (D005, whose
+/// schools include 红旗中学 and 松林中学) and 武芳 (D022) bound.
+async fn open_round() -> (Harness, ManualClock) {
+    let clock = ManualClock::new(local(11, 27, 9, 0));
+    let mut h = Harness::start_with(CONFIG, Some(clock.clone())).await;
+    h.bind("zhang", "D005").await;
+    h.bind("wu", "D022").await;
+    clock.set(local(11, 27, 16, 0));
+    Scheduler::new(h.app().clone(), dudao::service::all_jobs()).tick().await.unwrap();
+    let out = h.settle().await;
+    assert!(out.contains("本周督导学校："), "prompt sent: {out}");
+    clock.set(local(11, 27, 17, 0));
+    (h, clock)
+}
+
+async fn report(h: &Harness, code: &str) -> (ParsedReport, i64) {
+    let (p, _late, version) =
+        dudao::app::weekly::report_of(&mut h.db().acquire().await.unwrap(), "2026-W48", code).await.unwrap().unwrap();
+    (p, version)
+}
+
+fn no_plan_in_problems(p: &ParsedReport) {
+    for item in &p.problem_items {
+        assert!(!item.contains("下周") && !item.contains("计划"), "a plan filed as a problem: {:?}", p.problem_items);
+    }
+    if let Some(t) = p.sections.get(&Section::Problems) {
+        assert!(!t.contains("下周"), "a plan in the problems text: {t}");
+    }
+}
+
+#[tokio::test]
+async fn next_week_lines_under_a_numbered_problem_list_are_plans_not_problems() {
+    let (mut h, _clock) = open_round().await;
+
+    // Labelled problems, numbered 1．2．3．, the last item being next week's plan.
+    let out = h
+        .say("zhang: 本周督导学校：红旗中学\n督导方式：查阅资料\n发现问题：\n1．午休值班记录缺三天\n2．图书室借阅登记不全\n3．下周去松林中学看课后服务")
+        .await;
+    assert!(out.contains("已收到本周周报"), "{out}");
+    let (p, _) = report(&h, "D005").await;
+    assert_eq!(p.problem_items.len(), 2, "{:?}", p.problem_items);
+    no_plan_in_problems(&p);
+    assert!(p.sections.get(&Section::NextPlan).is_some_and(|t| t.contains("松林中学")), "{:?}", p.sections);
+
+    // Chinese-numbered 一、二、 items with a "下周计划：…" line among the problems.
+    let out = h
+        .say("wu: 本周督导学校：阳光小学\n发现问题：一、厕所洗手液缺失；二、课间操组织松散；三、下周计划：到刘楼小学推门听课")
+        .await;
+    assert!(out.contains("已收到本周周报"), "{out}");
+    let (p, _) = report(&h, "D022").await;
+    no_plan_in_problems(&p);
+    assert_eq!(p.problem_items.len(), 2, "{:?}", p.problem_items);
+    assert!(p.sections.get(&Section::NextPlan).is_some_and(|t| t.contains("刘楼小学")), "{:?}", p.sections);
+
+    // Free text: one sentence about this week, one about next week, as a correction.
+    let out =
+        h.say("zhang: 更正周报：本周到红旗中学查阅资料，发现实验室药品台账不清。下周准备再去松林中学看看食堂。").await;
+    assert!(out.contains("第2版"), "{out}");
+    let (p, version) = report(&h, "D005").await;
+    assert_eq!(version, 2);
+    no_plan_in_problems(&p);
+    assert_eq!(p.problem_items.len(), 1, "{:?}", p.problem_items);
+    assert!(p.problem_items[0].contains("药品台账"), "{:?}", p.problem_items);
+
+    // The supervisors' wrap-up never shows a plan as a problem.
+    let rows: Vec<String> = sqlx::query_scalar("SELECT parsed FROM weekly_reports").fetch_all(h.db()).await.unwrap();
+    for r in rows {
+        let p: ParsedReport = serde_json::from_str(&r).unwrap();
+        no_plan_in_problems(&p);
+    }
+}
+
+#[tokio::test]
+async fn a_free_text_correction_keeps_its_problems_and_asks_nothing() {
+    let (mut h, _clock) = open_round().await;
+    let out = h.say("zhang: 本周督导学校：红旗中学\n发现问题：无").await;
+    assert!(out.contains("已收到本周周报"), "{out}");
+
+    let out = h.say("zhang: 更正周报：本周督导红旗中学和松林中学，查阅资料、推门听课，松林中学晚自习超时").await;
+    assert!(out.contains("第2版"), "{out}");
+    assert!(!out.contains("请补充"), "the correction answered the problems question: {out}");
+    let (p, version) = report(&h, "D005").await;
+    assert_eq!(version, 2);
+    assert_eq!(p.schools.len(), 2, "{p:?}");
+    assert!(!p.no_problems, "{p:?}");
+    assert_eq!(p.problem_items.len(), 1, "{p:?}");
+    assert!(p.problem_items[0].contains("晚自习超时"), "{p:?}");
+
+    // Without the "周报" word, and with the problem sentence first.
+    let out = h.say("wu: 阳光小学午餐留样不足48小时，本周督导阳光小学，座谈走访").await;
+    assert!(out.contains("已收到本周周报"), "{out}");
+    let out =
+        h.say("wu: 更正：阳光小学午餐留样不足48小时，刘楼小学课后服务收费未公示，本周督导阳光小学和刘楼小学").await;
+    assert!(out.contains("第2版") && !out.contains("请补充"), "{out}");
+    let (p, _) = report(&h, "D022").await;
+    assert_eq!(p.schools.len(), 2, "{p:?}");
+    let problems = p.problem_items.join("；");
+    assert!(problems.contains("留样不足") && problems.contains("收费未公示"), "{p:?}");
+    assert!(!problems.contains("本周督导"), "a visit statement filed as a problem: {p:?}");
+
+    // A schools label with a space instead of a colon, then the problem in the same sentence.
+    let out = h.say("zhang: 更正周报：本周督导 红旗中学和松林中学，查阅资料、推门听课，红旗中学晚自习超时").await;
+    assert!(out.contains("第3版"), "{out}");
+    assert!(!out.contains("请补充"), "the correction answered the problems question: {out}");
+    let (p, version) = report(&h, "D005").await;
+    assert_eq!(version, 3);
+    assert_eq!(p.schools.len(), 2, "{p:?}");
+    assert_eq!(p.problem_items.len(), 1, "{p:?}");
+    assert!(p.problem_items[0].contains("晚自习超时"), "{p:?}");
+}
+
+#[tokio::test]
+async fn a_second_report_message_adds_items_and_never_glues_onto_the_last_one() {
+    let (mut h, _clock) = open_round().await;
+    let out =
+        h.say("zhang: 周报 本周督导学校：红旗中学\n发现问题：\n1．宿舍消防器材过期\n2．教师办公室用电不规范").await;
+    assert!(out.contains("已收到本周周报"), "{out}");
+
+    // An unlabelled problem sentence in a later message is an added item.
+    let out = h.say("zhang: 周报：松林中学操场围栏破损").await;
+    assert!(!out.contains("请补充"), "{out}");
+    let (p, _) = report(&h, "D005").await;
+    assert_eq!(p.problem_items, vec!["宿舍消防器材过期", "教师办公室用电不规范", "松林中学操场围栏破损"], "{p:?}");
+
+    // A later message repeating the problems heading adds its items too.
+    let out = h.say("zhang: 周报：发现问题：食堂消毒柜未通电").await;
+    assert!(!out.contains("请补充"), "{out}");
+    let (p, _) = report(&h, "D005").await;
+    assert_eq!(p.problem_items.len(), 4, "{p:?}");
+    assert_eq!(p.problem_items[3], "食堂消毒柜未通电", "{p:?}");
+    assert_eq!(p.problem_items[1], "教师办公室用电不规范", "{p:?}");
+
+    // A message that continues the numbered list ("3．…") still continues it.
+    let out = h.say("zhang: 周报：3．实验室危化品台账缺签字").await;
+    assert!(!out.contains("请补充"), "{out}");
+    let (p, _) = report(&h, "D005").await;
+    assert_eq!(p.problem_items.len(), 5, "{p:?}");
+    assert!(p.problem_items.iter().all(|i| i.chars().count() < 16), "no glued items: {p:?}");
+}
+
+#[tokio::test]
+async fn questionnaire_copies_are_a_quantity_not_repetitions() {
+    let (mut h, _clock) = open_round().await;
+    let out = h
+        .say("wu: 本周督导学校：阳光小学\n督导方式：问卷调查（发放问卷60份），推门听课2节，座谈走访（教师8人）\n发现问题：无")
+        .await;
+    assert!(out.contains("问卷调查×1"), "{out}");
+    assert!(!out.contains("×61") && !out.contains("×60"), "{out}");
+    let (p, _) = report(&h, "D022").await;
+    use dudao::domain::report_parse::VisitMethod;
+    assert_eq!(
+        p.methods,
+        vec![(VisitMethod::LessonObservation, 2), (VisitMethod::Discussion, 1), (VisitMethod::Questionnaire, 1)],
+        "{p:?}"
+    );
+}
+
+#[tokio::test]
+async fn weekly_command_outside_a_round_gives_the_template_and_the_next_prompt_time() {
+    let clock = ManualClock::new(local(11, 25, 10, 30));
+    let mut h = Harness::start_with(CONFIG, Some(clock.clone())).await;
+    h.bind("zhang", "D005").await;
+    let out = h.say("zhang: 周报").await;
+    assert!(out.contains("目前没有需要您提交的周报"), "{out}");
+    assert!(out.contains("本周督导学校：") && out.contains("发现问题："), "template shown: {out}");
+    assert!(out.contains("11月27日 16:00"), "next prompt time from the weekly schedule: {out}");
+}
