@@ -313,25 +313,14 @@ impl Scheduler {
         };
         let Some(nominal) = parse_ts(&nominal_text) else {
             // Unreadable: stop retrying rather than loop on it.
-            sqlx::query("UPDATE firings SET retry_at = NULL WHERE schedule_id = ? AND nominal_at = ?")
-                .bind(s.id)
-                .bind(&nominal_text)
-                .execute(&mut *tx)
-                .await?;
+            stop_retrying(&mut tx, s.id, &nominal_text, None).await?;
             tx.commit().await?;
             return Ok(report);
         };
         let fire_at = fire_text.as_deref().and_then(parse_ts).unwrap_or(nominal);
         let window_end = fire_at + s.grace;
         if now > window_end {
-            sqlx::query(
-                "UPDATE firings SET retry_at = NULL, reason = COALESCE(reason, '') || '; gave up: the grace window ended'
-                 WHERE schedule_id = ? AND nominal_at = ?",
-            )
-            .bind(s.id)
-            .bind(&nominal_text)
-            .execute(&mut *tx)
-            .await?;
+            stop_retrying(&mut tx, s.id, &nominal_text, Some("gave up: the grace window ended")).await?;
             tx.commit().await?;
             return Ok(report);
         }
@@ -509,4 +498,24 @@ fn log_failure(s: &ScheduleRow, firing: &Firing, attempt: i64, e: &anyhow::Error
             "scheduled job failed for good: its grace window has ended")
         }
     }
+}
+
+/// Makes a failed firing final: no further retry, with `why` appended to its reason.
+async fn stop_retrying(
+    tx: &mut Tx<'static>,
+    schedule_id: i64,
+    nominal_at: &str,
+    why: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE firings SET retry_at = NULL,
+             reason = CASE WHEN ?1 IS NULL THEN reason ELSE COALESCE(reason, '') || '; ' || ?1 END
+         WHERE schedule_id = ?2 AND nominal_at = ?3",
+    )
+    .bind(why)
+    .bind(schedule_id)
+    .bind(nominal_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
