@@ -27,6 +27,18 @@ use dudao::domain::school_match::{find_schools, SchoolMatcher};
 use dudao::domain::text::normalize;
 use dudao::domain::{dates, monthly, rectify, task, visit_parse, weekly};
 
+/// The run's configuration: proptest's defaults and environment (`PROPTEST_CASES`, …), with a
+/// fixed seed unless `PROPTEST_RNG_SEED` names one, so `cargo test` explores the same inputs on
+/// every machine and a CI run cannot fail on a draw nobody can reproduce. Long runs pick their
+/// own seed (README.md).
+fn config() -> Config {
+    let mut config = Config::default();
+    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
+        config.rng_seed = proptest::test_runner::RngSeed::Fixed(0x6475_6461_6f21);
+    }
+    config
+}
+
 // ---------------------------------------------------------------------------------------------
 // Strategies
 
@@ -285,8 +297,8 @@ fn made_of(out: &str, input: &str) -> bool {
         norm.contains(c)
             || input.contains(c)
             || (c == '：' && norm.contains(':'))
-            || (c == '，' && norm.contains(','))
-            || matches!(c, ' ' | '\n' | '…')
+            // '，' also joins the clauses a parser keeps after moving others elsewhere.
+            || matches!(c, ' ' | '\n' | '…' | '，')
     })
 }
 
@@ -294,7 +306,7 @@ fn made_of(out: &str, input: &str) -> bool {
 // Commands
 
 proptest! {
-    #![proptest_config(Config::default())]
+    #![proptest_config(config())]
 
     /// Any text: no panic; the args are a piece of the normalised text, and the text starts
     /// with one of the recognised command's names (ASCII case-insensitively for aliases).
@@ -341,7 +353,7 @@ proptest! {
 // Weekly reports
 
 proptest! {
-    #![proptest_config(Config::default())]
+    #![proptest_config(config())]
 
     /// Any text, as one message, several messages or an answer to each question: no panic;
     /// schools are the inspector's; fragments, unknown names and problem items come from the text.
@@ -399,7 +411,7 @@ fn problem_text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(Config::default())]
+    #![proptest_config(config())]
 
     /// A report written to the template comes back as written: the schools, and every problem
     /// item verbatim and in order.
@@ -440,7 +452,7 @@ proptest! {
 // Visit records
 
 proptest! {
-    #![proptest_config(Config::default())]
+    #![proptest_config(config())]
 
     /// Any text as a record or an answer: no panic; the school is the inspector's; fragments
     /// and problems come from the text; the summary and questions can always be written.
@@ -479,7 +491,7 @@ proptest! {
 // Tasks, dates, months, rectification
 
 proptest! {
-    #![proptest_config(Config::default())]
+    #![proptest_config(config())]
 
     /// Task creation, deadlines, task references and name lists: no panic; what is returned
     /// is cut from the text.
@@ -553,7 +565,7 @@ proptest! {
 // School matching
 
 proptest! {
-    #![proptest_config(Config::default())]
+    #![proptest_config(config())]
 
     /// Any text: matches are the inspector's schools, fragments are pieces of the text.
     #[test]
@@ -598,7 +610,7 @@ fn console() -> ConsoleChannel {
 }
 
 proptest! {
-    #![proptest_config(Config::default())]
+    #![proptest_config(config())]
 
     /// Any line: no panic; account, group and text are pieces of the line; the message built
     /// from it keeps the text.
@@ -656,7 +668,7 @@ fn visible_len(segments: &[Segment]) -> usize {
 }
 
 proptest! {
-    #![proptest_config(Config::default())]
+    #![proptest_config(config())]
 
     /// Reassembled parts equal the input (up to the line breaks at the cuts), no part exceeds
     /// the limit, mentions are never cut, and a quoted reply stays first.
@@ -712,7 +724,7 @@ fn onebot_frame(kind: &str, message: Value, self_id: &Value) -> Value {
 }
 
 proptest! {
-    #![proptest_config(Config::default())]
+    #![proptest_config(config())]
 
     /// CQ strings: no panic; escaping round-trips; escaped text is one text segment, verbatim.
     #[test]
@@ -776,7 +788,7 @@ fn xml_safe(s: &str) -> String {
 }
 
 proptest! {
-    #![proptest_config(Config::default())]
+    #![proptest_config(config())]
 
     /// Arbitrary callback bodies: no panic; whatever parses decodes to a message or a refusal.
     #[test]
@@ -837,7 +849,7 @@ fn entity() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(Config::default())]
+    #![proptest_config(config())]
 
     /// Any text with any entities, in groups and privately: no panic; the text outside
     /// mentions is a piece of what was sent.
