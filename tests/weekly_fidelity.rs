@@ -197,3 +197,67 @@ async fn weekly_command_outside_a_round_gives_the_template_and_the_next_prompt_t
     assert!(out.contains("本周督导学校：") && out.contains("发现问题："), "template shown: {out}");
     assert!(out.contains("11月27日 16:00"), "next prompt time from the weekly schedule: {out}");
 }
+
+async fn tick(h: &Harness) {
+    Scheduler::new(h.app().clone(), dudao::service::all_jobs()).tick().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_edit_after_the_deadline_is_a_late_addendum_and_the_published_wrap_up_stands() {
+    let (mut h, clock) = open_round().await;
+    let out = h
+        .say("zhang: 本周督导学校：红旗中学、松林中学\n督导方式：推门听课2节\n发现问题：\n1．食堂餐具消毒记录缺失\n2．楼道应急灯损坏")
+        .await;
+    assert!(out.contains("已收到本周周报"), "{out}");
+
+    // Monday 12:10: the wrap-up goes out with both problems.
+    clock.set(local(11, 30, 12, 10));
+    tick(&h).await;
+    let wrap = h.settle().await;
+    assert!(wrap.contains("【周报汇总】") && wrap.contains("按时 1，逾期 0"), "{wrap}");
+    assert!(wrap.contains("发现问题 2 条") && wrap.contains("楼道应急灯损坏"), "{wrap}");
+
+    // Monday 15:20: an edit that drops a published problem and adds another.
+    clock.set(local(11, 30, 15, 20));
+    let out =
+        h.say("zhang: 修改 本周督导学校：红旗中学\n发现问题：\n1．食堂餐具消毒记录缺失\n2．宿舍楼消防栓无水").await;
+    assert!(out.contains("已在截止后收到您的补充，原按时提交的周报及状态不变，补充内容另行标注"), "{out}");
+    assert!(!out.contains("逾期"), "an on-time report is not re-labelled late: {out}");
+    let (p, version) = report(&h, "D005").await;
+    let (_, late, _) =
+        dudao::app::weekly::report_of(&mut h.db().acquire().await.unwrap(), "2026-W48", "D005").await.unwrap().unwrap();
+    assert!(!late, "the on-time status stays");
+    assert_eq!(version, 1, "the on-time version stays current");
+    assert_eq!(p.problem_items, vec!["食堂餐具消毒记录缺失", "楼道应急灯损坏"], "{p:?}");
+
+    // A further 周报 part after the deadline is an addendum too.
+    clock.set(local(11, 30, 16, 5));
+    let out = h.say("zhang: 周报：松林中学围墙有裂缝").await;
+    assert!(out.contains("已在截止后收到您的补充"), "{out}");
+    let (p, version) = report(&h, "D005").await;
+    assert_eq!((p.problem_items.len(), version), (2, 1), "{p:?}");
+    let addenda: Vec<String> =
+        sqlx::query_scalar("SELECT text FROM weekly_report_addenda ORDER BY id").fetch_all(h.db()).await.unwrap();
+    assert_eq!(addenda.len(), 2, "{addenda:?}");
+    assert!(addenda[0].contains("宿舍楼消防栓无水") && addenda[1].contains("围墙有裂缝"), "{addenda:?}");
+
+    // The statistics match what was published, and show the addenda marked as such.
+    h.bind("sup", "S001").await;
+    let out = h.say("sup: 周报统计 第48周").await;
+    assert!(out.contains("按时 1，逾期 0") && !out.contains("逾期：张兰英"), "{out}");
+    assert!(out.contains("发现问题 2 条") && out.contains("楼道应急灯损坏"), "{out}");
+    assert!(out.contains("宿舍楼消防栓无水") && out.contains("（截止后补充，时间11月30日 15:20）"), "{out}");
+    assert!(out.contains("围墙有裂缝") && out.contains("（截止后补充，时间11月30日 16:05）"), "{out}");
+
+    // The inspector's own view: still on time, the addenda listed.
+    let out = h.say("zhang: 我的周报").await;
+    assert!(out.contains("已提交（第1版）") && !out.contains("逾期"), "{out}");
+    assert!(out.contains("（截止后补充，时间11月30日 15:20）") && out.contains("宿舍楼消防栓无水"), "{out}");
+
+    // A first report after the deadline is simply late.
+    let out = h.say("wu: 本周督导学校：阳光小学\n发现问题：无").await;
+    assert!(out.contains("逾期") && !out.contains("截止后收到您的补充"), "{out}");
+    let (_, late, _) =
+        dudao::app::weekly::report_of(&mut h.db().acquire().await.unwrap(), "2026-W48", "D022").await.unwrap().unwrap();
+    assert!(late);
+}

@@ -359,12 +359,15 @@ async fn intake(ctx: &mut Ctx<'_>, round: store::weekly::Round, text: &str) -> a
         ctx.reply(format!("请按以下格式回复周报内容：\n{}", weekly::TEMPLATE));
         return Ok("weekly_empty");
     }
-    let (edit, body) = match EDIT_WORDS.iter().find_map(|w| text.strip_prefix(w)) {
-        Some(rest) => (true, rest.trim_start_matches([':', '：', ' ']).trim()),
-        None => (false, text),
-    };
+    let body = strip_edit_word(text);
+    let edit = body.len() != text.len();
     let schools = store::people::school_refs(ctx.tx, &actor.schools).await?;
     let existing = store::weekly::report(ctx.tx, round.id, actor.person_id).await?;
+    if let Some(on_file) = &existing {
+        if weekly::intake_kind(ctx.now, round.deadline_at, Some(on_file.late)) == weekly::Intake::Addendum {
+            return addendum(ctx, &round, on_file, edit, text, body, &schools).await;
+        }
+    }
     let (report_id, mut version, pending, asked) = match &existing {
         Some(r) => (r.id, r.version, r.pending_question.clone(), r.asked),
         None => (store::weekly::create_report(ctx.tx, round.id, actor.person_id, ctx.now).await?, 1, None, false),
@@ -434,6 +437,63 @@ async fn intake(ctx: &mut Ctx<'_>, round: store::weekly::Round, text: &str) -> a
     Ok(if late { "weekly_late" } else { "weekly_report" })
 }
 
+/// After the deadline, an edit or a further part from someone who reported on time: kept as a
+/// late addendum beside the on-time version, which stays current with its on-time status, so
+/// the published wrap-up and the statistics keep agreeing.
+async fn addendum(
+    ctx: &mut Ctx<'_>,
+    round: &store::weekly::Round,
+    on_file: &store::weekly::Report,
+    edit: bool,
+    text: &str,
+    body: &str,
+    schools: &[rp::SchoolRef],
+) -> anyhow::Result<&'static str> {
+    let parsed = rp::parse_weekly(body, schools);
+    let kind = if edit { "edit" } else { "part" };
+    store::weekly::add_addendum(
+        ctx.tx,
+        on_file.id,
+        ctx.inbound_id,
+        kind,
+        text,
+        &serde_json::to_string(&parsed)?,
+        ctx.now,
+    )
+    .await?;
+    ctx.audit(
+        "weekly_report",
+        Some(on_file.id.to_string()),
+        "addendum",
+        json!({ "week": round.week, "version": on_file.version, "kind": kind }),
+    )
+    .await?;
+    ctx.reply(format!(
+        "已在截止后收到您的补充，原按时提交的周报及状态不变，补充内容另行标注。\n补充：{}",
+        weekly::addendum_line(&local_deadline(ctx.app, ctx.now), body)
+    ));
+    Ok("weekly_addendum")
+}
+
+fn addenda_shown(app: &App, rows: Vec<store::weekly::AddendumRow>) -> Vec<weekly::Addendum> {
+    rows.into_iter()
+        .map(|a| weekly::Addendum {
+            name: a.name,
+            at: local_deadline(app, a.at),
+            text: strip_edit_word(&a.text).to_string(),
+        })
+        .collect()
+}
+
+/// The message without its leading edit word ("修改 …" → "…").
+fn strip_edit_word(text: &str) -> &str {
+    let text = text.trim();
+    match EDIT_WORDS.iter().find_map(|w| text.strip_prefix(w)) {
+        Some(rest) => rest.trim_start_matches([':', '：', ' ']).trim(),
+        None => text,
+    }
+}
+
 /// `周报 [内容]`: the template, or a report given explicitly.
 pub async fn command(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     let Some(actor) = ctx.actor.clone() else { return Ok(()) };
@@ -480,11 +540,16 @@ pub async fn mine(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
             let schools = store::people::school_refs(ctx.tx, &actor.schools).await?;
             let parsed = parsed_of(&r.parsed);
             let status = if r.late { "逾期提交" } else { "已提交" };
-            ctx.reply(format!(
+            let mut reply = format!(
                 "{title}周报：{status}（第{}版）\n{}",
                 r.version,
                 rp::summary(&parsed, &crate::domain::school_match::display_names(&schools))
-            ));
+            );
+            let rows = store::weekly::addenda(ctx.tx, &[round.id], Some(actor.person_id)).await?;
+            for a in addenda_shown(ctx.app, rows) {
+                reply.push_str(&format!("\n· 补充：{}", weekly::addendum_line(&a.at, &a.text)));
+            }
+            ctx.reply(reply);
         }
     }
     Ok(())
@@ -514,7 +579,13 @@ pub async fn stats_command(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
     }
     let ids: Vec<i64> = rounds.iter().map(|r| r.id).collect();
     let stats = week_stats(ctx.tx, &ids).await?;
-    ctx.reply(weekly::wrap_up_text(&week, &stats).replacen("【周报汇总】", "【周报统计】", 1));
+    let mut text = weekly::wrap_up_text(&week, &stats).replacen("【周报汇总】", "【周报统计】", 1);
+    let rows = store::weekly::addenda(ctx.tx, &ids, None).await?;
+    if let Some(addenda) = weekly::addenda_text(&addenda_shown(ctx.app, rows)) {
+        text.push('\n');
+        text.push_str(&addenda);
+    }
+    ctx.reply(text);
     Ok(())
 }
 

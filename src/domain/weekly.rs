@@ -145,6 +145,63 @@ pub fn wrap_up_text(week: &str, s: &WeekStats) -> String {
     lines.join("\n")
 }
 
+/// How a weekly-report message is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake {
+    /// Before the deadline: a report, a further part or an edit of it.
+    OnTime,
+    /// After the deadline from someone without an on-time report: the report is late.
+    Late,
+    /// After the deadline from someone who reported on time: a late addendum kept beside the
+    /// on-time version, whose content and status the wrap-up already published.
+    Addendum,
+}
+
+/// Decides how a message is taken. `on_file_late` is the late flag of the report already on
+/// file, if any.
+pub fn intake_kind(now: DateTime<Utc>, deadline: DateTime<Utc>, on_file_late: Option<bool>) -> Intake {
+    if now <= deadline {
+        Intake::OnTime
+    } else if on_file_late == Some(false) {
+        Intake::Addendum
+    } else {
+        Intake::Late
+    }
+}
+
+/// A late addendum as shown to people: who, when (local, "11月30日 15:20") and what was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addendum {
+    pub name: String,
+    pub at: String,
+    pub text: String,
+}
+
+/// The longest addendum text shown in a chat line, in chars.
+const ADDENDUM_CHARS: usize = 100;
+
+/// One addendum's text on one line, marked as received after the deadline.
+pub fn addendum_line(at: &str, text: &str) -> String {
+    let flat: Vec<&str> = text.split_whitespace().collect();
+    format!("{}（截止后补充，时间{at}）", crate::domain::text::truncate_chars(&flat.join(" "), ADDENDUM_CHARS))
+}
+
+/// The addenda section under the statistics, or `None` without addenda. The figures above it
+/// are those of the on-time versions: addenda never change them.
+pub fn addenda_text(addenda: &[Addendum]) -> Option<String> {
+    if addenda.is_empty() {
+        return None;
+    }
+    let mut lines = vec![format!("截止后补充 {} 条（不计入以上统计）：", addenda.len())];
+    for a in addenda.iter().take(10) {
+        lines.push(format!("· {}：{}", a.name, addendum_line(&a.at, &a.text)));
+    }
+    if addenda.len() > 10 {
+        lines.push(format!("……另有 {} 条", addenda.len() - 10));
+    }
+    Some(lines.join("\n"))
+}
+
 /// "2026-W48" → "2026年第48周".
 pub fn week_title(week: &str) -> String {
     match week.split_once("-W") {
@@ -181,6 +238,27 @@ mod tests {
         assert!(!reminder_due(dl - Duration::hours(21), dl, 20));
         assert!(!reminder_due(dl, dl, 20));
         assert!(parse_deadline_spec("Monday noon").is_none());
+    }
+
+    #[test]
+    fn after_the_deadline_an_on_time_report_takes_addenda() {
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let dl = tz.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap().with_timezone(&Utc);
+        let after = dl + Duration::minutes(1);
+        assert_eq!(intake_kind(dl, dl, Some(false)), Intake::OnTime);
+        assert_eq!(intake_kind(dl - Duration::hours(1), dl, None), Intake::OnTime);
+        assert_eq!(intake_kind(after, dl, None), Intake::Late);
+        assert_eq!(intake_kind(after, dl, Some(true)), Intake::Late);
+        assert_eq!(intake_kind(after, dl, Some(false)), Intake::Addendum);
+        assert_eq!(addenda_text(&[]), None);
+        let a = Addendum {
+            name: "督学甲".into(), at: "11月30日 15:20".into(), text: "发现问题：\n1．操场积水".into()
+        };
+        let t = addenda_text(&[a]).unwrap();
+        assert!(t.contains("截止后补充 1 条（不计入以上统计）"), "{t}");
+        assert!(t.contains("· 督学甲：发现问题： 1．操场积水（截止后补充，时间11月30日 15:20）"), "{t}");
+        let long = "很".repeat(300);
+        assert!(addendum_line("11月30日 15:20", &long).chars().count() < 130);
     }
 
     #[test]

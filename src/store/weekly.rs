@@ -267,3 +267,60 @@ pub async fn is_weekly_message(conn: &mut Conn, channel: &str, platform_msg_id: 
             .await?;
     Ok(source.is_some_and(|s| s.starts_with("weekly:")))
 }
+
+/// Keeps a late addendum to an on-time report: `text` verbatim, `parsed` its own parse (JSON).
+#[allow(clippy::too_many_arguments)]
+pub async fn add_addendum(
+    conn: &mut Conn,
+    report: i64,
+    inbound: i64,
+    kind: &str,
+    text: &str,
+    parsed: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO weekly_report_addenda (report_id, inbound_id, kind, text, parsed, at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(report)
+    .bind(inbound)
+    .bind(kind)
+    .bind(text)
+    .bind(parsed)
+    .bind(ts(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A stored late addendum: whose (name), its text as received and when it came.
+#[derive(Debug, Clone)]
+pub struct AddendumRow {
+    pub name: String,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The late addenda of the given rounds (all reports when `person` is `None`), oldest first.
+pub async fn addenda(conn: &mut Conn, rounds: &[i64], person: Option<i64>) -> sqlx::Result<Vec<AddendumRow>> {
+    let mut out = Vec::new();
+    for r in rounds {
+        let rows = sqlx::query(
+            "SELECT p.name, a.text, a.at FROM weekly_report_addenda a
+             JOIN weekly_reports w ON w.id = a.report_id JOIN people p ON p.id = w.person_id
+             WHERE w.round_id = ? AND (? IS NULL OR w.person_id = ?) ORDER BY a.id",
+        )
+        .bind(r)
+        .bind(person)
+        .bind(person)
+        .fetch_all(&mut *conn)
+        .await?;
+        out.extend(rows.iter().map(|row| AddendumRow {
+            name: row.get("name"),
+            text: row.get("text"),
+            at: parse_ts(row.get("at")).unwrap_or_default(),
+        }));
+    }
+    out.sort_by_key(|a| a.at);
+    Ok(out)
+}
