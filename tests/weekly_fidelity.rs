@@ -261,3 +261,44 @@ async fn an_edit_after_the_deadline_is_a_late_addendum_and_the_published_wrap_up
         dudao::app::weekly::report_of(&mut h.db().acquire().await.unwrap(), "2026-W48", "D022").await.unwrap().unwrap();
     assert!(late);
 }
+
+async fn school_id(h: &Harness, short: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM schools WHERE short_name = ?").bind(short).fetch_one(h.db()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_short_name_shared_across_the_county_is_asked_about_own_schools_first() {
+    let (mut h, _clock) = open_round().await;
+    let out = h.say("zhang: 本周督导学校：中心小学、红旗中学\n发现问题：教师办公室插线板私拉乱接").await;
+    assert!(!out.contains("不在您负责名单中"), "a shared name is not foreign: {out}");
+    assert!(out.contains("“中心小学”是指哪所学校？请回复序号"), "{out}");
+    let first = out.lines().find(|l| l.trim_start().starts_with("1. ")).unwrap_or_default();
+    assert!(first.contains("红旗中心小学"), "the inspector's own school is listed first: {out}");
+    assert!(out.contains("2. "), "other schools of the county follow: {out}");
+    let (p, _) = report(&h, "D005").await;
+    assert_eq!(p.schools, vec![school_id(&h, "红旗中学").await], "{p:?}");
+    assert_eq!(p.ambiguous.len(), 1, "{p:?}");
+    assert!(p.unknown_schools.is_empty(), "{p:?}");
+
+    // The numbered answer resolves the question and the report's schools are updated.
+    let out = h.say("zhang: 1").await;
+    assert!(out.contains("已收到本周周报") && out.contains("红旗中心小学"), "{out}");
+    assert!(!out.contains("待确认"), "{out}");
+    let (p, version) = report(&h, "D005").await;
+    assert_eq!(version, 1);
+    assert_eq!(p.schools, vec![school_id(&h, "红旗中学").await, school_id(&h, "红旗中心小学").await], "{p:?}");
+    assert!(p.ambiguous.is_empty() && p.unknown_schools.is_empty(), "{p:?}");
+    assert_eq!(p.problem_items.len(), 1, "{p:?}");
+
+    // An inspector with no 中心小学 of their own is asked too, not told it is not theirs.
+    let out = h.say("wu: 本周督导学校：中心小学\n发现问题：无").await;
+    assert!(!out.contains("不在您负责名单中"), "{out}");
+    assert!(out.contains("“中心小学”是指哪所学校？请回复序号") && out.contains("2. "), "{out}");
+
+    // A school that is someone else's, named unambiguously, is still reported as not theirs.
+    h.bind("huang", "D029").await;
+    let out = h.say("huang: 本周督导学校：红旗中学\n发现问题：无").await;
+    assert!(out.contains("不在您负责名单中的学校：红旗中学"), "{out}");
+    let (p, _) = report(&h, "D029").await;
+    assert!(p.schools.is_empty() && p.ambiguous.is_empty(), "{p:?}");
+}

@@ -297,6 +297,20 @@ async fn week_stats(conn: &mut Conn, rounds: &[i64]) -> sqlx::Result<weekly::Wee
     Ok(weekly::stats(&statuses))
 }
 
+/// `pending_question` when the question asked which school a fragment is.
+const PENDING_SCHOOL_CHOICE: &str = "school_choice";
+/// The part kind of an answer to that question.
+const ANSWER_SCHOOL_CHOICE: &str = "answer:school_choice";
+
+/// Every active school of the county, for reading names against (see [`rp::ReportSchools`]).
+async fn county_refs(conn: &mut Conn) -> sqlx::Result<Vec<rp::SchoolRef>> {
+    Ok(store::people::all_schools(conn)
+        .await?
+        .into_iter()
+        .map(|s| rp::SchoolRef { id: s.id, name: s.name, short_name: s.short_name, aliases: s.aliases })
+        .collect())
+}
+
 const EDIT_WORDS: &[&str] = &["修改周报", "更正周报", "重新提交", "修改", "更正", "重报"];
 
 /// Whether free text from a bound person should be taken as a weekly report, and takes it.
@@ -362,6 +376,8 @@ async fn intake(ctx: &mut Ctx<'_>, round: store::weekly::Round, text: &str) -> a
     let body = strip_edit_word(text);
     let edit = body.len() != text.len();
     let schools = store::people::school_refs(ctx.tx, &actor.schools).await?;
+    let county = county_refs(ctx.tx).await?;
+    let within = rp::ReportSchools { mine: &schools, county: &county };
     let existing = store::weekly::report(ctx.tx, round.id, actor.person_id).await?;
     if let Some(on_file) = &existing {
         if weekly::intake_kind(ctx.now, round.deadline_at, Some(on_file.late)) == weekly::Intake::Addendum {
@@ -378,26 +394,50 @@ async fn intake(ctx: &mut Ctx<'_>, round: store::weekly::Round, text: &str) -> a
         asked = false;
     }
     // An answer to the one follow-up question, unless the message is a whole report itself.
-    let kind = match pending.as_deref().and_then(Section::parse) {
-        Some(section) if !edit && rp::parse_weekly(body, &schools).sections.len() <= 1 => {
-            format!("answer:{}", section.as_str())
+    let confirming = existing.as_ref().and_then(|r| parsed_of(&r.parsed).ambiguous.first().cloned());
+    let kind = match pending.as_deref() {
+        Some(PENDING_SCHOOL_CHOICE)
+            if !edit
+                && rp::parse_weekly(body, &schools).sections.is_empty()
+                && confirming.as_ref().is_some_and(|m| rp::school_choice(body, m, &county).is_some()) =>
+        {
+            ANSWER_SCHOOL_CHOICE.to_string()
         }
-        _ => "text".to_string(),
+        Some(p) => match Section::parse(p) {
+            Some(section) if !edit && rp::parse_weekly(body, &schools).sections.len() <= 1 => {
+                format!("answer:{}", section.as_str())
+            }
+            _ => "text".to_string(),
+        },
+        None => "text".to_string(),
     };
     store::weekly::add_part(ctx.tx, report_id, ctx.inbound_id, version, &kind, body, ctx.now).await?;
     let parts = store::weekly::parts(ctx.tx, report_id, version).await?;
     let texts: Vec<&str> = parts.iter().filter(|(k, _)| k == "text").map(|(_, t)| t.as_str()).collect();
-    let mut parsed = rp::parse_weekly_messages(&texts, &schools);
+    let names = crate::domain::school_match::display_names(&county);
+    let mine: Vec<i64> = schools.iter().map(|s| s.id).collect();
+    let mut parsed = rp::parse_weekly_messages_in(&texts, within);
     for (k, t) in parts.iter().filter(|(k, _)| k.starts_with("answer:")) {
-        if let Some(section) = k.strip_prefix("answer:").and_then(Section::parse) {
-            parsed = rp::merge(&parsed, &rp::parse_answer(section, t, &schools));
+        if k == ANSWER_SCHOOL_CHOICE {
+            // The question was about the first fragment to confirm; the parse is the same
+            // every time, so it still is.
+            if let Some(m) = parsed.ambiguous.first().cloned() {
+                if let Some(id) = rp::school_choice(t, &m, &county) {
+                    parsed = rp::resolve_school(&parsed, &m.fragment, id, &mine, &names(id));
+                }
+            }
+        } else if let Some(section) = k.strip_prefix("answer:").and_then(Section::parse) {
+            parsed = rp::merge(&parsed, &rp::parse_answer_in(section, t, within));
         }
     }
     let late = ctx.now > round.deadline_at;
-    let names = crate::domain::school_match::display_names(&schools);
     let question = if asked { None } else { rp::next_question(&parsed, &names) };
-    let pending_section = question.as_ref().and_then(|_| rp::missing_required(&parsed)).map(|s| s.as_str());
-    let pending_section = pending_section.or_else(|| question.as_ref().map(|_| Section::Schools.as_str()));
+    // What the question asks for: which school a fragment is (asked first), else a section.
+    let pending_section = match &question {
+        None => None,
+        Some(_) if !parsed.ambiguous.is_empty() => Some(PENDING_SCHOOL_CHOICE),
+        Some(_) => Some(rp::missing_required(&parsed).unwrap_or(Section::Schools).as_str()),
+    };
     store::weekly::save_report(
         ctx.tx,
         report_id,
@@ -537,7 +577,7 @@ pub async fn mine(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     match store::weekly::report(ctx.tx, round.id, actor.person_id).await? {
         None => ctx.reply(format!("{title}周报：尚未提交，截止时间 {}。", local_deadline(ctx.app, round.deadline_at))),
         Some(r) => {
-            let schools = store::people::school_refs(ctx.tx, &actor.schools).await?;
+            let schools = county_refs(ctx.tx).await?;
             let parsed = parsed_of(&r.parsed);
             let status = if r.late { "逾期提交" } else { "已提交" };
             let mut reply = format!(

@@ -554,8 +554,53 @@ impl ParsedReport {
     }
 }
 
-/// Parses a weekly report written against `my_schools` (the inspector's own schools).
+/// The schools a report is read against.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportSchools<'a> {
+    /// The inspector's own schools: only these become visited schools.
+    pub mine: &'a [SchoolRef],
+    /// Every school of the county, so that a name shared across the county is asked about
+    /// (the inspector's own candidates first) and another inspector's school, named
+    /// unambiguously, is recognised as not theirs. The inspector's own need not be repeated.
+    pub county: &'a [SchoolRef],
+}
+
+impl<'a> ReportSchools<'a> {
+    /// Only the inspector's own schools (no county list at hand).
+    pub fn own(mine: &'a [SchoolRef]) -> Self {
+        ReportSchools { mine, county: mine }
+    }
+}
+
+/// The county matcher and the ids of the inspector's own schools.
+struct ReportMatcher {
+    county: SchoolMatcher,
+    mine: Vec<i64>,
+}
+
+impl ReportMatcher {
+    fn new(schools: ReportSchools<'_>) -> Self {
+        let mut all: Vec<SchoolRef> = schools.county.to_vec();
+        for s in schools.mine {
+            if !all.iter().any(|c| c.id == s.id) {
+                all.push(s.clone());
+            }
+        }
+        ReportMatcher { county: SchoolMatcher::new(&all), mine: schools.mine.iter().map(|s| s.id).collect() }
+    }
+
+    fn find(&self, text: &str) -> SchoolFindings {
+        self.county.find_for(text, &self.mine)
+    }
+}
+
+/// Parses a weekly report written against `my_schools` (the inspector's own schools) alone.
 pub fn parse_weekly(text: &str, my_schools: &[SchoolRef]) -> ParsedReport {
+    parse_weekly_in(text, ReportSchools::own(my_schools))
+}
+
+/// Parses a weekly report against the inspector's own schools and the county's.
+pub fn parse_weekly_in(text: &str, schools: ReportSchools<'_>) -> ParsedReport {
     let norm = normalize(text);
     let labelled = split_labelled(&norm, SECTION_LABELS);
     let mut parts: Vec<(Section, String)> = Vec::new();
@@ -597,7 +642,7 @@ pub fn parse_weekly(text: &str, my_schools: &[SchoolRef]) -> ParsedReport {
             None => push_other(&mut other, &piece),
         }
     }
-    build_report(parts, &other, &SchoolMatcher::new(my_schools))
+    build_report(parts, &other, &ReportMatcher::new(schools))
 }
 
 /// Clauses that open by saying where the inspector went this week.
@@ -673,6 +718,11 @@ fn split_off_problems_and_plans(body: &str) -> (String, Vec<(Section, String)>) 
 /// and merged, so it adds items or sections and never glues onto the last item of the message
 /// before it.
 pub fn parse_weekly_messages(messages: &[&str], my_schools: &[SchoolRef]) -> ParsedReport {
+    parse_weekly_messages_in(messages, ReportSchools::own(my_schools))
+}
+
+/// [`parse_weekly_messages`] against the inspector's own schools and the county's.
+pub fn parse_weekly_messages_in(messages: &[&str], schools: ReportSchools<'_>) -> ParsedReport {
     let mut groups: Vec<String> = Vec::new();
     for m in messages {
         let first = normalize(m);
@@ -686,7 +736,7 @@ pub fn parse_weekly_messages(messages: &[&str], my_schools: &[SchoolRef]) -> Par
             _ => groups.push((*m).to_string()),
         }
     }
-    let mut parsed = groups.iter().map(|g| parse_weekly(g, my_schools));
+    let mut parsed = groups.iter().map(|g| parse_weekly_in(g, schools));
     let first = parsed.next().unwrap_or_default();
     parsed.fold(first, |acc, p| merge(&acc, &p))
 }
@@ -694,12 +744,72 @@ pub fn parse_weekly_messages(messages: &[&str], my_schools: &[SchoolRef]) -> Par
 /// Parses the reply to a follow-up question about `section`. A reply with its own labels is
 /// parsed as a report; a plain reply ("无", "实验小学和青石小学") is taken as that section.
 pub fn parse_answer(section: Section, text: &str, my_schools: &[SchoolRef]) -> ParsedReport {
+    parse_answer_in(section, text, ReportSchools::own(my_schools))
+}
+
+/// [`parse_answer`] against the inspector's own schools and the county's.
+pub fn parse_answer_in(section: Section, text: &str, schools: ReportSchools<'_>) -> ParsedReport {
     let norm = normalize(text);
     let labelled = split_labelled(&norm, SECTION_LABELS);
     if !labelled.parts.is_empty() {
-        return parse_weekly(text, my_schools);
+        return parse_weekly_in(text, schools);
     }
-    build_report(vec![(section, norm.trim().to_string())], "", &SchoolMatcher::new(my_schools))
+    build_report(vec![(section, norm.trim().to_string())], "", &ReportMatcher::new(schools))
+}
+
+/// Words that accept the one school a confirmation question proposed.
+const YES_WORDS: &[&str] = &["是", "是的", "对", "对的", "嗯", "好", "确认", "没错", "正确", "是这所", "是这个"];
+
+/// The school an answer to a confirmation question about `m` picks: a number from the list
+/// ("2", "第2个", "２。"), a yes when one school was proposed, or a name that is exactly one
+/// school of `county` (the list may not show every candidate). `None` when it is none of these.
+pub fn school_choice(answer: &str, m: &SchoolMatch, county: &[SchoolRef]) -> Option<i64> {
+    let norm = normalize(answer);
+    let t = norm.trim().trim_end_matches(|c: char| c.is_whitespace() || "。.，,！!~、".contains(c)).trim();
+    if t.is_empty() {
+        return None;
+    }
+    let bare = t.strip_prefix('第').unwrap_or(t);
+    let bare = ["个", "所", "号", "项"].iter().find_map(|w| bare.strip_suffix(w)).unwrap_or(bare);
+    if let Some((n, used)) = leading_number(bare) {
+        if used == bare.len() {
+            return (n as usize).checked_sub(1).and_then(|i| m.candidates.get(i)).copied();
+        }
+    }
+    if m.candidates.len() == 1 && YES_WORDS.contains(&t) {
+        return m.candidates.first().copied();
+    }
+    let named: Vec<i64> =
+        SchoolMatcher::new(county).scan(t).into_iter().filter(|s| s.is_certain()).map(|s| s.candidates[0]).fold(
+            Vec::new(),
+            |mut acc, id| {
+                if !acc.contains(&id) {
+                    acc.push(id);
+                }
+                acc
+            },
+        );
+    match named.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    }
+}
+
+/// The report with the fragment `fragment` resolved to `choice`: the fragment leaves the list
+/// to confirm, and the school joins the visited schools when it is the inspector's (`mine`),
+/// else the schools not theirs (as `name`).
+pub fn resolve_school(p: &ParsedReport, fragment: &str, choice: i64, mine: &[i64], name: &str) -> ParsedReport {
+    let mut p = p.clone();
+    p.ambiguous.retain(|m| m.fragment != fragment);
+    if mine.contains(&choice) {
+        if !p.schools.contains(&choice) {
+            p.schools.push(choice);
+        }
+        p.no_visits = false;
+    } else if !p.unknown_schools.iter().any(|u| u == name) {
+        p.unknown_schools.push(name.to_string());
+    }
+    p
 }
 
 /// Whether a schools answer says "no visits this week".
@@ -727,7 +837,7 @@ pub(crate) fn is_no_problem_statement(s: &str) -> bool {
         .any(|p| t.starts_with(p))
 }
 
-fn build_report(parts: Vec<(Section, String)>, other: &str, matcher: &SchoolMatcher) -> ParsedReport {
+fn build_report(parts: Vec<(Section, String)>, other: &str, matcher: &ReportMatcher) -> ParsedReport {
     let mut sections: BTreeMap<Section, String> = BTreeMap::new();
     for (section, body) in parts {
         if body.trim().is_empty() {
@@ -929,7 +1039,9 @@ pub fn missing_required(p: &ParsedReport) -> Option<Section> {
 /// (a shared or partial name), then the missing required section.
 pub fn next_question(p: &ParsedReport, names: &dyn Fn(i64) -> String) -> Option<String> {
     if let Some(m) = p.ambiguous.first() {
-        return Some(confirm_question(m, names));
+        let q = confirm_question(m, names);
+        // The list may be capped: the full name is always an answer.
+        return Some(if m.candidates.len() > 1 { format!("{q}\n如都不是，请写出学校全称。") } else { q });
     }
     missing_required(p).map(|s| follow_up_question(s).to_string())
 }
@@ -1255,6 +1367,41 @@ mod tests {
         assert_eq!(missing_required(&p), None);
         let s = summary(&p, &names);
         assert!(s.contains("“中心小学”是指示例县青石镇中心小学还是示例县白沙镇中心小学？"), "{s}");
+    }
+
+    #[test]
+    fn a_name_shared_across_the_county_is_asked_about_and_the_answer_resolves_it() {
+        let mine = my_schools();
+        let mut county = mine.clone();
+        county.push(school(6, "示例县东河镇中心小学", None, &[]));
+        county.push(school(7, "示例县桃源镇阳光小学", Some("阳光小学"), &[]));
+        let only_mine = vec![mine[0].clone()];
+        let schools = ReportSchools { mine: &only_mine, county: &county };
+        let p = parse_weekly_in("本周督导学校：中心小学、县实小\n发现问题：无", schools);
+        assert_eq!(p.schools, vec![1]);
+        assert!(p.unknown_schools.is_empty(), "{p:?}");
+        assert_eq!(p.ambiguous.len(), 1, "{p:?}");
+        assert_eq!(p.ambiguous[0].candidates, vec![2, 3, 6]);
+        let q = next_question(&p, &names).unwrap();
+        assert!(q.contains("请回复序号") && q.contains("写出学校全称"), "{q}");
+        let m = p.ambiguous[0].clone();
+        // By number (full-width, with 第…个), by full name; nonsense picks nothing.
+        assert_eq!(school_choice("２", &m, &county), Some(3));
+        assert_eq!(school_choice("第3个。", &m, &county), Some(6));
+        assert_eq!(school_choice("9", &m, &county), None);
+        assert_eq!(school_choice("示例县青石镇中心小学", &m, &county), Some(2));
+        assert_eq!(school_choice("谢谢", &m, &county), None);
+        let single = SchoolMatch { fragment: "青石小学".into(), candidates: vec![2], exact: false };
+        assert_eq!(school_choice("是的", &single, &county), Some(2));
+        // Another's school stays "not theirs"; the inspector's own joins the visited schools.
+        let r = resolve_school(&p, &m.fragment, 6, &[1], "东河中心小学");
+        assert!(r.ambiguous.is_empty() && r.unknown_schools == vec!["东河中心小学"] && r.schools == vec![1], "{r:?}");
+        let r = resolve_school(&p, &m.fragment, 1, &[1], "县实小");
+        assert_eq!(r.schools, vec![1]);
+        // A school of the county that is someone else's, named unambiguously.
+        let p = parse_weekly_in("本周督导学校：阳光小学\n发现问题：无", schools);
+        assert_eq!(p.unknown_schools, vec!["阳光小学"]);
+        assert!(p.ambiguous.is_empty() && p.schools.is_empty());
     }
 
     #[test]

@@ -477,6 +477,39 @@ impl SchoolMatcher {
         f
     }
 
+    /// The findings for an inspector whose own schools are `mine`, with this matcher built over
+    /// the county's schools: a name that is one of the inspector's schools is matched (their own
+    /// school wins a name it shares with others); a name shared by several schools of the
+    /// county, or a partial one, is a fragment to confirm, listing the inspector's own
+    /// candidates first (at most [`MAX_CANDIDATES`] in all); a name that is one school, not
+    /// theirs, or no school at all, is unknown.
+    pub fn find_for(&self, text: &str, mine: &[i64]) -> SchoolFindings {
+        let mut f = SchoolFindings::default();
+        for m in self.scan(text) {
+            let (own, other): (Vec<i64>, Vec<i64>) = m.candidates.iter().copied().partition(|id| mine.contains(id));
+            if m.exact && own.len() == 1 {
+                if !f.matched.contains(&own[0]) {
+                    f.matched.push(own[0]);
+                }
+            } else if own.is_empty() && other.len() <= 1 {
+                if !f.unknown.contains(&m.fragment) {
+                    f.unknown.push(m.fragment);
+                }
+            } else {
+                let mut candidates = own;
+                let room = MAX_CANDIDATES.saturating_sub(candidates.len());
+                candidates.extend(other.into_iter().take(room));
+                let m = SchoolMatch { fragment: m.fragment, candidates, exact: m.exact };
+                if !f.ambiguous.contains(&m) {
+                    f.ambiguous.push(m);
+                }
+            }
+        }
+        let matched = &f.matched;
+        f.ambiguous.retain(|m| m.exact || m.candidates.len() != 1 || !matched.contains(&m.candidates[0]));
+        f
+    }
+
     fn partial_candidates(&self, core: &str, kind: Kind) -> Vec<i64> {
         self.schools
             .iter()
@@ -485,6 +518,9 @@ impl SchoolMatcher {
             .collect()
     }
 }
+
+/// The most candidates one confirmation question lists.
+pub const MAX_CANDIDATES: usize = 9;
 
 /// The question that resolves one uncertain fragment, e.g.
 /// "“中心小学”是指哪所学校？请回复序号：\n1. 示例县青石镇中心小学\n2. 示例县白沙镇中心小学", or for a
@@ -683,6 +719,40 @@ mod tests {
         let f = find_schools("今天去第2中学听课，下午到实验小学和sy小", &schools);
         assert_eq!(f.matched, vec![1, 2]);
         assert!(f.unknown.is_empty() && f.ambiguous.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn county_wide_names_own_schools_first() {
+        let county = vec![
+            school(11, "示例县东河镇中心小学", None, &[]),
+            school(12, "示例县红旗乡中心小学", None, &[]),
+            school(13, "示例县马头镇中心小学", None, &[]),
+            school(14, "示例县桃源镇阳光小学", Some("阳光小学"), &[]),
+            school(15, "示例县红旗乡中学", Some("红旗中学"), &[]),
+        ];
+        let m = SchoolMatcher::new(&county);
+        // Shared county-wide: asked about, the inspector's own candidate first.
+        let f = m.find_for(&normalize("本周督导学校：中心小学、红旗中学"), &[12, 15]);
+        assert_eq!(f.matched, vec![15]);
+        assert_eq!(f.ambiguous.len(), 1, "{f:?}");
+        assert_eq!(f.ambiguous[0].candidates, vec![12, 11, 13]);
+        assert!(f.unknown.is_empty());
+        // None of them the inspector's own: still a question, not "not yours".
+        let f = m.find_for("中心小学", &[14]);
+        assert_eq!(f.ambiguous[0].candidates, vec![11, 12, 13]);
+        assert!(f.unknown.is_empty());
+        // One school, someone else's: not theirs.
+        let f = m.find_for("阳光小学", &[12]);
+        assert_eq!(f.unknown, vec!["阳光小学"]);
+        assert!(f.matched.is_empty() && f.ambiguous.is_empty());
+        // Many candidates: the list is capped, the own one always in it.
+        let many: Vec<SchoolRef> =
+            (0..20).map(|i| school(100 + i, &format!("示例县乡{i}镇中心小学"), None, &[])).collect();
+        let mut all = many.clone();
+        all.push(school(99, "示例县青石镇中心小学", None, &[]));
+        let f = SchoolMatcher::new(&all).find_for("中心小学", &[99]);
+        assert_eq!(f.ambiguous[0].candidates.len(), MAX_CANDIDATES);
+        assert_eq!(f.ambiguous[0].candidates[0], 99);
     }
 
     #[test]
