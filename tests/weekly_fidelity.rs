@@ -302,3 +302,25 @@ async fn a_short_name_shared_across_the_county_is_asked_about_own_schools_first(
     let (p, _) = report(&h, "D029").await;
     assert!(p.schools.is_empty() && p.ambiguous.is_empty(), "{p:?}");
 }
+
+#[tokio::test]
+async fn report_parts_are_kept_exactly_as_received() {
+    let (mut h, _clock) = open_round().await;
+    // Through the 周报 command: full-width colons and digits, an emoji at the end.
+    let first = "本周督导学校：红旗中学\n督导方式：推门听课２节\n发现问题：\n１．消防器材过期\n２．食堂留样不足🙂";
+    let out = h.say(&format!("zhang: 周报：{first}")).await;
+    assert!(out.contains("已收到本周周报") && out.contains("推门听课×2"), "parsed as before: {out}");
+    // An edit through the command, and a free-text part from the other inspector.
+    let edit = "本周督导学校：红旗中学、松林中学\n发现问题：１．消防器材过期👍";
+    let out = h.say(&format!("zhang: 周报 修改：{edit}")).await;
+    assert!(out.contains("第2版"), "{out}");
+    let wu = "本周督导学校：阳光小学（共１次）\n发现问题：无😊";
+    let out = h.say(&format!("wu: {wu}")).await;
+    assert!(out.contains("已收到本周周报"), "{out}");
+
+    let parts: Vec<String> =
+        sqlx::query_scalar("SELECT text FROM weekly_report_parts ORDER BY id").fetch_all(h.db()).await.unwrap();
+    assert_eq!(parts, vec![first.to_string(), edit.to_string(), wu.to_string()]);
+    let (p, _) = report(&h, "D005").await;
+    assert!(p.problem_items.len() == 1 && p.problem_items[0].starts_with("消防器材过期"), "{p:?}");
+}

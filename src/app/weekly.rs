@@ -560,7 +560,10 @@ pub async fn command(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
         ));
         return Ok(());
     }
-    intake(ctx, round, args).await?;
+    // The parser read a normalised copy; the report is kept as the inspector wrote it.
+    let raw = ctx.msg.command_text();
+    let verbatim = weekly::verbatim_tail(&raw, args).unwrap_or(args).to_string();
+    intake(ctx, round, &verbatim).await?;
     Ok(())
 }
 

@@ -202,6 +202,26 @@ pub fn addenda_text(addenda: &[Addendum]) -> Option<String> {
     Some(lines.join("\n"))
 }
 
+/// How far into a message a command name and its separators can reach, in chars.
+const COMMAND_HEAD_CHARS: usize = 64;
+
+/// The part of the message `original` that the command parser read as `args` (from a
+/// normalised copy), as the sender wrote it: full-width colons and digits, emoji and all.
+///
+/// Offsets in the normalised copy do not carry over (normalising changes byte lengths), so
+/// this looks for the char boundary near the start of `original` whose tail normalises to
+/// `args`, and cuts the original there. `None` when there is none.
+pub fn verbatim_tail<'a>(original: &'a str, args: &str) -> Option<&'a str> {
+    let args = args.trim();
+    original
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(original.len()))
+        .take(COMMAND_HEAD_CHARS + 1)
+        .find(|&i| crate::domain::text::normalize(&original[i..]).trim() == args)
+        .map(|i| original[i..].trim())
+}
+
 /// "2026-W48" → "2026年第48周".
 pub fn week_title(week: &str) -> String {
     match week.split_once("-W") {
@@ -259,6 +279,18 @@ mod tests {
         assert!(t.contains("· 督学甲：发现问题： 1．操场积水（截止后补充，时间11月30日 15:20）"), "{t}");
         let long = "很".repeat(300);
         assert!(addendum_line("11月30日 15:20", &long).chars().count() < 130);
+    }
+
+    #[test]
+    fn command_arguments_verbatim() {
+        let raw = "周报：本周督导学校：甲中学\n发现问题：１．围墙破损🙂";
+        let args = "本周督导学校:甲中学\n发现问题:1.围墙破损🙂";
+        assert_eq!(verbatim_tail(raw, args), Some("本周督导学校：甲中学\n发现问题：１．围墙破损🙂"));
+        assert_eq!(verbatim_tail("／ｒｅｐｏｒｔ　修改：无😊　", "修改:无😊"), Some("修改：无😊"));
+        assert_eq!(verbatim_tail("周报", ""), Some(""));
+        assert_eq!(verbatim_tail("周报：甲", "乙"), None);
+        // Multi-byte chars whose normal form is shorter never split a char.
+        assert_eq!(verbatim_tail("\u{212A}周报　\u{FEFF}ｋ", "k"), Some("\u{FEFF}ｋ"));
     }
 
     #[test]
