@@ -601,6 +601,11 @@ pub fn parse_weekly(text: &str, my_schools: &[SchoolRef]) -> ParsedReport {
 
 /// Parses a weekly report against the inspector's own schools and the county's.
 pub fn parse_weekly_in(text: &str, schools: ReportSchools<'_>) -> ParsedReport {
+    parse_with(text, &ReportMatcher::new(schools))
+}
+
+/// Building the county matcher is the costly part: one per parse of several messages.
+fn parse_with(text: &str, matcher: &ReportMatcher) -> ParsedReport {
     let norm = normalize(text);
     let labelled = split_labelled(&norm, SECTION_LABELS);
     let mut parts: Vec<(Section, String)> = Vec::new();
@@ -642,7 +647,7 @@ pub fn parse_weekly_in(text: &str, schools: ReportSchools<'_>) -> ParsedReport {
             None => push_other(&mut other, &piece),
         }
     }
-    build_report(parts, &other, &ReportMatcher::new(schools))
+    build_report(parts, &other, matcher)
 }
 
 /// Clauses that open by saying where the inspector went this week.
@@ -736,7 +741,8 @@ pub fn parse_weekly_messages_in(messages: &[&str], schools: ReportSchools<'_>) -
             _ => groups.push((*m).to_string()),
         }
     }
-    let mut parsed = groups.iter().map(|g| parse_weekly_in(g, schools));
+    let matcher = ReportMatcher::new(schools);
+    let mut parsed = groups.iter().map(|g| parse_with(g, &matcher));
     let first = parsed.next().unwrap_or_default();
     parsed.fold(first, |acc, p| merge(&acc, &p))
 }
