@@ -306,14 +306,22 @@ fn field_str(f: VisitField) -> &'static str {
     }
 }
 
-pub const VISIT_TEMPLATE: &str = "督导纪实 学校：实验小学\n日期：今天（可省略）\n方式：推门听课2节、查阅资料、校园巡视\n指标：1达标 2基本达标 3不达标（主题督导时填写）\n亮点：……\n发现问题：1.…… 2.……\n处理意见：限期整改";
+/// The visit template after `督导纪实 学校：<school>`; the school is one of the inspector's own.
+pub const VISIT_TEMPLATE_REST: &str = "\n日期：今天（可省略）\n方式：推门听课2节、查阅资料、校园巡视\n指标：1达标 2基本达标 3不达标（主题督导时填写）\n亮点：……\n发现问题：1.…… 2.……\n处理意见：限期整改";
 
 /// `督导纪实 <内容>`: logs a visit. A new record replaces an unfinished draft.
 pub async fn log_visit(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<&'static str> {
     let Some(actor) = ctx.actor.clone() else { return Ok("unbound") };
     let text = args.trim();
     if text.is_empty() {
-        ctx.reply(format!("请按以下格式发送督导纪实（也可以直接用一段话描述）：\n{VISIT_TEMPLATE}"));
+        let own = visit_schools(ctx.tx, &actor).await?.into_iter().find(|s| actor.schools.contains(&s.id));
+        let school = match own {
+            Some(s) => s.short_name.unwrap_or(s.name),
+            None => crate::app::examples::load(ctx.tx).await?.school_short,
+        };
+        ctx.reply(format!(
+            "请按以下格式发送督导纪实（也可以直接用一段话描述）：\n督导纪实 学校：{school}{VISIT_TEMPLATE_REST}"
+        ));
         return Ok("visit_template");
     }
     sm::abandon_drafts(ctx.tx, actor.person_id, ctx.now).await?;
@@ -599,7 +607,8 @@ pub async fn zone_progress(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
         return Ok(());
     }
     let Some(zone) = store::people::find_zone(ctx.tx, arg).await? else {
-        ctx.reply(format!("没有找到责任区“{arg}”。请写责任区编号或名称，例如：督导进度 Z01"));
+        let ex = crate::app::examples::load(ctx.tx).await?;
+        ctx.reply(format!("没有找到责任区“{arg}”。请写责任区编号或名称，例如：督导进度 {}", ex.zone_code));
         return Ok(());
     };
     let Some(z) = figures.zones.iter().find(|z| z.name == zone.name) else {

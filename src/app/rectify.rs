@@ -644,6 +644,7 @@ async fn self_check_submit(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyh
     let school = store::people::school_by_id(ctx.tx, school_id).await?.map(|s| s.name).unwrap_or_default();
     let mut text = vec![format!("【自查清单】{code} {school} 提交了{}条自查问题：", lines.len())];
     for (i, l) in lines.iter().enumerate() {
+        // Severity labels carry no brackets of their own, so this stays one level deep.
         text.push(format!("{}. {}（{}）{}", i + 1, category_label(l.category), l.severity.label(), l.description));
     }
     text.push(format!(
@@ -873,7 +874,20 @@ async fn ledger(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<
         }
         (_, "" | "全县") if actor.role != Role::Inspector || arg == "全县" => {
             if actor.role == Role::Inspector {
-                ctx.reply("督学可查看本人负责学校或本责任区的台账，如“整改台账 第一督学责任区”。");
+                let zone = match actor.zone_id {
+                    Some(id) => {
+                        sqlx::query_scalar::<_, String>("SELECT name FROM zones WHERE id = ?")
+                            .bind(id)
+                            .fetch_optional(&mut **ctx.tx)
+                            .await?
+                    }
+                    None => None,
+                };
+                let zone = match zone {
+                    Some(z) => z,
+                    None => crate::app::examples::load(ctx.tx).await?.zone_name,
+                };
+                ctx.reply(format!("督学可查看本人负责学校或本责任区的台账，如“整改台账 {zone}”。"));
                 return Ok(());
             }
             ("全县".to_string(), rs::Scope::County)

@@ -81,10 +81,11 @@ impl Severity {
 
     pub fn label(self) -> &'static str {
         match self {
-            Severity::Minor => "轻微（当场整改）",
+            // No brackets inside: replies put the label in brackets ("（轻微，当场整改）").
+            Severity::Minor => "轻微，当场整改",
             Severity::General => "一般",
             Severity::Serious => "严重",
-            Severity::Complex => "复杂（需部门协调）",
+            Severity::Complex => "复杂，需部门协调",
         }
     }
 
