@@ -183,7 +183,19 @@ async fn send_notice(
     let names = |principal: bool| -> Vec<&str> {
         people.iter().filter(|r| r.principal == principal).map(|r| r.name.as_str()).collect()
     };
-    let Some(reach) = dr::notice_reach(&names(false), &names(true)) else { return Ok(None) };
+    let Some(mut reach) = dr::notice_reach(&names(false), &names(true)) else { return Ok(None) };
+    // Someone listed but not yet bound gets the notice when they bind (the outbox keeps it);
+    // the inspector is told so rather than that it arrived.
+    let mut waiting = Vec::new();
+    for r in &people {
+        let to = Recipient::Person(r.person_id);
+        if crate::outbox::route::resolve(conn, &app.directory, &to, false).await?.is_none() {
+            waiting.push(r.name.as_str());
+        }
+    }
+    if !waiting.is_empty() {
+        reach.push_str(&format!("（{}尚未绑定聊天账号，通知将在绑定后送达）", waiting.join("、")));
+    }
     apply(conn, app, it, Action::Notify, Status::Notified, actor_id, Some(&reach), now).await?;
     let text = notice_text(it);
     for r in &people {
