@@ -306,3 +306,94 @@ async fn theme_from_the_calendar_and_privately_without_groups() {
     assert_eq!(parts, 2, "both raw messages kept");
     h.stop().await;
 }
+
+async fn person_id(h: &Harness, code: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM people WHERE code = ?").bind(code).fetch_one(h.db()).await.unwrap()
+}
+
+/// Issue 14 item 10: a visit refused (回避, not one's school, a future date) says "未保存", and
+/// nothing of it is kept as a visit; the attempt is in the audit log only.
+#[tokio::test]
+async fn a_refused_visit_is_not_kept() {
+    let clock = ManualClock::new(local(11, 4, 10, 0));
+    let mut h = Harness::start_with(CONFIG, Some(clock.clone())).await;
+    h.bind("cao", "D009").await;
+    let cao = person_id(&h, "D009").await;
+    let out = h.say("cao: 督导纪实 今天在实验小学查看了课后服务签到表，与两位班主任座谈").await;
+    assert!(out.contains("回避关系") && out.contains("本条纪实未保存"), "{out}");
+    assert_eq!(count(&h, &format!("SELECT COUNT(*) FROM visits WHERE person_id = {cao}")).await, 0);
+    let out = h.say("cao: 督导纪实 学校：启明中学\n日期：2026-11-06\n方式：检查午休管理，推门听课1节").await;
+    assert!(out.contains("不能晚于今天") && out.contains("本条纪实未保存"), "{out}");
+    assert_eq!(count(&h, &format!("SELECT COUNT(*) FROM visits WHERE person_id = {cao}")).await, 0);
+    assert_eq!(
+        count(
+            &h,
+            &format!("SELECT COUNT(*) FROM visit_parts p JOIN visits v ON v.id = p.visit_id WHERE v.person_id = {cao}")
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &h,
+            &format!(
+                "SELECT COUNT(*) FROM audit_log WHERE entity = 'visit' AND action = 'refused' AND actor_id = {cao}"
+            )
+        )
+        .await,
+        2,
+        "the attempts are audited"
+    );
+    h.stop().await;
+}
+
+/// Issue 14 item 9: a 特约 inspector exempt from quotas, with no schools, hears no quota, no
+/// "all visited", and no empty school list.
+#[tokio::test]
+async fn an_exempt_inspector_without_schools_hears_only_true_things() {
+    let clock = ManualClock::new(local(11, 4, 10, 0));
+    let mut h = Harness::start_with(CONFIG, Some(clock.clone())).await;
+    // 龙文 (D030) is a 特约督学 with no zone and no schools.
+    h.bind("long", "D030").await;
+    let out = h.say("long: 我的进度").await;
+    assert!(out.contains("【我的进度】"), "{out}");
+    assert!(!out.contains("定额") && !out.contains("还差"), "{out}");
+    assert!(!out.contains("均已督导"), "{out}");
+    assert!(out.contains("没有分配负责的学校"), "{out}");
+    let out = h.say("long: 督导纪实 今天随县人大调研组走访了城关二小，旁听家长座谈会").await;
+    assert!(!out.contains("您负责的学校："), "{out}");
+    assert!(out.contains("没有分配负责的学校") && out.contains("全称"), "{out}");
+    let out = h.say("long: 督导纪实 今天旁听了一节家长课堂").await;
+    assert!(out.contains("没有分配负责的学校") && out.contains("全称"), "{out}");
+    h.stop().await;
+}
+
+/// Issue 14 item 12: a record about another inspector's school is not saved under the
+/// inspector's own school when they then name it; they are asked to resend.
+#[tokio::test]
+async fn a_record_about_another_school_is_not_reattributed() {
+    let clock = ManualClock::new(local(11, 4, 10, 0));
+    let mut h = Harness::start_with(CONFIG, Some(clock.clone())).await;
+    // 郝涛 (D008) has 实验小学 and 城关三小; 城关一小 is 史芳's.
+    h.bind("hao", "D008").await;
+    let hao = person_id(&h, "D008").await;
+    let out = h.say("hao: 督导纪实 今天到城关镇第一小学检查了食堂晨检记录，听课2节").await;
+    assert!(out.contains("城关镇第一小学") && out.contains("不在您负责的学校名单中"), "{out}");
+    let out = h.say("hao: 城关三小").await;
+    assert!(!out.contains("已收到督导纪实"), "{out}");
+    assert!(out.contains("城关三小") && out.contains("重新发送"), "{out}");
+    assert_eq!(
+        count(&h, &format!("SELECT COUNT(*) FROM visits WHERE person_id = {hao} AND status = 'submitted'")).await,
+        0
+    );
+    // A name that is no school of the county is still corrected by naming one's own.
+    let out = h.say("hao: 督导纪实 今天到城东小学查看午餐陪餐记录，座谈走访").await;
+    assert!(out.contains("不在您负责的学校名单中"), "{out}");
+    let out = h.say("hao: 城关三小").await;
+    assert!(out.contains("已收到督导纪实") && out.contains("城关三小"), "{out}");
+    assert_eq!(
+        count(&h, &format!("SELECT COUNT(*) FROM visits WHERE person_id = {hao} AND status = 'submitted'")).await,
+        1
+    );
+    h.stop().await;
+}

@@ -646,3 +646,71 @@ async fn self_check_list_is_reviewed_confirmed_and_becomes_items() {
     );
     h.stop().await;
 }
+
+/// Issue 14 item 11: a school nobody at which can receive a notice is not told it was notified;
+/// the item stays 未通知, is not escalated, and the notice goes out once someone is listed.
+#[tokio::test]
+async fn a_school_with_nobody_to_notify_is_not_treated_as_notified() {
+    let clock = ManualClock::new(local(11, 23, 9));
+    let mut h = start(&clock).await;
+    // 城关三小 (hao's school) loses its 联络员 雷华 (C0007) and principal 丁红梅 (C0008).
+    sqlx::query("DELETE FROM school_contacts WHERE school_id = (SELECT id FROM schools WHERE code = '3999901004')")
+        .execute(h.db())
+        .await
+        .unwrap();
+    let out = h.say("hao: 记问题 城关三小 安全 二楼走廊护栏螺丝松动").await;
+    assert!(out.contains("已登记问题 W1"), "{out}");
+    assert!(!out.contains("整改通知已发给"), "{out}");
+    assert!(out.contains("没有登记学校联络员或校长") && out.contains("未通知"), "{out}");
+    assert_eq!(count_to(&out, "群 office", "W1"), 1, "the supervisors hear of it: {out}");
+    assert_eq!(status(&h, 1).await, "identified");
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'rectify:W1:notice:%'").await, 0);
+    let out = h.say("hao: 整改台账 城关三小").await;
+    assert!(out.contains("W1") && out.contains("未通知"), "{out}");
+    // A problem written on a visit there: the sweep takes it in and tells the inspector too.
+    let out = h.say("hao: 督导纪实 今天到城关三小校园巡视，查阅资料\n发现问题：1.科学实验室危化品台账未更新").await;
+    assert!(out.contains("已收到督导纪实"), "{out}");
+    let r = sweep(&mut h).await;
+    assert_eq!(r.taken_from_visits, 1, "{r:?}");
+    let out = h.settle().await;
+    assert_eq!(count_to(&out, "私聊 hao", "【整改通知未发出】W2"), 1, "{out}");
+    assert_eq!(count_to(&out, "群 office", "【整改通知未发出】W2"), 1, "{out}");
+    assert_eq!(status(&h, 2).await, "identified");
+
+    // Long past its deadline: no reminder, no follow-up, no 通报, no 约谈 for a notice never sent.
+    clock.set(local(12, 28, 9));
+    let r = sweep(&mut h).await;
+    assert_eq!((r.reminders, r.inspector, r.bulletin, r.interview), (0, 0, 0, 0), "{r:?}");
+    let out = h.settle().await;
+    assert!(!out.contains("督导通报名单") && !out.contains("约谈名单"), "{out}");
+    let out = h.say("sup: 整改台账").await;
+    assert!(out.contains("逾期0") && out.contains("未通知2"), "{out}");
+
+    // Only the principal is listed again: the reply names exactly who got the notice.
+    sqlx::query(
+        "INSERT INTO school_contacts (person_id, school_id)
+         SELECT id, school_id FROM people WHERE code = 'C0008'",
+    )
+    .execute(h.db())
+    .await
+    .unwrap();
+    let out = h.say("hao: 记问题 城关三小 食堂 留样冰箱温度记录缺失").await;
+    assert!(out.contains("已登记问题 W3") && out.contains("整改通知已发给校长丁红梅"), "{out}");
+    // She has no chat account bound here: the reply says the notice waits for her.
+    assert!(out.contains("丁红梅尚未绑定聊天账号"), "{out}");
+    assert!(!out.contains("联络员"), "{out}");
+    assert_eq!(status(&h, 3).await, "notified");
+
+    // The next sweep sends W1's and W2's pending notices, with its full time to rectify from today.
+    let r = sweep(&mut h).await;
+    assert_eq!((r.inspector, r.bulletin, r.interview), (0, 0, 0), "{r:?}");
+    assert_eq!(r.late_notices, 2, "{r:?}");
+    assert_eq!(status(&h, 1).await, "notified");
+    assert_eq!(status(&h, 2).await, "notified");
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'rectify:W1:notice:%'").await, 1);
+    let deadline: String =
+        sqlx::query_scalar("SELECT deadline FROM rectify_items WHERE id = 1").fetch_one(h.db()).await.unwrap();
+    assert_eq!(deadline, "2027-01-04", "7 days from the day the notice went out");
+    assert_eq!(sweep(&mut h).await, Default::default());
+    h.stop().await;
+}

@@ -3,6 +3,7 @@
 
 pub mod broadcast;
 pub mod evidence;
+pub mod examples;
 pub mod handlers;
 pub mod monthly;
 pub mod rectify;

@@ -306,14 +306,22 @@ fn field_str(f: VisitField) -> &'static str {
     }
 }
 
-pub const VISIT_TEMPLATE: &str = "督导纪实 学校：实验小学\n日期：今天（可省略）\n方式：推门听课2节、查阅资料、校园巡视\n指标：1达标 2基本达标 3不达标（主题督导时填写）\n亮点：……\n发现问题：1.…… 2.……\n处理意见：限期整改";
+/// The visit template after `督导纪实 学校：<school>`; the school is one of the inspector's own.
+pub const VISIT_TEMPLATE_REST: &str = "\n日期：今天（可省略）\n方式：推门听课2节、查阅资料、校园巡视\n指标：1达标 2基本达标 3不达标（主题督导时填写）\n亮点：……\n发现问题：1.…… 2.……\n处理意见：限期整改";
 
 /// `督导纪实 <内容>`: logs a visit. A new record replaces an unfinished draft.
 pub async fn log_visit(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<&'static str> {
     let Some(actor) = ctx.actor.clone() else { return Ok("unbound") };
     let text = args.trim();
     if text.is_empty() {
-        ctx.reply(format!("请按以下格式发送督导纪实（也可以直接用一段话描述）：\n{VISIT_TEMPLATE}"));
+        let own = visit_schools(ctx.tx, &actor).await?.into_iter().find(|s| actor.schools.contains(&s.id));
+        let school = match own {
+            Some(s) => s.short_name.unwrap_or(s.name),
+            None => crate::app::examples::load(ctx.tx).await?.school_short,
+        };
+        ctx.reply(format!(
+            "请按以下格式发送督导纪实（也可以直接用一段话描述）：\n督导纪实 学校：{school}{VISIT_TEMPLATE_REST}"
+        ));
         return Ok("visit_template");
     }
     sm::abandon_drafts(ctx.tx, actor.person_id, ctx.now).await?;
@@ -343,6 +351,24 @@ pub async fn maybe_answer(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Optio
     }
     let schools = visit_schools(ctx.tx, &actor).await?;
     let answer = vp::parse_visit_answer(field, text, &schools, ctx.today());
+    // The record named a school of the county that is not the inspector's; naming one of their
+    // own now does not make that text a record of this school: ask for the record again.
+    if let (VisitField::School, Some(own)) = (field, answer.school) {
+        for named in &draft.parsed.unknown_schools {
+            let found = store::people::find_schools(ctx.tx, named).await?;
+            if found.is_empty() || found.iter().any(|s| s.id == own) {
+                continue;
+            }
+            let names = crate::domain::school_match::display_names(&schools);
+            let own = names(own);
+            let detail = json!({ "named": named, "answered": own, "reason": "OtherSchool" });
+            discard(ctx, draft.id, "abandoned", detail).await?;
+            ctx.reply(format!(
+                "您的纪实写的是“{named}”的督导情况，不能记到{own}名下，本条纪实未保存。如督导的是{own}，请重新发送“督导纪实 {own} ……”，写明在{own}的督导情况；如确需督导“{named}”，请联系督导室。"
+            ));
+            return Ok(Some("visit_abandoned"));
+        }
+    }
     let mut merged = vp::merge_visit(&draft.parsed, &answer);
     // A school of the county that is not the inspector's: say so rather than "not understood".
     if merged.school.is_none() && field == VisitField::School && merged.unknown_schools.is_empty() {
@@ -352,6 +378,15 @@ pub async fn maybe_answer(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Optio
     }
     sm::add_part(ctx.tx, draft.id, ctx.inbound_id, &format!("answer:{}", field_str(field)), text, ctx.now).await?;
     Ok(Some(advance(ctx, draft.id, merged, true, &schools).await?))
+}
+
+/// A record that is not saved leaves no visit behind: the reply says "未保存", so the data
+/// agrees; the attempt, with what was written, stays in the audit log.
+async fn discard(ctx: &mut Ctx<'_>, id: i64, action: &str, mut detail: serde_json::Value) -> anyhow::Result<()> {
+    detail["text"] = json!(sm::part_texts(ctx.tx, id).await?.join("\n"));
+    sm::discard_visit(ctx.tx, id).await?;
+    ctx.audit("visit", None, action, detail).await?;
+    Ok(())
 }
 
 /// Checks the record, asks the one question or saves it.
@@ -366,14 +401,8 @@ async fn advance(
     let names = crate::domain::school_match::display_names(schools);
     if let Some(school) = parsed.school {
         if let Err(denied) = actor.check_act_for_school(school) {
-            sm::save_visit(ctx.tx, id, &parsed, "abandoned", None, None, false, ctx.now).await?;
-            ctx.audit(
-                "visit",
-                Some(id.to_string()),
-                "refused",
-                json!({ "school": school, "reason": format!("{denied:?}") }),
-            )
-            .await?;
+            let reason = format!("{denied:?}");
+            discard(ctx, id, "refused", json!({ "school": school, "reason": reason })).await?;
             ctx.reply(match denied {
                 Denied::Recused => format!(
                     "您与{}存在回避关系（利益冲突），按规定不能督导该校，本条纪实未保存。如需对该校督导，请联系督导室另行安排。",
@@ -386,15 +415,23 @@ async fn advance(
     }
     let today = ctx.today();
     if parsed.date > today {
-        sm::save_visit(ctx.tx, id, &parsed, "abandoned", None, None, false, ctx.now).await?;
-        ctx.reply("督导日期不能晚于今天，请核对后重新发送“督导纪实 …”。");
+        discard(ctx, id, "refused", json!({ "date": parsed.date.to_string(), "reason": "FutureDate" })).await?;
+        ctx.reply("督导日期不能晚于今天，本条纪实未保存。请核对日期后重新发送“督导纪实 …”。");
         return Ok("visit_future");
     }
     if !asked {
         if let Some(q) = parsed.next_question(&names) {
             let field = parsed.missing_required().unwrap_or(VisitField::School);
             let mut q = q;
-            if field == VisitField::School && !parsed.unknown_schools.is_empty() {
+            if field == VisitField::School && actor.schools.is_empty() {
+                // No list to show (a 特约督学 without assigned schools): say so, ask for the full name.
+                let named = if parsed.unknown_schools.is_empty() {
+                    String::new()
+                } else {
+                    format!("“{}”不在您负责的学校名单中。", parsed.unknown_schools.join("、"))
+                };
+                q = format!("{named}请补充：本次督导的是哪所学校？您目前没有分配负责的学校，请写学校全称。");
+            } else if field == VisitField::School && !parsed.unknown_schools.is_empty() {
                 let mine: Vec<String> = actor.schools.iter().map(|s| names(*s)).collect();
                 // A misspelt name of one of the inspector's own schools gets a suggestion.
                 let own: Vec<&str> = schools
@@ -419,7 +456,7 @@ async fn advance(
         }
     }
     let Some(school) = parsed.school else {
-        sm::save_visit(ctx.tx, id, &parsed, "abandoned", None, None, false, ctx.now).await?;
+        discard(ctx, id, "abandoned", json!({ "unknown_schools": parsed.unknown_schools })).await?;
         let why = if parsed.unknown_schools.is_empty() {
             "仍未能确定督导的学校".to_string()
         } else {
@@ -570,7 +607,8 @@ pub async fn zone_progress(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
         return Ok(());
     }
     let Some(zone) = store::people::find_zone(ctx.tx, arg).await? else {
-        ctx.reply(format!("没有找到责任区“{arg}”。请写责任区编号或名称，例如：督导进度 Z01"));
+        let ex = crate::app::examples::load(ctx.tx).await?;
+        ctx.reply(format!("没有找到责任区“{arg}”。请写责任区编号或名称，例如：督导进度 {}", ex.zone_code));
         return Ok(());
     };
     let Some(z) = figures.zones.iter().find(|z| z.name == zone.name) else {
@@ -658,12 +696,22 @@ pub async fn my_progress(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     let names = crate::domain::school_match::display_names(&schools);
     let n = mine.len() as u32;
     let mut lines = vec![format!("【我的进度】{}", m::month_title(&month))];
-    let gap = if n >= q.per_inspector_per_month {
-        "已完成".to_string()
+    let kind: Option<String> = sqlx::query_scalar("SELECT inspector_type FROM people WHERE id = ?")
+        .bind(actor.person_id)
+        .fetch_optional(&mut **ctx.tx)
+        .await?
+        .flatten();
+    // The same rule as the quota figures (counted_inspectors): exempt 特约督学 have no quota.
+    if ctx.app.settings.visits.exempt_invited && kind.as_deref() == Some("invited") {
+        lines.push(format!("本月督导 {n} 次"));
     } else {
-        format!("还差 {} 次", q.per_inspector_per_month - n)
-    };
-    lines.push(format!("本月督导 {n} 次 / 定额 {} 次（{gap}）", q.per_inspector_per_month));
+        let gap = if n >= q.per_inspector_per_month {
+            "已完成".to_string()
+        } else {
+            format!("还差 {} 次", q.per_inspector_per_month - n)
+        };
+        lines.push(format!("本月督导 {n} 次 / 定额 {} 次（{gap}）", q.per_inspector_per_month));
+    }
     match sm::theme_for(ctx.tx, &month).await? {
         Some(t) => lines.push(format!(
             "本月主题“{}”：主题督导 {themed} 次{}",
@@ -672,7 +720,9 @@ pub async fn my_progress(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
         )),
         None => lines.push("本月尚未发布督导主题".into()),
     }
-    if let Some(t) = &term {
+    if actor.schools.is_empty() {
+        lines.push("您目前没有分配负责的学校，不统计各校督导次数。".into());
+    } else if let Some(t) = &term {
         let per = count_by_school(&visits, &actor.schools, t.start, t.end);
         let list: Vec<String> =
             per.iter().map(|(s, c)| format!("{} {c}/{}", names(*s), q.per_school_per_semester)).collect();
@@ -688,7 +738,9 @@ pub async fn my_progress(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     let per_year = count_by_school(&visits, &actor.schools, yfrom, yto);
     let unvisited: Vec<String> =
         per_year.iter().filter(|(_, c)| (*c as u32) < q.per_school_per_year).map(|(s, _)| names(*s)).collect();
-    if unvisited.is_empty() {
+    if actor.schools.is_empty() {
+        // Nothing to say about schools that do not exist.
+    } else if unvisited.is_empty() {
         lines.push("本学年您负责的学校均已督导".into());
     } else {
         lines.push(format!("本学年尚未督导：{}", unvisited.join("、")));

@@ -168,15 +168,68 @@ fn notice_text(it: &Item) -> String {
     )
 }
 
+/// Sends an identified item's notice to everyone at the school who can receive it and marks it
+/// notified; returns whom it reached (`学校联络员甲和校长乙`), or `None` when nobody is listed,
+/// in which case the item stays identified (未通知): no reminders, no escalation.
+async fn send_notice(
+    conn: &mut Tx<'static>,
+    app: &App,
+    it: &mut Item,
+    actor_id: Option<i64>,
+    now: DateTime<Utc>,
+    out: &mut Vec<Envelope>,
+) -> anyhow::Result<Option<String>> {
+    let people = rs::school_recipients(conn, it.school_id).await?;
+    let names = |principal: bool| -> Vec<&str> {
+        people.iter().filter(|r| r.principal == principal).map(|r| r.name.as_str()).collect()
+    };
+    let Some(mut reach) = dr::notice_reach(&names(false), &names(true)) else { return Ok(None) };
+    // Someone listed but not yet bound gets the notice when they bind (the outbox keeps it);
+    // the inspector is told so rather than that it arrived.
+    let mut waiting = Vec::new();
+    for r in &people {
+        let to = Recipient::Person(r.person_id);
+        if crate::outbox::route::resolve(conn, &app.directory, &to, false).await?.is_none() {
+            waiting.push(r.name.as_str());
+        }
+    }
+    if !waiting.is_empty() {
+        reach.push_str(&format!("（{}尚未绑定聊天账号，通知将在绑定后送达）", waiting.join("、")));
+    }
+    apply(conn, app, it, Action::Notify, Status::Notified, actor_id, Some(&reach), now).await?;
+    let text = notice_text(it);
+    for r in &people {
+        let key = format!("rectify:{}:notice:p{}", item_code(it.id), r.person_id);
+        out.push(env(key, Recipient::Person(r.person_id), text.clone(), it.id));
+    }
+    Ok(Some(reach))
+}
+
+/// Tells the supervisors that an item's notice could not go out.
+async fn report_unnotified(conn: &mut Tx<'static>, app: &App, it: &Item) -> anyhow::Result<()> {
+    let code = item_code(it.id);
+    let msg = format!(
+        "【整改通知未发出】{code} {}：{}。该校没有登记学校联络员或校长，整改通知无法发出，问题暂列“未通知”，不计逾期。请在名册中为该校补登学校联络员或校长，下次整改巡查时将自动补发通知。",
+        it.school_name, it.description
+    );
+    crate::app::broadcast::to_supervisors(app, conn, &format!("rectify:{code}:unnotified"), "rectify", &msg).await
+}
+
+/// The recording inspector's words for an item whose notice could not go out.
+fn unnotified_reply() -> &'static str {
+    "该校没有登记学校联络员或校长，整改通知未能发出，已告知督导室；问题暂列“未通知”，不计逾期，补登联络员或校长后将自动补发通知。"
+}
+
 /// Creates an item (identified), then closes it on site (minor) or sends the notice (notified).
-/// Serious items are also reported to the office the same day.
+/// Serious items are also reported to the office the same day. The second value names whom
+/// the notice reached; `None` for items closed on site and for items nobody could be told of.
 async fn create_item(
     conn: &mut Tx<'static>,
     app: &App,
     n: &rs::NewItem<'_>,
     now: DateTime<Utc>,
     out: &mut Vec<Envelope>,
-) -> anyhow::Result<Item> {
+) -> anyhow::Result<(Item, Option<String>)> {
     let id = rs::insert(conn, n, now).await?;
     let ev = rs::EventRow {
         item_id: id,
@@ -193,12 +246,11 @@ async fn create_item(
         it.closed_at = Some(now);
         it.closed_late = Some(false);
         apply(conn, app, &mut it, Action::CloseOnSite, Status::Closed, n.created_by, Some("当场整改"), now).await?;
-        return Ok(it);
+        return Ok((it, None));
     }
-    apply(conn, app, &mut it, Action::Notify, Status::Notified, n.created_by, None, now).await?;
-    let text = notice_text(&it);
-    for pid in rs::school_contacts(conn, it.school_id).await? {
-        out.push(env(format!("rectify:{}:notice:p{pid}", item_code(id)), Recipient::Person(pid), text.clone(), id));
+    let reach = send_notice(conn, app, &mut it, n.created_by, now, out).await?;
+    if reach.is_none() {
+        report_unnotified(conn, app, &it).await?;
     }
     if n.severity == Severity::Serious {
         let msg = format!(
@@ -218,7 +270,7 @@ async fn create_item(
         )
         .await?;
     }
-    Ok(it)
+    Ok((it, reach))
 }
 
 async fn record(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<()> {
@@ -285,7 +337,7 @@ async fn record(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<
         created_by: Some(actor.person_id),
     };
     let mut out = Vec::new();
-    let it = create_item(ctx.tx, ctx.app, &n, ctx.now, &mut out).await?;
+    let (it, reach) = create_item(ctx.tx, ctx.app, &n, ctx.now, &mut out).await?;
     ctx.outgoing.extend(out);
     ctx.audit(
         "rectify",
@@ -298,8 +350,12 @@ async fn record(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<
     if it.status == Status::Closed {
         ctx.reply(format!("已登记并销号 {code}（{}，当场整改）：{}", school.name, p.description));
     } else {
+        let told = match reach {
+            Some(who) => format!("整改通知已发给{who}。"),
+            None => unnotified_reply().to_string(),
+        };
         ctx.reply(format!(
-            "已登记问题 {code}：{}，{}，{}，整改期限{}。整改通知已发给学校联络员和校长。",
+            "已登记问题 {code}：{}，{}，{}，整改期限{}。{told}",
             school.name,
             category_label(p.category),
             p.severity.label(),
@@ -600,6 +656,7 @@ async fn self_check_submit(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyh
     let school = store::people::school_by_id(ctx.tx, school_id).await?.map(|s| s.name).unwrap_or_default();
     let mut text = vec![format!("【自查清单】{code} {school} 提交了{}条自查问题：", lines.len())];
     for (i, l) in lines.iter().enumerate() {
+        // Severity labels carry no brackets of their own, so this stays one level deep.
         text.push(format!("{}. {}（{}）{}", i + 1, category_label(l.category), l.severity.label(), l.description));
     }
     text.push(format!(
@@ -702,6 +759,7 @@ async fn self_check_decide(ctx: &mut Ctx<'_>, actor: &Actor, id: CommandId, args
     let today = ctx.today();
     let days = deadline_days(&ctx.app.settings);
     let mut codes = Vec::new();
+    let mut unnotified = false;
     let mut out = Vec::new();
     for (line_no, category, severity, description) in rs::self_check_lines(ctx.tx, sc_id).await? {
         let n = rs::NewItem {
@@ -715,14 +773,18 @@ async fn self_check_decide(ctx: &mut Ctx<'_>, actor: &Actor, id: CommandId, args
             deadline: dr::default_deadline(severity, today, &days),
             created_by: Some(actor.person_id),
         };
-        let it = create_item(ctx.tx, ctx.app, &n, ctx.now, &mut out).await?;
+        let (it, reach) = create_item(ctx.tx, ctx.app, &n, ctx.now, &mut out).await?;
         rs::link_self_check_line(ctx.tx, sc_id, line_no, it.id).await?;
         codes.push(item_code(it.id));
+        unnotified |= reach.is_none() && it.status == Status::Identified;
     }
     ctx.outgoing.extend(out);
     rs::set_self_check_status(ctx.tx, sc_id, "reviewed", "confirmed", actor.person_id, None, ctx.now).await?;
     ctx.audit("rectify_self_check", Some(code.clone()), "confirmed", json!({ "items": codes })).await?;
     ctx.reply(format!("已确认自查清单 {code}，列入整改台账：{}。", codes.join("、")));
+    if unnotified {
+        ctx.reply(unnotified_reply());
+    }
     Ok(())
 }
 
@@ -736,6 +798,8 @@ pub struct LedgerStats {
     /// Open items by age since recorded: ≤7 days, 8–30, >30.
     pub by_age: [usize; 3],
     pub overdue: usize,
+    /// Open items whose notice never went out (nobody listed at the school).
+    pub unnotified: usize,
     pub closed_on_time: usize,
     pub closed_late: usize,
     pub cancelled: usize,
@@ -763,6 +827,9 @@ pub fn stats(items: &[Item], tz: chrono_tz::Tz, today: NaiveDate) -> LedgerStats
             }
             _ => {
                 s.open += 1;
+                if it.status == Status::Identified {
+                    s.unnotified += 1;
+                }
                 let age = (today - created).num_days();
                 s.by_age[if age <= 7 {
                     0
@@ -791,12 +858,13 @@ fn stats_text(title: &str, s: &LedgerStats) -> String {
     let rate = s.rate.map(|r| format!("{r:.1}%")).unwrap_or_else(|| "—".into());
     let avg = s.avg_days_to_close.map(|d| format!("{d:.1}天")).unwrap_or_else(|| "—".into());
     format!(
-        "【整改台账】{title}\n问题{}条：在办{}（7天内{}，8–30天{}，30天以上{}），逾期{}；已销号{}（按期{}，逾期{}），撤销{}。\n整改率{rate}，平均销号用时{avg}。",
+        "【整改台账】{title}\n问题{}条：在办{}（7天内{}，8–30天{}，30天以上{}），{}逾期{}；已销号{}（按期{}，逾期{}），撤销{}。\n整改率{rate}，平均销号用时{avg}。",
         s.total,
         s.open,
         s.by_age[0],
         s.by_age[1],
         s.by_age[2],
+        if s.unnotified > 0 { format!("未通知{}，", s.unnotified) } else { String::new() },
         s.overdue,
         s.closed_on_time + s.closed_late,
         s.closed_on_time,
@@ -818,7 +886,20 @@ async fn ledger(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<
         }
         (_, "" | "全县") if actor.role != Role::Inspector || arg == "全县" => {
             if actor.role == Role::Inspector {
-                ctx.reply("督学可查看本人负责学校或本责任区的台账，如“整改台账 第一督学责任区”。");
+                let zone = match actor.zone_id {
+                    Some(id) => {
+                        sqlx::query_scalar::<_, String>("SELECT name FROM zones WHERE id = ?")
+                            .bind(id)
+                            .fetch_optional(&mut **ctx.tx)
+                            .await?
+                    }
+                    None => None,
+                };
+                let zone = match zone {
+                    Some(z) => z,
+                    None => crate::app::examples::load(ctx.tx).await?.zone_name,
+                };
+                ctx.reply(format!("督学可查看本人负责学校或本责任区的台账，如“整改台账 {zone}”。"));
                 return Ok(());
             }
             ("全县".to_string(), rs::Scope::County)
@@ -1004,6 +1085,8 @@ pub struct SweepReport {
     pub interview: usize,
     /// Reminders and follow-ups not sent because no channel reaches the person yet.
     pub unreachable: usize,
+    /// Notices sent now for items nobody at the school could be told of when recorded.
+    pub late_notices: usize,
 }
 
 /// Safe to run any number of times: each step of each item fires once (rectify_escalations).
@@ -1031,8 +1114,31 @@ pub async fn sweep(app: &App, conn: &mut Tx<'static>, now: DateTime<Utc>) -> any
             deadline: dr::default_deadline(severity, today, &deadline_days(&app.settings)),
             created_by: Some(vp.person_id),
         };
-        create_item(conn, app, &n, now, &mut out).await?;
+        let (it, reach) = create_item(conn, app, &n, now, &mut out).await?;
+        if reach.is_none() && it.status == Status::Identified {
+            // The inspector who wrote the visit record hears it too, not only the office.
+            let text = format!(
+                "【整改通知未发出】{} {}：{}。{}",
+                item_code(it.id),
+                it.school_name,
+                it.description,
+                unnotified_reply()
+            );
+            out.push(env(
+                format!("rectify:{}:unnotified:p{}", item_code(it.id), vp.person_id),
+                Recipient::Person(vp.person_id),
+                text,
+                it.id,
+            ));
+        }
         report.taken_from_visits += 1;
+    }
+    // Notices that could not go out before: someone is listed at the school now.
+    for mut it in rs::unnotified_items(conn).await? {
+        it.deadline = dr::deadline_when_notified(local_date(app, it.created_at), it.deadline, today);
+        if send_notice(conn, app, &mut it, None, now, &mut out).await?.is_some() {
+            report.late_notices += 1;
+        }
     }
     let ladder = ladder(&app.settings);
     let mut bulletin = Vec::new();

@@ -4,6 +4,7 @@ pub mod actor;
 pub mod calendar;
 pub mod command;
 pub mod dates;
+pub mod examples;
 pub mod group;
 pub mod mask;
 pub mod monthly;

@@ -81,10 +81,11 @@ impl Severity {
 
     pub fn label(self) -> &'static str {
         match self {
-            Severity::Minor => "轻微（当场整改）",
+            // No brackets inside: replies put the label in brackets ("（轻微，当场整改）").
+            Severity::Minor => "轻微，当场整改",
             Severity::General => "一般",
             Severity::Serious => "严重",
-            Severity::Complex => "复杂（需部门协调）",
+            Severity::Complex => "复杂，需部门协调",
         }
     }
 
@@ -174,7 +175,8 @@ impl Status {
 
     pub fn label(self) -> &'static str {
         match self {
-            Status::Identified => "已发现",
+            // Recorded, but nobody at the school has been sent the notice yet.
+            Status::Identified => "未通知",
             Status::Notified => "已通知",
             Status::Acknowledged => "已确认",
             Status::InProgress => "整改中",
@@ -193,9 +195,10 @@ impl Status {
         !matches!(self, Status::Closed | Status::Cancelled)
     }
 
-    /// The school still owes the work: overdue counts only in these states.
+    /// The school still owes the work: overdue counts only in these states. An item never
+    /// notified is not the school's fault, so it is neither reminded nor escalated.
     pub fn awaits_school(self) -> bool {
-        matches!(self, Status::Identified | Status::Notified | Status::Acknowledged | Status::InProgress)
+        matches!(self, Status::Notified | Status::Acknowledged | Status::InProgress)
     }
 }
 
@@ -500,6 +503,25 @@ pub fn default_deadline(sev: Severity, today: NaiveDate, days: &DeadlineDays) ->
     today + chrono::Duration::days(i64::from(n))
 }
 
+/// The deadline of an item whose notice goes out late (nobody could receive it when it was
+/// recorded): the school gets the same number of days it would have had, counted from today.
+pub fn deadline_when_notified(recorded: NaiveDate, deadline: NaiveDate, today: NaiveDate) -> NaiveDate {
+    let days = (deadline - recorded).num_days().max(0);
+    deadline.max(today + chrono::Duration::days(days))
+}
+
+/// Whom a notice reached, by name, as the recording inspector is told: `学校联络员甲、校长乙`.
+/// `None` when nobody could receive it.
+pub fn notice_reach(contacts: &[&str], principals: &[&str]) -> Option<String> {
+    let part = |label: &str, names: &[&str]| (!names.is_empty()).then(|| format!("{label}{}", names.join("、")));
+    match (part("学校联络员", contacts), part("校长", principals)) {
+        (None, None) => None,
+        (Some(c), None) => Some(c),
+        (None, Some(p)) => Some(p),
+        (Some(c), Some(p)) => Some(format!("{c}和{p}")),
+    }
+}
+
 /// Escalation ladder thresholds (configurable).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ladder {
@@ -743,6 +765,19 @@ mod tests {
         assert_eq!(parse_line_numbers("删除2,3、10"), vec![2, 3, 10]);
         assert_eq!(parse_self_check_ref("Z3 通过"), Some((3, "通过".into())));
         assert_eq!(parse_self_check("").0, vec![]);
+    }
+
+    #[test]
+    fn notices_name_who_got_them_and_late_notices_keep_their_days() {
+        assert_eq!(notice_reach(&[], &[]), None);
+        assert_eq!(notice_reach(&["甲"], &[]).as_deref(), Some("学校联络员甲"));
+        assert_eq!(notice_reach(&[], &["乙"]).as_deref(), Some("校长乙"));
+        assert_eq!(notice_reach(&["甲", "丙"], &["乙"]).as_deref(), Some("学校联络员甲、丙和校长乙"));
+        assert_eq!(deadline_when_notified(d(11, 1), d(11, 8), d(11, 3)), d(11, 10));
+        assert_eq!(deadline_when_notified(d(11, 1), d(11, 8), d(11, 1)), d(11, 8));
+        // Never notified: neither overdue nor escalated.
+        assert_eq!(overdue_days(Status::Identified, d(11, 8), d(12, 30)), 0);
+        assert!(due_stages(Status::Identified, d(11, 8), 0, d(12, 30), &ladder()).is_empty());
     }
 
     #[test]

@@ -55,7 +55,7 @@ impl Role {
             Role::Admin => "管理员",
             Role::Supervisor => "督导室",
             Role::Inspector => "责任督学",
-            Role::SchoolContact => "学校联络人",
+            Role::SchoolContact => "学校联络员",
         }
     }
 

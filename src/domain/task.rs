@@ -261,13 +261,14 @@ pub struct CreateSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CreateError {
-    #[error("请写明任务标题，例如：布置任务 秋季开学安全检查 对象:第一督学责任区 截止:9月5日")]
+    /// `message` gives the same with examples from the deployment's roster.
+    #[error("请写明任务标题。格式：布置任务 <标题> 对象:<对象> 截止:<时间>")]
     MissingTitle,
     #[error("任务标题太长（最多{MAX_TITLE_CHARS}字）。请把标题写短，详细要求写在第二行，或用“说明:”标出。")]
     TitleTooLong,
     #[error("任务说明太长（最多{MAX_DESCRIPTION_CHARS}字）。")]
     DescriptionTooLong,
-    #[error("请写明任务对象，例如：对象:史芳、D005，或 @某人、第一督学责任区、全体督学、示例县实验小学、全部学校。")]
+    #[error("请写明任务对象：姓名、编号、@某人、责任区、全体督学、学校或全部学校。")]
     MissingTargets,
     #[error("请写明截止时间，例如：截止:11月30日17:00，或在标题后写“下周五前”。")]
     MissingDeadline,
@@ -277,6 +278,22 @@ pub enum CreateError {
     DeadlinePassed(String),
     #[error("截止时间{0}太远了（最多一年内），请检查。")]
     DeadlineTooFar(String),
+}
+
+impl CreateError {
+    /// The reply, with examples taken from the deployment's own roster (never the sample's).
+    pub fn message(&self, ex: &super::examples::Examples) -> String {
+        match self {
+            CreateError::MissingTitle => {
+                format!("请写明任务标题，例如：布置任务 秋季开学安全检查 对象:{} 截止:9月5日", ex.zone_name)
+            }
+            CreateError::MissingTargets => format!(
+                "请写明任务对象，例如：对象:{}、{}，或 @某人、{}、全体督学、{}、全部学校。",
+                ex.person_name, ex.person_code, ex.zone_name, ex.school
+            ),
+            other => other.to_string(),
+        }
+    }
 }
 
 const FLAG_NO: &[&str] =

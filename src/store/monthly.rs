@@ -114,6 +114,21 @@ pub async fn abandon_drafts(conn: &mut Conn, person: i64, now: DateTime<Utc>) ->
     Ok(())
 }
 
+/// Removes a record that is not being saved (refused or given up), with its message parts;
+/// the caller keeps the attempt in the audit log. Submitted visits are never removed.
+pub async fn discard_visit(conn: &mut Conn, id: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "DELETE FROM visit_parts WHERE visit_id = ? AND EXISTS
+           (SELECT 1 FROM visits WHERE id = ? AND status <> 'submitted')",
+    )
+    .bind(id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM visits WHERE id = ? AND status <> 'submitted'").bind(id).execute(conn).await?;
+    Ok(())
+}
+
 pub async fn create_visit(conn: &mut Conn, person: i64, v: &ParsedVisit, now: DateTime<Utc>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO visits (person_id, school_id, visit_date, kind, status, parsed, created_at, updated_at)

@@ -228,6 +228,42 @@ pub async fn school_contacts(conn: &mut Conn, school_id: i64) -> sqlx::Result<Ve
     .await
 }
 
+/// One person a school's notices go to: id, name, and whether they are its principal (职务
+/// contains 校长, the same test as the task ledger's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub person_id: i64,
+    pub name: String,
+    pub principal: bool,
+}
+
+/// Who receives a school's notices, 联络员 before principals.
+pub async fn school_recipients(conn: &mut Conn, school_id: i64) -> sqlx::Result<Vec<Recipient>> {
+    let rows = sqlx::query(
+        "SELECT p.id, p.name, COALESCE(p.title, '') LIKE '%校长%' AS principal
+           FROM school_contacts c JOIN people p ON p.id = c.person_id
+          WHERE c.school_id = ? AND p.role = 'school_contact' AND p.active = 1
+          ORDER BY principal, p.code",
+    )
+    .bind(school_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Recipient {
+            person_id: r.get("id"),
+            name: r.get("name"),
+            principal: r.get::<i64, _>("principal") != 0,
+        })
+        .collect())
+}
+
+/// Items recorded but never notified (nobody at the school could receive the notice).
+pub async fn unnotified_items(conn: &mut Conn) -> sqlx::Result<Vec<Item>> {
+    let rows = sqlx::query(&format!("{SELECT} WHERE i.status = 'identified' ORDER BY i.id")).fetch_all(conn).await?;
+    Ok(rows.iter().filter_map(item).collect())
+}
+
 /// The school's inspectors without a conflict of interest.
 pub async fn school_inspectors(conn: &mut Conn, school_id: i64) -> sqlx::Result<Vec<i64>> {
     sqlx::query_scalar(

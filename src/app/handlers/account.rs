@@ -112,7 +112,8 @@ pub async fn whoami(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
 
 pub async fn issue_code(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     if args.trim().is_empty() {
-        ctx.reply("请写明为谁生成绑定码，例如：绑定码 D012 或 绑定码 王芳");
+        let ex = crate::app::examples::load(ctx.tx).await?;
+        ctx.reply(format!("请写明为谁生成绑定码，例如：绑定码 {} 或 绑定码 {}", ex.person_code, ex.person_name));
         return Ok(());
     }
     let people = store::people::find_people(ctx.tx, args).await?;

@@ -22,10 +22,12 @@ pub async fn register(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
                 scope = z.name;
             }
             _ => {
+                let ex = crate::app::examples::load(ctx.tx).await?;
                 ctx.reply(format!(
-                    "没有找到责任区“{}”。请写责任区编号或名称，例如：登记群 {} 第一督学责任区",
+                    "没有找到责任区“{}”。请写责任区编号或名称，例如：登记群 {} {}",
                     rest,
-                    purpose.label()
+                    purpose.label(),
+                    ex.zone_name
                 ));
                 return Ok(());
             }

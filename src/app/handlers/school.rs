@@ -23,7 +23,16 @@ pub async fn show(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
             }
             Some(id) => store::people::school_by_id(ctx.tx, id).await?.map(|s| s.name).unwrap_or_default(),
             None => {
-                ctx.reply("请写明学校名称或简称，例如：学校 实验小学");
+                // The asker's own school first (an inspector's), else one from the roster.
+                let own = match actor.schools.first() {
+                    Some(id) => store::people::school_by_id(ctx.tx, *id).await?.map(|s| s.short_name.unwrap_or(s.name)),
+                    None => None,
+                };
+                let example = match own {
+                    Some(n) => n,
+                    None => crate::app::examples::load(ctx.tx).await?.school_short,
+                };
+                ctx.reply(format!("请写明学校名称或简称，例如：学校 {example}"));
                 return Ok(());
             }
         }
@@ -58,7 +67,7 @@ pub async fn show(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
             "primary" => "责任督学".to_string(),
             "secondary" => "协同督学".to_string(),
             "recused" => continue,
-            _ => p.title.clone().unwrap_or_else(|| "联络人".into()),
+            _ => p.title.clone().unwrap_or_else(|| "学校联络员".into()),
         };
         // Phone numbers are masked in groups (privacy rule), shown in private chats.
         let phone = p.phone.as_deref().map(|ph| if in_group { mask_phone(ph) } else { ph.to_string() });

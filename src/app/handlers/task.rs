@@ -351,7 +351,7 @@ async fn school_contacts(ctx: &mut Ctx<'_>, schools: &[(i64, String)]) -> anyhow
         }
     }
     if people.is_empty() && !missing.is_empty() {
-        return Ok(Resolved::Problem(format!("{}没有登记联络人或校长。", missing.join("、"))));
+        return Ok(Resolved::Problem(format!("{}没有登记学校联络员或校长。", missing.join("、"))));
     }
     Ok(Resolved::People(people, missing))
 }
@@ -379,7 +379,8 @@ async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     let spec = match parse_create(args, mentions.len(), now_local, ctx.app.settings.tasks.default_time()) {
         Ok(s) => s,
         Err(e) => {
-            ctx.reply(e.to_string());
+            let ex = crate::app::examples::load(ctx.tx).await?;
+            ctx.reply(e.message(&ex));
             return Ok(());
         }
     };
@@ -423,9 +424,15 @@ async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
         }
     }
     if !not_found.is_empty() {
+        let ex = crate::app::examples::load(ctx.tx).await?;
         problems.insert(
             0,
-            format!("没有找到人员、责任区或学校：{}。请检查名称，或改用编号（如 D005、Z01）。", not_found.join("、")),
+            format!(
+                "没有找到人员、责任区或学校：{}。请检查名称，或改用编号（如 {}、{}）。",
+                not_found.join("、"),
+                ex.person_code,
+                ex.zone_code
+            ),
         );
     }
     if !problems.is_empty() {
@@ -504,7 +511,7 @@ async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
         format!("承办人（{}）：{}{more}", people.len(), names.join("、")),
     ];
     if !no_contact.is_empty() {
-        lines.push(format!("以下学校没有登记联络人，未能布置：{}。", no_contact.join("、")));
+        lines.push(format!("以下学校没有登记学校联络员或校长，未能布置：{}。", no_contact.join("、")));
     }
     if !unreachable.is_empty() {
         lines.push(format!(
@@ -1072,7 +1079,8 @@ async fn reassign(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     let new = match store::people::find_people(ctx.tx, to).await?.as_slice() {
         [p] => PersonRef { id: p.id, code: p.code.clone(), name: p.name.clone() },
         [] => {
-            ctx.reply(format!("没有找到人员“{to}”。请检查姓名，或改用编号（如 D005）。"));
+            let ex = crate::app::examples::load(ctx.tx).await?;
+            ctx.reply(format!("没有找到人员“{to}”。请检查姓名，或改用编号（如 {}）。", ex.person_code));
             return Ok(());
         }
         many => {
