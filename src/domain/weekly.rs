@@ -4,6 +4,8 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 
+use crate::domain::calendar::{Calendar, DayKind};
+
 /// "2026-W48": the ISO week of a local date.
 pub fn week_label(d: NaiveDate) -> String {
     let w = d.iso_week();
@@ -54,6 +56,44 @@ pub fn deadline_after(opened: DateTime<Utc>, tz: Tz, weekday: Weekday, time: Nai
         d += Duration::days(1);
     }
     opened + Duration::days(3)
+}
+
+/// A weekly deadline that lands on a statutory holiday moves to the same time on the next working
+/// day (offices do not collect reports during 国庆). Ordinary weekends are left as configured.
+pub fn deadline_off_holidays(deadline: DateTime<Utc>, tz: Tz, cal: &Calendar) -> DateTime<Utc> {
+    shift_off_holiday(deadline, tz, cal).unwrap_or(deadline)
+}
+
+/// `t` moved to the same local time on the next working day when its date is a holiday; `None`
+/// when it is not on a holiday, or when no such time exists (bad calendar data, a DST gap).
+fn shift_off_holiday(t: DateTime<Utc>, tz: Tz, cal: &Calendar) -> Option<DateTime<Utc>> {
+    let local = t.with_timezone(&tz);
+    let day = local.date_naive();
+    if !is_holiday(cal, day) {
+        return None;
+    }
+    let to = cal.next_working_day(day)?;
+    tz.from_local_datetime(&to.and_time(local.time())).earliest().map(|x| x.with_timezone(&Utc))
+}
+
+fn is_holiday(cal: &Calendar, d: NaiveDate) -> bool {
+    matches!(cal.day_kind(d), DayKind::Holiday { .. })
+}
+
+/// Like [`reminder_due`], but nothing is sent on a statutory holiday: a reminder falling on one
+/// goes out at the same time on the next working day, or not at all if that is past the
+/// deadline (a later reminder covers it).
+pub fn reminder_due_on(cal: &Calendar, tz: Tz, now: DateTime<Utc>, deadline: DateTime<Utc>, hours_before: u32) -> bool {
+    if is_holiday(cal, now.with_timezone(&tz).date_naive()) {
+        return false;
+    }
+    let nominal = deadline - Duration::hours(i64::from(hours_before));
+    let at = match shift_off_holiday(nominal, tz, cal) {
+        Some(moved) if moved >= deadline => return false,
+        Some(moved) => moved,
+        None => nominal,
+    };
+    now >= at && now < deadline
 }
 
 /// Reminder `i` (0-based, in the configured order) is due when its offset before the deadline
