@@ -130,7 +130,7 @@ async fn an_office_imports_next_years_holidays_from_the_command_line() {
     let out = cli(&db, &["calendar", "import", bad.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("春节") && err.contains("2027-02-31"), "{err}");
+    assert!(err.contains("春节") && err.contains("2027-02-31") && err.contains("line 11"), "{err}");
     // A file that is not TOML at all: the line is named.
     std::fs::write(&bad, "year = 2027\n[[holidays]\nname = \"元旦\"\n").unwrap();
     let out = cli(&db, &["calendar", "import", bad.to_str().unwrap()]);
@@ -164,6 +164,41 @@ async fn an_office_imports_next_years_holidays_from_the_command_line() {
     assert!(!h.app().calendar.is_working_day(spring));
     assert!(h.app().calendar.is_working_day(chrono::NaiveDate::from_ymd_opt(2027, 2, 14).unwrap()));
     h.stop().await;
+}
+
+#[test]
+fn the_service_logs_at_start_up_which_year_lacks_holiday_data() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only a long-past year is known, so whatever today is, this month lacks data.
+    let old = dir.path().join("2020.toml");
+    std::fs::write(
+        &old,
+        "year = 2020\n[[holidays]]\nname = \"国庆节\"\nstart = \"2020-10-01\"\nend = \"2020-10-08\"\n",
+    )
+    .unwrap();
+    let config = dir.path().join("dudao.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\npath = \"{}\"\n[http]\nbind = \"127.0.0.1:0\"\n[calendar]\nfiles = [\"{}\"]\n",
+            dir.path().join("dudao.sqlite").display().to_string().replace('\\', "/"),
+            old.display().to_string().replace('\\', "/")
+        ),
+    )
+    .unwrap();
+    // Standard input is empty: the console ends at once and the service stops.
+    let out = Command::new(env!("CARGO_BIN_EXE_dudao"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("DUDAO_LOG", "dudao=warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run dudao serve");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    let this_year = chrono::Utc::now().with_timezone(&Shanghai).format("%Y").to_string();
+    assert!(log.contains("no holiday data for") && log.contains(&this_year), "{log}");
+    assert!(log.contains("dudao calendar import"), "{log}");
 }
 
 #[tokio::test]

@@ -303,7 +303,7 @@ async fn escalation_levels_fire_once_across_restarts() {
     let mut h = start(&clock).await;
     h.say("hao: 记问题 实验小学 6 围墙破损 期限:11月25日").await;
     h.say("hao: 记问题 实验小学 3 体育课被挤占 期限:11月30日").await; // W2
-                                                        // W2 is returned twice: listed for the bulletin before its deadline.
+                                                                      // W2 is returned twice: listed for the bulletin before its deadline.
     for _ in 0..2 {
         h.say("peng: 完成 W2 已恢复体育课").await;
         h.say("hao: 退回 W2 课表未调整").await;

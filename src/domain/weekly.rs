@@ -199,6 +199,43 @@ pub const TEMPLATE: &str = "本周督导学校：\n督导方式：\n发现问题
 mod tests {
     use super::*;
 
+    fn national_day_2026() -> Calendar {
+        Calendar::from_toml_str(
+            "year = 2026\n[[holidays]]\nname = \"国庆节\"\nstart = \"2026-10-01\"\nend = \"2026-10-07\"\n\
+             makeup_workdays = [\"2026-09-20\", \"2026-10-10\"]\n",
+        )
+        .expect("parses")
+    }
+
+    fn sh(m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn deadlines_and_reminders_keep_off_holidays() {
+        let cal = national_day_2026();
+        let tz = chrono_tz::Asia::Shanghai;
+        // Thursday 1 October 12:00 → Thursday 8 October 12:00; a working day is left alone, and
+        // so is an ordinary Sunday (weekends follow the configuration).
+        assert_eq!(deadline_off_holidays(sh(10, 1, 12), tz, &cal), sh(10, 8, 12));
+        assert_eq!(deadline_off_holidays(sh(9, 30, 12), tz, &cal), sh(9, 30, 12));
+        assert_eq!(deadline_off_holidays(sh(11, 29, 12), tz, &cal), sh(11, 29, 12));
+        // A reminder due on a holiday waits for the same time on the next working day...
+        let dl = sh(10, 8, 12);
+        assert!(!reminder_due_on(&cal, tz, sh(10, 2, 10), dl, 146));
+        assert!(!reminder_due_on(&cal, tz, sh(10, 8, 9), dl, 146));
+        assert!(reminder_due_on(&cal, tz, sh(10, 8, 10), dl, 146));
+        // ... or is dropped when that is past the deadline (a later reminder covers it).
+        assert!(!reminder_due_on(&cal, tz, sh(10, 8, 11), dl, 20));
+        assert!(reminder_due_on(&cal, tz, sh(10, 8, 9), dl, 3));
+        // Nothing is sent on a holiday even if due before it (after downtime).
+        assert!(!reminder_due_on(&cal, tz, sh(10, 1, 9), sh(10, 9, 12), 200));
+        // Ordinary days behave as reminder_due.
+        let dl = sh(11, 30, 12);
+        assert!(reminder_due_on(&cal, tz, sh(11, 29, 16), dl, 20));
+        assert!(!reminder_due_on(&cal, tz, sh(11, 29, 15), dl, 20));
+    }
+
     #[test]
     fn weeks() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
