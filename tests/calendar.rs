@@ -214,9 +214,7 @@ async fn the_office_is_told_once_a_day_which_year_lacks_holidays() {
         sqlx::query_scalar("SELECT COUNT(*) FROM calendar_warnings WHERE year = 2027").fetch_one(h.db()).await.unwrap();
     assert_eq!(warned, 1);
 
-    // A restart on the same day does not repeat it.
-    let dir = h.stop().await;
-    let mut h = Harness::start_in(dir, OFFICE, Some(clock.clone())).await;
+    // The check runs again in the afternoon: already told today.
     tick_at(&h, &clock, local(2026, 12, 10, 15, 0)).await;
     assert!(!h.settle().await.contains("2027年"), "already told today");
 
@@ -226,6 +224,19 @@ async fn the_office_is_told_once_a_day_which_year_lacks_holidays() {
     let out = h.settle().await;
     assert!(out.contains("[console → 私聊 adm]") && out.contains("2027年"), "{out}");
     assert!(!out.contains("群 office"), "{out}");
+
+    // A restart the same day does not repeat it (the record is in the database).
+    let sent = |db: sqlx::SqlitePool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE source = 'calendar'")
+            .fetch_one(&db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(sent(h.db().clone()).await, 2);
+    let dir = h.stop().await;
+    let h = Harness::start_in(dir, OFFICE, Some(clock.clone())).await;
+    tick_at(&h, &clock, local(2026, 12, 11, 15, 0)).await;
+    assert_eq!(sent(h.db().clone()).await, 2, "nothing more after the restart");
     h.stop().await;
 }
 
