@@ -343,21 +343,17 @@ async fn calendar_cmd(settings: Settings, cmd: CalendarCmd) -> anyhow::Result<()
         CalendarCmd::Import { file } => {
             let text =
                 std::fs::read_to_string(&file).with_context(|| format!("无法读取 / cannot read {}", file.display()))?;
-            match dudao::app::calendar::import(&pool, &settings, &text, "cli", SystemClock.now()).await {
-                Ok(s) => {
-                    println!(
-                        "已{}{} 年日历：{} 个节假日、{} 个调休上班日、{} 个学期。重启服务后生效；用 dudao calendar show {} 核对。",
-                        if s.replaced { "更新" } else { "导入" },
-                        s.year,
-                        s.holidays,
-                        s.makeup_days,
-                        s.terms,
-                        s.year
-                    );
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
+            dudao::app::calendar::import(&pool, &settings, &text, "cli", SystemClock.now()).await.map(|s| {
+                println!(
+                    "已{}{} 年日历：{} 个节假日、{} 个调休上班日、{} 个学期。重启服务后生效；用 dudao calendar show {} 核对。",
+                    if s.replaced { "更新" } else { "导入" },
+                    s.year,
+                    s.holidays,
+                    s.makeup_days,
+                    s.terms,
+                    s.year
+                );
+            })
         }
         CalendarCmd::Show { year } => dudao::app::calendar::show(&pool, &settings, year).await.map(|t| println!("{t}")),
     };

@@ -75,7 +75,7 @@ pub fn log_gap(cal: &Calendar, today: NaiveDate) {
         tracing::warn!(
             missing_months = %gap.missing_months.join(","),
             missing_years = ?gap.missing_years,
-            "no holiday data for {}: holidays there count as working days until an office {HINT}",
+            "no holiday data for {}: its holidays count as working days; {HINT}",
             years_text(&gap)
         );
     }
@@ -179,7 +179,8 @@ pub fn schedules(settings: &Settings) -> Vec<ScheduleSettings> {
         cron: cron.clone(),
         job: JOB.into(),
         enabled: Some(true),
-        workdays: Some("fire".into()),
+        // Told on working days, when the office reads it.
+        workdays: Some("skip".into()),
         school_days_only: Some(false),
         grace_minutes: Some(12 * 60),
         params: None,
