@@ -345,6 +345,9 @@ pub struct RosterSettings {
 #[serde(deny_unknown_fields)]
 pub struct CalendarSettings {
     pub files: Vec<PathBuf>,
+    /// When the administrators are told in chat that the current or next month has no holiday
+    /// data (job "calendar_check"); "" disables the chat warning (the log and /healthz remain).
+    pub check_cron: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -559,6 +562,12 @@ impl Settings {
             ));
         }
         let rt = &self.retention;
+        let cc = &self.calendar.check_cron;
+        if !cc.trim().is_empty() {
+            if let Err(e) = crate::scheduler::cron::parse(cc) {
+                return Err(ConfigError::new("calendar.check_cron", format!("\"{cc}\": {e}")));
+            }
+        }
         if !rt.sweep_cron.trim().is_empty() {
             if let Err(e) = crate::scheduler::cron::parse(&rt.sweep_cron) {
                 return Err(ConfigError::new("retention.sweep_cron", format!("\"{}\": {e}", rt.sweep_cron)));

@@ -1,25 +1,32 @@
 //! The one HTTP listener: health check, plus whatever routes channels mount (webhooks, the
 //! OneBot WebSocket endpoint).
 
-use crate::db::Db;
+use crate::app::App;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-async fn healthz(State(db): State<Db>) -> (StatusCode, Json<serde_json::Value>) {
-    match sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&db).await {
-        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable" }))),
+/// 200 while the database answers; the `calendar` detail warns (without failing the check)
+/// when the current or next month has no holiday data.
+async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, Json<serde_json::Value>) {
+    let today = app.clock.now().with_timezone(&app.tz).date_naive();
+    let calendar = crate::app::calendar::health(&app.calendar, today);
+    match sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&app.db).await {
+        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok", "calendar": calendar }))),
+        Err(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable", "calendar": calendar })))
+        }
     }
 }
 
-pub fn router(db: Db, extra: Vec<Router>) -> Router {
-    let mut r = Router::new().route("/healthz", get(healthz)).with_state(db);
+pub fn router(app: Arc<App>, extra: Vec<Router>) -> Router {
+    let mut r = Router::new().route("/healthz", get(healthz)).with_state(app);
     for e in extra {
         r = r.merge(e);
     }

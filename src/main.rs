@@ -32,6 +32,11 @@ enum Command {
     },
     /// Schedules: cron, next firing, and the latest occurrences recorded.
     Schedules,
+    /// Holiday calendar: import a year from the State Council notice, show what is known.
+    Calendar {
+        #[command(subcommand)]
+        cmd: CalendarCmd,
+    },
     /// The delivery queue: list, retry, cancel.
     Outbox {
         #[command(subcommand)]
@@ -67,6 +72,15 @@ enum RosterCmd {
         /// Person codes (编号); default: every active person without a bound chat account.
         people: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum CalendarCmd {
+    /// Check a year file (format of config/calendar/2026.toml) and store it; it replaces the
+    /// shipped file of that year from the next start of the service.
+    Import { file: PathBuf },
+    /// Holidays, make-up working days and terms known for YEAR (default: every year).
+    Show { year: Option<i32> },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -120,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Roster { cmd } => roster_cmd(settings, cmd).await,
         Command::Outbox { cmd } => outbox_cmd(settings, cmd).await,
         Command::Schedules => schedules_cmd(settings).await,
+        Command::Calendar { cmd } => calendar_cmd(settings, cmd).await,
     }
 }
 
@@ -320,6 +335,30 @@ async fn outbox_cmd(settings: Settings, cmd: Option<OutboxCmd>) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+async fn calendar_cmd(settings: Settings, cmd: CalendarCmd) -> anyhow::Result<()> {
+    let pool = db::open_and_migrate(&settings.database).await?;
+    let result = match cmd {
+        CalendarCmd::Import { file } => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("无法读取 / cannot read {}", file.display()))?;
+            dudao::app::calendar::import(&pool, &settings, &text, "cli", SystemClock.now()).await.map(|s| {
+                println!(
+                    "已{}{} 年日历：{} 个节假日、{} 个调休上班日、{} 个学期。重启服务后生效；用 dudao calendar show {} 核对。",
+                    if s.replaced { "更新" } else { "导入" },
+                    s.year,
+                    s.holidays,
+                    s.makeup_days,
+                    s.terms,
+                    s.year
+                );
+            })
+        }
+        CalendarCmd::Show { year } => dudao::app::calendar::show(&pool, &settings, year).await.map(|t| println!("{t}")),
+    };
+    pool.close().await;
+    result
 }
 
 async fn schedules_cmd(settings: Settings) -> anyhow::Result<()> {

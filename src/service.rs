@@ -19,30 +19,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// National calendars shipped with Dudao.
-const SHIPPED_CALENDARS: &[(&str, &str)] = &[
-    ("config/calendar/2026.toml", include_str!("../config/calendar/2026.toml")),
-    ("config/calendar/2027.toml", include_str!("../config/calendar/2027.toml")),
-];
-
+/// The calendar from the shipped or configured files only (no imported years; see
+/// [`crate::app::calendar::build`]).
 pub fn load_calendar(settings: &Settings) -> anyhow::Result<Calendar> {
-    let mut cal = Calendar::default();
-    let mut add = |name: &str, text: &str| -> anyhow::Result<()> {
-        let c = Calendar::from_toml_str(text).with_context(|| format!("calendar file {name}"))?;
-        cal.merge(c).with_context(|| format!("calendar file {name}"))
-    };
-    if settings.calendar.files.is_empty() {
-        for (name, text) in SHIPPED_CALENDARS {
-            add(name, text)?;
-        }
-    } else {
-        for path in &settings.calendar.files {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("calendar.files: cannot read {}", path.display()))?;
-            add(&path.display().to_string(), &text)?;
-        }
-    }
-    Ok(cal)
+    crate::app::calendar::build(settings, &[])
 }
 
 /// The jobs every workflow contributes.
@@ -52,6 +32,7 @@ pub fn all_jobs() -> Jobs {
     crate::app::handlers::task::register(&mut jobs);
     crate::app::monthly::register(&mut jobs);
     crate::app::rectify::register(&mut jobs);
+    crate::app::calendar::register(&mut jobs);
     jobs
 }
 
@@ -63,6 +44,7 @@ pub fn all_schedules(settings: &Settings) -> Vec<crate::config::ScheduleSettings
     s.extend(crate::app::monthly::schedules(settings));
     s.extend(crate::app::rectify::schedules(settings));
     s.extend(crate::scheduler::jobs::schedules(settings));
+    s.extend(crate::app::calendar::schedules(settings));
     s
 }
 
@@ -177,7 +159,10 @@ pub async fn seed_sample_roster(
 pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn Channel>>) -> anyhow::Result<Running> {
     let settings = Arc::new(settings);
     let pool = db::open_and_migrate(&settings.database).await?;
-    let calendar = Arc::new(load_calendar(&settings)?);
+    // Years the office imported replace the shipped files of the same year.
+    let imported = crate::app::calendar::imported(&pool).await?;
+    let calendar = Arc::new(crate::app::calendar::build(&settings, &imported)?);
+    crate::app::calendar::log_gap(&calendar, clock.now().with_timezone(&settings.timezone()).date_naive());
     crate::app::monthly::theme_calendar(&settings)?;
     let directory = Directory::from_channels(&channels);
     let app = Arc::new(App {
@@ -225,7 +210,7 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
     tasks.spawn(scheduler.run(shutdown.clone()));
     tasks.spawn(crate::app::rectify::evidence_loop(app.clone(), shutdown.clone()));
     let (listener, http_addr) = crate::http::bind(&settings.http.bind).await?;
-    let router = crate::http::router(app.db.clone(), routes);
+    let router = crate::http::router(app.clone(), routes);
     let sd = shutdown.clone();
     tasks.spawn(async move {
         if let Err(e) = crate::http::serve(listener, router, sd).await {

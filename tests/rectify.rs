@@ -110,7 +110,8 @@ async fn state_machine_permissions_extension_reopen() {
     let out = h.say("cao: 记问题 实验小学 6 一般 消防通道堵塞").await;
     assert!(out.contains("需回避"), "{out}");
     let out = h.say("hao: 记问题 实验小学 安全 消防通道堵塞").await;
-    assert!(out.contains("已登记问题 W1") && out.contains("一般") && out.contains("11月30日"), "{out}");
+    // 7 working days from Monday 11-23.
+    assert!(out.contains("已登记问题 W1") && out.contains("一般") && out.contains("12月2日"), "{out}");
     // The notice goes privately to the contact and the principal, without any phone number.
     assert_eq!(count_to(&out, "私聊 peng", "【整改通知】W1"), 1, "{out}");
     assert_eq!(count_to(&out, "私聊 zheng", "【整改通知】W1"), 1, "{out}");
@@ -203,7 +204,7 @@ async fn state_machine_permissions_extension_reopen() {
     assert_eq!(owner, "基建科");
     let deadline: String =
         sqlx::query_scalar("SELECT deadline FROM rectify_items WHERE id = 4").fetch_one(h.db()).await.unwrap();
-    assert_eq!(deadline, "2026-12-23", "complex_days = 30 by default");
+    assert_eq!(deadline, "2027-01-04", "complex_days = 30 working days by default");
 
     // Every transition is in the history.
     let events = scalar(&h, "SELECT COUNT(*) FROM rectify_events WHERE item_id = 1").await;
@@ -301,8 +302,8 @@ async fn escalation_levels_fire_once_across_restarts() {
     let clock = ManualClock::new(local(11, 23, 9));
     let mut h = start(&clock).await;
     h.say("hao: 记问题 实验小学 6 围墙破损 期限:11月25日").await;
-    h.say("hao: 记问题 实验小学 3 体育课被挤占").await; // W2, due 11-30
-                                                        // W2 is returned twice: listed for the bulletin before its deadline.
+    h.say("hao: 记问题 实验小学 3 体育课被挤占 期限:11月30日").await; // W2
+                                                                      // W2 is returned twice: listed for the bulletin before its deadline.
     for _ in 0..2 {
         h.say("peng: 完成 W2 已恢复体育课").await;
         h.say("hao: 退回 W2 课表未调整").await;
@@ -589,7 +590,7 @@ async fn problems_found_on_visits_enter_the_ledger() {
         [
             ("visit".into(), "serious".into(), "notified".into(), "2026-11-26".into()),
             ("visit".into(), "minor".into(), "closed".into(), "2026-11-23".into()),
-            ("visit".into(), "general".into(), "notified".into(), "2026-11-30".into()),
+            ("visit".into(), "general".into(), "notified".into(), "2026-12-02".into()),
         ]
     );
     assert_eq!(scalar(&h, "SELECT COUNT(*) FROM visit_problems WHERE status = 'taken'").await, 3);

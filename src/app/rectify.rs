@@ -319,8 +319,9 @@ async fn record(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<
             return Ok(());
         }
     }
-    let deadline =
-        p.deadline.unwrap_or_else(|| dr::default_deadline(p.severity, today, &deadline_days(&ctx.app.settings)));
+    let deadline = p.deadline.unwrap_or_else(|| {
+        dr::default_deadline(p.severity, today, &deadline_days(&ctx.app.settings), &ctx.app.calendar)
+    });
     let owner = match (p.severity, &p.department) {
         (Severity::Complex, Some(d)) => d.clone(),
         _ => "school".to_string(),
@@ -485,6 +486,7 @@ async fn act(
                 if it.severity == Severity::Minor { Severity::General } else { it.severity },
                 today,
                 &deadline_days(&ctx.app.settings),
+                &ctx.app.calendar,
             );
         }
         _ => {}
@@ -770,7 +772,7 @@ async fn self_check_decide(ctx: &mut Ctx<'_>, actor: &Actor, id: CommandId, args
             source_ref: Some(format!("self_check:{sc_id}:{line_no}")),
             description: &description,
             owner: "school",
-            deadline: dr::default_deadline(severity, today, &days),
+            deadline: dr::default_deadline(severity, today, &days, &ctx.app.calendar),
             created_by: Some(actor.person_id),
         };
         let (it, reach) = create_item(ctx.tx, ctx.app, &n, ctx.now, &mut out).await?;
@@ -1111,7 +1113,7 @@ pub async fn sweep(app: &App, conn: &mut Tx<'static>, now: DateTime<Utc>) -> any
             source_ref: Some(format!("visit_problem:{}", vp.id)),
             description: &vp.description,
             owner: "school",
-            deadline: dr::default_deadline(severity, today, &deadline_days(&app.settings)),
+            deadline: dr::default_deadline(severity, today, &deadline_days(&app.settings), &app.calendar),
             created_by: Some(vp.person_id),
         };
         let (it, reach) = create_item(conn, app, &n, now, &mut out).await?;

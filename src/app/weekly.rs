@@ -86,7 +86,8 @@ impl Job for Prompt {
         let week = weekly::week_label(local_day);
         let (day, time) =
             weekly::parse_deadline_spec(&w.deadline).unwrap_or((chrono::Weekday::Mon, chrono::NaiveTime::MIN));
-        let deadline = weekly::deadline_after(now, app.tz, day, time);
+        let deadline =
+            weekly::deadline_off_holidays(weekly::deadline_after(now, app.tz, day, time), app.tz, &app.calendar);
         let zone_groups = store::groups::with_purpose(tx, GroupPurpose::ZoneInspectors, None, None).await?;
         let county_groups = store::groups::with_purpose(tx, GroupPurpose::CountyInspectors, None, None).await?;
         let inspectors: Vec<(i64, String, Option<i64>, Option<String>)> = sqlx::query_as(
@@ -171,7 +172,7 @@ impl Job for Sweep {
         let rounds = store::weekly::open_rounds(tx).await?;
         for r in &rounds {
             for (i, hours) in w.reminders_before_hours.iter().enumerate() {
-                if !weekly::reminder_due(now, r.deadline_at, *hours)
+                if !weekly::reminder_due_on(&app.calendar, app.tz, now, r.deadline_at, *hours)
                     || !store::weekly::take_event(tx, r.id, &format!("remind:{i}"), now).await?
                 {
                     continue;

@@ -199,6 +199,12 @@ impl Calendar {
     /// Parses one year file. Dates of holidays and make-up days must lie in that year (or the
     /// adjacent December/January); a term goes in the file of the year it starts in.
     pub fn from_toml_str(s: &str) -> Result<Calendar, CalendarError> {
+        Self::parse_year_file(s).map(|(_, cal)| cal)
+    }
+
+    /// Like [`Calendar::from_toml_str`], also returning the file's `year`, so a year imported
+    /// by an office can replace the shipped file of the same year.
+    pub fn parse_year_file(s: &str) -> Result<(i32, Calendar), CalendarError> {
         let raw: RawYear = toml::from_str(s)?;
         let year = i32::try_from(raw.year)
             .ok()
@@ -276,7 +282,7 @@ impl Calendar {
                 cal.sources.insert(year, src);
             }
         }
-        Ok(cal)
+        Ok((year, cal))
     }
 
     /// Adds another calendar's data. Repeating an identical definition is fine; defining a date
@@ -382,6 +388,49 @@ impl Calendar {
         self.covered.contains(&d.year())
     }
 
+    /// The months among `months` (any date in each) whose year has no holiday data, as
+    /// first-of-month dates, ascending and without repeats. A year counts as covered only when
+    /// its file lists holidays.
+    pub fn months_lacking_data(&self, months: impl IntoIterator<Item = NaiveDate>) -> Vec<NaiveDate> {
+        let firsts: BTreeSet<NaiveDate> = months.into_iter().filter_map(|d| d.with_day(1)).collect();
+        firsts.into_iter().filter(|d| !self.covers(*d)).collect()
+    }
+
+    /// What the office must know about `today`: the current and the next month without holiday
+    /// data (empty when both are covered).
+    pub fn coverage_gap(&self, today: NaiveDate) -> CoverageGap {
+        let months = self.months_lacking_data([Some(today), next_month(today)].into_iter().flatten());
+        let years: BTreeSet<i32> = months.iter().map(|d| d.year()).collect();
+        CoverageGap {
+            missing_months: months.iter().map(|d| d.format("%Y-%m").to_string()).collect(),
+            missing_years: years.into_iter().collect(),
+        }
+    }
+
+    /// Holidays touching `year`, by first day, each with the make-up working days listed for it
+    /// (those of the same name within a month of it).
+    pub fn holidays_of(&self, year: i32) -> Vec<HolidaySpan> {
+        let mut out: Vec<HolidaySpan> = Vec::new();
+        for (d, s) in &self.special {
+            let Special::Holiday(name) = s else { continue };
+            match out.last_mut() {
+                Some(h) if h.name == *name && h.end.succ_opt() == Some(*d) => h.end = *d,
+                _ => out.push(HolidaySpan { name: name.clone(), start: *d, end: *d, makeup_workdays: Vec::new() }),
+            }
+        }
+        out.retain(|h| h.start.year() == year || h.end.year() == year);
+        for (d, s) in &self.special {
+            let Special::Makeup(name) = s else { continue };
+            let near = |h: &HolidaySpan| (h.start - *d).num_days().abs().min((h.end - *d).num_days().abs());
+            if let Some(h) =
+                out.iter_mut().filter(|h| h.name == *name && near(h) <= MAX_HOLIDAY_SPAN_DAYS).min_by_key(|h| near(h))
+            {
+                h.makeup_workdays.push(*d);
+            }
+        }
+        out
+    }
+
     /// Years with holiday data, ascending.
     pub fn covered_years(&self) -> impl Iterator<Item = i32> + '_ {
         self.covered.iter().copied()
@@ -407,6 +456,35 @@ impl Calendar {
         }
         (school_days_only && self.term_of(d).is_none()).then(|| format!("{d} is outside every school term (vacation)"))
     }
+}
+
+/// The first day of the month after `d`'s.
+fn next_month(d: NaiveDate) -> Option<NaiveDate> {
+    let (y, m) = if d.month() == 12 { (d.year().checked_add(1)?, 1) } else { (d.year(), d.month() + 1) };
+    NaiveDate::from_ymd_opt(y, m, 1)
+}
+
+/// Months (and their years) about to be used without holiday data; see [`Calendar::coverage_gap`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CoverageGap {
+    /// "YYYY-MM", ascending.
+    pub missing_months: Vec<String>,
+    pub missing_years: Vec<i32>,
+}
+
+impl CoverageGap {
+    pub fn is_empty(&self) -> bool {
+        self.missing_months.is_empty()
+    }
+}
+
+/// One holiday as listed in a year file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HolidaySpan {
+    pub name: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub makeup_workdays: Vec<NaiveDate>,
 }
 
 /// What a schedule that follows working days does with a firing on a non-working day.
@@ -621,6 +699,51 @@ mod tests {
         assert!(adjust(&cal, summer, NextWorkingDay, true).date().is_none());
         assert_eq!(adjust(&cal, d("2026-08-29"), NextWorkingDay, true), Adjusted::On(d("2026-09-01")));
         assert_eq!(adjust(&cal, d("2026-07-11"), PreviousWorkingDay, true), Adjusted::On(d("2026-07-10")));
+    }
+
+    #[test]
+    fn months_without_holiday_data_are_named() {
+        let cal = shipped();
+        // Mid-November 2026: this month and next are covered.
+        assert!(cal.coverage_gap(d("2026-11-20")).is_empty());
+        // December 2026: January 2027 has only terms, no holidays.
+        let gap = cal.coverage_gap(d("2026-12-01"));
+        assert_eq!(gap.missing_months, ["2027-01"]);
+        assert_eq!(gap.missing_years, [2027]);
+        // From 2027 on both months lack data, one year named once.
+        let gap = cal.coverage_gap(d("2027-01-31"));
+        assert_eq!(gap.missing_months, ["2027-01", "2027-02"]);
+        assert_eq!(gap.missing_years, [2027]);
+        assert_eq!(cal.coverage_gap(d("2027-12-15")).missing_years, [2027, 2028]);
+        // The same month twice is reported once; covered months drop out.
+        assert_eq!(cal.months_lacking_data([d("2027-03-01"), d("2027-03-31"), d("2026-05-05")]), vec![d("2027-03-01")]);
+        // A year counts as covered once a file with holidays is merged in.
+        let mut cal = cal;
+        cal.merge(
+            Calendar::from_toml_str(
+                "year = 2027\n[[holidays]]\nname = \"元旦\"\nstart = \"2027-01-01\"\nend = \"2027-01-03\"\n",
+            )
+            .expect("parses"),
+        )
+        .expect("merges");
+        assert!(cal.coverage_gap(d("2026-12-01")).is_empty());
+        // Never panics at the ends of the date range.
+        let _ = Calendar::default().coverage_gap(NaiveDate::MAX);
+    }
+
+    #[test]
+    fn holidays_of_a_year_list_spans_and_their_makeup_days() {
+        let cal = shipped();
+        let h = cal.holidays_of(2026);
+        assert_eq!(h.len(), 7);
+        let national = h.iter().find(|x| x.name == "国庆节").expect("国庆节");
+        assert_eq!((national.start, national.end), (d("2026-10-01"), d("2026-10-07")));
+        assert_eq!(national.makeup_workdays, vec![d("2026-09-20"), d("2026-10-10")]);
+        let spring = h.iter().find(|x| x.name == "春节").expect("春节");
+        assert_eq!(spring.makeup_workdays, vec![d("2026-02-14"), d("2026-02-28")]);
+        assert!(cal.holidays_of(2027).is_empty());
+        let (year, _) = Calendar::parse_year_file(Y2027).expect("parses");
+        assert_eq!(year, 2027);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! state machine, who may move it, the escalation ladder and the month-end reconciliation.
 //! Pure: the store and the chat layer apply what this module decides.
 
+use crate::domain::calendar::Calendar;
 use chrono::{Datelike, NaiveDate};
 use std::collections::BTreeMap;
 
@@ -493,14 +494,17 @@ pub struct DeadlineDays {
     pub complex: u32,
 }
 
-pub fn default_deadline(sev: Severity, today: NaiveDate, days: &DeadlineDays) -> NaiveDate {
-    let n = match sev {
+/// The default deadline counts working days (工作日): offices state rectification periods that
+/// way, so a period spanning 国庆 is not eaten by the holiday. Falls back to calendar days only if
+/// the calendar has no working day in sight (bad data), rather than failing the registration.
+pub fn default_deadline(sev: Severity, today: NaiveDate, days: &DeadlineDays, cal: &Calendar) -> NaiveDate {
+    let n = i64::from(match sev {
         Severity::Minor => 0,
         Severity::General => days.general,
         Severity::Serious => days.serious,
         Severity::Complex => days.complex,
-    };
-    today + chrono::Duration::days(i64::from(n))
+    });
+    cal.add_working_days(today, n).unwrap_or(today + chrono::Duration::days(n))
 }
 
 /// The deadline of an item whose notice goes out late (nobody could receive it when it was

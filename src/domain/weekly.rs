@@ -4,6 +4,8 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 
+use crate::domain::calendar::{Calendar, DayKind};
+
 /// "2026-W48": the ISO week of a local date.
 pub fn week_label(d: NaiveDate) -> String {
     let w = d.iso_week();
@@ -54,6 +56,44 @@ pub fn deadline_after(opened: DateTime<Utc>, tz: Tz, weekday: Weekday, time: Nai
         d += Duration::days(1);
     }
     opened + Duration::days(3)
+}
+
+/// A weekly deadline that lands on a statutory holiday moves to the same time on the next working
+/// day (offices do not collect reports during 国庆). Ordinary weekends are left as configured.
+pub fn deadline_off_holidays(deadline: DateTime<Utc>, tz: Tz, cal: &Calendar) -> DateTime<Utc> {
+    shift_off_holiday(deadline, tz, cal).unwrap_or(deadline)
+}
+
+/// `t` moved to the same local time on the next working day when its date is a holiday; `None`
+/// when it is not on a holiday, or when no such time exists (bad calendar data, a DST gap).
+fn shift_off_holiday(t: DateTime<Utc>, tz: Tz, cal: &Calendar) -> Option<DateTime<Utc>> {
+    let local = t.with_timezone(&tz);
+    let day = local.date_naive();
+    if !is_holiday(cal, day) {
+        return None;
+    }
+    let to = cal.next_working_day(day)?;
+    tz.from_local_datetime(&to.and_time(local.time())).earliest().map(|x| x.with_timezone(&Utc))
+}
+
+fn is_holiday(cal: &Calendar, d: NaiveDate) -> bool {
+    matches!(cal.day_kind(d), DayKind::Holiday { .. })
+}
+
+/// Like [`reminder_due`], but nothing is sent on a statutory holiday: a reminder falling on one
+/// goes out at the same time on the next working day, or not at all if that is past the
+/// deadline (a later reminder covers it).
+pub fn reminder_due_on(cal: &Calendar, tz: Tz, now: DateTime<Utc>, deadline: DateTime<Utc>, hours_before: u32) -> bool {
+    if is_holiday(cal, now.with_timezone(&tz).date_naive()) {
+        return false;
+    }
+    let nominal = deadline - Duration::hours(i64::from(hours_before));
+    let at = match shift_off_holiday(nominal, tz, cal) {
+        Some(moved) if moved >= deadline => return false,
+        Some(moved) => moved,
+        None => nominal,
+    };
+    now >= at && now < deadline
 }
 
 /// Reminder `i` (0-based, in the configured order) is due when its offset before the deadline
@@ -235,6 +275,43 @@ pub const TEMPLATE: &str = "本周督导学校：\n督导方式：\n发现问题
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn national_day_2026() -> Calendar {
+        Calendar::from_toml_str(
+            "year = 2026\n[[holidays]]\nname = \"国庆节\"\nstart = \"2026-10-01\"\nend = \"2026-10-07\"\n\
+             makeup_workdays = [\"2026-09-20\", \"2026-10-10\"]\n",
+        )
+        .expect("parses")
+    }
+
+    fn sh(m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn deadlines_and_reminders_keep_off_holidays() {
+        let cal = national_day_2026();
+        let tz = chrono_tz::Asia::Shanghai;
+        // Thursday 1 October 12:00 → Thursday 8 October 12:00; a working day is left alone, and
+        // so is an ordinary Sunday (weekends follow the configuration).
+        assert_eq!(deadline_off_holidays(sh(10, 1, 12), tz, &cal), sh(10, 8, 12));
+        assert_eq!(deadline_off_holidays(sh(9, 30, 12), tz, &cal), sh(9, 30, 12));
+        assert_eq!(deadline_off_holidays(sh(11, 29, 12), tz, &cal), sh(11, 29, 12));
+        // A reminder due on a holiday waits for the same time on the next working day...
+        let dl = sh(10, 8, 12);
+        assert!(!reminder_due_on(&cal, tz, sh(10, 2, 10), dl, 146));
+        assert!(!reminder_due_on(&cal, tz, sh(10, 8, 9), dl, 146));
+        assert!(reminder_due_on(&cal, tz, sh(10, 8, 10), dl, 146));
+        // ... or is dropped when that is past the deadline (a later reminder covers it).
+        assert!(!reminder_due_on(&cal, tz, sh(10, 8, 11), dl, 20));
+        assert!(reminder_due_on(&cal, tz, sh(10, 8, 9), dl, 3));
+        // Nothing is sent on a holiday even if due before it (after downtime).
+        assert!(!reminder_due_on(&cal, tz, sh(10, 1, 9), sh(10, 9, 12), 200));
+        // Ordinary days behave as reminder_due.
+        let dl = sh(11, 30, 12);
+        assert!(reminder_due_on(&cal, tz, sh(11, 29, 16), dl, 20));
+        assert!(!reminder_due_on(&cal, tz, sh(11, 29, 15), dl, 20));
+    }
 
     #[test]
     fn weeks() {
