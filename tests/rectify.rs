@@ -711,7 +711,9 @@ async fn a_school_with_nobody_to_notify_is_not_treated_as_notified() {
     assert_eq!(scalar(&h, "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'rectify:W1:notice:%'").await, 1);
     let deadline: String =
         sqlx::query_scalar("SELECT deadline FROM rectify_items WHERE id = 1").fetch_one(h.db()).await.unwrap();
-    assert_eq!(deadline, "2027-01-04", "7 days from the day the notice went out");
+    // Recorded Monday 11-23 with 7 working days (due 12-02); told Monday 12-28, so the same 7
+    // working days run 12-29, 12-30, 12-31, 1-1 (no 2027 holiday data yet), 1-4, 1-5, 1-6.
+    assert_eq!(deadline, "2027-01-06", "7 working days from the day the notice went out");
     assert_eq!(sweep(&mut h).await, Default::default());
     h.stop().await;
 }

@@ -1137,7 +1137,7 @@ pub async fn sweep(app: &App, conn: &mut Tx<'static>, now: DateTime<Utc>) -> any
     }
     // Notices that could not go out before: someone is listed at the school now.
     for mut it in rs::unnotified_items(conn).await? {
-        it.deadline = dr::deadline_when_notified(local_date(app, it.created_at), it.deadline, today);
+        it.deadline = dr::deadline_when_notified(local_date(app, it.created_at), it.deadline, today, &app.calendar);
         if send_notice(conn, app, &mut it, None, now, &mut out).await?.is_some() {
             report.late_notices += 1;
         }

@@ -508,10 +508,13 @@ pub fn default_deadline(sev: Severity, today: NaiveDate, days: &DeadlineDays, ca
 }
 
 /// The deadline of an item whose notice goes out late (nobody could receive it when it was
-/// recorded): the school gets the same number of days it would have had, counted from today.
-pub fn deadline_when_notified(recorded: NaiveDate, deadline: NaiveDate, today: NaiveDate) -> NaiveDate {
-    let days = (deadline - recorded).num_days().max(0);
-    deadline.max(today + chrono::Duration::days(days))
+/// recorded): the school gets the same number of working days it would have had, counted
+/// from today (calendar days when the calendar cannot count them).
+pub fn deadline_when_notified(recorded: NaiveDate, deadline: NaiveDate, today: NaiveDate, cal: &Calendar) -> NaiveDate {
+    let span = (deadline - recorded).num_days().max(0);
+    let working = recorded.iter_days().skip(1).take(span as usize).filter(|d| cal.is_working_day(*d)).count();
+    let from_today = cal.add_working_days(today, working as i64).unwrap_or(today + chrono::Duration::days(span));
+    deadline.max(from_today)
 }
 
 /// Whom a notice reached, by name, as the recording inspector is told: `学校联络员甲、校长乙`.
@@ -777,8 +780,13 @@ mod tests {
         assert_eq!(notice_reach(&["甲"], &[]).as_deref(), Some("学校联络员甲"));
         assert_eq!(notice_reach(&[], &["乙"]).as_deref(), Some("校长乙"));
         assert_eq!(notice_reach(&["甲", "丙"], &["乙"]).as_deref(), Some("学校联络员甲、丙和校长乙"));
-        assert_eq!(deadline_when_notified(d(11, 1), d(11, 8), d(11, 3)), d(11, 10));
-        assert_eq!(deadline_when_notified(d(11, 1), d(11, 8), d(11, 1)), d(11, 8));
+        // Recorded Sunday 11-01, due Sunday 11-08: 5 working days; told Tuesday 11-03, so
+        // due Tuesday 11-10. Told on the day: unchanged.
+        let cal = Calendar::default();
+        assert_eq!(deadline_when_notified(d(11, 1), d(11, 8), d(11, 3), &cal), d(11, 10));
+        assert_eq!(deadline_when_notified(d(11, 1), d(11, 8), d(11, 1), &cal), d(11, 8));
+        // Told on Friday 11-06: the five working days run to Friday 11-13.
+        assert_eq!(deadline_when_notified(d(11, 1), d(11, 8), d(11, 6), &cal), d(11, 13));
         // Never notified: neither overdue nor escalated.
         assert_eq!(overdue_days(Status::Identified, d(11, 8), d(12, 30)), 0);
         assert!(due_stages(Status::Identified, d(11, 8), 0, d(12, 30), &ladder()).is_empty());
