@@ -46,7 +46,7 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
     }
     let args = cmd.args.as_str();
     match cmd.id {
-        CommandId::Help => account::help(ctx).await?,
+        CommandId::Help => account::help(ctx, args).await?,
         CommandId::Bind => account::bind(ctx, args).await?,
         CommandId::WhoAmI => account::whoami(ctx).await?,
         CommandId::IssueCode => account::issue_code(ctx, args).await?,
