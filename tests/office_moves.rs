@@ -3,8 +3,50 @@
 
 mod common;
 
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
 use common::{first_person, Harness};
 use dudao::app::UNBOUND_HINT;
+use dudao::chat::{ChatRef, InboundMessage, Segment, UserRef};
+use dudao::clock::ManualClock;
+
+fn local(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&Utc)
+}
+
+async fn scalar(h: &Harness, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(h.db()).await.unwrap()
+}
+
+/// The console message id of the first message to `target` ("私聊 han") whose text contains `needle`.
+fn message_id(out: &str, target: &str, needle: &str) -> String {
+    let head = format!("[console → {target}] (");
+    let mut current: Option<String> = None;
+    for line in out.lines() {
+        if let Some(rest) = line.strip_prefix(&head) {
+            current = rest.strip_suffix(')').map(str::to_string);
+        } else if line.starts_with("[console") {
+            current = None;
+        } else if line.contains(needle) {
+            if let Some(id) = &current {
+                return id.clone();
+            }
+        }
+    }
+    panic!("no message to {target} containing {needle} in:\n{out}")
+}
+
+/// A private console message quoting the bot message `quoted`.
+fn quoting(id: &str, account: &str, quoted: &str, text: &str) -> InboundMessage {
+    InboundMessage {
+        chat: ChatRef::private("console", account),
+        sender: UserRef { id: account.into(), display: Some(account.into()) },
+        platform_msg_id: id.into(),
+        segments: vec![Segment::Reply { message_id: quoted.into() }, Segment::text(text)],
+        to_me: true,
+        sent_at: Utc::now(),
+    }
+}
 
 // ---- item 20: short help ----
 
@@ -45,5 +87,111 @@ async fn short_help_lists_topics_and_details_on_request() {
     // Unbound accounts still hear only how to bind.
     let out = h.say("xinlaide: 帮助 任务").await;
     assert!(out.contains(UNBOUND_HINT) && !out.contains("收到 T编号"), "{out}");
+    h.stop().await;
+}
+
+// ---- item 18: supervisor notices ----
+
+/// Supervisor 卢浩 (S001, "sup"); inspectors 史芳 (D001, "shi"), 韩伟 (D002, "han"), 朱向阳 (D003, "zhu").
+async fn office(clock: &ManualClock) -> Harness {
+    let mut h = Harness::start_with("", Some(clock.clone())).await;
+    for (acct, code) in [("sup", "S001"), ("shi", "D001"), ("han", "D002"), ("zhu", "D003")] {
+        h.bind(acct, code).await;
+    }
+    h
+}
+
+#[tokio::test]
+async fn notices_go_out_through_the_outbox_and_count_receipts() {
+    let clock = ManualClock::new(local(11, 24, 9, 0));
+    let mut h = office(&clock).await;
+
+    // Inspectors may not send notices: the catalogue's role rule, checked on the server.
+    let out = h.say("shi: 发通知 全体督学 周五前把听课记录交到办公室").await;
+    assert!(out.contains("不能使用“发通知”"), "{out}");
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM notices").await, 0);
+
+    // A task for 韩伟 first, so that a bare 收到 has two things it could mean.
+    let out = h.say("sup: 布置任务 整理秋季听课笔记 对象:韩伟 截止:11月30日17:00").await;
+    assert!(out.contains("已布置任务 T1"), "{out}");
+
+    let out = h.say("sup: 发通知 史芳、韩伟 周四下午两点在教育局三楼小会议室开督学例会，请带好笔记本 需回执").await;
+    assert!(out.contains("已发送通知 N1") && out.contains("史芳") && out.contains("韩伟"), "{out}");
+    for acct in ["shi", "han"] {
+        let id = message_id(&out, &format!("私聊 {acct}"), "【督导室通知 N1】");
+        assert!(!id.is_empty());
+    }
+    assert!(out.contains("周四下午两点在教育局三楼小会议室开督学例会，请带好笔记本"), "body verbatim: {out}");
+    assert!(!out.contains("需回执\n"), "the flag is not part of the body: {out}");
+    assert!(out.contains("收到 N1"), "recipients are told how to acknowledge: {out}");
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM notice_recipients WHERE notice_id = 1").await, 2);
+    assert_eq!(
+        scalar(&h, "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'notice:N1:%' AND status = 'sent'").await,
+        2
+    );
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM audit_log WHERE entity = 'notice' AND action = 'sent'").await, 1);
+
+    // 史芳 quotes the notice and says 收到.
+    let notice_to_shi = message_id(&out, "私聊 shi", "【督导室通知 N1】");
+    h.app().ingest(quoting("q-shi-1", "shi", &notice_to_shi, "收到")).await.unwrap();
+    let out = h.settle().await;
+    assert!(out.contains("已确认收到通知 N1"), "{out}");
+
+    // 韩伟 has a task and a notice waiting: a bare 收到 asks which rather than guessing.
+    let out = h.say("han: 收到").await;
+    assert!(out.contains("T1") && out.contains("N1") && out.contains("请写明编号"), "{out}");
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM notice_recipients WHERE acked_at IS NOT NULL").await, 1);
+    let out = h.say("han: 收到 T1").await;
+    assert!(out.contains("已确认收到任务 T1"), "the task still works with its code: {out}");
+
+    // Someone the notice did not go to.
+    let out = h.say("zhu: 收到 N1").await;
+    assert!(out.contains("不在通知N1的接收人中"), "{out}");
+
+    // Who has and has not acknowledged.
+    let out = h.say("sup: 通知情况 N1").await;
+    assert!(out.contains("已确认（1）：史芳") && out.contains("未确认（1）：韩伟"), "{out}");
+
+    // With only the notice left, a bare 收到 acknowledges it.
+    let out = h.say("han: 收到").await;
+    assert!(out.contains("已确认收到通知 N1"), "{out}");
+    let out = h.say("sup: 通知情况 1").await;
+    assert!(out.contains("已确认（2）") && !out.contains("未确认（1）"), "{out}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn notices_reach_a_zone_and_a_school_and_refuse_what_they_cannot_resolve() {
+    let clock = ManualClock::new(local(11, 24, 9, 0));
+    let mut h = office(&clock).await;
+
+    let out = h.say("sup: 发通知 第三督学责任区 本周五上午暂停学校走访，改为集中学习").await;
+    assert!(out.contains("已发送通知 N1"), "{out}");
+    let zone: i64 = scalar(
+        &h,
+        "SELECT COUNT(*) FROM people p JOIN zones z ON z.id = p.zone_id
+          WHERE z.code = 'Z03' AND p.role = 'inspector' AND p.active = 1",
+    )
+    .await;
+    assert!(zone >= 1);
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM notice_recipients WHERE notice_id = 1").await, zone);
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'notice:N1:%'").await, zone);
+    assert!(out.contains("【督导室通知 N1】"), "zhu is bound and gets it privately: {out}");
+    let out = h.say("sup: 通知情况 N1").await;
+    assert!(out.contains("未要求回执"), "{out}");
+
+    // A school: its contact is the recipient.
+    let out = h.say("sup: 发通知 对象:城关二小 内容:下周一迎接市级督导检查，请提前准备校园安全台账").await;
+    assert!(out.contains("已发送通知 N2"), "{out}");
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM notice_recipients WHERE notice_id = 2").await, 1);
+
+    // Nothing is sent when a target is unknown or the text is missing.
+    let out = h.say("sup: 发通知 火星督学责任区 明天开会").await;
+    assert!(out.contains("通知未发送") && out.contains("火星督学责任区"), "{out}");
+    let out = h.say("sup: 发通知 全体督学").await;
+    assert!(out.contains("通知未发送") && out.contains("通知内容"), "{out}");
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM notices").await, 2);
+    let out = h.say("sup: 通知情况 N9").await;
+    assert!(out.contains("没有找到通知N9"), "{out}");
     h.stop().await;
 }

@@ -52,6 +52,9 @@ pub enum CommandId {
     SelfCheckSubmit,
     SelfCheckReview,
     SelfCheckConfirm,
+    NoticeSend,
+    NoticeStatus,
+    NoticeAck,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -585,6 +588,37 @@ pub static CATALOG: &[CommandSpec] = &[
         usage: "确认自查 Z编号 [退回 <原因>]",
         summary: "确认自查清单，列入台账",
     },
+    // Supervisor notices; see domain::notice. "收到 N编号" is routed to NoticeAck.
+    CommandSpec {
+        id: CommandId::NoticeSend,
+        topic: Topic::Notice,
+        names: &["发通知", "发布通知"],
+        english: &["notify"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "发通知 <对象> <内容> [需回执]",
+        summary: "向人员、责任区、学校、全体督学或全部学校发通知；加“需回执”请对方回复“收到 N编号”",
+    },
+    CommandSpec {
+        id: CommandId::NoticeStatus,
+        topic: Topic::Notice,
+        names: &["通知情况"],
+        english: &["notice"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "通知情况 N编号",
+        summary: "查看通知的送达情况和回执（谁已确认、谁未确认）",
+    },
+    CommandSpec {
+        id: CommandId::NoticeAck,
+        topic: Topic::Notice,
+        names: &["收到通知"],
+        english: &["notice-ack"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "收到 N编号",
+        summary: "确认收到需回执的通知（也可引用通知直接回复“收到”）",
+    },
     CommandSpec {
         id: CommandId::Queue,
         topic: Topic::Admin,
@@ -785,6 +819,15 @@ mod tests {
         assert_eq!(p("督导进度 Z01"), Some((CommandId::VisitProgress, "Z01".into())));
         assert_eq!(p("我的进度"), Some((CommandId::MyProgress, String::new())));
         assert_eq!(p("督导纪实很重要"), None);
+    }
+
+    #[test]
+    fn notice_commands() {
+        assert_eq!(p("发通知 全体督学 周五开会"), Some((CommandId::NoticeSend, "全体督学 周五开会".into())));
+        assert_eq!(p("通知情况 N2"), Some((CommandId::NoticeStatus, "N2".into())));
+        assert_eq!(p("收到N2"), Some((CommandId::TaskAck, "N2".into())));
+        assert_eq!(p("收到通知 N2"), Some((CommandId::NoticeAck, "N2".into())));
+        assert_eq!(p("通知大家明天开会"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod dates;
 pub mod group;
 pub mod mask;
 pub mod monthly;
+pub mod notice;
 pub mod rectify;
 pub mod report_parse;
 pub mod role;

@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod group;
 mod leave;
+mod notice;
 mod school;
 pub mod task;
 
@@ -19,6 +20,10 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
     // "收到 W12", "完成 W12 …": the everyday task words address a rectification item by its id.
     let cmd = crate::app::rectify::reroute(cmd);
     // "收到", "完成", "通过" are everyday words: without a task id or a quoted task notice they are chatter.
+    // "收到 N3", a quoted notice, or a bare 收到 with a notice awaiting a receipt.
+    if let Some(intent) = notice::intercept_ack(ctx, &cmd).await? {
+        return Ok(intent);
+    }
     if task::is_chatter(ctx, &cmd).await? {
         return Ok("chatter");
     }
@@ -92,6 +97,9 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
         | CommandId::SelfCheckSubmit
         | CommandId::SelfCheckReview
         | CommandId::SelfCheckConfirm => crate::app::rectify::command(ctx, cmd.id, args).await?,
+        CommandId::NoticeSend | CommandId::NoticeStatus | CommandId::NoticeAck => {
+            notice::handle(ctx, cmd.id, args).await?
+        }
     }
     Ok(command_intent(cmd.id))
 }
@@ -144,6 +152,9 @@ fn command_intent(id: CommandId) -> &'static str {
         CommandId::SelfCheckSubmit => "self_check_submit",
         CommandId::SelfCheckReview => "self_check_review",
         CommandId::SelfCheckConfirm => "self_check_confirm",
+        CommandId::NoticeSend => "notice_send",
+        CommandId::NoticeStatus => "notice_status",
+        CommandId::NoticeAck => "notice_ack",
     }
 }
 
