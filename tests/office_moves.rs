@@ -195,3 +195,167 @@ async fn notices_reach_a_zone_and_a_school_and_refuse_what_they_cannot_resolve()
     assert!(out.contains("没有找到通知N9"), "{out}");
     h.stop().await;
 }
+
+// ---- item 19: start a round now ----
+
+const ZONE_GROUPS: &str = r#"
+[[groups]]
+channel = "console"
+id = "zone5"
+purpose = "zone_inspectors"
+zone = "Z05"
+
+[[groups]]
+channel = "console"
+id = "office"
+purpose = "supervisors"
+"#;
+
+async fn tick(h: &Harness) {
+    dudao::scheduler::Scheduler::new(h.app().clone(), dudao::service::all_jobs()).tick().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_supervisor_opens_the_weekly_round_now_and_friday_does_not_repeat_it() {
+    // Wednesday 2026-11-25; the weekly prompt is scheduled for Friday 16:00.
+    let clock = ManualClock::new(local(11, 25, 10, 0));
+    let mut h = Harness::start_with(ZONE_GROUPS, Some(clock.clone())).await;
+    h.bind("sup", "S001").await;
+    h.bind("zhang", "D005").await;
+
+    let out = h.say("zhang: 发起周报").await;
+    assert!(out.contains("不能使用“发起周报”"), "{out}");
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM weekly_rounds").await, 0);
+
+    let out = h.say("sup: 发起周报").await;
+    assert!(out.contains("已发起2026年第48周周报收集"), "{out}");
+    assert!(out.contains("[console → 群 zone5]") && out.contains("周报开始收集"), "prompt in the zone group: {out}");
+    let rounds = scalar(&h, "SELECT COUNT(*) FROM weekly_rounds WHERE week = '2026-W48'").await;
+    let prompts = scalar(&h, "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'weekly:r%:prompt%'").await;
+    assert!(rounds >= 1 && prompts >= 1);
+    assert_eq!(
+        scalar(
+            &h,
+            "SELECT COUNT(*) FROM firings f JOIN schedules s ON s.id = f.schedule_id
+              WHERE s.name = 'weekly-prompt' AND f.status = 'fired' AND f.manual_by = 'chat:S001'"
+        )
+        .await,
+        1
+    );
+
+    // Asking again the same week does nothing.
+    let out = h.say("sup: 发起周报").await;
+    assert!(out.contains("不再重复发起"), "{out}");
+
+    // Friday's scheduled prompt finds this week's occurrence recorded: no second round, no prompt.
+    clock.set(local(11, 27, 16, 1));
+    tick(&h).await;
+    let out = h.settle().await;
+    assert!(!out.contains("周报开始收集"), "prompted twice: {out}");
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM weekly_rounds").await, rounds);
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'weekly:r%:prompt%'").await, prompts);
+    assert_eq!(
+        scalar(
+            &h,
+            "SELECT COUNT(*) FROM firings f JOIN schedules s ON s.id = f.schedule_id
+              WHERE s.name = 'weekly-prompt' AND f.status = 'fired'"
+        )
+        .await,
+        1
+    );
+    // The next week's prompt goes out as usual.
+    clock.set(local(12, 4, 16, 1));
+    tick(&h).await;
+    let out = h.settle().await;
+    assert!(out.contains("2026年第49周周报开始收集"), "{out}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_theme_published_on_demand_is_not_published_again_by_the_schedule() {
+    let clock = ManualClock::new(local(11, 30, 10, 0));
+    let mut h = Harness::start_with(ZONE_GROUPS, Some(clock.clone())).await;
+    h.bind("sup", "S001").await;
+
+    // Only a month: the theme calendar's theme for it, now.
+    let out = h.say("sup: 发布主题 12月").await;
+    assert!(out.contains("已发布2026年12月督导主题"), "{out}");
+    let notices = out.matches("【2026年12月督导主题】").count();
+    assert!(notices >= 1, "{out}");
+
+    // December 1st, the day the schedule would publish it from the calendar: it is there already.
+    clock.set(local(12, 1, 9, 1));
+    tick(&h).await;
+    let out = h.settle().await;
+    assert!(!out.contains("【2026年12月督导主题】"), "published twice: {out}");
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM monthly_themes WHERE month = '2026-12'").await, 1);
+    h.stop().await;
+}
+
+// ---- item 19: `dudao schedules run NAME` ----
+
+fn cli(db: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dudao"))
+        .args(args)
+        .env("DUDAO_DATABASE__PATH", db)
+        .env("DUDAO_HTTP__BIND", "127.0.0.1:0")
+        .env("DUDAO_LOG", "warn")
+        .output()
+        .expect("run dudao")
+}
+
+#[tokio::test]
+async fn schedules_run_runs_a_job_once_for_its_period_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dudao.sqlite");
+
+    let out = cli(&db, &["schedules", "run", "weekly-prompt"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("已运行"), "{stdout}");
+
+    // Run again the same period: recorded once, nothing repeated.
+    let out = cli(&db, &["schedules", "run", "weekly-prompt"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success() && stdout.contains("未重复运行"), "{stdout}");
+
+    // An unknown name: an error naming the schedules there are.
+    let out = cli(&db, &["schedules", "run", "weekly-promt"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success() && stderr.contains("weekly-promt") && stderr.contains("weekly-prompt"), "{stderr}");
+
+    let pool = dudao::db::open_and_migrate(&common::settings_for(&dir, "").database).await.unwrap();
+    let (nominal, manual_by): (String, String) = sqlx::query_as(
+        "SELECT f.nominal_at, f.manual_by FROM firings f JOIN schedules s ON s.id = f.schedule_id
+          WHERE s.name = 'weekly-prompt' AND f.status = 'fired'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(manual_by, "cli");
+    let rounds: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM weekly_rounds").fetch_one(&pool).await.unwrap();
+    assert!(rounds >= 1, "the job ran against the configured database");
+    let prompts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'weekly:r%:prompt%'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    // The service, at the regular time of that occurrence, does not fire it again.
+    let nominal = dudao::db::parse_ts(&nominal).unwrap();
+    let clock = ManualClock::new(nominal + chrono::Duration::minutes(1));
+    let h = Harness::start_in(dir, "", Some(clock)).await;
+    tick(&h).await;
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM weekly_rounds").await, rounds);
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'weekly:r%:prompt%'").await, prompts);
+    assert_eq!(
+        scalar(
+            &h,
+            "SELECT COUNT(*) FROM firings f JOIN schedules s ON s.id = f.schedule_id
+              WHERE s.name = 'weekly-prompt' AND f.status = 'fired'"
+        )
+        .await,
+        1
+    );
+    h.stop().await;
+}

@@ -55,6 +55,7 @@ pub enum CommandId {
     NoticeSend,
     NoticeStatus,
     NoticeAck,
+    WeeklyStart,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +234,16 @@ pub static CATALOG: &[CommandSpec] = &[
         place: Place::Anywhere,
         usage: "我的周报",
         summary: "查看本周周报的提交情况和识别结果",
+    },
+    CommandSpec {
+        id: CommandId::WeeklyStart,
+        topic: Topic::Weekly,
+        names: &["发起周报", "开始周报"],
+        english: &["start-report"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "发起周报",
+        summary: "立即发起本周周报收集（与定时提示相同，本周定时提示不再重复）",
     },
     CommandSpec {
         id: CommandId::WeeklyStats,

@@ -6,6 +6,7 @@ mod admin;
 mod group;
 mod leave;
 mod notice;
+mod round;
 mod school;
 pub mod task;
 
@@ -63,6 +64,7 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
         CommandId::WeeklyReport => crate::app::weekly::command(ctx, args).await?,
         CommandId::MyWeekly => crate::app::weekly::mine(ctx).await?,
         CommandId::WeeklyStats => crate::app::weekly::stats_command(ctx, args).await?,
+        CommandId::WeeklyStart => round::start_weekly(ctx).await?,
         CommandId::TaskCreate
         | CommandId::TaskAck
         | CommandId::TaskProgress
@@ -118,6 +120,7 @@ fn command_intent(id: CommandId) -> &'static str {
         CommandId::WeeklyReport => "weekly_command",
         CommandId::MyWeekly => "weekly_mine",
         CommandId::WeeklyStats => "weekly_stats",
+        CommandId::WeeklyStart => "weekly_start",
         CommandId::TaskCreate => "task_create",
         CommandId::TaskAck => "task_ack",
         CommandId::TaskProgress => "task_progress",
