@@ -185,12 +185,26 @@ async fn notices_reach_a_zone_and_a_school_and_refuse_what_they_cannot_resolve()
     assert!(out.contains("已发送通知 N2"), "{out}");
     assert_eq!(scalar(&h, "SELECT COUNT(*) FROM notice_recipients WHERE notice_id = 2").await, 1);
 
+    // A zone's schools: the contact of each of them.
+    let out = h.say("sup: 发通知 第一督学责任区学校 请各校周三前上报冬季取暖安全自查表 回执").await;
+    assert!(out.contains("已发送通知 N3") && out.contains("已要求回执"), "{out}");
+    let to_schools = scalar(&h, "SELECT COUNT(*) FROM notice_recipients WHERE notice_id = 3").await;
+    let contacts = scalar(
+        &h,
+        "SELECT COUNT(DISTINCT c.person_id) FROM school_contacts c JOIN schools s ON s.id = c.school_id
+           JOIN zones z ON z.id = s.zone_id JOIN people p ON p.id = c.person_id
+          WHERE z.code = 'Z01' AND s.active = 1 AND p.active = 1 AND p.role = 'school_contact'",
+    )
+    .await;
+    assert!(to_schools >= 1 && to_schools <= contacts, "{to_schools} of {contacts}: {out}");
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'notice:N3:%'").await, to_schools);
+
     // Nothing is sent when a target is unknown or the text is missing.
     let out = h.say("sup: 发通知 火星督学责任区 明天开会").await;
     assert!(out.contains("通知未发送") && out.contains("火星督学责任区"), "{out}");
     let out = h.say("sup: 发通知 全体督学").await;
     assert!(out.contains("通知未发送") && out.contains("通知内容"), "{out}");
-    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM notices").await, 2);
+    assert_eq!(scalar(&h, "SELECT COUNT(*) FROM notices").await, 3);
     let out = h.say("sup: 通知情况 N9").await;
     assert!(out.contains("没有找到通知N9"), "{out}");
     h.stop().await;

@@ -839,6 +839,8 @@ mod tests {
         assert_eq!(p("收到N2"), Some((CommandId::TaskAck, "N2".into())));
         assert_eq!(p("收到通知 N2"), Some((CommandId::NoticeAck, "N2".into())));
         assert_eq!(p("通知大家明天开会"), None);
+        assert_eq!(p("发起周报"), Some((CommandId::WeeklyStart, String::new())));
+        assert_eq!(p("周报 发起周报"), Some((CommandId::WeeklyReport, "发起周报".into())));
     }
 
     #[test]

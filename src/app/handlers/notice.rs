@@ -234,7 +234,11 @@ async fn status(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     };
     if notice.receipt {
         let (acked, waiting): (Vec<_>, Vec<_>) = recipients.iter().partition(|r| r.acked);
-        lines.push(format!("已确认（{}）：{}", acked.len(), list(&acked)));
+        lines.push(if acked.is_empty() {
+            "已确认（0）".to_string()
+        } else {
+            format!("已确认（{}）：{}", acked.len(), list(&acked))
+        });
         if !waiting.is_empty() {
             lines.push(format!("未确认（{}）：{}", waiting.len(), list(&waiting)));
         }
