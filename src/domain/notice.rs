@@ -51,8 +51,8 @@ fn strip_label<'a>(s: &'a str, labels: &[&str]) -> Option<&'a str> {
     labels.iter().find_map(|l| s.strip_prefix(l)).and_then(|r| r.strip_prefix([':', '：'])).map(str::trim_start)
 }
 
-/// Splits `发通知` arguments. Without platform mentions the first word (up to a space or line
-/// break) lists the targets, optionally labelled `对象:`; the rest is the body, optionally
+/// Splits `发通知` arguments. Without platform mentions the first word (up to a space, line break
+/// or colon) lists the targets, optionally labelled `对象:`; the rest is the body, optionally
 /// labelled `内容:`. With mentions and no `对象:` label, all the text is the body.
 pub fn parse_notice(args: &str, has_mentions: bool) -> Result<NoticeSpec, NoticeError> {
     let mut s = args.trim();
@@ -60,7 +60,8 @@ pub fn parse_notice(args: &str, has_mentions: bool) -> Result<NoticeSpec, Notice
     let mut targets = Vec::new();
     if labelled.is_some() || !has_mentions {
         s = labelled.unwrap_or(s);
-        let (list, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
+        // "全体督学：明天开会" — a colon after the recipients ends them as a space does.
+        let (list, rest) = s.split_once(|c: char| c.is_whitespace() || c == ':' || c == '：').unwrap_or((s, ""));
         targets = split_names(&normalize(list)).iter().filter_map(|n| target_from_item(n)).collect();
         s = rest.trim();
     }
@@ -117,6 +118,8 @@ mod tests {
         // "回执" inside a sentence is text, not the flag.
         let n = parse_notice("Z01 请各校周五前交回执单", false).unwrap();
         assert!(!n.receipt && n.body == "请各校周五前交回执单");
+        let n = parse_notice("全体督学：明天上午九点开会", false).unwrap();
+        assert_eq!((n.targets, n.body.as_str()), (vec![Target::AllInspectors], "明天上午九点开会"));
         // Mentions: all the text is the body.
         let n = parse_notice("明天上午九点开会", true).unwrap();
         assert!(n.targets.is_empty() && n.body == "明天上午九点开会");
