@@ -30,8 +30,11 @@ enum Command {
         #[command(subcommand)]
         cmd: RosterCmd,
     },
-    /// Schedules: cron, next firing, and the latest occurrences recorded.
-    Schedules,
+    /// Schedules: cron, next firing, and the latest occurrences recorded; `run NAME` runs one now.
+    Schedules {
+        #[command(subcommand)]
+        cmd: Option<SchedulesCmd>,
+    },
     /// Holiday calendar: import a year from the State Council notice, show what is known.
     Calendar {
         #[command(subcommand)]
@@ -90,6 +93,13 @@ enum TemplateKindArg {
 }
 
 #[derive(Subcommand)]
+enum SchedulesCmd {
+    /// Run a schedule's job now, recorded as this period's occurrence so its regular firing does
+    /// not repeat it (the running service sends what it queued).
+    Run { name: String },
+}
+
+#[derive(Subcommand)]
 enum OutboxCmd {
     /// Messages needing attention (dead, unroutable, unknown) or of a given status.
     List {
@@ -133,7 +143,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Roster { cmd } => roster_cmd(settings, cmd).await,
         Command::Outbox { cmd } => outbox_cmd(settings, cmd).await,
-        Command::Schedules => schedules_cmd(settings).await,
+        Command::Schedules { cmd: None } => schedules_cmd(settings).await,
+        Command::Schedules { cmd: Some(SchedulesCmd::Run { name }) } => schedule_run(settings, &name).await,
         Command::Calendar { cmd } => calendar_cmd(settings, cmd).await,
     }
 }
@@ -359,6 +370,34 @@ async fn calendar_cmd(settings: Settings, cmd: CalendarCmd) -> anyhow::Result<()
     };
     pool.close().await;
     result
+}
+
+/// `dudao schedules run NAME`: the job runs here against the configured database, with the
+/// configured channels' capabilities for routing; the service's outbox workers send the result.
+async fn schedule_run(settings: Settings, name: &str) -> anyhow::Result<()> {
+    let settings = Arc::new(settings);
+    let enabled = dudao::chat::registry::from_config(&settings)?;
+    let app = service::build_app(settings.clone(), Arc::new(SystemClock), &enabled.channels).await?;
+    let pool = app.db.clone();
+    let scheduler = dudao::scheduler::Scheduler::new(app.clone(), service::all_jobs());
+    // The schedules as configured now, as the service would have them at start.
+    scheduler.sync_config(&service::all_schedules(&settings)).await?;
+    let result = scheduler.run_now(name, "cli").await;
+    pool.close().await;
+    let tz = settings.timezone();
+    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    match result? {
+        dudao::scheduler::ManualRun::Ran { nominal, for_period: true } => {
+            println!("{name}: 已运行，记为 {} 这一期（到时不再重复运行）", local(nominal))
+        }
+        dudao::scheduler::ManualRun::Ran { nominal, for_period: false } => {
+            println!("{name}: 已运行（本期没有定时运行，记为 {}）", local(nominal))
+        }
+        dudao::scheduler::ManualRun::AlreadyRan { nominal, at } => {
+            println!("{name}: {} 这一期已于 {} 运行过，未重复运行", local(nominal), local(at))
+        }
+    }
+    Ok(())
 }
 
 async fn schedules_cmd(settings: Settings) -> anyhow::Result<()> {

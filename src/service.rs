@@ -155,26 +155,37 @@ pub async fn seed_sample_roster(
     Ok(())
 }
 
-/// Starts everything. `channels` are the enabled channel instances.
-pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn Channel>>) -> anyhow::Result<Running> {
-    let settings = Arc::new(settings);
+/// The application over a migrated database: calendar (shipped files plus imported years),
+/// theme calendar checked, routing for `channels`, the sample roster seeded when configured.
+/// Shared by the service and CLI commands that run workflow code (`dudao schedules run`).
+pub async fn build_app(
+    settings: Arc<Settings>,
+    clock: SharedClock,
+    channels: &[Arc<dyn Channel>],
+) -> anyhow::Result<Arc<App>> {
     let pool = db::open_and_migrate(&settings.database).await?;
     // Years the office imported replace the shipped files of the same year.
     let imported = crate::app::calendar::imported(&pool).await?;
     let calendar = Arc::new(crate::app::calendar::build(&settings, &imported)?);
     crate::app::calendar::log_gap(&calendar, clock.now().with_timezone(&settings.timezone()).date_naive());
     crate::app::monthly::theme_calendar(&settings)?;
-    let directory = Directory::from_channels(&channels);
     let app = Arc::new(App {
         db: pool,
         clock: clock.clone(),
         tz: settings.timezone(),
         settings: settings.clone(),
         calendar,
-        directory,
+        directory: Directory::from_channels(channels),
         outbox_notify: Arc::new(Notify::new()),
     });
     seed_sample_roster(&app.db, &settings, app.clock.now()).await?;
+    Ok(app)
+}
+
+/// Starts everything. `channels` are the enabled channel instances.
+pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn Channel>>) -> anyhow::Result<Running> {
+    let settings = Arc::new(settings);
+    let app = build_app(settings.clone(), clock.clone(), &channels).await?;
     register_config_groups(&app).await?;
     let recovered = app.recover_inbound().await?;
     if recovered > 0 {

@@ -31,7 +31,7 @@ fn piped_script_binds_an_account_and_gets_role_appropriate_help() {
     assert!(out.status.success(), "serve failed: {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("尚未绑定"), "{stdout}");
     assert!(stdout.contains("绑定成功！您好，张兰英（责任督学）"), "{stdout}");
-    assert!(stdout.contains("请假 <开始日期>") && stdout.contains("周报"), "inspector help: {stdout}");
+    assert!(stdout.contains("请假") && stdout.contains("周报：周报"), "inspector help: {stdout}");
     assert!(!stdout.contains("绑定码 <编号或姓名>"), "supervisor commands hidden from an inspector: {stdout}");
     assert!(stdout.contains("不能使用“登记群”"), "{stdout}");
 }

@@ -52,6 +52,10 @@ pub enum CommandId {
     SelfCheckSubmit,
     SelfCheckReview,
     SelfCheckConfirm,
+    NoticeSend,
+    NoticeStatus,
+    NoticeAck,
+    WeeklyStart,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,9 +66,58 @@ pub enum Place {
     PrivateOnly,
 }
 
+/// Topics of the short help, in the order it lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    Account,
+    Weekly,
+    Task,
+    Theme,
+    Rectify,
+    Notice,
+    Admin,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 7] =
+        [Topic::Account, Topic::Weekly, Topic::Task, Topic::Theme, Topic::Rectify, Topic::Notice, Topic::Admin];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Topic::Account => "账号",
+            Topic::Weekly => "周报",
+            Topic::Task => "督办",
+            Topic::Theme => "主题督导",
+            Topic::Rectify => "整改",
+            Topic::Notice => "通知",
+            Topic::Admin => "管理",
+        }
+    }
+
+    /// What people type after `帮助` to mean the topic (its label first). A topic word wins over
+    /// a command of the same name: `帮助 任务` shows all task commands, not just `任务 T编号`.
+    fn words(self) -> &'static [&'static str] {
+        match self {
+            Topic::Account => &["账号", "帐号", "身份", "绑定身份", "account"],
+            Topic::Weekly => &["周报", "weekly", "report"],
+            Topic::Task => &["督办", "任务", "督办任务", "task", "tasks"],
+            Topic::Theme => &["主题督导", "主题", "督导", "纪实", "theme", "visit"],
+            Topic::Rectify => &["整改", "问题", "台账", "自查", "rectify", "problem"],
+            Topic::Notice => &["通知", "notice"],
+            Topic::Admin => &["管理", "admin"],
+        }
+    }
+
+    fn find(word: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|t| t.words().iter().any(|w| w.eq_ignore_ascii_case(word)))
+    }
+}
+
 #[derive(Debug)]
 pub struct CommandSpec {
     pub id: CommandId,
+    /// The group the short help lists the command under.
+    pub topic: Topic,
     /// The first name is the one shown in help.
     pub names: &'static [&'static str],
     pub english: &'static [&'static str],
@@ -84,6 +137,7 @@ const SCHOOL_SIDE: &[Role] = &[Role::Admin, Role::Supervisor, Role::SchoolContac
 pub static CATALOG: &[CommandSpec] = &[
     CommandSpec {
         id: CommandId::Help,
+        topic: Topic::Account,
         names: &["帮助", "菜单"],
         english: &["help", "menu"],
         roles: &[],
@@ -93,6 +147,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::Bind,
+        topic: Topic::Account,
         names: &["绑定"],
         english: &["bind"],
         roles: &[],
@@ -102,6 +157,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::WhoAmI,
+        topic: Topic::Account,
         names: &["我是谁", "我的信息"],
         english: &["whoami"],
         roles: ALL_BOUND,
@@ -111,6 +167,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::School,
+        topic: Topic::Account,
         names: &["学校", "查学校"],
         english: &["school"],
         roles: ALL_BOUND,
@@ -120,6 +177,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::Leave,
+        topic: Topic::Account,
         names: &["请假"],
         english: &["leave"],
         roles: STAFF,
@@ -129,6 +187,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::CancelLeave,
+        topic: Topic::Account,
         names: &["取消请假", "销假"],
         english: &["cancel-leave"],
         roles: STAFF,
@@ -138,6 +197,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::RegisterGroup,
+        topic: Topic::Admin,
         names: &["登记群", "设置群"],
         english: &["register-group"],
         roles: SUPERVISORS,
@@ -147,6 +207,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::IssueCode,
+        topic: Topic::Admin,
         names: &["绑定码", "发绑定码"],
         english: &["code"],
         roles: SUPERVISORS,
@@ -156,6 +217,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::WeeklyReport,
+        topic: Topic::Weekly,
         names: &["周报", "交周报"],
         english: &["report"],
         roles: &[Role::Inspector],
@@ -165,6 +227,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::MyWeekly,
+        topic: Topic::Weekly,
         names: &["我的周报"],
         english: &["my-report"],
         roles: &[Role::Inspector],
@@ -173,7 +236,18 @@ pub static CATALOG: &[CommandSpec] = &[
         summary: "查看本周周报的提交情况和识别结果",
     },
     CommandSpec {
+        id: CommandId::WeeklyStart,
+        topic: Topic::Weekly,
+        names: &["发起周报", "开始周报"],
+        english: &["start-report"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "发起周报",
+        summary: "立即发起本周周报收集（与定时提示相同，本周定时提示不再重复）",
+    },
+    CommandSpec {
         id: CommandId::WeeklyStats,
+        topic: Topic::Weekly,
         names: &["周报统计"],
         english: &["report-stats"],
         roles: SUPERVISORS,
@@ -184,6 +258,7 @@ pub static CATALOG: &[CommandSpec] = &[
     // Task assignment (督办); see domain::task for the create grammar.
     CommandSpec {
         id: CommandId::TaskCreate,
+        topic: Topic::Task,
         names: &["布置任务", "新任务", "发布任务"],
         english: &["assign"],
         roles: SUPERVISORS,
@@ -193,6 +268,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskAck,
+        topic: Topic::Task,
         names: &["收到", "已收到", "收到了", "确认收到"],
         english: &["ack"],
         roles: ALL_BOUND,
@@ -202,6 +278,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskProgress,
+        topic: Topic::Task,
         names: &["进展", "汇报进展"],
         english: &["progress"],
         roles: ALL_BOUND,
@@ -211,6 +288,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskDone,
+        topic: Topic::Task,
         names: &["完成", "已完成", "提交"],
         english: &["done", "submit"],
         roles: ALL_BOUND,
@@ -220,6 +298,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskShow,
+        topic: Topic::Task,
         names: &["任务", "查看任务", "任务详情"],
         english: &["task"],
         roles: ALL_BOUND,
@@ -229,6 +308,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskMine,
+        topic: Topic::Task,
         names: &["我的任务", "待办任务"],
         english: &["mytasks"],
         roles: ALL_BOUND,
@@ -238,6 +318,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskApprove,
+        topic: Topic::Task,
         names: &["通过", "审核通过", "验收通过"],
         english: &["approve"],
         roles: SUPERVISORS,
@@ -247,6 +328,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskReturn,
+        topic: Topic::Task,
         names: &["退回", "驳回"],
         english: &["return", "reject"],
         roles: SUPERVISORS,
@@ -256,6 +338,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskList,
+        topic: Topic::Task,
         names: &["任务列表", "督办列表"],
         english: &["tasks"],
         roles: SUPERVISORS,
@@ -265,6 +348,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskReassign,
+        topic: Topic::Task,
         names: &["改派", "转派"],
         english: &["reassign"],
         roles: SUPERVISORS,
@@ -274,6 +358,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskExtend,
+        topic: Topic::Task,
         names: &["延期", "任务延期"],
         english: &["extend"],
         roles: SUPERVISORS,
@@ -283,6 +368,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskClose,
+        topic: Topic::Task,
         names: &["办结", "办结任务", "结束任务"],
         english: &["close-task"],
         roles: SUPERVISORS,
@@ -292,6 +378,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskCancel,
+        topic: Topic::Task,
         names: &["撤销", "撤销任务", "取消任务"],
         english: &["cancel-task"],
         roles: SUPERVISORS,
@@ -302,6 +389,7 @@ pub static CATALOG: &[CommandSpec] = &[
     // Monthly themes, visit records, quotas and the month-end report; see domain::monthly.
     CommandSpec {
         id: CommandId::ThemePublish,
+        topic: Topic::Theme,
         names: &["发布主题"],
         english: &["publish-theme"],
         roles: SUPERVISORS,
@@ -311,6 +399,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ThemeShow,
+        topic: Topic::Theme,
         names: &["本月主题", "督导主题"],
         english: &["theme"],
         roles: STAFF,
@@ -320,6 +409,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::VisitLog,
+        topic: Topic::Theme,
         names: &["督导纪实", "记录督导"],
         english: &["visit"],
         roles: &[Role::Inspector],
@@ -329,6 +419,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::MyProgress,
+        topic: Topic::Theme,
         names: &["我的进度"],
         english: &["my-progress"],
         roles: &[Role::Inspector],
@@ -338,6 +429,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::VisitProgress,
+        topic: Topic::Theme,
         names: &["督导进度"],
         english: &["visit-stats"],
         roles: SUPERVISORS,
@@ -347,6 +439,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::MonthlyReport,
+        topic: Topic::Theme,
         names: &["月汇报"],
         english: &["monthly"],
         roles: SUPERVISORS,
@@ -358,6 +451,7 @@ pub static CATALOG: &[CommandSpec] = &[
     // 延期/撤销/任务" followed by a W-id are routed to these too.
     CommandSpec {
         id: CommandId::ProblemRecord,
+        topic: Topic::Rectify,
         names: &["记问题", "登记问题"],
         english: &["problem"],
         roles: STAFF,
@@ -367,6 +461,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemAck,
+        topic: Topic::Rectify,
         names: &["收到整改"],
         english: &["rectify-ack"],
         roles: SCHOOL_SIDE,
@@ -376,6 +471,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemProgress,
+        topic: Topic::Rectify,
         names: &["整改进展"],
         english: &["rectify-progress"],
         roles: SCHOOL_SIDE,
@@ -385,6 +481,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemSubmit,
+        topic: Topic::Rectify,
         names: &["整改完成", "提交整改"],
         english: &["rectify-done"],
         roles: SCHOOL_SIDE,
@@ -394,6 +491,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemClose,
+        topic: Topic::Rectify,
         names: &["销号", "核查销号"],
         english: &["verify"],
         roles: STAFF,
@@ -403,6 +501,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemReturn,
+        topic: Topic::Rectify,
         names: &["退回整改"],
         english: &["rectify-return"],
         roles: STAFF,
@@ -412,6 +511,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemExtend,
+        topic: Topic::Rectify,
         names: &["整改延期"],
         english: &["rectify-extend"],
         roles: STAFF,
@@ -421,6 +521,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemReopen,
+        topic: Topic::Rectify,
         names: &["回头看"],
         english: &["reopen"],
         roles: STAFF,
@@ -430,6 +531,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemCancel,
+        topic: Topic::Rectify,
         names: &["撤销问题"],
         english: &["cancel-problem"],
         roles: SUPERVISORS,
@@ -439,6 +541,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemShow,
+        topic: Topic::Rectify,
         names: &["查问题", "问题详情"],
         english: &["show-problem"],
         roles: ALL_BOUND,
@@ -448,6 +551,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemLedger,
+        topic: Topic::Rectify,
         names: &["整改台账"],
         english: &["ledger"],
         roles: ALL_BOUND,
@@ -457,6 +561,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemReconcile,
+        topic: Topic::Rectify,
         names: &["整改对账"],
         english: &["reconcile"],
         roles: SUPERVISORS,
@@ -466,6 +571,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::SelfCheckSubmit,
+        topic: Topic::Rectify,
         names: &["自查清单", "提交自查"],
         english: &["self-check"],
         roles: &[Role::SchoolContact],
@@ -475,6 +581,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::SelfCheckReview,
+        topic: Topic::Rectify,
         names: &["审核自查"],
         english: &["review-self-check"],
         roles: STAFF,
@@ -484,6 +591,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::SelfCheckConfirm,
+        topic: Topic::Rectify,
         names: &["确认自查"],
         english: &["confirm-self-check"],
         roles: SUPERVISORS,
@@ -491,8 +599,40 @@ pub static CATALOG: &[CommandSpec] = &[
         usage: "确认自查 Z编号 [退回 <原因>]",
         summary: "确认自查清单，列入台账",
     },
+    // Supervisor notices; see domain::notice. "收到 N编号" is routed to NoticeAck.
+    CommandSpec {
+        id: CommandId::NoticeSend,
+        topic: Topic::Notice,
+        names: &["发通知", "发布通知"],
+        english: &["notify"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "发通知 <对象> <内容> [需回执]",
+        summary: "向人员、责任区、学校、全体督学或全部学校发通知；加“需回执”请对方回复“收到 N编号”",
+    },
+    CommandSpec {
+        id: CommandId::NoticeStatus,
+        topic: Topic::Notice,
+        names: &["通知情况"],
+        english: &["notice"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "通知情况 N编号",
+        summary: "查看通知的送达情况和回执（谁已确认、谁未确认）",
+    },
+    CommandSpec {
+        id: CommandId::NoticeAck,
+        topic: Topic::Notice,
+        names: &["收到通知"],
+        english: &["notice-ack"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "收到 N编号",
+        summary: "确认收到需回执的通知（也可引用通知直接回复“收到”）",
+    },
     CommandSpec {
         id: CommandId::Queue,
+        topic: Topic::Admin,
         names: &["发送队列", "队列"],
         english: &["queue"],
         roles: &[Role::Admin],
@@ -565,23 +705,77 @@ fn strip_name<'a>(t: &'a str, name: &str, ascii: bool) -> Option<&'a str> {
     head.eq_ignore_ascii_case(name).then(|| &t[name.len()..])
 }
 
-/// The help text for a role: exactly the commands it may use.
+/// The short help for a role: per topic, one line of the command names it may use. It must fit
+/// one WeCom message (600 characters), so usage and summaries come only on request.
 pub fn help_text(role: Option<Role>, bot_name: &str) -> String {
-    let mut out = format!("{bot_name}可用指令：\n");
-    for spec in CATALOG.iter().filter(|s| s.allowed(role)) {
-        let place = match spec.place {
-            Place::GroupOnly => "（群内）",
-            Place::PrivateOnly => "（私聊）",
-            Place::Anywhere => "",
-        };
-        out.push_str(&format!("· {}{} — {}\n", spec.usage, place, spec.summary));
+    let mut out = format!("{bot_name}可用指令（发送“帮助 主题”或“帮助 指令”查看用法）：\n");
+    for topic in Topic::ALL {
+        let names: Vec<&str> = CATALOG
+            .iter()
+            .filter(|s| s.topic == topic && s.id != CommandId::Help && s.allowed(role))
+            .map(|s| s.names[0])
+            .collect();
+        if !names.is_empty() {
+            out.push_str(&format!("{}：{}\n", topic.label(), names.join("、")));
+        }
     }
     if role.is_none() {
         out.push_str("您尚未绑定身份，请向督导室索取绑定码后发送“绑定 绑定码”。");
     } else {
-        out.push_str("指令也可用英文，如 help。");
+        out.push_str("指令也可用英文，如 help task。");
     }
     out
+}
+
+fn detail_line(spec: &CommandSpec) -> String {
+    let place = match spec.place {
+        Place::GroupOnly => "（群内）",
+        Place::PrivateOnly => "（私聊）",
+        Place::Anywhere => "",
+    };
+    format!("· {}{} — {}", spec.usage, place, spec.summary)
+}
+
+/// `帮助 <主题或指令>`: the usage and summary of a topic's commands the role may use, or of one
+/// command; anything else gets the list of topics.
+pub fn help_detail(role: Option<Role>, query: &str) -> String {
+    let q = normalize(query);
+    let q = q.trim().trim_start_matches(['/', '#', '＃']).trim();
+    let topics_hint = || {
+        let labels: Vec<&str> = Topic::ALL
+            .into_iter()
+            .filter(|t| CATALOG.iter().any(|s| s.topic == *t && s.id != CommandId::Help && s.allowed(role)))
+            .map(Topic::label)
+            .collect();
+        format!("可查看的主题：{}。也可以写指令名，例如“帮助 我的任务”；只发“帮助”查看全部指令。", labels.join("、"))
+    };
+    if let Some(topic) = Topic::find(q) {
+        let lines: Vec<String> =
+            CATALOG.iter().filter(|s| s.topic == topic && s.allowed(role)).map(detail_line).collect();
+        if lines.is_empty() {
+            return format!("您的身份没有“{}”方面的指令。{}", topic.label(), topics_hint());
+        }
+        return format!("{}指令：\n{}", topic.label(), lines.join("\n"));
+    }
+    let spec = CATALOG
+        .iter()
+        .find(|s| s.names.contains(&q) || s.english.iter().any(|e| e.eq_ignore_ascii_case(q)))
+        .or_else(|| parse(q).map(|c| CommandSpec::get(c.id)));
+    match spec {
+        Some(spec) if spec.allowed(role) => {
+            let mut out = detail_line(spec);
+            let others: Vec<&str> = spec.names[1..].iter().chain(spec.english.iter()).copied().collect();
+            if !others.is_empty() {
+                out.push_str(&format!("\n也可以写：{}", others.join("、")));
+            }
+            out
+        }
+        Some(spec) => {
+            let who = role.map_or("未绑定的账号".to_string(), |r| format!("{}身份", r.label()));
+            format!("抱歉，{who}不能使用“{}”。{}", spec.names[0], topics_hint())
+        }
+        None => format!("没有找到“{q}”对应的指令或主题。{}", topics_hint()),
+    }
 }
 
 #[cfg(test)]
@@ -639,6 +833,17 @@ mod tests {
     }
 
     #[test]
+    fn notice_commands() {
+        assert_eq!(p("发通知 全体督学 周五开会"), Some((CommandId::NoticeSend, "全体督学 周五开会".into())));
+        assert_eq!(p("通知情况 N2"), Some((CommandId::NoticeStatus, "N2".into())));
+        assert_eq!(p("收到N2"), Some((CommandId::TaskAck, "N2".into())));
+        assert_eq!(p("收到通知 N2"), Some((CommandId::NoticeAck, "N2".into())));
+        assert_eq!(p("通知大家明天开会"), None);
+        assert_eq!(p("发起周报"), Some((CommandId::WeeklyStart, String::new())));
+        assert_eq!(p("周报 发起周报"), Some((CommandId::WeeklyReport, "发起周报".into())));
+    }
+
+    #[test]
     fn rectify_commands() {
         assert_eq!(p("记问题 实验小学 6 消防通道"), Some((CommandId::ProblemRecord, "实验小学 6 消防通道".into())));
         assert_eq!(p("销号W12"), Some((CommandId::ProblemClose, "W12".into())));
@@ -656,6 +861,23 @@ mod tests {
         assert_eq!(p(""), None);
         assert_eq!(p("'; DROP TABLE people; --"), None);
         assert_eq!(p("🙂🙂"), None);
+    }
+
+    #[test]
+    fn help_detail_by_topic_and_command() {
+        let insp = help_detail(Some(Role::Inspector), "任务");
+        assert!(insp.contains("收到 T编号") && !insp.contains("布置任务 <"), "{insp}");
+        let sup = help_detail(Some(Role::Supervisor), "TASK");
+        assert!(sup.contains("布置任务 <标题>"), "{sup}");
+        let one = help_detail(Some(Role::Supervisor), "布置任务");
+        assert!(one.starts_with("· 布置任务 <标题>") && one.contains("assign"), "{one}");
+        let denied = help_detail(Some(Role::Inspector), "布置任务");
+        assert!(denied.contains("不能使用“布置任务”"), "{denied}");
+        let unknown = help_detail(Some(Role::SchoolContact), "天气");
+        assert!(
+            unknown.contains("没有找到“天气”") && unknown.contains("整改") && !unknown.contains("周报"),
+            "{unknown}"
+        );
     }
 
     #[test]
@@ -677,12 +899,26 @@ mod tests {
 mod help_length {
     use super::*;
 
-    /// Help must fit one QQ message (OneBot splits at 1,500 characters); a split help reads badly.
+    /// The short help must fit one WeCom message (600 characters); a split help reads badly.
     #[test]
-    fn help_fits_one_message_for_every_role() {
+    fn help_fits_one_wecom_message_for_every_role() {
         for role in Role::ALL.into_iter().map(Some).chain([None]) {
-            let n = help_text(role, "督导助手").chars().count();
-            assert!(n <= 1500, "{role:?}: {n} characters");
+            let text = help_text(role, "督导助手");
+            let n = text.chars().count();
+            assert!(n <= 600, "{role:?}: {n} characters");
+            // A few lines per role: one per topic, a header and a footer.
+            assert!(text.lines().count() <= Topic::ALL.len() + 2, "{role:?}: {text}");
+        }
+    }
+
+    /// Every command the role may use is named in its short help.
+    #[test]
+    fn short_help_names_every_allowed_command() {
+        for role in Role::ALL.into_iter().map(Some).chain([None]) {
+            let text = help_text(role, "督导助手");
+            for spec in CATALOG.iter().filter(|s| s.allowed(role) && s.id != CommandId::Help) {
+                assert!(text.contains(spec.names[0]), "{role:?} misses {}", spec.names[0]);
+            }
         }
     }
 }

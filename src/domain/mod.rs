@@ -8,6 +8,7 @@ pub mod examples;
 pub mod group;
 pub mod mask;
 pub mod monthly;
+pub mod notice;
 pub mod rectify;
 pub mod report_parse;
 pub mod role;

@@ -415,7 +415,7 @@ fn leading_deadline(s: &str, now: NaiveDateTime, default_time: NaiveTime) -> Opt
 }
 
 /// Keyword targets, and the separators between names.
-fn target_from_item(item: &str) -> Option<Target> {
+pub fn target_from_item(item: &str) -> Option<Target> {
     let item = item.trim().trim_start_matches(['@', '＠']).trim();
     if item.is_empty() {
         return None;

@@ -411,6 +411,113 @@ impl Scheduler {
     }
 }
 
+/// What running a schedule by hand did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManualRun {
+    /// The job ran now, recorded under `nominal`: the occurrence of the current period (its
+    /// regular firing will find it recorded and not run again) when `for_period`, else now (the
+    /// period has no occurrence, e.g. a weekday schedule on a Saturday).
+    Ran { nominal: DateTime<Utc>, for_period: bool },
+    /// The current period's occurrence has already run (recorded at `at`): nothing was done.
+    AlreadyRan { nominal: DateTime<Utc>, at: DateTime<Utc> },
+}
+
+/// The occurrence a run by hand at `now` stands for: the one in the same period as `now`, where
+/// the period follows the schedule's rhythm — its month for a monthly schedule, its (Monday to
+/// Sunday) week for a weekly one, its day for a daily one; for several a day, the next one.
+pub fn period_occurrence(s: &::cron::Schedule, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    use chrono::Datelike;
+    let next = cron::next_after(s, tz, now)?;
+    let Some(prev) = cron::last_at_or_before(s, tz, now) else { return Some(next) };
+    let gap = next - prev;
+    let day = |t: DateTime<Utc>| t.with_timezone(&tz).date_naive();
+    let today = day(now);
+    let same: fn(chrono::NaiveDate, chrono::NaiveDate) -> bool = if gap >= Duration::days(28) {
+        |a, b| (a.year(), a.month()) == (b.year(), b.month())
+    } else if gap >= Duration::days(7) {
+        |a, b| a.iso_week() == b.iso_week()
+    } else if gap >= Duration::hours(23) {
+        |a, b| a == b
+    } else {
+        return Some(next);
+    };
+    [prev, next].into_iter().find(|t| same(day(*t), today))
+}
+
+/// Runs schedule `name` now inside `tx` (which commits what the job enqueues), recorded in the
+/// firings ledger as a manual occurrence of the current period. If that occurrence has already
+/// fired, nothing runs. `by` says who asked ('cli', 'chat:S001').
+pub async fn run_now_in(
+    app: &App,
+    tx: &mut Tx<'static>,
+    jobs: &Jobs,
+    name: &str,
+    by: &str,
+) -> anyhow::Result<ManualRun> {
+    let row: Option<(i64, String, String, String)> =
+        sqlx::query_as("SELECT id, cron, job, params FROM schedules WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some((id, cron_text, job_name, params)) = row else {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM schedules ORDER BY name").fetch_all(&mut **tx).await?;
+        anyhow::bail!("unknown schedule \"{name}\" (known: {})", names.join(", "));
+    };
+    let job = jobs.get(&job_name).ok_or_else(|| anyhow::anyhow!("schedule \"{name}\": unknown job \"{job_name}\""))?;
+    let sched = cron::parse(&cron_text).map_err(|e| anyhow::anyhow!("schedule \"{name}\": {e}"))?;
+    let now = app.clock.now();
+    let period = period_occurrence(&sched, app.tz, now);
+    let nominal = period.unwrap_or(now);
+    let done: Option<String> = sqlx::query_scalar(
+        "SELECT recorded_at FROM firings WHERE schedule_id = ? AND nominal_at = ? AND status = 'fired'",
+    )
+    .bind(id)
+    .bind(ts(nominal))
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(at) = done {
+        return Ok(ManualRun::AlreadyRan { nominal, at: parse_ts(&at).unwrap_or(nominal) });
+    }
+    let firing = Firing {
+        schedule: name.to_string(),
+        nominal_at: nominal,
+        fire_at: now,
+        params: serde_json::from_str(&params).unwrap_or_default(),
+    };
+    job.run(app, tx, &firing).await?;
+    // A failed or skipped row for the occurrence becomes this manual firing.
+    sqlx::query(
+        "INSERT INTO firings (schedule_id, nominal_at, fire_at, status, reason, recorded_at, attempts, manual_by)
+         VALUES (?1, ?2, ?3, 'fired', ?4, ?5, 1, ?6)
+         ON CONFLICT (schedule_id, nominal_at) DO UPDATE SET status = 'fired', fire_at = excluded.fire_at,
+             reason = COALESCE(firings.reason || '; ', '') || excluded.reason, recorded_at = excluded.recorded_at,
+             attempts = firings.attempts + 1, retry_at = NULL, manual_by = excluded.manual_by",
+    )
+    .bind(id)
+    .bind(ts(nominal))
+    .bind(ts(now))
+    .bind(format!("run by hand ({by})"))
+    .bind(ts(now))
+    .bind(by)
+    .execute(&mut **tx)
+    .await?;
+    supersede_retries(tx, id, nominal).await?;
+    tracing::info!(schedule = %name, nominal = %ts(nominal), by, "schedule run by hand");
+    Ok(ManualRun::Ran { nominal, for_period: period.is_some() })
+}
+
+impl Scheduler {
+    /// `dudao schedules run NAME`: [`run_now_in`] in its own transaction.
+    pub async fn run_now(&self, name: &str, by: &str) -> anyhow::Result<ManualRun> {
+        let mut tx = begin_write(&self.app.db).await?;
+        let r = run_now_in(&self.app, &mut tx, &self.jobs, name, by).await?;
+        tx.commit().await?;
+        self.app.outbox_notify.notify_waiters();
+        Ok(r)
+    }
+}
+
 async fn record(
     tx: &mut Tx<'static>,
     schedule_id: i64,
@@ -518,4 +625,42 @@ async fn stop_retrying(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::*;
+    use chrono::TimeZone;
+    use chrono_tz::Asia::Shanghai;
+
+    fn at(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&Utc)
+    }
+
+    fn occ(cron_text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        period_occurrence(&cron::parse(cron_text).unwrap(), Shanghai, now)
+    }
+
+    #[test]
+    fn weekly_runs_stand_for_this_weeks_occurrence() {
+        // Wednesday: this Friday's prompt; Saturday and Sunday: the Friday just past.
+        assert_eq!(occ("0 16 * * Fri", at(11, 25, 10, 0)), Some(at(11, 27, 16, 0)));
+        assert_eq!(occ("0 16 * * Fri", at(11, 28, 10, 0)), Some(at(11, 27, 16, 0)));
+        assert_eq!(occ("0 16 * * Fri", at(11, 29, 23, 0)), Some(at(11, 27, 16, 0)));
+        // Monday starts a new week.
+        assert_eq!(occ("0 16 * * Fri", at(11, 30, 8, 0)), Some(at(12, 4, 16, 0)));
+    }
+
+    #[test]
+    fn monthly_daily_and_sub_daily() {
+        // The month's report on the 1st: a run on the 3rd is that month's, already past.
+        assert_eq!(occ("0 8 1 * *", at(11, 3, 9, 0)), Some(at(11, 1, 8, 0)));
+        // Daily at 09:00: before it, today's; after it, today's too.
+        assert_eq!(occ("0 9 * * *", at(11, 25, 8, 0)), Some(at(11, 25, 9, 0)));
+        assert_eq!(occ("0 9 * * *", at(11, 25, 15, 0)), Some(at(11, 25, 9, 0)));
+        // Weekdays only, asked on a Saturday: the period has no occurrence.
+        assert_eq!(occ("0 9 * * Mon-Fri", at(11, 28, 10, 0)), None);
+        // Every ten minutes: the next one.
+        assert_eq!(occ("*/10 * * * *", at(11, 25, 10, 3)), Some(at(11, 25, 10, 10)));
+    }
 }

@@ -8,6 +8,7 @@ pub mod inbound;
 pub mod keys;
 pub mod leave;
 pub mod monthly;
+pub mod notices;
 pub mod people;
 pub mod rectify;
 pub mod retention;

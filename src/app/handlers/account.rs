@@ -1,7 +1,7 @@
 //! Identity: help, binding an account, who am I, issuing binding codes.
 
 use crate::app::Ctx;
-use crate::domain::command::help_text;
+use crate::domain::command::{help_detail, help_text};
 use crate::domain::role::Role;
 use crate::store::{self, binding::Redeemed};
 use chrono::Duration;
@@ -10,9 +10,13 @@ use serde_json::json;
 /// Failed attempts per account per hour before binding is refused for a while.
 const MAX_FAILURES_PER_HOUR: i64 = 5;
 
-pub async fn help(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
+pub async fn help(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     let role = ctx.actor.as_ref().map(|a| a.role);
-    ctx.reply(help_text(role, &ctx.app.settings.service.bot_name));
+    if args.trim().is_empty() {
+        ctx.reply(help_text(role, &ctx.app.settings.service.bot_name));
+    } else {
+        ctx.reply(help_detail(role, args));
+    }
     Ok(())
 }
 

@@ -5,6 +5,8 @@ mod account;
 mod admin;
 mod group;
 mod leave;
+mod notice;
+mod round;
 mod school;
 pub mod task;
 
@@ -19,6 +21,10 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
     // "收到 W12", "完成 W12 …": the everyday task words address a rectification item by its id.
     let cmd = crate::app::rectify::reroute(cmd);
     // "收到", "完成", "通过" are everyday words: without a task id or a quoted task notice they are chatter.
+    // "收到 N3", a quoted notice, or a bare 收到 with a notice awaiting a receipt.
+    if let Some(intent) = notice::intercept_ack(ctx, &cmd).await? {
+        return Ok(intent);
+    }
     if task::is_chatter(ctx, &cmd).await? {
         return Ok("chatter");
     }
@@ -46,7 +52,7 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
     }
     let args = cmd.args.as_str();
     match cmd.id {
-        CommandId::Help => account::help(ctx).await?,
+        CommandId::Help => account::help(ctx, args).await?,
         CommandId::Bind => account::bind(ctx, args).await?,
         CommandId::WhoAmI => account::whoami(ctx).await?,
         CommandId::IssueCode => account::issue_code(ctx, args).await?,
@@ -58,6 +64,7 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
         CommandId::WeeklyReport => crate::app::weekly::command(ctx, args).await?,
         CommandId::MyWeekly => crate::app::weekly::mine(ctx).await?,
         CommandId::WeeklyStats => crate::app::weekly::stats_command(ctx, args).await?,
+        CommandId::WeeklyStart => round::start_weekly(ctx).await?,
         CommandId::TaskCreate
         | CommandId::TaskAck
         | CommandId::TaskProgress
@@ -92,6 +99,9 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
         | CommandId::SelfCheckSubmit
         | CommandId::SelfCheckReview
         | CommandId::SelfCheckConfirm => crate::app::rectify::command(ctx, cmd.id, args).await?,
+        CommandId::NoticeSend | CommandId::NoticeStatus | CommandId::NoticeAck => {
+            notice::handle(ctx, cmd.id, args).await?
+        }
     }
     Ok(command_intent(cmd.id))
 }
@@ -110,6 +120,7 @@ fn command_intent(id: CommandId) -> &'static str {
         CommandId::WeeklyReport => "weekly_command",
         CommandId::MyWeekly => "weekly_mine",
         CommandId::WeeklyStats => "weekly_stats",
+        CommandId::WeeklyStart => "weekly_start",
         CommandId::TaskCreate => "task_create",
         CommandId::TaskAck => "task_ack",
         CommandId::TaskProgress => "task_progress",
@@ -144,6 +155,9 @@ fn command_intent(id: CommandId) -> &'static str {
         CommandId::SelfCheckSubmit => "self_check_submit",
         CommandId::SelfCheckReview => "self_check_review",
         CommandId::SelfCheckConfirm => "self_check_confirm",
+        CommandId::NoticeSend => "notice_send",
+        CommandId::NoticeStatus => "notice_status",
+        CommandId::NoticeAck => "notice_ack",
     }
 }
 

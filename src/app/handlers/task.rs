@@ -356,43 +356,47 @@ async fn school_contacts(ctx: &mut Ctx<'_>, schools: &[(i64, String)]) -> anyhow
     Ok(Resolved::People(people, missing))
 }
 
-async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
-    let Some(actor) = ctx.actor.clone() else { return Ok(()) };
-    if let Err(e) = dt::authorize(actor.role, Op::Create, false) {
-        deny(ctx, e, "");
-        return Ok(());
-    }
-    let tz = ctx.app.tz;
-    let bot = ctx.app.settings.service.bot_name.clone();
-    let mentions: Vec<(String, String)> = ctx
-        .msg
+/// Platform mentions in the message other than of the bot: (account, display name).
+pub(crate) fn mentions(ctx: &Ctx<'_>) -> Vec<(String, String)> {
+    let bot = &ctx.app.settings.service.bot_name;
+    ctx.msg
         .segments
         .iter()
         .filter_map(|s| match s {
-            Segment::Mention { user_id, name } if user_id != "bot" && name != &bot => {
+            Segment::Mention { user_id, name } if user_id != "bot" && name != bot => {
                 Some((user_id.clone(), name.clone()))
             }
             _ => None,
         })
-        .collect();
-    let now_local = local(tz, ctx.now);
-    let spec = match parse_create(args, mentions.len(), now_local, ctx.app.settings.tasks.default_time()) {
-        Ok(s) => s,
-        Err(e) => {
-            let ex = crate::app::examples::load(ctx.tx).await?;
-            ctx.reply(e.message(&ex));
-            return Ok(());
-        }
-    };
+        .collect()
+}
+
+/// The people a list of targets (as typed) and platform mentions mean. Shared by tasks and
+/// notices so both read 对象 the same way.
+pub(crate) struct Addressees {
+    /// Without duplicates, in the order found.
+    pub people: Vec<PersonRef>,
+    /// Why the list cannot be used as typed (unknown, ambiguous or unbound names); nothing
+    /// should be sent while there are any.
+    pub problems: Vec<String>,
+    /// Schools with nobody registered to receive for them.
+    pub no_contact: Vec<String>,
+}
+
+pub(crate) async fn resolve_targets(
+    ctx: &mut Ctx<'_>,
+    targets: &[Target],
+    mentions: &[(String, String)],
+) -> anyhow::Result<Addressees> {
     let mut people: Vec<PersonRef> = Vec::new();
     let (mut not_found, mut problems, mut no_contact) = (Vec::new(), Vec::new(), Vec::new());
-    for (account, name) in &mentions {
+    for (account, name) in mentions {
         match store::tasks::person_for_account(ctx.tx, ctx.platform, account).await? {
             Some(p) => people.push(p),
             None => problems.push(format!("@{name} 尚未绑定身份，请改写姓名或编号。")),
         }
     }
-    for target in &spec.targets {
+    for target in targets {
         match target {
             Target::AllInspectors => people.extend(store::tasks::inspectors(ctx.tx, None).await?),
             Target::AllSchools => {
@@ -435,12 +439,33 @@ async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
             ),
         );
     }
+    let mut seen = std::collections::HashSet::new();
+    people.retain(|p| seen.insert(p.id));
+    Ok(Addressees { people, problems, no_contact })
+}
+
+async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+    let Some(actor) = ctx.actor.clone() else { return Ok(()) };
+    if let Err(e) = dt::authorize(actor.role, Op::Create, false) {
+        deny(ctx, e, "");
+        return Ok(());
+    }
+    let tz = ctx.app.tz;
+    let mentions = mentions(ctx);
+    let now_local = local(tz, ctx.now);
+    let spec = match parse_create(args, mentions.len(), now_local, ctx.app.settings.tasks.default_time()) {
+        Ok(s) => s,
+        Err(e) => {
+            let ex = crate::app::examples::load(ctx.tx).await?;
+            ctx.reply(e.message(&ex));
+            return Ok(());
+        }
+    };
+    let Addressees { people, problems, no_contact } = resolve_targets(ctx, &spec.targets, &mentions).await?;
     if !problems.is_empty() {
         ctx.reply(format!("任务未布置。{}", problems.join("\n")));
         return Ok(());
     }
-    let mut seen = std::collections::HashSet::new();
-    people.retain(|p| seen.insert(p.id));
     if people.is_empty() {
         ctx.reply("任务未布置：任务对象中没有可通知的人员。");
         return Ok(());
@@ -1155,4 +1180,20 @@ async fn extend(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     }
     ctx.reply(format!("任务 {code} 的截止时间已改为{when}，已通知{n}位未完成的承办人。"));
     Ok(())
+}
+
+/// The person's open tasks a bare "收到" could acknowledge: (code, title).
+pub(crate) async fn awaiting_ack(ctx: &mut Ctx<'_>, person_id: i64) -> anyhow::Result<Vec<(String, String)>> {
+    let open = store::tasks::open_for_person(ctx.tx, person_id).await?;
+    Ok(open
+        .into_iter()
+        .filter(|(_, a)| next_state(a.state, Action::Acknowledge).is_ok())
+        .map(|(t, _)| (t.code(), t.title))
+        .collect())
+}
+
+/// Whether a recipient's copy has a route now (bound account or a group for them).
+pub(crate) async fn reachable(ctx: &mut Ctx<'_>, person_id: i64) -> anyhow::Result<bool> {
+    let to = Recipient::Person(person_id);
+    Ok(crate::outbox::route::resolve(ctx.tx, &ctx.app.directory, &to, false).await?.is_some())
 }
