@@ -173,7 +173,7 @@ pub static CATALOG: &[CommandSpec] = &[
         roles: ALL_BOUND,
         place: Place::Anywhere,
         usage: "学校 <学校名称或简称>",
-        summary: "查看学校的责任区、责任督学和联络人",
+        summary: "查看学校的责任区、责任督学和学校联络员",
     },
     CommandSpec {
         id: CommandId::Leave,
