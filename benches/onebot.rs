@@ -537,7 +537,6 @@ fn run_mode(mode: &str) {
             let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
             dudao::app::weekly::Prompt.run(&app, &mut tx, &firing).await.expect("weekly round opens");
             tx.commit().await.unwrap();
-            app.outbox_notify.notify_waiters();
             app.outbox_notify.notify_one();
         });
         let groups: std::collections::HashSet<i64> = authors.iter().map(|a| a.group).collect();
