@@ -12,6 +12,7 @@ pub mod http;
 pub mod outbox;
 pub mod roster;
 pub mod scheduler;
+pub mod secret;
 pub mod service;
 pub mod store;
 
