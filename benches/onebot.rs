@@ -147,7 +147,8 @@ fn main() {
         db.display()
     );
     let settings = Settings::from_toml_over_default(&toml).expect("bench settings");
-    let ch = Arc::new(OneBotChannel::new(OneBotSettings::from_settings(&settings).unwrap().unwrap()));
+    let ch =
+        Arc::new(OneBotChannel::new(dudao::chat::onebot::OneBotSettings::from_settings(&settings).unwrap().unwrap()));
     let channels: Vec<Arc<dyn Channel>> = vec![ch.clone()];
     let running = dudao_rt
         .block_on(dudao::service::start(settings, Arc::new(dudao::clock::SystemClock), channels))
