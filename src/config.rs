@@ -528,12 +528,12 @@ impl Settings {
         let rt = &self.retention;
         let cc = &self.calendar.check_cron;
         if !cc.trim().is_empty() {
-            if let Err(e) = crate::scheduler::cron::parse(cc) {
+            if let Err(e) = crate::cron::parse(cc) {
                 return Err(ConfigError::new("calendar.check_cron", format!("\"{cc}\": {e}")));
             }
         }
         if !rt.sweep_cron.trim().is_empty() {
-            if let Err(e) = crate::scheduler::cron::parse(&rt.sweep_cron) {
+            if let Err(e) = crate::cron::parse(&rt.sweep_cron) {
                 return Err(ConfigError::new("retention.sweep_cron", format!("\"{}\": {e}", rt.sweep_cron)));
             }
         }
@@ -562,20 +562,20 @@ impl Settings {
             if !names.insert(s.name.as_str()) {
                 return Err(ConfigError::new(key("name"), format!("duplicate schedule name \"{}\"", s.name)));
             }
-            if let Err(e) = crate::scheduler::cron::parse(&s.cron) {
+            if let Err(e) = crate::cron::parse(&s.cron) {
                 return Err(ConfigError::new(key("cron"), format!("\"{}\": {e}", s.cron)));
             }
             if let Some(w) = &s.workdays {
-                if crate::scheduler::cron::parse_workday_policy(w).is_none() {
+                if crate::cron::parse_workday_policy(w).is_none() {
                     return Err(ConfigError::new(key("workdays"), "expected fire, skip, next or previous"));
                 }
             }
         }
         let w = &self.weekly;
-        if let Err(e) = crate::scheduler::cron::parse(&w.prompt_cron) {
+        if let Err(e) = crate::cron::parse(&w.prompt_cron) {
             return Err(ConfigError::new("weekly.prompt_cron", format!("\"{}\": {e}", w.prompt_cron)));
         }
-        if crate::scheduler::cron::parse_workday_policy(&w.prompt_workdays).is_none() {
+        if crate::cron::parse_workday_policy(&w.prompt_workdays).is_none() {
             return Err(ConfigError::new("weekly.prompt_workdays", "expected fire, skip, next or previous"));
         }
         if crate::domain::weekly::parse_deadline_spec(&w.deadline).is_none() {
@@ -589,11 +589,11 @@ impl Settings {
         }
         let t = &self.tasks;
         if !t.sweep_cron.trim().is_empty() {
-            if let Err(e) = crate::scheduler::cron::parse(&t.sweep_cron) {
+            if let Err(e) = crate::cron::parse(&t.sweep_cron) {
                 return Err(ConfigError::new("tasks.sweep_cron", format!("\"{}\": {e}", t.sweep_cron)));
             }
         }
-        if crate::scheduler::cron::parse_workday_policy(&t.sweep_workdays).is_none() {
+        if crate::cron::parse_workday_policy(&t.sweep_workdays).is_none() {
             return Err(ConfigError::new("tasks.sweep_workdays", "expected fire, skip, next or previous"));
         }
         if chrono::NaiveTime::parse_from_str(&t.default_deadline_time, "%H:%M").is_err() {
@@ -607,11 +607,11 @@ impl Settings {
         }
         let r = &self.rectify;
         if !r.sweep_cron.trim().is_empty() {
-            if let Err(e) = crate::scheduler::cron::parse(&r.sweep_cron) {
+            if let Err(e) = crate::cron::parse(&r.sweep_cron) {
                 return Err(ConfigError::new("rectify.sweep_cron", format!("\"{}\": {e}", r.sweep_cron)));
             }
         }
-        if crate::scheduler::cron::parse_workday_policy(&r.sweep_workdays).is_none() {
+        if crate::cron::parse_workday_policy(&r.sweep_workdays).is_none() {
             return Err(ConfigError::new("rectify.sweep_workdays", "expected fire, skip, next or previous"));
         }
         if [r.general_days, r.serious_days, r.complex_days].iter().any(|d| *d == 0 || *d > 365) {
@@ -631,7 +631,7 @@ impl Settings {
                 "expected days 1..31 (at least one) and reminder_time \"HH:MM\"",
             ));
         }
-        if let Err(e) = crate::scheduler::cron::parse(&self.visits.report_cron) {
+        if let Err(e) = crate::cron::parse(&self.visits.report_cron) {
             return Err(ConfigError::new("visits.report_cron", format!("\"{}\": {e}", self.visits.report_cron)));
         }
         if self.schedules.iter().any(|s| s.name.starts_with("monthly-")) {

@@ -6,6 +6,7 @@ pub mod app;
 pub mod chat;
 pub mod clock;
 pub mod config;
+pub mod cron;
 pub mod db;
 pub mod domain;
 pub mod http;
