@@ -386,7 +386,27 @@ pub struct GroupSettings {
 /// The `[channels]` table: section name (e.g. "onebot", "wecom_robot") → its raw value, in the
 /// shape written (a table, or an array of tables for `[[channels.<section>]]`). Figment's own
 /// value type, so an adapter deserializes its section exactly as the whole file is read.
-pub type ChannelSections = std::collections::BTreeMap<String, RawSection>;
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct ChannelSections(std::collections::BTreeMap<String, RawSection>);
+
+impl ChannelSections {
+    pub fn get(&self, section: &str) -> Option<&RawSection> {
+        self.0.get(section)
+    }
+
+    /// The section names present, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+}
+
+/// Names only: raw sections hold tokens, which only the adapters' `Secret`s know to hide.
+impl std::fmt::Debug for ChannelSections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
 
 /// One raw `[channels.<section>]` value.
 pub type RawSection = figment::value::Value;

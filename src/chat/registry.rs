@@ -69,7 +69,7 @@ impl Settings {
 /// Parses and checks every channel section, then what spans channels: unique names and
 /// non-overlapping HTTP routes.
 pub fn configure(settings: &Settings) -> Result<Vec<Configured>, ConfigError> {
-    if let Some(unknown) = settings.channels.keys().find(|k| !FACTORIES.iter().any(|f| f.section == k.as_str())) {
+    if let Some(unknown) = settings.channels.names().find(|k| !FACTORIES.iter().any(|f| f.section == *k)) {
         let known: Vec<String> = FACTORIES.iter().map(|f| format!("`{}`", f.section)).collect();
         return Err(ConfigError::new(
             format!("channels.{unknown}"),
@@ -137,6 +137,19 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.key, "channels.wecom_robot.0.format");
+    }
+
+    /// The channel sections are raw values, but printing the settings must not print a token.
+    #[test]
+    fn settings_debug_shows_no_channel_secret() {
+        let s = Settings::from_toml_over_default(
+            "[channels.onebot]\nenabled = true\naccess_token = \"县局令牌-x91\"\n\
+             [channels.telegram]\nenabled = true\ntoken = \"123:督导tok\"\n",
+        )
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("县局令牌-x91") && !printed.contains("督导tok"), "{printed}");
+        assert!(printed.contains("onebot") && printed.contains("telegram"), "{printed}");
     }
 
     #[test]
