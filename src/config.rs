@@ -395,7 +395,7 @@ impl ChannelSections {
         self.0.get(section)
     }
 
-    /// The section names present, in order.
+    /// The section names present, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
