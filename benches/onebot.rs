@@ -454,7 +454,8 @@ fn run_mode(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("bench.sqlite");
     let settings = Settings::from_toml_over_default(&settings_toml(&db_path, &sync)).expect("bench settings");
-    let ch = Arc::new(OneBotChannel::new(settings.channels.onebot.clone().unwrap()));
+    let ch =
+        Arc::new(OneBotChannel::new(dudao::chat::onebot::OneBotSettings::from_settings(&settings).unwrap().unwrap()));
     let authors = authors();
 
     let (service, addr) = match mode {
@@ -484,7 +485,8 @@ fn run_mode(mode: &str) {
                 let _ = run.run(ctx).await;
             });
             let (listener, addr) = dudao::http::bind("127.0.0.1:0").await.expect("bind");
-            let router = dudao::http::router(db.clone(), routes);
+            // The floor serves only the adapter's routes (no health check, no App behind it).
+            let router = routes.into_iter().fold(axum::Router::new(), |r, e| r.merge(e));
             let sd = shutdown.clone();
             tokio::spawn(async move {
                 let _ = dudao::http::serve(listener, router, sd).await;

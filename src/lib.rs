@@ -6,12 +6,14 @@ pub mod app;
 pub mod chat;
 pub mod clock;
 pub mod config;
+pub mod cron;
 pub mod db;
 pub mod domain;
 pub mod http;
 pub mod outbox;
 pub mod roster;
 pub mod scheduler;
+pub mod secret;
 pub mod service;
 pub mod store;
 

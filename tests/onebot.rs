@@ -62,7 +62,7 @@ impl Svc {
         // The registry builds exactly this channel from the configuration.
         let enabled = dudao::chat::registry::from_config(&settings).unwrap();
         assert_eq!(enabled.channels.iter().map(|c| c.name().to_string()).collect::<Vec<_>>(), vec!["qq"]);
-        let mut ob: OneBotSettings = settings.channels.onebot.clone().unwrap();
+        let mut ob: OneBotSettings = OneBotSettings::from_settings(&settings).unwrap().unwrap();
         edit(&mut ob);
         let ch = Arc::new(OneBotChannel::new(ob));
         let channels: Vec<Arc<dyn Channel>> = vec![ch.clone()];
@@ -739,7 +739,7 @@ async fn the_reverse_endpoint_needs_a_token_even_on_loopback() {
 
     // A channel built without a token (bypassing validation) accepts nobody, proxied or not.
     use tokio_tungstenite::tungstenite::Error;
-    let svc = Svc::start_edited(&[], |ob| ob.access_token = dudao::config::Secret::default()).await;
+    let svc = Svc::start_edited(&[], |ob| ob.access_token = dudao::secret::Secret::default()).await;
     let rec = Recorder::new();
     let status = |r: Result<onebot_fake::FakeConn, Error>| match r {
         Err(Error::Http(resp)) => resp.status().as_u16(),

@@ -10,6 +10,8 @@
 
 use super::channel::{Capabilities, Channel, ChannelContext, MentionSupport, SendError, SendReceipt};
 use super::model::{plain_text, ChatKind, ChatRef, InboundMessage, OutboundMessage, Segment, UserRef};
+use super::registry::{Built, Configured, Factory};
+use crate::config::{parse_section, ConfigError, RawSection, Settings};
 use async_trait::async_trait;
 use chrono::Utc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -207,6 +209,36 @@ impl Channel for ConsoleChannel {
         self.input_closed.cancel();
         Ok(())
     }
+}
+
+/// `[channels.console]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSettings {
+    pub enabled: bool,
+    pub exit_on_eof: bool,
+}
+
+/// `[channels.console]` in the registry.
+pub const FACTORY: Factory = Factory { section: "console", configure };
+
+fn configure(raw: Option<&RawSection>, settings: &Settings) -> Result<Vec<Configured>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let c: ConsoleSettings = parse_section("console", raw)?;
+    if !c.enabled {
+        return Ok(Vec::new());
+    }
+    let bot_name = settings.service.bot_name.clone();
+    Ok(vec![Configured {
+        name: "console".into(),
+        name_key: "channels.console".into(),
+        http_paths: Vec::new(),
+        build: Box::new(move || {
+            let console = Arc::new(ConsoleChannel::stdio("console", bot_name.clone()));
+            let input_closed = c.exit_on_eof.then(|| console.input_closed.clone());
+            Ok(Built { channel: console, input_closed })
+        }),
+    }])
 }
 
 #[cfg(test)]

@@ -18,7 +18,9 @@ use super::channel::{
     Capabilities, Channel, ChannelContext, InboundSink, MentionSupport, Rate, SendError, SendReceipt,
 };
 use super::model::{ChatRef, InboundMessage, MediaRef, OutboundMessage, Segment, UserRef};
-use crate::config::Secret;
+use crate::chat::registry::{Built, Configured, Factory};
+use crate::config::{parse_section, ConfigError, RawSection, Settings};
+use crate::secret::Secret;
 use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -670,6 +672,26 @@ impl Channel for TelegramChannel {
         let state = Arc::new(WebhookState { channel: self, sink: ctx.sink });
         Some(Router::new().route(&path, post(webhook)).with_state(state))
     }
+}
+
+/// `[channels.telegram]` in the registry.
+pub const FACTORY: Factory = Factory { section: "telegram", configure };
+
+fn configure(raw: Option<&RawSection>, _settings: &Settings) -> Result<Vec<Configured>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let tg: TelegramSettings = parse_section("telegram", raw)?;
+    tg.validate().map_err(|(key, message)| ConfigError::new(format!("channels.telegram.{key}"), message))?;
+    if !tg.enabled {
+        return Ok(Vec::new());
+    }
+    let http_paths =
+        tg.http_path().map(|p| ("channels.telegram.webhook_path".to_string(), p.to_string())).into_iter().collect();
+    Ok(vec![Configured {
+        name: tg.name.clone(),
+        name_key: "channels.telegram.name".into(),
+        http_paths,
+        build: Box::new(move || Built::channel(TelegramChannel::new(tg.clone())?)),
+    }])
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 
 use super::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
 use super::model::{plain_text, OutboundMessage};
-use crate::config::Secret;
+use super::registry::{Built, Configured, Factory};
+use crate::config::{parse_section, ConfigError, RawSection, Settings};
+use crate::secret::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -138,4 +140,31 @@ impl Channel for WebhookChannel {
     async fn run(self: Arc<Self>, _ctx: ChannelContext) -> anyhow::Result<()> {
         Ok(())
     }
+}
+
+/// `[[channels.webhook]]` in the registry.
+pub const FACTORY: Factory = Factory { section: "webhook", configure };
+
+fn configure(raw: Option<&RawSection>, _settings: &Settings) -> Result<Vec<Configured>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let hooks: Vec<WebhookSettings> = parse_section("webhook", raw)?;
+    let mut out = Vec::new();
+    for (i, w) in hooks.into_iter().enumerate() {
+        if reqwest::Url::parse(&w.url).is_err() {
+            return Err(ConfigError::new(format!("channels.webhook[{i}].url"), format!("not a URL: \"{}\"", w.url)));
+        }
+        if w.name.trim().is_empty() || w.name == "console" {
+            return Err(ConfigError::new(
+                format!("channels.webhook[{i}].name"),
+                "needs a unique name other than \"console\"",
+            ));
+        }
+        out.push(Configured {
+            name: w.name.clone(),
+            name_key: format!("channels.webhook[{i}].name"),
+            http_paths: Vec::new(),
+            build: Box::new(move || Built::channel(WebhookChannel::new(w.clone())?)),
+        });
+    }
+    Ok(out)
 }

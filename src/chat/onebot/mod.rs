@@ -15,7 +15,9 @@ pub mod wire;
 use self::api::{CallError, Conn};
 use crate::chat::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
 use crate::chat::model::{ChatKind, InboundMessage, OutboundMessage, Segment};
-use crate::config::Secret;
+use crate::chat::registry::{Built, Configured, Factory};
+use crate::config::{parse_section, ConfigError, RawSection, Settings};
+use crate::secret::Secret;
 use async_trait::async_trait;
 use rand::Rng;
 use serde::Deserialize;
@@ -440,16 +442,45 @@ impl Channel for OneBotChannel {
     }
 }
 
+impl OneBotSettings {
+    /// `[channels.onebot]` of `settings`, parsed (`None` when absent).
+    pub fn from_settings(settings: &Settings) -> Result<Option<OneBotSettings>, ConfigError> {
+        settings.channels.get("onebot").map(|raw| parse_section("onebot", raw)).transpose()
+    }
+}
+
+/// `[channels.onebot]` in the registry.
+pub const FACTORY: Factory = Factory { section: "onebot", configure };
+
+fn configure(raw: Option<&RawSection>, settings: &Settings) -> Result<Vec<Configured>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let ob: OneBotSettings = parse_section("onebot", raw)?;
+    ob.validate(&settings.http.bind)
+        .map_err(|(key, message)| ConfigError::new(format!("channels.onebot.{key}"), message))?;
+    if !ob.enabled {
+        return Ok(Vec::new());
+    }
+    let http_paths = match ob.reverse {
+        true => REVERSE_PATHS.iter().map(|p| ("channels.onebot.reverse".to_string(), p.to_string())).collect(),
+        false => Vec::new(),
+    };
+    Ok(vec![Configured {
+        name: ob.name.clone(),
+        name_key: "channels.onebot.name".into(),
+        http_paths,
+        build: Box::new(move || Built::channel(OneBotChannel::new(ob.clone()))),
+    }])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Settings;
 
     #[test]
     fn settings_load_and_validate() {
         let s =
             Settings::from_toml_over_default("[channels.onebot]\nenabled = true\naccess_token = \"t0ken\"\n").unwrap();
-        let ob = s.channels.onebot.clone().unwrap();
+        let ob = OneBotSettings::from_settings(&s).unwrap().unwrap();
         assert_eq!(ob.name, "qq");
         assert!(ob.reverse);
 

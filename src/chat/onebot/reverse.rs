@@ -4,7 +4,7 @@ use super::api::Outgoing;
 use super::session;
 use super::OneBotChannel;
 use crate::chat::channel::ChannelContext;
-use crate::config::Secret;
+use crate::secret::Secret;
 use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};

@@ -15,7 +15,9 @@ use super::crypto::{decode_aes_key, MsgCrypt};
 use super::{api_url, classify, status_error, transport_error, DEFAULT_API_BASE, PLATFORM};
 use crate::chat::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
 use crate::chat::model::{plain_text, ChatKind, OutboundMessage};
-use crate::config::Secret;
+use crate::chat::registry::{Built, Configured, Factory};
+use crate::config::{parse_section, ConfigError, RawSection, Settings};
+use crate::secret::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
@@ -341,4 +343,24 @@ impl Channel for WecomAppChannel {
         });
         Some(callback::router(&self.settings.callback_path, state))
     }
+}
+
+/// `[channels.wecom_app]` in the registry.
+pub const FACTORY: Factory = Factory { section: "wecom_app", configure };
+
+fn configure(raw: Option<&RawSection>, _settings: &Settings) -> Result<Vec<Configured>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let app: WecomAppSettings = parse_section("wecom_app", raw)?;
+    app.validate().map_err(|(key, message)| ConfigError::new(format!("channels.wecom_app.{key}"), message))?;
+    if !app.enabled {
+        return Ok(Vec::new());
+    }
+    let http_paths =
+        app.http_path().map(|p| ("channels.wecom_app.callback_path".to_string(), p.to_string())).into_iter().collect();
+    Ok(vec![Configured {
+        name: app.name.clone(),
+        name_key: "channels.wecom_app.name".into(),
+        http_paths,
+        build: Box::new(move || Built::channel(WecomAppChannel::new(app.clone())?)),
+    }])
 }

@@ -14,7 +14,9 @@ use crate::chat::channel::{
     Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt, MOBILE_MENTION_PREFIX,
 };
 use crate::chat::model::{ChatKind, OutboundMessage, Segment};
-use crate::config::Secret;
+use crate::chat::registry::{Built, Configured, Factory};
+use crate::config::{parse_section, ConfigError, RawSection, Settings};
+use crate::secret::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
@@ -321,6 +323,29 @@ impl Channel for WecomRobotChannel {
     async fn run(self: Arc<Self>, _ctx: ChannelContext) -> anyhow::Result<()> {
         Ok(())
     }
+}
+
+/// `[[channels.wecom_robot]]` in the registry.
+pub const FACTORY: Factory = Factory { section: "wecom_robot", configure };
+
+fn configure(raw: Option<&RawSection>, settings: &Settings) -> Result<Vec<Configured>, ConfigError> {
+    let Some(raw) = raw else { return Ok(Vec::new()) };
+    let robots: Vec<WecomRobotSettings> = parse_section("wecom_robot", raw)?;
+    for (i, r) in robots.iter().enumerate() {
+        r.validate().map_err(|(key, message)| ConfigError::new(format!("channels.wecom_robot[{i}].{key}"), message))?;
+    }
+    validate_groups(&robots, &settings.groups).map_err(|(key, message)| ConfigError::new(key, message))?;
+    Ok(robots
+        .into_iter()
+        .enumerate()
+        .filter(|(_, r)| r.enabled)
+        .map(|(i, r)| Configured {
+            name: r.name.clone(),
+            name_key: format!("channels.wecom_robot[{i}].name"),
+            http_paths: Vec::new(),
+            build: Box::new(move || Built::channel(WecomRobotChannel::new(r.clone())?)),
+        })
+        .collect())
 }
 
 #[cfg(test)]
