@@ -9,6 +9,7 @@ pub mod keys;
 pub mod leave;
 pub mod monthly;
 pub mod notices;
+pub mod outbox;
 pub mod people;
 pub mod rectify;
 pub mod retention;

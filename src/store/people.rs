@@ -258,3 +258,48 @@ pub async fn school_refs(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<crate
     }
     Ok(out)
 }
+
+/// A person's chat accounts as (platform, account_id), oldest binding first.
+pub async fn accounts_of(conn: &mut Conn, person_id: i64) -> sqlx::Result<Vec<(String, String)>> {
+    Ok(sqlx::query("SELECT platform, account_id FROM chat_accounts WHERE person_id = ? ORDER BY bound_at")
+        .bind(person_id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| (r.get("platform"), r.get("account_id")))
+        .collect())
+}
+
+/// What routing a message to a person needs to know about them (active or not).
+#[derive(Debug, Clone)]
+pub struct RouteInfo {
+    pub name: String,
+    /// None when the stored role is not one we know.
+    pub role: Option<Role>,
+    pub phone: Option<String>,
+    pub zone_id: Option<i64>,
+    pub school_id: Option<i64>,
+    /// The zone of the person's school.
+    pub school_zone: Option<i64>,
+}
+
+pub async fn route_info(conn: &mut Conn, person_id: i64) -> sqlx::Result<Option<RouteInfo>> {
+    let Some(p) = sqlx::query(
+        "SELECT p.name, p.role, p.phone, p.zone_id, p.school_id, s.zone_id AS school_zone
+         FROM people p LEFT JOIN schools s ON s.id = p.school_id WHERE p.id = ?",
+    )
+    .bind(person_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(RouteInfo {
+        name: p.get("name"),
+        role: Role::parse_db(p.get::<&str, _>("role")),
+        phone: p.get("phone"),
+        zone_id: p.get("zone_id"),
+        school_id: p.get("school_id"),
+        school_zone: p.get("school_zone"),
+    }))
+}
