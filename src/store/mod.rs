@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod people;
 pub mod rectify;
 pub mod retention;
+pub mod schedules;
 pub mod tasks;
 pub mod weekly;
 

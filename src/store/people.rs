@@ -303,3 +303,39 @@ pub async fn route_info(conn: &mut Conn, person_id: i64) -> sqlx::Result<Option<
         school_zone: p.get("school_zone"),
     }))
 }
+
+/// Active people with no chat account bound: (id, code, name), by code.
+pub async fn active_without_account(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String, String)>> {
+    sqlx::query_as(
+        "SELECT id, code, name FROM people p WHERE active = 1
+                     AND NOT EXISTS (SELECT 1 FROM chat_accounts a WHERE a.person_id = p.id) ORDER BY code",
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Up to two active inspectors as (name, code), by code (for usage examples).
+pub async fn first_inspectors(conn: &mut Conn) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as("SELECT name, code FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code LIMIT 2")
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The first active zone as (name, code), by code (for usage examples).
+pub async fn first_zone(conn: &mut Conn) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as("SELECT name, code FROM zones WHERE active = 1 ORDER BY code LIMIT 1").fetch_optional(&mut *conn).await
+}
+
+/// The first active school as (name, short_name), by code (for usage examples).
+pub async fn first_school(conn: &mut Conn) -> sqlx::Result<Option<(String, Option<String>)>> {
+    sqlx::query_as("SELECT name, short_name FROM schools WHERE active = 1 ORDER BY code LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// Active supervisors and admins, by code.
+pub async fn supervisor_ids(conn: &mut Conn) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT id FROM people WHERE role IN ('supervisor', 'admin') AND active = 1 ORDER BY code")
+        .fetch_all(&mut *conn)
+        .await
+}

@@ -324,3 +324,16 @@ pub async fn addenda(conn: &mut Conn, rounds: &[i64], person: Option<i64>) -> sq
     out.sort_by_key(|a| a.at);
     Ok(out)
 }
+
+/// Ids of every weekly round there is.
+pub async fn round_ids(conn: &mut Conn) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT id FROM weekly_rounds").fetch_all(&mut *conn).await
+}
+
+/// Members of a round still expected to report (not excluded).
+pub async fn expected_count(conn: &mut Conn, round: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM weekly_members WHERE round_id = ? AND excluded IS NULL")
+        .bind(round)
+        .fetch_one(&mut *conn)
+        .await
+}
