@@ -339,3 +339,67 @@ pub async fn supervisor_ids(conn: &mut Conn) -> sqlx::Result<Vec<i64>> {
         .fetch_all(&mut *conn)
         .await
 }
+
+/// Active admins who have a chat account bound, by code.
+pub async fn reachable_admin_ids(conn: &mut Conn) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "SELECT p.id FROM people p WHERE p.role = 'admin' AND p.active = 1
+             AND EXISTS (SELECT 1 FROM chat_accounts a WHERE a.person_id = p.id) ORDER BY p.code",
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// A person's account on one platform, if any.
+pub async fn account_on(conn: &mut Conn, person_id: i64, platform: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT account_id FROM chat_accounts WHERE person_id = ? AND platform = ? LIMIT 1")
+        .bind(person_id)
+        .bind(platform)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// Active inspectors, by code: (id, name, zone_id, inspector_type).
+pub async fn active_inspectors(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String, Option<i64>, Option<String>)>> {
+    sqlx::query_as(
+        "SELECT id, name, zone_id, inspector_type FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code",
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Ids of the active inspectors, by code.
+pub async fn active_inspector_ids(conn: &mut Conn) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT id FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code")
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The inspector type of a person ('invited' …), if set.
+pub async fn inspector_type(conn: &mut Conn, person_id: i64) -> sqlx::Result<Option<String>> {
+    Ok(sqlx::query_scalar::<_, Option<String>>("SELECT inspector_type FROM people WHERE id = ?")
+        .bind(person_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten())
+}
+
+/// Active zones, by code: (id, name).
+pub async fn active_zones(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as("SELECT id, name FROM zones WHERE active = 1 ORDER BY code").fetch_all(&mut *conn).await
+}
+
+/// Active schools, by code: (id, name, short_name, zone_id, city_direct).
+pub async fn active_schools(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String, Option<String>, i64, bool)>> {
+    sqlx::query_as("SELECT id, name, short_name, zone_id, city_direct FROM schools WHERE active = 1 ORDER BY code")
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// Active schools of a zone, by code: (id, short name or name).
+pub async fn zone_school_names(conn: &mut Conn, zone_id: i64) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as("SELECT id, COALESCE(short_name, name) FROM schools WHERE active = 1 AND zone_id = ? ORDER BY code")
+        .bind(zone_id)
+        .fetch_all(&mut *conn)
+        .await
+}
