@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod people;
 pub mod rectify;
 pub mod retention;
+pub mod roster;
 pub mod schedules;
 pub mod tasks;
 pub mod weekly;
