@@ -443,7 +443,9 @@ async fn advance(
                     mine.join("、")
                 );
             }
-            sm::save_visit(ctx.tx, id, &parsed, "draft", Some(field_str(field)), None, false, ctx.now).await?;
+            let saved =
+                sm::save_visit(ctx.tx, id, &parsed, "draft", Some(field_str(field)), None, false, ctx.now).await?;
+            anyhow::ensure!(saved, "visit {id} is no longer a draft");
             ctx.reply(q);
             return Ok("visit_question");
         }
@@ -475,7 +477,10 @@ async fn advance(
     for p in &parsed.problems {
         sm::add_problem(ctx.tx, id, school, actor.person_id, p, m::classify_problem(p), follow, ctx.now).await?;
     }
-    sm::save_visit(ctx.tx, id, &parsed, "submitted", None, theme.as_ref().map(|t| t.id), themed, ctx.now).await?;
+    let saved =
+        sm::save_visit(ctx.tx, id, &parsed, "submitted", None, theme.as_ref().map(|t| t.id), themed, ctx.now).await?;
+    // Only a draft is submitted (abandoned or submitted ones are not rewritten).
+    anyhow::ensure!(saved, "visit {id} is no longer a draft");
     ctx.audit(
         "visit",
         Some(id.to_string()),

@@ -127,11 +127,7 @@ async fn reroute_one(conn: &mut Conn, dir: &Directory, id: i64, now: DateTime<Ut
         (None, Some(ch)) => {
             let kind = crate::chat::ChatKind::parse(chat_kind.as_deref().unwrap_or("group"))
                 .unwrap_or(crate::chat::ChatKind::Group);
-            super::Recipient::Chat(crate::chat::ChatRef {
-                channel: ch,
-                kind,
-                id: chat_id.unwrap_or_default(),
-            })
+            super::Recipient::Chat(crate::chat::ChatRef { channel: ch, kind, id: chat_id.unwrap_or_default() })
         }
         _ => return Ok(false),
     };

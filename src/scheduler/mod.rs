@@ -12,8 +12,8 @@ pub mod jobs;
 use crate::app::App;
 use crate::config::ScheduleSettings;
 use crate::db::{begin_write, parse_ts, ts, Tx};
-use crate::store::schedules::{self as store, record, set_cursor, stop_retrying, supersede_retries};
 use crate::domain::calendar::NonWorkdayPolicy;
+use crate::store::schedules::{self as store, record, set_cursor, stop_retrying, supersede_retries};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use futures::FutureExt;
@@ -285,7 +285,13 @@ impl Scheduler {
         let attempt = attempts + 1;
         match self.run_job(s, &mut tx, &firing).await {
             Ok(()) => {
-                store::retry_fired(&mut tx, s.id, &nominal_text, attempt, now).await?;
+                // Read as 'failed' under this transaction's write lock, so it applies; if it ever
+                // does not, the job's work would be recorded under no firing: roll it back.
+                anyhow::ensure!(
+                    store::retry_fired(&mut tx, s.id, &nominal_text, attempt, now).await?,
+                    "firing {nominal_text} of {} is no longer failed; retry not recorded",
+                    s.name
+                );
                 tx.commit().await?;
                 self.app.outbox_notify.notify_waiters();
                 tracing::info!(schedule = %s.name, nominal = %nominal_text, attempt, "schedule fired on retry");

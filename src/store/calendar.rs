@@ -11,7 +11,9 @@ pub async fn imported(conn: &mut Conn) -> sqlx::Result<Vec<(i32, String)>> {
 
 /// Imported years with when and by whom: (year, imported_at, imported_by).
 pub async fn imports(conn: &mut Conn) -> sqlx::Result<Vec<(i32, String, String)>> {
-    sqlx::query_as("SELECT year, imported_at, imported_by FROM calendar_years ORDER BY year").fetch_all(&mut *conn).await
+    sqlx::query_as("SELECT year, imported_at, imported_by FROM calendar_years ORDER BY year")
+        .fetch_all(&mut *conn)
+        .await
 }
 
 pub async fn year_imported(conn: &mut Conn, year: i32) -> sqlx::Result<bool> {

@@ -59,7 +59,12 @@ pub async fn insert_routed(conn: &mut Conn, row: &NewRow<'_>, status: &str, now:
 }
 
 /// Inserts a row no channel can deliver as 'unroutable'; returns the rows inserted (0 or 1).
-pub async fn insert_unroutable(conn: &mut Conn, row: &NewRow<'_>, now: DateTime<Utc>, error: &str) -> sqlx::Result<u64> {
+pub async fn insert_unroutable(
+    conn: &mut Conn,
+    row: &NewRow<'_>,
+    now: DateTime<Utc>,
+    error: &str,
+) -> sqlx::Result<u64> {
     Ok(sqlx::query(
         "INSERT INTO outbox (idempotency_key, person_id, chat_kind, chat_id, channel, segments, delivery, status,
                  next_attempt_at, created_at, source, last_error)
@@ -119,7 +124,11 @@ pub async fn reclaim(
 }
 
 /// A channel's sends after `since`, oldest first: (chat_kind, chat_id, sent_at).
-pub async fn sent_since(conn: &mut Conn, channel: &str, since: DateTime<Utc>) -> sqlx::Result<Vec<(String, String, String)>> {
+pub async fn sent_since(
+    conn: &mut Conn,
+    channel: &str,
+    since: DateTime<Utc>,
+) -> sqlx::Result<Vec<(String, String, String)>> {
     let rows = sqlx::query(
         "SELECT chat_kind, chat_id, sent_at FROM outbox WHERE channel = ? AND status = 'sent' AND sent_at > ? ORDER BY sent_at",
     )
@@ -169,12 +178,13 @@ pub async fn ready_heads(conn: &mut Conn, channel: &str, now: DateTime<Utc>, lim
 
 /// 'pending' → 'sending' under `lease`; false when another worker got there first.
 pub async fn take(conn: &mut Conn, id: i64, lease: &str) -> sqlx::Result<bool> {
-    let taken = sqlx::query("UPDATE outbox SET status = 'sending', lease_until = ? WHERE id = ? AND status = 'pending'")
-        .bind(lease)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let taken =
+        sqlx::query("UPDATE outbox SET status = 'sending', lease_until = ? WHERE id = ? AND status = 'pending'")
+            .bind(lease)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
     Ok(taken == 1)
 }
 

@@ -323,7 +323,9 @@ pub async fn first_inspectors(conn: &mut Conn) -> sqlx::Result<Vec<(String, Stri
 
 /// The first active zone as (name, code), by code (for usage examples).
 pub async fn first_zone(conn: &mut Conn) -> sqlx::Result<Option<(String, String)>> {
-    sqlx::query_as("SELECT name, code FROM zones WHERE active = 1 ORDER BY code LIMIT 1").fetch_optional(&mut *conn).await
+    sqlx::query_as("SELECT name, code FROM zones WHERE active = 1 ORDER BY code LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
 }
 
 /// The first active school as (name, short_name), by code (for usage examples).

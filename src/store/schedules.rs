@@ -47,7 +47,8 @@ pub async fn upsert_config(conn: &mut Conn, d: &ConfigSchedule<'_>, now: DateTim
 
 /// Names of the enabled schedules that came from configuration.
 pub async fn enabled_config_names(conn: &mut Conn) -> sqlx::Result<Vec<String>> {
-    let rows = sqlx::query("SELECT name FROM schedules WHERE source = 'config' AND enabled = 1").fetch_all(&mut *conn).await?;
+    let rows =
+        sqlx::query("SELECT name FROM schedules WHERE source = 'config' AND enabled = 1").fetch_all(&mut *conn).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
@@ -143,7 +144,8 @@ pub async fn due_retry(
     .await
 }
 
-/// A retry succeeded: the failed occurrence becomes fired.
+/// A retry succeeded: the failed occurrence becomes fired. Only from 'failed' (the state the
+/// retry was read in); false when the row moved on meanwhile.
 pub async fn retry_fired(
     conn: &mut Conn,
     schedule_id: i64,
@@ -153,7 +155,7 @@ pub async fn retry_fired(
 ) -> sqlx::Result<bool> {
     let n = sqlx::query(
         "UPDATE firings SET status = 'fired', attempts = ?, retry_at = NULL, reason = NULL, recorded_at = ?
-                     WHERE schedule_id = ? AND nominal_at = ?",
+                     WHERE schedule_id = ? AND nominal_at = ? AND status = 'failed'",
     )
     .bind(attempt)
     .bind(ts(now))
@@ -266,10 +268,12 @@ pub async fn list(conn: &mut Conn) -> sqlx::Result<Vec<ListedSchedule>> {
 
 /// The last three firings of a schedule: (nominal_at, status, reason).
 pub async fn recent_firings(conn: &mut Conn, schedule_id: i64) -> sqlx::Result<Vec<(String, String, Option<String>)>> {
-    sqlx::query_as("SELECT nominal_at, status, reason FROM firings WHERE schedule_id = ? ORDER BY nominal_at DESC LIMIT 3")
-        .bind(schedule_id)
-        .fetch_all(&mut *conn)
-        .await
+    sqlx::query_as(
+        "SELECT nominal_at, status, reason FROM firings WHERE schedule_id = ? ORDER BY nominal_at DESC LIMIT 3",
+    )
+    .bind(schedule_id)
+    .fetch_all(&mut *conn)
+    .await
 }
 
 pub async fn record(
@@ -342,12 +346,7 @@ pub async fn supersede_retries(conn: &mut Conn, schedule_id: i64, nominal: DateT
 }
 
 /// Makes a failed firing final: no further retry, with `why` appended to its reason.
-pub async fn stop_retrying(
-    conn: &mut Conn,
-    schedule_id: i64,
-    nominal_at: &str,
-    why: Option<&str>,
-) -> sqlx::Result<()> {
+pub async fn stop_retrying(conn: &mut Conn, schedule_id: i64, nominal_at: &str, why: Option<&str>) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE firings SET retry_at = NULL,
              reason = CASE WHEN ?1 IS NULL THEN reason ELSE COALESCE(reason, '') || '; ' || ?1 END

@@ -339,7 +339,11 @@ pub async fn expected_count(conn: &mut Conn, round: i64) -> sqlx::Result<i64> {
 }
 
 /// A person's report for a week, by person code: (parsed JSON, late, version).
-pub async fn report_of_week(conn: &mut Conn, week: &str, person_code: &str) -> sqlx::Result<Option<(String, bool, i64)>> {
+pub async fn report_of_week(
+    conn: &mut Conn,
+    week: &str,
+    person_code: &str,
+) -> sqlx::Result<Option<(String, bool, i64)>> {
     let r = sqlx::query(
         "SELECT w.parsed, w.late, w.version FROM weekly_reports w JOIN weekly_rounds r ON r.id = w.round_id
          JOIN people p ON p.id = w.person_id WHERE r.week = ? AND p.code = ?",
