@@ -173,6 +173,11 @@ async fn repair_edited_migrations(db: &Db) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// A trivial statement through the pool, for health checks: is the database reachable?
+pub async fn ping(db: &Db) -> Result<(), sqlx::Error> {
+    sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(db).await.map(|_| ())
+}
+
 /// Starts a write transaction that takes the write lock up front, so a read-then-write
 /// transaction never fails with SQLITE_BUSY on lock upgrade.
 pub async fn begin_write(db: &Db) -> Result<Tx<'static>, sqlx::Error> {

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, Json<serde_json::Value>) {
     let today = app.clock.now().with_timezone(&app.tz).date_naive();
     let calendar = crate::app::calendar::health(&app.calendar, today);
-    match sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&app.db).await {
+    match crate::db::ping(&app.db).await {
         Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok", "calendar": calendar }))),
         Err(_) => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable", "calendar": calendar })))

@@ -263,12 +263,7 @@ async fn roster_cmd(settings: Settings, cmd: RosterCmd) -> anyhow::Result<()> {
             let ttl = chrono::Duration::hours(i64::from(settings.roster.binding_code_ttl_hours));
             let mut tx = db::begin_write(&pool).await?;
             let targets: Vec<(i64, String, String)> = if people.is_empty() {
-                sqlx::query_as(
-                    "SELECT id, code, name FROM people p WHERE active = 1
-                     AND NOT EXISTS (SELECT 1 FROM chat_accounts a WHERE a.person_id = p.id) ORDER BY code",
-                )
-                .fetch_all(&mut *tx)
-                .await?
+                store::people::active_without_account(&mut tx).await?
             } else {
                 let mut v = Vec::new();
                 for q in &people {
@@ -409,10 +404,8 @@ async fn schedules_cmd(settings: Settings) -> anyhow::Result<()> {
             .unwrap_or_else(|| "-".into())
     };
     type Row = (i64, String, String, String, String, bool, Option<String>);
-    let rows: Vec<Row> =
-        sqlx::query_as("SELECT id, name, cron, job, workdays, enabled, next_fire_at FROM schedules ORDER BY name")
-            .fetch_all(&pool)
-            .await?;
+    let mut conn = pool.acquire().await?;
+    let rows: Vec<Row> = store::schedules::list(&mut conn).await?;
     if rows.is_empty() {
         println!("（还没有计划任务：服务首次启动时根据配置创建）");
     }
@@ -422,16 +415,12 @@ async fn schedules_cmd(settings: Settings) -> anyhow::Result<()> {
             if enabled { "enabled" } else { "disabled" },
             local(next)
         );
-        let recent: Vec<(String, String, Option<String>)> = sqlx::query_as(
-            "SELECT nominal_at, status, reason FROM firings WHERE schedule_id = ? ORDER BY nominal_at DESC LIMIT 3",
-        )
-        .bind(id)
-        .fetch_all(&pool)
-        .await?;
+        let recent = store::schedules::recent_firings(&mut conn, id).await?;
         for (nominal, status, reason) in recent {
             println!("    {} {status} {}", local(Some(nominal)), reason.unwrap_or_default());
         }
     }
+    drop(conn);
     pool.close().await;
     Ok(())
 }

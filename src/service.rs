@@ -60,14 +60,11 @@ impl Running {
     pub async fn drain(&self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let now = db::ts(self.app.clock.now());
-            let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM outbox WHERE status = 'sending' OR (status = 'pending' AND next_attempt_at <= ?)",
-            )
-            .bind(now)
-            .fetch_one(&self.app.db)
-            .await
-            .unwrap_or(0);
+            let now = self.app.clock.now();
+            let n = match self.app.db.acquire().await {
+                Ok(mut c) => crate::store::outbox::in_flight_count(&mut c, now).await.unwrap_or(0),
+                Err(_) => 0,
+            };
             if n == 0 || tokio::time::Instant::now() >= deadline {
                 return;
             }

@@ -20,11 +20,7 @@ pub async fn to_supervisors(
     let now = app.clock.now();
     let groups = store::groups::with_purpose(tx, GroupPurpose::Supervisors, None, None).await?;
     if groups.is_empty() {
-        let people: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM people WHERE role IN ('supervisor', 'admin') AND active = 1 ORDER BY code",
-        )
-        .fetch_all(&mut **tx)
-        .await?;
+        let people = store::people::supervisor_ids(tx).await?;
         for pid in people {
             let env = Envelope::new(format!("{key}:p{pid}"), Recipient::Person(pid), vec![Segment::text(text)], source);
             crate::outbox::enqueue(tx, &app.directory, now, env).await?;

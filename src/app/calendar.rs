@@ -30,7 +30,7 @@ pub const HINT: &str = "enter the State Council holiday notice for the year with
 
 /// Years imported with `dudao calendar import`: (year, TOML text).
 pub async fn imported(db: &Db) -> sqlx::Result<Vec<(i32, String)>> {
-    sqlx::query_as("SELECT year, toml FROM calendar_years ORDER BY year").fetch_all(db).await
+    crate::store::calendar::imported(&mut *db.acquire().await?).await
 }
 
 /// The shipped files (or `calendar.files` when configured), each year replaced by the office's
@@ -118,14 +118,7 @@ pub async fn warn_missing(app: &App, tx: &mut Tx<'static>) -> anyhow::Result<usi
     let mut told = 0;
     for year in &gap.missing_years {
         let period = today.format("%Y-%m-%d").to_string();
-        let fresh = sqlx::query("INSERT OR IGNORE INTO calendar_warnings (year, period, warned_at) VALUES (?, ?, ?)")
-            .bind(year)
-            .bind(&period)
-            .bind(crate::db::ts(now))
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
-            > 0;
+        let fresh = crate::store::calendar::take_missing_warning(tx, *year, &period, now).await?;
         if !fresh {
             continue;
         }
@@ -134,12 +127,7 @@ pub async fn warn_missing(app: &App, tx: &mut Tx<'static>) -> anyhow::Result<usi
             gap.missing_months.iter().filter(|m| m.starts_with(&prefix)).map(String::as_str).collect();
         let text = warning_text(*year, &months);
         let key = format!("calendar:missing:{year}:{period}");
-        let admins: Vec<i64> = sqlx::query_scalar(
-            "SELECT p.id FROM people p WHERE p.role = 'admin' AND p.active = 1
-             AND EXISTS (SELECT 1 FROM chat_accounts a WHERE a.person_id = p.id) ORDER BY p.code",
-        )
-        .fetch_all(&mut **tx)
-        .await?;
+        let admins = crate::store::people::reachable_admin_ids(tx).await?;
         if admins.is_empty() {
             super::broadcast::to_supervisors(app, tx, &key, "calendar", &text).await?;
         }
@@ -235,27 +223,14 @@ pub async fn import(
 
     let holidays = cal.holidays_of(year);
     let mut tx = crate::db::begin_write(db).await?;
-    let replaced: Option<i64> = sqlx::query_scalar("SELECT year FROM calendar_years WHERE year = ?")
-        .bind(year)
-        .fetch_optional(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO calendar_years (year, toml, imported_at, imported_by) VALUES (?, ?, ?, ?)
-         ON CONFLICT(year) DO UPDATE SET toml = excluded.toml, imported_at = excluded.imported_at,
-         imported_by = excluded.imported_by",
-    )
-    .bind(year)
-    .bind(text)
-    .bind(crate::db::ts(now))
-    .bind(by)
-    .execute(&mut *tx)
-    .await?;
+    let replaced = crate::store::calendar::year_imported(&mut tx, year).await?;
+    crate::store::calendar::save_year(&mut tx, year, text, now, by).await?;
     let summary = ImportSummary {
         year,
         holidays: holidays.len(),
         makeup_days: holidays.iter().map(|h| h.makeup_workdays.len()).sum(),
         terms: cal.terms().len(),
-        replaced: replaced.is_some(),
+        replaced,
     };
     let entry = crate::store::audit::AuditEntry {
         actor_id: None,
@@ -273,8 +248,7 @@ pub async fn import(
 /// What `dudao calendar show [YEAR]` prints: per year, where its data comes from, its holidays
 /// with make-up working days, and its terms.
 pub async fn show(db: &Db, settings: &Settings, year: Option<i32>) -> anyhow::Result<String> {
-    let imported_rows: Vec<(i32, String, String)> =
-        sqlx::query_as("SELECT year, imported_at, imported_by FROM calendar_years ORDER BY year").fetch_all(db).await?;
+    let imported_rows = crate::store::calendar::imports(&mut *db.acquire().await?).await?;
     let cal = build(settings, &imported(db).await?)?;
     let tz = settings.timezone();
     let imported_at: BTreeMap<i32, (String, String)> =

@@ -168,10 +168,7 @@ async fn theme_envelopes(conn: &mut Conn, key: &str, text: &str) -> anyhow::Resu
     groups.extend(store::groups::with_purpose(conn, GroupPurpose::ZoneInspectors, None, None).await?);
     let source = format!("theme:{key}");
     if groups.is_empty() {
-        let people: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code")
-                .fetch_all(&mut *conn)
-                .await?;
+        let people = store::people::active_inspector_ids(conn).await?;
         let envs = people
             .iter()
             .map(|pid| {
@@ -220,11 +217,7 @@ pub async fn show(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
 
 /// Inspectors held to the quota (and reminded about the theme).
 async fn counted_inspectors(conn: &mut Conn, settings: &Settings) -> sqlx::Result<Vec<InspectorFact>> {
-    let rows: Vec<(i64, String, Option<i64>, Option<String>)> = sqlx::query_as(
-        "SELECT id, name, zone_id, inspector_type FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code",
-    )
-    .fetch_all(conn)
-    .await?;
+    let rows = store::people::active_inspectors(conn).await?;
     Ok(rows
         .into_iter()
         .filter(|(_, _, _, kind)| !(settings.visits.exempt_invited && kind.as_deref() == Some("invited")))
@@ -450,7 +443,9 @@ async fn advance(
                     mine.join("、")
                 );
             }
-            sm::save_visit(ctx.tx, id, &parsed, "draft", Some(field_str(field)), None, false, ctx.now).await?;
+            let saved =
+                sm::save_visit(ctx.tx, id, &parsed, "draft", Some(field_str(field)), None, false, ctx.now).await?;
+            anyhow::ensure!(saved, "visit {id} is no longer a draft");
             ctx.reply(q);
             return Ok("visit_question");
         }
@@ -482,7 +477,10 @@ async fn advance(
     for p in &parsed.problems {
         sm::add_problem(ctx.tx, id, school, actor.person_id, p, m::classify_problem(p), follow, ctx.now).await?;
     }
-    sm::save_visit(ctx.tx, id, &parsed, "submitted", None, theme.as_ref().map(|t| t.id), themed, ctx.now).await?;
+    let saved =
+        sm::save_visit(ctx.tx, id, &parsed, "submitted", None, theme.as_ref().map(|t| t.id), themed, ctx.now).await?;
+    // Only a draft is submitted (abandoned or submitted ones are not rewritten).
+    anyhow::ensure!(saved, "visit {id} is no longer a draft");
     ctx.audit(
         "visit",
         Some(id.to_string()),
@@ -510,13 +508,9 @@ async fn advance(
 
 async fn gather(conn: &mut Conn, settings: &Settings, month: &str) -> anyhow::Result<MonthFigures> {
     let (from, to) = m::month_bounds(month).context("bad month")?;
-    let zones: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, name FROM zones WHERE active = 1 ORDER BY code").fetch_all(&mut *conn).await?;
+    let zones = store::people::active_zones(conn).await?;
     let inspectors = counted_inspectors(conn, settings).await?;
-    let schools: Vec<(i64, String, Option<String>, i64, bool)> =
-        sqlx::query_as("SELECT id, name, short_name, zone_id, city_direct FROM schools WHERE active = 1 ORDER BY code")
-            .fetch_all(&mut *conn)
-            .await?;
+    let schools = store::people::active_schools(conn).await?;
     let schools: Vec<SchoolFact> = schools
         .into_iter()
         .map(|(school_id, name, short, zone_id, city_direct)| SchoolFact {
@@ -641,12 +635,7 @@ pub async fn zone_progress(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
     let term = ctx.app.calendar.term_of(today).cloned();
     let from = term.as_ref().map_or(yfrom, |t| t.start.min(yfrom));
     let year_visits = sm::visits_between(ctx.tx, from, yto).await?;
-    let schools: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT id, COALESCE(short_name, name) FROM schools WHERE active = 1 AND zone_id = ? ORDER BY code",
-    )
-    .bind(zone.id)
-    .fetch_all(&mut **ctx.tx)
-    .await?;
+    let schools = store::people::zone_school_names(ctx.tx, zone.id).await?;
     let ids: Vec<i64> = schools.iter().map(|(id, _)| *id).collect();
     let name = |id: i64| schools.iter().find(|(s, _)| *s == id).map(|(_, n)| n.clone()).unwrap_or_default();
     if let Some(t) = &term {
@@ -696,11 +685,7 @@ pub async fn my_progress(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     let names = crate::domain::school_match::display_names(&schools);
     let n = mine.len() as u32;
     let mut lines = vec![format!("【我的进度】{}", m::month_title(&month))];
-    let kind: Option<String> = sqlx::query_scalar("SELECT inspector_type FROM people WHERE id = ?")
-        .bind(actor.person_id)
-        .fetch_optional(&mut **ctx.tx)
-        .await?
-        .flatten();
+    let kind = store::people::inspector_type(ctx.tx, actor.person_id).await?;
     // The same rule as the quota figures (counted_inspectors): exempt 特约督学 have no quota.
     if ctx.app.settings.visits.exempt_invited && kind.as_deref() == Some("invited") {
         lines.push(format!("本月督导 {n} 次"));

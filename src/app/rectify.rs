@@ -889,12 +889,7 @@ async fn ledger(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<
         (_, "" | "全县") if actor.role != Role::Inspector || arg == "全县" => {
             if actor.role == Role::Inspector {
                 let zone = match actor.zone_id {
-                    Some(id) => {
-                        sqlx::query_scalar::<_, String>("SELECT name FROM zones WHERE id = ?")
-                            .bind(id)
-                            .fetch_optional(&mut **ctx.tx)
-                            .await?
-                    }
+                    Some(id) => crate::store::people::zone_name(ctx.tx, id).await?,
                     None => None,
                 };
                 let zone = match zone {

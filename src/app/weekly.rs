@@ -15,7 +15,6 @@ use crate::store::{self, Conn};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::Row;
 
 /// Names of the built-in schedules this workflow adds.
 pub const PROMPT_SCHEDULE: &str = "weekly-prompt";
@@ -54,12 +53,7 @@ pub fn schedules(w: &WeeklySettings) -> Vec<crate::config::ScheduleSettings> {
 async fn mentions(conn: &mut Conn, platform: &str, people: &[(i64, String)]) -> sqlx::Result<Vec<Segment>> {
     let mut segs = Vec::new();
     for (pid, name) in people {
-        let acc: Option<String> =
-            sqlx::query_scalar("SELECT account_id FROM chat_accounts WHERE person_id = ? AND platform = ? LIMIT 1")
-                .bind(pid)
-                .bind(platform)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let acc = store::people::account_on(conn, *pid, platform).await?;
         segs.push(match acc {
             Some(user_id) => Segment::Mention { user_id, name: name.clone() },
             None => Segment::text(format!("@{name}")),
@@ -90,11 +84,7 @@ impl Job for Prompt {
             weekly::deadline_off_holidays(weekly::deadline_after(now, app.tz, day, time), app.tz, &app.calendar);
         let zone_groups = store::groups::with_purpose(tx, GroupPurpose::ZoneInspectors, None, None).await?;
         let county_groups = store::groups::with_purpose(tx, GroupPurpose::CountyInspectors, None, None).await?;
-        let inspectors: Vec<(i64, String, Option<i64>, Option<String>)> = sqlx::query_as(
-            "SELECT id, name, zone_id, inspector_type FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code",
-        )
-        .fetch_all(&mut **tx)
-        .await?;
+        let inspectors = store::people::active_inspectors(tx).await?;
         // Each inspector reports in their zone's group, else the county group, else privately.
         let mut scopes: Vec<(String, Option<crate::store::groups::Group>, Vec<(i64, String, bool)>)> = Vec::new();
         for (pid, name, zone, kind) in inspectors {
@@ -260,12 +250,8 @@ impl Job for Sweep {
 }
 
 async fn group_by_id(conn: &mut Conn, id: i64) -> sqlx::Result<Option<store::groups::Group>> {
-    let r = sqlx::query("SELECT platform, external_id FROM chat_groups WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    match r {
-        Some(r) => store::groups::get(conn, r.get("platform"), r.get("external_id")).await,
+    match store::groups::key_of(conn, id).await? {
+        Some((platform, external_id)) => store::groups::get(conn, &platform, &external_id).await,
         None => Ok(None),
     }
 }
@@ -639,15 +625,8 @@ pub async fn report_of(
     week: &str,
     person_code: &str,
 ) -> sqlx::Result<Option<(ParsedReport, bool, i64)>> {
-    let r = sqlx::query(
-        "SELECT w.parsed, w.late, w.version FROM weekly_reports w JOIN weekly_rounds r ON r.id = w.round_id
-         JOIN people p ON p.id = w.person_id WHERE r.week = ? AND p.code = ?",
-    )
-    .bind(week)
-    .bind(person_code)
-    .fetch_optional(conn)
-    .await?;
-    Ok(r.map(|r| (parsed_of(r.get("parsed")), r.get("late"), r.get("version"))))
+    let r = store::weekly::report_of_week(conn, week, person_code).await?;
+    Ok(r.map(|(parsed, late, version)| (parsed_of(&parsed), late, version)))
 }
 
 pub fn register(jobs: &mut crate::scheduler::Jobs) {

@@ -7,7 +7,6 @@ pub mod route;
 pub mod worker;
 
 use crate::chat::{MentionSupport, Segment};
-use crate::db::ts;
 use crate::store::Conn;
 use chrono::{DateTime, Utc};
 pub use route::{ChannelInfo, Directory, Recipient};
@@ -81,11 +80,7 @@ fn render_for(mention: MentionSupport, segments: Vec<Segment>) -> Vec<Segment> {
 /// Routes and writes an envelope (split into parts if too long). Returns the rows inserted:
 /// 0 when the key was enqueued before.
 pub async fn enqueue(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>, env: Envelope) -> sqlx::Result<usize> {
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE idempotency_key = ?")
-        .bind(&env.key)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if exists.is_some() {
+    if crate::store::outbox::exists(conn, &env.key).await? {
         return Ok(0);
     }
     let person_id = match &env.to {
@@ -109,25 +104,18 @@ pub async fn enqueue(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>, env: 
     let mut n = 0;
     for (i, part) in parts.into_iter().enumerate() {
         let key = if i == 0 { env.key.clone() } else { format!("{}#{}", env.key, i + 1) };
-        n += sqlx::query(
-            "INSERT INTO outbox (idempotency_key, channel, chat_kind, chat_id, person_id, segments, delivery, status,
-                 next_attempt_at, created_at, source)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(&channel)
-        .bind(kind)
-        .bind(&chat_id)
-        .bind(person_id)
-        .bind(serde_json::to_string(&part).unwrap_or_else(|_| "[]".into()))
-        .bind(env.delivery.as_str())
-        .bind(status)
-        .bind(ts(now))
-        .bind(ts(now))
-        .bind(&env.source)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected() as usize;
+        let segments = serde_json::to_string(&part).unwrap_or_else(|_| "[]".into());
+        let row = crate::store::outbox::NewRow {
+            key: &key,
+            channel: channel.as_deref(),
+            chat_kind: kind,
+            chat_id: chat_id.as_deref(),
+            person_id,
+            segments: &segments,
+            delivery: env.delivery.as_str(),
+            source: &env.source,
+        };
+        n += crate::store::outbox::insert_routed(conn, &row, status, now).await? as usize;
     }
     Ok(n)
 }
@@ -145,34 +133,23 @@ async fn insert(
     tracing::warn!(key = %env.key, source = %env.source, "no channel can deliver this message; kept as unroutable");
     let mut n = 0;
     for part in parts {
-        n += sqlx::query(
-            "INSERT INTO outbox (idempotency_key, person_id, chat_kind, chat_id, channel, segments, delivery, status,
-                 next_attempt_at, created_at, source, last_error)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'unroutable', ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(&env.key)
-        .bind(person_id)
-        .bind(match &env.to {
-            Recipient::Chat(c) => Some(c.kind.as_str()),
-            Recipient::Person(_) => None,
-        })
-        .bind(match &env.to {
-            Recipient::Chat(c) => Some(c.id.clone()),
-            Recipient::Person(_) => None,
-        })
-        .bind(match &env.to {
-            Recipient::Chat(c) => Some(c.channel.clone()),
-            Recipient::Person(_) => None,
-        })
-        .bind(serde_json::to_string(&part).unwrap_or_else(|_| "[]".into()))
-        .bind(env.delivery.as_str())
-        .bind(ts(now))
-        .bind(ts(now))
-        .bind(&env.source)
-        .bind("no channel can reach the recipient")
-        .execute(&mut *conn)
-        .await?
-        .rows_affected() as usize;
+        let (chat_kind, chat_id, channel) = match &env.to {
+            Recipient::Chat(c) => (Some(c.kind.as_str()), Some(c.id.as_str()), Some(c.channel.as_str())),
+            Recipient::Person(_) => (None, None, None),
+        };
+        let segments = serde_json::to_string(&part).unwrap_or_else(|_| "[]".into());
+        let row = crate::store::outbox::NewRow {
+            key: &env.key,
+            channel,
+            chat_kind,
+            chat_id,
+            person_id,
+            segments: &segments,
+            delivery: env.delivery.as_str(),
+            source: &env.source,
+        };
+        n += crate::store::outbox::insert_unroutable(conn, &row, now, "no channel can reach the recipient").await?
+            as usize;
     }
     Ok(n)
 }

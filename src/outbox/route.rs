@@ -4,7 +4,6 @@ use crate::chat::{Capabilities, ChatRef, MentionSupport, Segment};
 use crate::domain::group::GroupPurpose;
 use crate::domain::role::Role;
 use crate::store::Conn;
-use sqlx::Row;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,36 +73,17 @@ pub async fn resolve(
 }
 
 async fn resolve_person(conn: &mut Conn, dir: &Directory, pid: i64) -> sqlx::Result<Option<(ChatRef, Vec<Segment>)>> {
-    let accounts: Vec<(String, String)> =
-        sqlx::query("SELECT platform, account_id FROM chat_accounts WHERE person_id = ? ORDER BY bound_at")
-            .bind(pid)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| (r.get("platform"), r.get("account_id")))
-            .collect();
+    let accounts = crate::store::people::accounts_of(conn, pid).await?;
     for ch in dir.iter().filter(|c| c.caps.can_push && c.caps.can_send_private) {
         if let Some((_, acc)) = accounts.iter().find(|(p, _)| p == ch.platform) {
             return Ok(Some((ChatRef::private(ch.name.clone(), acc.clone()), Vec::new())));
         }
     }
     // No private route: mention them in one of their groups.
-    let Some(p) = sqlx::query(
-        "SELECT p.name, p.role, p.phone, p.zone_id, p.school_id, s.zone_id AS school_zone
-         FROM people p LEFT JOIN schools s ON s.id = p.school_id WHERE p.id = ?",
-    )
-    .bind(pid)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
+    let Some(p) = crate::store::people::route_info(conn, pid).await? else {
         return Ok(None);
     };
-    let name: String = p.get("name");
-    let phone: Option<String> = p.get("phone");
-    let role = Role::parse_db(p.get::<&str, _>("role"));
-    let zone: Option<i64> = p.get("zone_id");
-    let school: Option<i64> = p.get("school_id");
-    let school_zone: Option<i64> = p.get("school_zone");
+    let crate::store::people::RouteInfo { name, role, phone, zone_id: zone, school_id: school, school_zone } = p;
     let candidates: Vec<(GroupPurpose, Option<i64>, Option<i64>)> = match role {
         Some(Role::Inspector) => {
             vec![(GroupPurpose::ZoneInspectors, zone, None), (GroupPurpose::CountyInspectors, None, None)]

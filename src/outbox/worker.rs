@@ -12,11 +12,11 @@ use crate::chat::{ChatKind, ChatRef, OutboundMessage, Segment, SendError};
 use crate::clock::SharedClock;
 use crate::config::OutboxSettings;
 use crate::db::{begin_write, parse_ts, ts, Db};
+use crate::store::outbox::{self as store, SendOutcome};
 use crate::Channel;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use futures::FutureExt;
 use rand::Rng;
-use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,11 +92,6 @@ struct Due {
     next: Option<DateTime<Utc>>,
 }
 
-/// Ids as a JSON array, for `id NOT IN (SELECT value FROM json_each(?))`.
-fn id_list(ids: &[i64]) -> String {
-    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
-}
-
 impl Worker {
     pub fn new(
         db: Db,
@@ -160,33 +155,7 @@ impl Worker {
         expired_by: Option<&str>,
         ours: &[i64],
     ) -> sqlx::Result<(u64, u64)> {
-        let ours = id_list(ours);
-        let resent = sqlx::query(
-            "UPDATE outbox SET status = 'pending', lease_until = NULL
-             WHERE channel = ?1 AND status = 'sending' AND delivery = 'at_least_once'
-               AND (?2 IS NULL OR lease_until IS NULL OR lease_until <= ?2)
-               AND id NOT IN (SELECT value FROM json_each(?3))",
-        )
-        .bind(self.name())
-        .bind(expired_by)
-        .bind(&ours)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        let unknown = sqlx::query(
-            "UPDATE outbox SET status = 'unknown', lease_until = NULL,
-                 last_error = 'interrupted while sending; not resent to avoid a duplicate'
-             WHERE channel = ?1 AND status = 'sending' AND delivery = 'at_most_once'
-               AND (?2 IS NULL OR lease_until IS NULL OR lease_until <= ?2)
-               AND id NOT IN (SELECT value FROM json_each(?3))",
-        )
-        .bind(self.name())
-        .bind(expired_by)
-        .bind(&ours)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        Ok((resent, unknown))
+        store::reclaim(tx, self.name(), expired_by, ours).await
     }
 
     /// Counts recent sends against the limits, so a restart does not burst past them.
@@ -196,19 +165,13 @@ impl Worker {
         let Some(window) = longest else { return Ok(()) };
         let now = self.clock.now();
         let since = now - ChronoDuration::from_std(window).unwrap_or(ChronoDuration::minutes(1));
-        let rows = sqlx::query(
-            "SELECT chat_kind, chat_id, sent_at FROM outbox WHERE channel = ? AND status = 'sent' AND sent_at > ? ORDER BY sent_at",
-        )
-        .bind(self.name())
-        .bind(ts(since))
-        .fetch_all(&self.db)
-        .await?;
+        let rows = store::sent_since(&mut *self.db.acquire().await?, self.name(), since).await?;
         let base = tokio::time::Instant::now();
         let mut limiter = self.limiter.lock().await;
-        for r in rows {
-            let Some(sent) = parse_ts(r.get("sent_at")) else { continue };
+        for (chat_kind, chat_id, sent_at) in rows {
+            let Some(sent) = parse_ts(&sent_at) else { continue };
             let ago = (now - sent).to_std().unwrap_or_default();
-            let key = format!("{}:{}", r.get::<String, _>("chat_kind"), r.get::<String, _>("chat_id"));
+            let key = format!("{chat_kind}:{chat_id}");
             limiter.seed(&key, base.checked_sub(ago).unwrap_or(base));
         }
         Ok(())
@@ -226,48 +189,29 @@ impl Worker {
         if resent + unknown > 0 {
             tracing::warn!(channel = self.name(), resent, unknown, "took back sends whose lease expired");
         }
-        let rows = sqlx::query(
-            "SELECT o.id, o.chat_kind, o.chat_id, o.segments, o.attempts, o.delivery FROM outbox o
-             WHERE o.channel = ?1 AND o.status = 'pending' AND o.next_attempt_at <= ?2
-               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel AND p.chat_kind = o.chat_kind
-                               AND p.chat_id = o.chat_id AND p.id < o.id AND p.status IN ('pending', 'sending'))
-             ORDER BY o.id LIMIT ?3",
-        )
-        .bind(self.name())
-        .bind(ts(now))
         // Rows of chats with a send in flight are never heads: no need to over-fetch.
-        .bind(limit as i64)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = store::ready_heads(&mut tx, self.name(), now, limit as i64).await?;
         let mut out = Vec::new();
         for r in rows {
             if out.len() >= limit {
                 break;
             }
-            let kind = ChatKind::parse(r.get("chat_kind")).unwrap_or(ChatKind::Group);
-            let chat = ChatRef { channel: self.name().to_string(), kind, id: r.get("chat_id") };
+            let kind = ChatKind::parse(&r.chat_kind).unwrap_or(ChatKind::Group);
+            let chat = ChatRef { channel: self.name().to_string(), kind, id: r.chat_id.clone() };
             if busy.contains(&chat.key()) {
                 continue;
             }
-            let id: i64 = r.get("id");
-            let taken = sqlx::query(
-                "UPDATE outbox SET status = 'sending', lease_until = ? WHERE id = ? AND status = 'pending'",
-            )
-            .bind(&lease)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if taken == 0 {
+            let id = r.id;
+            if !store::take(&mut tx, id, &lease).await? {
                 // Another worker got there first.
                 continue;
             }
             out.push(Claimed {
                 id,
                 chat,
-                segments: serde_json::from_str(r.get::<&str, _>("segments")).unwrap_or_default(),
-                attempts: r.get("attempts"),
-                delivery: Delivery::parse(r.get("delivery")).unwrap_or(Delivery::AtLeastOnce),
+                segments: serde_json::from_str(&r.segments).unwrap_or_default(),
+                attempts: r.attempts,
+                delivery: Delivery::parse(&r.delivery).unwrap_or(Delivery::AtLeastOnce),
                 lease: lease.clone(),
             });
         }
@@ -366,43 +310,23 @@ impl Worker {
         outcome: Outcome,
         now: DateTime<Utc>,
     ) -> sqlx::Result<bool> {
-        let q = match outcome {
-            Outcome::Sent(platform_id) => sqlx::query(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, platform_msg_id = ?, attempts = attempts + 1,
-                     lease_until = NULL, last_error = NULL WHERE id = ? AND status = 'sending' AND lease_until = ?",
-            )
-            .bind(ts(now))
-            .bind(platform_id),
+        let recorded = match &outcome {
+            Outcome::Sent(platform_id) => SendOutcome::Sent { platform_msg_id: platform_id.as_deref() },
             Outcome::Retry { after, error, count_attempt } => {
-                let next = now + ChronoDuration::from_std(after).unwrap_or(ChronoDuration::seconds(1));
+                let next = now + ChronoDuration::from_std(*after).unwrap_or(ChronoDuration::seconds(1));
                 tracing::info!(channel = self.name(), id = c.id, %error, retry_in_ms = after.as_millis() as u64, "send deferred");
-                sqlx::query(
-                    "UPDATE outbox SET status = 'pending', next_attempt_at = ?, attempts = attempts + ?, lease_until = NULL,
-                         last_error = ? WHERE id = ? AND status = 'sending' AND lease_until = ?",
-                )
-                .bind(ts(next))
-                .bind(i64::from(count_attempt))
-                .bind(error)
+                SendOutcome::Retry { next_attempt_at: next, count_attempt: *count_attempt, error }
             }
             Outcome::Dead(error) => {
                 tracing::warn!(channel = self.name(), id = c.id, %error, "message dead-lettered");
-                sqlx::query(
-                    "UPDATE outbox SET status = 'dead', attempts = attempts + 1, lease_until = NULL, last_error = ?
-                     WHERE id = ? AND status = 'sending' AND lease_until = ?",
-                )
-                .bind(error)
+                SendOutcome::Dead { error }
             }
             Outcome::Unknown(error) => {
                 tracing::warn!(channel = self.name(), id = c.id, %error, "send outcome unknown; left for an admin");
-                sqlx::query(
-                    "UPDATE outbox SET status = 'unknown', attempts = attempts + 1, lease_until = NULL, last_error = ?
-                     WHERE id = ? AND status = 'sending' AND lease_until = ?",
-                )
-                .bind(error)
+                SendOutcome::Unknown { error }
             }
         };
-        let n = q.bind(c.id).bind(&c.lease).execute(&mut **tx).await?.rows_affected();
-        Ok(n == 1)
+        store::record_outcome(tx, c.id, &c.lease, recorded, now).await
     }
 
     /// Records outcomes, retrying until the database takes them: the sends happened, and
@@ -425,21 +349,8 @@ impl Worker {
     /// What can be sent: the heads of the chats (a message queued behind a backed-off one
     /// cannot go before it) and the leases of other owners (taken back when they expire).
     async fn next_due(&self, ours: &[i64]) -> sqlx::Result<Due> {
-        let (ready, next): (i64, Option<String>) = sqlx::query_as(
-            "SELECT COALESCE(SUM(t <= ?3), 0), MIN(CASE WHEN t > ?3 THEN t END) FROM (
-                 SELECT o.next_attempt_at AS t
-                 FROM (SELECT MIN(id) AS id FROM outbox WHERE channel = ?1 AND status IN ('pending', 'sending')
-                       GROUP BY chat_kind, chat_id) h
-                 JOIN outbox o ON o.id = h.id WHERE o.status = 'pending'
-                 UNION ALL
-                 SELECT lease_until FROM outbox WHERE channel = ?1 AND status = 'sending'
-                     AND id NOT IN (SELECT value FROM json_each(?2)))",
-        )
-        .bind(self.name())
-        .bind(id_list(ours))
-        .bind(ts(self.clock.now()))
-        .fetch_one(&self.db)
-        .await?;
+        let (ready, next) =
+            store::next_due(&mut *self.db.acquire().await?, self.name(), ours, self.clock.now()).await?;
         Ok(Due { ready: usize::try_from(ready).unwrap_or(0), next: next.and_then(|t| parse_ts(&t)) })
     }
 

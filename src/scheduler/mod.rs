@@ -13,10 +13,10 @@ use crate::app::App;
 use crate::config::ScheduleSettings;
 use crate::db::{begin_write, parse_ts, ts, Tx};
 use crate::domain::calendar::NonWorkdayPolicy;
+use crate::store::schedules::{self as store, record, set_cursor, stop_retrying, supersede_retries};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use futures::FutureExt;
-use sqlx::Row;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -106,40 +106,22 @@ impl Scheduler {
                 );
             }
             let params = serde_json::to_string(&d.params.clone().unwrap_or_default())?;
-            sqlx::query(
-                "INSERT INTO schedules (name, cron, job, params, workdays, school_days_only, grace_minutes, enabled, source,
-                     cursor_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'config', ?, ?)
-                 ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, job = excluded.job, params = excluded.params,
-                     workdays = excluded.workdays, school_days_only = excluded.school_days_only,
-                     grace_minutes = excluded.grace_minutes, enabled = excluded.enabled, source = 'config',
-                     updated_at = excluded.updated_at",
-            )
-            .bind(&d.name)
-            .bind(&d.cron)
-            .bind(&d.job)
-            .bind(params)
-            .bind(d.workdays.as_deref().unwrap_or("fire"))
-            .bind(d.school_days_only.unwrap_or(false))
-            .bind(d.grace_minutes.unwrap_or(self.app.settings.scheduler.default_grace_minutes))
-            .bind(d.enabled.unwrap_or(true))
-            .bind(ts(now))
-            .bind(ts(now))
-            .execute(&mut *tx)
-            .await?;
+            let row = store::ConfigSchedule {
+                name: &d.name,
+                cron: &d.cron,
+                job: &d.job,
+                params: &params,
+                workdays: d.workdays.as_deref().unwrap_or("fire"),
+                school_days_only: d.school_days_only.unwrap_or(false),
+                grace_minutes: d.grace_minutes.unwrap_or(self.app.settings.scheduler.default_grace_minutes),
+                enabled: d.enabled.unwrap_or(true),
+            };
+            store::upsert_config(&mut tx, &row, now).await?;
         }
         let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
-        let rows = sqlx::query("SELECT name FROM schedules WHERE source = 'config' AND enabled = 1")
-            .fetch_all(&mut *tx)
-            .await?;
-        for r in rows {
-            let name: String = r.get(0);
+        for name in store::enabled_config_names(&mut tx).await? {
             if !names.contains(&name.as_str()) {
-                sqlx::query("UPDATE schedules SET enabled = 0, updated_at = ? WHERE name = ?")
-                    .bind(ts(now))
-                    .bind(&name)
-                    .execute(&mut *tx)
-                    .await?;
+                store::disable(&mut tx, &name, now).await?;
                 tracing::info!(schedule = %name, "schedule no longer in configuration; disabled");
             }
         }
@@ -148,25 +130,20 @@ impl Scheduler {
     }
 
     async fn load(&self) -> anyhow::Result<Vec<ScheduleRow>> {
-        let rows = sqlx::query(
-            "SELECT id, name, cron, job, params, workdays, school_days_only, grace_minutes, cursor_at
-             FROM schedules WHERE enabled = 1 ORDER BY id",
-        )
-        .fetch_all(&self.app.db)
-        .await?;
+        let rows = store::enabled(&mut *self.app.db.acquire().await?).await?;
         Ok(rows
             .iter()
             .filter_map(|r| {
                 Some(ScheduleRow {
-                    id: r.get("id"),
-                    name: r.get("name"),
-                    cron: r.get("cron"),
-                    job: r.get("job"),
-                    params: serde_json::from_str(r.get::<&str, _>("params")).unwrap_or_default(),
-                    policy: cron::parse_workday_policy(r.get("workdays")).unwrap_or(NonWorkdayPolicy::Fire),
-                    school_days_only: r.get::<bool, _>("school_days_only"),
-                    grace: Duration::minutes(r.get::<i64, _>("grace_minutes")),
-                    cursor: parse_ts(r.get("cursor_at"))?,
+                    id: r.id,
+                    name: r.name.clone(),
+                    cron: r.cron.clone(),
+                    job: r.job.clone(),
+                    params: serde_json::from_str(&r.params).unwrap_or_default(),
+                    policy: cron::parse_workday_policy(&r.workdays).unwrap_or(NonWorkdayPolicy::Fire),
+                    school_days_only: r.school_days_only,
+                    grace: Duration::minutes(r.grace_minutes),
+                    cursor: parse_ts(&r.cursor_at)?,
                 })
             })
             .collect())
@@ -201,8 +178,7 @@ impl Scheduler {
         let mut report = self.retry_due(s, now).await?;
         let mut tx = begin_write(&app.db).await?;
         // Re-read the cursor under the write lock: another loop may have advanced it.
-        let cursor: String =
-            sqlx::query_scalar("SELECT cursor_at FROM schedules WHERE id = ?").bind(s.id).fetch_one(&mut *tx).await?;
+        let cursor = store::cursor_of(&mut tx, s.id).await?;
         let cursor = parse_ts(&cursor).unwrap_or(s.cursor);
         let plan = cron::plan(&sched, app.tz, &app.calendar, s.policy, s.school_days_only, cursor, now, s.grace);
         for (nominal, reason) in &plan.calendar_skips {
@@ -242,19 +218,8 @@ impl Scheduler {
                 let retry_at = self.next_retry(now, 1, firing.fire_at + s.grace);
                 log_failure(s, &firing, 1, &e, retry_at);
                 let mut tx = begin_write(&app.db).await?;
-                sqlx::query(
-                    "INSERT INTO firings (schedule_id, nominal_at, fire_at, status, reason, recorded_at, attempts, retry_at)
-                     VALUES (?, ?, ?, 'failed', ?, ?, 1, ?)
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(s.id)
-                .bind(ts(firing.nominal_at))
-                .bind(ts(firing.fire_at))
-                .bind(failure_reason(&e, 1, retry_at))
-                .bind(ts(now))
-                .bind(retry_at.map(ts))
-                .execute(&mut *tx)
-                .await?;
+                let reason = failure_reason(&e, 1, retry_at);
+                store::record_failed(&mut tx, s.id, firing.nominal_at, firing.fire_at, &reason, now, retry_at).await?;
                 supersede_retries(&mut tx, s.id, firing.nominal_at).await?;
                 set_cursor(&mut tx, s.id, plan.cursor, plan.next_fire, now).await?;
                 tx.commit().await?;
@@ -299,15 +264,7 @@ impl Scheduler {
     async fn retry_due(&self, s: &ScheduleRow, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
         let mut report = TickReport::default();
         let mut tx = begin_write(&self.app.db).await?;
-        let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
-            "SELECT nominal_at, fire_at, attempts FROM firings
-             WHERE schedule_id = ? AND status = 'failed' AND retry_at IS NOT NULL AND retry_at <= ?
-             ORDER BY nominal_at LIMIT 1",
-        )
-        .bind(s.id)
-        .bind(ts(now))
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row = store::due_retry(&mut tx, s.id, now).await?;
         let Some((nominal_text, fire_text, attempts)) = row else {
             return Ok(report);
         };
@@ -328,16 +285,13 @@ impl Scheduler {
         let attempt = attempts + 1;
         match self.run_job(s, &mut tx, &firing).await {
             Ok(()) => {
-                sqlx::query(
-                    "UPDATE firings SET status = 'fired', attempts = ?, retry_at = NULL, reason = NULL, recorded_at = ?
-                     WHERE schedule_id = ? AND nominal_at = ?",
-                )
-                .bind(attempt)
-                .bind(ts(now))
-                .bind(s.id)
-                .bind(&nominal_text)
-                .execute(&mut *tx)
-                .await?;
+                // Read as 'failed' under this transaction's write lock, so it applies; if it ever
+                // does not, the job's work would be recorded under no firing: roll it back.
+                anyhow::ensure!(
+                    store::retry_fired(&mut tx, s.id, &nominal_text, attempt, now).await?,
+                    "firing {nominal_text} of {} is no longer failed; retry not recorded",
+                    s.name
+                );
                 tx.commit().await?;
                 self.app.outbox_notify.notify_waiters();
                 tracing::info!(schedule = %s.name, nominal = %nominal_text, attempt, "schedule fired on retry");
@@ -349,19 +303,8 @@ impl Scheduler {
                 log_failure(s, &firing, attempt, &e, retry_at);
                 let mut tx = begin_write(&self.app.db).await?;
                 // Guarded by the attempt count read above: a racing loop's record is not doubled.
-                sqlx::query(
-                    "UPDATE firings SET attempts = ?, reason = ?, retry_at = ?, recorded_at = ?
-                     WHERE schedule_id = ? AND nominal_at = ? AND status = 'failed' AND attempts = ?",
-                )
-                .bind(attempt)
-                .bind(failure_reason(&e, attempt, retry_at))
-                .bind(retry_at.map(ts))
-                .bind(ts(now))
-                .bind(s.id)
-                .bind(&nominal_text)
-                .bind(attempts)
-                .execute(&mut *tx)
-                .await?;
+                let reason = failure_reason(&e, attempt, retry_at);
+                store::retry_failed(&mut tx, s.id, &nominal_text, attempts, attempt, &reason, retry_at, now).await?;
                 tx.commit().await?;
                 report.failed += 1;
             }
@@ -371,17 +314,8 @@ impl Scheduler {
 
     /// When the scheduler next has something to do.
     async fn next_wake(&self) -> Option<DateTime<Utc>> {
-        let t: Option<String> = sqlx::query_scalar(
-            "SELECT MIN(t) FROM (
-                 SELECT next_fire_at AS t FROM schedules WHERE enabled = 1
-                 UNION ALL
-                 SELECT f.retry_at FROM firings f JOIN schedules s ON s.id = f.schedule_id
-                 WHERE s.enabled = 1 AND f.retry_at IS NOT NULL)",
-        )
-        .fetch_one(&self.app.db)
-        .await
-        .ok()
-        .flatten();
+        let mut conn = self.app.db.acquire().await.ok()?;
+        let t = store::next_wake(&mut conn).await.ok().flatten();
         t.and_then(|t| parse_ts(&t))
     }
 
@@ -454,14 +388,9 @@ pub async fn run_now_in(
     name: &str,
     by: &str,
 ) -> anyhow::Result<ManualRun> {
-    let row: Option<(i64, String, String, String)> =
-        sqlx::query_as("SELECT id, cron, job, params FROM schedules WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let row = store::by_name(tx, name).await?;
     let Some((id, cron_text, job_name, params)) = row else {
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM schedules ORDER BY name").fetch_all(&mut **tx).await?;
+        let names = store::names(tx).await?;
         anyhow::bail!("unknown schedule \"{name}\" (known: {})", names.join(", "));
     };
     let job = jobs.get(&job_name).ok_or_else(|| anyhow::anyhow!("schedule \"{name}\": unknown job \"{job_name}\""))?;
@@ -469,13 +398,7 @@ pub async fn run_now_in(
     let now = app.clock.now();
     let period = period_occurrence(&sched, app.tz, now);
     let nominal = period.unwrap_or(now);
-    let done: Option<String> = sqlx::query_scalar(
-        "SELECT recorded_at FROM firings WHERE schedule_id = ? AND nominal_at = ? AND status = 'fired'",
-    )
-    .bind(id)
-    .bind(ts(nominal))
-    .fetch_optional(&mut **tx)
-    .await?;
+    let done = store::fired_at(tx, id, nominal).await?;
     if let Some(at) = done {
         return Ok(ManualRun::AlreadyRan { nominal, at: parse_ts(&at).unwrap_or(nominal) });
     }
@@ -487,21 +410,7 @@ pub async fn run_now_in(
     };
     job.run(app, tx, &firing).await?;
     // A failed or skipped row for the occurrence becomes this manual firing.
-    sqlx::query(
-        "INSERT INTO firings (schedule_id, nominal_at, fire_at, status, reason, recorded_at, attempts, manual_by)
-         VALUES (?1, ?2, ?3, 'fired', ?4, ?5, 1, ?6)
-         ON CONFLICT (schedule_id, nominal_at) DO UPDATE SET status = 'fired', fire_at = excluded.fire_at,
-             reason = COALESCE(firings.reason || '; ', '') || excluded.reason, recorded_at = excluded.recorded_at,
-             attempts = firings.attempts + 1, retry_at = NULL, manual_by = excluded.manual_by",
-    )
-    .bind(id)
-    .bind(ts(nominal))
-    .bind(ts(now))
-    .bind(format!("run by hand ({by})"))
-    .bind(ts(now))
-    .bind(by)
-    .execute(&mut **tx)
-    .await?;
+    store::record_manual(tx, id, nominal, now, by).await?;
     supersede_retries(tx, id, nominal).await?;
     tracing::info!(schedule = %name, nominal = %ts(nominal), by, "schedule run by hand");
     Ok(ManualRun::Ran { nominal, for_period: period.is_some() })
@@ -516,75 +425,6 @@ impl Scheduler {
         self.app.outbox_notify.notify_waiters();
         Ok(r)
     }
-}
-
-async fn record(
-    tx: &mut Tx<'static>,
-    schedule_id: i64,
-    nominal: DateTime<Utc>,
-    fire_at: Option<DateTime<Utc>>,
-    status: &str,
-    reason: Option<&str>,
-    now: DateTime<Utc>,
-) -> sqlx::Result<usize> {
-    let attempts = i64::from(status == "fired");
-    let r = sqlx::query(
-        "INSERT INTO firings (schedule_id, nominal_at, fire_at, status, reason, recorded_at, attempts)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (schedule_id, nominal_at) DO NOTHING",
-    )
-    .bind(schedule_id)
-    .bind(ts(nominal))
-    .bind(fire_at.map(ts))
-    .bind(status)
-    .bind(reason)
-    .bind(ts(now))
-    .bind(attempts)
-    .execute(&mut **tx)
-    .await?;
-    Ok(r.rows_affected() as usize)
-}
-
-async fn set_cursor(
-    tx: &mut Tx<'static>,
-    schedule_id: i64,
-    cursor: Option<DateTime<Utc>>,
-    next_fire: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    match cursor {
-        Some(c) => {
-            sqlx::query("UPDATE schedules SET cursor_at = ?, next_fire_at = ?, updated_at = ? WHERE id = ?")
-                .bind(ts(c))
-                .bind(next_fire.map(ts))
-                .bind(ts(now))
-                .bind(schedule_id)
-                .execute(&mut **tx)
-                .await?
-        }
-        None => {
-            sqlx::query("UPDATE schedules SET next_fire_at = ? WHERE id = ?")
-                .bind(next_fire.map(ts))
-                .bind(schedule_id)
-                .execute(&mut **tx)
-                .await?
-        }
-    };
-    Ok(())
-}
-
-/// A later occurrence has run (or been tried): earlier ones stop retrying, so a schedule never
-/// has a pile of stale retries.
-async fn supersede_retries(tx: &mut Tx<'static>, schedule_id: i64, nominal: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE firings SET retry_at = NULL, reason = COALESCE(reason, '') || '; gave up: superseded by a later occurrence'
-         WHERE schedule_id = ? AND nominal_at < ? AND retry_at IS NOT NULL",
-    )
-    .bind(schedule_id)
-    .bind(ts(nominal))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 fn failure_reason(e: &anyhow::Error, attempt: i64, retry_at: Option<DateTime<Utc>>) -> String {
@@ -605,26 +445,6 @@ fn log_failure(s: &ScheduleRow, firing: &Firing, attempt: i64, e: &anyhow::Error
             "scheduled job failed for good: its grace window has ended")
         }
     }
-}
-
-/// Makes a failed firing final: no further retry, with `why` appended to its reason.
-async fn stop_retrying(
-    tx: &mut Tx<'static>,
-    schedule_id: i64,
-    nominal_at: &str,
-    why: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE firings SET retry_at = NULL,
-             reason = CASE WHEN ?1 IS NULL THEN reason ELSE COALESCE(reason, '') || '; ' || ?1 END
-         WHERE schedule_id = ?2 AND nominal_at = ?3",
-    )
-    .bind(why)
-    .bind(schedule_id)
-    .bind(nominal_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -115,3 +115,12 @@ pub async fn with_purpose(
     .await?;
     Ok(rows.iter().map(row).collect())
 }
+
+/// (platform, external_id) of a group by id.
+pub async fn key_of(conn: &mut Conn, id: i64) -> sqlx::Result<Option<(String, String)>> {
+    let r = sqlx::query("SELECT platform, external_id FROM chat_groups WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(r.map(|r| (r.get("platform"), r.get("external_id"))))
+}

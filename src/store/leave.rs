@@ -53,9 +53,15 @@ pub async fn current_and_future(conn: &mut Conn, person_id: i64, today: NaiveDat
         .collect())
 }
 
-pub async fn cancel(conn: &mut Conn, leave_id: i64, now: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query("UPDATE leaves SET cancelled_at = ? WHERE id = ?").bind(ts(now)).bind(leave_id).execute(conn).await?;
-    Ok(())
+/// Cancels a leave not cancelled yet; false when it already was.
+pub async fn cancel(conn: &mut Conn, leave_id: i64, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let n = sqlx::query("UPDATE leaves SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL")
+        .bind(ts(now))
+        .bind(leave_id)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(n == 1)
 }
 
 /// Whether the person is on leave on `date`.

@@ -3,15 +3,19 @@
 
 pub mod audit;
 pub mod binding;
+pub mod calendar;
 pub mod groups;
 pub mod inbound;
 pub mod keys;
 pub mod leave;
 pub mod monthly;
 pub mod notices;
+pub mod outbox;
 pub mod people;
 pub mod rectify;
 pub mod retention;
+pub mod roster;
+pub mod schedules;
 pub mod tasks;
 pub mod weekly;
 

@@ -169,7 +169,8 @@ pub async fn part_texts(conn: &mut Conn, visit: i64) -> sqlx::Result<Vec<String>
     sqlx::query_scalar("SELECT text FROM visit_parts WHERE visit_id = ? ORDER BY id").bind(visit).fetch_all(conn).await
 }
 
-/// Saves the visit's current understanding and state.
+/// Saves a draft visit's current understanding and state (it stays a draft or is submitted);
+/// false when it is no longer a draft.
 #[allow(clippy::too_many_arguments)]
 pub async fn save_visit(
     conn: &mut Conn,
@@ -180,10 +181,10 @@ pub async fn save_visit(
     theme_id: Option<i64>,
     themed: bool,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<bool> {
+    let n = sqlx::query(
         "UPDATE visits SET school_id = ?, visit_date = ?, kind = ?, status = ?, pending_field = ?, theme_id = ?,
-             themed = ?, parsed = ?, updated_at = ? WHERE id = ?",
+             themed = ?, parsed = ?, updated_at = ? WHERE id = ? AND status = 'draft'",
     )
     .bind(v.school)
     .bind(v.date.format("%Y-%m-%d").to_string())
@@ -196,8 +197,9 @@ pub async fn save_visit(
     .bind(ts(now))
     .bind(id)
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 pub async fn add_score(

@@ -258,3 +258,150 @@ pub async fn school_refs(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<crate
     }
     Ok(out)
 }
+
+/// A person's chat accounts as (platform, account_id), oldest binding first.
+pub async fn accounts_of(conn: &mut Conn, person_id: i64) -> sqlx::Result<Vec<(String, String)>> {
+    Ok(sqlx::query("SELECT platform, account_id FROM chat_accounts WHERE person_id = ? ORDER BY bound_at")
+        .bind(person_id)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| (r.get("platform"), r.get("account_id")))
+        .collect())
+}
+
+/// What routing a message to a person needs to know about them (active or not).
+#[derive(Debug, Clone)]
+pub struct RouteInfo {
+    pub name: String,
+    /// None when the stored role is not one we know.
+    pub role: Option<Role>,
+    pub phone: Option<String>,
+    pub zone_id: Option<i64>,
+    pub school_id: Option<i64>,
+    /// The zone of the person's school.
+    pub school_zone: Option<i64>,
+}
+
+pub async fn route_info(conn: &mut Conn, person_id: i64) -> sqlx::Result<Option<RouteInfo>> {
+    let Some(p) = sqlx::query(
+        "SELECT p.name, p.role, p.phone, p.zone_id, p.school_id, s.zone_id AS school_zone
+         FROM people p LEFT JOIN schools s ON s.id = p.school_id WHERE p.id = ?",
+    )
+    .bind(person_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(RouteInfo {
+        name: p.get("name"),
+        role: Role::parse_db(p.get::<&str, _>("role")),
+        phone: p.get("phone"),
+        zone_id: p.get("zone_id"),
+        school_id: p.get("school_id"),
+        school_zone: p.get("school_zone"),
+    }))
+}
+
+/// Active people with no chat account bound: (id, code, name), by code.
+pub async fn active_without_account(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String, String)>> {
+    sqlx::query_as(
+        "SELECT id, code, name FROM people p WHERE active = 1
+                     AND NOT EXISTS (SELECT 1 FROM chat_accounts a WHERE a.person_id = p.id) ORDER BY code",
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Up to two active inspectors as (name, code), by code (for usage examples).
+pub async fn first_inspectors(conn: &mut Conn) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as("SELECT name, code FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code LIMIT 2")
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The first active zone as (name, code), by code (for usage examples).
+pub async fn first_zone(conn: &mut Conn) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as("SELECT name, code FROM zones WHERE active = 1 ORDER BY code LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// The first active school as (name, short_name), by code (for usage examples).
+pub async fn first_school(conn: &mut Conn) -> sqlx::Result<Option<(String, Option<String>)>> {
+    sqlx::query_as("SELECT name, short_name FROM schools WHERE active = 1 ORDER BY code LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// Active supervisors and admins, by code.
+pub async fn supervisor_ids(conn: &mut Conn) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT id FROM people WHERE role IN ('supervisor', 'admin') AND active = 1 ORDER BY code")
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// Active admins who have a chat account bound, by code.
+pub async fn reachable_admin_ids(conn: &mut Conn) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "SELECT p.id FROM people p WHERE p.role = 'admin' AND p.active = 1
+             AND EXISTS (SELECT 1 FROM chat_accounts a WHERE a.person_id = p.id) ORDER BY p.code",
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// A person's account on one platform, if any.
+pub async fn account_on(conn: &mut Conn, person_id: i64, platform: &str) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT account_id FROM chat_accounts WHERE person_id = ? AND platform = ? LIMIT 1")
+        .bind(person_id)
+        .bind(platform)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// Active inspectors, by code: (id, name, zone_id, inspector_type).
+pub async fn active_inspectors(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String, Option<i64>, Option<String>)>> {
+    sqlx::query_as(
+        "SELECT id, name, zone_id, inspector_type FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code",
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Ids of the active inspectors, by code.
+pub async fn active_inspector_ids(conn: &mut Conn) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT id FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code")
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// The inspector type of a person ('invited' …), if set.
+pub async fn inspector_type(conn: &mut Conn, person_id: i64) -> sqlx::Result<Option<String>> {
+    Ok(sqlx::query_scalar::<_, Option<String>>("SELECT inspector_type FROM people WHERE id = ?")
+        .bind(person_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten())
+}
+
+/// Active zones, by code: (id, name).
+pub async fn active_zones(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as("SELECT id, name FROM zones WHERE active = 1 ORDER BY code").fetch_all(&mut *conn).await
+}
+
+/// Active schools, by code: (id, name, short_name, zone_id, city_direct).
+pub async fn active_schools(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String, Option<String>, i64, bool)>> {
+    sqlx::query_as("SELECT id, name, short_name, zone_id, city_direct FROM schools WHERE active = 1 ORDER BY code")
+        .fetch_all(&mut *conn)
+        .await
+}
+
+/// Active schools of a zone, by code: (id, short name or name).
+pub async fn zone_school_names(conn: &mut Conn, zone_id: i64) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as("SELECT id, COALESCE(short_name, name) FROM schools WHERE active = 1 AND zone_id = ? ORDER BY code")
+        .bind(zone_id)
+        .fetch_all(&mut *conn)
+        .await
+}

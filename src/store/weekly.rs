@@ -324,3 +324,33 @@ pub async fn addenda(conn: &mut Conn, rounds: &[i64], person: Option<i64>) -> sq
     out.sort_by_key(|a| a.at);
     Ok(out)
 }
+
+/// Ids of every weekly round there is.
+pub async fn round_ids(conn: &mut Conn) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT id FROM weekly_rounds").fetch_all(&mut *conn).await
+}
+
+/// Members of a round still expected to report (not excluded).
+pub async fn expected_count(conn: &mut Conn, round: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM weekly_members WHERE round_id = ? AND excluded IS NULL")
+        .bind(round)
+        .fetch_one(&mut *conn)
+        .await
+}
+
+/// A person's report for a week, by person code: (parsed JSON, late, version).
+pub async fn report_of_week(
+    conn: &mut Conn,
+    week: &str,
+    person_code: &str,
+) -> sqlx::Result<Option<(String, bool, i64)>> {
+    let r = sqlx::query(
+        "SELECT w.parsed, w.late, w.version FROM weekly_reports w JOIN weekly_rounds r ON r.id = w.round_id
+         JOIN people p ON p.id = w.person_id WHERE r.week = ? AND p.code = ?",
+    )
+    .bind(week)
+    .bind(person_code)
+    .fetch_optional(conn)
+    .await?;
+    Ok(r.map(|r| (r.get("parsed"), r.get("late"), r.get("version"))))
+}

@@ -41,7 +41,10 @@ pub async fn cancel(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
         ctx.reply("您目前没有未结束的请假。");
         return Ok(());
     };
-    store::leave::cancel(ctx.tx, leave.id, ctx.now).await?;
+    if !store::leave::cancel(ctx.tx, leave.id, ctx.now).await? {
+        ctx.reply("您目前没有未结束的请假。");
+        return Ok(());
+    }
     ctx.audit("leave", Some(leave.id.to_string()), "cancelled", json!({})).await?;
     ctx.reply(format!("已取消请假：{} 至 {}。", leave.start, leave.end));
     Ok(())

@@ -21,7 +21,7 @@ pub async fn start_weekly(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%m月%d日 %H:%M").to_string();
     // Rounds already open for any week: what the run adds is what it opened (the job reads its
     // own clock, so opening times cannot tell).
-    let before: Vec<i64> = sqlx::query_scalar("SELECT id FROM weekly_rounds").fetch_all(&mut **ctx.tx).await?;
+    let before = crate::store::weekly::round_ids(ctx.tx).await?;
     match run_now_in(ctx.app, ctx.tx, &jobs, name, &by).await? {
         ManualRun::AlreadyRan { nominal, at } => {
             let week = week_label(nominal.with_timezone(&tz).date_naive());
@@ -52,12 +52,7 @@ pub async fn start_weekly(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
             let ids: Vec<i64> = opened.iter().map(|r| r.id).collect();
             let mut expected = 0i64;
             for id in &ids {
-                expected += sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM weekly_members WHERE round_id = ? AND excluded IS NULL",
-                )
-                .bind(id)
-                .fetch_one(&mut **ctx.tx)
-                .await?;
+                expected += crate::store::weekly::expected_count(ctx.tx, *id).await?;
             }
             let deadline = opened.iter().map(|r| r.deadline_at).max().unwrap_or(ctx.now);
             let mut text =

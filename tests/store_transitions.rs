@@ -1,0 +1,84 @@
+//! State changes in `store/` name the state they expect and say whether they applied, so a
+//! second writer (or a stale read) cannot overwrite a row that has moved on.
+
+mod common;
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use common::{first_person, Harness};
+use dudao::store;
+
+async fn person_id(db: &sqlx::SqlitePool, role: &str) -> i64 {
+    let code = first_person(db, role).await;
+    let mut conn = db.acquire().await.unwrap();
+    store::people::find_people(&mut conn, &code).await.unwrap()[0].id
+}
+
+#[tokio::test]
+async fn a_leave_is_cancelled_once() {
+    let h = Harness::start().await;
+    let pid = person_id(h.db(), "inspector").await;
+    let now = Utc::now();
+    let mut conn = h.db().acquire().await.unwrap();
+    let start = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+    let id = store::leave::add(&mut conn, pid, start, start + Duration::days(2), Some("外出培训"), now).await.unwrap();
+    assert!(store::leave::cancel(&mut conn, id, now).await.unwrap());
+    assert!(!store::leave::cancel(&mut conn, id, now + Duration::minutes(1)).await.unwrap(), "already cancelled");
+    drop(conn);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn only_a_draft_visit_is_saved() {
+    let h = Harness::start().await;
+    let pid = person_id(h.db(), "inspector").await;
+    let now = Utc::now();
+    let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let v = dudao::domain::visit_parse::parse_visit("今天到校查看了课后服务，发现午休场地不足。", &[], today);
+    let mut conn = h.db().acquire().await.unwrap();
+    let draft = store::monthly::create_visit(&mut conn, pid, &v, now).await.unwrap();
+    assert!(store::monthly::save_visit(&mut conn, draft, &v, "draft", Some("school"), None, false, now).await.unwrap());
+    // The inspector started over: the old draft is abandoned and must stay so.
+    store::monthly::abandon_drafts(&mut conn, pid, now).await.unwrap();
+    assert!(!store::monthly::save_visit(&mut conn, draft, &v, "draft", Some("school"), None, false, now)
+        .await
+        .unwrap());
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM visits WHERE id = ?").bind(draft).fetch_one(&mut *conn).await.unwrap();
+    assert_eq!(status, "abandoned");
+    drop(conn);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_is_recorded_only_on_a_failed_firing() {
+    let h = Harness::start().await;
+    let now = Utc.with_ymd_and_hms(2026, 12, 1, 1, 0, 0).unwrap();
+    let mut conn = h.db().acquire().await.unwrap();
+    let def = store::schedules::ConfigSchedule {
+        name: "测试提醒",
+        cron: "0 9 * * 1",
+        job: "weekly_prompt",
+        params: "{}",
+        workdays: "fire",
+        school_days_only: false,
+        grace_minutes: 60,
+        enabled: false,
+    };
+    store::schedules::upsert_config(&mut conn, &def, now).await.unwrap();
+    let (id, ..) = store::schedules::by_name(&mut conn, "测试提醒").await.unwrap().unwrap();
+    let failed = now - Duration::days(7);
+    store::schedules::record_failed(&mut conn, id, failed, failed, "出错", now, Some(now)).await.unwrap();
+    let nominal = dudao::db::ts(failed);
+    assert!(store::schedules::retry_fired(&mut conn, id, &nominal, 2, now).await.unwrap());
+    // Fired now: a second, stale retry does not rewrite it.
+    assert!(!store::schedules::retry_fired(&mut conn, id, &nominal, 3, now).await.unwrap());
+    let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM firings WHERE schedule_id = ? AND nominal_at = ?")
+        .bind(id)
+        .bind(&nominal)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 2);
+    drop(conn);
+    h.stop().await;
+}
