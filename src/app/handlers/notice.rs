@@ -8,7 +8,6 @@ use crate::app::Ctx;
 use crate::chat::Segment;
 use crate::domain::command::{CommandId, ParsedCommand};
 use crate::domain::notice::{notice_code, parse_notice, parse_notice_ref, NoticeError};
-use crate::domain::task::Target;
 use crate::outbox::{Envelope, Recipient};
 use crate::store::{self, notices::NewNotice};
 use serde_json::json;
@@ -107,16 +106,7 @@ async fn send(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
         ctx.reply(format!("通知未发送：接收人共{}人，超过上限{MAX_RECIPIENTS}人，请缩小范围。", people.len()));
         return Ok(());
     }
-    let targets_json: Vec<String> = spec
-        .targets
-        .iter()
-        .map(|t| match t {
-            Target::AllInspectors => "全体督学".to_string(),
-            Target::AllSchools => "全部学校".to_string(),
-            Target::Named(n) => n.clone(),
-        })
-        .chain(mentions.iter().map(|(_, n)| format!("@{n}")))
-        .collect();
+    let targets_json = super::task::targets_as_typed(&spec.targets, &mentions);
     let new = NewNotice {
         body: &spec.body,
         targets: json!(targets_json),

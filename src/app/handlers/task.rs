@@ -371,6 +371,20 @@ pub(crate) fn mentions(ctx: &Ctx<'_>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The targets as the sender typed them, mentions last ("全体督学", "第一督学责任区", "@张三"),
+/// kept with a task or notice to show whom it was meant for.
+pub(crate) fn targets_as_typed(targets: &[Target], mentions: &[(String, String)]) -> Vec<String> {
+    targets
+        .iter()
+        .map(|t| match t {
+            Target::AllInspectors => "全体督学".to_string(),
+            Target::AllSchools => "全部学校".to_string(),
+            Target::Named(n) => n.clone(),
+        })
+        .chain(mentions.iter().map(|(_, n)| format!("@{n}")))
+        .collect()
+}
+
 /// The people a list of targets (as typed) and platform mentions mean. Shared by tasks and
 /// notices so both read 对象 the same way.
 pub(crate) struct Addressees {
@@ -478,16 +492,7 @@ async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
         ctx.reply(dt::CreateError::BadDeadline(spec.deadline.to_string()).to_string());
         return Ok(());
     };
-    let targets_json: Vec<String> = spec
-        .targets
-        .iter()
-        .map(|t| match t {
-            Target::AllInspectors => "全体督学".to_string(),
-            Target::AllSchools => "全部学校".to_string(),
-            Target::Named(n) => n.clone(),
-        })
-        .chain(mentions.iter().map(|(_, n)| format!("@{n}")))
-        .collect();
+    let targets_json = targets_as_typed(&spec.targets, &mentions);
     let new = store::tasks::NewTask {
         title: &spec.title,
         description: &spec.description,
