@@ -130,15 +130,8 @@ pub async fn awaiting_receipt(conn: &mut Conn, person_id: i64) -> sqlx::Result<V
 
 /// The notice a sent message carried, by the platform id a reply quotes.
 pub async fn by_platform_message(conn: &mut Conn, channel: &str, platform_msg_id: &str) -> sqlx::Result<Option<i64>> {
-    let key: Option<String> =
-        sqlx::query_scalar("SELECT idempotency_key FROM outbox WHERE channel = ? AND platform_msg_id = ? LIMIT 1")
-            .bind(channel)
-            .bind(platform_msg_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some(key) = key else { return Ok(None) };
-    // Later parts of a split message are keyed "<key>#2", "<key>#3".
-    let root = key.split_once('#').map_or(key.as_str(), |(k, _)| k);
+    let Some(root) = super::outbox::quoted_key(&mut *conn, channel, platform_msg_id).await? else { return Ok(None) };
+    let root = root.as_str();
     sqlx::query_scalar("SELECT notice_id FROM notice_recipients WHERE outbox_key = ?")
         .bind(root)
         .fetch_optional(conn)

@@ -412,3 +412,15 @@ pub async fn list(conn: &mut Conn, statuses: &[&str], limit: i64) -> sqlx::Resul
         })
         .collect())
 }
+
+/// The outbox key of the message a reply quotes, by its platform id, without the part suffix
+/// that later parts of a split message carry ("<key>#2"): the key its workflow recorded.
+pub async fn quoted_key(conn: &mut Conn, channel: &str, platform_msg_id: &str) -> sqlx::Result<Option<String>> {
+    let key: Option<String> =
+        sqlx::query_scalar("SELECT idempotency_key FROM outbox WHERE channel = ? AND platform_msg_id = ? LIMIT 1")
+            .bind(channel)
+            .bind(platform_msg_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(key.map(|k| k.split_once('#').map_or(k.as_str(), |(root, _)| root).to_string()))
+}

@@ -372,15 +372,8 @@ pub async fn by_platform_message(
     channel: &str,
     platform_msg_id: &str,
 ) -> sqlx::Result<Option<(i64, Option<i64>)>> {
-    let key: Option<String> =
-        sqlx::query_scalar("SELECT idempotency_key FROM outbox WHERE channel = ? AND platform_msg_id = ? LIMIT 1")
-            .bind(channel)
-            .bind(platform_msg_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some(key) = key else { return Ok(None) };
-    // Later parts of a split message are keyed "<key>#2", "<key>#3".
-    let root = key.split_once('#').map_or(key.as_str(), |(k, _)| k);
+    let Some(root) = super::outbox::quoted_key(&mut *conn, channel, platform_msg_id).await? else { return Ok(None) };
+    let root = root.as_str();
     let r = sqlx::query("SELECT task_id, assignment_id FROM task_messages WHERE outbox_key = ?")
         .bind(root)
         .fetch_optional(conn)
