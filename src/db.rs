@@ -3,12 +3,13 @@
 use crate::config::{DatabaseSettings, Synchronous};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
-use std::path::Path;
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 pub type Db = SqlitePool;
-pub type Tx<'a> = Transaction<'a, Sqlite>;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -178,10 +179,77 @@ pub async fn ping(db: &Db) -> Result<(), sqlx::Error> {
     sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(db).await.map(|_| ())
 }
 
+/// A write transaction: a SQLite transaction begun with `BEGIN IMMEDIATE` plus this process's
+/// write gate for the database file. It derefs to the connection, so store functions take it
+/// as `&mut Conn`; it ends with [`Tx::commit`] or, when dropped, rolls back.
+pub struct Tx<'a> {
+    inner: Transaction<'a, Sqlite>,
+    _gate: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Tx<'_> {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.inner.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.inner
+    }
+}
+
+/// One gate per database file in this process. SQLite lets one writer in at a time; a second
+/// connection that asks meanwhile sleeps in SQLite's busy handler (1, 2, 5, 10 … ms a try), which
+/// on a busy service costs more than the work itself. Writers queue here instead, in order, and
+/// are woken the moment the previous one commits. Other processes (the CLI beside a running
+/// service) still meet the busy handler, as before.
+static WRITE_GATES: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
+
+/// How long a writer waits for the gate before giving up, like SQLite's busy timeout would.
+const GATE_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn write_gate(db: &Db) -> Arc<tokio::sync::Mutex<()>> {
+    let path = db.connect_options().get_filename().to_path_buf();
+    let mut gates = WRITE_GATES.lock().unwrap_or_else(|e| e.into_inner());
+    gates.entry(path).or_default().clone()
+}
+
 /// Starts a write transaction that takes the write lock up front, so a read-then-write
 /// transaction never fails with SQLITE_BUSY on lock upgrade.
 pub async fn begin_write(db: &Db) -> Result<Tx<'static>, sqlx::Error> {
-    db.begin_with("BEGIN IMMEDIATE").await
+    let gate =
+        tokio::time::timeout(GATE_TIMEOUT, write_gate(db).lock_owned()).await.map_err(|_| sqlx::Error::PoolTimedOut)?;
+    let inner = db.begin_with("BEGIN IMMEDIATE").await?;
+    Ok(Tx { inner, _gate: gate })
+}
+
+/// Marks a point inside a write transaction that [`rollback_to_savepoint`] can return to,
+/// undoing one message's work without undoing the rest of its batch. Not nested.
+pub async fn savepoint(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("SAVEPOINT dudao_step").execute(&mut **tx).await.map(|_| ())
+}
+
+/// Undoes everything since [`savepoint`] and forgets the savepoint.
+pub async fn rollback_to_savepoint(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("ROLLBACK TO dudao_step").execute(&mut **tx).await?;
+    release_savepoint(tx).await
+}
+
+/// Keeps everything since [`savepoint`] as part of the enclosing transaction.
+pub async fn release_savepoint(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("RELEASE dudao_step").execute(&mut **tx).await.map(|_| ())
 }
 
 /// The one timestamp format stored: UTC, millisecond precision, `Z` suffix; sorts as text.

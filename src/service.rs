@@ -15,7 +15,7 @@ use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -166,15 +166,7 @@ pub async fn build_app(
     let calendar = Arc::new(crate::app::calendar::build(&settings, &imported)?);
     crate::app::calendar::log_gap(&calendar, clock.now().with_timezone(&settings.timezone()).date_naive());
     crate::app::monthly::theme_calendar(&settings)?;
-    let app = Arc::new(App {
-        db: pool,
-        clock: clock.clone(),
-        tz: settings.timezone(),
-        settings: settings.clone(),
-        calendar,
-        directory: Directory::from_channels(channels),
-        outbox_notify: Arc::new(Notify::new()),
-    });
+    let app = Arc::new(App::new(pool, clock.clone(), settings.clone(), calendar, Directory::from_channels(channels)));
     seed_sample_roster(&app.db, &settings, app.clock.now()).await?;
     Ok(app)
 }

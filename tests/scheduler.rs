@@ -119,15 +119,13 @@ async fn two_scheduler_loops_racing_on_one_database_create_one_firing() {
     // A second process: its own connection pool on the same file.
     let app = h.app();
     let db2 = dudao::db::connect(&app.settings.database).await.unwrap();
-    let other = Arc::new(dudao::app::App {
-        db: db2,
-        clock: Arc::new(clock.clone()),
-        settings: app.settings.clone(),
-        tz: app.tz,
-        calendar: app.calendar.clone(),
-        directory: app.directory.clone(),
-        outbox_notify: Arc::new(tokio::sync::Notify::new()),
-    });
+    let other = Arc::new(dudao::app::App::new(
+        db2,
+        Arc::new(clock.clone()),
+        app.settings.clone(),
+        app.calendar.clone(),
+        app.directory.clone(),
+    ));
     let a = scheduler(&h);
     let b = Scheduler::new(other, dudao::service::all_jobs());
     clock.set(local(2026, 11, 23, 9, 0));
@@ -267,15 +265,13 @@ async fn bare_app(clock: &ManualClock, extra: &str) -> (tempfile::TempDir, Arc<A
     let settings = common::settings_for(&dir, &format!("[scheduler]\nmax_sleep_seconds = 1\n{extra}"));
     let db = dudao::db::open_and_migrate(&settings.database).await.unwrap();
     let calendar = Arc::new(dudao::service::load_calendar(&settings).unwrap());
-    let app = Arc::new(App {
+    let app = Arc::new(App::new(
         db,
-        clock: Arc::new(clock.clone()),
-        tz: settings.timezone(),
-        settings: Arc::new(settings),
+        Arc::new(clock.clone()),
+        Arc::new(settings),
         calendar,
-        directory: dudao::outbox::Directory::from_channels(&[]),
-        outbox_notify: Arc::new(tokio::sync::Notify::new()),
-    });
+        dudao::outbox::Directory::from_channels(&[]),
+    ));
     (dir, app)
 }
 

@@ -7,6 +7,7 @@ pub mod evidence;
 pub mod examples;
 pub mod handlers;
 pub mod monthly;
+pub mod pipeline;
 pub mod rectify;
 pub mod roster_load;
 pub mod weekly;
@@ -39,6 +40,8 @@ pub struct App {
     pub directory: Directory,
     /// Poked after every commit that enqueued messages.
     pub outbox_notify: Arc<Notify>,
+    /// Inbound messages waiting for their (shared) transaction.
+    pub pipeline: pipeline::Pipeline,
 }
 
 /// What an unbound account is told, whatever it sent.
@@ -128,20 +131,29 @@ impl Ctx<'_> {
 }
 
 impl App {
+    /// The service core over an open, migrated database.
+    pub fn new(
+        db: Db,
+        clock: SharedClock,
+        settings: Arc<Settings>,
+        calendar: Arc<Calendar>,
+        directory: Directory,
+    ) -> App {
+        App {
+            db,
+            clock,
+            tz: settings.timezone(),
+            settings,
+            calendar,
+            directory,
+            outbox_notify: Arc::new(Notify::new()),
+            pipeline: pipeline::Pipeline::default(),
+        }
+    }
+
     /// Stores the message, then processes it once. Duplicate deliveries are ignored.
     pub async fn ingest(&self, msg: InboundMessage) -> anyhow::Result<()> {
-        let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
-        let now = self.clock.now();
-        let mut conn = self.db.acquire().await?;
-        let stored = store::inbound::store(&mut conn, platform, &msg, now).await?;
-        drop(conn);
-        match stored {
-            Stored::Duplicate(id) => {
-                tracing::debug!(id, channel = %msg.chat.channel, "duplicate delivery ignored");
-                Ok(())
-            }
-            Stored::New(id) | Stored::Pending(id) => self.process(id, &msg).await,
-        }
+        self.run_pipeline(vec![pipeline::Work::Deliver(msg)]).await.pop().unwrap_or(Ok(()))
     }
 
     /// Processes messages stored before a crash but never acted on.
@@ -150,73 +162,31 @@ impl App {
         let pending = store::inbound::unprocessed(&mut conn).await?;
         drop(conn);
         let n = pending.len();
-        for (id, msg) in pending {
-            self.process(id, &msg).await?;
-        }
+        let work = pending.into_iter().map(|(id, msg)| pipeline::Work::Stored(id, msg)).collect();
+        self.run_pipeline(work).await.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
         Ok(n)
     }
 
-    /// Processes one stored message. Whatever happens inside — an error or a panic in a
-    /// workflow — ends as a recorded outcome: the transaction rolls back, the message is marked
-    /// `failed` with the reason, the sender gets a polite reply where one is due, and the caller
-    /// goes on with the next message.
-    async fn process(&self, id: i64, msg: &InboundMessage) -> anyhow::Result<()> {
-        use futures::FutureExt;
-        let outcome = std::panic::AssertUnwindSafe(self.process_in_tx(id, msg)).catch_unwind().await;
-        let error = match outcome {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => format!("{e:#}"),
-            Err(panic) => format!("panicked: {}", panic_message(panic.as_ref())),
-        };
-        tracing::error!(id, channel = %msg.chat.channel, error = %error, "processing an inbound message failed");
-        self.record_failure(id, msg, &error).await
-    }
-
-    /// Marks a message `failed` and, when the sender was talking to the bot, says so politely.
-    async fn record_failure(&self, id: i64, msg: &InboundMessage, error: &str) -> anyhow::Result<()> {
-        let mut tx = begin_write(&self.db).await?;
-        if !store::inbound::mark_failed(&mut tx, id, error).await? {
-            // Processed meanwhile (a duplicate delivery raced this one): nothing to report.
-            return Ok(());
-        }
-        // The parser may be what failed: asking it again must not take this path down too.
-        let is_command = std::panic::catch_unwind(|| crate::domain::command::parse(&msg.command_text()).is_some());
-        let addressed = msg.to_me || msg.chat.kind == ChatKind::Private || is_command.unwrap_or(false);
-        if addressed {
-            let env = Envelope {
-                prompted: true,
-                ..Envelope::new(
-                    format!("in:{id}:error"),
-                    Recipient::Chat(msg.chat.clone()),
-                    vec![Segment::text("抱歉，处理您的消息时出现问题，已记录，请稍后再试或联系督导室。")],
-                    format!("inbound:{id}"),
-                )
-            };
-            crate::outbox::enqueue(&mut tx, &self.directory, self.clock.now(), env).await?;
-        }
-        tx.commit().await?;
-        self.outbox_notify.notify_waiters();
-        Ok(())
-    }
-
-    async fn process_in_tx(&self, id: i64, msg: &InboundMessage) -> anyhow::Result<()> {
+    /// Processes one message inside the batch's transaction: claims it, binds the sender, runs
+    /// the workflow and queues the replies. The number of sends queued; zero when the message
+    /// was already processed.
+    async fn process_in(&self, tx: &mut Tx<'static>, id: i64, msg: &InboundMessage) -> anyhow::Result<usize> {
         let now = self.clock.now();
         let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
-        let mut tx = begin_write(&self.db).await?;
-        if !store::inbound::claim(&mut tx, id).await? {
-            return Ok(());
+        if !store::inbound::claim(tx, id).await? {
+            return Ok(0);
         }
         #[cfg(feature = "fault-injection")]
         if msg.text().contains(FAULT_PANIC_MARKER) {
             panic!("fault injection: a workflow panicked mid-transaction");
         }
         if msg.chat.kind == ChatKind::Group {
-            store::groups::touch(&mut tx, platform, &msg.chat).await?;
+            store::groups::touch(tx, platform, &msg.chat).await?;
         }
-        let actor = store::people::actor_for_account(&mut tx, platform, &msg.sender.id).await?;
+        let actor = store::people::actor_for_account(tx, platform, &msg.sender.id).await?;
         let mut ctx = Ctx {
             app: self,
-            tx: &mut tx,
+            tx: &mut *tx,
             msg,
             inbound_id: id,
             platform,
@@ -229,7 +199,7 @@ impl App {
         let person_id = ctx.actor.as_ref().map(|a| a.person_id);
         let replies = std::mem::take(&mut ctx.replies);
         let outgoing = std::mem::take(&mut ctx.outgoing);
-        store::inbound::annotate(&mut tx, id, person_id, intent).await?;
+        store::inbound::annotate(tx, id, person_id, intent).await?;
         let mut queued = 0;
         for (i, segments) in replies.into_iter().enumerate() {
             let env = Envelope {
@@ -241,21 +211,17 @@ impl App {
                     format!("inbound:{id}"),
                 )
             };
-            queued += crate::outbox::enqueue(&mut tx, &self.directory, now, env).await?;
+            queued += crate::outbox::enqueue(tx, &self.directory, now, env).await?;
         }
         for env in outgoing {
-            queued += crate::outbox::enqueue(&mut tx, &self.directory, now, env).await?;
+            queued += crate::outbox::enqueue(tx, &self.directory, now, env).await?;
         }
-        tx.commit().await?;
-        if queued > 0 {
-            self.outbox_notify.notify_waiters();
-        }
-        Ok(())
+        Ok(queued)
     }
 }
 
 /// The text a panic carried, for the failure record.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {
@@ -290,7 +256,7 @@ impl App {
 
     /// Processes a message stored by [`App::store_inbound`]; does nothing if it already was.
     pub async fn process_stored(&self, id: i64, msg: &InboundMessage) -> anyhow::Result<()> {
-        self.process(id, msg).await
+        self.run_pipeline(vec![pipeline::Work::Stored(id, msg.clone())]).await.pop().unwrap_or(Ok(()))
     }
 }
 
@@ -306,6 +272,10 @@ impl InboundSink for App {
 
     async fn process_stored(&self, id: i64, msg: InboundMessage) -> anyhow::Result<()> {
         App::process_stored(self, id, &msg).await
+    }
+
+    async fn process_batch(&self, items: Vec<(i64, InboundMessage)>) -> Vec<anyhow::Result<()>> {
+        self.run_pipeline(items.into_iter().map(|(id, m)| pipeline::Work::Stored(id, m)).collect()).await
     }
 
     async fn process_pending(&self) -> anyhow::Result<usize> {

@@ -103,6 +103,16 @@ pub trait InboundSink: Send + Sync {
         Ok(())
     }
 
+    /// Acts on several stored messages, in order (together, where the sink can); one result
+    /// per message.
+    async fn process_batch(&self, items: Vec<(i64, InboundMessage)>) -> Vec<anyhow::Result<()>> {
+        let mut out = Vec::with_capacity(items.len());
+        for (id, msg) in items {
+            out.push(self.process_stored(id, msg).await);
+        }
+        out
+    }
+
     /// Acts on every stored message not yet processed (those a full queue left behind).
     async fn process_pending(&self) -> anyhow::Result<usize> {
         Ok(0)

@@ -265,6 +265,9 @@ impl Inbox {
     }
 }
 
+/// The most stored messages handed to the pipeline at once.
+const PROCESS_BATCH: usize = 64;
+
 /// Processes stored messages in order; when the queue has overflowed, catches up from the
 /// database once the queue is empty.
 async fn process_loop(
@@ -275,9 +278,20 @@ async fn process_loop(
     loop {
         let item = rx.recv().await;
         let done = item.is_none();
-        if let Some((id, msg)) = item {
-            if let Err(e) = sink.process_stored(id, msg).await {
-                tracing::error!(id, error = %e, "processing a stored QQ message failed");
+        if let Some(first) = item {
+            // Whatever else is already queued goes with it: one transaction for the lot.
+            let mut items = vec![first];
+            while items.len() < PROCESS_BATCH {
+                match rx.try_recv() {
+                    Ok(next) => items.push(next),
+                    Err(_) => break,
+                }
+            }
+            let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+            for (id, r) in ids.into_iter().zip(sink.process_batch(items).await) {
+                if let Err(e) = r {
+                    tracing::error!(id, error = %e, "processing a stored QQ message failed");
+                }
             }
         }
         // Cleared before the pass: a message stored after the pass has read the table is queued.

@@ -1,0 +1,197 @@
+//! Group commit for inbound messages.
+//!
+//! Every inbound message is processed inside a write transaction that also holds its replies,
+//! and every commit costs an fsync. Messages that arrive together share one transaction: the
+//! first caller to find the pipeline idle becomes the leader, takes everything queued (up to
+//! [`MAX_BATCH`]) and processes it in arrival order, each message under its own savepoint, so a
+//! message whose workflow fails or panics is rolled back alone, marked `failed` and answered
+//! politely, while the others commit. Callers wait until the commit that holds their message:
+//! a webhook is answered, or a OneBot message counted done, only once its effects are durable.
+//! With one message in flight this is exactly one transaction per message, as before.
+
+use super::App;
+use crate::chat::{ChatKind, InboundMessage, Segment};
+use crate::db::{self, Tx};
+use crate::outbox::{Envelope, Recipient};
+use crate::store::{self, inbound::Stored};
+use futures::FutureExt;
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
+use tokio::sync::oneshot;
+
+/// The most messages one transaction takes. Large enough that a burst shares few fsyncs, small
+/// enough that the first message of a batch is not kept waiting long for the last.
+pub const MAX_BATCH: usize = 64;
+
+/// What a caller hands the pipeline.
+#[derive(Clone)]
+pub enum Work {
+    /// A message not stored yet: stored (deduplicated) and processed in the same transaction.
+    Deliver(InboundMessage),
+    /// A message stored earlier (`App::store_inbound`), processed unless it already was.
+    Stored(i64, InboundMessage),
+}
+
+impl Work {
+    fn msg(&self) -> &InboundMessage {
+        match self {
+            Work::Deliver(m) | Work::Stored(_, m) => m,
+        }
+    }
+}
+
+struct Pending {
+    work: Work,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The queue of messages waiting for a transaction and the leader's baton.
+#[derive(Default)]
+pub struct Pipeline {
+    queue: Mutex<VecDeque<Pending>>,
+    leader: tokio::sync::Mutex<()>,
+}
+
+impl Pipeline {
+    fn push(&self, work: Work) -> oneshot::Receiver<Result<(), String>> {
+        let (done, rx) = oneshot::channel();
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(Pending { work, done });
+        rx
+    }
+
+    fn take_batch(&self) -> Vec<Pending> {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let n = q.len().min(MAX_BATCH);
+        q.drain(..n).collect()
+    }
+}
+
+impl App {
+    /// Runs `items` through the pipeline; one result per item, in order. Returns once every item
+    /// is committed (or has failed to be).
+    pub async fn run_pipeline(&self, items: Vec<Work>) -> Vec<anyhow::Result<()>> {
+        let mut waiting: Vec<(Work, oneshot::Receiver<Result<(), String>>)> =
+            items.into_iter().map(|w| (w.clone(), self.pipeline.push(w))).collect();
+        let mut results = Vec::with_capacity(waiting.len());
+        for (work, rx) in waiting.iter_mut() {
+            loop {
+                match rx.try_recv() {
+                    Ok(r) => {
+                        results.push(r.map_err(anyhow::Error::msg));
+                        break;
+                    }
+                    Err(oneshot::error::TryRecvError::Closed) => {
+                        // The leader that took it was cancelled mid-batch (its transaction rolled
+                        // back): queue it again.
+                        *rx = self.pipeline.push(work.clone());
+                    }
+                    Err(oneshot::error::TryRecvError::Empty) => {}
+                }
+                let _lead = self.pipeline.leader.lock().await;
+                if !matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+                    continue; // done (or dropped) by the leader before us; read it above
+                }
+                let batch = self.pipeline.take_batch();
+                self.commit_batch(batch).await;
+            }
+        }
+        results
+    }
+
+    /// Processes a batch in one transaction and tells each waiting caller the outcome.
+    async fn commit_batch(&self, batch: Vec<Pending>) {
+        if batch.is_empty() {
+            return;
+        }
+        let outcome = self.batch_in_tx(&batch).await;
+        match outcome {
+            Ok(queued) => {
+                if queued > 0 {
+                    self.outbox_notify.notify_waiters();
+                }
+                for p in batch {
+                    let _ = p.done.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                let e = format!("{e:#}");
+                tracing::error!(messages = batch.len(), error = %e, "a batch of inbound messages could not be committed");
+                for p in batch {
+                    let _ = p.done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// The batch's transaction. An error here is the database's (the transaction is gone and
+    /// nothing of the batch is kept); a workflow's error or panic is contained per message.
+    async fn batch_in_tx(&self, batch: &[Pending]) -> anyhow::Result<usize> {
+        let mut tx = db::begin_write(&self.db).await?;
+        let mut queued = 0;
+        for p in batch {
+            queued += self.one_in_batch(&mut tx, &p.work).await?;
+        }
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    /// Stores (when needed) and processes one message of a batch; the number of sends queued.
+    async fn one_in_batch(&self, tx: &mut Tx<'static>, work: &Work) -> anyhow::Result<usize> {
+        let msg = work.msg();
+        let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
+        let id = match work {
+            Work::Stored(id, _) => *id,
+            Work::Deliver(msg) => match store::inbound::store(tx, platform, msg, self.clock.now()).await? {
+                Stored::Duplicate(id) => {
+                    tracing::debug!(id, channel = %msg.chat.channel, "duplicate delivery ignored");
+                    return Ok(0);
+                }
+                Stored::New(id) | Stored::Pending(id) => id,
+            },
+        };
+        db::savepoint(tx).await?;
+        let outcome = AssertUnwindSafe(self.process_in(tx, id, msg)).catch_unwind().await;
+        let error = match outcome {
+            Ok(Ok(queued)) => {
+                db::release_savepoint(tx).await?;
+                return Ok(queued);
+            }
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(panic) => format!("panicked: {}", super::panic_message(panic.as_ref())),
+        };
+        db::rollback_to_savepoint(tx).await?;
+        tracing::error!(id, channel = %msg.chat.channel, error = %error, "processing an inbound message failed");
+        self.record_failure(tx, id, msg, &error).await
+    }
+
+    /// Marks a message `failed` and, when the sender was talking to the bot, says so politely.
+    async fn record_failure(
+        &self,
+        tx: &mut Tx<'static>,
+        id: i64,
+        msg: &InboundMessage,
+        error: &str,
+    ) -> anyhow::Result<usize> {
+        if !store::inbound::mark_failed(tx, id, error).await? {
+            // Processed meanwhile (a duplicate delivery raced this one): nothing to report.
+            return Ok(0);
+        }
+        // The parser may be what failed: asking it again must not take this path down too.
+        let is_command = std::panic::catch_unwind(|| crate::domain::command::parse(&msg.command_text()).is_some());
+        let addressed = msg.to_me || msg.chat.kind == ChatKind::Private || is_command.unwrap_or(false);
+        if !addressed {
+            return Ok(0);
+        }
+        let env = Envelope {
+            prompted: true,
+            ..Envelope::new(
+                format!("in:{id}:error"),
+                Recipient::Chat(msg.chat.clone()),
+                vec![Segment::text("抱歉，处理您的消息时出现问题，已记录，请稍后再试或联系督导室。")],
+                format!("inbound:{id}"),
+            )
+        };
+        Ok(crate::outbox::enqueue(tx, &self.directory, self.clock.now(), env).await?)
+    }
+}
