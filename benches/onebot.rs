@@ -8,6 +8,7 @@
 //!     BENCH_SYNC=normal cargo bench --bench onebot   # database.synchronous (default: full)
 //!     BENCH_ROUNDS=3 cargo bench --bench onebot      # floor/full interleaved 3 times, best of each
 //!     BENCH_TEXT=whoami cargo bench --bench onebot   # "我是谁" instead of weekly reports
+//!     BENCH_LOG=sqlx::query=debug BENCH_MODE=full cargo bench --bench onebot   # every statement, on stderr
 //!
 //! Modes, each run in a fresh child process of this binary (so idle RSS is a start-up figure):
 //! - `full`: the real service. Inspectors of the sample county bind their QQ accounts with
@@ -756,7 +757,16 @@ fn best(runs: &[Value]) -> Value {
 fn main() {
     let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "both".into());
     match mode.as_str() {
-        "full" | "floor" if std::env::var_os("BENCH_CHILD").is_some() => return run_mode(&mode),
+        "full" | "floor" if std::env::var_os("BENCH_CHILD").is_some() => {
+            // BENCH_LOG=sqlx::query=debug lists every statement the pipeline runs (on stderr).
+            if let Ok(filter) = std::env::var("BENCH_LOG") {
+                tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                    .with_writer(std::io::stderr)
+                    .init();
+            }
+            return run_mode(&mode);
+        }
         "full" | "floor" | "both" => {}
         other => panic!("BENCH_MODE must be full, floor or both, not {other:?}"),
     }

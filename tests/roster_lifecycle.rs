@@ -359,3 +359,32 @@ fn unknown_dudao_variables_warn_and_typos_in_known_sections_fail() {
     assert!(!out.status.success());
     assert!(err.contains("sample_on_empti"), "{err}");
 }
+
+/// The service keeps who each account is in memory between messages; an import run from the
+/// command line while it runs is still seen on the very next message.
+#[tokio::test]
+async fn an_import_while_the_service_runs_is_seen_on_the_next_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("dudao.sqlite");
+    ok(&import(&db_path, &write_roster(dir.path(), "v1", ZONES, SCHOOLS, PEOPLE), &[]));
+    let running = onebot_service(&dir).await;
+    let rec = Recorder::new();
+    let bot = connect_reverse(running.http_addr, "3000000009", Auth::Bearer("tok-qinghe"), rec.clone()).await.unwrap();
+    bot.private_msg(200000001, json!(1), json!("我是谁"));
+    let a = rec.wait_for(1, Duration::from_secs(10), |a| a.is_send()).await;
+    assert!(a[0].text().contains("赵明远"), "{}", a[0].text());
+
+    // 赵明远 moved to a new QQ number; the office re-imports with the service running.
+    let people = PEOPLE.replace("200000001", "200000011");
+    let files = write_roster(dir.path(), "v2", ZONES, SCHOOLS, &people);
+    // The command runs beside the service, which keeps working meanwhile (not blocked by the test).
+    let out = tokio::task::spawn_blocking(move || import(&db_path, &files, &[])).await.unwrap();
+    ok(&out);
+    bot.private_msg(200000001, json!(2), json!("我是谁"));
+    let a = rec.wait_for(2, Duration::from_secs(10), |a| a.is_send()).await;
+    assert!(a[1].text().contains("尚未绑定"), "the old number is no longer 赵明远: {}", a[1].text());
+    bot.private_msg(200000011, json!(3), json!("我是谁"));
+    let a = rec.wait_for(3, Duration::from_secs(10), |a| a.is_send()).await;
+    assert!(a[2].text().contains("赵明远"), "{}", a[2].text());
+    running.stop().await;
+}

@@ -10,6 +10,7 @@ pub mod monthly;
 pub mod pipeline;
 pub mod rectify;
 pub mod roster_load;
+pub mod snapshot;
 pub mod weekly;
 
 use crate::chat::{ChatKind, InboundMessage, InboundSink, Segment};
@@ -31,6 +32,16 @@ use tokio::sync::Notify;
 #[cfg(feature = "fault-injection")]
 pub const FAULT_PANIC_MARKER: &str = "\u{1}dudao:panic\u{1}";
 
+/// With the `fault-injection` feature, while [`FAULT_HANG_ARMED`] is set, a message containing
+/// this text never finishes processing: its batch's transaction stays open, as when the process
+/// dies mid-batch. [`FAULT_HANGING`] counts the messages stuck so.
+#[cfg(feature = "fault-injection")]
+pub const FAULT_HANG_MARKER: &str = "\u{1}dudao:hang\u{1}";
+#[cfg(feature = "fault-injection")]
+pub static FAULT_HANG_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+#[cfg(feature = "fault-injection")]
+pub static FAULT_HANGING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 pub struct App {
     pub db: Db,
     pub clock: SharedClock,
@@ -42,6 +53,8 @@ pub struct App {
     pub outbox_notify: Arc<Notify>,
     /// Inbound messages waiting for their (shared) transaction.
     pub pipeline: pipeline::Pipeline,
+    /// Who each chat account is and which groups are known, kept between messages.
+    pub snapshot: snapshot::Snapshot,
 }
 
 /// What an unbound account is told, whatever it sent.
@@ -148,6 +161,7 @@ impl App {
             directory,
             outbox_notify: Arc::new(Notify::new()),
             pipeline: pipeline::Pipeline::default(),
+            snapshot: snapshot::Snapshot::default(),
         }
     }
 
@@ -180,10 +194,16 @@ impl App {
         if msg.text().contains(FAULT_PANIC_MARKER) {
             panic!("fault injection: a workflow panicked mid-transaction");
         }
-        if msg.chat.kind == ChatKind::Group {
-            store::groups::touch(tx, platform, &msg.chat).await?;
+        #[cfg(feature = "fault-injection")]
+        if msg.text().contains(FAULT_HANG_MARKER) && FAULT_HANG_ARMED.load(std::sync::atomic::Ordering::SeqCst) {
+            FAULT_HANGING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::pending::<()>().await;
         }
-        let actor = store::people::actor_for_account(tx, platform, &msg.sender.id).await?;
+        self.snapshot.sync(tx).await?;
+        if msg.chat.kind == ChatKind::Group {
+            self.snapshot.touch_group(tx, platform, &msg.chat).await?;
+        }
+        let actor = self.snapshot.actor(tx, platform, &msg.sender.id).await?;
         let mut ctx = Ctx {
             app: self,
             tx: &mut *tx,

@@ -17,6 +17,7 @@ use crate::store::{self, inbound::Stored};
 use futures::FutureExt;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use tokio::sync::oneshot;
 
@@ -51,6 +52,8 @@ struct Pending {
 pub struct Pipeline {
     queue: Mutex<VecDeque<Pending>>,
     leader: tokio::sync::Mutex<()>,
+    committed_batches: AtomicU64,
+    committed_messages: AtomicU64,
 }
 
 impl Pipeline {
@@ -58,6 +61,11 @@ impl Pipeline {
         let (done, rx) = oneshot::channel();
         self.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(Pending { work, done });
         rx
+    }
+
+    /// Transactions committed so far and the messages they held: the mean batch size.
+    pub fn committed(&self) -> (u64, u64) {
+        (self.committed_batches.load(Ordering::Relaxed), self.committed_messages.load(Ordering::Relaxed))
     }
 
     fn take_batch(&self) -> Vec<Pending> {
@@ -104,9 +112,13 @@ impl App {
         if batch.is_empty() {
             return;
         }
+        self.snapshot.begin_batch();
         let outcome = self.batch_in_tx(&batch).await;
+        self.snapshot.end_batch(outcome.is_ok());
         match outcome {
             Ok(queued) => {
+                self.pipeline.committed_batches.fetch_add(1, Ordering::Relaxed);
+                self.pipeline.committed_messages.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 if queued > 0 {
                     self.outbox_notify.notify_waiters();
                 }
@@ -161,6 +173,8 @@ impl App {
             Err(panic) => format!("panicked: {}", super::panic_message(panic.as_ref())),
         };
         db::rollback_to_savepoint(tx).await?;
+        // What the failed message read may have included its own undone writes.
+        self.snapshot.clear();
         tracing::error!(id, channel = %msg.chat.channel, error = %error, "processing an inbound message failed");
         self.record_failure(tx, id, msg, &error).await
     }

@@ -80,7 +80,10 @@ fn render_for(mention: MentionSupport, segments: Vec<Segment>) -> Vec<Segment> {
 /// Routes and writes an envelope (split into parts if too long). Returns the rows inserted:
 /// 0 when the key was enqueued before.
 pub async fn enqueue(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>, env: Envelope) -> sqlx::Result<usize> {
-    if crate::store::outbox::exists(conn, &env.key).await? {
+    // A reply to a chat routes without a query, and a one-part row's insert is its own duplicate
+    // check (ON CONFLICT): the hot path of every answer skips the lookup.
+    let to_chat = matches!(env.to, Recipient::Chat(_));
+    if !to_chat && crate::store::outbox::exists(conn, &env.key).await? {
         return Ok(0);
     }
     let person_id = match &env.to {
@@ -88,19 +91,23 @@ pub async fn enqueue(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>, env: 
         Recipient::Chat(_) => None,
     };
     let routed = route::resolve(conn, dir, &env.to, env.prompted).await?;
-    let (parts, status, channel, kind, chat_id) = match routed {
-        Some((chat, mention_prefix)) => {
-            let Some(info) = dir.get(&chat.channel) else {
-                return insert(conn, &env, person_id, None, now, vec![env.segments.clone()]).await;
-            };
-            let mut segs = mention_prefix;
-            segs.extend(env.segments.iter().cloned());
-            let segs = render_for(info.caps.mention, segs);
-            let parts = crate::chat::split::split_message(&segs, info.caps.max_message_chars);
-            (parts, "pending", Some(chat.channel), Some(chat.kind.as_str()), Some(chat.id))
+    let routed = routed.and_then(|(chat, prefix)| dir.get(&chat.channel).map(|info| (chat, prefix, info)));
+    let Some((chat, mention_prefix, info)) = routed else {
+        if to_chat && crate::store::outbox::exists(conn, &env.key).await? {
+            return Ok(0);
         }
-        None => return insert(conn, &env, person_id, None, now, vec![env.segments.clone()]).await,
+        return insert(conn, &env, person_id, None, now, vec![env.segments.clone()]).await;
     };
+    let mut segs = mention_prefix;
+    segs.extend(env.segments.iter().cloned());
+    let segs = render_for(info.caps.mention, segs);
+    let parts = crate::chat::split::split_message(&segs, info.caps.max_message_chars);
+    // Parts after the first have keys of their own: an envelope already queued must not gain
+    // parts because it splits differently now.
+    if to_chat && parts.len() > 1 && crate::store::outbox::exists(conn, &env.key).await? {
+        return Ok(0);
+    }
+    let (status, channel, kind, chat_id) = ("pending", Some(chat.channel), Some(chat.kind.as_str()), Some(chat.id));
     let mut n = 0;
     for (i, part) in parts.into_iter().enumerate() {
         let key = if i == 0 { env.key.clone() } else { format!("{}#{}", env.key, i + 1) };

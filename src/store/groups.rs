@@ -53,7 +53,8 @@ pub async fn get(conn: &mut Conn, platform: &str, external_id: &str) -> sqlx::Re
 pub async fn touch(conn: &mut Conn, platform: &str, chat: &ChatRef) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO chat_groups (platform, external_id, channel) VALUES (?, ?, ?)
-         ON CONFLICT (platform, external_id) DO UPDATE SET channel = excluded.channel",
+         ON CONFLICT (platform, external_id) DO UPDATE SET channel = excluded.channel
+         WHERE chat_groups.channel <> excluded.channel",
     )
     .bind(platform)
     .bind(&chat.id)

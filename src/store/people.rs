@@ -405,3 +405,9 @@ pub async fn zone_school_names(conn: &mut Conn, zone_id: i64) -> sqlx::Result<Ve
         .fetch_all(&mut *conn)
         .await
 }
+
+/// The directory's change counter: bumped by triggers on every write to the roster, bindings
+/// and groups (migration `directory_version`), from any process.
+pub async fn directory_version(conn: &mut Conn) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT version FROM directory_version WHERE id = 1").fetch_one(conn).await
+}
