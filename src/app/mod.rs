@@ -75,6 +75,21 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The group this message came from, if it is one we know (from the snapshot).
+    pub async fn here(&mut self) -> sqlx::Result<Option<store::groups::Group>> {
+        self.app.snapshot.group(self.tx, self.platform, &self.msg.chat.id).await
+    }
+
+    /// The active schools among `ids`, for matching names in texts (from the snapshot).
+    pub async fn school_refs(&mut self, ids: &[i64]) -> sqlx::Result<Vec<crate::domain::school_match::SchoolRef>> {
+        self.app.snapshot.school_refs(self.tx, ids).await
+    }
+
+    /// Every active school of the county, by code (from the snapshot).
+    pub async fn county_schools(&mut self) -> sqlx::Result<Arc<Vec<store::people::SchoolRow>>> {
+        self.app.snapshot.schools(self.tx).await
+    }
+
     /// Answers the sender in the chat they wrote from; in a group the answer mentions them.
     pub fn reply(&mut self, text: impl Into<String>) {
         let mut segs = Vec::new();

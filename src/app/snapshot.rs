@@ -1,5 +1,6 @@
 //! The in-memory snapshot of what every inbound message reads and what rarely changes: who a
-//! chat account is (the roster person, role, zone and schools) and which groups are known.
+//! chat account is (the roster person, role, zone and schools), the groups, and the county's
+//! schools (names, short names, aliases) that report texts are read against.
 //!
 //! Every write to those tables bumps `directory_version` (triggers, so writes from the CLI or
 //! another process count too). Each message reads that counter once, inside its transaction;
@@ -10,9 +11,12 @@
 
 use crate::chat::ChatRef;
 use crate::domain::actor::Actor;
+use crate::domain::school_match::SchoolRef;
+use crate::store::groups::Group;
+use crate::store::people::SchoolRow;
 use crate::store::{self, Conn};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 struct Inner {
@@ -22,8 +26,10 @@ struct Inner {
     /// means that batch never finished (its future was dropped) and its reads are suspect.
     in_batch: bool,
     actors: HashMap<(&'static str, String), Option<Actor>>,
-    /// Groups known to exist, with the channel instance that last saw them.
-    groups: HashMap<(&'static str, String), String>,
+    /// Groups by (platform, external id); `None`: no such group.
+    groups: HashMap<(&'static str, String), Option<Group>>,
+    /// Every active school, by code.
+    schools: Option<Arc<Vec<SchoolRow>>>,
 }
 
 impl Inner {
@@ -31,6 +37,7 @@ impl Inner {
         self.version = None;
         self.actors.clear();
         self.groups.clear();
+        self.schools = None;
     }
 }
 
@@ -89,16 +96,48 @@ impl Snapshot {
         Ok(a)
     }
 
+    /// A group by its platform id.
+    pub async fn group(
+        &self,
+        conn: &mut Conn,
+        platform: &'static str,
+        external_id: &str,
+    ) -> sqlx::Result<Option<Group>> {
+        let key = (platform, external_id.to_string());
+        if let Some(g) = self.lock().groups.get(&key) {
+            return Ok(g.clone());
+        }
+        let g = store::groups::get(conn, platform, external_id).await?;
+        self.lock().groups.insert(key, g.clone());
+        Ok(g)
+    }
+
     /// Records that a group was seen on `chat.channel`, writing only when that is news.
     pub async fn touch_group(&self, conn: &mut Conn, platform: &'static str, chat: &ChatRef) -> sqlx::Result<()> {
-        let key = (platform, chat.id.clone());
-        if self.lock().groups.get(&key) == Some(&chat.channel) {
+        let known = self.group(conn, platform, &chat.id).await?;
+        if known.is_some_and(|g| g.channel == chat.channel) {
             return Ok(());
         }
         store::groups::touch(conn, platform, chat).await?;
-        // The write bumped the counter: the next message's sync drops this entry with the rest,
-        // which is what a new group should cost — once.
-        self.lock().groups.insert(key, chat.channel.clone());
+        // The write bumped the counter, so the next message's sync starts afresh; until then
+        // this message reads the row as written.
+        self.lock().groups.remove(&(platform, chat.id.clone()));
         Ok(())
+    }
+
+    /// Every active school of the county, by code.
+    pub async fn schools(&self, conn: &mut Conn) -> sqlx::Result<Arc<Vec<SchoolRow>>> {
+        if let Some(s) = &self.lock().schools {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(store::people::all_schools(conn).await?);
+        self.lock().schools = Some(s.clone());
+        Ok(s)
+    }
+
+    /// The active schools among `ids`, in that order, as report texts are matched against.
+    pub async fn school_refs(&self, conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<SchoolRef>> {
+        let all = self.schools(conn).await?;
+        Ok(ids.iter().filter_map(|id| all.iter().find(|s| s.id == *id)).map(SchoolRow::match_ref).collect())
     }
 }

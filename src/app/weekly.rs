@@ -290,12 +290,8 @@ const PENDING_SCHOOL_CHOICE: &str = "school_choice";
 const ANSWER_SCHOOL_CHOICE: &str = "answer:school_choice";
 
 /// Every active school of the county, for reading names against (see [`rp::ReportSchools`]).
-async fn county_refs(conn: &mut Conn) -> sqlx::Result<Vec<rp::SchoolRef>> {
-    Ok(store::people::all_schools(conn)
-        .await?
-        .into_iter()
-        .map(|s| rp::SchoolRef { id: s.id, name: s.name, short_name: s.short_name, aliases: s.aliases })
-        .collect())
+async fn county_refs(ctx: &mut Ctx<'_>) -> sqlx::Result<Vec<rp::SchoolRef>> {
+    Ok(ctx.county_schools().await?.iter().map(store::people::SchoolRow::match_ref).collect())
 }
 
 const EDIT_WORDS: &[&str] = &["修改周报", "更正周报", "重新提交", "修改", "更正", "重报"];
@@ -324,15 +320,16 @@ pub async fn maybe_intake(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Optio
         return Ok(None);
     };
     // Small talk addressed to the bot ("谢谢") is not a report, unless it answers our question.
+    let existing = store::weekly::report(ctx.tx, round.id, actor.person_id).await?;
     if !quoted {
-        let pending = store::weekly::report(ctx.tx, round.id, actor.person_id).await?.and_then(|r| r.pending_question);
-        let schools = store::people::school_refs(ctx.tx, &actor.schools).await?;
+        let pending = existing.as_ref().and_then(|r| r.pending_question.clone());
+        let schools = ctx.school_refs(&actor.schools).await?;
         let starts_edit = EDIT_WORDS.iter().any(|w| text.trim().starts_with(w));
         if pending.is_none() && !starts_edit && is_empty(&rp::parse_weekly(text, &schools)) {
             return Ok(None);
         }
     }
-    Ok(Some(intake(ctx, round, text).await?))
+    Ok(Some(intake(ctx, round, existing, text).await?))
 }
 
 fn is_empty(p: &ParsedReport) -> bool {
@@ -345,11 +342,17 @@ fn is_empty(p: &ParsedReport) -> bool {
         && !p.no_problems
 }
 
-async fn intake(ctx: &mut Ctx<'_>, round: store::weekly::Round, text: &str) -> anyhow::Result<&'static str> {
+/// Takes `text` into the report; `existing` is the inspector's report of `round` as read just before.
+async fn intake(
+    ctx: &mut Ctx<'_>,
+    round: store::weekly::Round,
+    existing: Option<store::weekly::Report>,
+    text: &str,
+) -> anyhow::Result<&'static str> {
     let Some(actor) = ctx.actor.clone() else { return Ok("unbound") };
     // A report belongs in the inspector's own group or a private chat.
     if ctx.msg.chat.kind == ChatKind::Group {
-        let here = store::groups::get(ctx.tx, ctx.platform, &ctx.msg.chat.id).await?;
+        let here = ctx.here().await?;
         if here.as_ref().map(|g| g.id) != round.group_id {
             ctx.reply("请在您所在的责任区督学群或私聊我提交周报，本群的消息不计入周报。");
             return Ok("weekly_wrong_group");
@@ -362,10 +365,9 @@ async fn intake(ctx: &mut Ctx<'_>, round: store::weekly::Round, text: &str) -> a
     }
     let body = strip_edit_word(text);
     let edit = body.len() != text.len();
-    let schools = store::people::school_refs(ctx.tx, &actor.schools).await?;
-    let county = county_refs(ctx.tx).await?;
+    let schools = ctx.school_refs(&actor.schools).await?;
+    let county = county_refs(ctx).await?;
     let within = rp::ReportSchools { mine: &schools, county: &county };
-    let existing = store::weekly::report(ctx.tx, round.id, actor.person_id).await?;
     if let Some(on_file) = &existing {
         if weekly::intake_kind(ctx.now, round.deadline_at, Some(on_file.late)) == weekly::Intake::Addendum {
             return addendum(ctx, &round, on_file, edit, text, body, &schools).await;
@@ -550,7 +552,8 @@ pub async fn command(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     // The parser read a normalised copy; the report is kept as the inspector wrote it.
     let raw = ctx.msg.command_text();
     let verbatim = weekly::verbatim_tail(&raw, args).unwrap_or(args).to_string();
-    intake(ctx, round, &verbatim).await?;
+    let existing = store::weekly::report(ctx.tx, round.id, actor.person_id).await?;
+    intake(ctx, round, existing, &verbatim).await?;
     Ok(())
 }
 
@@ -567,7 +570,7 @@ pub async fn mine(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     match store::weekly::report(ctx.tx, round.id, actor.person_id).await? {
         None => ctx.reply(format!("{title}周报：尚未提交，截止时间 {}。", local_deadline(ctx.app, round.deadline_at))),
         Some(r) => {
-            let schools = county_refs(ctx.tx).await?;
+            let schools = county_refs(ctx).await?;
             let parsed = parsed_of(&r.parsed);
             let status = if r.late { "逾期提交" } else { "已提交" };
             let mut reply = format!(

@@ -122,6 +122,18 @@ pub struct SchoolRow {
     pub stage: String,
 }
 
+impl SchoolRow {
+    /// What report and visit texts are matched against.
+    pub fn match_ref(&self) -> crate::domain::school_match::SchoolRef {
+        crate::domain::school_match::SchoolRef {
+            id: self.id,
+            name: self.name.clone(),
+            short_name: self.short_name.clone(),
+            aliases: self.aliases.clone(),
+        }
+    }
+}
+
 fn school_row(r: &sqlx::sqlite::SqliteRow) -> SchoolRow {
     SchoolRow {
         id: r.get("id"),
@@ -248,12 +260,7 @@ pub async fn school_refs(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<crate
     let mut out = Vec::new();
     for id in ids {
         if let Some(s) = school_by_id(conn, *id).await? {
-            out.push(crate::domain::school_match::SchoolRef {
-                id: s.id,
-                name: s.name,
-                short_name: s.short_name,
-                aliases: s.aliases,
-            });
+            out.push(s.match_ref());
         }
     }
     Ok(out)
