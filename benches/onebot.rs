@@ -548,7 +548,7 @@ fn run_mode(mode: &str) {
                 params: json!({}),
             };
             let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
-            dudao::app::weekly::Prompt.run(&app, &mut tx, &firing).await.expect("weekly round opens");
+            dudao::app::weekly::Prompt.run(&app.job_ctx, &mut tx, &firing).await.expect("weekly round opens");
             tx.commit().await.unwrap();
             app.outbox_notify.notify_one();
         });

@@ -1,6 +1,7 @@
 //! Wiring the running service: database, calendar, roster seed, channels, outbox workers,
 //! scheduler and HTTP listener, with graceful shutdown.
 
+use crate::app::registry::Registry;
 use crate::app::App;
 use crate::chat::{Channel, ChannelContext};
 use crate::clock::SharedClock;
@@ -25,27 +26,14 @@ pub fn load_calendar(settings: &Settings) -> anyhow::Result<Calendar> {
     crate::app::calendar::build(settings, &[])
 }
 
-/// The jobs every workflow contributes.
+/// The jobs every workflow contributes (see [`crate::app::registry`]).
 pub fn all_jobs() -> Jobs {
-    let mut jobs = crate::scheduler::jobs::builtin();
-    crate::app::weekly::register(&mut jobs);
-    crate::app::handlers::task::register(&mut jobs);
-    crate::app::monthly::register(&mut jobs);
-    crate::app::rectify::register(&mut jobs);
-    crate::app::calendar::register(&mut jobs);
-    jobs
+    Registry::builtin().jobs().clone()
 }
 
 /// Configured schedules plus those the workflows derive from their own sections.
 pub fn all_schedules(settings: &Settings) -> Vec<crate::config::ScheduleSettings> {
-    let mut s = settings.schedules.clone();
-    s.extend(crate::app::weekly::schedules(&settings.weekly));
-    s.extend(crate::app::handlers::task::schedules(settings));
-    s.extend(crate::app::monthly::schedules(settings));
-    s.extend(crate::app::rectify::schedules(settings));
-    s.extend(crate::scheduler::jobs::schedules(settings));
-    s.extend(crate::app::calendar::schedules(settings));
-    s
+    Registry::builtin().schedules(settings)
 }
 
 pub struct Running {
@@ -165,7 +153,7 @@ pub async fn build_app(
     let imported = crate::app::calendar::imported(&pool).await?;
     let calendar = Arc::new(crate::app::calendar::build(&settings, &imported)?);
     crate::app::calendar::log_gap(&calendar, clock.now().with_timezone(&settings.timezone()).date_naive());
-    crate::app::monthly::theme_calendar(&settings)?;
+    Registry::builtin().check_config(&settings)?;
     let app = Arc::new(App::new(pool, clock.clone(), settings.clone(), calendar, Directory::from_channels(channels)));
     seed_sample_roster(&app.db, &settings, app.clock.now()).await?;
     Ok(app)

@@ -568,7 +568,7 @@ async fn a_weekly_report_replying_to_the_prompt_in_a_qq_group() {
     let firing =
         dudao::scheduler::Firing { schedule: "weekly-prompt".into(), nominal_at: now, fire_at: now, params: json!({}) };
     let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
-    dudao::scheduler::Job::run(&dudao::app::weekly::Prompt, &app, &mut tx, &firing).await.unwrap();
+    dudao::scheduler::Job::run(&dudao::app::weekly::Prompt, &app.job_ctx, &mut tx, &firing).await.unwrap();
     tx.commit().await.unwrap();
     app.outbox_notify.notify_waiters();
     let a = rec.wait_for(2, WAIT, to_group).await;

@@ -91,7 +91,7 @@ async fn scalar(h: &Harness, sql: &str) -> i64 {
 async fn sweep(h: &mut Harness) -> dudao::app::rectify::SweepReport {
     let app = h.app().clone();
     let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
-    let r = dudao::app::rectify::sweep(&app, &mut tx, app.clock.now()).await.unwrap();
+    let r = dudao::app::rectify::sweep(&app.job_ctx, &mut tx, app.clock.now()).await.unwrap();
     tx.commit().await.unwrap();
     app.outbox_notify.notify_waiters();
     r

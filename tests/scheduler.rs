@@ -10,7 +10,7 @@ use dudao::app::App;
 use dudao::clock::ManualClock;
 use dudao::config::ScheduleSettings;
 use dudao::db::Tx;
-use dudao::scheduler::{Firing, Job, Jobs, Scheduler};
+use dudao::scheduler::{Firing, Job, JobCtx, Jobs, Scheduler};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -238,7 +238,7 @@ impl Flaky {
 
 #[async_trait]
 impl Job for Flaky {
-    async fn run(&self, _app: &App, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
+    async fn run(&self, _ctx: &JobCtx, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         sqlx::query(
             "INSERT INTO audit_log (at, via, entity, entity_id, action, detail) VALUES (?, 'scheduler', 'test', ?, 'run', ?)",

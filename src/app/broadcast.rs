@@ -1,17 +1,17 @@
 //! Posting to the supervision office: its registered group(s), or each supervisor privately
 //! when no group is registered. Used by every workflow's wrap-ups and escalations.
 
-use super::App;
 use crate::chat::Segment;
 use crate::db::Tx;
 use crate::domain::group::GroupPurpose;
 use crate::outbox::{Envelope, Recipient};
+use crate::scheduler::JobCtx;
 use crate::store;
 
 /// Enqueues `text` for the supervisors. `key` must identify the occurrence (e.g.
 /// `weekly:2026-W48:wrapup`); each recipient gets one message per key, ever.
 pub async fn to_supervisors(
-    app: &App,
+    app: &JobCtx,
     tx: &mut Tx<'static>,
     key: &str,
     source: &str,

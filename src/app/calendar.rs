@@ -2,13 +2,12 @@
 //! office imported itself (`dudao calendar import`, kept in `calendar_years`), and the warning
 //! when the current or next month has no holiday data (start-up log, `/healthz`, chat).
 
-use super::App;
 use crate::chat::Segment;
 use crate::config::{ScheduleSettings, Settings};
 use crate::db::{Db, Tx};
 use crate::domain::calendar::{Calendar, CalendarError, CoverageGap};
 use crate::outbox::{Envelope, Recipient};
-use crate::scheduler::{Firing, Job, Jobs};
+use crate::scheduler::{Firing, Job, JobCtx, Jobs};
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -64,7 +63,7 @@ pub fn build(settings: &Settings, imported: &[(i32, String)]) -> anyhow::Result<
 }
 
 /// The local date of `now`.
-fn local_today(app: &App, now: DateTime<Utc>) -> NaiveDate {
+fn local_today(app: &JobCtx, now: DateTime<Utc>) -> NaiveDate {
     now.with_timezone(&app.tz).date_naive()
 }
 
@@ -111,7 +110,7 @@ fn warning_text(year: i32, months: &[&str]) -> String {
 /// Tells the administrators (privately, those with a bound account; else the supervisors) which
 /// year lacks holiday data, at most once per year per local day, recorded in
 /// `calendar_warnings` so a restart or a second run does not repeat it. Returns the years told.
-pub async fn warn_missing(app: &App, tx: &mut Tx<'static>) -> anyhow::Result<usize> {
+pub async fn warn_missing(app: &JobCtx, tx: &mut Tx<'static>) -> anyhow::Result<usize> {
     let now = app.clock.now();
     let today = local_today(app, now);
     let gap = app.calendar.coverage_gap(today);
@@ -146,7 +145,7 @@ pub struct CalendarCheck;
 
 #[async_trait]
 impl Job for CalendarCheck {
-    async fn run(&self, app: &App, tx: &mut Tx<'static>, _firing: &Firing) -> anyhow::Result<()> {
+    async fn run(&self, app: &JobCtx, tx: &mut Tx<'static>, _firing: &Firing) -> anyhow::Result<()> {
         warn_missing(app, tx).await?;
         Ok(())
     }
@@ -306,4 +305,19 @@ pub async fn show(db: &Db, settings: &Settings, year: Option<i32>) -> anyhow::Re
         out.push("（没有任何日历数据）".to_string());
     }
     Ok(out.join("\n"))
+}
+
+/// The working-day calendar: the check that next year's calendar is there in time.
+pub struct CalendarWorkflow;
+
+impl crate::app::registry::Workflow for CalendarWorkflow {
+    fn name(&self) -> &'static str {
+        "calendar"
+    }
+    fn jobs(&self, jobs: &mut Jobs) {
+        register(jobs);
+    }
+    fn schedules(&self, settings: &Settings) -> Vec<ScheduleSettings> {
+        schedules(settings)
+    }
 }

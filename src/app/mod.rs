@@ -9,8 +9,10 @@ pub mod handlers;
 pub mod monthly;
 pub mod pipeline;
 pub mod rectify;
+pub mod registry;
 pub mod roster_load;
 pub mod snapshot;
+pub mod task;
 pub mod weekly;
 
 use crate::chat::{ChatKind, InboundMessage, InboundSink, Segment};
@@ -55,6 +57,10 @@ pub struct App {
     pub pipeline: pipeline::Pipeline,
     /// Who each chat account is and which groups are known, kept between messages.
     pub snapshot: snapshot::Snapshot,
+    /// What jobs are given: clones of the fields above, so the scheduler needs no `App`.
+    pub job_ctx: crate::scheduler::JobCtx,
+    /// The workflows: their commands, free-text claims, jobs and schedules.
+    pub registry: &'static registry::Registry,
 }
 
 /// What an unbound account is told, whatever it sent.
@@ -167,7 +173,16 @@ impl App {
         calendar: Arc<Calendar>,
         directory: Directory,
     ) -> App {
+        let job_ctx = crate::scheduler::JobCtx {
+            clock: clock.clone(),
+            settings: settings.clone(),
+            tz: settings.timezone(),
+            calendar: calendar.clone(),
+            directory: directory.clone(),
+        };
         App {
+            job_ctx,
+            registry: registry::Registry::builtin(),
             db,
             clock,
             tz: settings.timezone(),

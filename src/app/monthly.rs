@@ -1,7 +1,7 @@
 //! Monthly themes (一月一主题), visit records (督导纪实), quotas (我的进度 / 督导进度) and the
 //! month-end report (月汇报).
 
-use super::{App, Ctx};
+use super::Ctx;
 use crate::chat::Segment;
 use crate::config::Settings;
 use crate::db::Tx;
@@ -12,6 +12,7 @@ use crate::domain::report_parse::SchoolRef;
 use crate::domain::role::Role;
 use crate::domain::visit_parse::{self as vp, ParsedVisit, VisitField};
 use crate::outbox::{Delivery, Envelope, Recipient};
+use crate::scheduler::JobCtx;
 use crate::scheduler::{Firing, Job};
 use crate::store::{self, monthly as sm, Conn};
 use anyhow::Context;
@@ -81,7 +82,7 @@ pub fn register(jobs: &mut crate::scheduler::Jobs) {
 /// Posts a theme notice to every inspector group, or privately to each inspector when no
 /// inspector group is registered.
 async fn broadcast_theme(
-    app: &App,
+    app: &JobCtx,
     tx: &mut Tx<'static>,
     key: &str,
     text: &str,
@@ -231,7 +232,7 @@ pub struct ThemeRemind;
 
 #[async_trait]
 impl Job for ThemeRemind {
-    async fn run(&self, app: &App, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
+    async fn run(&self, app: &JobCtx, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
         let now = app.clock.now();
         let nominal = firing.nominal_at.with_timezone(&app.tz).date_naive();
         let today = now.with_timezone(&app.tz).date_naive();
@@ -325,6 +326,21 @@ pub async fn log_visit(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<&'static
     advance(ctx, id, parsed, false, &schools).await
 }
 
+/// Words that make free text a weekly report rather than the answer to a visit question.
+const WEEKLY_WORDS: [&str; 3] = ["本周", "周报", "下周"];
+
+/// Whether [`maybe_answer`] could take this text, decided without reading the draft: an
+/// inspector's non-empty text, private or addressed to the bot, quoting nothing, not a weekly
+/// report. The same conditions `maybe_answer` checks around its reads.
+pub fn could_answer(ctx: &Ctx<'_>, text: &str) -> bool {
+    let text = text.trim();
+    ctx.actor.as_ref().is_some_and(|a| a.role == Role::Inspector)
+        && (!ctx.in_group() || ctx.msg.to_me)
+        && !text.is_empty()
+        && ctx.msg.reply_to().is_none()
+        && !WEEKLY_WORDS.iter().any(|w| text.contains(w))
+}
+
 /// Free text answering the one follow-up question of a visit draft (private, @bot or a quote).
 pub async fn maybe_answer(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Option<&'static str>> {
     let Some(actor) = ctx.actor.clone() else { return Ok(None) };
@@ -338,8 +354,7 @@ pub async fn maybe_answer(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Optio
     let text = text.trim();
     // A quote belongs to the message quoted (a weekly prompt, a task notice); a weekly report
     // written while a visit question is open is still a weekly report.
-    if text.is_empty() || ctx.msg.reply_to().is_some() || ["本周", "周报", "下周"].iter().any(|w| text.contains(w))
-    {
+    if text.is_empty() || ctx.msg.reply_to().is_some() || WEEKLY_WORDS.iter().any(|w| text.contains(w)) {
         return Ok(None);
     }
     let schools = visit_schools(ctx.tx, &actor).await?;
@@ -539,7 +554,7 @@ pub struct MonthlyReport;
 
 #[async_trait]
 impl Job for MonthlyReport {
-    async fn run(&self, app: &App, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
+    async fn run(&self, app: &JobCtx, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
         let now = app.clock.now();
         let nominal = firing.nominal_at.with_timezone(&app.tz).date_naive();
         // A cron on the month's last day reports that month; any other day, the month before.
@@ -736,4 +751,60 @@ pub async fn my_progress(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     }
     ctx.reply(lines.join("\n"));
     Ok(())
+}
+
+/// Monthly themes, visit records (督导纪实) and the monthly report.
+pub struct Monthly;
+
+#[async_trait]
+impl crate::app::registry::Workflow for Monthly {
+    fn name(&self) -> &'static str {
+        "monthly"
+    }
+    fn commands(&self) -> &'static [crate::domain::command::CommandId] {
+        use crate::domain::command::CommandId;
+        &[
+            CommandId::ThemePublish,
+            CommandId::ThemeShow,
+            CommandId::VisitLog,
+            CommandId::MyProgress,
+            CommandId::VisitProgress,
+            CommandId::MonthlyReport,
+        ]
+    }
+    async fn command(
+        &self,
+        ctx: &mut Ctx<'_>,
+        id: crate::domain::command::CommandId,
+        args: &str,
+    ) -> anyhow::Result<Option<&'static str>> {
+        use crate::domain::command::CommandId;
+        match id {
+            CommandId::ThemePublish => publish(ctx, args).await?,
+            CommandId::ThemeShow => show(ctx).await?,
+            // A visit record says what it did (saved, asked a question, showed the template).
+            CommandId::VisitLog => return Ok(Some(log_visit(ctx, args).await?)),
+            CommandId::MyProgress => my_progress(ctx).await?,
+            CommandId::VisitProgress => zone_progress(ctx, args).await?,
+            CommandId::MonthlyReport => report_command(ctx, args).await?,
+            _ => {}
+        }
+        Ok(None)
+    }
+    fn may_claim(&self, ctx: &Ctx<'_>, text: &str) -> bool {
+        could_answer(ctx, text)
+    }
+    async fn claim(&self, ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Option<&'static str>> {
+        maybe_answer(ctx, text).await
+    }
+    fn jobs(&self, jobs: &mut crate::scheduler::Jobs) {
+        register(jobs);
+    }
+    fn schedules(&self, settings: &Settings) -> Vec<crate::config::ScheduleSettings> {
+        schedules(settings)
+    }
+    /// The theme calendar (configured file or the shipped one) must read.
+    fn check_config(&self, settings: &Settings) -> anyhow::Result<()> {
+        theme_calendar(settings).map(|_| ())
+    }
 }

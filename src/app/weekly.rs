@@ -10,6 +10,7 @@ use crate::domain::report_parse::{self as rp, ParsedReport, Section};
 use crate::domain::role::Role;
 use crate::domain::weekly::{self, MemberStatus};
 use crate::outbox::{Delivery, Envelope, Recipient};
+use crate::scheduler::JobCtx;
 use crate::scheduler::{Firing, Job};
 use crate::store::{self, Conn};
 use async_trait::async_trait;
@@ -63,8 +64,9 @@ async fn mentions(conn: &mut Conn, platform: &str, people: &[(i64, String)]) -> 
     Ok(segs)
 }
 
-fn local_deadline(app: &App, t: DateTime<Utc>) -> String {
-    t.with_timezone(&app.tz).format("%m月%d日 %H:%M").to_string()
+/// Shared by the jobs (a [`JobCtx`]) and the handlers (an [`App`]).
+fn local_deadline(app: &impl AsRef<JobCtx>, t: DateTime<Utc>) -> String {
+    t.with_timezone(&app.as_ref().tz).format("%m月%d日 %H:%M").to_string()
 }
 
 /// `weekly_prompt`: opens this week's rounds and posts the prompt.
@@ -72,7 +74,7 @@ pub struct Prompt;
 
 #[async_trait]
 impl Job for Prompt {
-    async fn run(&self, app: &App, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
+    async fn run(&self, app: &JobCtx, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
         let w = &app.settings.weekly;
         let now = app.clock.now();
         let local_day = firing.nominal_at.with_timezone(&app.tz).date_naive();
@@ -155,7 +157,7 @@ pub struct Sweep;
 
 #[async_trait]
 impl Job for Sweep {
-    async fn run(&self, app: &App, tx: &mut Tx<'static>, _firing: &Firing) -> anyhow::Result<()> {
+    async fn run(&self, app: &JobCtx, tx: &mut Tx<'static>, _firing: &Firing) -> anyhow::Result<()> {
         let w = &app.settings.weekly;
         let now = app.clock.now();
         let today = now.with_timezone(&app.tz).date_naive();
@@ -635,4 +637,50 @@ pub async fn report_of(
 pub fn register(jobs: &mut crate::scheduler::Jobs) {
     jobs.register("weekly_prompt", std::sync::Arc::new(Prompt));
     jobs.register("weekly_sweep", std::sync::Arc::new(Sweep));
+}
+
+/// Weekly reports (周交流): the prompt, reminders and wrap-up, intake of free-text reports.
+pub struct Weekly;
+
+#[async_trait]
+impl crate::app::registry::Workflow for Weekly {
+    fn name(&self) -> &'static str {
+        "weekly"
+    }
+    fn commands(&self) -> &'static [crate::domain::command::CommandId] {
+        use crate::domain::command::CommandId;
+        &[CommandId::WeeklyReport, CommandId::MyWeekly, CommandId::WeeklyStats]
+    }
+    async fn command(
+        &self,
+        ctx: &mut Ctx<'_>,
+        id: crate::domain::command::CommandId,
+        args: &str,
+    ) -> anyhow::Result<Option<&'static str>> {
+        use crate::domain::command::CommandId;
+        match id {
+            CommandId::WeeklyReport => command(ctx, args).await?,
+            CommandId::MyWeekly => mine(ctx).await?,
+            CommandId::WeeklyStats => stats_command(ctx, args).await?,
+            _ => {}
+        }
+        Ok(None)
+    }
+    /// `maybe_intake` takes nothing but an inspector's text, with collection on, that quotes a
+    /// message (perhaps the prompt) or is addressed to the bot (a private chat is): everything
+    /// past that (the quoted message, the open round, a pending question) needs the database.
+    fn may_claim(&self, ctx: &Ctx<'_>, _text: &str) -> bool {
+        ctx.actor.as_ref().is_some_and(|a| a.role == Role::Inspector)
+            && ctx.app.settings.weekly.enabled
+            && (ctx.msg.reply_to().is_some() || ctx.msg.to_me)
+    }
+    async fn claim(&self, ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Option<&'static str>> {
+        maybe_intake(ctx, text).await
+    }
+    fn jobs(&self, jobs: &mut crate::scheduler::Jobs) {
+        register(jobs);
+    }
+    fn schedules(&self, settings: &crate::config::Settings) -> Vec<crate::config::ScheduleSettings> {
+        schedules(&settings.weekly)
+    }
 }

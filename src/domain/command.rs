@@ -116,6 +116,8 @@ impl Topic {
 #[derive(Debug)]
 pub struct CommandSpec {
     pub id: CommandId,
+    /// Recorded on the inbound message when the command ran (unique across the catalog).
+    pub intent: &'static str,
     /// The group the short help lists the command under.
     pub topic: Topic,
     /// The first name is the one shown in help.
@@ -137,6 +139,7 @@ const SCHOOL_SIDE: &[Role] = &[Role::Admin, Role::Supervisor, Role::SchoolContac
 pub static CATALOG: &[CommandSpec] = &[
     CommandSpec {
         id: CommandId::Help,
+        intent: "help",
         topic: Topic::Account,
         names: &["帮助", "菜单"],
         english: &["help", "menu"],
@@ -147,6 +150,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::Bind,
+        intent: "bind",
         topic: Topic::Account,
         names: &["绑定"],
         english: &["bind"],
@@ -157,6 +161,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::WhoAmI,
+        intent: "whoami",
         topic: Topic::Account,
         names: &["我是谁", "我的信息"],
         english: &["whoami"],
@@ -167,6 +172,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::School,
+        intent: "school",
         topic: Topic::Account,
         names: &["学校", "查学校"],
         english: &["school"],
@@ -177,6 +183,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::Leave,
+        intent: "leave",
         topic: Topic::Account,
         names: &["请假"],
         english: &["leave"],
@@ -187,6 +194,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::CancelLeave,
+        intent: "cancel_leave",
         topic: Topic::Account,
         names: &["取消请假", "销假"],
         english: &["cancel-leave"],
@@ -197,6 +205,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::RegisterGroup,
+        intent: "register_group",
         topic: Topic::Admin,
         names: &["登记群", "设置群"],
         english: &["register-group"],
@@ -207,6 +216,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::IssueCode,
+        intent: "issue_code",
         topic: Topic::Admin,
         names: &["绑定码", "发绑定码"],
         english: &["code"],
@@ -217,6 +227,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::WeeklyReport,
+        intent: "weekly_command",
         topic: Topic::Weekly,
         names: &["周报", "交周报"],
         english: &["report"],
@@ -227,6 +238,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::MyWeekly,
+        intent: "weekly_mine",
         topic: Topic::Weekly,
         names: &["我的周报"],
         english: &["my-report"],
@@ -237,6 +249,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::WeeklyStart,
+        intent: "weekly_start",
         topic: Topic::Weekly,
         names: &["发起周报", "开始周报"],
         english: &["start-report"],
@@ -247,6 +260,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::WeeklyStats,
+        intent: "weekly_stats",
         topic: Topic::Weekly,
         names: &["周报统计"],
         english: &["report-stats"],
@@ -258,6 +272,7 @@ pub static CATALOG: &[CommandSpec] = &[
     // Task assignment (督办); see domain::task for the create grammar.
     CommandSpec {
         id: CommandId::TaskCreate,
+        intent: "task_create",
         topic: Topic::Task,
         names: &["布置任务", "新任务", "发布任务"],
         english: &["assign"],
@@ -268,6 +283,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskAck,
+        intent: "task_ack",
         topic: Topic::Task,
         names: &["收到", "已收到", "收到了", "确认收到"],
         english: &["ack"],
@@ -278,6 +294,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskProgress,
+        intent: "task_progress",
         topic: Topic::Task,
         names: &["进展", "汇报进展"],
         english: &["progress"],
@@ -288,6 +305,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskDone,
+        intent: "task_done",
         topic: Topic::Task,
         names: &["完成", "已完成", "提交"],
         english: &["done", "submit"],
@@ -298,6 +316,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskShow,
+        intent: "task_show",
         topic: Topic::Task,
         names: &["任务", "查看任务", "任务详情"],
         english: &["task"],
@@ -308,6 +327,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskMine,
+        intent: "task_mine",
         topic: Topic::Task,
         names: &["我的任务", "待办任务"],
         english: &["mytasks"],
@@ -318,6 +338,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskApprove,
+        intent: "task_approve",
         topic: Topic::Task,
         names: &["通过", "审核通过", "验收通过"],
         english: &["approve"],
@@ -328,6 +349,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskReturn,
+        intent: "task_return",
         topic: Topic::Task,
         names: &["退回", "驳回"],
         english: &["return", "reject"],
@@ -338,6 +360,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskList,
+        intent: "task_list",
         topic: Topic::Task,
         names: &["任务列表", "督办列表"],
         english: &["tasks"],
@@ -348,6 +371,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskReassign,
+        intent: "task_reassign",
         topic: Topic::Task,
         names: &["改派", "转派"],
         english: &["reassign"],
@@ -358,6 +382,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskExtend,
+        intent: "task_extend",
         topic: Topic::Task,
         names: &["延期", "任务延期"],
         english: &["extend"],
@@ -368,6 +393,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskClose,
+        intent: "task_close",
         topic: Topic::Task,
         names: &["办结", "办结任务", "结束任务"],
         english: &["close-task"],
@@ -378,6 +404,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::TaskCancel,
+        intent: "task_cancel",
         topic: Topic::Task,
         names: &["撤销", "撤销任务", "取消任务"],
         english: &["cancel-task"],
@@ -389,6 +416,7 @@ pub static CATALOG: &[CommandSpec] = &[
     // Monthly themes, visit records, quotas and the month-end report; see domain::monthly.
     CommandSpec {
         id: CommandId::ThemePublish,
+        intent: "theme_publish",
         topic: Topic::Theme,
         names: &["发布主题"],
         english: &["publish-theme"],
@@ -399,6 +427,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ThemeShow,
+        intent: "theme_show",
         topic: Topic::Theme,
         names: &["本月主题", "督导主题"],
         english: &["theme"],
@@ -409,6 +438,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::VisitLog,
+        intent: "visit",
         topic: Topic::Theme,
         names: &["督导纪实", "记录督导"],
         english: &["visit"],
@@ -419,6 +449,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::MyProgress,
+        intent: "my_progress",
         topic: Topic::Theme,
         names: &["我的进度"],
         english: &["my-progress"],
@@ -429,6 +460,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::VisitProgress,
+        intent: "visit_progress",
         topic: Topic::Theme,
         names: &["督导进度"],
         english: &["visit-stats"],
@@ -439,6 +471,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::MonthlyReport,
+        intent: "monthly_report",
         topic: Topic::Theme,
         names: &["月汇报"],
         english: &["monthly"],
@@ -451,6 +484,7 @@ pub static CATALOG: &[CommandSpec] = &[
     // 延期/撤销/任务" followed by a W-id are routed to these too.
     CommandSpec {
         id: CommandId::ProblemRecord,
+        intent: "problem_record",
         topic: Topic::Rectify,
         names: &["记问题", "登记问题"],
         english: &["problem"],
@@ -461,6 +495,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemAck,
+        intent: "problem_ack",
         topic: Topic::Rectify,
         names: &["收到整改"],
         english: &["rectify-ack"],
@@ -471,6 +506,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemProgress,
+        intent: "problem_progress",
         topic: Topic::Rectify,
         names: &["整改进展"],
         english: &["rectify-progress"],
@@ -481,6 +517,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemSubmit,
+        intent: "problem_submit",
         topic: Topic::Rectify,
         names: &["整改完成", "提交整改"],
         english: &["rectify-done"],
@@ -491,6 +528,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemClose,
+        intent: "problem_close",
         topic: Topic::Rectify,
         names: &["销号", "核查销号"],
         english: &["verify"],
@@ -501,6 +539,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemReturn,
+        intent: "problem_return",
         topic: Topic::Rectify,
         names: &["退回整改"],
         english: &["rectify-return"],
@@ -511,6 +550,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemExtend,
+        intent: "problem_extend",
         topic: Topic::Rectify,
         names: &["整改延期"],
         english: &["rectify-extend"],
@@ -521,6 +561,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemReopen,
+        intent: "problem_reopen",
         topic: Topic::Rectify,
         names: &["回头看"],
         english: &["reopen"],
@@ -531,6 +572,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemCancel,
+        intent: "problem_cancel",
         topic: Topic::Rectify,
         names: &["撤销问题"],
         english: &["cancel-problem"],
@@ -541,6 +583,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemShow,
+        intent: "problem_show",
         topic: Topic::Rectify,
         names: &["查问题", "问题详情"],
         english: &["show-problem"],
@@ -551,6 +594,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemLedger,
+        intent: "problem_ledger",
         topic: Topic::Rectify,
         names: &["整改台账"],
         english: &["ledger"],
@@ -561,6 +605,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::ProblemReconcile,
+        intent: "problem_reconcile",
         topic: Topic::Rectify,
         names: &["整改对账"],
         english: &["reconcile"],
@@ -571,6 +616,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::SelfCheckSubmit,
+        intent: "self_check_submit",
         topic: Topic::Rectify,
         names: &["自查清单", "提交自查"],
         english: &["self-check"],
@@ -581,6 +627,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::SelfCheckReview,
+        intent: "self_check_review",
         topic: Topic::Rectify,
         names: &["审核自查"],
         english: &["review-self-check"],
@@ -591,6 +638,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::SelfCheckConfirm,
+        intent: "self_check_confirm",
         topic: Topic::Rectify,
         names: &["确认自查"],
         english: &["confirm-self-check"],
@@ -602,6 +650,7 @@ pub static CATALOG: &[CommandSpec] = &[
     // Supervisor notices; see domain::notice. "收到 N编号" is routed to NoticeAck.
     CommandSpec {
         id: CommandId::NoticeSend,
+        intent: "notice_send",
         topic: Topic::Notice,
         names: &["发通知", "发布通知"],
         english: &["notify"],
@@ -612,6 +661,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::NoticeStatus,
+        intent: "notice_status",
         topic: Topic::Notice,
         names: &["通知情况"],
         english: &["notice"],
@@ -622,6 +672,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::NoticeAck,
+        intent: "notice_ack",
         topic: Topic::Notice,
         names: &["收到通知"],
         english: &["notice-ack"],
@@ -632,6 +683,7 @@ pub static CATALOG: &[CommandSpec] = &[
     },
     CommandSpec {
         id: CommandId::Queue,
+        intent: "queue",
         topic: Topic::Admin,
         names: &["发送队列", "队列"],
         english: &["queue"],

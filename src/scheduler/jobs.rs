@@ -1,7 +1,6 @@
 //! Built-in scheduled jobs. Workflows register their own jobs next to their logic.
 
-use super::{Firing, Job, Jobs};
-use crate::app::App;
+use super::{Firing, Job, JobCtx, Jobs};
 use crate::chat::Segment;
 use crate::config::{ScheduleSettings, Settings};
 use crate::db::Tx;
@@ -16,7 +15,7 @@ pub struct Announce;
 
 #[async_trait]
 impl Job for Announce {
-    async fn run(&self, app: &App, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
+    async fn run(&self, app: &JobCtx, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
         let text = firing.params.get("text").and_then(|v| v.as_str()).unwrap_or_default();
         if text.trim().is_empty() {
             anyhow::bail!("announce: params.text is empty");
@@ -60,7 +59,7 @@ pub const RETENTION: &str = "retention";
 
 #[async_trait]
 impl Job for Retention {
-    async fn run(&self, app: &App, tx: &mut Tx<'static>, _firing: &Firing) -> anyhow::Result<()> {
+    async fn run(&self, app: &JobCtx, tx: &mut Tx<'static>, _firing: &Firing) -> anyhow::Result<()> {
         let policy = crate::store::retention::Policy::from(&app.settings.retention);
         let r = crate::store::retention::prune(tx, &policy, app.clock.now()).await?;
         tracing::info!(outbox = r.outbox, inbound = r.inbound, firings = r.firings, more = r.more, "retention sweep");
@@ -68,10 +67,17 @@ impl Job for Retention {
     }
 }
 
+pub const ANNOUNCE: &str = "announce";
+
+/// Adds the built-in jobs.
+pub fn register(jobs: &mut Jobs) {
+    jobs.register(ANNOUNCE, Arc::new(Announce));
+    jobs.register(RETENTION, Arc::new(Retention));
+}
+
 pub fn builtin() -> Jobs {
     let mut jobs = Jobs::default();
-    jobs.register("announce", Arc::new(Announce));
-    jobs.register(RETENTION, Arc::new(Retention));
+    register(&mut jobs);
     jobs
 }
 

@@ -9,10 +9,12 @@
 pub mod cron;
 pub mod jobs;
 
-use crate::app::App;
-use crate::config::ScheduleSettings;
-use crate::db::{begin_write, parse_ts, ts, Tx};
+use crate::clock::SharedClock;
+use crate::config::{ScheduleSettings, Settings};
+use crate::db::{begin_write, parse_ts, ts, Db, Tx};
+use crate::domain::calendar::Calendar;
 use crate::domain::calendar::NonWorkdayPolicy;
+use crate::outbox::Directory;
 use crate::store::schedules::{self as store, record, set_cursor, stop_retrying, supersede_retries};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -20,6 +22,7 @@ use futures::FutureExt;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// One occurrence being fired.
@@ -38,10 +41,35 @@ impl Firing {
     }
 }
 
+/// What a job may use besides its transaction: the service's clock, settings, calendar and
+/// routing. Deliberately not the whole application, so the scheduler depends on no workflow.
+#[derive(Clone)]
+pub struct JobCtx {
+    pub clock: SharedClock,
+    pub settings: Arc<Settings>,
+    pub tz: chrono_tz::Tz,
+    pub calendar: Arc<Calendar>,
+    pub directory: Directory,
+}
+
+impl AsRef<JobCtx> for JobCtx {
+    fn as_ref(&self) -> &JobCtx {
+        self
+    }
+}
+
+/// The running service as the scheduler sees it: where firings are recorded, what jobs are
+/// given, and whom to poke after a commit that enqueued messages.
+pub trait Host: Send + Sync + 'static {
+    fn db(&self) -> &Db;
+    fn job_ctx(&self) -> &JobCtx;
+    fn outbox_notify(&self) -> &Notify;
+}
+
 #[async_trait]
 pub trait Job: Send + Sync {
     /// Runs inside the firing's transaction; everything it enqueues commits with the firing.
-    async fn run(&self, app: &App, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()>;
+    async fn run(&self, ctx: &JobCtx, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()>;
 }
 
 #[derive(Clone, Default)]
@@ -69,7 +97,7 @@ pub struct TickReport {
 }
 
 pub struct Scheduler {
-    app: Arc<App>,
+    host: Arc<dyn Host>,
     jobs: Jobs,
 }
 
@@ -87,15 +115,19 @@ struct ScheduleRow {
 }
 
 impl Scheduler {
-    pub fn new(app: Arc<App>, jobs: Jobs) -> Self {
-        Scheduler { app, jobs }
+    pub fn new(host: Arc<impl Host>, jobs: Jobs) -> Self {
+        Scheduler { host, jobs }
+    }
+
+    fn ctx(&self) -> &JobCtx {
+        self.host.job_ctx()
     }
 
     /// Makes the `schedules` table match configuration: new ones start from now (no backfill),
     /// changed ones keep their cursor, ones removed from configuration are disabled.
     pub async fn sync_config(&self, defs: &[ScheduleSettings]) -> anyhow::Result<()> {
-        let now = self.app.clock.now();
-        let mut tx = begin_write(&self.app.db).await?;
+        let now = self.ctx().clock.now();
+        let mut tx = begin_write(self.host.db()).await?;
         for d in defs {
             if self.jobs.get(&d.job).is_none() {
                 anyhow::bail!(
@@ -113,7 +145,7 @@ impl Scheduler {
                 params: &params,
                 workdays: d.workdays.as_deref().unwrap_or("fire"),
                 school_days_only: d.school_days_only.unwrap_or(false),
-                grace_minutes: d.grace_minutes.unwrap_or(self.app.settings.scheduler.default_grace_minutes),
+                grace_minutes: d.grace_minutes.unwrap_or(self.ctx().settings.scheduler.default_grace_minutes),
                 enabled: d.enabled.unwrap_or(true),
             };
             store::upsert_config(&mut tx, &row, now).await?;
@@ -130,7 +162,7 @@ impl Scheduler {
     }
 
     async fn load(&self) -> anyhow::Result<Vec<ScheduleRow>> {
-        let rows = store::enabled(&mut *self.app.db.acquire().await?).await?;
+        let rows = store::enabled(&mut *self.host.db().acquire().await?).await?;
         Ok(rows
             .iter()
             .filter_map(|r| {
@@ -166,7 +198,8 @@ impl Scheduler {
     }
 
     async fn tick_one(&self, s: &ScheduleRow) -> anyhow::Result<TickReport> {
-        let app = &self.app;
+        let app = self.ctx();
+        let db = self.host.db();
         let now = app.clock.now();
         let sched = match cron::parse(&s.cron) {
             Ok(c) => c,
@@ -176,7 +209,7 @@ impl Scheduler {
             }
         };
         let mut report = self.retry_due(s, now).await?;
-        let mut tx = begin_write(&app.db).await?;
+        let mut tx = begin_write(db).await?;
         // Re-read the cursor under the write lock: another loop may have advanced it.
         let cursor = store::cursor_of(&mut tx, s.id).await?;
         let cursor = parse_ts(&cursor).unwrap_or(s.cursor);
@@ -207,7 +240,7 @@ impl Scheduler {
         match self.run_job(s, &mut tx, &firing).await {
             Ok(()) => {
                 tx.commit().await?;
-                app.outbox_notify.notify_waiters();
+                self.host.outbox_notify().notify_waiters();
                 tracing::info!(schedule = %s.name, nominal = %ts(firing.nominal_at), "schedule fired");
                 report.fired += 1;
             }
@@ -217,7 +250,7 @@ impl Scheduler {
                 drop(tx);
                 let retry_at = self.next_retry(now, 1, firing.fire_at + s.grace);
                 log_failure(s, &firing, 1, &e, retry_at);
-                let mut tx = begin_write(&app.db).await?;
+                let mut tx = begin_write(db).await?;
                 let reason = failure_reason(&e, 1, retry_at);
                 store::record_failed(&mut tx, s.id, firing.nominal_at, firing.fire_at, &reason, now, retry_at).await?;
                 supersede_retries(&mut tx, s.id, firing.nominal_at).await?;
@@ -234,7 +267,7 @@ impl Scheduler {
         let Some(job) = self.jobs.get(&s.job) else {
             anyhow::bail!("unknown job \"{}\"", s.job);
         };
-        match AssertUnwindSafe(job.run(&self.app, tx, firing)).catch_unwind().await {
+        match AssertUnwindSafe(job.run(self.ctx(), tx, firing)).catch_unwind().await {
             Ok(result) => result,
             Err(panic) => {
                 let msg = panic
@@ -252,7 +285,7 @@ impl Scheduler {
         if now >= window_end {
             return None;
         }
-        let cfg = &self.app.settings.scheduler;
+        let cfg = &self.ctx().settings.scheduler;
         let exp = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
         let delay = cfg.retry_base_seconds.saturating_mul(1u64 << exp).min(cfg.retry_max_seconds.max(1));
         let delay = Duration::seconds(i64::try_from(delay).unwrap_or(i64::MAX / 1000).min(86_400 * 365));
@@ -263,7 +296,7 @@ impl Scheduler {
     /// transaction that turns the row into 'fired', so racing loops run a success once.
     async fn retry_due(&self, s: &ScheduleRow, now: DateTime<Utc>) -> anyhow::Result<TickReport> {
         let mut report = TickReport::default();
-        let mut tx = begin_write(&self.app.db).await?;
+        let mut tx = begin_write(self.host.db()).await?;
         let row = store::due_retry(&mut tx, s.id, now).await?;
         let Some((nominal_text, fire_text, attempts)) = row else {
             return Ok(report);
@@ -293,7 +326,7 @@ impl Scheduler {
                     s.name
                 );
                 tx.commit().await?;
-                self.app.outbox_notify.notify_waiters();
+                self.host.outbox_notify().notify_waiters();
                 tracing::info!(schedule = %s.name, nominal = %nominal_text, attempt, "schedule fired on retry");
                 report.fired += 1;
             }
@@ -301,7 +334,7 @@ impl Scheduler {
                 drop(tx);
                 let retry_at = self.next_retry(now, attempt, window_end);
                 log_failure(s, &firing, attempt, &e, retry_at);
-                let mut tx = begin_write(&self.app.db).await?;
+                let mut tx = begin_write(self.host.db()).await?;
                 // Guarded by the attempt count read above: a racing loop's record is not doubled.
                 let reason = failure_reason(&e, attempt, retry_at);
                 store::retry_failed(&mut tx, s.id, &nominal_text, attempts, attempt, &reason, retry_at, now).await?;
@@ -314,26 +347,27 @@ impl Scheduler {
 
     /// When the scheduler next has something to do.
     async fn next_wake(&self) -> Option<DateTime<Utc>> {
-        let mut conn = self.app.db.acquire().await.ok()?;
+        let mut conn = self.host.db().acquire().await.ok()?;
         let t = store::next_wake(&mut conn).await.ok().flatten();
         t.and_then(|t| parse_ts(&t))
     }
 
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let max_sleep = std::time::Duration::from_secs(self.app.settings.scheduler.max_sleep_seconds.max(1));
+        let max_sleep = std::time::Duration::from_secs(self.ctx().settings.scheduler.max_sleep_seconds.max(1));
         loop {
             if let Err(e) = self.tick().await {
                 tracing::error!(error = %e, "scheduler tick failed");
             }
             // Messages for people who have since bound an account can now be routed.
-            if let Ok(mut tx) = begin_write(&self.app.db).await {
-                let moved = crate::outbox::admin::reroute_all(&mut tx, &self.app.directory, self.app.clock.now()).await;
+            if let Ok(mut tx) = begin_write(self.host.db()).await {
+                let moved =
+                    crate::outbox::admin::reroute_all(&mut tx, &self.ctx().directory, self.ctx().clock.now()).await;
                 if matches!(moved, Ok(n) if n > 0) && tx.commit().await.is_ok() {
-                    self.app.outbox_notify.notify_waiters();
+                    self.host.outbox_notify().notify_waiters();
                 }
             }
             let wait = match self.next_wake().await {
-                Some(t) => (t - self.app.clock.now()).to_std().unwrap_or_default().min(max_sleep),
+                Some(t) => (t - self.ctx().clock.now()).to_std().unwrap_or_default().min(max_sleep),
                 None => max_sleep,
             }
             .max(std::time::Duration::from_millis(200));
@@ -382,7 +416,7 @@ pub fn period_occurrence(s: &::cron::Schedule, tz: chrono_tz::Tz, now: DateTime<
 /// firings ledger as a manual occurrence of the current period. If that occurrence has already
 /// fired, nothing runs. `by` says who asked ('cli', 'chat:S001').
 pub async fn run_now_in(
-    app: &App,
+    app: &JobCtx,
     tx: &mut Tx<'static>,
     jobs: &Jobs,
     name: &str,
@@ -419,10 +453,10 @@ pub async fn run_now_in(
 impl Scheduler {
     /// `dudao schedules run NAME`: [`run_now_in`] in its own transaction.
     pub async fn run_now(&self, name: &str, by: &str) -> anyhow::Result<ManualRun> {
-        let mut tx = begin_write(&self.app.db).await?;
-        let r = run_now_in(&self.app, &mut tx, &self.jobs, name, by).await?;
+        let mut tx = begin_write(self.host.db()).await?;
+        let r = run_now_in(self.ctx(), &mut tx, &self.jobs, name, by).await?;
         tx.commit().await?;
-        self.app.outbox_notify.notify_waiters();
+        self.host.outbox_notify().notify_waiters();
         Ok(r)
     }
 }

@@ -3,7 +3,7 @@
 //! `收到 N编号` or by quoting the notice, and `通知情况 N编号` shows who has and who has not.
 //! Targets are read exactly as task targets are (`task::resolve_targets`).
 
-use super::task::{self, Addressees};
+use crate::app::task::{self, Addressees};
 use crate::app::Ctx;
 use crate::chat::Segment;
 use crate::domain::command::{CommandId, ParsedCommand};
@@ -106,7 +106,7 @@ async fn send(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
         ctx.reply(format!("通知未发送：接收人共{}人，超过上限{MAX_RECIPIENTS}人，请缩小范围。", people.len()));
         return Ok(());
     }
-    let targets_json = super::task::targets_as_typed(&spec.targets, &mentions);
+    let targets_json = task::targets_as_typed(&spec.targets, &mentions);
     let new = NewNotice {
         body: &spec.body,
         targets: json!(targets_json),
@@ -252,4 +252,27 @@ fn delivery_line(recipients: &[store::notices::Recipient]) -> String {
         line.push_str(&format!("，未能送达{failed}"));
     }
     line
+}
+
+/// Notices (通知) and their receipts.
+pub struct Notices;
+
+#[async_trait::async_trait]
+impl crate::app::registry::Workflow for Notices {
+    fn name(&self) -> &'static str {
+        "notices"
+    }
+    fn commands(&self) -> &'static [crate::domain::command::CommandId] {
+        use crate::domain::command::CommandId;
+        &[CommandId::NoticeSend, CommandId::NoticeStatus, CommandId::NoticeAck]
+    }
+    async fn command(
+        &self,
+        ctx: &mut Ctx<'_>,
+        id: crate::domain::command::CommandId,
+        args: &str,
+    ) -> anyhow::Result<Option<&'static str>> {
+        handle(ctx, id, args).await?;
+        Ok(None)
+    }
 }

@@ -14,7 +14,7 @@ pub async fn start_weekly(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
         ctx.reply("本系统未启用周报收集（weekly.enabled），无法发起周报。");
         return Ok(());
     }
-    let jobs = crate::service::all_jobs();
+    let jobs = ctx.app.registry.jobs();
     let by = format!("chat:{}", actor.code);
     let name = crate::app::weekly::PROMPT_SCHEDULE;
     let tz = ctx.app.tz;
@@ -22,7 +22,7 @@ pub async fn start_weekly(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     // Rounds already open for any week: what the run adds is what it opened (the job reads its
     // own clock, so opening times cannot tell).
     let before = crate::store::weekly::round_ids(ctx.tx).await?;
-    match run_now_in(ctx.app, ctx.tx, &jobs, name, &by).await? {
+    match run_now_in(&ctx.app.job_ctx, ctx.tx, jobs, name, &by).await? {
         ManualRun::AlreadyRan { nominal, at } => {
             let week = week_label(nominal.with_timezone(&tz).date_naive());
             ctx.reply(format!(
@@ -64,4 +64,29 @@ pub async fn start_weekly(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Starting a weekly round by hand.
+pub struct Round;
+
+#[async_trait::async_trait]
+impl crate::app::registry::Workflow for Round {
+    fn name(&self) -> &'static str {
+        "round"
+    }
+    fn commands(&self) -> &'static [crate::domain::command::CommandId] {
+        use crate::domain::command::CommandId;
+        &[CommandId::WeeklyStart]
+    }
+    async fn command(
+        &self,
+        ctx: &mut Ctx<'_>,
+        id: crate::domain::command::CommandId,
+        _args: &str,
+    ) -> anyhow::Result<Option<&'static str>> {
+        if id == crate::domain::command::CommandId::WeeklyStart {
+            start_weekly(ctx).await?;
+        }
+        Ok(None)
+    }
 }

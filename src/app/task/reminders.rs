@@ -4,14 +4,13 @@
 //! task) and the deadline, so it goes out once even across restarts and racing sweeps, and again
 //! only if the deadline is moved (延期).
 
-use crate::app::App;
 use crate::chat::Segment;
 use crate::config::{ScheduleSettings, Settings};
 use crate::db::Tx;
 use crate::domain::group::GroupPurpose;
 use crate::domain::task::{due_reminder, escalation_due, fmt_deadline, remaining, AssignmentState, ReminderStage};
 use crate::outbox::{Delivery, Envelope, Recipient};
-use crate::scheduler::{Firing, Job, Jobs};
+use crate::scheduler::{Firing, Job, JobCtx, Jobs};
 use crate::store::{self, tasks::Task, Conn};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -52,7 +51,7 @@ pub struct TaskReminders;
 
 #[async_trait]
 impl Job for TaskReminders {
-    async fn run(&self, app: &App, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
+    async fn run(&self, app: &JobCtx, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
         let r = sweep(app, tx, app.clock.now()).await?;
         if r.reminders + r.escalations > 0 {
             tracing::info!(schedule = %firing.schedule, reminders = r.reminders, escalations = r.escalations, "task reminders sent");
@@ -71,7 +70,13 @@ pub struct SweepReport {
     pub unreachable: usize,
 }
 
-fn reminder_text(app: &App, task: &Task, state: AssignmentState, stage: ReminderStage, now: DateTime<Utc>) -> String {
+fn reminder_text(
+    app: &JobCtx,
+    task: &Task,
+    state: AssignmentState,
+    stage: ReminderStage,
+    now: DateTime<Utc>,
+) -> String {
     let code = task.code();
     let when =
         fmt_deadline(task.deadline.with_timezone(&app.tz).naive_local(), now.with_timezone(&app.tz).naive_local());
@@ -108,7 +113,7 @@ fn envelope(key: String, to: Recipient, text: String, task: &Task) -> Envelope {
 
 /// Enqueues and notes which task (and assignment) the message is about, so quoting it works.
 async fn enqueue(
-    app: &App,
+    app: &JobCtx,
     conn: &mut Conn,
     env: Envelope,
     task_id: i64,
@@ -139,7 +144,7 @@ async fn audit(
 }
 
 /// Sends what is due at `now`. Safe to run any number of times: what was sent before is not sent again.
-pub async fn sweep(app: &App, conn: &mut Conn, now: DateTime<Utc>) -> anyhow::Result<SweepReport> {
+pub async fn sweep(app: &JobCtx, conn: &mut Conn, now: DateTime<Utc>) -> anyhow::Result<SweepReport> {
     let cfg = &app.settings.tasks;
     let mut report = SweepReport::default();
     let lead = cfg.remind_before_hours.iter().copied().max().unwrap_or(0);

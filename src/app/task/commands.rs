@@ -1,464 +1,8 @@
-//! Task assignment (督办) commands: create, acknowledge (by command or by quoting the notice),
-//! progress, submit, approve/return, show, mine, list, cancel, close, reassign, extend. The rules
-//! (states, permissions, the create grammar, deadlines) live in `domain::task`; this module reads
-//! and writes the store, sends notices through the outbox and records every change in the audit log.
+//! The task commands: create, the assignee's moves, review, views and management.
 
-mod reminders;
+use super::*;
 
-pub use reminders::{register, schedules, sweep, SweepReport, JOB, SCHEDULE};
-
-use crate::app::Ctx;
-use crate::chat::{MediaRef, Segment};
-use crate::domain::command::{CommandId, ParsedCommand};
-use crate::domain::role::Role;
-use crate::domain::task::{
-    self as dt, check_deadline, fmt_deadline, next_state, parse_create, parse_task_ref, remaining, split_names,
-    task_code, Action, AssignmentState, Op, PermissionError, Target, TaskStatus, TransitionError,
-};
-use crate::outbox::{Envelope, Recipient};
-use crate::store::{
-    self,
-    tasks::{Assignment, Change, Event, PersonRef, Task},
-};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use chrono_tz::Tz;
-use serde_json::json;
-
-/// More assignees than this in one task is a mistake (the county has ~300 people).
-const MAX_ASSIGNEES: usize = 500;
-/// Above this many assignees, `任务 T1` groups names by state instead of one line each.
-const DETAIL_LINES: usize = 20;
-
-/// Commands that are also everyday words ("收到", "完成", "通过"): in a group, without a task id,
-/// a quoted task notice or an address to the bot, they are chatter and get no answer. Quoting a
-/// bot message that is not about a task ("收到" to an announcement) is chatter too.
-pub async fn is_chatter(ctx: &mut Ctx<'_>, cmd: &ParsedCommand) -> anyhow::Result<bool> {
-    use CommandId::*;
-    let everyday = matches!(
-        cmd.id,
-        TaskAck
-            | TaskProgress
-            | TaskDone
-            | TaskApprove
-            | TaskReturn
-            | TaskShow
-            | TaskCancel
-            | TaskReassign
-            | TaskClose
-            | TaskExtend
-    );
-    if !everyday || parse_task_ref(&cmd.args).is_some() {
-        return Ok(false);
-    }
-    if ctx.msg.reply_to().is_some() {
-        return Ok(quoted(ctx).await?.is_none());
-    }
-    Ok(!ctx.msg.to_me)
-}
-
-pub async fn handle(ctx: &mut Ctx<'_>, id: CommandId, args: &str) -> anyhow::Result<()> {
-    if ctx.actor.is_none() {
-        return Ok(());
-    }
-    match id {
-        CommandId::TaskCreate => create(ctx, args).await,
-        CommandId::TaskAck => acknowledge(ctx, args).await,
-        CommandId::TaskProgress => progress(ctx, args).await,
-        CommandId::TaskDone => submit(ctx, args).await,
-        CommandId::TaskApprove => approve(ctx, args).await,
-        CommandId::TaskReturn => return_result(ctx, args).await,
-        CommandId::TaskShow => show(ctx, args).await,
-        CommandId::TaskMine => mine(ctx).await,
-        CommandId::TaskList => list(ctx, args).await,
-        CommandId::TaskCancel => cancel(ctx, args).await,
-        CommandId::TaskReassign => reassign(ctx, args).await,
-        CommandId::TaskClose => close(ctx, args).await,
-        CommandId::TaskExtend => extend(ctx, args).await,
-        _ => Ok(()),
-    }
-}
-
-// ---- helpers ----
-
-fn local(tz: Tz, t: DateTime<Utc>) -> NaiveDateTime {
-    t.with_timezone(&tz).naive_local()
-}
-
-fn to_utc(tz: Tz, t: NaiveDateTime) -> Option<DateTime<Utc>> {
-    tz.from_local_datetime(&t).earliest().map(|t| t.with_timezone(&Utc))
-}
-
-fn deadline_text(tz: Tz, task: &Task, now: DateTime<Utc>) -> String {
-    fmt_deadline(local(tz, task.deadline), local(tz, now))
-}
-
-/// The task (and assignment) of the bot message this one quotes.
-async fn quoted(ctx: &mut Ctx<'_>) -> anyhow::Result<Option<(i64, Option<i64>)>> {
-    let Some(id) = ctx.msg.reply_to().map(str::to_string) else { return Ok(None) };
-    let channel = ctx.msg.chat.channel.clone();
-    Ok(store::tasks::by_platform_message(ctx.tx, &channel, &id).await?)
-}
-
-/// Images and files carried by the message: the attachments of a result.
-fn attachments(ctx: &Ctx<'_>) -> Vec<MediaRef> {
-    ctx.msg
-        .segments
-        .iter()
-        .filter_map(|s| match s {
-            Segment::Image { media } | Segment::File { media } => Some(media.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Queues a notice to a person about a task; quoting it later addresses that task.
-async fn notify(
-    ctx: &mut Ctx<'_>,
-    key: String,
-    person_id: i64,
-    text: String,
-    task_id: i64,
-    assignment_id: Option<i64>,
-) -> anyhow::Result<()> {
-    store::tasks::record_message(ctx.tx, &key, task_id, assignment_id).await?;
-    ctx.outgoing.push(Envelope::new(
-        key,
-        Recipient::Person(person_id),
-        vec![Segment::text(text)],
-        format!("task:{}", task_code(task_id)),
-    ));
-    Ok(())
-}
-
-async fn audit(ctx: &mut Ctx<'_>, task_id: i64, action: &str, detail: serde_json::Value) -> anyhow::Result<()> {
-    ctx.audit("task", Some(task_code(task_id)), action, detail).await?;
-    Ok(())
-}
-
-async fn event(
-    ctx: &mut Ctx<'_>,
-    task_id: i64,
-    assignment_id: Option<i64>,
-    kind: &str,
-    body: Option<&str>,
-    media: &[MediaRef],
-) -> anyhow::Result<i64> {
-    let e = Event {
-        task_id,
-        assignment_id,
-        actor_id: ctx.actor.as_ref().map(|a| a.person_id),
-        kind,
-        body,
-        media,
-        inbound_id: Some(ctx.inbound_id),
-    };
-    Ok(store::tasks::add_event(ctx.tx, e, ctx.now).await?)
-}
-
-fn actor_role(ctx: &Ctx<'_>) -> Role {
-    ctx.actor.as_ref().map_or(Role::SchoolContact, |a| a.role)
-}
-
-fn deny(ctx: &mut Ctx<'_>, e: PermissionError, code: &str) {
-    match e {
-        PermissionError::SupervisorsOnly => ctx.reply("抱歉，只有督导室人员可以这样操作。"),
-        PermissionError::NotAssignee => ctx.reply(format!("您不是任务{code}的承办人，不能代他人办理。")),
-    }
-}
-
-/// The text every assignee receives when given a task.
-fn assignment_notice(tz: Tz, task: &Task, now: DateTime<Utc>) -> String {
-    let code = task.code();
-    let mut lines = vec![
-        format!("【督办任务 {code}】{}", task.title),
-        format!("截止：{}（{}）", deadline_text(tz, task, now), remaining(task.deadline, now)),
-    ];
-    if !task.description.is_empty() {
-        lines.push(format!("说明：{}", task.description));
-    }
-    if task.requires_result {
-        lines.push("要求：需提交书面结果或材料（文字说明，可附图片或文件）。".into());
-    }
-    lines.push(format!("布置人：{}（督导室）", task.creator_name));
-    lines.push(format!(
-        "请回复“收到 {code}”确认（也可引用本消息回复“收到”）；办理中可发“进展 {code} 情况”，完成后发“完成 {code} 结果说明”。"
-    ));
-    lines.join("\n")
-}
-
-/// A task id from the arguments or from the quoted notice; the rest of the arguments; and the
-/// assignment the quoted notice was about.
-struct TaskRef {
-    task: Task,
-    rest: String,
-    quoted_assignment: Option<i64>,
-}
-
-/// Resolves the task a supervisor command is about. Replies and returns `None` when there is none.
-async fn task_ref(ctx: &mut Ctx<'_>, args: &str, example: &str) -> anyhow::Result<Option<TaskRef>> {
-    let (id, rest, quoted_assignment) = match parse_task_ref(args) {
-        Some((id, rest)) => (id, rest.to_string(), None),
-        None => match quoted(ctx).await? {
-            Some((id, a)) => (id, args.trim().to_string(), a),
-            None => {
-                ctx.reply(format!("请写明任务编号，例如：{example}"));
-                return Ok(None);
-            }
-        },
-    };
-    match store::tasks::get(ctx.tx, id).await? {
-        Some(task) => Ok(Some(TaskRef { task, rest, quoted_assignment })),
-        None => {
-            ctx.reply(format!("没有找到任务{}。发送“任务列表”查看进行中的任务。", task_code(id)));
-            Ok(None)
-        }
-    }
-}
-
-fn ensure_open(ctx: &mut Ctx<'_>, task: &Task) -> bool {
-    if task.status == TaskStatus::Open {
-        return true;
-    }
-    ctx.reply(format!("任务{}{}，不能再办理。", task.code(), task.status.label()));
-    false
-}
-
-/// The assignee's own live assignment on the task named (or quoted, or the only one that fits).
-struct Own {
-    task: Task,
-    assignment: Assignment,
-    rest: String,
-    via_quote: bool,
-}
-
-async fn own_assignment(ctx: &mut Ctx<'_>, args: &str, action: Action, verb: &str) -> anyhow::Result<Option<Own>> {
-    let Some(actor) = ctx.actor.clone() else { return Ok(None) };
-    let (task_id, rest, via_quote) = match parse_task_ref(args) {
-        Some((id, rest)) => (id, rest.to_string(), false),
-        None => match quoted(ctx).await? {
-            Some((id, _)) => (id, args.trim().to_string(), true),
-            None => {
-                // No id: the person's only open assignment this action fits.
-                let open = store::tasks::open_for_person(ctx.tx, actor.person_id).await?;
-                let fits: Vec<&(Task, Assignment)> =
-                    open.iter().filter(|(_, a)| next_state(a.state, action).is_ok()).collect();
-                match fits.as_slice() {
-                    [] => {
-                        ctx.reply(format!("您目前没有需要{verb}的任务。发送“我的任务”查看。"));
-                        return Ok(None);
-                    }
-                    [(t, _)] => (t.id, args.trim().to_string(), false),
-                    many => {
-                        let list: Vec<String> = many.iter().map(|(t, _)| format!("{} {}", t.code(), t.title)).collect();
-                        ctx.reply(format!(
-                            "您有{}项任务：{}。请写明任务编号，例如：{verb} {}",
-                            many.len(),
-                            list.join("；"),
-                            many[0].0.code()
-                        ));
-                        return Ok(None);
-                    }
-                }
-            }
-        },
-    };
-    let code = task_code(task_id);
-    let Some(task) = store::tasks::get(ctx.tx, task_id).await? else {
-        ctx.reply(format!("没有找到任务{code}。发送“我的任务”查看您的任务。"));
-        return Ok(None);
-    };
-    let assignment = store::tasks::assignment_of(ctx.tx, task_id, actor.person_id).await?;
-    // A former assignee of a cancelled or closed task hears why, not "not your task".
-    if task.status != TaskStatus::Open && store::tasks::ever_assigned(ctx.tx, task_id, actor.person_id).await? {
-        ensure_open(ctx, &task);
-        return Ok(None);
-    }
-    if let Err(e) = dt::authorize(actor.role, Op::Work, assignment.is_some()) {
-        deny(ctx, e, &code);
-        return Ok(None);
-    }
-    let Some(assignment) = assignment else { return Ok(None) };
-    if !ensure_open(ctx, &task) {
-        return Ok(None);
-    }
-    Ok(Some(Own { task, assignment, rest, via_quote }))
-}
-
-fn transition_reply(code: &str, e: TransitionError) -> String {
-    match e {
-        TransitionError::AwaitingReview => format!("您已提交任务{code}的结果，正在等待督导室审核。"),
-        TransitionError::AlreadyApproved => format!("您的任务{code}已通过审核，无需再办理。"),
-        TransitionError::Ended => format!("您在任务{code}中的承办已结束（撤销、改派或办结），无需再办理。"),
-        other => format!("任务{code}{other}。"),
-    }
-}
-
-// ---- create ----
-
-/// What a target name turned out to be.
-enum Resolved {
-    People(Vec<PersonRef>, Vec<String>),
-    Problem(String),
-    NotFound,
-}
-
-async fn resolve_named(ctx: &mut Ctx<'_>, name: &str) -> anyhow::Result<Resolved> {
-    let people = store::people::find_people(ctx.tx, name).await?;
-    match people.as_slice() {
-        [p] => {
-            return Ok(Resolved::People(
-                vec![PersonRef { id: p.id, code: p.code.clone(), name: p.name.clone() }],
-                vec![],
-            ))
-        }
-        [] => {}
-        many => {
-            let list: Vec<String> = many.iter().map(|p| format!("{} {}", p.code, p.name)).collect();
-            return Ok(Resolved::Problem(format!("“{name}”有多位同名人员（{}），请改用编号。", list.join("、"))));
-        }
-    }
-    if let Some(zone) = store::people::find_zone(ctx.tx, name).await? {
-        let inspectors = store::tasks::inspectors(ctx.tx, Some(zone.id)).await?;
-        if inspectors.is_empty() {
-            return Ok(Resolved::Problem(format!("{}目前没有在职督学。", zone.name)));
-        }
-        return Ok(Resolved::People(inspectors, vec![]));
-    }
-    if let Some(prefix) = dt::zone_schools_prefix(name) {
-        if let Some(zone) = store::people::find_zone(ctx.tx, prefix).await? {
-            let schools = store::tasks::schools(ctx.tx, Some(zone.id)).await?;
-            return school_contacts(ctx, &schools).await;
-        }
-    }
-    let schools = store::people::find_schools(ctx.tx, name).await?;
-    match schools.as_slice() {
-        [] => Ok(Resolved::NotFound),
-        [s] => school_contacts(ctx, &[(s.id, s.name.clone())]).await,
-        many => {
-            let names: Vec<&str> = many.iter().take(5).map(|s| s.name.as_str()).collect();
-            let more = if many.len() > 5 { format!("等{}所", many.len()) } else { String::new() };
-            Ok(Resolved::Problem(format!("“{name}”对应多所学校：{}{more}，请写全称。", names.join("、"))))
-        }
-    }
-}
-
-async fn school_contacts(ctx: &mut Ctx<'_>, schools: &[(i64, String)]) -> anyhow::Result<Resolved> {
-    let (mut people, mut missing) = (Vec::new(), Vec::new());
-    for (id, name) in schools {
-        match store::tasks::school_contact(ctx.tx, *id).await? {
-            Some(p) => people.push(p),
-            None => missing.push(name.clone()),
-        }
-    }
-    if people.is_empty() && !missing.is_empty() {
-        return Ok(Resolved::Problem(format!("{}没有登记学校联络员或校长。", missing.join("、"))));
-    }
-    Ok(Resolved::People(people, missing))
-}
-
-/// Platform mentions in the message other than of the bot: (account, display name).
-pub(crate) fn mentions(ctx: &Ctx<'_>) -> Vec<(String, String)> {
-    let bot = &ctx.app.settings.service.bot_name;
-    ctx.msg
-        .segments
-        .iter()
-        .filter_map(|s| match s {
-            Segment::Mention { user_id, name } if user_id != "bot" && name != bot => {
-                Some((user_id.clone(), name.clone()))
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-/// The targets as the sender typed them, mentions last ("全体督学", "第一督学责任区", "@张三"),
-/// kept with a task or notice to show whom it was meant for.
-pub(crate) fn targets_as_typed(targets: &[Target], mentions: &[(String, String)]) -> Vec<String> {
-    targets
-        .iter()
-        .map(|t| match t {
-            Target::AllInspectors => "全体督学".to_string(),
-            Target::AllSchools => "全部学校".to_string(),
-            Target::Named(n) => n.clone(),
-        })
-        .chain(mentions.iter().map(|(_, n)| format!("@{n}")))
-        .collect()
-}
-
-/// The people a list of targets (as typed) and platform mentions mean. Shared by tasks and
-/// notices so both read 对象 the same way.
-pub(crate) struct Addressees {
-    /// Without duplicates, in the order found.
-    pub people: Vec<PersonRef>,
-    /// Why the list cannot be used as typed (unknown, ambiguous or unbound names); nothing
-    /// should be sent while there are any.
-    pub problems: Vec<String>,
-    /// Schools with nobody registered to receive for them.
-    pub no_contact: Vec<String>,
-}
-
-pub(crate) async fn resolve_targets(
-    ctx: &mut Ctx<'_>,
-    targets: &[Target],
-    mentions: &[(String, String)],
-) -> anyhow::Result<Addressees> {
-    let mut people: Vec<PersonRef> = Vec::new();
-    let (mut not_found, mut problems, mut no_contact) = (Vec::new(), Vec::new(), Vec::new());
-    for (account, name) in mentions {
-        match store::tasks::person_for_account(ctx.tx, ctx.platform, account).await? {
-            Some(p) => people.push(p),
-            None => problems.push(format!("@{name} 尚未绑定身份，请改写姓名或编号。")),
-        }
-    }
-    for target in targets {
-        match target {
-            Target::AllInspectors => people.extend(store::tasks::inspectors(ctx.tx, None).await?),
-            Target::AllSchools => {
-                let schools = store::tasks::schools(ctx.tx, None).await?;
-                match school_contacts(ctx, &schools).await? {
-                    Resolved::People(p, missing) => {
-                        people.extend(p);
-                        no_contact.extend(missing);
-                    }
-                    Resolved::Problem(m) => problems.push(m),
-                    Resolved::NotFound => {}
-                }
-            }
-            Target::Named(name) => match resolve_named(ctx, name).await? {
-                Resolved::People(p, missing) => {
-                    people.extend(p);
-                    no_contact.extend(missing);
-                }
-                Resolved::Problem(m) => problems.push(m),
-                Resolved::NotFound => {
-                    // A misspelt school name gets a suggestion.
-                    let hint = store::people::suggest_school(ctx.tx, name, |_| true).await?;
-                    not_found.push(match hint {
-                        Some(h) => format!("“{name}”（是否为“{h}”？）"),
-                        None => format!("“{name}”"),
-                    });
-                }
-            },
-        }
-    }
-    if !not_found.is_empty() {
-        let ex = crate::app::examples::load(ctx.tx).await?;
-        problems.insert(
-            0,
-            format!(
-                "没有找到人员、责任区或学校：{}。请检查名称，或改用编号（如 {}、{}）。",
-                not_found.join("、"),
-                ex.person_code,
-                ex.zone_code
-            ),
-        );
-    }
-    let mut seen = std::collections::HashSet::new();
-    people.retain(|p| seen.insert(p.id));
-    Ok(Addressees { people, problems, no_contact })
-}
-
-async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+pub(super) async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     let Some(actor) = ctx.actor.clone() else { return Ok(()) };
     if let Err(e) = dt::authorize(actor.role, Op::Create, false) {
         deny(ctx, e, "");
@@ -557,7 +101,7 @@ async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
 
 // ---- the assignee's moves ----
 
-async fn acknowledge(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+pub(super) async fn acknowledge(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     let Some(own) = own_assignment(ctx, args, Action::Acknowledge, "收到").await? else { return Ok(()) };
     let (task, a) = (&own.task, &own.assignment);
     let code = task.code();
@@ -584,7 +128,7 @@ async fn acknowledge(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn progress(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+pub(super) async fn progress(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     let Some(own) = own_assignment(ctx, args, Action::Progress, "进展").await? else { return Ok(()) };
     let (task, a) = (&own.task, &own.assignment);
     let code = task.code();
@@ -610,7 +154,7 @@ async fn progress(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn submit(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+pub(super) async fn submit(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     let Some(own) = own_assignment(ctx, args, Action::Submit, "完成").await? else { return Ok(()) };
     let (task, a) = (&own.task, &own.assignment);
     let code = task.code();
@@ -678,7 +222,7 @@ fn live(list: Vec<Assignment>) -> Vec<Assignment> {
     list.into_iter().filter(|a| a.state != AssignmentState::Cancelled).collect()
 }
 
-async fn approve(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+pub(super) async fn approve(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     if let Err(e) = dt::authorize(actor_role(ctx), Op::Review, false) {
         deny(ctx, e, "");
         return Ok(());
@@ -747,7 +291,7 @@ async fn approve(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn return_result(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+pub(super) async fn return_result(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     if let Err(e) = dt::authorize(actor_role(ctx), Op::Review, false) {
         deny(ctx, e, "");
         return Ok(());
@@ -864,7 +408,7 @@ fn task_header(tz: Tz, task: &Task, now: DateTime<Utc>) -> Vec<String> {
     lines
 }
 
-async fn show(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+pub(super) async fn show(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     let Some(actor) = ctx.actor.clone() else { return Ok(()) };
     if parse_task_ref(args).is_none() && ctx.msg.reply_to().is_none() {
         return mine(ctx).await;
@@ -930,7 +474,7 @@ async fn show(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn mine(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
+pub(super) async fn mine(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     let Some(actor) = ctx.actor.clone() else { return Ok(()) };
     let open = store::tasks::open_for_person(ctx.tx, actor.person_id).await?;
     if open.is_empty() {
@@ -954,7 +498,7 @@ async fn mine(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn list(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+pub(super) async fn list(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     if let Err(e) = dt::authorize(actor_role(ctx), Op::Manage, false) {
         deny(ctx, e, "");
         return Ok(());
@@ -1023,7 +567,7 @@ async fn end_assignments(
     Ok(n)
 }
 
-async fn cancel(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+pub(super) async fn cancel(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     if let Err(e) = dt::authorize(actor_role(ctx), Op::Manage, false) {
         deny(ctx, e, "");
         return Ok(());
@@ -1051,7 +595,7 @@ async fn cancel(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn close(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+pub(super) async fn close(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     if let Err(e) = dt::authorize(actor_role(ctx), Op::Manage, false) {
         deny(ctx, e, "");
         return Ok(());
@@ -1077,7 +621,7 @@ async fn close(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn reassign(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+pub(super) async fn reassign(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     if let Err(e) = dt::authorize(actor_role(ctx), Op::Manage, false) {
         deny(ctx, e, "");
         return Ok(());
@@ -1142,7 +686,7 @@ async fn reassign(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn extend(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+pub(super) async fn extend(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     if let Err(e) = dt::authorize(actor_role(ctx), Op::Manage, false) {
         deny(ctx, e, "");
         return Ok(());
@@ -1185,20 +729,4 @@ async fn extend(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     }
     ctx.reply(format!("任务 {code} 的截止时间已改为{when}，已通知{n}位未完成的承办人。"));
     Ok(())
-}
-
-/// The person's open tasks a bare "收到" could acknowledge: (code, title).
-pub(crate) async fn awaiting_ack(ctx: &mut Ctx<'_>, person_id: i64) -> anyhow::Result<Vec<(String, String)>> {
-    let open = store::tasks::open_for_person(ctx.tx, person_id).await?;
-    Ok(open
-        .into_iter()
-        .filter(|(_, a)| next_state(a.state, Action::Acknowledge).is_ok())
-        .map(|(t, _)| (t.code(), t.title))
-        .collect())
-}
-
-/// Whether a recipient's copy has a route now (bound account or a group for them).
-pub(crate) async fn reachable(ctx: &mut Ctx<'_>, person_id: i64) -> anyhow::Result<bool> {
-    let to = Recipient::Person(person_id);
-    Ok(crate::outbox::route::resolve(ctx.tx, &ctx.app.directory, &to, false).await?.is_some())
 }

@@ -1,0 +1,369 @@
+//! The problem commands: recording, the moves of an existing item, and showing one.
+
+use super::*;
+
+pub(super) async fn record(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<()> {
+    let today = ctx.today();
+    let p = match parse_record(args, today) {
+        Ok(p) => p,
+        Err(e) => {
+            let why = match e {
+                RecordError::Empty => "请写明学校、类别和问题。",
+                RecordError::NoCategory => "请在学校后写问题类别（1–9 或“安全”“食堂”等）。",
+                RecordError::NoDescription => "请写明问题描述。",
+                RecordError::BadDeadline => "期限没有看懂，请写“期限:12月5日”或“期限7天”，且不早于今天。",
+            };
+            ctx.reply(format!(
+                "{why}\n格式：记问题 <学校> <类别> [轻微/一般/严重/复杂] <问题描述> [期限:12月5日] [部门:科室]\n类别：1校务 2招生收费 3课程教学 4课业负担 5师德 6安全 7食堂卫生 8校风 9其他"
+            ));
+            return Ok(());
+        }
+    };
+    let schools = store::people::find_schools(ctx.tx, &p.school).await?;
+    let school = match schools.as_slice() {
+        [] => {
+            let hint = store::people::suggest_school(ctx.tx, &p.school, |_| true).await?;
+            ctx.reply(format!("没有找到学校“{}”。{}", p.school, crate::domain::text::did_you_mean(hint.as_deref())));
+            return Ok(());
+        }
+        [s] => s.clone(),
+        many => {
+            let names: Vec<&str> = many.iter().take(5).map(|s| s.name.as_str()).collect();
+            ctx.reply(format!("“{}”对应多所学校：{}。请写全称。", p.school, names.join("、")));
+            return Ok(());
+        }
+    };
+    match party_for(actor, school.id) {
+        Ok(Party::Inspector | Party::Supervisor) => {}
+        Ok(_) => {
+            ctx.reply("学校不能直接登记问题。");
+            return Ok(());
+        }
+        Err(Denied::Recused) => {
+            ctx.reply(format!("您对{}需回避，不能登记该校问题。", school.name));
+            return Ok(());
+        }
+        Err(_) => {
+            ctx.reply(format!("{}不是您负责的学校，不能登记问题。请联系该校责任督学或督导室。", school.name));
+            return Ok(());
+        }
+    }
+    let deadline = p.deadline.unwrap_or_else(|| {
+        dr::default_deadline(p.severity, today, &deadline_days(&ctx.app.settings), &ctx.app.calendar)
+    });
+    let owner = match (p.severity, &p.department) {
+        (Severity::Complex, Some(d)) => d.clone(),
+        _ => "school".to_string(),
+    };
+    let n = rs::NewItem {
+        school_id: school.id,
+        category: p.category,
+        severity: p.severity,
+        source: Source::Direct,
+        source_ref: Some(format!("inbound:{}", ctx.inbound_id)),
+        description: &p.description,
+        owner: &owner,
+        deadline,
+        created_by: Some(actor.person_id),
+    };
+    let mut out = Vec::new();
+    let (it, reach) = create_item(ctx.tx, &ctx.app.job_ctx, &n, ctx.now, &mut out).await?;
+    ctx.outgoing.extend(out);
+    ctx.audit(
+        "rectify",
+        Some(item_code(it.id)),
+        "created",
+        json!({ "school": school.code, "severity": p.severity.as_str() }),
+    )
+    .await?;
+    let code = item_code(it.id);
+    if it.status == Status::Closed {
+        ctx.reply(format!("已登记并销号 {code}（{}，当场整改）：{}", school.name, p.description));
+    } else {
+        let told = match reach {
+            Some(who) => format!("整改通知已发给{who}。"),
+            None => unnotified_reply().to_string(),
+        };
+        ctx.reply(format!(
+            "已登记问题 {code}：{}，{}，{}，整改期限{}。{told}",
+            school.name,
+            category_label(p.category),
+            p.severity.label(),
+            md(deadline)
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn refused_text(r: Refused, action: Action, it: &Item) -> String {
+    let code = item_code(it.id);
+    match (r, action) {
+        (Refused::NotAllowed, Action::Close) => "学校不能给本校问题销号，须由责任督学或督导室核查后销号。".into(),
+        (Refused::NotAllowed, Action::Cancel) => "只有督导室可以撤销问题。".into(),
+        (Refused::NotAllowed, Action::Acknowledge | Action::Progress | Action::Submit) => {
+            "确认、报告进展和提交整改由学校办理。".into()
+        }
+        (Refused::NotAllowed, _) => "只有责任督学或督导室可以办理这一步。".into(),
+        (Refused::WrongState, Action::Close | Action::Return) => {
+            format!("{code} 当前状态为“{}”，学校提交整改完成后才能销号或退回。", it.status.label())
+        }
+        (Refused::WrongState, Action::Reopen) => {
+            format!("{code} 当前状态为“{}”，只有已销号的问题可以回头看重开。", it.status.label())
+        }
+        (Refused::WrongState, _) => format!("{code} 当前状态为“{}”，不能办理这一步。", it.status.label()),
+    }
+}
+
+/// Everything that moves an existing item.
+pub(super) async fn act(
+    ctx: &mut Ctx<'_>,
+    actor: &Actor,
+    party: Party,
+    mut it: Item,
+    id: CommandId,
+    rest: &str,
+) -> anyhow::Result<()> {
+    let code = item_code(it.id);
+    let action = match id {
+        CommandId::ProblemAck => Action::Acknowledge,
+        CommandId::ProblemProgress => Action::Progress,
+        CommandId::ProblemSubmit => Action::Submit,
+        CommandId::ProblemClose => Action::Close,
+        CommandId::ProblemReturn => Action::Return,
+        CommandId::ProblemExtend => Action::Extend,
+        CommandId::ProblemReopen => Action::Reopen,
+        CommandId::ProblemCancel => Action::Cancel,
+        _ => return Ok(()),
+    };
+    // Verification starts when the inspector takes up a submitted report.
+    let verify_first = matches!(action, Action::Close | Action::Return) && it.status == Status::Submitted;
+    let from = if verify_first { Status::Verifying } else { it.status };
+    if verify_first {
+        if let Err(r) = transition(it.status, Action::StartVerify, party) {
+            ctx.reply(refused_text(r, action, &it));
+            return Ok(());
+        }
+    }
+    let next = match transition(from, action, party) {
+        Ok(s) => s,
+        Err(r) => {
+            ctx.reply(refused_text(r, action, &it));
+            return Ok(());
+        }
+    };
+    let today = ctx.today();
+    let note = rest.trim();
+    let images: Vec<String> = ctx.msg.images().filter_map(|m| m.url.clone()).collect();
+    // Platforms that hand out file ids instead of links (Telegram, WeCom) need their own download API.
+    let unlinked = ctx.msg.images().filter(|m| m.url.is_none()).count();
+    // Validate the arguments before anything is written.
+    let mut new_deadline = None;
+    match action {
+        Action::Return | Action::Cancel if note.is_empty() => {
+            ctx.reply(format!(
+                "请写明原因，如“{} {code} 原因”。",
+                if action == Action::Return { "退回" } else { "撤销问题" }
+            ));
+            return Ok(());
+        }
+        Action::Submit if note.is_empty() && images.is_empty() => {
+            ctx.reply(format!("请写明整改情况并附整改后的照片，如“完成 {code} 已清理消防通道”（同一条消息附图）。"));
+            return Ok(());
+        }
+        Action::Progress if note.is_empty() => {
+            ctx.reply(format!("请写明进展，如“进展 {code} 已采购灭火器”。"));
+            return Ok(());
+        }
+        Action::Extend => {
+            let mut parts = note.splitn(2, char::is_whitespace);
+            let date = parts.next().and_then(|d| parse_deadline(d, today));
+            let reason = parts.next().map(str::trim).unwrap_or_default();
+            match date {
+                Some(d) if d > it.deadline && !reason.is_empty() => new_deadline = Some(d),
+                Some(d) if d <= it.deadline => {
+                    ctx.reply(format!("新期限须晚于原期限{}。", md(it.deadline)));
+                    return Ok(());
+                }
+                _ => {
+                    ctx.reply(format!("格式：延期 {code} <新期限，如12月10日> <原因>（延期须写明原因）。"));
+                    return Ok(());
+                }
+            }
+        }
+        _ => {}
+    }
+    let me = Some(actor.person_id);
+    let note_opt = (!note.is_empty()).then_some(note);
+    if verify_first {
+        apply(ctx.tx, &ctx.app.job_ctx, &mut it, Action::StartVerify, Status::Verifying, me, None, ctx.now).await?;
+    }
+    match action {
+        Action::Close => {
+            it.closed_at = Some(ctx.now);
+            it.closed_late = Some(today > it.deadline);
+        }
+        Action::Return => it.returns += 1,
+        Action::Extend => {
+            it.extensions += 1;
+            it.deadline = new_deadline.unwrap_or(it.deadline);
+        }
+        Action::Reopen => {
+            it.relapses += 1;
+            it.closed_at = None;
+            it.closed_late = None;
+            it.deadline = dr::default_deadline(
+                if it.severity == Severity::Minor { Severity::General } else { it.severity },
+                today,
+                &deadline_days(&ctx.app.settings),
+                &ctx.app.calendar,
+            );
+        }
+        _ => {}
+    }
+    let event_id = apply(ctx.tx, &ctx.app.job_ctx, &mut it, action, next, me, note_opt, ctx.now).await?;
+    for url in &images {
+        if action == Action::Submit || action == Action::Progress {
+            rs::add_evidence(ctx.tx, it.id, event_id, url, ctx.now).await?;
+        }
+    }
+    ctx.audit("rectify", Some(code.clone()), action.as_str(), json!({ "note": note, "images": images.len() })).await?;
+
+    // Who hears about it.
+    let seq = ctx.inbound_id;
+    let school_msg = match action {
+        Action::Close => Some(format!("【整改销号】{code} {}：“{}”经核查已销号。", it.school_name, it.description)),
+        Action::Return => Some(format!(
+            "【整改退回】{code} {}：整改情况未通过核查，原因：{note}。请继续整改后重新发送“完成 {code} 整改情况”并附照片。整改期限{}。",
+            it.school_name,
+            md(it.deadline)
+        )),
+        Action::Extend => Some(format!("【整改延期】{code} 整改期限延至{}，原因：{note}。", md(it.deadline))),
+        Action::Reopen => Some(format!(
+            "【回头看】{code} {}：“{}”复查发现问题反弹，已重新列入整改，整改期限{}。{}",
+            it.school_name,
+            it.description,
+            md(it.deadline),
+            if note.is_empty() { String::new() } else { format!("情况：{note}") }
+        )),
+        Action::Cancel => Some(format!("【问题撤销】{code} 已撤销，原因：{note}。无需继续整改。")),
+        _ => None,
+    };
+    if let Some(text) = school_msg {
+        for pid in rs::school_contacts(ctx.tx, it.school_id).await? {
+            if Some(pid) != me {
+                ctx.outgoing.push(env(
+                    format!("rectify:{code}:{}:{seq}:p{pid}", action.as_str()),
+                    Recipient::Person(pid),
+                    text.clone(),
+                    it.id,
+                ));
+            }
+        }
+    }
+    if action == Action::Submit {
+        let text = format!(
+            "【整改提交】{code} {}：学校已提交整改完成情况：{}（照片{}张）。请核查后发送“销号 {code}”或“退回 {code} 原因”。",
+            it.school_name,
+            if note.is_empty() { "（见照片）" } else { note },
+            images.len()
+        );
+        for pid in rs::school_inspectors(ctx.tx, it.school_id).await? {
+            ctx.outgoing.push(env(
+                format!("rectify:{code}:submitted:{seq}:p{pid}"),
+                Recipient::Person(pid),
+                text.clone(),
+                it.id,
+            ));
+        }
+    }
+    let reply = match action {
+        Action::Acknowledge => format!("已确认收到 {code}，整改期限{}。", md(it.deadline)),
+        Action::Progress => format!("已记录 {code} 的整改进展。"),
+        Action::Submit => format!(
+            "已提交 {code} 的整改完成情况{}，等待责任督学核查销号。",
+            if images.is_empty() {
+                "（未附照片，核查时可能需要补充）".to_string()
+            } else {
+                format!("和{}张照片", images.len())
+            }
+        ),
+        Action::Close => format!(
+            "已销号 {code}（{}）{}。",
+            it.school_name,
+            if it.closed_late == Some(true) { "，逾期完成" } else { "，按期完成" }
+        ),
+        Action::Return => format!("已退回 {code}，学校需重新整改（累计退回{}次）。", it.returns),
+        Action::Extend => format!("已将 {code} 的整改期限延至{}（第{}次延期）。", md(it.deadline), it.extensions),
+        Action::Reopen => {
+            format!("已重开 {code}（回头看发现反弹，第{}次），新的整改期限{}。", it.relapses, md(it.deadline))
+        }
+        Action::Cancel => format!("已撤销 {code}。"),
+        _ => String::new(),
+    };
+    ctx.reply(reply);
+    if unlinked > 0 && matches!(action, Action::Submit | Action::Progress) {
+        ctx.reply(format!("另有{unlinked}张照片本平台未提供下载链接，暂未保存；如需留档请通过其他渠道补交。"));
+    }
+    Ok(())
+}
+
+pub(super) async fn show(ctx: &mut Ctx<'_>, actor: &Actor, it: &Item) -> anyhow::Result<()> {
+    if let Err(d) = actor.check_view_school(it.school_id, it.zone_id) {
+        ctx.reply(denied_text(d, it));
+        return Ok(());
+    }
+    let code = item_code(it.id);
+    let today = ctx.today();
+    let over = overdue_days(it.status, it.deadline, today);
+    let (stored, dup, pending, failed) = rs::evidence_counts(ctx.tx, it.id).await?;
+    let mut lines = vec![
+        format!("{code} {}（{}）", it.school_name, it.zone_name),
+        format!("类别：{}；程度：{}；来源：{}", category_label(it.category), it.severity.label(), it.source.label()),
+        format!("问题：{}", it.description),
+        format!(
+            "状态：{}；期限：{}{}",
+            it.status.label(),
+            md(it.deadline),
+            if over > 0 { format!("（已逾期{over}天）") } else { String::new() }
+        ),
+    ];
+    if it.owner != "school" {
+        lines.push(format!("牵头部门：{}", it.owner));
+    }
+    lines.push(format!(
+        "退回{}次，延期{}次，回头看重开{}次；照片{}张{}",
+        it.returns,
+        it.extensions,
+        it.relapses,
+        stored,
+        if dup + pending + failed > 0 {
+            format!("（重复{dup}，待下载{pending}，失败{failed}）")
+        } else {
+            String::new()
+        }
+    ));
+    for (date, action, who, note) in rs::history(ctx.tx, it.id, 8).await? {
+        let note = if note.is_empty() || ctx.in_group() { String::new() } else { format!("：{note}") };
+        lines.push(format!("· {date} {who} {}{note}", event_label(&action)));
+    }
+    ctx.reply(lines.join("\n"));
+    Ok(())
+}
+
+pub(super) fn event_label(action: &str) -> &'static str {
+    match action {
+        "created" => "登记",
+        "notified" => "通知学校",
+        "acknowledged" => "确认收到",
+        "progress" => "报告进展",
+        "submitted" => "提交整改",
+        "verifying" => "开始核查",
+        "closed" => "销号",
+        "closed_on_site" => "当场整改销号",
+        "returned" => "退回",
+        "extended" => "延期",
+        "reopened" => "回头看重开",
+        "cancelled" => "撤销",
+        _ => "办理",
+    }
+}

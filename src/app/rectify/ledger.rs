@@ -1,0 +1,247 @@
+//! The ledger (整改台账) and month-end reconciliation.
+
+use super::*;
+
+/// Figures of a set of items.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LedgerStats {
+    pub total: usize,
+    pub open: usize,
+    /// Open items by age since recorded: ≤7 days, 8–30, >30.
+    pub by_age: [usize; 3],
+    pub overdue: usize,
+    /// Open items whose notice never went out (nobody listed at the school).
+    pub unnotified: usize,
+    pub closed_on_time: usize,
+    pub closed_late: usize,
+    pub cancelled: usize,
+    /// Closed ÷ (total − cancelled), percent.
+    pub rate: Option<f64>,
+    pub avg_days_to_close: Option<f64>,
+}
+
+pub fn stats(items: &[Item], tz: chrono_tz::Tz, today: NaiveDate) -> LedgerStats {
+    let mut s = LedgerStats { total: items.len(), ..LedgerStats::default() };
+    let mut days = Vec::new();
+    for it in items {
+        let created = it.created_at.with_timezone(&tz).date_naive();
+        match it.status {
+            Status::Cancelled => s.cancelled += 1,
+            Status::Closed => {
+                if it.closed_late == Some(true) {
+                    s.closed_late += 1;
+                } else {
+                    s.closed_on_time += 1;
+                }
+                if let Some(c) = it.closed_at {
+                    days.push((c.with_timezone(&tz).date_naive() - created).num_days());
+                }
+            }
+            _ => {
+                s.open += 1;
+                if it.status == Status::Identified {
+                    s.unnotified += 1;
+                }
+                let age = (today - created).num_days();
+                s.by_age[if age <= 7 {
+                    0
+                } else if age <= 30 {
+                    1
+                } else {
+                    2
+                }] += 1;
+                if overdue_days(it.status, it.deadline, today) > 0 {
+                    s.overdue += 1;
+                }
+            }
+        }
+    }
+    let base = s.total - s.cancelled;
+    if base > 0 {
+        s.rate = Some(100.0 * (s.closed_on_time + s.closed_late) as f64 / base as f64);
+    }
+    if !days.is_empty() {
+        s.avg_days_to_close = Some(days.iter().sum::<i64>() as f64 / days.len() as f64);
+    }
+    s
+}
+
+pub(super) fn stats_text(title: &str, s: &LedgerStats) -> String {
+    let rate = s.rate.map(|r| format!("{r:.1}%")).unwrap_or_else(|| "—".into());
+    let avg = s.avg_days_to_close.map(|d| format!("{d:.1}天")).unwrap_or_else(|| "—".into());
+    format!(
+        "【整改台账】{title}\n问题{}条：在办{}（7天内{}，8–30天{}，30天以上{}），{}逾期{}；已销号{}（按期{}，逾期{}），撤销{}。\n整改率{rate}，平均销号用时{avg}。",
+        s.total,
+        s.open,
+        s.by_age[0],
+        s.by_age[1],
+        s.by_age[2],
+        if s.unnotified > 0 { format!("未通知{}，", s.unnotified) } else { String::new() },
+        s.overdue,
+        s.closed_on_time + s.closed_late,
+        s.closed_on_time,
+        s.closed_late,
+        s.cancelled
+    )
+}
+
+pub(super) async fn ledger(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<()> {
+    let arg = args.trim();
+    let (title, scope) = match (actor.role, arg) {
+        (Role::SchoolContact, _) => {
+            // Every school the contact serves.
+            let mut names = Vec::new();
+            for sid in &actor.contact_schools {
+                names.extend(store::people::school_by_id(ctx.tx, *sid).await?.map(|s| s.name));
+            }
+            (names.join("、"), rs::Scope::Schools(actor.contact_schools.clone()))
+        }
+        (_, "" | "全县") if actor.role != Role::Inspector || arg == "全县" => {
+            if actor.role == Role::Inspector {
+                let zone = match actor.zone_id {
+                    Some(id) => crate::store::people::zone_name(ctx.tx, id).await?,
+                    None => None,
+                };
+                let zone = match zone {
+                    Some(z) => z,
+                    None => crate::app::examples::load(ctx.tx).await?.zone_name,
+                };
+                ctx.reply(format!("督学可查看本人负责学校或本责任区的台账，如“整改台账 {zone}”。"));
+                return Ok(());
+            }
+            ("全县".to_string(), rs::Scope::County)
+        }
+        (Role::Inspector, "") => ("我负责的学校".to_string(), rs::Scope::Schools(actor.schools.clone())),
+        _ => {
+            if let Some(z) = store::people::find_zone(ctx.tx, arg).await? {
+                if actor.check_zone(z.id).is_err() {
+                    ctx.reply("您只能查看本责任区的台账。");
+                    return Ok(());
+                }
+                (z.name, rs::Scope::Zone(z.id))
+            } else {
+                let schools = store::people::find_schools(ctx.tx, arg).await?;
+                let [s] = schools.as_slice() else {
+                    ctx.reply(format!("没有找到唯一的学校或责任区“{arg}”。"));
+                    return Ok(());
+                };
+                if actor.check_view_school(s.id, s.zone_id).is_err() {
+                    ctx.reply(format!("您不能查看{}的台账。", s.name));
+                    return Ok(());
+                }
+                (s.name.clone(), rs::Scope::Schools(vec![s.id]))
+            }
+        }
+    };
+    let items = rs::items(ctx.tx, &scope).await?;
+    let today = ctx.today();
+    let s = stats(&items, ctx.app.tz, today);
+    let mut lines = vec![stats_text(&title, &s)];
+    let mut open: Vec<&Item> = items.iter().filter(|i| i.status.is_open()).collect();
+    open.sort_by_key(|i| (std::cmp::Reverse(overdue_days(i.status, i.deadline, today)), i.deadline, i.id));
+    if !open.is_empty() {
+        lines.push("在办问题：".into());
+    }
+    for it in open.iter().take(LIST_LINES) {
+        let over = overdue_days(it.status, it.deadline, today);
+        lines.push(format!(
+            "· {} {} {}：{}，{}，期限{}{}",
+            item_code(it.id),
+            it.school_name,
+            category_label(it.category),
+            it.description.chars().take(30).collect::<String>(),
+            it.status.label(),
+            md(it.deadline),
+            if over > 0 { format!("，逾期{over}天") } else { String::new() }
+        ));
+    }
+    if open.len() > LIST_LINES {
+        lines.push(format!("……等共{}条", open.len()));
+    }
+    if matches!(actor.role, Role::Admin | Role::Supervisor) && matches!(scope, rs::Scope::County) {
+        let month = dr::month_of(today);
+        let rows = reconciliation(ctx.tx, today, Grouping::County).await?;
+        if let Some(r) = rows.get(&(String::new(), month.clone())) {
+            lines.push(format!(
+                "本月对账（{month}）：期初{} + 新增{} + 重开{} − 销号{} − 撤销{} = 期末{}",
+                r.opening, r.new, r.reopened, r.closed, r.cancelled, r.closing
+            ));
+        }
+    }
+    ctx.reply(lines.join("\n"));
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    County,
+    Zone,
+    School,
+}
+
+/// Month-end reconciliation from the event history.
+pub async fn reconciliation(
+    conn: &mut Conn,
+    through: NaiveDate,
+    grouping: Grouping,
+) -> anyhow::Result<std::collections::BTreeMap<(String, String), dr::MonthRow>> {
+    let events: Vec<LedgerEvent> = rs::ledger_events(conn)
+        .await?
+        .into_iter()
+        .filter_map(|(item, school, zone, date, action)| {
+            let kind = match action.as_str() {
+                "created" => LedgerKind::New,
+                "closed" | "closed_on_site" => LedgerKind::Closed,
+                "cancelled" => LedgerKind::Cancelled,
+                "reopened" => LedgerKind::Reopened,
+                _ => return None,
+            };
+            let scope = match grouping {
+                Grouping::County => String::new(),
+                Grouping::Zone => zone,
+                Grouping::School => school,
+            };
+            Some(LedgerEvent { item, scope, date: NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok()?, kind })
+        })
+        .collect();
+    Ok(dr::reconcile(&events, through))
+}
+
+pub(super) async fn reconcile_command(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
+    let today = ctx.today();
+    let month = match args.trim() {
+        "" => dr::month_of(today),
+        m => match NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d") {
+            Ok(d) if d <= today => dr::month_of(d),
+            _ => {
+                ctx.reply("格式：整改对账 [2026-11]（不能是未来的月份）。");
+                return Ok(());
+            }
+        },
+    };
+    let mut lines = vec![format!("【整改对账】{month}（期初 + 新增 + 重开 − 销号 − 撤销 = 期末）")];
+    let fmt = |name: &str, r: &dr::MonthRow| {
+        format!(
+            "· {name}：{} + {} + {} − {} − {} = {}{}",
+            r.opening,
+            r.new,
+            r.reopened,
+            r.closed,
+            r.cancelled,
+            r.closing,
+            if r.balances() { "" } else { "（不平）" }
+        )
+    };
+    for grouping in [Grouping::Zone, Grouping::County] {
+        for ((scope, m), r) in reconciliation(ctx.tx, today, grouping).await? {
+            if m == month {
+                lines.push(fmt(if scope.is_empty() { "全县" } else { &scope }, &r));
+            }
+        }
+    }
+    if lines.len() == 1 {
+        lines.push("该月及以前没有整改问题记录。".into());
+    }
+    ctx.reply(lines.join("\n"));
+    Ok(())
+}
