@@ -730,11 +730,8 @@ pub fn parse_weekly_messages(messages: &[&str], my_schools: &[SchoolRef]) -> Par
 pub fn parse_weekly_messages_in(messages: &[&str], schools: ReportSchools<'_>) -> ParsedReport {
     let mut groups: Vec<String> = Vec::new();
     for m in messages {
-        let first = normalize(m);
-        let first = first.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-        let continues_list = strip_list_marker(first).len() != first.len();
         match groups.last_mut() {
-            Some(g) if continues_list => {
+            Some(g) if continues_list(m) => {
                 g.push('\n');
                 g.push_str(m);
             }
@@ -745,6 +742,194 @@ pub fn parse_weekly_messages_in(messages: &[&str], schools: ReportSchools<'_>) -
     let mut parsed = groups.iter().map(|g| parse_with(g, &matcher));
     let first = parsed.next().unwrap_or_default();
     parsed.fold(first, |acc, p| merge(&acc, &p))
+}
+
+/// Above this many bytes, a continuation ("2.…") no longer joins the open group of
+/// [`WeeklyParts`]: the group is closed and the continuation starts one of its own.
+pub const OPEN_GROUP_CAP: usize = 4 * 1024;
+
+/// One stored part of a weekly report, as [`WeeklyParts`] folds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartKind {
+    /// A message of the report itself.
+    Text,
+    /// The reply to the one follow-up question about a section.
+    Answer(Section),
+    /// The reply to the question which school a fragment is.
+    SchoolChoice,
+}
+
+/// An answer part kept by [`WeeklyParts`], applied after every text part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", content = "text", rename_all = "snake_case")]
+pub enum Answer {
+    Section(Section, String),
+    SchoolChoice(String),
+}
+
+/// [`parse_weekly_messages_in`] over a report's text parts, one part at a time, plus the answers
+/// applied after them, so that a new part costs the same whatever came before it.
+///
+/// It keeps the merged parse of the closed groups, the raw text (and parse) of the open group, and
+/// the answers. A part that continues a list re-parses only the open group; any other part closes
+/// it. The text parts give exactly [`parse_weekly_messages_in`]'s result, with one deliberate
+/// divergence: an open group is never grown past [`OPEN_GROUP_CAP`] bytes (a continuation that
+/// would is read as a group of its own), so that an endless list costs no more per part than
+/// short ones. Answers are kept apart and applied after all text, in order, as the full re-parse
+/// does: a text part that arrives after an answer still comes before it.
+///
+/// The result depends on the schools the text was read against; [`WeeklyParts::read_against`]
+/// says whether the state was built against the same ones (else rebuild it from the parts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeeklyParts {
+    /// Fingerprint of the schools (see [`schools_key`]).
+    schools: String,
+    /// The merged parse of the closed groups, `None` before the second group.
+    closed: Option<ParsedReport>,
+    /// The open (last) group's raw text and its parse.
+    open: Option<(String, ParsedReport)>,
+    answers: Vec<Answer>,
+}
+
+impl WeeklyParts {
+    /// An empty state for a report read against `schools`.
+    pub fn new(schools: ReportSchools<'_>) -> Self {
+        WeeklyParts { schools: schools_key(schools), ..WeeklyParts::default() }
+    }
+
+    /// The state of a whole version's parts, oldest first (the fallback when none was kept).
+    pub fn from_parts<'t>(parts: impl IntoIterator<Item = (PartKind, &'t str)>, schools: ReportSchools<'_>) -> Self {
+        let matcher = ReportMatcher::new(schools);
+        let mut state = WeeklyParts::new(schools);
+        for (kind, text) in parts {
+            state.push_with(kind, text, &matcher);
+        }
+        state
+    }
+
+    /// Whether this state was built against these schools.
+    pub fn read_against(&self, schools: ReportSchools<'_>) -> bool {
+        self.schools == schools_key(schools)
+    }
+
+    /// Folds in the next part.
+    pub fn push(&mut self, kind: PartKind, text: &str, schools: ReportSchools<'_>) {
+        match kind {
+            // Building the county matcher is the costly part; only text needs it.
+            PartKind::Text => self.push_text(text, &ReportMatcher::new(schools)),
+            _ => self.keep_answer(kind, text),
+        }
+    }
+
+    fn push_with(&mut self, kind: PartKind, text: &str, matcher: &ReportMatcher) {
+        match kind {
+            PartKind::Text => self.push_text(text, matcher),
+            _ => self.keep_answer(kind, text),
+        }
+    }
+
+    fn keep_answer(&mut self, kind: PartKind, text: &str) {
+        match kind {
+            PartKind::Text => {}
+            PartKind::Answer(section) => self.answers.push(Answer::Section(section, text.to_string())),
+            PartKind::SchoolChoice => self.answers.push(Answer::SchoolChoice(text.to_string())),
+        }
+    }
+
+    fn push_text(&mut self, m: &str, matcher: &ReportMatcher) {
+        match self.open.take() {
+            Some((mut group, _)) if continues_list(m) && group.len() + 1 + m.len() <= OPEN_GROUP_CAP => {
+                group.push('\n');
+                group.push_str(m);
+                let parsed = parse_with(&group, matcher);
+                self.open = Some((group, parsed));
+            }
+            open => {
+                if let Some((_, parsed)) = open {
+                    match &mut self.closed {
+                        Some(closed) => merge_into(closed, &parsed),
+                        None => self.closed = Some(parsed),
+                    }
+                }
+                self.open = Some((m.to_string(), parse_with(m, matcher)));
+            }
+        }
+    }
+
+    /// What the text parts say: [`parse_weekly_messages_in`] of them.
+    pub fn text_report(&self) -> ParsedReport {
+        match (&self.closed, &self.open) {
+            (Some(closed), Some((_, open))) => merge(closed, open),
+            (Some(closed), None) => closed.clone(),
+            (None, Some((_, open))) => open.clone(),
+            (None, None) => ParsedReport::default(),
+        }
+    }
+
+    /// The answers, in the order they came.
+    pub fn answers(&self) -> &[Answer] {
+        &self.answers
+    }
+
+    /// The report: the text parts' parse with every answer applied in order. `names` gives a
+    /// school's display name (for a confirmed school fragment).
+    pub fn report(&self, schools: ReportSchools<'_>, names: &dyn Fn(i64) -> String) -> ParsedReport {
+        let mut parsed = self.text_report();
+        if self.answers.is_empty() {
+            return parsed;
+        }
+        let mine: Vec<i64> = schools.mine.iter().map(|s| s.id).collect();
+        for answer in &self.answers {
+            match answer {
+                Answer::SchoolChoice(t) => {
+                    // The question was about the first fragment to confirm; the parse is the
+                    // same every time, so it still is.
+                    if let Some(m) = parsed.ambiguous.first().cloned() {
+                        if let Some(id) = school_choice(t, &m, schools.county) {
+                            parsed = resolve_school(&parsed, &m.fragment, id, &mine, &names(id));
+                        }
+                    }
+                }
+                Answer::Section(section, t) => parsed = merge(&parsed, &parse_answer_in(*section, t, schools)),
+            }
+        }
+        parsed
+    }
+}
+
+/// Whether a message opens with a list marker, so continues the list of the message before it.
+fn continues_list(m: &str) -> bool {
+    let first = normalize(m);
+    let first = first.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    strip_list_marker(first).len() != first.len()
+}
+
+/// A fingerprint of the schools a report is read against (FNV-1a, 64 bits, in hex): a state
+/// kept across a roster change is rebuilt rather than trusted. Stable across builds.
+pub fn schools_key(schools: ReportSchools<'_>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        // A separator no UTF-8 text contains, so ("ab","c") differs from ("a","bc").
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    for (list, tag) in [(schools.mine, b"mine"), (schools.county, b"cnty")] {
+        eat(tag);
+        for s in list {
+            eat(&s.id.to_le_bytes());
+            eat(s.name.as_bytes());
+            eat(s.short_name.as_deref().unwrap_or("\u{0}").as_bytes());
+            for a in &s.aliases {
+                eat(a.as_bytes());
+            }
+            eat(b"end");
+        }
+    }
+    format!("{h:016x}")
 }
 
 /// Parses the reply to a follow-up question about `section`. A reply with its own labels is
@@ -982,20 +1167,30 @@ fn has_problem_hint(t: &str) -> bool {
 ///
 /// A resent, corrected report should replace the earlier parse instead of being merged.
 pub fn merge(earlier: &ParsedReport, later: &ParsedReport) -> ParsedReport {
-    let mut sections = earlier.sections.clone();
+    let mut merged = earlier.clone();
+    merge_into(&mut merged, later);
+    merged
+}
+
+/// [`merge`] in place, so that folding many parts does not copy the result each time.
+fn merge_into(acc: &mut ParsedReport, later: &ParsedReport) {
     for (s, text) in &later.sections {
-        let merged = match sections.get(s) {
-            None => text.clone(),
-            Some(old) if is_none_answer(old) || (*s == Section::Schools && is_no_visit(old)) => text.clone(),
-            Some(old) if is_none_answer(text) => old.clone(),
-            Some(old) => format!("{old}\n{text}"),
-        };
-        sections.insert(*s, merged);
+        match acc.sections.get_mut(s) {
+            None => {
+                acc.sections.insert(*s, text.clone());
+            }
+            Some(old) if is_none_answer(old) || (*s == Section::Schools && is_no_visit(old)) => *old = text.clone(),
+            Some(_) if is_none_answer(text) => {}
+            Some(old) => {
+                old.push('\n');
+                old.push_str(text);
+            }
+        }
     }
     let mut findings = SchoolFindings {
-        matched: earlier.schools.clone(),
-        ambiguous: earlier.ambiguous.clone(),
-        unknown: earlier.unknown_schools.clone(),
+        matched: std::mem::take(&mut acc.schools),
+        ambiguous: std::mem::take(&mut acc.ambiguous),
+        unknown: std::mem::take(&mut acc.unknown_schools),
     };
     findings.extend(&SchoolFindings {
         matched: later.schools.clone(),
@@ -1003,28 +1198,23 @@ pub fn merge(earlier: &ParsedReport, later: &ParsedReport) -> ParsedReport {
         unknown: later.unknown_schools.clone(),
     });
     let mut totals: BTreeMap<VisitMethod, u32> = BTreeMap::new();
-    for (m, n) in earlier.methods.iter().chain(later.methods.iter()) {
+    for (m, n) in acc.methods.iter().chain(later.methods.iter()) {
         let t = totals.entry(*m).or_insert(0);
         *t = t.saturating_add(*n);
     }
-    let mut problem_items = earlier.problem_items.clone();
     for p in &later.problem_items {
-        if !problem_items.contains(p) {
-            problem_items.push(p.clone());
+        if !acc.problem_items.contains(p) {
+            acc.problem_items.push(p.clone());
         }
     }
     let any_school = !findings.is_empty();
-    ParsedReport {
-        sections,
-        schools: findings.matched,
-        ambiguous: findings.ambiguous,
-        unknown_schools: findings.unknown,
-        methods: VisitMethod::ALL.into_iter().filter_map(|m| totals.get(&m).map(|n| (m, *n))).collect(),
-        visit_count: later.visit_count.or(earlier.visit_count),
-        no_visits: (earlier.no_visits || later.no_visits) && !any_school,
-        no_problems: (earlier.no_problems || later.no_problems) && problem_items.is_empty(),
-        problem_items,
-    }
+    acc.schools = findings.matched;
+    acc.ambiguous = findings.ambiguous;
+    acc.unknown_schools = findings.unknown;
+    acc.methods = VisitMethod::ALL.into_iter().filter_map(|m| totals.get(&m).map(|n| (m, *n))).collect();
+    acc.visit_count = later.visit_count.or(acc.visit_count);
+    acc.no_visits = (acc.no_visits || later.no_visits) && !any_school;
+    acc.no_problems = (acc.no_problems || later.no_problems) && acc.problem_items.is_empty();
 }
 
 /// The one thing a follow-up question should ask for, or `None` when the report is complete

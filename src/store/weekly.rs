@@ -231,6 +231,28 @@ pub async fn parts(conn: &mut Conn, report: i64, version: i64) -> sqlx::Result<V
         .await
 }
 
+/// The kept parse state of `version` of a report (JSON), if one was kept for that version.
+pub async fn parse_state(conn: &mut Conn, report: i64, version: i64) -> sqlx::Result<Option<String>> {
+    let state: Option<Option<String>> =
+        sqlx::query_scalar("SELECT parse_state FROM weekly_reports WHERE id = ? AND parse_state_version = ?")
+            .bind(report)
+            .bind(version)
+            .fetch_optional(conn)
+            .await?;
+    Ok(state.flatten())
+}
+
+/// Keeps the parse state of `version` of a report (JSON), replacing any earlier version's.
+pub async fn save_parse_state(conn: &mut Conn, report: i64, version: i64, state: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE weekly_reports SET parse_state = ?, parse_state_version = ? WHERE id = ?")
+        .bind(state)
+        .bind(version)
+        .bind(report)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 pub async fn save_report(
     conn: &mut Conn,
