@@ -1658,4 +1658,121 @@ mod tests {
             assert_eq!(VisitMethod::parse(m.as_str()), Some(m));
         }
     }
+
+    fn folded(parts: &[&str]) -> WeeklyParts {
+        let mine = my_schools();
+        let within = ReportSchools::own(&mine);
+        let mut state = WeeklyParts::new(within);
+        for p in parts {
+            state.push(PartKind::Text, p, within);
+        }
+        state
+    }
+
+    #[test]
+    fn incremental_fold_equals_full_reparse() {
+        let parts = [
+            "本周督导学校：实验小学",
+            "督导方式：推门听课2节",
+            "发现问题：",
+            "1. 食堂留样记录不全",
+            "2. 消防通道有杂物堆放",
+            "整改跟进：上周问题已整改",
+            "3. 楼梯间无人值守",
+            "下周计划：回访白沙镇中心小学",
+            "本周还去了县一中，查阅资料",
+        ];
+        for n in 0..=parts.len() {
+            let state = folded(&parts[..n]);
+            assert_eq!(state.text_report(), parse_weekly_messages(&parts[..n], &my_schools()), "after {n} parts");
+        }
+    }
+
+    #[test]
+    fn fold_from_parts_equals_part_by_part_and_survives_json() {
+        let mine = my_schools();
+        let within = ReportSchools::own(&mine);
+        let parts = [(PartKind::Text, "本周督导：实验小学"), (PartKind::Text, "1. 晨检记录不全"), (PartKind::Text, "2. 作业量偏大")];
+        let whole = WeeklyParts::from_parts(parts, within);
+        let one_by_one = folded(&["本周督导：实验小学", "1. 晨检记录不全", "2. 作业量偏大"]);
+        assert_eq!(whole, one_by_one);
+        let json = serde_json::to_string(&whole).unwrap();
+        let back: WeeklyParts = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, whole);
+        assert!(back.read_against(within));
+        let other = [school(9, "示例县新区小学", None, &[])];
+        assert!(!back.read_against(ReportSchools::own(&other)));
+    }
+
+    #[test]
+    fn answers_apply_after_all_text_in_order() {
+        let mine = my_schools();
+        let within = ReportSchools::own(&mine);
+        // The answer arrives before the last text part; it is still applied after it.
+        let parts = [
+            (PartKind::Text, "本周督导学校：实验小学"),
+            (PartKind::Answer(Section::Problems), "无"),
+            (PartKind::Text, "发现问题：厕所卫生差"),
+        ];
+        let state = WeeklyParts::from_parts(parts, within);
+        let texts = parse_weekly_messages(&["本周督导学校：实验小学", "发现问题：厕所卫生差"], &mine);
+        let expected = merge(&texts, &parse_answer(Section::Problems, "无", &mine));
+        assert_eq!(state.report(within, &names), expected);
+        assert_eq!(state.answers(), &[Answer::Section(Section::Problems, "无".to_string())]);
+    }
+
+    #[test]
+    fn school_choice_answer_resolves_the_first_fragment() {
+        let mine = vec![school(1, "示例县白沙镇中心小学", None, &[]), school(2, "示例县白沙镇第二小学", None, &[])];
+        let within = ReportSchools::own(&mine);
+        let mut state = WeeklyParts::new(within);
+        state.push(PartKind::Text, "本周督导学校：白沙小学", within);
+        let before = state.text_report();
+        let Some(m) = before.ambiguous.first().cloned() else {
+            // Nothing to confirm with these names: the answer must change nothing.
+            state.push(PartKind::SchoolChoice, "1", within);
+            assert_eq!(state.report(within, &names), before);
+            return;
+        };
+        state.push(PartKind::SchoolChoice, "1", within);
+        let expected = match school_choice("1", &m, &mine) {
+            Some(id) => resolve_school(&before, &m.fragment, id, &[1, 2], &names(id)),
+            None => before.clone(),
+        };
+        assert_eq!(state.report(within, &names), expected);
+    }
+
+    #[test]
+    fn an_endless_list_is_cut_into_groups_at_the_cap() {
+        let item = "1. 食堂留样记录不全，消防通道有杂物堆放，楼梯间无人值守";
+        let mut state = folded(&["发现问题："]);
+        let mine = my_schools();
+        for _ in 0..200 {
+            state.push(PartKind::Text, item, ReportSchools::own(&mine));
+        }
+        let (open, _) = state.open.as_ref().unwrap();
+        assert!(open.len() <= OPEN_GROUP_CAP, "{}", open.len());
+        assert!(state.closed.is_some());
+        // Under the cap the fold is exact; past it only the grouping differs.
+        let short = vec!["发现问题：", item, item];
+        assert_eq!(folded(&short).text_report(), parse_weekly_messages(&short, &mine));
+    }
+
+    #[test]
+    fn a_long_first_message_stays_whole() {
+        let long = "发现问题：".to_string() + &"食堂留样记录不全。".repeat(300);
+        assert!(long.len() > OPEN_GROUP_CAP);
+        let state = folded(&[&long]);
+        assert_eq!(state.text_report(), parse_weekly_messages(&[&long], &my_schools()));
+    }
+
+    #[test]
+    fn merge_in_place_equals_merge() {
+        let mine = my_schools();
+        let a = parse_weekly("本周督导学校：无\n发现问题：1. 作业量大", &mine);
+        let b = parse_weekly("本周督导学校：实验小学\n督导方式：听课2节\n发现问题：1. 作业量大 2. 晨检不全", &mine);
+        let mut acc = a.clone();
+        merge_into(&mut acc, &b);
+        assert_eq!(acc, merge(&a, &b));
+    }
 }
