@@ -111,7 +111,8 @@ fn part() -> impl Strategy<Value = Part> {
 
 /// Today's whole re-parse: every text part, then the answers in order.
 fn full_reparse(parts: &[Part], within: ReportSchools<'_>) -> rp::ParsedReport {
-    let texts: Vec<&str> = parts.iter().filter_map(|p| if let Part::Text(t) = p { Some(t.as_str()) } else { None }).collect();
+    let texts: Vec<&str> =
+        parts.iter().filter_map(|p| if let Part::Text(t) = p { Some(t.as_str()) } else { None }).collect();
     let ids: Vec<i64> = within.mine.iter().map(|s| s.id).collect();
     let mut parsed = rp::parse_weekly_messages_in(&texts, within);
     for p in parts {
@@ -153,7 +154,9 @@ proptest! {
             prop_assert!(state.read_against(within));
             let (k, t) = kind(p);
             state.push(k, t, within);
-            prop_assert_eq!(state.report(within, &names), full_reparse(&parts[..=n], within), "after {} parts", n + 1);
+            let expected = full_reparse(&parts[..=n], within);
+            prop_assert_eq!(state.report(within, &names), expected.clone(), "after {} parts", n + 1);
+            prop_assert_eq!(state.clone().into_report(within, &names), expected);
         }
         prop_assert_eq!(WeeklyParts::from_parts(parts.iter().map(kind), within), state);
     }

@@ -54,7 +54,9 @@ fn item(k: usize) -> String {
 #[tokio::test]
 async fn a_report_in_three_hundred_parts_ends_with_the_right_summary() {
     let (mut h, _clock) = week_open().await;
-    let out = h.say(&format!("wu: 本周督导学校：阳光小学、刘楼小学\n督导方式：推门听课1节\n发现问题：\n1. {}", item(1))).await;
+    let out = h
+        .say(&format!("wu: 本周督导学校：阳光小学、刘楼小学\n督导方式：推门听课1节\n发现问题：\n1. {}", item(1)))
+        .await;
     assert!(out.contains("已收到本周周报"), "{out}");
     let mut last = String::new();
     for k in 2..=300 {
@@ -75,10 +77,8 @@ async fn a_report_in_three_hundred_parts_ends_with_the_right_summary() {
     assert_eq!(p.problem_items, expected);
     let parts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM weekly_report_parts").fetch_one(h.db()).await.unwrap();
     assert_eq!(parts, 300);
-    let kept: Option<i64> = sqlx::query_scalar("SELECT parse_state_version FROM weekly_reports")
-        .fetch_one(h.db())
-        .await
-        .unwrap();
+    let kept: Option<i64> =
+        sqlx::query_scalar("SELECT parse_state_version FROM weekly_reports").fetch_one(h.db()).await.unwrap();
     assert_eq!(kept, Some(1));
 }
 

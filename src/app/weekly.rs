@@ -357,10 +357,7 @@ async fn parts_with(
         return Ok(state);
     }
     let parts = store::weekly::parts(conn, report_id, version).await?;
-    Ok(rp::WeeklyParts::from_parts(
-        parts.iter().filter_map(|(k, t)| part_kind(k).map(|k| (k, t.as_str()))),
-        within,
-    ))
+    Ok(rp::WeeklyParts::from_parts(parts.iter().filter_map(|(k, t)| part_kind(k).map(|k| (k, t.as_str()))), within))
 }
 
 /// A stored part's kind as the parse reads it; `None` for a kind it ignores.
@@ -441,7 +438,7 @@ async fn intake(ctx: &mut Ctx<'_>, round: store::weekly::Round, text: &str) -> a
     let names = crate::domain::school_match::display_names(&county);
     let state = parts_with(ctx.tx, report_id, version, &kind, body, within).await?;
     store::weekly::save_parse_state(ctx.tx, report_id, version, &serde_json::to_string(&state)?).await?;
-    let parsed = state.report(within, &names);
+    let parsed = state.into_report(within, &names);
     let late = ctx.now > round.deadline_at;
     let question = if asked { None } else { rp::next_question(&parsed, &names) };
     // What the question asks for: which school a fragment is (asked first), else a section.

@@ -874,27 +874,50 @@ impl WeeklyParts {
     /// The report: the text parts' parse with every answer applied in order. `names` gives a
     /// school's display name (for a confirmed school fragment).
     pub fn report(&self, schools: ReportSchools<'_>, names: &dyn Fn(i64) -> String) -> ParsedReport {
-        let mut parsed = self.text_report();
-        if self.answers.is_empty() {
-            return parsed;
-        }
-        let mine: Vec<i64> = schools.mine.iter().map(|s| s.id).collect();
-        for answer in &self.answers {
-            match answer {
-                Answer::SchoolChoice(t) => {
-                    // The question was about the first fragment to confirm; the parse is the
-                    // same every time, so it still is.
-                    if let Some(m) = parsed.ambiguous.first().cloned() {
-                        if let Some(id) = school_choice(t, &m, schools.county) {
-                            parsed = resolve_school(&parsed, &m.fragment, id, &mine, &names(id));
-                        }
+        apply_answers(self.text_report(), &self.answers, schools, names)
+    }
+
+    /// [`WeeklyParts::report`], consuming the state: the closed groups' parse is not copied.
+    pub fn into_report(self, schools: ReportSchools<'_>, names: &dyn Fn(i64) -> String) -> ParsedReport {
+        let text = match (self.closed, self.open) {
+            (Some(mut closed), Some((_, open))) => {
+                merge_into(&mut closed, &open);
+                closed
+            }
+            (Some(closed), None) => closed,
+            (None, Some((_, open))) => open,
+            (None, None) => ParsedReport::default(),
+        };
+        apply_answers(text, &self.answers, schools, names)
+    }
+}
+
+/// Applies the answers, in order, to the parse of the text parts.
+fn apply_answers(
+    mut parsed: ParsedReport,
+    answers: &[Answer],
+    schools: ReportSchools<'_>,
+    names: &dyn Fn(i64) -> String,
+) -> ParsedReport {
+    if answers.is_empty() {
+        return parsed;
+    }
+    let mine: Vec<i64> = schools.mine.iter().map(|s| s.id).collect();
+    for answer in answers {
+        match answer {
+            Answer::SchoolChoice(t) => {
+                // The question was about the first fragment to confirm; the parse is the same
+                // every time, so it still is.
+                if let Some(m) = parsed.ambiguous.first().cloned() {
+                    if let Some(id) = school_choice(t, &m, schools.county) {
+                        parsed = resolve_school(&parsed, &m.fragment, id, &mine, &names(id));
                     }
                 }
-                Answer::Section(section, t) => parsed = merge(&parsed, &parse_answer_in(*section, t, schools)),
             }
+            Answer::Section(section, t) => merge_into(&mut parsed, &parse_answer_in(*section, t, schools)),
         }
-        parsed
     }
+    parsed
 }
 
 /// Whether a message opens with a list marker, so continues the list of the message before it.
@@ -1692,7 +1715,11 @@ mod tests {
     fn fold_from_parts_equals_part_by_part_and_survives_json() {
         let mine = my_schools();
         let within = ReportSchools::own(&mine);
-        let parts = [(PartKind::Text, "本周督导：实验小学"), (PartKind::Text, "1. 晨检记录不全"), (PartKind::Text, "2. 作业量偏大")];
+        let parts = [
+            (PartKind::Text, "本周督导：实验小学"),
+            (PartKind::Text, "1. 晨检记录不全"),
+            (PartKind::Text, "2. 作业量偏大"),
+        ];
         let whole = WeeklyParts::from_parts(parts, within);
         let one_by_one = folded(&["本周督导：实验小学", "1. 晨检记录不全", "2. 作业量偏大"]);
         assert_eq!(whole, one_by_one);
