@@ -334,6 +334,44 @@ pub async fn maybe_intake(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Optio
     Ok(Some(intake(ctx, round, existing, text).await?))
 }
 
+/// The parse state of a version with its newest part (`kind`, `body`, already stored) folded
+/// in: the kept state plus that one part, or, when none fits (reports from before states were
+/// kept, a new version, a roster change), every part of the version read afresh.
+async fn parts_with(
+    conn: &mut Conn,
+    existing: Option<&store::weekly::Report>,
+    report_id: i64,
+    version: i64,
+    kind: &str,
+    body: &str,
+    within: rp::ReportSchools<'_>,
+) -> anyhow::Result<rp::WeeklyParts> {
+    let kept = existing
+        .and_then(|r| r.parse_state.as_ref())
+        .filter(|(v, _)| *v == version)
+        .and_then(|(_, json)| serde_json::from_str::<rp::WeeklyParts>(json).ok())
+        .filter(|state| state.read_against(within));
+    if let Some(mut state) = kept {
+        if let Some(kind) = part_kind(kind) {
+            state.push(kind, body, within);
+        }
+        return Ok(state);
+    }
+    let parts = store::weekly::parts(conn, report_id, version).await?;
+    Ok(rp::WeeklyParts::from_parts(parts.iter().filter_map(|(k, t)| part_kind(k).map(|k| (k, t.as_str()))), within))
+}
+
+/// A stored part's kind as the parse reads it; `None` for a kind it ignores.
+fn part_kind(kind: &str) -> Option<rp::PartKind> {
+    if kind == "text" {
+        Some(rp::PartKind::Text)
+    } else if kind == ANSWER_SCHOOL_CHOICE {
+        Some(rp::PartKind::SchoolChoice)
+    } else {
+        kind.strip_prefix("answer:").and_then(Section::parse).map(rp::PartKind::Answer)
+    }
+}
+
 fn is_empty(p: &ParsedReport) -> bool {
     p.sections.is_empty()
         && p.schools.is_empty()
@@ -403,24 +441,10 @@ async fn intake(
         None => "text".to_string(),
     };
     store::weekly::add_part(ctx.tx, report_id, ctx.inbound_id, version, &kind, body, ctx.now).await?;
-    let parts = store::weekly::parts(ctx.tx, report_id, version).await?;
-    let texts: Vec<&str> = parts.iter().filter(|(k, _)| k == "text").map(|(_, t)| t.as_str()).collect();
     let names = crate::domain::school_match::display_names(&county);
-    let mine: Vec<i64> = schools.iter().map(|s| s.id).collect();
-    let mut parsed = rp::parse_weekly_messages_in(&texts, within);
-    for (k, t) in parts.iter().filter(|(k, _)| k.starts_with("answer:")) {
-        if k == ANSWER_SCHOOL_CHOICE {
-            // The question was about the first fragment to confirm; the parse is the same
-            // every time, so it still is.
-            if let Some(m) = parsed.ambiguous.first().cloned() {
-                if let Some(id) = rp::school_choice(t, &m, &county) {
-                    parsed = rp::resolve_school(&parsed, &m.fragment, id, &mine, &names(id));
-                }
-            }
-        } else if let Some(section) = k.strip_prefix("answer:").and_then(Section::parse) {
-            parsed = rp::merge(&parsed, &rp::parse_answer_in(section, t, within));
-        }
-    }
+    let state = parts_with(ctx.tx, existing.as_ref(), report_id, version, &kind, body, within).await?;
+    let state_json = serde_json::to_string(&state)?;
+    let parsed = state.into_report(within, &names);
     let late = ctx.now > round.deadline_at;
     let question = if asked { None } else { rp::next_question(&parsed, &names) };
     // What the question asks for: which school a fragment is (asked first), else a section.
@@ -437,6 +461,7 @@ async fn intake(
         pending_section,
         asked || question.is_some(),
         &serde_json::to_string(&parsed)?,
+        &state_json,
         ctx.now,
     )
     .await?;

@@ -730,11 +730,8 @@ pub fn parse_weekly_messages(messages: &[&str], my_schools: &[SchoolRef]) -> Par
 pub fn parse_weekly_messages_in(messages: &[&str], schools: ReportSchools<'_>) -> ParsedReport {
     let mut groups: Vec<String> = Vec::new();
     for m in messages {
-        let first = normalize(m);
-        let first = first.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
-        let continues_list = strip_list_marker(first).len() != first.len();
         match groups.last_mut() {
-            Some(g) if continues_list => {
+            Some(g) if continues_list(m) => {
                 g.push('\n');
                 g.push_str(m);
             }
@@ -745,6 +742,217 @@ pub fn parse_weekly_messages_in(messages: &[&str], schools: ReportSchools<'_>) -
     let mut parsed = groups.iter().map(|g| parse_with(g, &matcher));
     let first = parsed.next().unwrap_or_default();
     parsed.fold(first, |acc, p| merge(&acc, &p))
+}
+
+/// Above this many bytes, a continuation ("2.…") no longer joins the open group of
+/// [`WeeklyParts`]: the group is closed and the continuation starts one of its own.
+pub const OPEN_GROUP_CAP: usize = 4 * 1024;
+
+/// One stored part of a weekly report, as [`WeeklyParts`] folds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartKind {
+    /// A message of the report itself.
+    Text,
+    /// The reply to the one follow-up question about a section.
+    Answer(Section),
+    /// The reply to the question which school a fragment is.
+    SchoolChoice,
+}
+
+/// An answer part kept by [`WeeklyParts`], applied after every text part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", content = "text", rename_all = "snake_case")]
+pub enum Answer {
+    Section(Section, String),
+    SchoolChoice(String),
+}
+
+/// [`parse_weekly_messages_in`] over a report's text parts, one part at a time, plus the answers
+/// applied after them, so that a new part costs the same whatever came before it.
+///
+/// It keeps the merged parse of the closed groups, the raw text (and parse) of the open group, and
+/// the answers. A part that continues a list re-parses only the open group; any other part closes
+/// it. The text parts give exactly [`parse_weekly_messages_in`]'s result, with one deliberate
+/// divergence: an open group is never grown past [`OPEN_GROUP_CAP`] bytes (a continuation that
+/// would is read as a group of its own), so that an endless list costs no more per part than
+/// short ones. Answers are kept apart and applied after all text, in order, as the full re-parse
+/// does: a text part that arrives after an answer still comes before it.
+///
+/// The result depends on the schools the text was read against; [`WeeklyParts::read_against`]
+/// says whether the state was built against the same ones (else rebuild it from the parts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeeklyParts {
+    /// Fingerprint of the schools (see [`schools_key`]).
+    schools: String,
+    /// The merged parse of the closed groups, `None` before the second group.
+    closed: Option<ParsedReport>,
+    /// The open (last) group's raw text and its parse.
+    open: Option<(String, ParsedReport)>,
+    answers: Vec<Answer>,
+}
+
+impl WeeklyParts {
+    /// An empty state for a report read against `schools`.
+    pub fn new(schools: ReportSchools<'_>) -> Self {
+        WeeklyParts { schools: schools_key(schools), ..WeeklyParts::default() }
+    }
+
+    /// The state of a whole version's parts, oldest first (the fallback when none was kept).
+    pub fn from_parts<'t>(parts: impl IntoIterator<Item = (PartKind, &'t str)>, schools: ReportSchools<'_>) -> Self {
+        let matcher = ReportMatcher::new(schools);
+        let mut state = WeeklyParts::new(schools);
+        for (kind, text) in parts {
+            state.push_with(kind, text, &matcher);
+        }
+        state
+    }
+
+    /// Whether this state was built against these schools.
+    pub fn read_against(&self, schools: ReportSchools<'_>) -> bool {
+        self.schools == schools_key(schools)
+    }
+
+    /// Folds in the next part.
+    pub fn push(&mut self, kind: PartKind, text: &str, schools: ReportSchools<'_>) {
+        match kind {
+            // Building the county matcher is the costly part; only text needs it.
+            PartKind::Text => self.push_text(text, &ReportMatcher::new(schools)),
+            _ => self.keep_answer(kind, text),
+        }
+    }
+
+    fn push_with(&mut self, kind: PartKind, text: &str, matcher: &ReportMatcher) {
+        match kind {
+            PartKind::Text => self.push_text(text, matcher),
+            _ => self.keep_answer(kind, text),
+        }
+    }
+
+    fn keep_answer(&mut self, kind: PartKind, text: &str) {
+        match kind {
+            PartKind::Text => {}
+            PartKind::Answer(section) => self.answers.push(Answer::Section(section, text.to_string())),
+            PartKind::SchoolChoice => self.answers.push(Answer::SchoolChoice(text.to_string())),
+        }
+    }
+
+    fn push_text(&mut self, m: &str, matcher: &ReportMatcher) {
+        match self.open.take() {
+            Some((mut group, _)) if continues_list(m) && group.len() + 1 + m.len() <= OPEN_GROUP_CAP => {
+                group.push('\n');
+                group.push_str(m);
+                let parsed = parse_with(&group, matcher);
+                self.open = Some((group, parsed));
+            }
+            open => {
+                if let Some((_, parsed)) = open {
+                    match &mut self.closed {
+                        Some(closed) => merge_into(closed, &parsed),
+                        None => self.closed = Some(parsed),
+                    }
+                }
+                self.open = Some((m.to_string(), parse_with(m, matcher)));
+            }
+        }
+    }
+
+    /// What the text parts say: [`parse_weekly_messages_in`] of them.
+    pub fn text_report(&self) -> ParsedReport {
+        match (&self.closed, &self.open) {
+            (Some(closed), Some((_, open))) => merge(closed, open),
+            (Some(closed), None) => closed.clone(),
+            (None, Some((_, open))) => open.clone(),
+            (None, None) => ParsedReport::default(),
+        }
+    }
+
+    /// The answers, in the order they came.
+    pub fn answers(&self) -> &[Answer] {
+        &self.answers
+    }
+
+    /// The report: the text parts' parse with every answer applied in order. `names` gives a
+    /// school's display name (for a confirmed school fragment).
+    pub fn report(&self, schools: ReportSchools<'_>, names: &dyn Fn(i64) -> String) -> ParsedReport {
+        apply_answers(self.text_report(), &self.answers, schools, names)
+    }
+
+    /// [`WeeklyParts::report`], consuming the state: the closed groups' parse is not copied.
+    pub fn into_report(self, schools: ReportSchools<'_>, names: &dyn Fn(i64) -> String) -> ParsedReport {
+        let text = match (self.closed, self.open) {
+            (Some(mut closed), Some((_, open))) => {
+                merge_into(&mut closed, &open);
+                closed
+            }
+            (Some(closed), None) => closed,
+            (None, Some((_, open))) => open,
+            (None, None) => ParsedReport::default(),
+        };
+        apply_answers(text, &self.answers, schools, names)
+    }
+}
+
+/// Applies the answers, in order, to the parse of the text parts.
+fn apply_answers(
+    mut parsed: ParsedReport,
+    answers: &[Answer],
+    schools: ReportSchools<'_>,
+    names: &dyn Fn(i64) -> String,
+) -> ParsedReport {
+    if answers.is_empty() {
+        return parsed;
+    }
+    let mine: Vec<i64> = schools.mine.iter().map(|s| s.id).collect();
+    for answer in answers {
+        match answer {
+            Answer::SchoolChoice(t) => {
+                // The question was about the first fragment to confirm; the parse is the same
+                // every time, so it still is.
+                if let Some(m) = parsed.ambiguous.first().cloned() {
+                    if let Some(id) = school_choice(t, &m, schools.county) {
+                        parsed = resolve_school(&parsed, &m.fragment, id, &mine, &names(id));
+                    }
+                }
+            }
+            Answer::Section(section, t) => merge_into(&mut parsed, &parse_answer_in(*section, t, schools)),
+        }
+    }
+    parsed
+}
+
+/// Whether a message opens with a list marker, so continues the list of the message before it.
+fn continues_list(m: &str) -> bool {
+    let first = normalize(m);
+    let first = first.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+    strip_list_marker(first).len() != first.len()
+}
+
+/// A fingerprint of the schools a report is read against (FNV-1a, 64 bits, in hex): a state
+/// kept across a roster change is rebuilt rather than trusted. Stable across builds.
+pub fn schools_key(schools: ReportSchools<'_>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        // A separator no UTF-8 text contains, so ("ab","c") differs from ("a","bc").
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    for (list, tag) in [(schools.mine, b"mine"), (schools.county, b"cnty")] {
+        eat(tag);
+        for s in list {
+            eat(&s.id.to_le_bytes());
+            eat(s.name.as_bytes());
+            eat(s.short_name.as_deref().unwrap_or("\u{0}").as_bytes());
+            for a in &s.aliases {
+                eat(a.as_bytes());
+            }
+            eat(b"end");
+        }
+    }
+    format!("{h:016x}")
 }
 
 /// Parses the reply to a follow-up question about `section`. A reply with its own labels is
@@ -982,20 +1190,30 @@ fn has_problem_hint(t: &str) -> bool {
 ///
 /// A resent, corrected report should replace the earlier parse instead of being merged.
 pub fn merge(earlier: &ParsedReport, later: &ParsedReport) -> ParsedReport {
-    let mut sections = earlier.sections.clone();
+    let mut merged = earlier.clone();
+    merge_into(&mut merged, later);
+    merged
+}
+
+/// [`merge`] in place, so that folding many parts does not copy the result each time.
+fn merge_into(acc: &mut ParsedReport, later: &ParsedReport) {
     for (s, text) in &later.sections {
-        let merged = match sections.get(s) {
-            None => text.clone(),
-            Some(old) if is_none_answer(old) || (*s == Section::Schools && is_no_visit(old)) => text.clone(),
-            Some(old) if is_none_answer(text) => old.clone(),
-            Some(old) => format!("{old}\n{text}"),
-        };
-        sections.insert(*s, merged);
+        match acc.sections.get_mut(s) {
+            None => {
+                acc.sections.insert(*s, text.clone());
+            }
+            Some(old) if is_none_answer(old) || (*s == Section::Schools && is_no_visit(old)) => *old = text.clone(),
+            Some(_) if is_none_answer(text) => {}
+            Some(old) => {
+                old.push('\n');
+                old.push_str(text);
+            }
+        }
     }
     let mut findings = SchoolFindings {
-        matched: earlier.schools.clone(),
-        ambiguous: earlier.ambiguous.clone(),
-        unknown: earlier.unknown_schools.clone(),
+        matched: std::mem::take(&mut acc.schools),
+        ambiguous: std::mem::take(&mut acc.ambiguous),
+        unknown: std::mem::take(&mut acc.unknown_schools),
     };
     findings.extend(&SchoolFindings {
         matched: later.schools.clone(),
@@ -1003,28 +1221,23 @@ pub fn merge(earlier: &ParsedReport, later: &ParsedReport) -> ParsedReport {
         unknown: later.unknown_schools.clone(),
     });
     let mut totals: BTreeMap<VisitMethod, u32> = BTreeMap::new();
-    for (m, n) in earlier.methods.iter().chain(later.methods.iter()) {
+    for (m, n) in acc.methods.iter().chain(later.methods.iter()) {
         let t = totals.entry(*m).or_insert(0);
         *t = t.saturating_add(*n);
     }
-    let mut problem_items = earlier.problem_items.clone();
     for p in &later.problem_items {
-        if !problem_items.contains(p) {
-            problem_items.push(p.clone());
+        if !acc.problem_items.contains(p) {
+            acc.problem_items.push(p.clone());
         }
     }
     let any_school = !findings.is_empty();
-    ParsedReport {
-        sections,
-        schools: findings.matched,
-        ambiguous: findings.ambiguous,
-        unknown_schools: findings.unknown,
-        methods: VisitMethod::ALL.into_iter().filter_map(|m| totals.get(&m).map(|n| (m, *n))).collect(),
-        visit_count: later.visit_count.or(earlier.visit_count),
-        no_visits: (earlier.no_visits || later.no_visits) && !any_school,
-        no_problems: (earlier.no_problems || later.no_problems) && problem_items.is_empty(),
-        problem_items,
-    }
+    acc.schools = findings.matched;
+    acc.ambiguous = findings.ambiguous;
+    acc.unknown_schools = findings.unknown;
+    acc.methods = VisitMethod::ALL.into_iter().filter_map(|m| totals.get(&m).map(|n| (m, *n))).collect();
+    acc.visit_count = later.visit_count.or(acc.visit_count);
+    acc.no_visits = (acc.no_visits || later.no_visits) && !any_school;
+    acc.no_problems = (acc.no_problems || later.no_problems) && acc.problem_items.is_empty();
 }
 
 /// The one thing a follow-up question should ask for, or `None` when the report is complete
@@ -1467,5 +1680,126 @@ mod tests {
         for m in VisitMethod::ALL {
             assert_eq!(VisitMethod::parse(m.as_str()), Some(m));
         }
+    }
+
+    fn folded(parts: &[&str]) -> WeeklyParts {
+        let mine = my_schools();
+        let within = ReportSchools::own(&mine);
+        let mut state = WeeklyParts::new(within);
+        for p in parts {
+            state.push(PartKind::Text, p, within);
+        }
+        state
+    }
+
+    #[test]
+    fn incremental_fold_equals_full_reparse() {
+        let parts = [
+            "本周督导学校：实验小学",
+            "督导方式：推门听课2节",
+            "发现问题：",
+            "1. 食堂留样记录不全",
+            "2. 消防通道有杂物堆放",
+            "整改跟进：上周问题已整改",
+            "3. 楼梯间无人值守",
+            "下周计划：回访白沙镇中心小学",
+            "本周还去了县一中，查阅资料",
+        ];
+        for n in 0..=parts.len() {
+            let state = folded(&parts[..n]);
+            assert_eq!(state.text_report(), parse_weekly_messages(&parts[..n], &my_schools()), "after {n} parts");
+        }
+    }
+
+    #[test]
+    fn fold_from_parts_equals_part_by_part_and_survives_json() {
+        let mine = my_schools();
+        let within = ReportSchools::own(&mine);
+        let parts = [
+            (PartKind::Text, "本周督导：实验小学"),
+            (PartKind::Text, "1. 晨检记录不全"),
+            (PartKind::Text, "2. 作业量偏大"),
+        ];
+        let whole = WeeklyParts::from_parts(parts, within);
+        let one_by_one = folded(&["本周督导：实验小学", "1. 晨检记录不全", "2. 作业量偏大"]);
+        assert_eq!(whole, one_by_one);
+        let json = serde_json::to_string(&whole).unwrap();
+        let back: WeeklyParts = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, whole);
+        assert!(back.read_against(within));
+        let other = [school(9, "示例县新区小学", None, &[])];
+        assert!(!back.read_against(ReportSchools::own(&other)));
+    }
+
+    #[test]
+    fn answers_apply_after_all_text_in_order() {
+        let mine = my_schools();
+        let within = ReportSchools::own(&mine);
+        // The answer arrives before the last text part; it is still applied after it.
+        let parts = [
+            (PartKind::Text, "本周督导学校：实验小学"),
+            (PartKind::Answer(Section::Problems), "无"),
+            (PartKind::Text, "发现问题：厕所卫生差"),
+        ];
+        let state = WeeklyParts::from_parts(parts, within);
+        let texts = parse_weekly_messages(&["本周督导学校：实验小学", "发现问题：厕所卫生差"], &mine);
+        let expected = merge(&texts, &parse_answer(Section::Problems, "无", &mine));
+        assert_eq!(state.report(within, &names), expected);
+        assert_eq!(state.answers(), &[Answer::Section(Section::Problems, "无".to_string())]);
+    }
+
+    #[test]
+    fn school_choice_answer_resolves_the_first_fragment() {
+        let mine = vec![school(1, "示例县白沙镇中心小学", None, &[]), school(2, "示例县白沙镇第二小学", None, &[])];
+        let within = ReportSchools::own(&mine);
+        let mut state = WeeklyParts::new(within);
+        state.push(PartKind::Text, "本周督导学校：白沙小学", within);
+        let before = state.text_report();
+        let Some(m) = before.ambiguous.first().cloned() else {
+            // Nothing to confirm with these names: the answer must change nothing.
+            state.push(PartKind::SchoolChoice, "1", within);
+            assert_eq!(state.report(within, &names), before);
+            return;
+        };
+        state.push(PartKind::SchoolChoice, "1", within);
+        let expected = match school_choice("1", &m, &mine) {
+            Some(id) => resolve_school(&before, &m.fragment, id, &[1, 2], &names(id)),
+            None => before.clone(),
+        };
+        assert_eq!(state.report(within, &names), expected);
+    }
+
+    #[test]
+    fn an_endless_list_is_cut_into_groups_at_the_cap() {
+        let item = "1. 食堂留样记录不全，消防通道有杂物堆放，楼梯间无人值守";
+        let mut state = folded(&["发现问题："]);
+        let mine = my_schools();
+        for _ in 0..200 {
+            state.push(PartKind::Text, item, ReportSchools::own(&mine));
+        }
+        let (open, _) = state.open.as_ref().unwrap();
+        assert!(open.len() <= OPEN_GROUP_CAP, "{}", open.len());
+        assert!(state.closed.is_some());
+        // Under the cap the fold is exact; past it only the grouping differs.
+        let short = vec!["发现问题：", item, item];
+        assert_eq!(folded(&short).text_report(), parse_weekly_messages(&short, &mine));
+    }
+
+    #[test]
+    fn a_long_first_message_stays_whole() {
+        let long = "发现问题：".to_string() + &"食堂留样记录不全。".repeat(300);
+        assert!(long.len() > OPEN_GROUP_CAP);
+        let state = folded(&[&long]);
+        assert_eq!(state.text_report(), parse_weekly_messages(&[&long], &my_schools()));
+    }
+
+    #[test]
+    fn merge_in_place_equals_merge() {
+        let mine = my_schools();
+        let a = parse_weekly("本周督导学校：无\n发现问题：1. 作业量大", &mine);
+        let b = parse_weekly("本周督导学校：实验小学\n督导方式：听课2节\n发现问题：1. 作业量大 2. 晨检不全", &mine);
+        let mut acc = a.clone();
+        merge_into(&mut acc, &b);
+        assert_eq!(acc, merge(&a, &b));
     }
 }

@@ -167,11 +167,14 @@ pub struct Report {
     pub pending_question: Option<String>,
     pub asked: bool,
     pub parsed: String,
+    /// The incremental parse state (JSON of `report_parse::WeeklyParts`) and the version it is of.
+    pub parse_state: Option<(i64, String)>,
 }
 
 pub async fn report(conn: &mut Conn, round: i64, person: i64) -> sqlx::Result<Option<Report>> {
     let r = sqlx::query(
-        "SELECT id, version, late, pending_question, asked, parsed FROM weekly_reports WHERE round_id = ? AND person_id = ?",
+        "SELECT id, version, late, pending_question, asked, parsed, parse_state, parse_state_version
+         FROM weekly_reports WHERE round_id = ? AND person_id = ?",
     )
     .bind(round)
     .bind(person)
@@ -184,6 +187,10 @@ pub async fn report(conn: &mut Conn, round: i64, person: i64) -> sqlx::Result<Op
         pending_question: r.get("pending_question"),
         asked: r.get("asked"),
         parsed: r.get("parsed"),
+        parse_state: match (r.get::<Option<i64>, _>("parse_state_version"), r.get::<Option<String>, _>("parse_state")) {
+            (Some(v), Some(state)) => Some((v, state)),
+            _ => None,
+        },
     }))
 }
 
@@ -240,16 +247,20 @@ pub async fn save_report(
     pending: Option<&str>,
     asked: bool,
     parsed: &str,
+    parse_state: &str,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE weekly_reports SET version = ?, late = ?, pending_question = ?, asked = ?, parsed = ?, updated_at = ? WHERE id = ?",
+        "UPDATE weekly_reports SET version = ?, late = ?, pending_question = ?, asked = ?, parsed = ?,
+             parse_state = ?, parse_state_version = ?, updated_at = ? WHERE id = ?",
     )
     .bind(version)
     .bind(late)
     .bind(pending)
     .bind(asked)
     .bind(parsed)
+    .bind(parse_state)
+    .bind(version)
     .bind(ts(now))
     .bind(id)
     .execute(conn)
