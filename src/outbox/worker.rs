@@ -24,7 +24,7 @@ use crate::Channel;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use futures::FutureExt;
 use rand::Rng;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -404,7 +404,7 @@ impl Worker {
 
     /// Records outcomes, retrying until the database takes them: the sends happened, and
     /// forgetting that would resend them.
-    async fn record(&self, done: Vec<(Claimed, Outcome)>, busy: &mut HashSet<String>) {
+    async fn record(&self, done: Vec<(Claimed, Outcome)>) {
         if done.is_empty() {
             return;
         }
@@ -413,9 +413,6 @@ impl Worker {
             tracing::error!(channel = self.name(), error = %e, "cannot record send outcomes; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(10));
-        }
-        for (c, _) in &done {
-            busy.remove(&c.chat.key());
         }
     }
 
@@ -456,7 +453,6 @@ impl Worker {
         }
         let mut inflight: JoinSet<(Claimed, Outcome)> = JoinSet::new();
         let mut tasks: HashMap<tokio::task::Id, Claimed> = HashMap::new();
-        let mut busy: HashSet<String> = HashSet::new();
         let idle_cap = Duration::from_secs(5);
         // Claim without asking what is due first: new messages and chats that moved on set it
         // (work is likely); otherwise a cheap look at the chats' heads decides, so messages
@@ -472,7 +468,7 @@ impl Worker {
                 done.extend(self.joined(r, &mut tasks));
             }
             should_claim |= done.iter().any(|(_, o)| o.advances_chat());
-            self.record(done, &mut busy).await;
+            self.record(done).await;
             if shutdown.is_cancelled() {
                 break;
             }
@@ -508,7 +504,6 @@ impl Worker {
                         // Every slot taken: more may be ready once one frees.
                         should_claim = batch.len() >= free;
                         for c in batch {
-                            busy.insert(c.chat.key());
                             let me = self.clone();
                             let task = c.clone();
                             let stop = shutdown.clone();
@@ -566,7 +561,7 @@ impl Worker {
                         done.extend(self.joined(r, &mut tasks));
                     }
                     should_claim |= done.iter().any(|(_, o)| o.advances_chat());
-                    self.record(done, &mut busy).await;
+                    self.record(done).await;
                 }
                 _ = &mut notified => should_claim = true,
                 _ = tokio::time::sleep(wait) => {}
@@ -576,7 +571,7 @@ impl Worker {
         }
         while let Some(r) = inflight.join_next_with_id().await {
             let done = self.joined(r, &mut tasks).into_iter().collect();
-            self.record(done, &mut busy).await;
+            self.record(done).await;
         }
     }
 
