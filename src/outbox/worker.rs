@@ -221,12 +221,22 @@ impl Worker {
     /// At-most-once rows are claimed only up to `at_most_once` (free send permits): one claimed
     /// but not yet sent when the process dies is marked 'unknown' at restart, so they are not
     /// claimed ahead of their send like the others.
-    async fn claim(&self, limit: usize, at_most_once: usize, ours: &[i64]) -> sqlx::Result<Vec<Claimed>> {
+    ///
+    /// `done` are outcomes to record first, in the same transaction: the sends that just
+    /// finished and the claim of what they let go next share one commit.
+    async fn claim(
+        &self,
+        limit: usize,
+        at_most_once: usize,
+        ours: &[i64],
+        done: &[(Claimed, Outcome)],
+    ) -> sqlx::Result<Vec<Claimed>> {
         self.counters.claims.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
         let lease_at = now + ChronoDuration::seconds(self.settings.lease_seconds as i64);
         let lease = ts(lease_at);
         let mut tx = begin_write(&self.db).await?;
+        let lost = self.apply_all(&mut tx, done, now).await?;
         let (resent, unknown) = self.reclaim(&mut tx, Some(&ts(now)), ours).await?;
         if resent + unknown > 0 {
             tracing::warn!(channel = self.name(), resent, unknown, "took back sends whose lease expired");
@@ -242,6 +252,7 @@ impl Worker {
             rows.extend(store::take_heads(&mut tx, self.name(), now, &lease, alo, rest as i64).await?);
         }
         tx.commit().await?;
+        self.report_lost(lost);
         rows.sort_by_key(|r| r.id);
         Ok(rows
             .into_iter()
@@ -356,13 +367,29 @@ impl Worker {
     async fn finish_many(&self, done: &[(Claimed, Outcome)]) -> sqlx::Result<()> {
         let now = self.clock.now();
         let mut tx = begin_write(&self.db).await?;
+        let lost = self.apply_all(&mut tx, done, now).await?;
+        tx.commit().await?;
+        self.report_lost(lost);
+        Ok(())
+    }
+
+    /// Records outcomes in `tx`; returns the rows that were no longer ours.
+    async fn apply_all(
+        &self,
+        tx: &mut crate::db::Tx<'static>,
+        done: &[(Claimed, Outcome)],
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Vec<i64>> {
         let mut lost = Vec::new();
         for (c, outcome) in done {
-            if !self.apply(&mut tx, c, outcome.clone(), now).await? {
+            if !self.apply(tx, c, outcome.clone(), now).await? {
                 lost.push(c.id);
             }
         }
-        tx.commit().await?;
+        Ok(lost)
+    }
+
+    fn report_lost(&self, lost: Vec<i64>) {
         for id in lost {
             self.counters.lost_leases.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
@@ -371,7 +398,6 @@ impl Worker {
                 "send outcome not recorded: the lease expired and the message was taken over"
             );
         }
-        Ok(())
     }
 
     /// Records one outcome if the row is still ours; false when it is not.
@@ -458,22 +484,26 @@ impl Worker {
         // (work is likely); otherwise a cheap look at the chats' heads decides, so messages
         // waiting behind a backed-off one never make the worker poll.
         let mut should_claim = true;
+        // Finished sends not yet recorded: recorded with the next claim when there is one.
+        let mut finished: Vec<(Claimed, Outcome)> = Vec::new();
         loop {
             self.counters.wakeups.fetch_add(1, Ordering::Relaxed);
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let mut done = Vec::new();
             while let Some(r) = inflight.try_join_next_with_id() {
-                done.extend(self.joined(r, &mut tasks));
+                finished.extend(self.joined(r, &mut tasks));
             }
-            should_claim |= done.iter().any(|(_, o)| o.advances_chat());
-            self.record(done).await;
+            should_claim |= finished.iter().any(|(_, o)| o.advances_chat());
+            let ours: Vec<i64> = tasks.values().map(|c| c.id).collect();
+            let free = self.budget.saturating_sub(inflight.len());
+            if shutdown.is_cancelled() || free == 0 || !should_claim {
+                // No claim follows at once (the due-time look-up below must see these outcomes).
+                self.record(std::mem::take(&mut finished)).await;
+            }
             if shutdown.is_cancelled() {
                 break;
             }
-            let ours: Vec<i64> = tasks.values().map(|c| c.id).collect();
-            let free = self.budget.saturating_sub(inflight.len());
             let mut due: Option<Due> = None;
             let mut want = 0;
             if free > 0 && should_claim {
@@ -499,8 +529,9 @@ impl Worker {
                 due = due.map(|d| Due { ready: 0, next: d.next });
                 let amo_out = tasks.values().filter(|c| c.delivery == Delivery::AtMostOnce).count();
                 let amo_free = self.settings.max_in_flight.saturating_sub(amo_out);
-                match self.claim(want, amo_free, &ours).await {
+                match self.claim(want, amo_free, &ours, &finished).await {
                     Ok(batch) => {
+                        finished.clear();
                         // Every slot taken: more may be ready once one frees.
                         should_claim = batch.len() >= free;
                         for c in batch {
@@ -516,11 +547,14 @@ impl Worker {
                     }
                     Err(e) => {
                         tracing::error!(channel = self.name(), error = %e, "outbox claim failed");
+                        self.record(std::mem::take(&mut finished)).await;
                         should_claim = false;
                         claim_failed = true;
                     }
                 }
             }
+            // Wanted nothing after all (nothing ready): record on their own.
+            self.record(std::mem::take(&mut finished)).await;
             let wait = if claim_failed {
                 Duration::from_secs(1)
             } else if inflight.len() >= self.budget {
@@ -555,13 +589,9 @@ impl Worker {
             };
             tokio::select! {
                 Some(r) = inflight.join_next_with_id(), if !inflight.is_empty() => {
-                    let mut done: Vec<_> = self.joined(r, &mut tasks).into_iter().collect();
-                    // Sends that finished together are recorded in one commit.
-                    while let Some(r) = inflight.try_join_next_with_id() {
-                        done.extend(self.joined(r, &mut tasks));
-                    }
-                    should_claim |= done.iter().any(|(_, o)| o.advances_chat());
-                    self.record(done).await;
+                    // Sends that finished together are recorded in one commit, with the claim of
+                    // what they let go next (top of the loop).
+                    finished.extend(self.joined(r, &mut tasks));
                 }
                 _ = &mut notified => should_claim = true,
                 _ = tokio::time::sleep(wait) => {}
@@ -579,7 +609,7 @@ impl Worker {
     pub async fn drain_ready(&self) -> sqlx::Result<usize> {
         let mut n = 0;
         loop {
-            let batch = self.claim(self.budget, self.settings.max_in_flight, &[]).await?;
+            let batch = self.claim(self.budget, self.settings.max_in_flight, &[], &[]).await?;
             if batch.is_empty() {
                 return Ok(n);
             }
