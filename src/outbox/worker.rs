@@ -1,6 +1,13 @@
 //! The delivery worker for one channel: claims ready rows in short transactions, sends outside
 //! any transaction within the channel's limits, and records the outcome.
 //!
+//! Claims and records are batched so the database is not what limits a fan-out: one statement
+//! claims the heads of many chats, and the outcomes that finished together share one commit.
+//! Claimed rows wait for their slot in tasks of their own; at most `max_in_flight` of them are
+//! with the platform at once (a semaphore), and a slot is taken from the rate limiter only when
+//! it is free at that moment, right before the request leaves, so concurrent senders never
+//! exceed a limit and what the limiter counts is what the platform sees.
+//!
 //! Every state change names the state it expects: a claim takes only 'pending' rows, and an
 //! outcome is recorded only while the row is still 'sending' under the lease this worker set.
 //! A lease that expired was taken over by someone else, so its late outcome is not ours to
@@ -17,12 +24,12 @@ use crate::Channel;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use futures::FutureExt;
 use rand::Rng;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, Semaphore};
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +42,8 @@ struct Claimed {
     delivery: Delivery,
     /// The lease this claim wrote: while the row still carries it, the row is ours.
     lease: String,
+    /// When that lease ends: past it the row may be someone else's, so it is not sent.
+    lease_at: DateTime<Utc>,
 }
 
 pub struct Worker {
@@ -44,7 +53,29 @@ pub struct Worker {
     settings: OutboxSettings,
     notify: Arc<Notify>,
     limiter: Arc<Mutex<RateLimiter>>,
+    /// Permits for requests with the platform at once (`max_in_flight`).
+    sends: Arc<Semaphore>,
+    /// Rows claimed and not yet recorded, at most (see [`claim_budget`]).
+    budget: usize,
     counters: Counters,
+}
+
+/// The most rows one worker keeps claimed: bounds memory and what a takeover must wait for.
+const MAX_CLAIMED: usize = 512;
+
+/// How many rows may be claimed ahead of their send: as many as the channel's global limits let
+/// go out within half a lease (so none outlives its lease waiting for a slot), at least
+/// `max_in_flight`, at most [`MAX_CLAIMED`]. More claimed rows than sends in flight is what keeps
+/// the platform's limit, not the database round trips, the bottleneck.
+fn claim_budget(caps: &crate::chat::Capabilities, settings: &OutboxSettings) -> usize {
+    let half_lease = Duration::from_secs(settings.lease_seconds.max(1)).as_secs_f64() / 2.0;
+    let by_rate = caps
+        .global_limits
+        .iter()
+        .map(|r| (f64::from(r.count.max(1)) * half_lease / r.window.as_secs_f64().max(1e-3)) as usize)
+        .min()
+        .unwrap_or(MAX_CLAIMED);
+    by_rate.clamp(settings.max_in_flight.max(1), MAX_CLAIMED.max(settings.max_in_flight))
 }
 
 /// What the worker did, for tests and benchmarks (an idle queue must not keep it busy).
@@ -66,12 +97,15 @@ enum Outcome {
     Dead(String),
     /// Perhaps delivered, perhaps not, and not to be resent: left for an admin.
     Unknown(String),
+    /// Never handed to the platform (shutdown, or the lease ran out while waiting for a slot):
+    /// back to 'pending' unchanged.
+    Released,
 }
 
 impl Outcome {
     /// A retry leaves the chat's head backed off; anything else lets the next message go.
     fn advances_chat(&self) -> bool {
-        !matches!(self, Outcome::Retry { .. })
+        !matches!(self, Outcome::Retry { .. } | Outcome::Released)
     }
 }
 
@@ -103,11 +137,14 @@ impl Worker {
         let caps = channel.capabilities();
         let limiter = RateLimiter::new(&caps.global_limits, &caps.per_chat_limits);
         let mut settings = settings;
-        settings.max_in_flight = settings.max_in_flight.min(caps.max_concurrent_sends.max(1));
+        settings.max_in_flight = settings.max_in_flight.min(caps.max_concurrent_sends.max(1)).max(1);
+        let budget = claim_budget(caps, &settings);
         Worker {
             db,
             clock,
             channel,
+            sends: Arc::new(Semaphore::new(settings.max_in_flight)),
+            budget,
             settings,
             notify,
             limiter: Arc::new(Mutex::new(limiter)),
@@ -177,46 +214,61 @@ impl Worker {
         Ok(())
     }
 
-    /// Claims up to `limit` ready messages: the oldest unsent one of each chat (to keep order
-    /// within a chat), skipping chats with a send in flight. Rows whose lease expired under
-    /// another owner are taken back first, so they never block their chat.
-    async fn claim(&self, limit: usize, busy: &HashSet<String>, ours: &[i64]) -> sqlx::Result<Vec<Claimed>> {
+    /// Claims up to `limit` ready messages in one transaction: the oldest unsent one of each
+    /// chat (to keep order within a chat; a chat with a send in flight has none). Rows whose
+    /// lease expired under another owner are taken back first, so they never block their chat.
+    ///
+    /// At-most-once rows are claimed only up to `at_most_once` (free send permits): one claimed
+    /// but not yet sent when the process dies is marked 'unknown' at restart, so they are not
+    /// claimed ahead of their send like the others.
+    ///
+    /// `done` are outcomes to record first, in the same transaction: the sends that just
+    /// finished and the claim of what they let go next share one commit.
+    async fn claim(
+        &self,
+        limit: usize,
+        at_most_once: usize,
+        ours: &[i64],
+        done: &[(Claimed, Outcome)],
+    ) -> sqlx::Result<Vec<Claimed>> {
         self.counters.claims.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
-        let lease = ts(now + ChronoDuration::seconds(self.settings.lease_seconds as i64));
+        let lease_at = now + ChronoDuration::seconds(self.settings.lease_seconds as i64);
+        let lease = ts(lease_at);
         let mut tx = begin_write(&self.db).await?;
+        let lost = self.apply_all(&mut tx, done, now).await?;
         let (resent, unknown) = self.reclaim(&mut tx, Some(&ts(now)), ours).await?;
         if resent + unknown > 0 {
             tracing::warn!(channel = self.name(), resent, unknown, "took back sends whose lease expired");
         }
-        // Rows of chats with a send in flight are never heads: no need to over-fetch.
-        let rows = store::ready_heads(&mut tx, self.name(), now, limit as i64).await?;
-        let mut out = Vec::new();
-        for r in rows {
-            if out.len() >= limit {
-                break;
-            }
-            let kind = ChatKind::parse(&r.chat_kind).unwrap_or(ChatKind::Group);
-            let chat = ChatRef { channel: self.name().to_string(), kind, id: r.chat_id.clone() };
-            if busy.contains(&chat.key()) {
-                continue;
-            }
-            let id = r.id;
-            if !store::take(&mut tx, id, &lease).await? {
-                // Another worker got there first.
-                continue;
-            }
-            out.push(Claimed {
-                id,
-                chat,
-                segments: serde_json::from_str(&r.segments).unwrap_or_default(),
-                attempts: r.attempts,
-                delivery: Delivery::parse(&r.delivery).unwrap_or(Delivery::AtLeastOnce),
-                lease: lease.clone(),
-            });
+        let mut rows = Vec::new();
+        if at_most_once.min(limit) > 0 {
+            let amo = Some(Delivery::AtMostOnce.as_str());
+            rows = store::take_heads(&mut tx, self.name(), now, &lease, amo, at_most_once.min(limit) as i64).await?;
+        }
+        let rest = limit.saturating_sub(rows.len());
+        if rest > 0 {
+            let alo = Some(Delivery::AtLeastOnce.as_str());
+            rows.extend(store::take_heads(&mut tx, self.name(), now, &lease, alo, rest as i64).await?);
         }
         tx.commit().await?;
-        Ok(out)
+        self.report_lost(lost);
+        rows.sort_by_key(|r| r.id);
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let kind = ChatKind::parse(&r.chat_kind).unwrap_or(ChatKind::Group);
+                Claimed {
+                    id: r.id,
+                    chat: ChatRef { channel: self.name().to_string(), kind, id: r.chat_id },
+                    segments: serde_json::from_str(&r.segments).unwrap_or_default(),
+                    attempts: r.attempts,
+                    delivery: Delivery::parse(&r.delivery).unwrap_or(Delivery::AtLeastOnce),
+                    lease: lease.clone(),
+                    lease_at,
+                }
+            })
+            .collect())
     }
 
     fn backoff(&self, attempts: i64) -> Duration {
@@ -256,12 +308,43 @@ impl Worker {
         self.maybe_sent(c, format!("send panicked: {what}"))
     }
 
-    async fn send_one(&self, c: &Claimed) -> Outcome {
-        let at = self.limiter.lock().await.reserve(&c.chat.key(), tokio::time::Instant::now());
-        // The timer has millisecond granularity: do not pay for it when no wait is needed.
-        if at > tokio::time::Instant::now() {
-            tokio::time::sleep_until(at).await;
-        }
+    /// Waits for a send permit and a free slot in every window, then sends; a row still waiting
+    /// when `stop` fires (or its lease ends) is released unsent.
+    async fn send_one(&self, c: &Claimed, stop: &CancellationToken) -> Outcome {
+        let key = c.chat.key();
+        let taken = loop {
+            let now = tokio::time::Instant::now();
+            let at = self.limiter.lock().await.earliest(&key, now);
+            // The timer has millisecond granularity: do not pay for it when no wait is needed.
+            if at > now {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => continue,
+                    _ = stop.cancelled() => return Outcome::Released,
+                }
+            }
+            let permit = tokio::select! {
+                p = self.sends.clone().acquire_owned() => p,
+                _ = stop.cancelled() => return Outcome::Released,
+            };
+            let Ok(permit) = permit else { return Outcome::Released };
+            if self.clock.now() >= c.lease_at {
+                tracing::warn!(channel = self.name(), id = c.id, "lease ended while waiting for a send slot; not sent");
+                return Outcome::Released;
+            }
+            // Another sender may have taken the slot while this one waited for a permit.
+            let now = tokio::time::Instant::now();
+            if self.limiter.lock().await.try_take(&key, now).is_ok() {
+                break (permit, now);
+            }
+        };
+        let sent_at = taken.1;
+        let result = self.dispatch(c).await;
+        self.limiter.lock().await.complete(&key, sent_at, tokio::time::Instant::now());
+        result
+    }
+
+    /// Hands one message to the channel and reads its answer as an outcome.
+    async fn dispatch(&self, c: &Claimed) -> Outcome {
         let msg = OutboundMessage { chat: c.chat.clone(), segments: c.segments.clone() };
         // The channel holds no state a panic could leave half-updated for us.
         let result = match AssertUnwindSafe(self.channel.send(&msg)).catch_unwind().await {
@@ -284,13 +367,29 @@ impl Worker {
     async fn finish_many(&self, done: &[(Claimed, Outcome)]) -> sqlx::Result<()> {
         let now = self.clock.now();
         let mut tx = begin_write(&self.db).await?;
+        let lost = self.apply_all(&mut tx, done, now).await?;
+        tx.commit().await?;
+        self.report_lost(lost);
+        Ok(())
+    }
+
+    /// Records outcomes in `tx`; returns the rows that were no longer ours.
+    async fn apply_all(
+        &self,
+        tx: &mut crate::db::Tx<'static>,
+        done: &[(Claimed, Outcome)],
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<Vec<i64>> {
         let mut lost = Vec::new();
         for (c, outcome) in done {
-            if !self.apply(&mut tx, c, outcome.clone(), now).await? {
+            if !self.apply(tx, c, outcome.clone(), now).await? {
                 lost.push(c.id);
             }
         }
-        tx.commit().await?;
+        Ok(lost)
+    }
+
+    fn report_lost(&self, lost: Vec<i64>) {
         for id in lost {
             self.counters.lost_leases.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
@@ -299,7 +398,6 @@ impl Worker {
                 "send outcome not recorded: the lease expired and the message was taken over"
             );
         }
-        Ok(())
     }
 
     /// Records one outcome if the row is still ours; false when it is not.
@@ -325,13 +423,14 @@ impl Worker {
                 tracing::warn!(channel = self.name(), id = c.id, %error, "send outcome unknown; left for an admin");
                 SendOutcome::Unknown { error }
             }
+            Outcome::Released => SendOutcome::Released,
         };
         store::record_outcome(tx, c.id, &c.lease, recorded, now).await
     }
 
     /// Records outcomes, retrying until the database takes them: the sends happened, and
     /// forgetting that would resend them.
-    async fn record(&self, done: Vec<(Claimed, Outcome)>, busy: &mut HashSet<String>) {
+    async fn record(&self, done: Vec<(Claimed, Outcome)>) {
         if done.is_empty() {
             return;
         }
@@ -340,9 +439,6 @@ impl Worker {
             tracing::error!(channel = self.name(), error = %e, "cannot record send outcomes; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(10));
-        }
-        for (c, _) in &done {
-            busy.remove(&c.chat.key());
         }
     }
 
@@ -383,28 +479,31 @@ impl Worker {
         }
         let mut inflight: JoinSet<(Claimed, Outcome)> = JoinSet::new();
         let mut tasks: HashMap<tokio::task::Id, Claimed> = HashMap::new();
-        let mut busy: HashSet<String> = HashSet::new();
         let idle_cap = Duration::from_secs(5);
         // Claim without asking what is due first: new messages and chats that moved on set it
         // (work is likely); otherwise a cheap look at the chats' heads decides, so messages
         // waiting behind a backed-off one never make the worker poll.
         let mut should_claim = true;
+        // Finished sends not yet recorded: recorded with the next claim when there is one.
+        let mut finished: Vec<(Claimed, Outcome)> = Vec::new();
         loop {
             self.counters.wakeups.fetch_add(1, Ordering::Relaxed);
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let mut done = Vec::new();
             while let Some(r) = inflight.try_join_next_with_id() {
-                done.extend(self.joined(r, &mut tasks));
+                finished.extend(self.joined(r, &mut tasks));
             }
-            should_claim |= done.iter().any(|(_, o)| o.advances_chat());
-            self.record(done, &mut busy).await;
+            should_claim |= finished.iter().any(|(_, o)| o.advances_chat());
+            let ours: Vec<i64> = tasks.values().map(|c| c.id).collect();
+            let free = self.budget.saturating_sub(inflight.len());
+            if shutdown.is_cancelled() || free == 0 || !should_claim {
+                // No claim follows at once (the due-time look-up below must see these outcomes).
+                self.record(std::mem::take(&mut finished)).await;
+            }
             if shutdown.is_cancelled() {
                 break;
             }
-            let ours: Vec<i64> = tasks.values().map(|c| c.id).collect();
-            let free = self.settings.max_in_flight.saturating_sub(inflight.len());
             let mut due: Option<Due> = None;
             let mut want = 0;
             if free > 0 && should_claim {
@@ -428,16 +527,19 @@ impl Worker {
                 // Claimed rows were the ready ones: the next due time looked up before still holds
                 // (a claim not preceded by a look-up must look afterwards).
                 due = due.map(|d| Due { ready: 0, next: d.next });
-                match self.claim(want, &busy, &ours).await {
+                let amo_out = tasks.values().filter(|c| c.delivery == Delivery::AtMostOnce).count();
+                let amo_free = self.settings.max_in_flight.saturating_sub(amo_out);
+                match self.claim(want, amo_free, &ours, &finished).await {
                     Ok(batch) => {
+                        finished.clear();
                         // Every slot taken: more may be ready once one frees.
                         should_claim = batch.len() >= free;
                         for c in batch {
-                            busy.insert(c.chat.key());
                             let me = self.clone();
                             let task = c.clone();
+                            let stop = shutdown.clone();
                             let handle = inflight.spawn(async move {
-                                let outcome = me.send_one(&task).await;
+                                let outcome = me.send_one(&task, &stop).await;
                                 (task, outcome)
                             });
                             tasks.insert(handle.id(), c);
@@ -445,14 +547,17 @@ impl Worker {
                     }
                     Err(e) => {
                         tracing::error!(channel = self.name(), error = %e, "outbox claim failed");
+                        self.record(std::mem::take(&mut finished)).await;
                         should_claim = false;
                         claim_failed = true;
                     }
                 }
             }
+            // Wanted nothing after all (nothing ready): record on their own.
+            self.record(std::mem::take(&mut finished)).await;
             let wait = if claim_failed {
                 Duration::from_secs(1)
-            } else if inflight.len() >= self.settings.max_in_flight {
+            } else if inflight.len() >= self.budget {
                 // Only a finished send or a new message can change anything.
                 idle_cap
             } else {
@@ -484,13 +589,9 @@ impl Worker {
             };
             tokio::select! {
                 Some(r) = inflight.join_next_with_id(), if !inflight.is_empty() => {
-                    let mut done: Vec<_> = self.joined(r, &mut tasks).into_iter().collect();
-                    // Sends that finished together are recorded in one commit.
-                    while let Some(r) = inflight.try_join_next_with_id() {
-                        done.extend(self.joined(r, &mut tasks));
-                    }
-                    should_claim |= done.iter().any(|(_, o)| o.advances_chat());
-                    self.record(done, &mut busy).await;
+                    // Sends that finished together are recorded in one commit, with the claim of
+                    // what they let go next (top of the loop).
+                    finished.extend(self.joined(r, &mut tasks));
                 }
                 _ = &mut notified => should_claim = true,
                 _ = tokio::time::sleep(wait) => {}
@@ -500,7 +601,7 @@ impl Worker {
         }
         while let Some(r) = inflight.join_next_with_id().await {
             let done = self.joined(r, &mut tasks).into_iter().collect();
-            self.record(done, &mut busy).await;
+            self.record(done).await;
         }
     }
 
@@ -508,13 +609,14 @@ impl Worker {
     pub async fn drain_ready(&self) -> sqlx::Result<usize> {
         let mut n = 0;
         loop {
-            let batch = self.claim(self.settings.max_in_flight, &HashSet::new(), &[]).await?;
+            let batch = self.claim(self.budget, self.settings.max_in_flight, &[], &[]).await?;
             if batch.is_empty() {
                 return Ok(n);
             }
             let mut done = Vec::new();
+            let stop = CancellationToken::new();
             for c in batch {
-                let outcome = self.send_one(&c).await;
+                let outcome = self.send_one(&c, &stop).await;
                 done.push((c, outcome));
             }
             n += done.len();

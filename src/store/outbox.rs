@@ -176,6 +176,52 @@ pub async fn ready_heads(conn: &mut Conn, channel: &str, now: DateTime<Utc>, lim
         .collect())
 }
 
+/// Claims, in one statement, up to `limit` ready rows of a channel that are the oldest unsent of
+/// their chat ('pending' → 'sending' under `lease`); oldest first; only rows of `delivery` when
+/// given. A chat with a row in flight has no head, so it yields nothing until that row's outcome
+/// is recorded (per-chat order).
+pub async fn take_heads(
+    conn: &mut Conn,
+    channel: &str,
+    now: DateTime<Utc>,
+    lease: &str,
+    delivery: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<HeadRow>> {
+    let rows = sqlx::query(
+        "UPDATE outbox SET status = 'sending', lease_until = ?4
+             WHERE status = 'pending' AND id IN (
+                 SELECT o.id FROM outbox o
+                 WHERE o.channel = ?1 AND o.status = 'pending' AND o.next_attempt_at <= ?2
+                   AND (?5 IS NULL OR o.delivery = ?5)
+                   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel AND p.chat_kind = o.chat_kind
+                                   AND p.chat_id = o.chat_id AND p.id < o.id AND p.status IN ('pending', 'sending'))
+                 ORDER BY o.id LIMIT ?3)
+             RETURNING id, chat_kind, chat_id, segments, attempts, delivery",
+    )
+    .bind(channel)
+    .bind(ts(now))
+    .bind(limit)
+    .bind(lease)
+    .bind(delivery)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: Vec<HeadRow> = rows
+        .iter()
+        .map(|r| HeadRow {
+            id: r.get("id"),
+            chat_kind: r.get("chat_kind"),
+            chat_id: r.get("chat_id"),
+            segments: r.get("segments"),
+            attempts: r.get("attempts"),
+            delivery: r.get("delivery"),
+        })
+        .collect();
+    // RETURNING gives no order.
+    out.sort_by_key(|r| r.id);
+    Ok(out)
+}
+
 /// 'pending' → 'sending' under `lease`; false when another worker got there first.
 pub async fn take(conn: &mut Conn, id: i64, lease: &str) -> sqlx::Result<bool> {
     let taken =
@@ -190,10 +236,22 @@ pub async fn take(conn: &mut Conn, id: i64, lease: &str) -> sqlx::Result<bool> {
 
 /// How a send ended, as recorded on its row.
 pub enum SendOutcome<'a> {
-    Sent { platform_msg_id: Option<&'a str> },
-    Retry { next_attempt_at: DateTime<Utc>, count_attempt: bool, error: &'a str },
-    Dead { error: &'a str },
-    Unknown { error: &'a str },
+    Sent {
+        platform_msg_id: Option<&'a str>,
+    },
+    Retry {
+        next_attempt_at: DateTime<Utc>,
+        count_attempt: bool,
+        error: &'a str,
+    },
+    Dead {
+        error: &'a str,
+    },
+    Unknown {
+        error: &'a str,
+    },
+    /// Never handed to the platform (the worker stopped first): back to 'pending' as it was.
+    Released,
 }
 
 /// Records an outcome if the row is still 'sending' under `lease`; false when it is not ours.
@@ -228,6 +286,9 @@ pub async fn record_outcome(
                      WHERE id = ? AND status = 'sending' AND lease_until = ?",
         )
         .bind(error),
+        SendOutcome::Released => sqlx::query(
+            "UPDATE outbox SET status = 'pending', lease_until = NULL WHERE id = ? AND status = 'sending' AND lease_until = ?",
+        ),
     };
     let n = q.bind(id).bind(lease).execute(&mut *conn).await?.rows_affected();
     Ok(n == 1)

@@ -75,6 +75,16 @@ pub struct Recorder {
     /// Frames pushed right before the answer to the next action (a burst of traffic arriving
     /// while an action is in flight).
     flood: Mutex<Vec<Value>>,
+    /// Answers to sends held back until this many are outstanding (see [`Recorder::hold_answers`]).
+    held: Mutex<Held>,
+}
+
+#[derive(Default)]
+struct Held {
+    batch: usize,
+    replies: Vec<(mpsc::UnboundedSender<Message>, Value)>,
+    /// The most sends seen outstanding at once.
+    most: usize,
 }
 
 impl Recorder {
@@ -89,7 +99,25 @@ impl Recorder {
             tap: Mutex::new(None),
             keep: AtomicBool::new(true),
             flood: Mutex::new(Vec::new()),
+            held: Mutex::new(Held::default()),
         })
+    }
+
+    /// From now on, answers to send actions are held until `k` sends are waiting for theirs, then
+    /// all given at once (pipelining shows as several outstanding actions). 0 or 1: answer at once.
+    pub fn hold_answers(&self, k: usize) {
+        let mut h = self.held.lock().unwrap();
+        h.batch = k;
+        if k <= 1 {
+            for (out, r) in h.replies.drain(..) {
+                let _ = out.send(Message::text(r.to_string()));
+            }
+        }
+    }
+
+    /// The most send actions that were outstanding at once while answers were held.
+    pub fn most_outstanding(&self) -> usize {
+        self.held.lock().unwrap().most
     }
 
     /// Streams actions as they arrive, and stops keeping them in memory.
@@ -256,7 +284,19 @@ impl FakeConn {
                 self.send(f);
             }
             r["echo"] = echo;
-            self.send(r);
+            let mut h = self.rec.held.lock().unwrap();
+            if h.batch > 1 && action.starts_with("send_") {
+                h.replies.push((self.out.clone(), r));
+                h.most = h.most.max(h.replies.len());
+                if h.replies.len() >= h.batch {
+                    for (out, r) in h.replies.drain(..) {
+                        let _ = out.send(Message::text(r.to_string()));
+                    }
+                }
+            } else {
+                drop(h);
+                self.send(r);
+            }
         }
     }
 

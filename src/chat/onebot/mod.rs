@@ -57,6 +57,11 @@ pub struct OneBotSettings {
     pub chat_max_per_minute: u32,
     /// A random extra delay of up to this much before each send, so timing looks less mechanical.
     pub send_jitter_ms: u64,
+    /// Sends whose result is still awaited, at most, over the channel (pipelining: the next
+    /// action goes out before the previous result is back). Applies when `min_interval_ms` is 0;
+    /// with a minimum spacing sends stay serialised, one at a time. Sends to one chat always
+    /// wait for the previous one's result, so they keep their order.
+    pub max_in_flight: usize,
     pub max_message_chars: usize,
     /// Send @全体成员 as a real mention. QQ allows it only to group admins, a few times a day;
     /// off, it is written as text.
@@ -80,6 +85,7 @@ impl Default for OneBotSettings {
             chat_min_interval_ms: 3_000,
             chat_max_per_minute: 12,
             send_jitter_ms: 500,
+            max_in_flight: 8,
             max_message_chars: 1_500,
             mention_all: false,
             reconnect_initial_ms: 1_000,
@@ -122,6 +128,9 @@ impl OneBotSettings {
         if self.api_timeout_ms == 0 {
             return err("api_timeout_ms", "must be at least 1".into());
         }
+        if self.max_in_flight == 0 {
+            return err("max_in_flight", "must be at least 1".into());
+        }
         if self.max_message_chars < 16 {
             return err("max_message_chars", "must be at least 16".into());
         }
@@ -155,8 +164,9 @@ impl OneBotSettings {
             max_message_chars: self.max_message_chars,
             global_limits,
             per_chat_limits,
-            // One send at a time per channel: bursts are what gets QQ accounts restricted.
-            max_concurrent_sends: 1,
+            // With a minimum spacing, one send at a time: bursts are what gets QQ accounts
+            // restricted. Without one, the operator opted into pipelined sends.
+            max_concurrent_sends: if self.min_interval_ms > 0 { 1 } else { self.max_in_flight.max(1) },
         }
     }
 
@@ -211,12 +221,15 @@ pub struct OneBotChannel {
     caps: Capabilities,
     state: Mutex<State>,
     next_conn: AtomicU64,
+    /// Sends awaiting their result (`max_concurrent_sends` permits), whoever calls `send`.
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl OneBotChannel {
     pub fn new(settings: OneBotSettings) -> Self {
         let caps = settings.capabilities();
-        OneBotChannel { settings, caps, state: Mutex::new(State::default()), next_conn: AtomicU64::new(1) }
+        let in_flight = tokio::sync::Semaphore::new(caps.max_concurrent_sends.max(1));
+        OneBotChannel { settings, caps, state: Mutex::new(State::default()), next_conn: AtomicU64::new(1), in_flight }
     }
 
     pub fn settings(&self) -> &OneBotSettings {
@@ -413,6 +426,9 @@ impl Channel for OneBotChannel {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         let (action, params) = wire::send_action(msg.chat.kind, target, &message);
+        // Frames leave in the order their calls reach the connection's writer queue; each caller
+        // (the outbox: one send per chat at a time) awaits its own result matched by echo.
+        let _permit = self.in_flight.acquire().await.map_err(|_| CallError::Closed.to_send_error())?;
         match conn.call_ok(action, params, self.settings.api_timeout()).await {
             Ok(data) => {
                 let id = data.get("message_id").and_then(wire::id_of).map(|m| wire::platform_msg_id(&account, &m));
@@ -513,6 +529,25 @@ mod tests {
         assert!(e.key.contains("onebot"), "{e}");
         let e = Settings::from_toml_over_default("[channels.onebot]\nenabled = true\nreverse = false\n").unwrap_err();
         assert_eq!(e.key, "channels.onebot.forward_urls");
+    }
+
+    #[test]
+    fn sends_in_flight_are_configurable() {
+        let s = Settings::from_toml_over_default(
+            "[channels.onebot]\nenabled = true\naccess_token = \"t\"\nmin_interval_ms = 0\nmax_in_flight = 5\n",
+        )
+        .unwrap();
+        let ob = OneBotSettings::from_settings(&s).unwrap().unwrap();
+        assert_eq!(ob.capabilities().max_concurrent_sends, 5);
+        assert_eq!(OneBotSettings::default().max_in_flight, 8);
+        // With a minimum spacing sends stay one at a time.
+        assert_eq!(OneBotSettings { max_in_flight: 5, ..ob.clone() }.capabilities().max_concurrent_sends, 5);
+        assert_eq!(OneBotSettings { min_interval_ms: 100, ..ob }.capabilities().max_concurrent_sends, 1);
+        let e = Settings::from_toml_over_default(
+            "[channels.onebot]\nenabled = true\naccess_token = \"t\"\nmax_in_flight = 0\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "channels.onebot.max_in_flight");
     }
 
     #[test]

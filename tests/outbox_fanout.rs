@@ -1,0 +1,151 @@
+//! Fan-out through the outbox at the channel's limits: many queued sends to many chats reach a
+//! fake webhook platform on loopback exactly once each, in order per chat, and no global or
+//! per-chat window is ever exceeded as the platform saw the requests arrive.
+
+#[path = "common/webhook_fake.rs"]
+mod webhook_fake;
+
+use async_trait::async_trait;
+use dudao::chat::webhook::WebhookChannel;
+use dudao::chat::{
+    Capabilities, Channel, ChannelContext, ChatRef, OutboundMessage, Rate, Segment, SendError, SendReceipt,
+};
+use dudao::config::Settings;
+use dudao::outbox::worker::Worker;
+use dudao::outbox::{Delivery, Directory, Envelope, Recipient};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use webhook_fake::window_check;
+
+const GLOBAL: Rate = Rate { count: 20, window: Duration::from_millis(200) };
+const PER_CHAT: Rate = Rate { count: 3, window: Duration::from_millis(300) };
+
+/// The real webhook channel, declaring windows short enough for a test to sit on them.
+struct ShortWindows {
+    inner: WebhookChannel,
+    caps: Capabilities,
+}
+
+#[async_trait]
+impl Channel for ShortWindows {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn platform(&self) -> &'static str {
+        self.inner.platform()
+    }
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+    async fn send(&self, m: &OutboundMessage) -> Result<SendReceipt, SendError> {
+        self.inner.send(m).await
+    }
+    async fn run(self: Arc<Self>, _c: ChannelContext) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_sits_on_the_limits_without_breaking_them() {
+    let (hook, url) = webhook_fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Settings::from_toml_over_default(&format!(
+        "[database]\npath = \"{}\"\nsynchronous = \"normal\"\n[outbox]\nlease_seconds = 60\nmax_in_flight = 4",
+        dir.path().join("fanout.sqlite").display()
+    ))
+    .unwrap();
+    let db = dudao::db::open_and_migrate(&s.database).await.unwrap();
+    let inner = WebhookChannel::new(
+        toml::from_str(&format!(
+            "name = \"hook\"\nurl = \"{url}\"\nmax_per_second = 1000\nmax_per_chat_per_minute = 1000"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let caps =
+        Capabilities { global_limits: vec![GLOBAL], per_chat_limits: vec![PER_CHAT], ..inner.capabilities().clone() };
+    let ch: Arc<dyn Channel> = Arc::new(ShortWindows { inner, caps });
+    let directory = Directory::from_channels(std::slice::from_ref(&ch));
+
+    // Queued in rounds across the chats, every fifth at most once.
+    let (chats, per_chat) = (12, 15);
+    let mut tx = dudao::db::begin_write(&db).await.unwrap();
+    for i in 0..per_chat {
+        for c in 0..chats {
+            let env = Envelope {
+                delivery: if (i + c) % 5 == 0 { Delivery::AtMostOnce } else { Delivery::AtLeastOnce },
+                ..Envelope::new(
+                    format!("m{c}-{i}"),
+                    Recipient::Chat(ChatRef::group("hook", format!("g{c}"))),
+                    vec![Segment::text(format!("第{c}组第{i:02}条：请于周五前提交本周督导记录"))],
+                    "test",
+                )
+            };
+            dudao::outbox::enqueue(&mut tx, &directory, chrono::Utc::now(), env).await.unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+
+    let worker = Arc::new(Worker::new(
+        db.clone(),
+        Arc::new(dudao::clock::SystemClock),
+        ch,
+        s.outbox.clone(),
+        Arc::new(Notify::new()),
+    ));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(worker.clone().run(stop.clone()));
+    let total = chats * per_chat;
+    hook.wait_for(total, Duration::from_secs(60)).await;
+    // Every outcome recorded.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let open: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status <> 'sent'").fetch_one(&db).await.unwrap();
+        if open == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{open} rows not recorded as sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    task.await.unwrap();
+
+    // Exactly once, in order per chat.
+    let arrivals = hook.arrivals();
+    assert_eq!(arrivals.len(), total, "a message was sent twice");
+    let mut by_chat: HashMap<String, Vec<(Instant, String)>> = HashMap::new();
+    for a in &arrivals {
+        by_chat.entry(a.chat.clone()).or_default().push((a.at, a.text.clone()));
+    }
+    assert_eq!(by_chat.len(), chats);
+    for (chat, got) in &by_chat {
+        let c: usize = chat.trim_start_matches('g').parse().unwrap();
+        let expected: Vec<String> =
+            (0..per_chat).map(|i| format!("第{c}组第{i:02}条：请于周五前提交本周督导记录")).collect();
+        let texts: Vec<String> = got.iter().map(|(_, t)| t.clone()).collect();
+        assert_eq!(texts, expected, "chat {chat} in order, once each");
+    }
+
+    // No window over its limit, as the platform saw the arrivals.
+    let mut all: Vec<Instant> = arrivals.iter().map(|a| a.at).collect();
+    all.sort();
+    let (busiest, over) = window_check(&all, GLOBAL.window, GLOBAL.count as usize);
+    assert_eq!(over, 0, "global limit broken (busiest window {busiest})");
+    for (chat, got) in &by_chat {
+        let mut t: Vec<Instant> = got.iter().map(|(t, _)| *t).collect();
+        t.sort();
+        let (busiest, over) = window_check(&t, PER_CHAT.window, PER_CHAT.count as usize);
+        assert_eq!(over, 0, "limit of chat {chat} broken (busiest window {busiest})");
+    }
+    // And it sat on them: the global limit was reached (a full window somewhere).
+    assert_eq!(busiest, GLOBAL.count as usize, "the fan-out never filled a window");
+    println!(
+        "{total} sends in {:?}; busiest {}-ms window {busiest}",
+        *all.last().unwrap() - all[0],
+        GLOBAL.window.as_millis()
+    );
+}
