@@ -149,33 +149,6 @@ pub struct HeadRow {
     pub delivery: String,
 }
 
-/// Up to `limit` ready rows of a channel that are the oldest unsent of their chat.
-pub async fn ready_heads(conn: &mut Conn, channel: &str, now: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<HeadRow>> {
-    let rows = sqlx::query(
-        "SELECT o.id, o.chat_kind, o.chat_id, o.segments, o.attempts, o.delivery FROM outbox o
-             WHERE o.channel = ?1 AND o.status = 'pending' AND o.next_attempt_at <= ?2
-               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel AND p.chat_kind = o.chat_kind
-                               AND p.chat_id = o.chat_id AND p.id < o.id AND p.status IN ('pending', 'sending'))
-             ORDER BY o.id LIMIT ?3",
-    )
-    .bind(channel)
-    .bind(ts(now))
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| HeadRow {
-            id: r.get("id"),
-            chat_kind: r.get("chat_kind"),
-            chat_id: r.get("chat_id"),
-            segments: r.get("segments"),
-            attempts: r.get("attempts"),
-            delivery: r.get("delivery"),
-        })
-        .collect())
-}
-
 /// Claims, in one statement, up to `limit` ready rows of a channel that are the oldest unsent of
 /// their chat ('pending' → 'sending' under `lease`); oldest first; only rows of `delivery` when
 /// given. A chat with a row in flight has no head, so it yields nothing until that row's outcome
@@ -220,18 +193,6 @@ pub async fn take_heads(
     // RETURNING gives no order.
     out.sort_by_key(|r| r.id);
     Ok(out)
-}
-
-/// 'pending' → 'sending' under `lease`; false when another worker got there first.
-pub async fn take(conn: &mut Conn, id: i64, lease: &str) -> sqlx::Result<bool> {
-    let taken =
-        sqlx::query("UPDATE outbox SET status = 'sending', lease_until = ? WHERE id = ? AND status = 'pending'")
-            .bind(lease)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-    Ok(taken == 1)
 }
 
 /// How a send ended, as recorded on its row.
