@@ -8,6 +8,7 @@ use crate::db::{Db, Tx};
 use crate::domain::calendar::{Calendar, CalendarError, CoverageGap};
 use crate::outbox::{Envelope, Recipient};
 use crate::scheduler::{Firing, Job, JobCtx, Jobs};
+use crate::store::once::Subject;
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -109,7 +110,7 @@ fn warning_text(year: i32, months: &[&str]) -> String {
 
 /// Tells the administrators (privately, those with a bound account; else the supervisors) which
 /// year lacks holiday data, at most once per year per local day, recorded in
-/// `calendar_warnings` so a restart or a second run does not repeat it. Returns the years told.
+/// the once-ledger (`store::once`) so a restart or a second run does not repeat it. Returns the years told.
 pub async fn warn_missing(app: &JobCtx, tx: &mut Tx<'static>) -> anyhow::Result<usize> {
     let now = app.clock.now();
     let today = local_today(app, now);
@@ -117,7 +118,7 @@ pub async fn warn_missing(app: &JobCtx, tx: &mut Tx<'static>) -> anyhow::Result<
     let mut told = 0;
     for year in &gap.missing_years {
         let period = today.format("%Y-%m-%d").to_string();
-        let fresh = crate::store::calendar::take_missing_warning(tx, *year, &period, now).await?;
+        let fresh = crate::store::once::record_once(tx, Subject::CalendarYear(*year), &period, now).await?;
         if !fresh {
             continue;
         }

@@ -14,6 +14,7 @@ use crate::domain::visit_parse::{self as vp, ParsedVisit, VisitField};
 use crate::outbox::{Delivery, Envelope, Recipient};
 use crate::scheduler::JobCtx;
 use crate::scheduler::{Firing, Job};
+use crate::store::once::{record_once, Subject};
 use crate::store::{self, monthly as sm, Conn};
 use anyhow::Context;
 use async_trait::async_trait;
@@ -245,7 +246,7 @@ impl Job for ThemeRemind {
                 let cal = theme_calendar(&app.settings)?;
                 let Some(def) = cal.for_month(nominal.month()).cloned() else { return Ok(()) };
                 let id = sm::publish_theme(tx, &month, &def, "calendar", None, now).await?;
-                sm::take_theme_event(tx, id, &format!("remind:{}", nominal.day()), now).await?;
+                record_once(tx, Subject::Theme(id), &format!("remind:{}", nominal.day()), now).await?;
                 let text = m::theme_notice(&month, &def);
                 broadcast_theme(app, tx, &format!("{month}:auto"), &text, now).await?;
                 tracing::info!(%month, title = %def.title, "monthly theme published from the calendar");
@@ -253,7 +254,7 @@ impl Job for ThemeRemind {
             }
             None => return Ok(()),
         };
-        if !sm::take_theme_event(tx, theme.id, &format!("remind:{}", nominal.day()), now).await? {
+        if !record_once(tx, Subject::Theme(theme.id), &format!("remind:{}", nominal.day()), now).await? {
             return Ok(());
         }
         let Some((from, to)) = m::month_bounds(&month) else { return Ok(()) };

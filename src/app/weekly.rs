@@ -12,6 +12,7 @@ use crate::domain::weekly::{self, MemberStatus};
 use crate::outbox::{Delivery, Envelope, Recipient};
 use crate::scheduler::JobCtx;
 use crate::scheduler::{Firing, Job};
+use crate::store::once::Subject;
 use crate::store::{self, Conn};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -152,7 +153,7 @@ impl Job for Prompt {
 }
 
 /// `weekly_sweep`: reminders before the deadline, the wrap-up after it. Each happens once per
-/// round, across restarts, because it is recorded in `weekly_round_events`.
+/// round, across restarts, because it is recorded in the once-ledger (`store::once`).
 pub struct Sweep;
 
 #[async_trait]
@@ -165,7 +166,7 @@ impl Job for Sweep {
         for r in &rounds {
             for (i, hours) in w.reminders_before_hours.iter().enumerate() {
                 if !weekly::reminder_due_on(&app.calendar, app.tz, now, r.deadline_at, *hours)
-                    || !store::weekly::take_event(tx, r.id, &format!("remind:{i}"), now).await?
+                    || !store::once::record_once(tx, Subject::WeeklyRound(r.id), &format!("remind:{i}"), now).await?
                 {
                     continue;
                 }
@@ -234,7 +235,7 @@ impl Job for Sweep {
             let ids: Vec<i64> = all.iter().map(|r| r.id).collect();
             for id in &ids {
                 store::weekly::close_round(tx, *id, now).await?;
-                store::weekly::take_event(tx, *id, "wrapup", now).await?;
+                store::once::record_once(tx, Subject::WeeklyRound(*id), "wrapup", now).await?;
             }
             let text = weekly::wrap_up_text(&week, &week_stats(tx, &ids).await?);
             super::broadcast::to_supervisors(

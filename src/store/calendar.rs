@@ -39,15 +39,3 @@ pub async fn save_year(conn: &mut Conn, year: i32, toml: &str, now: DateTime<Utc
     .await?;
     Ok(())
 }
-
-/// Records that the office was warned about a missing year in `period`; false when it already was.
-pub async fn take_missing_warning(conn: &mut Conn, year: i32, period: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    Ok(sqlx::query("INSERT OR IGNORE INTO calendar_warnings (year, period, warned_at) VALUES (?, ?, ?)")
-        .bind(year)
-        .bind(period)
-        .bind(ts(now))
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-        > 0)
-}

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod leave;
 pub mod monthly;
 pub mod notices;
+pub mod once;
 pub mod outbox;
 pub mod people;
 pub mod rectify;

@@ -70,17 +70,6 @@ pub async fn publish_theme(
     .await
 }
 
-/// Records a theme event; false if it happened before.
-pub async fn take_theme_event(conn: &mut Conn, theme_id: i64, event: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let r = sqlx::query("INSERT OR IGNORE INTO theme_events (theme_id, event, at) VALUES (?, ?, ?)")
-        .bind(theme_id)
-        .bind(event)
-        .bind(ts(now))
-        .execute(conn)
-        .await?;
-    Ok(r.rows_affected() == 1)
-}
-
 #[derive(Debug, Clone)]
 pub struct Draft {
     pub id: i64,

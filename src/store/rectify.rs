@@ -189,17 +189,6 @@ pub async fn open_items(conn: &mut Conn) -> sqlx::Result<Vec<Item>> {
     Ok(rows.iter().filter_map(item).collect())
 }
 
-/// Marks an escalation step as done; false when it was done before.
-pub async fn escalate_once(conn: &mut Conn, item_id: i64, level: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let r = sqlx::query("INSERT OR IGNORE INTO rectify_escalations (item_id, level, at) VALUES (?, ?, ?)")
-        .bind(item_id)
-        .bind(level)
-        .bind(ts(now))
-        .execute(conn)
-        .await?;
-    Ok(r.rows_affected() == 1)
-}
-
 /// The ledger-relevant events: (item, school, zone name, local date, action).
 pub async fn ledger_events(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String, String, String, String)>> {
     let rows = sqlx::query(

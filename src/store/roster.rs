@@ -6,6 +6,7 @@ use crate::db::{begin_write, ts, Db};
 use crate::domain::role::{InspectorType, Role};
 use crate::roster::{PersonRow, Roster, SchoolRow, ZoneLevel, ZoneRow};
 use crate::store::audit::{self, AuditEntry};
+use crate::store::once::SubjectKind;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -129,6 +130,13 @@ pub async fn apply(db: &Db, roster: &Roster, via: &str, now: DateTime<Utc>) -> a
 /// are never reused). The demo's delivery queue is emptied: its rows are addressed to sample
 /// people and groups. Only called while the sample marker is present, i.e. when every person,
 /// school and zone in the database came from the sample.
+///
+/// The trial's weekly rounds go too (their members were sample people, and a leftover round
+/// would block the office's own round of the same week). The once-ledger (`store::once`) has no
+/// foreign keys to follow, so the events of every round, theme and item are forgotten here:
+/// they were sent to sample people, and a real round or item that reuses a deleted id must not
+/// find its reminders "already sent". Themes themselves stay (office-wide, often from the
+/// calendar); their reminders then reach the real inspectors.
 async fn purge_sample(conn: &mut crate::store::Conn) -> Result<usize, sqlx::Error> {
     // Checked at commit, so the order of deletions does not matter.
     sqlx::query("PRAGMA defer_foreign_keys = ON").execute(&mut *conn).await?;
@@ -159,8 +167,11 @@ async fn purge_sample(conn: &mut crate::store::Conn) -> Result<usize, sqlx::Erro
         .execute(&mut *conn)
         .await?;
     sqlx::query("UPDATE zones SET leader_id = NULL").execute(&mut *conn).await?;
-    for t in ["people", "schools", "zones"] {
+    for t in ["people", "schools", "zones", "weekly_rounds"] {
         sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *conn).await?;
+    }
+    for kind in [SubjectKind::WeeklyRound, SubjectKind::Theme, SubjectKind::RectifyItem] {
+        crate::store::once::forget_kind(&mut *conn, kind).await?;
     }
     // Until no dangling reference is left (a deleted task orphans its assignments, and so on).
     loop {

@@ -113,17 +113,6 @@ pub async fn close_round(conn: &mut Conn, round: i64, now: DateTime<Utc>) -> sql
     Ok(())
 }
 
-/// Records a round event; false if it happened before (each reminder and wrap-up happens once).
-pub async fn take_event(conn: &mut Conn, round: i64, event: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let r = sqlx::query("INSERT OR IGNORE INTO weekly_round_events (round_id, event, at) VALUES (?, ?, ?)")
-        .bind(round)
-        .bind(event)
-        .bind(ts(now))
-        .execute(conn)
-        .await?;
-    Ok(r.rows_affected() == 1)
-}
-
 #[derive(Debug, Clone)]
 pub struct MemberRow {
     pub person_id: i64,

@@ -1,6 +1,7 @@
 //! The sweep (job `rectify_sweep`): visit problems in, reminders and escalation out.
 
 use super::*;
+use crate::store::once::{record_once, Subject};
 
 pub fn register(jobs: &mut Jobs) {
     jobs.register(JOB, Arc::new(RectifySweep));
@@ -50,7 +51,7 @@ pub struct SweepReport {
     pub late_notices: usize,
 }
 
-/// Safe to run any number of times: each step of each item fires once (rectify_escalations).
+/// Safe to run any number of times: each step of each item fires once (the once-ledger, `store::once`).
 pub async fn sweep(app: &JobCtx, conn: &mut Tx<'static>, now: DateTime<Utc>) -> anyhow::Result<SweepReport> {
     let mut report = SweepReport::default();
     let today = local_date(app, now);
@@ -108,7 +109,7 @@ pub async fn sweep(app: &JobCtx, conn: &mut Tx<'static>, now: DateTime<Utc>) -> 
         let code = item_code(it.id);
         let over = overdue_days(it.status, it.deadline, today);
         for stage in dr::due_stages(it.status, it.deadline, it.returns, today, &ladder) {
-            if !rs::escalate_once(conn, it.id, &stage.key(it.deadline), now).await? {
+            if !record_once(conn, Subject::RectifyItem(it.id), &stage.key(it.deadline), now).await? {
                 continue;
             }
             match stage {
