@@ -7,7 +7,8 @@
 //! message whose workflow fails or panics is rolled back alone, marked `failed` and answered
 //! politely, while the others commit. Callers wait until the commit that holds their message:
 //! a webhook is answered, or a OneBot message counted done, only once its effects are durable.
-//! With one message in flight this is exactly one transaction per message, as before.
+//! With one message in flight this is exactly one transaction per message, as before, and no
+//! savepoint: a lone message that fails rolls the transaction back and is recorded in another.
 
 use super::App;
 use crate::chat::{ChatKind, InboundMessage, Segment};
@@ -40,6 +41,14 @@ impl Work {
             Work::Deliver(m) | Work::Stored(_, m) => m,
         }
     }
+}
+
+/// How one message of a batch went.
+enum Step {
+    /// Processed, or failed and recorded; the sends queued.
+    Done(usize),
+    /// Failed outside a savepoint: the transaction must be rolled back, then this recorded.
+    Failed(String),
 }
 
 struct Pending {
@@ -139,44 +148,84 @@ impl App {
     /// The batch's transaction. An error here is the database's (the transaction is gone and
     /// nothing of the batch is kept); a workflow's error or panic is contained per message.
     async fn batch_in_tx(&self, batch: &[Pending]) -> anyhow::Result<usize> {
+        // A message alone needs no savepoint: should it fail, the whole transaction rolls back
+        // and a second one records the failure — two statements fewer on each message of a
+        // service that is not busy, the common case.
+        let alone = batch.len() == 1;
         let mut tx = db::begin_write(&self.db).await?;
         let mut queued = 0;
         for p in batch {
-            queued += self.one_in_batch(&mut tx, &p.work).await?;
+            match self.one_in_batch(&mut tx, &p.work, !alone).await? {
+                Step::Done(n) => queued += n,
+                Step::Failed(error) => {
+                    tx.rollback().await?;
+                    self.snapshot.clear();
+                    return self.record_alone(&p.work, &error).await;
+                }
+            }
         }
         tx.commit().await?;
         Ok(queued)
     }
 
-    /// Stores (when needed) and processes one message of a batch; the number of sends queued.
-    async fn one_in_batch(&self, tx: &mut Tx<'static>, work: &Work) -> anyhow::Result<usize> {
+    /// Stores (when needed) and processes one message of a batch. With `guarded`, a failure is
+    /// rolled back to the message's savepoint and recorded here; without, it is returned for
+    /// the caller to roll the transaction back.
+    async fn one_in_batch(&self, tx: &mut Tx<'static>, work: &Work, guarded: bool) -> anyhow::Result<Step> {
         let msg = work.msg();
-        let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
-        let id = match work {
-            Work::Stored(id, _) => *id,
-            Work::Deliver(msg) => match store::inbound::store(tx, platform, msg, self.clock.now()).await? {
-                Stored::Duplicate(id) => {
-                    tracing::debug!(id, channel = %msg.chat.channel, "duplicate delivery ignored");
-                    return Ok(0);
-                }
-                Stored::New(id) | Stored::Pending(id) => id,
-            },
-        };
-        db::savepoint(tx).await?;
+        let Some(id) = self.stored_id(tx, work).await? else { return Ok(Step::Done(0)) };
+        if guarded {
+            db::savepoint(tx).await?;
+        }
         let outcome = AssertUnwindSafe(self.process_in(tx, id, msg)).catch_unwind().await;
         let error = match outcome {
             Ok(Ok(queued)) => {
-                db::release_savepoint(tx).await?;
-                return Ok(queued);
+                if guarded {
+                    db::release_savepoint(tx).await?;
+                }
+                return Ok(Step::Done(queued));
             }
             Ok(Err(e)) => format!("{e:#}"),
             Err(panic) => format!("panicked: {}", super::panic_message(panic.as_ref())),
         };
+        tracing::error!(id, channel = %msg.chat.channel, error = %error, "processing an inbound message failed");
+        if !guarded {
+            return Ok(Step::Failed(error));
+        }
         db::rollback_to_savepoint(tx).await?;
         // What the failed message read may have included its own undone writes.
         self.snapshot.clear();
-        tracing::error!(id, channel = %msg.chat.channel, error = %error, "processing an inbound message failed");
-        self.record_failure(tx, id, msg, &error).await
+        Ok(Step::Done(self.record_failure(tx, id, msg, &error).await?))
+    }
+
+    /// The row id of the message, storing it first when it comes straight from the platform;
+    /// `None` for a duplicate delivery of one already processed.
+    async fn stored_id(&self, tx: &mut Tx<'static>, work: &Work) -> anyhow::Result<Option<i64>> {
+        match work {
+            Work::Stored(id, _) => Ok(Some(*id)),
+            Work::Deliver(msg) => {
+                let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
+                match store::inbound::store(tx, platform, msg, self.clock.now()).await? {
+                    Stored::Duplicate(id) => {
+                        tracing::debug!(id, channel = %msg.chat.channel, "duplicate delivery ignored");
+                        Ok(None)
+                    }
+                    Stored::New(id) | Stored::Pending(id) => Ok(Some(id)),
+                }
+            }
+        }
+    }
+
+    /// Records the failure of a message processed alone, in a transaction of its own (the one
+    /// it failed in was rolled back, the message's row with it if it was stored there).
+    async fn record_alone(&self, work: &Work, error: &str) -> anyhow::Result<usize> {
+        let mut tx = db::begin_write(&self.db).await?;
+        let queued = match self.stored_id(&mut tx, work).await? {
+            Some(id) => self.record_failure(&mut tx, id, work.msg(), error).await?,
+            None => 0,
+        };
+        tx.commit().await?;
+        Ok(queued)
     }
 
     /// Marks a message `failed` and, when the sender was talking to the bot, says so politely.

@@ -347,6 +347,11 @@ async fn parts_with(
     body: &str,
     within: rp::ReportSchools<'_>,
 ) -> anyhow::Result<rp::WeeklyParts> {
+    // A version begun by this very part (a new report, or an edit) holds nothing else.
+    let fresh = existing.is_none_or(|r| r.version != version);
+    if fresh {
+        return Ok(rp::WeeklyParts::from_parts(part_kind(kind).map(|k| (k, body)), within));
+    }
     let kept = existing
         .and_then(|r| r.parse_state.as_ref())
         .filter(|(v, _)| *v == version)
