@@ -5,17 +5,12 @@
 
 mod common;
 
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
-use common::Harness;
+use chrono::{DateTime, Utc};
+use common::{shanghai, Harness};
 use dudao::clock::ManualClock;
 use dudao::scheduler::{Firing, Job};
 use dudao::store::once::{self, Subject, SubjectKind};
 use std::path::{Path, PathBuf};
-
-fn local(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&Utc)
-}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,7 +27,7 @@ async fn an_event_is_recorded_once_per_subject() {
     .await
     .unwrap();
     dudao::db::migrate(&db).await.unwrap();
-    let t = local(11, 20, 9, 0);
+    let t = shanghai(11, 20, 9, 0);
     let mut tx = dudao::db::begin_write(&db).await.unwrap();
     assert!(once::record_once(&mut tx, Subject::RectifyItem(7), "L1", t).await.unwrap());
     assert!(!once::record_once(&mut tx, Subject::RectifyItem(7), "L1", t).await.unwrap(), "second call");
@@ -223,13 +218,13 @@ async fn count(h: &Harness, sql: &str) -> i64 {
 /// The week's round, reminded (privately), the theme's reminder on the 15th, and an item's
 /// first escalation step: run once on the sample, then on the real roster after the purge.
 async fn use_the_county(h: &mut Harness, clock: &ManualClock, inspector: &str) -> (i64, i64, i64) {
-    clock.set(local(11, 13, 16, 0));
-    run_job(h, &dudao::app::weekly::Prompt, "weekly_prompt", local(11, 13, 16, 0)).await;
+    clock.set(shanghai(11, 13, 16, 0));
+    run_job(h, &dudao::app::weekly::Prompt, "weekly_prompt", shanghai(11, 13, 16, 0)).await;
     let round: i64 = count(h, "SELECT id FROM weekly_rounds WHERE week = '2026-W46'").await;
-    clock.set(local(11, 16, 9, 30));
-    run_job(h, &dudao::app::weekly::Sweep, "weekly_sweep", local(11, 16, 9, 30)).await;
-    run_job(h, &dudao::app::monthly::ThemeRemind, "theme_remind", local(11, 1, 9, 0)).await;
-    run_job(h, &dudao::app::monthly::ThemeRemind, "theme_remind", local(11, 15, 9, 0)).await;
+    clock.set(shanghai(11, 16, 9, 30));
+    run_job(h, &dudao::app::weekly::Sweep, "weekly_sweep", shanghai(11, 16, 9, 30)).await;
+    run_job(h, &dudao::app::monthly::ThemeRemind, "theme_remind", shanghai(11, 1, 9, 0)).await;
+    run_job(h, &dudao::app::monthly::ThemeRemind, "theme_remind", shanghai(11, 15, 9, 0)).await;
     let theme: i64 = count(h, "SELECT id FROM monthly_themes WHERE month = '2026-11'").await;
     let out = h.say(&format!("[{inspector}-1] {inspector}: 记问题 实验小学 6 围墙破损 期限:11月17日")).await;
     assert!(out.contains("已登记问题"), "{out}");
@@ -253,7 +248,7 @@ async fn sent_to(h: &Harness, key_like: &str, code: &str) -> i64 {
 
 #[tokio::test]
 async fn real_rounds_themes_and_items_reusing_sample_ids_are_reminded() {
-    let clock = ManualClock::new(local(11, 13, 9, 0));
+    let clock = ManualClock::new(shanghai(11, 13, 9, 0));
     // The trial on the sample county: 郝涛 (D008) is 实验小学's inspector there.
     let mut h = Harness::start_with(CONFIG, Some(clock.clone())).await;
     h.bind("hao", "D008").await;

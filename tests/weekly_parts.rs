@@ -3,9 +3,7 @@
 
 mod common;
 
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
-use common::Harness;
+use common::{shanghai, Harness};
 use dudao::clock::ManualClock;
 use dudao::domain::report_parse::VisitMethod;
 use dudao::scheduler::Scheduler;
@@ -21,19 +19,15 @@ purpose = "zone_inspectors"
 zone = "Z05"
 "#;
 
-fn local(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&Utc)
-}
-
 /// A harness with 武芳 (D022) bound as `wu` and this week's round open.
 async fn week_open() -> (Harness, ManualClock) {
-    let clock = ManualClock::new(local(11, 27, 9, 0));
+    let clock = ManualClock::new(shanghai(11, 27, 9, 0));
     let mut h = Harness::start_with(CONFIG, Some(clock.clone())).await;
     h.bind("wu", "D022").await;
-    clock.set(local(11, 27, 16, 0));
+    clock.set(shanghai(11, 27, 16, 0));
     Scheduler::new(h.app().clone(), dudao::service::all_jobs()).tick().await.unwrap();
     h.settle().await;
-    clock.set(local(11, 27, 17, 0));
+    clock.set(shanghai(11, 27, 17, 0));
     (h, clock)
 }
 

@@ -61,6 +61,38 @@ pub trait Workflow: Send + Sync {
     }
 }
 
+/// Implements [`Workflow`] for a workflow whose commands each run one handler returning
+/// `anyhow::Result<()>` (the intent recorded is the catalog's), so each command is named once:
+/// `workflow!(Leave, "leave", |ctx, args| { Leave => request(ctx, args), CancelLeave => cancel(ctx) });`
+/// Further `Workflow` items (free-text claim, jobs, schedules) go in a trailing `{ … }` block.
+macro_rules! workflow {
+    ($ty:ty, $name:literal, |$ctx:ident, $args:ident| { $($id:ident => $call:expr),+ $(,)? } $({ $($rest:tt)* })?) => {
+        #[async_trait::async_trait]
+        impl $crate::app::registry::Workflow for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn commands(&self) -> &'static [$crate::domain::command::CommandId] {
+                &[$($crate::domain::command::CommandId::$id),+]
+            }
+            async fn command(
+                &self,
+                $ctx: &mut $crate::app::Ctx<'_>,
+                id: $crate::domain::command::CommandId,
+                $args: &str,
+            ) -> anyhow::Result<Option<&'static str>> {
+                match id {
+                    $($crate::domain::command::CommandId::$id => $call.await?,)+
+                    _ => {}
+                }
+                Ok(None)
+            }
+            $($($rest)*)?
+        }
+    };
+}
+pub(crate) use workflow;
+
 /// Every workflow, in the order free text is offered to them (the more specific claim first: a
 /// visit record's follow-up answer before a weekly report).
 fn builtin_workflows() -> Vec<Box<dyn Workflow>> {

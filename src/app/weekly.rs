@@ -673,30 +673,11 @@ pub fn register(jobs: &mut crate::scheduler::Jobs) {
 /// Weekly reports (周交流): the prompt, reminders and wrap-up, intake of free-text reports.
 pub struct Weekly;
 
-#[async_trait]
-impl crate::app::registry::Workflow for Weekly {
-    fn name(&self) -> &'static str {
-        "weekly"
-    }
-    fn commands(&self) -> &'static [crate::domain::command::CommandId] {
-        use crate::domain::command::CommandId;
-        &[CommandId::WeeklyReport, CommandId::MyWeekly, CommandId::WeeklyStats]
-    }
-    async fn command(
-        &self,
-        ctx: &mut Ctx<'_>,
-        id: crate::domain::command::CommandId,
-        args: &str,
-    ) -> anyhow::Result<Option<&'static str>> {
-        use crate::domain::command::CommandId;
-        match id {
-            CommandId::WeeklyReport => command(ctx, args).await?,
-            CommandId::MyWeekly => mine(ctx).await?,
-            CommandId::WeeklyStats => stats_command(ctx, args).await?,
-            _ => {}
-        }
-        Ok(None)
-    }
+crate::app::registry::workflow!(Weekly, "weekly", |ctx, args| {
+    WeeklyReport => command(ctx, args),
+    MyWeekly => mine(ctx),
+    WeeklyStats => stats_command(ctx, args),
+} {
     /// `maybe_intake` takes nothing but an inspector's text, with collection on, that quotes a
     /// message (perhaps the prompt) or is addressed to the bot (a private chat is): everything
     /// past that (the quoted message, the open round, a pending question) needs the database.
@@ -714,4 +695,4 @@ impl crate::app::registry::Workflow for Weekly {
     fn schedules(&self, settings: &crate::config::Settings) -> Vec<crate::config::ScheduleSettings> {
         schedules(&settings.weekly)
     }
-}
+});

@@ -23,6 +23,12 @@ pub struct Harness {
     pub clock: Option<ManualClock>,
 }
 
+/// A moment of 2026 in Asia/Shanghai, as a UTC instant.
+pub fn shanghai(m: u32, d: u32, h: u32, min: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&chrono::Utc)
+}
+
 pub fn settings_for(dir: &tempfile::TempDir, extra: &str) -> Settings {
     let db = dir.path().join("dudao.sqlite");
     let toml = format!(

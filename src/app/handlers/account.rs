@@ -147,29 +147,9 @@ pub async fn issue_code(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
 /// Binding accounts to roster people, help and identity.
 pub struct Account;
 
-#[async_trait::async_trait]
-impl crate::app::registry::Workflow for Account {
-    fn name(&self) -> &'static str {
-        "account"
-    }
-    fn commands(&self) -> &'static [crate::domain::command::CommandId] {
-        use crate::domain::command::CommandId;
-        &[CommandId::Help, CommandId::Bind, CommandId::WhoAmI, CommandId::IssueCode]
-    }
-    async fn command(
-        &self,
-        ctx: &mut Ctx<'_>,
-        id: crate::domain::command::CommandId,
-        args: &str,
-    ) -> anyhow::Result<Option<&'static str>> {
-        use crate::domain::command::CommandId;
-        match id {
-            CommandId::Help => help(ctx, args).await?,
-            CommandId::Bind => bind(ctx, args).await?,
-            CommandId::WhoAmI => whoami(ctx).await?,
-            CommandId::IssueCode => issue_code(ctx, args).await?,
-            _ => {}
-        }
-        Ok(None)
-    }
-}
+crate::app::registry::workflow!(Account, "account", |ctx, args| {
+    Help => help(ctx, args),
+    Bind => bind(ctx, args),
+    WhoAmI => whoami(ctx),
+    IssueCode => issue_code(ctx, args),
+});

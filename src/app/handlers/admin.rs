@@ -28,24 +28,4 @@ pub async fn queue(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
 /// The outbox queue, for the office.
 pub struct Admin;
 
-#[async_trait::async_trait]
-impl crate::app::registry::Workflow for Admin {
-    fn name(&self) -> &'static str {
-        "admin"
-    }
-    fn commands(&self) -> &'static [crate::domain::command::CommandId] {
-        use crate::domain::command::CommandId;
-        &[CommandId::Queue]
-    }
-    async fn command(
-        &self,
-        ctx: &mut Ctx<'_>,
-        id: crate::domain::command::CommandId,
-        _args: &str,
-    ) -> anyhow::Result<Option<&'static str>> {
-        if id == crate::domain::command::CommandId::Queue {
-            queue(ctx).await?;
-        }
-        Ok(None)
-    }
-}
+crate::app::registry::workflow!(Admin, "admin", |ctx, _args| { Queue => queue(ctx) });

@@ -71,24 +71,4 @@ pub async fn register(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
 /// Registering group chats for a purpose.
 pub struct Groups;
 
-#[async_trait::async_trait]
-impl crate::app::registry::Workflow for Groups {
-    fn name(&self) -> &'static str {
-        "groups"
-    }
-    fn commands(&self) -> &'static [crate::domain::command::CommandId] {
-        use crate::domain::command::CommandId;
-        &[CommandId::RegisterGroup]
-    }
-    async fn command(
-        &self,
-        ctx: &mut Ctx<'_>,
-        id: crate::domain::command::CommandId,
-        args: &str,
-    ) -> anyhow::Result<Option<&'static str>> {
-        if id == crate::domain::command::CommandId::RegisterGroup {
-            register(ctx, args).await?;
-        }
-        Ok(None)
-    }
-}
+crate::app::registry::workflow!(Groups, "groups", |ctx, args| { RegisterGroup => register(ctx, args) });

@@ -53,27 +53,7 @@ pub async fn cancel(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
 /// Inspectors' leave.
 pub struct Leave;
 
-#[async_trait::async_trait]
-impl crate::app::registry::Workflow for Leave {
-    fn name(&self) -> &'static str {
-        "leave"
-    }
-    fn commands(&self) -> &'static [crate::domain::command::CommandId] {
-        use crate::domain::command::CommandId;
-        &[CommandId::Leave, CommandId::CancelLeave]
-    }
-    async fn command(
-        &self,
-        ctx: &mut Ctx<'_>,
-        id: crate::domain::command::CommandId,
-        args: &str,
-    ) -> anyhow::Result<Option<&'static str>> {
-        use crate::domain::command::CommandId;
-        match id {
-            CommandId::Leave => request(ctx, args).await?,
-            CommandId::CancelLeave => cancel(ctx).await?,
-            _ => {}
-        }
-        Ok(None)
-    }
-}
+crate::app::registry::workflow!(Leave, "leave", |ctx, args| {
+    Leave => request(ctx, args),
+    CancelLeave => cancel(ctx),
+});

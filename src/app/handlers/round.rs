@@ -69,24 +69,4 @@ pub async fn start_weekly(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
 /// Starting a weekly round by hand.
 pub struct Round;
 
-#[async_trait::async_trait]
-impl crate::app::registry::Workflow for Round {
-    fn name(&self) -> &'static str {
-        "round"
-    }
-    fn commands(&self) -> &'static [crate::domain::command::CommandId] {
-        use crate::domain::command::CommandId;
-        &[CommandId::WeeklyStart]
-    }
-    async fn command(
-        &self,
-        ctx: &mut Ctx<'_>,
-        id: crate::domain::command::CommandId,
-        _args: &str,
-    ) -> anyhow::Result<Option<&'static str>> {
-        if id == crate::domain::command::CommandId::WeeklyStart {
-            start_weekly(ctx).await?;
-        }
-        Ok(None)
-    }
-}
+crate::app::registry::workflow!(Round, "round", |ctx, _args| { WeeklyStart => start_weekly(ctx) });

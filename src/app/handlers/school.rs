@@ -83,24 +83,4 @@ pub async fn show(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
 /// Looking up a school.
 pub struct Schools;
 
-#[async_trait::async_trait]
-impl crate::app::registry::Workflow for Schools {
-    fn name(&self) -> &'static str {
-        "schools"
-    }
-    fn commands(&self) -> &'static [crate::domain::command::CommandId] {
-        use crate::domain::command::CommandId;
-        &[CommandId::School]
-    }
-    async fn command(
-        &self,
-        ctx: &mut Ctx<'_>,
-        id: crate::domain::command::CommandId,
-        args: &str,
-    ) -> anyhow::Result<Option<&'static str>> {
-        if id == crate::domain::command::CommandId::School {
-            show(ctx, args).await?;
-        }
-        Ok(None)
-    }
-}
+crate::app::registry::workflow!(Schools, "schools", |ctx, args| { School => show(ctx, args) });
