@@ -572,15 +572,31 @@ fn run_mode(mode: &str) {
     fake_rt.block_on(d.sequential(0, warm));
     let strays_before = d.strays;
 
+    // Group commit: how many messages shared each processing transaction, per phase.
+    let commits = || match &service {
+        Service::Full(r) => r.app.pipeline.committed(),
+        Service::Floor { .. } => (0, 0),
+    };
+    let batch_mean = |a: (u64, u64), b: (u64, u64)| (b.1 - a.1) as f64 / (b.0 - a.0).max(1) as f64;
+    let c0 = commits();
     let s0 = sample();
     let t0 = Instant::now();
     let mut lat_seq = fake_rt.block_on(d.sequential(warm, seq));
     let seq_wall = t0.elapsed();
     let s1 = sample();
+    let c1 = commits();
     let t1 = Instant::now();
     let mut lat_fl = fake_rt.block_on(d.in_flight(warm + seq, n, inflight));
     let fl_wall = t1.elapsed();
     let s2 = sample();
+    let c2 = commits();
+    if let Service::Full(_) = &service {
+        println!(
+            "[full] messages per processing transaction: {:.2} at 1 in flight, {:.2} at {inflight} in flight",
+            batch_mean(c0, c1),
+            batch_mean(c1, c2)
+        );
+    }
     lat_seq.sort();
     lat_fl.sort();
     let peak_rss = status_mb("VmHWM:");
