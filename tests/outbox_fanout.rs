@@ -149,3 +149,98 @@ async fn a_fan_out_sits_on_the_limits_without_breaking_them() {
         GLOBAL.window.as_millis()
     );
 }
+
+/// The webhook channel, but the first attempt at each message whose text holds `FLAKY` fails.
+struct FirstTryFails {
+    inner: WebhookChannel,
+    failed: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+const FLAKY: &str = "（线路抖动）";
+
+#[async_trait]
+impl Channel for FirstTryFails {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn platform(&self) -> &'static str {
+        self.inner.platform()
+    }
+    fn capabilities(&self) -> &Capabilities {
+        self.inner.capabilities()
+    }
+    async fn send(&self, m: &OutboundMessage) -> Result<SendReceipt, SendError> {
+        let text = dudao::chat::plain_text(&m.segments);
+        if text.contains(FLAKY) && self.failed.lock().unwrap().insert(text.clone()) {
+            return Err(SendError::Transient("502 from the platform's gateway".into()));
+        }
+        self.inner.send(m).await
+    }
+    async fn run(self: Arc<Self>, _c: ChannelContext) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// A chat's backlog is claimed as a run and sent in order; when one message of the run fails,
+/// the ones after it wait for its retry instead of overtaking it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_send_holds_back_the_rest_of_its_chat() {
+    let (hook, url) = webhook_fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Settings::from_toml_over_default(&format!(
+        "[database]\npath = \"{}\"\nsynchronous = \"normal\"\n[outbox]\nbackoff_base_ms = 30\nbackoff_max_ms = 60",
+        dir.path().join("runs.sqlite").display()
+    ))
+    .unwrap();
+    let db = dudao::db::open_and_migrate(&s.database).await.unwrap();
+    let inner = WebhookChannel::new(
+        toml::from_str(&format!(
+            "name = \"hook\"\nurl = \"{url}\"\nmax_per_second = 1000\nmax_per_chat_per_minute = 1000"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let ch: Arc<dyn Channel> = Arc::new(FirstTryFails { inner, failed: Default::default() });
+    let directory = Directory::from_channels(std::slice::from_ref(&ch));
+    let text = |c: usize, i: usize| {
+        let flaky = if i == 2 || (c == 1 && i == 0) { FLAKY } else { "" };
+        format!("{c}号群第{i}条：明早八点到校检查晨检记录{flaky}")
+    };
+    let mut tx = dudao::db::begin_write(&db).await.unwrap();
+    for c in 0..2 {
+        for i in 0..6 {
+            let env = Envelope::new(
+                format!("run{c}-{i}"),
+                Recipient::Chat(ChatRef::group("hook", format!("q{c}"))),
+                vec![Segment::text(text(c, i))],
+                "test",
+            );
+            dudao::outbox::enqueue(&mut tx, &directory, chrono::Utc::now(), env).await.unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+
+    let worker = Arc::new(Worker::new(
+        db.clone(),
+        Arc::new(dudao::clock::SystemClock),
+        ch,
+        s.outbox.clone(),
+        Arc::new(Notify::new()),
+    ));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(worker.clone().run(stop.clone()));
+    hook.wait_for(12, Duration::from_secs(30)).await;
+    stop.cancel();
+    task.await.unwrap();
+
+    let arrivals = hook.arrivals();
+    assert_eq!(arrivals.len(), 12, "each message delivered once");
+    for c in 0..2 {
+        let got: Vec<String> = arrivals.iter().filter(|a| a.chat == format!("q{c}")).map(|a| a.text.clone()).collect();
+        let expected: Vec<String> = (0..6).map(|i| text(c, i)).collect();
+        assert_eq!(got, expected, "chat q{c} in order despite its failed first tries");
+    }
+    let retried: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE attempts > 1").fetch_one(&db).await.unwrap();
+    assert_eq!(retried, 3, "the three flaky messages took a second attempt, the others one");
+}

@@ -29,7 +29,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, Notify, Semaphore};
+use tokio::sync::{oneshot, Mutex, Notify, Semaphore};
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -69,6 +69,11 @@ const RECLAIM_EVERY: ChronoDuration = ChronoDuration::seconds(1);
 
 /// The most rows one worker keeps claimed: bounds memory and what a takeover must wait for.
 const MAX_CLAIMED: usize = 512;
+
+/// The most messages of one chat a claim takes (at-least-once ones; an at-most-once message is
+/// claimed alone, at the head of its chat). They are sent one after another, in order, so a
+/// chat with a backlog moves at the platform's pace instead of one claim and commit per message.
+const PER_CHAT_RUN: usize = 8;
 
 /// How many rows may be claimed ahead of their send: as many as the channel's global limits let
 /// go out within half a lease (so none outlives its lease waiting for a slot), at least
@@ -264,8 +269,10 @@ impl Worker {
         }
         let rest = limit.saturating_sub(rows.len());
         if rest > 0 {
-            let alo = Some(Delivery::AtLeastOnce.as_str());
-            rows.extend(store::take_heads(&mut tx, self.name(), now, &lease, alo, rest as i64).await?);
+            let alo = Delivery::AtLeastOnce.as_str();
+            rows.extend(
+                store::take_runs(&mut tx, self.name(), now, &lease, alo, rest as i64, PER_CHAT_RUN as i64).await?,
+            );
         }
         tx.commit().await?;
         self.report_lost(lost);
@@ -550,12 +557,23 @@ impl Worker {
                         finished.clear();
                         // Every slot taken: more may be ready once one frees.
                         should_claim = batch.len() >= free;
+                        // A chat's messages in this claim go one after another: each waits for
+                        // the one before, and stays unsent (released) if that one did not get
+                        // through, so it cannot overtake a retry.
+                        let mut chains: HashMap<String, oneshot::Receiver<bool>> = HashMap::new();
                         for c in batch {
                             let me = self.clone();
                             let task = c.clone();
                             let stop = shutdown.clone();
+                            let (went, next) = oneshot::channel::<bool>();
+                            let before = chains.insert(c.chat.key(), next);
                             let handle = inflight.spawn(async move {
-                                let outcome = me.send_one(&task, &stop).await;
+                                let go = match before {
+                                    Some(rx) => rx.await.unwrap_or(false),
+                                    None => true,
+                                };
+                                let outcome = if go { me.send_one(&task, &stop).await } else { Outcome::Released };
+                                let _ = went.send(outcome.advances_chat());
                                 (task, outcome)
                             });
                             tasks.insert(handle.id(), c);
@@ -631,11 +649,17 @@ impl Worker {
             }
             let mut done = Vec::new();
             let stop = CancellationToken::new();
+            // A chat whose message did not get through sends nothing more of this claim.
+            let mut stopped: std::collections::HashSet<String> = std::collections::HashSet::new();
             for c in batch {
-                let outcome = self.send_one(&c, &stop).await;
+                let outcome =
+                    if stopped.contains(&c.chat.key()) { Outcome::Released } else { self.send_one(&c, &stop).await };
+                if !outcome.advances_chat() {
+                    stopped.insert(c.chat.key());
+                }
                 done.push((c, outcome));
             }
-            n += done.len();
+            n += done.iter().filter(|(_, o)| !matches!(o, Outcome::Released)).count();
             self.finish_many(&done).await?;
         }
     }

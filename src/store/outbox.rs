@@ -149,6 +149,63 @@ pub struct HeadRow {
     pub delivery: String,
 }
 
+/// Like [`take_heads`], but takes from each chat the run of up to `per_chat` rows that starts at
+/// its head: consecutive, all due and all of `delivery` (a row of the other kind, or one not due
+/// yet, ends the run). Up to `limit` rows in all, oldest first. The worker sends a chat's run in
+/// order, one after another, so a chat with a backlog no longer waits for a claim per message.
+pub async fn take_runs(
+    conn: &mut Conn,
+    channel: &str,
+    now: DateTime<Utc>,
+    lease: &str,
+    delivery: &str,
+    limit: i64,
+    per_chat: i64,
+) -> sqlx::Result<Vec<HeadRow>> {
+    let rows = sqlx::query(
+        "WITH heads AS (
+             SELECT o.chat_kind, o.chat_id FROM outbox o
+             WHERE o.channel = ?1 AND o.status = 'pending' AND o.next_attempt_at <= ?2 AND o.delivery = ?5
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel AND p.chat_kind = o.chat_kind
+                               AND p.chat_id = o.chat_id AND p.id < o.id AND p.status IN ('pending', 'sending'))
+             ORDER BY o.id LIMIT ?3),
+         runs AS (
+             SELECT x.id, x.chat_kind, x.chat_id, x.delivery, x.next_attempt_at FROM heads h
+             JOIN outbox x ON x.id IN (SELECT y.id FROM outbox y WHERE y.channel = ?1 AND y.chat_kind = h.chat_kind
+                                       AND y.chat_id = h.chat_id AND y.status = 'pending' ORDER BY y.id LIMIT ?6)),
+         marked AS (
+             SELECT id, MAX(next_attempt_at) OVER w AS latest, SUM(delivery <> ?5) OVER w AS others FROM runs
+             WINDOW w AS (PARTITION BY chat_kind, chat_id ORDER BY id ROWS UNBOUNDED PRECEDING))
+         UPDATE outbox SET status = 'sending', lease_until = ?4
+             WHERE status = 'pending'
+               AND id IN (SELECT id FROM marked WHERE latest <= ?2 AND others = 0 ORDER BY id LIMIT ?3)
+             RETURNING id, chat_kind, chat_id, segments, attempts, delivery",
+    )
+    .bind(channel)
+    .bind(ts(now))
+    .bind(limit)
+    .bind(lease)
+    .bind(delivery)
+    .bind(per_chat.max(1))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: Vec<HeadRow> = rows.iter().map(head_row).collect();
+    // RETURNING gives no order.
+    out.sort_by_key(|r| r.id);
+    Ok(out)
+}
+
+fn head_row(r: &sqlx::sqlite::SqliteRow) -> HeadRow {
+    HeadRow {
+        id: r.get("id"),
+        chat_kind: r.get("chat_kind"),
+        chat_id: r.get("chat_id"),
+        segments: r.get("segments"),
+        attempts: r.get("attempts"),
+        delivery: r.get("delivery"),
+    }
+}
+
 /// Claims, in one statement, up to `limit` ready rows of a channel that are the oldest unsent of
 /// their chat ('pending' → 'sending' under `lease`); oldest first; only rows of `delivery` when
 /// given. A chat with a row in flight has no head, so it yields nothing until that row's outcome
@@ -179,17 +236,7 @@ pub async fn take_heads(
     .bind(delivery)
     .fetch_all(&mut *conn)
     .await?;
-    let mut out: Vec<HeadRow> = rows
-        .iter()
-        .map(|r| HeadRow {
-            id: r.get("id"),
-            chat_kind: r.get("chat_kind"),
-            chat_id: r.get("chat_id"),
-            segments: r.get("segments"),
-            attempts: r.get("attempts"),
-            delivery: r.get("delivery"),
-        })
-        .collect();
+    let mut out: Vec<HeadRow> = rows.iter().map(head_row).collect();
     // RETURNING gives no order.
     out.sort_by_key(|r| r.id);
     Ok(out)
