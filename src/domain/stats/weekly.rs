@@ -61,7 +61,7 @@ fn in_scope(r: &WeeklyRow, scope: Scope) -> bool {
 
 /// One status per person and week: someone in two rounds of a week (two groups) counts once —
 /// a report anywhere counts, on time if any was on time; excluded only without a report.
-fn merged<'a>(rows: &'a [WeeklyRow], period: Period, scope: Scope) -> BTreeMap<(&'a str, i64), WeeklyRow> {
+fn merged(rows: &[WeeklyRow], period: Period, scope: Scope) -> BTreeMap<(&str, i64), WeeklyRow> {
     let mut out: BTreeMap<(&str, i64), WeeklyRow> = BTreeMap::new();
     for r in rows.iter().filter(|r| in_scope(r, scope)) {
         if !week_thursday(&r.week).is_some_and(|t| period.contains(t)) {
