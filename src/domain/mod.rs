@@ -13,6 +13,7 @@ pub mod rectify;
 pub mod report_parse;
 pub mod role;
 pub mod school_match;
+pub mod stats;
 pub mod task;
 pub mod text;
 pub mod visit_parse;

@@ -1,0 +1,297 @@
+//! Rows for the statistics (`domain::stats`): one or two queries per area for a period, read
+//! once per request; the figures are computed from them in the domain.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use sqlx::Row;
+
+use super::Conn;
+use crate::db::{parse_ts, ts};
+use crate::domain::rectify::{Severity, Source, Status};
+use crate::domain::report_parse::VisitMethod;
+use crate::domain::stats::rectify::{escalation_level, EscalationRow, EventRow, ItemRow};
+use crate::domain::stats::tasks::AssignmentRow;
+use crate::domain::stats::visits::{InspectorRow, SchoolRow, VisitRow};
+use crate::domain::stats::weekly::WeeklyRow;
+use crate::domain::stats::{Period, Rows};
+use crate::domain::task::AssignmentState;
+use crate::domain::visit_parse::VisitKind;
+use crate::domain::weekly::week_label;
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn parse_day(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+/// The instant local day `d` begins (the earliest one at a clock change).
+fn start_of(tz: Tz, d: NaiveDate) -> DateTime<Utc> {
+    let midnight = d.and_time(NaiveTime::MIN);
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
+}
+
+/// The instants `[start, end)` covering the local days of `period`, as stored text.
+fn bounds(tz: Tz, period: Period) -> (String, String) {
+    let end = match period.to.succ_opt() {
+        Some(next) => ts(start_of(tz, next)),
+        // The last representable day: everything after its start.
+        None => "~".to_string(),
+    };
+    (ts(start_of(tz, period.from)), end)
+}
+
+fn local_day(tz: Tz, stored: &str) -> Option<NaiveDate> {
+    parse_ts(stored).map(|t| t.with_timezone(&tz).date_naive())
+}
+
+/// Everything the statistics of `period` read. `exempt_invited`: 特约督学 are not held to the
+/// visit quota (`[visits] exempt_invited`).
+pub async fn load(conn: &mut Conn, tz: Tz, period: Period, exempt_invited: bool) -> sqlx::Result<Rows> {
+    let schools = school_rows(conn).await?;
+    let (items, escalations) = rectify_rows(conn, tz, period, &schools).await?;
+    Ok(Rows {
+        weekly: weekly_rows(conn, period).await?,
+        visits: visit_rows(conn, period).await?,
+        inspectors: inspector_rows(conn, exempt_invited).await?,
+        items,
+        escalations,
+        assignments: task_rows(conn, tz, period).await?,
+        schools,
+    })
+}
+
+/// Members of the weekly rounds around `period`, with their reports (the domain keeps the weeks
+/// whose Thursday falls in the period).
+pub async fn weekly_rows(conn: &mut Conn, period: Period) -> sqlx::Result<Vec<WeeklyRow>> {
+    // Every week whose Thursday is in the period lies between these labels (they sort as text).
+    let (first, last) = (week_label(period.from), week_label(period.to));
+    let rows = sqlx::query(
+        "SELECT r.week, m.person_id, p.zone_id, m.excluded IS NOT NULL AS excluded,
+                w.id IS NOT NULL AS submitted, COALESCE(w.late, 0) AS late
+           FROM weekly_members m
+           JOIN weekly_rounds r ON r.id = m.round_id
+           JOIN people p ON p.id = m.person_id
+           LEFT JOIN weekly_reports w ON w.round_id = m.round_id AND w.person_id = m.person_id
+          WHERE r.week BETWEEN ? AND ?
+          ORDER BY r.week, m.person_id",
+    )
+    .bind(first)
+    .bind(last)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| WeeklyRow {
+            week: r.get("week"),
+            person_id: r.get("person_id"),
+            zone_id: r.get("zone_id"),
+            excluded: r.get::<i64, _>("excluded") != 0,
+            submitted: r.get::<i64, _>("submitted") != 0,
+            late: r.get::<i64, _>("late") != 0,
+        })
+        .collect())
+}
+
+/// Submitted visits dated in `period`, with the zone of the school visited and the methods of
+/// the record.
+pub async fn visit_rows(conn: &mut Conn, period: Period) -> sqlx::Result<Vec<VisitRow>> {
+    let rows = sqlx::query(
+        "SELECT v.id, v.person_id, v.school_id, s.zone_id, v.visit_date, v.kind, v.themed,
+                json_extract(v.parsed, '$.methods') AS methods
+           FROM visits v JOIN schools s ON s.id = v.school_id
+          WHERE v.status = 'submitted' AND v.visit_date BETWEEN ? AND ?
+          ORDER BY v.visit_date, v.id",
+    )
+    .bind(day(period.from))
+    .bind(day(period.to))
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let methods: Option<String> = r.get("methods");
+            Some(VisitRow {
+                id: r.get("id"),
+                person_id: r.get("person_id"),
+                school_id: r.get("school_id"),
+                zone_id: r.get("zone_id"),
+                date: parse_day(r.get("visit_date"))?,
+                kind: VisitKind::parse(r.get("kind")).unwrap_or_default(),
+                themed: r.get::<i64, _>("themed") != 0,
+                methods: methods
+                    .and_then(|m| serde_json::from_str::<Vec<(VisitMethod, u32)>>(&m).ok())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// Active schools with their responsible inspectors (active, not recused).
+pub async fn school_rows(conn: &mut Conn) -> sqlx::Result<Vec<SchoolRow>> {
+    let schools =
+        sqlx::query("SELECT id, zone_id FROM schools WHERE active = 1 ORDER BY code").fetch_all(&mut *conn).await?;
+    let assigned = sqlx::query(
+        "SELECT a.school_id, a.person_id FROM school_assignments a JOIN people p ON p.id = a.person_id
+          WHERE a.conflict_of_interest = 0 AND p.role = 'inspector' AND p.active = 1
+          ORDER BY a.school_id, a.person_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut by_school: HashMap<i64, Vec<i64>> = HashMap::new();
+    for r in &assigned {
+        by_school.entry(r.get("school_id")).or_default().push(r.get("person_id"));
+    }
+    Ok(schools
+        .iter()
+        .map(|r| {
+            let id: i64 = r.get("id");
+            SchoolRow { id, zone_id: r.get("zone_id"), inspectors: by_school.remove(&id).unwrap_or_default() }
+        })
+        .collect())
+}
+
+/// Active inspectors; `counted` false for 特约督学 when they are exempt from the quota.
+pub async fn inspector_rows(conn: &mut Conn, exempt_invited: bool) -> sqlx::Result<Vec<InspectorRow>> {
+    let rows = sqlx::query(
+        "SELECT id, zone_id, inspector_type FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let kind: Option<String> = r.get("inspector_type");
+            InspectorRow {
+                id: r.get("id"),
+                zone_id: r.get("zone_id"),
+                counted: !(exempt_invited && kind.as_deref() == Some("invited")),
+            }
+        })
+        .collect())
+}
+
+/// Items that matter to `period` — recorded by its end and still open, or touched since its
+/// start (an item closed or cancelled before the period, and untouched since, has no figure
+/// in it) — with their events up to the period's end, and the escalations sent in it.
+pub async fn rectify_rows(
+    conn: &mut Conn,
+    tz: Tz,
+    period: Period,
+    schools: &[SchoolRow],
+) -> sqlx::Result<(Vec<ItemRow>, Vec<EscalationRow>)> {
+    let (start, end) = bounds(tz, period);
+    const RELEVANT: &str = "i.created_at < ?1 AND (i.status NOT IN ('closed', 'cancelled') OR i.updated_at >= ?2)";
+    let items = sqlx::query(&format!(
+        "SELECT i.id, i.school_id, s.zone_id, i.category, i.severity, i.source, i.created_at, i.status, i.deadline
+           FROM rectify_items i JOIN schools s ON s.id = i.school_id
+          WHERE {RELEVANT} ORDER BY i.id"
+    ))
+    .bind(&end)
+    .bind(&start)
+    .fetch_all(&mut *conn)
+    .await?;
+    let events = sqlx::query(&format!(
+        "SELECT e.item_id, e.local_date, e.action, e.to_status, e.deadline
+           FROM rectify_events e JOIN rectify_items i ON i.id = e.item_id
+          WHERE {RELEVANT} AND e.local_date <= ?3 ORDER BY e.id"
+    ))
+    .bind(&end)
+    .bind(&start)
+    .bind(day(period.to))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut by_item: HashMap<i64, Vec<EventRow>> = HashMap::new();
+    for r in &events {
+        let (Some(date), Some(to_status)) = (parse_day(r.get("local_date")), Status::from_db(r.get("to_status")))
+        else {
+            continue;
+        };
+        let deadline: Option<String> = r.get("deadline");
+        by_item.entry(r.get("item_id")).or_default().push(EventRow {
+            date,
+            action: r.get("action"),
+            to_status,
+            deadline: deadline.as_deref().and_then(parse_day),
+        });
+    }
+    let inspectors: HashMap<i64, &Vec<i64>> = schools.iter().map(|s| (s.id, &s.inspectors)).collect();
+    let items = items
+        .iter()
+        .filter_map(|r| {
+            let id: i64 = r.get("id");
+            let school_id: i64 = r.get("school_id");
+            Some(ItemRow {
+                id,
+                school_id,
+                zone_id: r.get("zone_id"),
+                inspectors: inspectors.get(&school_id).map(|v| v.to_vec()).unwrap_or_default(),
+                category: u8::try_from(r.get::<i64, _>("category")).ok()?,
+                severity: Severity::from_db(r.get("severity"))?,
+                source: Source::from_db(r.get("source"))?,
+                created: local_day(tz, r.get("created_at"))?,
+                status: Status::from_db(r.get("status"))?,
+                deadline: parse_day(r.get("deadline"))?,
+                events: by_item.remove(&id).unwrap_or_default(),
+            })
+        })
+        .collect();
+    let esc = sqlx::query(
+        "SELECT subject_id, event, at FROM once_events
+          WHERE subject_kind = 'rectify_item' AND at >= ? AND at < ? ORDER BY at",
+    )
+    .bind(&start)
+    .bind(&end)
+    .fetch_all(&mut *conn)
+    .await?;
+    let escalations = esc
+        .iter()
+        .filter_map(|r| {
+            Some(EscalationRow {
+                item_id: r.get("subject_id"),
+                level: escalation_level(r.get("event"))?,
+                date: local_day(tz, r.get("at"))?,
+            })
+        })
+        .collect();
+    Ok((items, escalations))
+}
+
+/// Live assignments made in `period`, in their current state.
+pub async fn task_rows(conn: &mut Conn, tz: Tz, period: Period) -> sqlx::Result<Vec<AssignmentRow>> {
+    let (start, end) = bounds(tz, period);
+    let rows = sqlx::query(
+        "SELECT a.task_id, a.person_id, p.zone_id, a.state, a.assigned_at,
+                a.acknowledged_at IS NOT NULL AS acknowledged, t.deadline_at, t.status AS task_status
+           FROM task_assignments a
+           JOIN tasks t ON t.id = a.task_id
+           JOIN people p ON p.id = a.person_id
+          WHERE a.state <> 'cancelled' AND a.assigned_at >= ? AND a.assigned_at < ?
+          ORDER BY a.id",
+    )
+    .bind(start)
+    .bind(end)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some(AssignmentRow {
+                task_id: r.get("task_id"),
+                person_id: r.get("person_id"),
+                zone_id: r.get("zone_id"),
+                state: AssignmentState::parse_db(r.get("state"))?,
+                assigned: local_day(tz, r.get("assigned_at"))?,
+                acknowledged: r.get::<i64, _>("acknowledged") != 0,
+                deadline: parse_ts(r.get("deadline_at"))?,
+                task_open: r.get::<&str, _>("task_status") == "open",
+            })
+        })
+        .collect())
+}
