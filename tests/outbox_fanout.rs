@@ -48,13 +48,16 @@ impl Channel for ShortWindows {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fan_out_sits_on_the_limits_without_breaking_them() {
-    let (hook, url) = webhook_fake::start().await;
-    let dir = tempfile::tempdir().unwrap();
+/// A migrated database with `[outbox]` settings from `outbox_toml`, and the real webhook channel
+/// posting to `url` with limits high enough that the test's own windows decide.
+async fn webhook_setup(
+    dir: &tempfile::TempDir,
+    outbox_toml: &str,
+    url: &str,
+) -> (Settings, sqlx::SqlitePool, WebhookChannel) {
     let s = Settings::from_toml_over_default(&format!(
-        "[database]\npath = \"{}\"\nsynchronous = \"normal\"\n[outbox]\nlease_seconds = 60\nmax_in_flight = 4",
-        dir.path().join("fanout.sqlite").display()
+        "[database]\npath = \"{}\"\nsynchronous = \"normal\"\n[outbox]\n{outbox_toml}",
+        dir.path().join("outbox.sqlite").display()
     ))
     .unwrap();
     let db = dudao::db::open_and_migrate(&s.database).await.unwrap();
@@ -65,6 +68,14 @@ async fn a_fan_out_sits_on_the_limits_without_breaking_them() {
         .unwrap(),
     )
     .unwrap();
+    (s, db, inner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_sits_on_the_limits_without_breaking_them() {
+    let (hook, url) = webhook_fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (s, db, inner) = webhook_setup(&dir, "lease_seconds = 60\nmax_in_flight = 4", &url).await;
     let caps =
         Capabilities { global_limits: vec![GLOBAL], per_chat_limits: vec![PER_CHAT], ..inner.capabilities().clone() };
     let ch: Arc<dyn Channel> = Arc::new(ShortWindows { inner, caps });
@@ -187,19 +198,7 @@ impl Channel for FirstTryFails {
 async fn a_failed_send_holds_back_the_rest_of_its_chat() {
     let (hook, url) = webhook_fake::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let s = Settings::from_toml_over_default(&format!(
-        "[database]\npath = \"{}\"\nsynchronous = \"normal\"\n[outbox]\nbackoff_base_ms = 30\nbackoff_max_ms = 60",
-        dir.path().join("runs.sqlite").display()
-    ))
-    .unwrap();
-    let db = dudao::db::open_and_migrate(&s.database).await.unwrap();
-    let inner = WebhookChannel::new(
-        toml::from_str(&format!(
-            "name = \"hook\"\nurl = \"{url}\"\nmax_per_second = 1000\nmax_per_chat_per_minute = 1000"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let (s, db, inner) = webhook_setup(&dir, "backoff_base_ms = 30\nbackoff_max_ms = 60", &url).await;
     let ch: Arc<dyn Channel> = Arc::new(FirstTryFails { inner, failed: Default::default() });
     let directory = Directory::from_channels(std::slice::from_ref(&ch));
     let text = |c: usize, i: usize| {
