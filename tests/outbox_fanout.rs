@@ -48,6 +48,24 @@ impl Channel for ShortWindows {
     }
 }
 
+/// The outbox worker for `ch`, running until the token is cancelled.
+fn run_worker(
+    db: &sqlx::SqlitePool,
+    ch: Arc<dyn Channel>,
+    s: &Settings,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let worker = Arc::new(Worker::new(
+        db.clone(),
+        Arc::new(dudao::clock::SystemClock),
+        ch,
+        s.outbox.clone(),
+        Arc::new(Notify::new()),
+    ));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(worker.run(stop.clone()));
+    (stop, task)
+}
+
 /// A migrated database with `[outbox]` settings from `outbox_toml`, and the real webhook channel
 /// posting to `url` with limits high enough that the test's own windows decide.
 async fn webhook_setup(
@@ -100,15 +118,7 @@ async fn a_fan_out_sits_on_the_limits_without_breaking_them() {
     }
     tx.commit().await.unwrap();
 
-    let worker = Arc::new(Worker::new(
-        db.clone(),
-        Arc::new(dudao::clock::SystemClock),
-        ch,
-        s.outbox.clone(),
-        Arc::new(Notify::new()),
-    ));
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(worker.clone().run(stop.clone()));
+    let (stop, task) = run_worker(&db, ch, &s);
     let total = chats * per_chat;
     hook.wait_for(total, Duration::from_secs(60)).await;
     // Every outcome recorded.
@@ -219,15 +229,7 @@ async fn a_failed_send_holds_back_the_rest_of_its_chat() {
     }
     tx.commit().await.unwrap();
 
-    let worker = Arc::new(Worker::new(
-        db.clone(),
-        Arc::new(dudao::clock::SystemClock),
-        ch,
-        s.outbox.clone(),
-        Arc::new(Notify::new()),
-    ));
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(worker.clone().run(stop.clone()));
+    let (stop, task) = run_worker(&db, ch, &s);
     hook.wait_for(12, Duration::from_secs(30)).await;
     stop.cancel();
     task.await.unwrap();

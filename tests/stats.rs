@@ -6,9 +6,9 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Asia::Shanghai;
-use common::Harness;
+use common::{shanghai, Harness};
 use dudao::clock::ManualClock;
 use dudao::domain::rectify::Severity;
 use dudao::domain::report_parse::VisitMethod;
@@ -43,10 +43,6 @@ id = "office"
 purpose = "supervisors"
 "#;
 
-fn local(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&Utc)
-}
-
 fn day(m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, m, d).unwrap()
 }
@@ -80,7 +76,7 @@ async fn load(h: &Harness, period: Period) -> stats::Rows {
 
 #[tokio::test]
 async fn a_november_of_figures_through_the_pipeline() {
-    let clock = ManualClock::new(local(11, 2, 8, 0));
+    let clock = ManualClock::new(shanghai(11, 2, 8, 0));
     let mut h = Harness::start_with(CONFIG, Some(clock.clone())).await;
     for (acct, code) in [
         ("sup", "S001"),
@@ -95,16 +91,16 @@ async fn a_november_of_figures_through_the_pipeline() {
     }
 
     // Two visits by 郝涛 (D008) to his own schools.
-    clock.set(local(11, 5, 15, 0));
+    clock.set(shanghai(11, 5, 15, 0));
     let out = h.say("hao: 督导纪实 11月5日 城关三小 查阅资料，座谈走访，未发现问题").await;
     assert!(out.contains("已收到督导纪实") && out.contains("城关三小"), "{out}");
-    clock.set(local(11, 10, 15, 0));
+    clock.set(shanghai(11, 10, 15, 0));
     let out = h.say("hao: 督导纪实 城关四小 推门听课3节，未发现问题").await;
     assert!(out.contains("已收到督导纪实") && out.contains("城关四小"), "{out}");
 
     // Monday 23rd: three problems at 实验小学 — one closed through the school, one fixed on
     // site, one due on the 25th and left undone.
-    clock.set(local(11, 23, 9, 0));
+    clock.set(shanghai(11, 23, 9, 0));
     let out = h.say("hao: 记问题 实验小学 安全 消防通道堵塞").await;
     assert!(out.contains("已登记问题 W1"), "{out}");
     h.say("peng: 收到 W1").await;
@@ -124,17 +120,17 @@ async fn a_november_of_figures_through_the_pipeline() {
     assert!(out.contains("已确认收到任务 T1"), "{out}");
 
     // Week 48: 黄雪 on leave, 张兰英 and 武芳 on time, 曹秀英 late, 江颖 (D023) never.
-    clock.set(local(11, 27, 9, 0));
+    clock.set(shanghai(11, 27, 9, 0));
     let out = h.say("huang: 请假 11月27日 至 11月30日").await;
     assert!(out.contains("已登记请假"), "{out}");
-    tick_at(&h, &clock, local(11, 27, 16, 0)).await;
+    tick_at(&h, &clock, shanghai(11, 27, 16, 0)).await;
     h.settle().await;
-    clock.set(local(11, 27, 17, 0));
+    clock.set(shanghai(11, 27, 17, 0));
     h.say("zhang: 本周督导学校：红旗中学\n督导方式：推门听课2节\n发现问题：无").await;
     h.say("wu: 本周督导学校：阳光小学、刘楼小学\n督导方式：座谈走访，校园巡视\n发现问题：无").await;
-    tick_at(&h, &clock, local(11, 30, 12, 10)).await;
+    tick_at(&h, &clock, shanghai(11, 30, 12, 10)).await;
     h.settle().await;
-    clock.set(local(11, 30, 13, 0));
+    clock.set(shanghai(11, 30, 13, 0));
     let out = h.say("cao: 本周督导学校：南沟小学、新庄教学点\n发现问题：教学点饮水设备老化").await;
     assert!(out.contains("逾期"), "{out}");
 
@@ -149,7 +145,7 @@ async fn a_november_of_figures_through_the_pipeline() {
     }
 
     // 1 December: 回头看 reopens W1.
-    clock.set(local(12, 1, 10, 0));
+    clock.set(shanghai(12, 1, 10, 0));
     let out = h.say("hao: 回头看 W1 通道又被杂物堵塞").await;
     assert!(out.contains("已重开 W1"), "{out}");
 

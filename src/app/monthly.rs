@@ -289,9 +289,9 @@ impl Job for ThemeRemind {
 // Visit records
 
 /// The inspector's schools, recused ones included so that naming one is recognised and refused.
-async fn visit_schools(conn: &mut Conn, actor: &crate::domain::actor::Actor) -> sqlx::Result<Vec<SchoolRef>> {
+async fn visit_schools(ctx: &mut Ctx<'_>, actor: &crate::domain::actor::Actor) -> sqlx::Result<Vec<SchoolRef>> {
     let ids: Vec<i64> = actor.schools.iter().chain(actor.recused.iter()).copied().collect();
-    store::people::school_refs(conn, &ids).await
+    ctx.school_refs(&ids).await
 }
 
 fn field_str(f: VisitField) -> &'static str {
@@ -309,7 +309,7 @@ pub async fn log_visit(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<&'static
     let Some(actor) = ctx.actor.clone() else { return Ok("unbound") };
     let text = args.trim();
     if text.is_empty() {
-        let own = visit_schools(ctx.tx, &actor).await?.into_iter().find(|s| actor.schools.contains(&s.id));
+        let own = visit_schools(ctx, &actor).await?.into_iter().find(|s| actor.schools.contains(&s.id));
         let school = match own {
             Some(s) => s.short_name.unwrap_or(s.name),
             None => crate::app::examples::load(ctx.tx).await?.school_short,
@@ -320,7 +320,7 @@ pub async fn log_visit(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<&'static
         return Ok("visit_template");
     }
     sm::abandon_drafts(ctx.tx, actor.person_id, ctx.now).await?;
-    let schools = visit_schools(ctx.tx, &actor).await?;
+    let schools = visit_schools(ctx, &actor).await?;
     let parsed = vp::parse_visit(text, &schools, ctx.today());
     let id = sm::create_visit(ctx.tx, actor.person_id, &parsed, ctx.now).await?;
     sm::add_part(ctx.tx, id, ctx.inbound_id, "text", text, ctx.now).await?;
@@ -358,7 +358,7 @@ pub async fn maybe_answer(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<Optio
     if text.is_empty() || ctx.msg.reply_to().is_some() || WEEKLY_WORDS.iter().any(|w| text.contains(w)) {
         return Ok(None);
     }
-    let schools = visit_schools(ctx.tx, &actor).await?;
+    let schools = visit_schools(ctx, &actor).await?;
     let answer = vp::parse_visit_answer(field, text, &schools, ctx.today());
     // The record named a school of the county that is not the inspector's; naming one of their
     // own now does not make that text a record of this school: ask for the record again.
@@ -697,7 +697,7 @@ pub async fn my_progress(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     let mine: Vec<&sm::VisitRow> =
         visits.iter().filter(|v| v.person_id == actor.person_id && v.date >= mfrom && v.date <= mto).collect();
     let themed = mine.iter().filter(|v| v.themed).count();
-    let schools = visit_schools(ctx.tx, &actor).await?;
+    let schools = visit_schools(ctx, &actor).await?;
     let names = crate::domain::school_match::display_names(&schools);
     let n = mine.len() as u32;
     let mut lines = vec![format!("【我的进度】{}", m::month_title(&month))];

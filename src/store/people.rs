@@ -255,17 +255,6 @@ pub async fn person_count(conn: &mut Conn) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(conn).await
 }
 
-/// The given schools as name-matching references (what the chat parsers match against).
-pub async fn school_refs(conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<crate::domain::school_match::SchoolRef>> {
-    let mut out = Vec::new();
-    for id in ids {
-        if let Some(s) = school_by_id(conn, *id).await? {
-            out.push(s.match_ref());
-        }
-    }
-    Ok(out)
-}
-
 /// A person's chat accounts as (platform, account_id), oldest binding first.
 pub async fn accounts_of(conn: &mut Conn, person_id: i64) -> sqlx::Result<Vec<(String, String)>> {
     Ok(sqlx::query("SELECT platform, account_id FROM chat_accounts WHERE person_id = ? ORDER BY bound_at")
