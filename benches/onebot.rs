@@ -8,7 +8,7 @@
 //!     BENCH_SYNC=normal cargo bench --bench onebot   # database.synchronous (default: full)
 //!     BENCH_ROUNDS=3 cargo bench --bench onebot      # floor/full interleaved 3 times, best of each
 //!     BENCH_TEXT=whoami cargo bench --bench onebot   # "我是谁" instead of weekly reports
-//!     BENCH_LOG=sqlx::query=debug BENCH_MODE=full cargo bench --bench onebot   # every statement, on stderr
+//!     BENCH_LOG=dudao::sql::query=debug BENCH_MODE=full cargo bench --bench onebot   # every statement, on stderr
 //!
 //! Modes, each run in a fresh child process of this binary (so idle RSS is a start-up figure):
 //! - `full`: the real service. Inspectors of the sample county bind their QQ accounts with
@@ -348,14 +348,14 @@ impl Driver {
 /// row in its own write transaction (durable before the reply), then one reply goes back
 /// through the adapter.
 struct Floor {
-    db: sqlx::SqlitePool,
+    db: dudao::db::Db,
     ch: Arc<OneBotChannel>,
 }
 
 impl Floor {
     async fn insert(&self, m: &InboundMessage) -> anyhow::Result<i64> {
         let mut tx = dudao::db::begin_write(&self.db).await?;
-        let id = sqlx::query(
+        let id = dudao::sql::query(
             "INSERT INTO floor_inbound (channel, chat_id, sender_id, platform_msg_id, body, received_at)
              VALUES (?, ?, ?, ?, ?, ?)",
         )
@@ -428,7 +428,7 @@ fn settings_toml(db: &std::path::Path, sync: &str) -> String {
 /// What is running for a mode: how to check the work was done and how to stop.
 enum Service {
     Full(dudao::service::Running),
-    Floor { db: sqlx::SqlitePool, shutdown: tokio_util::sync::CancellationToken },
+    Floor { db: dudao::db::Db, shutdown: tokio_util::sync::CancellationToken },
 }
 
 fn run_mode(mode: &str) {
@@ -470,7 +470,7 @@ fn run_mode(mode: &str) {
         }
         _ => dudao_rt.block_on(async {
             let db = dudao::db::connect(&settings.database).await.expect("floor database");
-            sqlx::query(
+            dudao::sql::query(
                 "CREATE TABLE floor_inbound (id INTEGER PRIMARY KEY, channel TEXT NOT NULL, chat_id TEXT NOT NULL,
                  sender_id TEXT NOT NULL, platform_msg_id TEXT NOT NULL, body TEXT NOT NULL, received_at TEXT NOT NULL)",
             )
@@ -520,7 +520,7 @@ fn run_mode(mode: &str) {
         for a in &authors {
             let code = dudao_rt.block_on(async {
                 let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
-                let pid: i64 = sqlx::query_scalar("SELECT id FROM people WHERE code = ?")
+                let pid: i64 = dudao::sql::query_scalar("SELECT id FROM people WHERE code = ?")
                     .bind(&a.code)
                     .fetch_one(&mut *tx)
                     .await
@@ -611,7 +611,7 @@ fn run_mode(mode: &str) {
                 let deadline = Instant::now() + Duration::from_secs(10);
                 loop {
                     let open: i64 =
-                        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
+                        dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
                             .fetch_one(&db)
                             .await
                             .unwrap();
@@ -620,14 +620,14 @@ fn run_mode(mode: &str) {
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                let stored: i64 = sqlx::query_scalar(
+                let stored: i64 = dudao::sql::query_scalar(
                     "SELECT COUNT(*) FROM inbound_messages WHERE status = 'processed' AND chat_kind = 'group'",
                 )
                 .fetch_one(&db)
                 .await
                 .unwrap_or(-1);
                 // What the pipeline made of each group message (the intent it recorded).
-                let intents: Vec<(Option<String>, i64)> = sqlx::query_as(
+                let intents: Vec<(Option<String>, i64)> = dudao::sql::query_as(
                     "SELECT intent, COUNT(*) FROM inbound_messages WHERE chat_kind = 'group' GROUP BY intent",
                 )
                 .fetch_all(&db)
@@ -639,7 +639,7 @@ fn run_mode(mode: &str) {
             }
             Service::Floor { db, .. } => {
                 let stored: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM floor_inbound").fetch_one(db).await.unwrap_or(-1);
+                    dudao::sql::query_scalar("SELECT COUNT(*) FROM floor_inbound").fetch_one(db).await.unwrap_or(-1);
                 (stored, total)
             }
         }
@@ -774,7 +774,7 @@ fn main() {
     let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "both".into());
     match mode.as_str() {
         "full" | "floor" if std::env::var_os("BENCH_CHILD").is_some() => {
-            // BENCH_LOG=sqlx::query=debug lists every statement the pipeline runs (on stderr).
+            // BENCH_LOG=dudao::sql::query=debug lists every statement the pipeline runs (on stderr).
             if let Ok(filter) = std::env::var("BENCH_LOG") {
                 tracing_subscriber::fmt()
                     .with_env_filter(tracing_subscriber::EnvFilter::new(filter))

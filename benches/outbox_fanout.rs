@@ -29,7 +29,7 @@ fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-async fn enqueue_all(db: &sqlx::SqlitePool, dir: &Directory, channel: &str, n: usize, chats: usize) -> Duration {
+async fn enqueue_all(db: &dudao::db::Db, dir: &Directory, channel: &str, n: usize, chats: usize) -> Duration {
     let start = Instant::now();
     for batch in 0..n.div_ceil(100) {
         let mut tx = dudao::db::begin_write(db).await.unwrap();
@@ -70,7 +70,7 @@ impl Channel for Null {
     }
 }
 
-async fn db_for(dir: &tempfile::TempDir, name: &str) -> (Settings, sqlx::SqlitePool) {
+async fn db_for(dir: &tempfile::TempDir, name: &str) -> (Settings, dudao::db::Db) {
     let path = dir.path().join(name);
     let s = Settings::from_toml_over_default(&format!(
         "[database]\npath = \"{}\"\n[outbox]\nmax_attempts = 8\nbackoff_base_ms = 50\nbackoff_max_ms = 1000\nlease_seconds = 60\nmax_in_flight = 8",
@@ -178,7 +178,7 @@ async fn fan_out(tmp: &tempfile::TempDir, rate: u32, secs: usize, chats: usize) 
     let task = tokio::spawn(worker.run(stop.clone()));
     let t = Instant::now();
     loop {
-        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending','sending')")
+        let open: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending','sending')")
             .fetch_one(&db)
             .await
             .unwrap();

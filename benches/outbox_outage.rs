@@ -38,7 +38,7 @@ fn process_cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-async fn open(dir: &tempfile::TempDir, name: &str) -> (Settings, sqlx::SqlitePool) {
+async fn open(dir: &tempfile::TempDir, name: &str) -> (Settings, dudao::db::Db) {
     let path = dir.path().join(name);
     // The shipped [outbox] settings (config/default.toml): only the database is ours.
     let s = Settings::from_toml_over_default(&format!("[database]\npath = \"{}\"\n", path.display())).unwrap();
@@ -46,7 +46,7 @@ async fn open(dir: &tempfile::TempDir, name: &str) -> (Settings, sqlx::SqlitePoo
     (s, db)
 }
 
-async fn enqueue_all(db: &sqlx::SqlitePool, channel: &Arc<dyn Channel>, n: usize, chats: usize) {
+async fn enqueue_all(db: &dudao::db::Db, channel: &Arc<dyn Channel>, n: usize, chats: usize) {
     let dir = Directory::from_channels(std::slice::from_ref(channel));
     for batch in 0..n.div_ceil(100) {
         let mut tx = dudao::db::begin_write(db).await.unwrap();
@@ -89,7 +89,7 @@ async fn measure(label: &str, url: &str, tmp: &tempfile::TempDir, n: usize, chat
     // Settled: the head of every chat has failed twice and waits in backoff.
     let t0 = Instant::now();
     loop {
-        let settled: i64 = sqlx::query_scalar(
+        let settled: i64 = dudao::sql::query_scalar(
             "SELECT COUNT(*) FROM (SELECT MIN(id) AS id FROM outbox GROUP BY chat_id) h JOIN outbox o ON o.id = h.id
              WHERE o.attempts >= 2",
         )
@@ -103,15 +103,17 @@ async fn measure(label: &str, url: &str, tmp: &tempfile::TempDir, n: usize, chat
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let settle = t0.elapsed();
-    let attempts_before: i64 = sqlx::query_scalar("SELECT SUM(attempts) FROM outbox").fetch_one(&db).await.unwrap();
+    let attempts_before: i64 =
+        dudao::sql::query_scalar("SELECT SUM(attempts) FROM outbox").fetch_one(&db).await.unwrap();
     let (claims0, wakeups0) = (worker.claims(), worker.wakeups());
     let (cpu0, wall0) = (process_cpu(), Instant::now());
     // Measuring: this task sleeps; only the worker (and the fake platform) run.
     tokio::time::sleep(Duration::from_secs(secs)).await;
     let (cpu1, wall1) = (process_cpu(), Instant::now());
     let (claims, wakeups) = (worker.claims() - claims0, worker.wakeups() - wakeups0);
-    let attempts_after: i64 = sqlx::query_scalar("SELECT SUM(attempts) FROM outbox").fetch_one(&db).await.unwrap();
-    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
+    let attempts_after: i64 =
+        dudao::sql::query_scalar("SELECT SUM(attempts) FROM outbox").fetch_one(&db).await.unwrap();
+    let open: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
         .fetch_one(&db)
         .await
         .unwrap();

@@ -1,15 +1,18 @@
-//! SQLite access: connection options, migrations, write transactions and timestamp encoding.
+//! SQLite access: the connection pool, migrations, write transactions and timestamp encoding.
+//!
+//! Connections are `rusqlite` ones, used on the calling thread (`crate::sql` runs statements on
+//! them); sqlx applies the migrations through a connection of its own, opened for that only.
 
 use crate::config::{DatabaseSettings, Synchronous};
+use crate::sql;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::SqlitePool;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
-
-pub type Db = SqlitePool;
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -18,13 +21,145 @@ pub enum DbError {
     #[error("cannot create the database directory {path}: {source}")]
     Dir { path: String, source: std::io::Error },
     #[error("cannot open the database: {0}")]
-    Open(#[source] sqlx::Error),
+    Open(#[source] sql::Error),
+    #[error("cannot open the database for migration: {0}")]
+    OpenMigrator(#[source] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("repairing a database created by an earlier build failed: {0}")]
     Repair(#[source] sqlx::Error),
     #[error("filling the name lookup keys failed: {0}")]
-    Keys(#[source] sqlx::Error),
+    Keys(#[source] sql::Error),
+}
+
+/// The most connections open at once. Statements run on the calling thread, so a connection
+/// is held only by a transaction or a caller between two statements: a few suffice.
+const MAX_CONNECTIONS: usize = 8;
+
+/// How long a caller waits for a connection or the write gate before giving up, like SQLite's
+/// busy timeout would.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The database: a pool of connections to one SQLite file and its write gate. Cheap to clone.
+#[derive(Clone)]
+pub struct Db(Arc<Shared>);
+
+struct Shared {
+    path: PathBuf,
+    sync: Synchronous,
+    busy: Duration,
+    /// Idle connections, the most recently used last (taken first: its page cache is warm).
+    idle: Mutex<Vec<rusqlite::Connection>>,
+    permits: Arc<Semaphore>,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("path", &self.0.path).finish_non_exhaustive()
+    }
+}
+
+/// A connection. Store functions take `&mut Conn`: a transaction's (`Tx` derefs to it) or one
+/// taken from the pool (`PoolConn` derefs to it).
+pub struct Conn {
+    raw: rusqlite::Connection,
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Conn {
+    pub(crate) fn raw(&self) -> &rusqlite::Connection {
+        &self.raw
+    }
+
+    /// The database's write gate, for a statement that writes outside a transaction. (Returns
+    /// a future that does not borrow the connection, which is not `Sync`.)
+    pub(crate) fn write_gate(&self) -> impl std::future::Future<Output = Result<OwnedMutexGuard<()>, sql::Error>> {
+        lock_gate(self.gate.clone())
+    }
+}
+
+async fn lock_gate(gate: Arc<tokio::sync::Mutex<()>>) -> Result<OwnedMutexGuard<()>, sql::Error> {
+    tokio::time::timeout(WAIT, gate.lock_owned()).await.map_err(|_| sql::Error::PoolTimedOut)
+}
+
+/// A connection taken from the pool; back to it when dropped.
+pub struct PoolConn {
+    conn: Option<Conn>,
+    db: Db,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for PoolConn {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        self.conn.as_ref().expect("a pooled connection is present until dropped")
+    }
+}
+
+impl std::ops::DerefMut for PoolConn {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.conn.as_mut().expect("a pooled connection is present until dropped")
+    }
+}
+
+impl Drop for PoolConn {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if !conn.raw.is_autocommit() {
+            // Left inside a transaction (a caller cancelled mid-way): undo it before reuse.
+            if conn.raw.execute_batch("ROLLBACK").is_err() {
+                return; // closed, not reused
+            }
+        }
+        if self.db.0.permits.is_closed() {
+            return;
+        }
+        self.db.0.idle.lock().unwrap_or_else(|e| e.into_inner()).push(conn.raw);
+    }
+}
+
+fn open_raw(path: &Path, sync: Synchronous, busy: Duration) -> Result<rusqlite::Connection, sql::Error> {
+    let raw = rusqlite::Connection::open(path)?;
+    raw.busy_timeout(busy)?;
+    let sync = match sync {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    // The journal mode is the file's and answers a row; the others are per connection.
+    raw.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    raw.execute_batch(&format!("PRAGMA synchronous = {sync}; PRAGMA foreign_keys = ON;"))?;
+    raw.set_prepared_statement_cache_capacity(256);
+    Ok(raw)
+}
+
+impl Db {
+    /// A connection from the pool, opened when none is idle.
+    pub async fn acquire(&self) -> Result<PoolConn, sql::Error> {
+        let permit = match tokio::time::timeout(WAIT, self.0.permits.clone().acquire_owned()).await {
+            Err(_) => return Err(sql::Error::PoolTimedOut),
+            Ok(Err(_)) => return Err(sql::Error::PoolClosed),
+            Ok(Ok(p)) => p,
+        };
+        let idle = self.0.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let raw = match idle {
+            Some(raw) => raw,
+            None => open_raw(&self.0.path, self.0.sync, self.0.busy)?,
+        };
+        Ok(PoolConn { conn: Some(Conn { raw, gate: self.0.gate.clone() }), db: self.clone(), _permit: permit })
+    }
+
+    /// Closes the idle connections and refuses new ones; connections in use close when
+    /// returned.
+    pub async fn close(&self) {
+        self.0.permits.close();
+        self.0.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
 }
 
 /// Opens (creating if needed) the SQLite file with WAL, foreign keys and a busy timeout.
@@ -36,22 +171,34 @@ pub async fn connect_path(path: &Path, sync: Synchronous, busy: Duration) -> Res
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| DbError::Dir { path: dir.display().to_string(), source })?;
     }
+    // One connection now: the file is created, WAL set, and a bad path reported here.
+    let first = open_raw(path, sync, busy).map_err(DbError::Open)?;
+    let gate = {
+        let mut gates = WRITE_GATES.lock().unwrap_or_else(|e| e.into_inner());
+        gates.entry(path.to_path_buf()).or_default().clone()
+    };
+    Ok(Db(Arc::new(Shared {
+        path: path.to_path_buf(),
+        sync,
+        busy,
+        idle: Mutex::new(vec![first]),
+        permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        gate,
+    })))
+}
+
+/// sqlx's own connection to the file, for the migrations only.
+async fn migration_pool(db: &Db) -> Result<SqlitePool, DbError> {
     let opts = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
+        .filename(&db.0.path)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(match sync {
+        .synchronous(match db.0.sync {
             Synchronous::Full => SqliteSynchronous::Full,
             Synchronous::Normal => SqliteSynchronous::Normal,
         })
         .foreign_keys(true)
-        .busy_timeout(busy);
-    SqlitePoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(opts)
-        .await
-        .map_err(DbError::Open)
+        .busy_timeout(db.0.busy);
+    SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.map_err(DbError::OpenMigrator)
 }
 
 /// Opens and migrates: what every entry point wants.
@@ -64,15 +211,25 @@ pub async fn open_and_migrate(settings: &DatabaseSettings) -> Result<Db, DbError
 /// Brings a database to the current schema: first repairs migrations that were edited after
 /// they shipped, then applies the new ones.
 pub async fn migrate(db: &Db) -> Result<(), DbError> {
-    repair_edited_migrations(db).await.map_err(DbError::Repair)?;
-    MIGRATOR.run(db).await?;
+    // The gate keeps this process's own writers out while sqlx's connection migrates.
+    let gate = db.0.gate.clone().lock_owned().await;
+    let pool = migration_pool(db).await?;
+    let outcome = async {
+        repair_edited_migrations(&pool).await.map_err(DbError::Repair)?;
+        MIGRATOR.run(&pool).await?;
+        Ok::<_, DbError>(())
+    }
+    .await;
+    pool.close().await;
+    drop(gate);
+    outcome?;
     fill_name_keys(db).await.map_err(DbError::Keys)?;
     Ok(())
 }
 
 /// The backfill of migration 20261202000010_name_keys.sql (SQLite cannot compute the keys):
 /// fills every key not computed yet. Cheap when there is nothing to do.
-pub async fn fill_name_keys(db: &Db) -> Result<usize, sqlx::Error> {
+pub async fn fill_name_keys(db: &Db) -> Result<usize, sql::Error> {
     let mut tx = begin_write(db).await?;
     let n = crate::store::keys::refresh(&mut tx).await?;
     tx.commit().await?;
@@ -138,7 +295,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Applies the fixes of `EDITED_MIGRATIONS` to a database that recorded an old text, in one
 /// write transaction (a racing second process then sees the current checksums and does nothing).
-async fn repair_edited_migrations(db: &Db) -> Result<(), sqlx::Error> {
+async fn repair_edited_migrations(db: &SqlitePool) -> Result<(), sqlx::Error> {
     let ledger: Option<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
             .fetch_optional(db)
@@ -146,7 +303,7 @@ async fn repair_edited_migrations(db: &Db) -> Result<(), sqlx::Error> {
     if ledger.is_none() {
         return Ok(()); // a new database
     }
-    let mut tx = begin_write(db).await?;
+    let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
     let mut repaired = 0;
     for m in EDITED_MIGRATIONS {
         let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT checksum FROM _sqlx_migrations WHERE version = ?")
@@ -175,81 +332,79 @@ async fn repair_edited_migrations(db: &Db) -> Result<(), sqlx::Error> {
 }
 
 /// A trivial statement through the pool, for health checks: is the database reachable?
-pub async fn ping(db: &Db) -> Result<(), sqlx::Error> {
-    sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(db).await.map(|_| ())
+pub async fn ping(db: &Db) -> Result<(), sql::Error> {
+    sql::query_scalar::<i64>("SELECT 1").fetch_one(db).await.map(|_| ())
 }
 
-/// A write transaction: a SQLite transaction begun with `BEGIN IMMEDIATE` plus this process's
-/// write gate for the database file. It derefs to the connection, so store functions take it
-/// as `&mut Conn`; it ends with [`Tx::commit`] or, when dropped, rolls back.
+/// A write transaction: a SQLite transaction begun with `BEGIN IMMEDIATE` on a pooled
+/// connection, plus this process's write gate for the database file. It derefs to the
+/// connection, so store functions take it as `&mut Conn`; it ends with [`Tx::commit`] or, when
+/// dropped, rolls back. (The lifetime is kept for the callers' signatures; it is `'static`.)
 pub struct Tx<'a> {
-    inner: Transaction<'a, Sqlite>,
-    _gate: tokio::sync::OwnedMutexGuard<()>,
+    conn: PoolConn,
+    _gate: OwnedMutexGuard<()>,
+    _life: std::marker::PhantomData<&'a ()>,
 }
 
 impl Tx<'_> {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.inner.commit().await
+    pub async fn commit(self) -> Result<(), sql::Error> {
+        self.conn.raw.execute_batch("COMMIT")?;
+        Ok(())
     }
 
-    pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.inner.rollback().await
+    pub async fn rollback(self) -> Result<(), sql::Error> {
+        self.conn.raw.execute_batch("ROLLBACK")?;
+        Ok(())
     }
 }
 
 impl std::ops::Deref for Tx<'_> {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        &self.inner
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        &self.conn
     }
 }
 
 impl std::ops::DerefMut for Tx<'_> {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.inner
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.conn
     }
 }
 
 /// One gate per database file in this process. SQLite lets one writer in at a time; a second
-/// connection that asks meanwhile sleeps in SQLite's busy handler (1, 2, 5, 10 … ms a try), which
-/// on a busy service costs more than the work itself. Writers queue here instead, in order, and
-/// are woken the moment the previous one commits. Other processes (the CLI beside a running
-/// service) still meet the busy handler, as before.
+/// connection that asks meanwhile sleeps in SQLite's busy handler (1, 2, 5, 10 … ms a try) on
+/// the thread it shares with everything else. Writers queue here instead, in order, and are
+/// woken the moment the previous one commits. Other processes (the CLI beside a running
+/// service) still meet the busy handler.
 static WRITE_GATES: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
-
-/// How long a writer waits for the gate before giving up, like SQLite's busy timeout would.
-const GATE_TIMEOUT: Duration = Duration::from_secs(30);
-
-fn write_gate(db: &Db) -> Arc<tokio::sync::Mutex<()>> {
-    let path = db.connect_options().get_filename().to_path_buf();
-    let mut gates = WRITE_GATES.lock().unwrap_or_else(|e| e.into_inner());
-    gates.entry(path).or_default().clone()
-}
 
 /// Starts a write transaction that takes the write lock up front, so a read-then-write
 /// transaction never fails with SQLITE_BUSY on lock upgrade.
-pub async fn begin_write(db: &Db) -> Result<Tx<'static>, sqlx::Error> {
-    let gate =
-        tokio::time::timeout(GATE_TIMEOUT, write_gate(db).lock_owned()).await.map_err(|_| sqlx::Error::PoolTimedOut)?;
-    let inner = db.begin_with("BEGIN IMMEDIATE").await?;
-    Ok(Tx { inner, _gate: gate })
+pub async fn begin_write(db: &Db) -> Result<Tx<'static>, sql::Error> {
+    let gate = lock_gate(db.0.gate.clone()).await?;
+    let conn = db.acquire().await?;
+    conn.raw.execute_batch("BEGIN IMMEDIATE")?;
+    // Dropped without a commit (an error, a cancelled caller): `PoolConn` rolls back.
+    Ok(Tx { conn, _gate: gate, _life: std::marker::PhantomData })
 }
 
 /// Marks a point inside a write transaction that [`rollback_to_savepoint`] can return to,
 /// undoing one message's work without undoing the rest of its batch. Not nested.
-pub async fn savepoint(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query("SAVEPOINT dudao_step").execute(&mut **tx).await.map(|_| ())
+pub async fn savepoint(tx: &mut Tx<'_>) -> Result<(), sql::Error> {
+    tx.raw.execute_batch("SAVEPOINT dudao_step")?;
+    Ok(())
 }
 
 /// Undoes everything since [`savepoint`] and forgets the savepoint.
-pub async fn rollback_to_savepoint(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query("ROLLBACK TO dudao_step").execute(&mut **tx).await?;
+pub async fn rollback_to_savepoint(tx: &mut Tx<'_>) -> Result<(), sql::Error> {
+    tx.raw.execute_batch("ROLLBACK TO dudao_step")?;
     release_savepoint(tx).await
 }
 
 /// Keeps everything since [`savepoint`] as part of the enclosing transaction.
-pub async fn release_savepoint(tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query("RELEASE dudao_step").execute(&mut **tx).await.map(|_| ())
+pub async fn release_savepoint(tx: &mut Tx<'_>) -> Result<(), sql::Error> {
+    tx.raw.execute_batch("RELEASE dudao_step")?;
+    Ok(())
 }
 
 /// The one timestamp format stored: UTC, millisecond precision, `Z` suffix; sorts as text.

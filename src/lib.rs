@@ -15,6 +15,7 @@ pub mod roster;
 pub mod scheduler;
 pub mod secret;
 pub mod service;
+pub mod sql;
 pub mod store;
 
 pub use chat::Channel;

@@ -8,7 +8,7 @@ use common::{first_person, Harness};
 use dudao::app::pipeline::Work;
 use dudao::app::{FAULT_HANGING, FAULT_HANG_ARMED, FAULT_HANG_MARKER, FAULT_PANIC_MARKER};
 use dudao::chat::{ChatRef, InboundMessage, Segment, UserRef};
-use sqlx::SqlitePool;
+use dudao::db::Db as SqlitePool;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ fn private(id: &str, account: &str, text: &str) -> InboundMessage {
 }
 
 async fn status(db: &SqlitePool, id: &str) -> Option<String> {
-    sqlx::query_scalar("SELECT status FROM inbound_messages WHERE channel = 'console' AND platform_msg_id = ?")
+    dudao::sql::query_scalar("SELECT status FROM inbound_messages WHERE channel = 'console' AND platform_msg_id = ?")
         .bind(id)
         .fetch_optional(db)
         .await
@@ -33,7 +33,7 @@ async fn status(db: &SqlitePool, id: &str) -> Option<String> {
 
 /// Replies to the message (`source = inbound:<row id>`; a long one's later parts not counted).
 async fn replies(db: &SqlitePool, id: &str) -> Vec<String> {
-    sqlx::query_scalar(
+    dudao::sql::query_scalar(
         "SELECT o.segments FROM outbox o JOIN inbound_messages i ON o.source = 'inbound:' || i.id
          WHERE i.channel = 'console' AND i.platform_msg_id = ? AND o.idempotency_key NOT LIKE '%#%' ORDER BY o.id",
     )

@@ -210,8 +210,10 @@ async fn the_office_is_told_once_a_day_which_year_lacks_holidays() {
     let out = h.settle().await;
     assert!(out.contains("[console → 群 office]") && out.contains("2027年"), "{out}");
     assert!(out.contains("dudao calendar import"), "says how to fix it: {out}");
-    let warned: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM calendar_warnings WHERE year = 2027").fetch_one(h.db()).await.unwrap();
+    let warned: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM calendar_warnings WHERE year = 2027")
+        .fetch_one(h.db())
+        .await
+        .unwrap();
     assert_eq!(warned, 1);
 
     // The check runs again in the afternoon: already told today.
@@ -226,8 +228,8 @@ async fn the_office_is_told_once_a_day_which_year_lacks_holidays() {
     assert!(!out.contains("群 office"), "{out}");
 
     // A restart the same day does not repeat it (the record is in the database).
-    let sent = |db: sqlx::SqlitePool| async move {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM outbox WHERE source = 'calendar'")
+    let sent = |db: dudao::db::Db| async move {
+        dudao::sql::query_scalar::<i64>("SELECT COUNT(*) FROM outbox WHERE source = 'calendar'")
             .fetch_one(&db)
             .await
             .unwrap()
@@ -254,7 +256,7 @@ async fn a_rectification_period_counts_working_days_across_national_day() {
     let out = h.say("hao: 记问题 实验小学 6 一般 教室灭火器过期未更换").await;
     // 7 working days: 9-30, 10-08, 10-09, 10-10 (make-up Saturday), 10-12, 10-13, 10-14.
     assert!(out.contains("已登记问题") && out.contains("10月14日"), "{out}");
-    let deadline: String = sqlx::query_scalar("SELECT deadline FROM rectify_items ORDER BY id DESC LIMIT 1")
+    let deadline: String = dudao::sql::query_scalar("SELECT deadline FROM rectify_items ORDER BY id DESC LIMIT 1")
         .fetch_one(h.db())
         .await
         .unwrap();
@@ -288,7 +290,7 @@ async fn a_weekly_deadline_on_a_holiday_moves_and_nobody_is_reminded_during_it()
     let out = h.settle().await;
     assert!(out.contains("[console → 群 zone5]") && out.contains("10月08日 12:00"), "{out}");
     let deadline: String =
-        sqlx::query_scalar("SELECT deadline_at FROM weekly_rounds LIMIT 1").fetch_one(h.db()).await.unwrap();
+        dudao::sql::query_scalar("SELECT deadline_at FROM weekly_rounds LIMIT 1").fetch_one(h.db()).await.unwrap();
     assert_eq!(dudao::db::parse_ts(&deadline), Some(local(2026, 10, 8, 12, 0)));
 
     // 146 h before the deadline is Friday 2 October, a holiday: nothing goes out, no wrap-up.

@@ -12,9 +12,9 @@ use axum::extract::{Path, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{Timelike, Utc};
+use dudao::db::Db as SqlitePool;
 use rand::Rng;
 use serde_json::{json, Value};
-use sqlx::SqlitePool;
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -205,13 +205,13 @@ where
 
 /// What the platform and the database hold, for a timeout's message.
 async fn snapshot(db: &SqlitePool, fake: &Fake) -> String {
-    let outbox: Vec<(String, String, i64)> = sqlx::query_as(
+    let outbox: Vec<(String, String, i64)> = dudao::sql::query_as(
         "SELECT CASE WHEN source LIKE 'inbound:%' THEN 'reply' ELSE source END, status, COUNT(*) FROM outbox GROUP BY 1, 2",
     )
     .fetch_all(db)
     .await
     .unwrap_or_default();
-    let inbound: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM inbound_messages GROUP BY 1")
+    let inbound: Vec<(String, i64)> = dudao::sql::query_as("SELECT status, COUNT(*) FROM inbound_messages GROUP BY 1")
         .fetch_all(db)
         .await
         .unwrap_or_default();
@@ -224,7 +224,7 @@ async fn snapshot(db: &SqlitePool, fake: &Fake) -> String {
 }
 
 async fn scalar(db: &SqlitePool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(db).await.unwrap_or(-1)
+    dudao::sql::query_scalar(sql).fetch_one(db).await.unwrap_or(-1)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,16 +242,17 @@ async fn kill_nine_under_load_and_during_a_fan_out_loses_nothing() {
     .unwrap();
     let db = dudao::db::open_and_migrate(&settings.database).await.unwrap();
     dudao::service::seed_sample_roster(&db, &settings, Utc::now()).await.unwrap();
-    let inspectors: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT id, zone_id FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code LIMIT ?")
-            .bind(USERS)
-            .fetch_all(&db)
-            .await
-            .unwrap();
+    let inspectors: Vec<(i64, i64)> = dudao::sql::query_as(
+        "SELECT id, zone_id FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code LIMIT ?",
+    )
+    .bind(USERS)
+    .fetch_all(&db)
+    .await
+    .unwrap();
     let mut users = Vec::new();
     for (i, (pid, zone)) in inspectors.into_iter().enumerate() {
         let tg_id = 880_000 + i as i64;
-        sqlx::query(
+        dudao::sql::query(
             "INSERT INTO chat_accounts (platform, account_id, person_id, source, bound_at) VALUES ('telegram', ?, ?, 'code', ?)",
         )
         .bind(tg_id.to_string())
@@ -260,7 +261,7 @@ async fn kill_nine_under_load_and_during_a_fan_out_loses_nothing() {
         .execute(&db)
         .await
         .unwrap();
-        let schools: Vec<String> = sqlx::query_scalar("SELECT name FROM schools WHERE zone_id = ? ORDER BY id")
+        let schools: Vec<String> = dudao::sql::query_scalar("SELECT name FROM schools WHERE zone_id = ? ORDER BY id")
             .bind(zone)
             .fetch_all(&db)
             .await

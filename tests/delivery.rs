@@ -83,7 +83,7 @@ async fn enqueue(running: &Running, key: &str, chat: &str, text: &str, delivery:
 async fn wait_until_settled(running: &Running, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
-        let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
+        let open: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
             .fetch_one(&running.app.db)
             .await
             .unwrap();
@@ -137,7 +137,7 @@ async fn every_message_arrives_once_in_order_within_limits_despite_429_and_500()
     assert!(s.requests.len() > 120, "the server's failures were exercised");
     drop(s);
     let sent: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND platform_msg_id IS NOT NULL")
+        dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND platform_msg_id IS NOT NULL")
             .fetch_one(&running.app.db)
             .await
             .unwrap();
@@ -159,7 +159,7 @@ async fn messages_queued_during_an_outage_are_delivered_when_the_platform_return
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let attempts: i64 =
-        sqlx::query_scalar("SELECT MAX(attempts) FROM outbox").fetch_one(&running.app.db).await.unwrap();
+        dudao::sql::query_scalar("SELECT MAX(attempts) FROM outbox").fetch_one(&running.app.db).await.unwrap();
     assert!(attempts >= 1, "sends were attempted during the outage");
     let fake: Fake = Arc::new(Mutex::new(Seen::default()));
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
@@ -183,7 +183,7 @@ async fn failures_end_in_dead_letters_that_an_admin_can_retry() {
     enqueue(&running, "d1", "g1", "doomed", Delivery::AtLeastOnce).await;
     wait_until_settled(&running, Duration::from_secs(30)).await;
     let (status, attempts): (String, i64) =
-        sqlx::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = 'd1'")
+        dudao::sql::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = 'd1'")
             .fetch_one(&running.app.db)
             .await
             .unwrap();
@@ -193,7 +193,7 @@ async fn failures_end_in_dead_letters_that_an_admin_can_retry() {
     enqueue(&running, "p1", "g2", "rejected", Delivery::AtLeastOnce).await;
     wait_until_settled(&running, Duration::from_secs(30)).await;
     let (status, attempts): (String, i64) =
-        sqlx::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = 'p1'")
+        dudao::sql::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = 'p1'")
             .fetch_one(&running.app.db)
             .await
             .unwrap();
@@ -204,7 +204,7 @@ async fn failures_end_in_dead_letters_that_an_admin_can_retry() {
         s.permanent = false;
         s.fail_first = 0;
     }
-    let id: i64 = sqlx::query_scalar("SELECT id FROM outbox WHERE idempotency_key = 'd1'")
+    let id: i64 = dudao::sql::query_scalar("SELECT id FROM outbox WHERE idempotency_key = 'd1'")
         .fetch_one(&running.app.db)
         .await
         .unwrap();
@@ -251,7 +251,7 @@ async fn interrupted_sends_are_resent_or_marked_unknown_by_delivery_kind() {
     let settings = settings_for(&dir, "");
     let db = dudao::db::open_and_migrate(&settings.database).await.unwrap();
     for (key, delivery) in [("answer", "at_least_once"), ("nudge", "at_most_once")] {
-        sqlx::query(
+        dudao::sql::query(
             "INSERT INTO outbox (idempotency_key, channel, chat_kind, chat_id, segments, delivery, status, next_attempt_at,
                  lease_until, created_at, source)
              VALUES (?, 'hook', 'group', 'g1', ?, ?, 'sending', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z',
@@ -269,7 +269,7 @@ async fn interrupted_sends_are_resent_or_marked_unknown_by_delivery_kind() {
     wait_until_settled(&running, Duration::from_secs(30)).await;
     let texts: Vec<String> = fake.lock().unwrap().accepted.iter().map(|(_, t)| t.clone()).collect();
     assert_eq!(texts, vec!["answer".to_string()]);
-    let st: String = sqlx::query_scalar("SELECT status FROM outbox WHERE idempotency_key = 'nudge'")
+    let st: String = dudao::sql::query_scalar("SELECT status FROM outbox WHERE idempotency_key = 'nudge'")
         .fetch_one(&running.app.db)
         .await
         .unwrap();
@@ -281,14 +281,14 @@ async fn interrupted_sends_are_resent_or_marked_unknown_by_delivery_kind() {
 async fn a_person_nobody_can_reach_waits_as_unroutable_until_they_bind() {
     let mut h = common::Harness::start().await;
     // An inspector with no chat account at all (the sample leaves a few without QQ).
-    let pid: i64 = sqlx::query_scalar(
+    let pid: i64 = dudao::sql::query_scalar(
         "SELECT id FROM people p WHERE role = 'inspector' AND NOT EXISTS (SELECT 1 FROM chat_accounts a WHERE a.person_id = p.id) LIMIT 1",
     )
     .fetch_one(h.db())
     .await
     .unwrap();
     let code: String =
-        sqlx::query_scalar("SELECT code FROM people WHERE id = ?").bind(pid).fetch_one(h.db()).await.unwrap();
+        dudao::sql::query_scalar("SELECT code FROM people WHERE id = ?").bind(pid).fetch_one(h.db()).await.unwrap();
     {
         let app = h.app().clone();
         let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
@@ -296,7 +296,7 @@ async fn a_person_nobody_can_reach_waits_as_unroutable_until_they_bind() {
         dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
         tx.commit().await.unwrap();
     }
-    let st: String = sqlx::query_scalar("SELECT status FROM outbox WHERE idempotency_key = 'to-person'")
+    let st: String = dudao::sql::query_scalar("SELECT status FROM outbox WHERE idempotency_key = 'to-person'")
         .fetch_one(h.db())
         .await
         .unwrap();
@@ -316,7 +316,7 @@ async fn a_person_nobody_can_reach_waits_as_unroutable_until_they_bind() {
         // The service's own scheduler loop re-routes too; either may get there first.
         dudao::outbox::admin::reroute_all(&mut tx, &app.directory, app.clock.now()).await.unwrap();
         tx.commit().await.unwrap();
-        let st: String = sqlx::query_scalar("SELECT status FROM outbox WHERE idempotency_key = 'to-person'")
+        let st: String = dudao::sql::query_scalar("SELECT status FROM outbox WHERE idempotency_key = 'to-person'")
             .fetch_one(&app.db)
             .await
             .unwrap();

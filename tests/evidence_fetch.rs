@@ -85,7 +85,7 @@ async fn photo_server() -> (u16, Arc<AtomicUsize>) {
 
 /// (url, status, error) of every evidence row, in order.
 async fn evidence(h: &Harness) -> Vec<(String, String, Option<String>)> {
-    sqlx::query_as("SELECT url, status, error FROM rectify_evidence ORDER BY id").fetch_all(h.db()).await.unwrap()
+    dudao::sql::query_as("SELECT url, status, error FROM rectify_evidence ORDER BY id").fetch_all(h.db()).await.unwrap()
 }
 
 #[tokio::test]

@@ -11,10 +11,11 @@ async fn migrations_apply_to_an_empty_file_and_are_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let settings = settings_for(&dir, "");
     let db = dudao::db::open_and_migrate(&settings.database).await.unwrap();
-    let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .fetch_all(&db)
-        .await
-        .unwrap();
+    let tables: Vec<String> =
+        dudao::sql::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&db)
+            .await
+            .unwrap();
     for t in [
         "people",
         "schools",
@@ -30,9 +31,9 @@ async fn migrations_apply_to_an_empty_file_and_are_idempotent() {
     ] {
         assert!(tables.iter().any(|x| x == t), "missing table {t}: {tables:?}");
     }
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&db).await.unwrap();
+    let mode: String = dudao::sql::query_scalar("PRAGMA journal_mode").fetch_one(&db).await.unwrap();
     assert_eq!(mode, "wal");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&db).await.unwrap();
+    let fk: i64 = dudao::sql::query_scalar("PRAGMA foreign_keys").fetch_one(&db).await.unwrap();
     assert_eq!(fk, 1);
     db.close().await;
     // A second start finds nothing to do.
@@ -44,15 +45,16 @@ async fn migrations_apply_to_an_empty_file_and_are_idempotent() {
 async fn sample_roster_loads_on_first_start_and_binds_roster_accounts() {
     let h = Harness::start().await;
     let db = h.db();
-    let people: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(db).await.unwrap();
-    let schools: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schools").fetch_one(db).await.unwrap();
+    let people: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM people").fetch_one(db).await.unwrap();
+    let schools: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM schools").fetch_one(db).await.unwrap();
     assert_eq!(schools, 120);
     assert!(people >= 270, "{people}");
     // Roster QQ numbers bind without a code.
-    let qq: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chat_accounts WHERE platform = 'qq' AND source = 'roster'")
-        .fetch_one(db)
-        .await
-        .unwrap();
+    let qq: i64 =
+        dudao::sql::query_scalar("SELECT COUNT(*) FROM chat_accounts WHERE platform = 'qq' AND source = 'roster'")
+            .fetch_one(db)
+            .await
+            .unwrap();
     assert!(qq > 0);
     h.stop().await;
 }
@@ -74,7 +76,7 @@ fn sample(name: &str) -> String {
 async fn count(dir: &std::path::Path, table: &str) -> i64 {
     let settings = settings_for_path(&dir.join("cli.sqlite"));
     let db = dudao::db::open_and_migrate(&settings.database).await.unwrap();
-    let n = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&db).await.unwrap();
+    let n = dudao::sql::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&db).await.unwrap();
     db.close().await;
     n
 }
@@ -176,7 +178,7 @@ async fn binding_with_valid_expired_and_reused_codes() {
     assert!(out.contains("已被使用"), "{out}");
     // Expired.
     let code2 = h.code_for(&inspector).await;
-    sqlx::query("UPDATE binding_codes SET expires_at = '2000-01-01T00:00:00.000Z' WHERE used_at IS NULL")
+    dudao::sql::query("UPDATE binding_codes SET expires_at = '2000-01-01T00:00:00.000Z' WHERE used_at IS NULL")
         .execute(h.db())
         .await
         .unwrap();
@@ -191,13 +193,15 @@ async fn binding_with_valid_expired_and_reused_codes() {
     }
     out += &h.say(&format!("other: 绑定 {}", h.code_for(&inspector).await)).await;
     assert_eq!(out.matches("次数过多").count(), 1, "{out}");
-    let bound: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chat_accounts WHERE account_id = 'other'")
+    let bound: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM chat_accounts WHERE account_id = 'other'")
         .fetch_one(h.db())
         .await
         .unwrap();
     assert_eq!(bound, 0);
-    let audit: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'bound'").fetch_one(h.db()).await.unwrap();
+    let audit: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'bound'")
+        .fetch_one(h.db())
+        .await
+        .unwrap();
     assert_eq!(audit, 1);
     h.stop().await;
 }
@@ -240,17 +244,17 @@ async fn help_and_permissions_per_role() {
 
     // Scope: an inspector sees schools of their zone only; a contact only their own school.
     let (own_zone_school, other_zone_school): (String, String) = {
-        let z: i64 = sqlx::query_scalar("SELECT zone_id FROM people WHERE code = ?")
+        let z: i64 = dudao::sql::query_scalar("SELECT zone_id FROM people WHERE code = ?")
             .bind(&inspector)
             .fetch_one(h.db())
             .await
             .unwrap();
-        let a = sqlx::query_scalar("SELECT name FROM schools WHERE zone_id = ? LIMIT 1")
+        let a = dudao::sql::query_scalar("SELECT name FROM schools WHERE zone_id = ? LIMIT 1")
             .bind(z)
             .fetch_one(h.db())
             .await
             .unwrap();
-        let b = sqlx::query_scalar("SELECT name FROM schools WHERE zone_id <> ? LIMIT 1")
+        let b = dudao::sql::query_scalar("SELECT name FROM schools WHERE zone_id <> ? LIMIT 1")
             .bind(z)
             .fetch_one(h.db())
             .await
@@ -262,7 +266,7 @@ async fn help_and_permissions_per_role() {
     let out = h.say(&format!("insp: 学校 {other_zone_school}")).await;
     assert!(out.contains("没有找到"), "{out}");
     let contact_school: String =
-        sqlx::query_scalar("SELECT s.name FROM people p JOIN schools s ON s.id = p.school_id WHERE p.code = ?")
+        dudao::sql::query_scalar("SELECT s.name FROM people p JOIN schools s ON s.id = p.school_id WHERE p.code = ?")
             .bind(&contact)
             .fetch_one(h.db())
             .await
@@ -278,7 +282,7 @@ async fn help_and_permissions_per_role() {
     // A supervisor registers a group; an admin issues a code privately.
     let out = h.say("sup@zone1: 登记群 责任区督学群 第一督学责任区").await;
     assert!(out.contains("已将本群登记为：责任区督学群"), "{out}");
-    let purpose: String = sqlx::query_scalar("SELECT purpose FROM chat_groups WHERE external_id = 'zone1'")
+    let purpose: String = dudao::sql::query_scalar("SELECT purpose FROM chat_groups WHERE external_id = 'zone1'")
         .fetch_one(h.db())
         .await
         .unwrap();
@@ -297,7 +301,7 @@ async fn the_same_message_delivered_twice_is_processed_once() {
     h.app().ingest(msg.clone()).await.unwrap();
     let first = h.settle().await;
     assert_eq!(first.matches("尚未绑定身份").count(), 1, "{first}");
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE platform_msg_id = 'dup-1'")
+    let rows: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE platform_msg_id = 'dup-1'")
         .fetch_one(h.db())
         .await
         .unwrap();
@@ -311,7 +315,7 @@ async fn the_same_message_delivered_twice_is_processed_once() {
     b.unwrap();
     let out = h.settle().await;
     assert_eq!(out.matches("尚未绑定身份").count(), 1, "{out}");
-    let replies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE source = (SELECT 'inbound:' || id FROM inbound_messages WHERE platform_msg_id = 'dup-2')")
+    let replies: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE source = (SELECT 'inbound:' || id FROM inbound_messages WHERE platform_msg_id = 'dup-2')")
         .fetch_one(h.db())
         .await
         .unwrap();
@@ -345,7 +349,7 @@ async fn hostile_input_is_stored_verbatim_and_never_panics() {
             sent_at: chrono::Utc::now(),
         };
         h.app().ingest(msg).await.unwrap();
-        let stored: String = sqlx::query_scalar("SELECT text FROM inbound_messages WHERE platform_msg_id = ?")
+        let stored: String = dudao::sql::query_scalar("SELECT text FROM inbound_messages WHERE platform_msg_id = ?")
             .bind(format!("fuzz-{i}"))
             .fetch_one(h.db())
             .await
@@ -353,9 +357,9 @@ async fn hostile_input_is_stored_verbatim_and_never_panics() {
         assert_eq!(&stored, text);
     }
     h.settle().await;
-    let people: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(h.db()).await.unwrap();
+    let people: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM people").fetch_one(h.db()).await.unwrap();
     assert!(people > 0);
-    let failed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE status <> 'processed'")
+    let failed: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE status <> 'processed'")
         .fetch_one(h.db())
         .await
         .unwrap();

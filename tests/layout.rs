@@ -21,7 +21,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `file:line: text` of every `sqlx::query` outside the allowed files.
+/// `file:line: text` of every `dudao::sql::query` outside the allowed files.
 fn sql_outside_store(root: &Path) -> Vec<String> {
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
@@ -33,7 +33,7 @@ fn sql_outside_store(root: &Path) -> Vec<String> {
         }
         let text = std::fs::read_to_string(&f).unwrap();
         for (i, line) in text.lines().enumerate() {
-            if line.contains("sqlx::query") {
+            if line.contains("dudao::sql::query") {
                 offenders.push(format!("{rel}:{}: {}", i + 1, line.trim()));
             }
         }
@@ -58,9 +58,10 @@ fn the_rule_sees_a_statement_outside_store() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("src/app")).unwrap();
     std::fs::create_dir_all(dir.path().join("src/store")).unwrap();
-    std::fs::write(dir.path().join("src/app/weekly.rs"), "fn f() {\n    sqlx::query(\"SELECT 1\");\n}\n").unwrap();
-    std::fs::write(dir.path().join("src/store/weekly.rs"), "fn g() { sqlx::query(\"SELECT 1\"); }\n").unwrap();
-    std::fs::write(dir.path().join("src/db.rs"), "fn h() { sqlx::query(\"PRAGMA x\"); }\n").unwrap();
+    std::fs::write(dir.path().join("src/app/weekly.rs"), "fn f() {\n    dudao::sql::query(\"SELECT 1\");\n}\n")
+        .unwrap();
+    std::fs::write(dir.path().join("src/store/weekly.rs"), "fn g() { dudao::sql::query(\"SELECT 1\"); }\n").unwrap();
+    std::fs::write(dir.path().join("src/db.rs"), "fn h() { dudao::sql::query(\"PRAGMA x\"); }\n").unwrap();
     let offenders = sql_outside_store(dir.path());
-    assert_eq!(offenders, ["src/app/weekly.rs:2: sqlx::query(\"SELECT 1\");"]);
+    assert_eq!(offenders, ["src/app/weekly.rs:2: dudao::sql::query(\"SELECT 1\");"]);
 }

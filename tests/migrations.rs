@@ -5,7 +5,6 @@ mod common;
 
 use common::Harness;
 use sha2::{Digest, Sha384};
-use sqlx::Row;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -63,11 +62,15 @@ const LEVELS: &[&str] = &["1_foundation_306fda4", "2_weekly_11614aa", "3_themes_
 /// a little data in it.
 async fn database_at_level(dir: &tempfile::TempDir, level: &str) {
     let path = dir.path().join("dudao.sqlite");
+    // The earlier build ran its migrations through sqlx, which wrote sqlx's own ledger.
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap();
+    let migrator = sqlx::migrate::Migrator::new(root().join("tests/fixtures/schema_levels").join(level)).await.unwrap();
+    migrator.run(&pool).await.unwrap();
+    pool.close().await;
     let db = dudao::db::connect_path(&path, dudao::config::Synchronous::Normal, std::time::Duration::from_secs(5))
         .await
         .unwrap();
-    let migrator = sqlx::migrate::Migrator::new(root().join("tests/fixtures/schema_levels").join(level)).await.unwrap();
-    migrator.run(&db).await.unwrap();
     let t = "2026-11-20T01:00:00.000Z";
     for sql in [
         "INSERT INTO regions (id, code, name, level) VALUES (1, 'R1', '青山县', 'county')",
@@ -76,9 +79,9 @@ async fn database_at_level(dir: &tempfile::TempDir, level: &str) {
         "INSERT INTO people (id, code, name, role, inspector_type, zone_id) VALUES (1, 'P1', '李督学', 'inspector', 'full_time', 1)",
         "INSERT INTO people (id, code, name, role, school_id) VALUES (2, 'P2', '王校长', 'school_contact', 1)",
     ] {
-        sqlx::query(sql).execute(&db).await.unwrap();
+        dudao::sql::query(sql).execute(&db).await.unwrap();
     }
-    sqlx::query(
+    dudao::sql::query(
         "INSERT INTO inbound_messages (channel, platform, platform_msg_id, chat_kind, chat_id, sender_id, text, segments,
              to_me, sent_at, received_at, status)
          VALUES ('console', 'console', 'm1', 'group', 'county', 'li', '本周走访了实验小学', '[]', 1, ?, ?, 'processed')",
@@ -88,7 +91,7 @@ async fn database_at_level(dir: &tempfile::TempDir, level: &str) {
     .execute(&db)
     .await
     .unwrap();
-    sqlx::query(
+    dudao::sql::query(
         "INSERT INTO outbox (idempotency_key, channel, chat_kind, chat_id, segments, status, next_attempt_at, created_at, source)
          VALUES ('k1', 'console', 'group', 'county', '[{\"type\":\"text\",\"text\":\"请按时提交周报\"}]', 'pending', ?, ?, 'test')",
     )
@@ -110,7 +113,7 @@ async fn databases_from_every_earlier_build_upgrade() {
         let h = Harness::start_in(dir, "[roster]\nsample_on_empty = false\n", None).await;
         let db = h.db();
         let applied: Vec<(i64, Vec<u8>, bool)> =
-            sqlx::query_as("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
+            dudao::sql::query_as("SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version")
                 .fetch_all(db)
                 .await
                 .unwrap();
@@ -119,19 +122,22 @@ async fn databases_from_every_earlier_build_upgrade() {
         assert_eq!(applied, expected, "level {level}: every migration applied with the current checksums");
 
         // Data intact.
-        let name: String = sqlx::query_scalar("SELECT name FROM people WHERE code = 'P1'").fetch_one(db).await.unwrap();
+        let name: String =
+            dudao::sql::query_scalar("SELECT name FROM people WHERE code = 'P1'").fetch_one(db).await.unwrap();
         assert_eq!(name, "李督学", "level {level}");
-        let text: String = sqlx::query_scalar("SELECT text FROM inbound_messages WHERE platform_msg_id = 'm1'")
+        let text: String = dudao::sql::query_scalar("SELECT text FROM inbound_messages WHERE platform_msg_id = 'm1'")
             .fetch_one(db)
             .await
             .unwrap();
         assert_eq!(text, "本周走访了实验小学", "level {level}");
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key = 'k1'").fetch_one(db).await.unwrap();
+        let n: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key = 'k1'")
+            .fetch_one(db)
+            .await
+            .unwrap();
         assert_eq!(n, 1, "level {level}");
 
         // The schema is the current one: the renamed index, and the self-check tables usable.
-        let indexes: Vec<String> = sqlx::query_scalar(
+        let indexes: Vec<String> = dudao::sql::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' ORDER BY name",
         )
         .fetch_all(db)
@@ -140,7 +146,7 @@ async fn databases_from_every_earlier_build_upgrade() {
         assert!(indexes.contains(&"outbox_queue".to_string()), "level {level}: {indexes:?}");
         assert!(!indexes.contains(&"outbox_ready".to_string()), "level {level}: {indexes:?}");
         let t = "2026-11-21T02:00:00.000Z";
-        let sc = sqlx::query(
+        let sc = dudao::sql::query(
             "INSERT INTO rectify_self_checks (school_id, submitted_by, status, created_at, updated_at)
              VALUES (1, 2, 'submitted', ?, ?)",
         )
@@ -150,7 +156,7 @@ async fn databases_from_every_earlier_build_upgrade() {
         .await
         .unwrap()
         .last_insert_rowid();
-        sqlx::query(
+        dudao::sql::query(
             "INSERT INTO rectify_self_check_lines (self_check_id, line_no, category, severity, description)
              VALUES (?, 1, 3, 'general', '食堂留样记录不全')",
         )
@@ -158,7 +164,7 @@ async fn databases_from_every_earlier_build_upgrade() {
         .execute(db)
         .await
         .unwrap();
-        let row = sqlx::query(
+        let row = dudao::sql::query(
             "SELECT l.description FROM rectify_self_check_lines l JOIN rectify_self_checks s ON s.id = l.self_check_id",
         )
         .fetch_one(db)
@@ -166,7 +172,7 @@ async fn databases_from_every_earlier_build_upgrade() {
         .unwrap();
         assert_eq!(row.get::<String, _>(0), "食堂留样记录不全");
         let fk: Vec<(String,)> =
-            sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(db).await.unwrap();
+            dudao::sql::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(db).await.unwrap();
         assert!(fk.is_empty(), "level {level}: {fk:?}");
 
         // And starts again (the repair is idempotent).

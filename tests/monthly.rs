@@ -38,12 +38,12 @@ async fn tick_at(h: &Harness, clock: &ManualClock, t: DateTime<Utc>) {
 }
 
 async fn count(h: &Harness, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(h.db()).await.unwrap()
+    dudao::sql::query_scalar(sql).fetch_one(h.db()).await.unwrap()
 }
 
 /// Roster codes of the people a reminder round went to.
 async fn reminded(h: &Harness, day: u32) -> Vec<String> {
-    sqlx::query_scalar(&format!(
+    dudao::sql::query_scalar(&format!(
         "SELECT p.code FROM outbox o JOIN people p ON p.id = o.person_id
          WHERE o.idempotency_key LIKE 'theme:2026-11:remind{day}:%' ORDER BY p.code"
     ))
@@ -71,7 +71,7 @@ async fn a_month_of_themes_visits_quotas_and_the_report() {
     assert!(out.contains("[console → 群 zone1]") && out.contains("3. 本学期疏散演练有记录"), "{out}");
     assert!(out.contains("6校园及周边安全、学生交通安全；8校风、教风、学风"), "{out}");
     let (title, inds, cats): (String, String, String) =
-        sqlx::query_as("SELECT title, indicators, categories FROM monthly_themes WHERE month = '2026-11'")
+        dudao::sql::query_as("SELECT title, indicators, categories FROM monthly_themes WHERE month = '2026-11'")
             .fetch_one(h.db())
             .await
             .unwrap();
@@ -98,20 +98,22 @@ async fn a_month_of_themes_visits_quotas_and_the_report() {
     assert!(out.contains("主题督导：消防安全与校风建设（对应主题指标 3/3 项）"), "{out}");
     assert!(out.contains("发现的 2 个问题已登记"), "{out}");
     let (themed, date): (bool, String) =
-        sqlx::query_as("SELECT themed, visit_date FROM visits WHERE status = 'submitted'")
+        dudao::sql::query_as("SELECT themed, visit_date FROM visits WHERE status = 'submitted'")
             .fetch_one(h.db())
             .await
             .unwrap();
     assert!(themed);
     assert_eq!(date, "2026-11-02");
     let scores: Vec<(Option<i64>, String)> =
-        sqlx::query_as("SELECT indicator_no, result FROM visit_indicator_scores ORDER BY rowid")
+        dudao::sql::query_as("SELECT indicator_no, result FROM visit_indicator_scores ORDER BY rowid")
             .fetch_all(h.db())
             .await
             .unwrap();
     assert_eq!(scores, vec![(Some(1), "met".into()), (Some(2), "not_met".into()), (Some(3), "basically_met".into())]);
-    let problems: Vec<(i64, String)> =
-        sqlx::query_as("SELECT category, status FROM visit_problems ORDER BY id").fetch_all(h.db()).await.unwrap();
+    let problems: Vec<(i64, String)> = dudao::sql::query_as("SELECT category, status FROM visit_problems ORDER BY id")
+        .fetch_all(h.db())
+        .await
+        .unwrap();
     assert_eq!(problems, vec![(6, "new".into()), (7, "new".into())], "handed to the ledger as new");
 
     // 曹静 (D009) has a conflict of interest at 实验小学: refused politely, nothing counted.
@@ -240,7 +242,7 @@ async fn a_month_of_themes_visits_quotas_and_the_report() {
     assert!(out.contains("史芳 2/4") && out.contains("曹静 1/4") && !out.contains("郝涛 4/4"), "{out}");
     assert!(out.contains("市直学校未达月督导次数：一中 0/2、实验高中 0/2、六中 0/2"), "{out}");
     let (figures, text, trigger): (String, String, String) =
-        sqlx::query_as("SELECT figures, text, trigger FROM monthly_reports WHERE month = '2026-11'")
+        dudao::sql::query_as("SELECT figures, text, trigger FROM monthly_reports WHERE month = '2026-11'")
             .fetch_one(h.db())
             .await
             .unwrap();
@@ -308,7 +310,7 @@ async fn theme_from_the_calendar_and_privately_without_groups() {
 }
 
 async fn person_id(h: &Harness, code: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM people WHERE code = ?").bind(code).fetch_one(h.db()).await.unwrap()
+    dudao::sql::query_scalar("SELECT id FROM people WHERE code = ?").bind(code).fetch_one(h.db()).await.unwrap()
 }
 
 /// Issue 14 item 10: a visit refused (回避, not one's school, a future date) says "未保存", and

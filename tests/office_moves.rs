@@ -15,7 +15,7 @@ fn local(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
 }
 
 async fn scalar(h: &Harness, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(h.db()).await.unwrap()
+    dudao::sql::query_scalar(sql).fetch_one(h.db()).await.unwrap()
 }
 
 /// The console message id of the first message to `target` ("私聊 han") whose text contains `needle`.
@@ -339,7 +339,7 @@ async fn schedules_run_runs_a_job_once_for_its_period_from_the_cli() {
     assert!(!out.status.success() && stderr.contains("weekly-promt") && stderr.contains("weekly-prompt"), "{stderr}");
 
     let pool = dudao::db::open_and_migrate(&common::settings_for(&dir, "").database).await.unwrap();
-    let (nominal, manual_by): (String, String) = sqlx::query_as(
+    let (nominal, manual_by): (String, String) = dudao::sql::query_as(
         "SELECT f.nominal_at, f.manual_by FROM firings f JOIN schedules s ON s.id = f.schedule_id
           WHERE s.name = 'weekly-prompt' AND f.status = 'fired'",
     )
@@ -347,12 +347,13 @@ async fn schedules_run_runs_a_job_once_for_its_period_from_the_cli() {
     .await
     .unwrap();
     assert_eq!(manual_by, "cli");
-    let rounds: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM weekly_rounds").fetch_one(&pool).await.unwrap();
+    let rounds: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM weekly_rounds").fetch_one(&pool).await.unwrap();
     assert!(rounds >= 1, "the job ran against the configured database");
-    let prompts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'weekly:r%:prompt%'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let prompts: i64 =
+        dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'weekly:r%:prompt%'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     pool.close().await;
 
     // The service, at the regular time of that occurrence, does not fire it again.

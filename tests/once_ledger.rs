@@ -48,12 +48,12 @@ async fn an_event_is_recorded_once_per_subject() {
     assert_eq!(events, [("L1".to_string(), t), ("L2".to_string(), t)]);
     // The old names still read, for the two ledgers that reports and tests query.
     let levels: Vec<String> =
-        sqlx::query_scalar("SELECT level FROM rectify_escalations WHERE item_id = 7 ORDER BY rowid")
+        dudao::sql::query_scalar("SELECT level FROM rectify_escalations WHERE item_id = 7 ORDER BY rowid")
             .fetch_all(&mut *conn)
             .await
             .unwrap();
     assert_eq!(levels, ["L1", "L2"]);
-    let warned: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calendar_warnings WHERE year = 2027")
+    let warned: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM calendar_warnings WHERE year = 2027")
         .fetch_one(&mut *conn)
         .await
         .unwrap();
@@ -108,7 +108,7 @@ async fn the_migration_carries_the_four_ledgers_over() {
         .unwrap();
     dudao::db::migrate(&db).await.unwrap();
     let rows: Vec<(String, i64, String, String)> =
-        sqlx::query_as("SELECT subject_kind, subject_id, event, at FROM once_events ORDER BY rowid")
+        dudao::sql::query_as("SELECT subject_kind, subject_id, event, at FROM once_events ORDER BY rowid")
             .fetch_all(&db)
             .await
             .unwrap();
@@ -123,7 +123,7 @@ async fn the_migration_carries_the_four_ledgers_over() {
     let expected: Vec<(String, i64, String, String)> =
         expected.iter().map(|(k, i, e, a)| (k.to_string(), *i, e.to_string(), a.to_string())).collect();
     assert_eq!(rows, expected);
-    let old_tables: i64 = sqlx::query_scalar(
+    let old_tables: i64 = dudao::sql::query_scalar(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'
            AND name IN ('weekly_round_events', 'theme_events', 'rectify_escalations', 'calendar_warnings')",
     )
@@ -132,7 +132,7 @@ async fn the_migration_carries_the_four_ledgers_over() {
     .unwrap();
     assert_eq!(old_tables, 0, "the four tables are replaced");
     let levels: Vec<String> =
-        sqlx::query_scalar("SELECT level FROM rectify_escalations WHERE item_id = 5 ORDER BY rowid")
+        dudao::sql::query_scalar("SELECT level FROM rectify_escalations WHERE item_id = 5 ORDER BY rowid")
             .fetch_all(&db)
             .await
             .unwrap();
@@ -212,7 +212,7 @@ async fn rectify_sweep(h: &Harness) -> dudao::app::rectify::SweepReport {
 }
 
 async fn count(h: &Harness, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(h.db()).await.unwrap()
+    dudao::sql::query_scalar(sql).fetch_one(h.db()).await.unwrap()
 }
 
 /// The week's round, reminded (privately), the theme's reminder on the 15th, and an item's
@@ -236,7 +236,7 @@ async fn use_the_county(h: &mut Harness, clock: &ManualClock, inspector: &str) -
 
 /// Outbox rows (this phase's: the purge empties the queue) with a key pattern, to one person.
 async fn sent_to(h: &Harness, key_like: &str, code: &str) -> i64 {
-    sqlx::query_scalar(
+    dudao::sql::query_scalar(
         "SELECT COUNT(*) FROM outbox o JOIN people p ON p.id = o.person_id WHERE o.idempotency_key LIKE ? AND p.code = ?",
     )
     .bind(key_like)

@@ -74,7 +74,7 @@ impl Svc {
         self.running.as_ref().unwrap()
     }
 
-    fn db(&self) -> &sqlx::SqlitePool {
+    fn db(&self) -> &dudao::db::Db {
         &self.running().app.db
     }
 
@@ -84,7 +84,7 @@ impl Svc {
 
     async fn code_for(&self, person_code: &str) -> String {
         let mut tx = dudao::db::begin_write(self.db()).await.unwrap();
-        let pid: i64 = sqlx::query_scalar("SELECT id FROM people WHERE code = ?")
+        let pid: i64 = dudao::sql::query_scalar("SELECT id FROM people WHERE code = ?")
             .bind(person_code)
             .fetch_one(&mut *tx)
             .await
@@ -99,7 +99,7 @@ impl Svc {
     /// county's QQ ids are `demo-…` (never a real account), so the test gives the person a
     /// numeric QQ of its own, bound as the roster binds it.
     async fn roster_qq(&self, role: &str) -> (String, i64) {
-        let (id, name, demo): (i64, String, String) = sqlx::query_as(
+        let (id, name, demo): (i64, String, String) = dudao::sql::query_as(
             "SELECT p.id, p.name, a.account_id FROM chat_accounts a JOIN people p ON p.id = a.person_id
              WHERE a.platform = 'qq' AND a.source = 'roster' AND p.role = ? ORDER BY p.code LIMIT 1",
         )
@@ -108,7 +108,7 @@ impl Svc {
         .await
         .unwrap();
         let qq = 880_000_000 + id;
-        sqlx::query("UPDATE chat_accounts SET account_id = ? WHERE platform = 'qq' AND account_id = ?")
+        dudao::sql::query("UPDATE chat_accounts SET account_id = ? WHERE platform = 'qq' AND account_id = ?")
             .bind(qq.to_string())
             .bind(demo)
             .execute(self.db())
@@ -118,7 +118,7 @@ impl Svc {
     }
 
     async fn inbound_count(&self, platform_msg_id: &str) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE platform_msg_id = ?")
+        dudao::sql::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE platform_msg_id = ?")
             .bind(platform_msg_id)
             .fetch_one(self.db())
             .await
@@ -129,11 +129,12 @@ impl Svc {
     async fn wait_processed(&self, platform_msg_id: &str) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let s: Option<String> = sqlx::query_scalar("SELECT status FROM inbound_messages WHERE platform_msg_id = ?")
-                .bind(platform_msg_id)
-                .fetch_optional(self.db())
-                .await
-                .unwrap();
+            let s: Option<String> =
+                dudao::sql::query_scalar("SELECT status FROM inbound_messages WHERE platform_msg_id = ?")
+                    .bind(platform_msg_id)
+                    .fetch_optional(self.db())
+                    .await
+                    .unwrap();
             if s.as_deref() == Some("processed") {
                 return;
             }
@@ -151,7 +152,7 @@ impl Svc {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let row: Option<(String, i64, Option<String>)> =
-                sqlx::query_as("SELECT status, attempts, last_error FROM outbox ORDER BY id DESC LIMIT 1")
+                dudao::sql::query_as("SELECT status, attempts, last_error FROM outbox ORDER BY id DESC LIMIT 1")
                     .fetch_optional(self.db())
                     .await
                     .unwrap();
@@ -238,7 +239,7 @@ async fn reverse_mode_full_conversation() {
     );
     svc.wait_processed(&format!("{BOT}:105")).await;
     let (txt, segs, to_me): (String, String, i64) =
-        sqlx::query_as("SELECT text, segments, to_me FROM inbound_messages WHERE platform_msg_id = ?")
+        dudao::sql::query_as("SELECT text, segments, to_me FROM inbound_messages WHERE platform_msg_id = ?")
             .bind(format!("{BOT}:105"))
             .fetch_one(svc.db())
             .await
@@ -249,7 +250,7 @@ async fn reverse_mode_full_conversation() {
 
     // Stored per account and message id, on the qq platform, with the group card as name.
     let (platform, chat, sender, display, intent): (String, String, String, Option<String>, Option<String>) =
-        sqlx::query_as(
+        dudao::sql::query_as(
             "SELECT platform, chat_id, sender_id, sender_name, intent FROM inbound_messages WHERE platform_msg_id = ?",
         )
         .bind(format!("{BOT}:-103"))
@@ -263,7 +264,7 @@ async fn reverse_mode_full_conversation() {
     svc.running().drain(WAIT).await;
     assert_eq!(rec.sends().len(), 4, "only the four answers: {:#?}", rec.sends());
     // Outbox rows carry the platform id of what was sent.
-    let ids: Vec<Option<String>> = sqlx::query_scalar("SELECT platform_msg_id FROM outbox WHERE status = 'sent'")
+    let ids: Vec<Option<String>> = dudao::sql::query_scalar("SELECT platform_msg_id FROM outbox WHERE status = 'sent'")
         .fetch_all(svc.db())
         .await
         .unwrap();
@@ -385,7 +386,7 @@ async fn duplicates_are_processed_once_even_across_connections_and_accounts() {
     // The private chat is answered by the account it was written to.
     let private = rec.wait_for(1, WAIT, to_user(qq)).await;
     assert_eq!(private[0].self_id, BOT2);
-    let replies: i64 = sqlx::query_scalar(
+    let replies: i64 = dudao::sql::query_scalar(
         "SELECT COUNT(*) FROM outbox WHERE source = (SELECT 'inbound:' || id FROM inbound_messages WHERE platform_msg_id = ?)",
     )
     .bind(format!("{BOT}:77"))
@@ -549,7 +550,7 @@ async fn a_weekly_report_replying_to_the_prompt_in_a_qq_group() {
     let bot = connect_reverse(svc.addr(), BOT, Auth::Bearer(TOKEN), rec.clone()).await.unwrap();
     // A supervisor (bound by the roster's QQ column) registers the group for the inspector's zone.
     let (_, inspector_qq) = svc.roster_qq("inspector").await;
-    let zone: String = sqlx::query_scalar(
+    let zone: String = dudao::sql::query_scalar(
         "SELECT z.code FROM chat_accounts a JOIN people p ON p.id = a.person_id JOIN zones z ON z.id = p.zone_id
          WHERE a.platform = 'qq' AND a.account_id = ?",
     )
@@ -576,7 +577,7 @@ async fn a_weekly_report_replying_to_the_prompt_in_a_qq_group() {
     assert!(a[1].segments().iter().any(|s| s["type"] == "at" && s["data"]["qq"] == json!(inspector_qq.to_string())));
     // The outbox records the platform's id of the prompt once the send is confirmed.
     svc.running().drain(WAIT).await;
-    let prompt_id: String = sqlx::query_scalar(
+    let prompt_id: String = dudao::sql::query_scalar(
         "SELECT platform_msg_id FROM outbox WHERE source LIKE 'weekly:prompt:%' AND chat_id = ? AND status = 'sent'",
     )
     .bind(GROUP.to_string())
@@ -594,7 +595,8 @@ async fn a_weekly_report_replying_to_the_prompt_in_a_qq_group() {
     );
     let a = rec.wait_for(3, WAIT, to_group).await;
     assert!(a[2].text().contains("已收到本周周报"), "{}", a[2].text());
-    let reports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM weekly_reports").fetch_one(svc.db()).await.unwrap();
+    let reports: i64 =
+        dudao::sql::query_scalar("SELECT COUNT(*) FROM weekly_reports").fetch_one(svc.db()).await.unwrap();
     assert_eq!(reports, 1);
     bot.close();
     svc.stop().await;
@@ -602,7 +604,7 @@ async fn a_weekly_report_replying_to_the_prompt_in_a_qq_group() {
 
 /// Counts inbound rows, optionally with a status.
 async fn inbound_rows(svc: &Svc, status: Option<&str>) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE ?1 IS NULL OR status = ?1")
+    dudao::sql::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE ?1 IS NULL OR status = ?1")
         .bind(status)
         .fetch_one(svc.db())
         .await
@@ -709,10 +711,10 @@ async fn frames_with_non_numeric_ids_are_rejected_before_anything_is_stored() {
     bot.group_msg(GROUP, 20_001, json!(99), json!([text("大家好，今天下午开会")]));
     svc.wait_processed(&format!("{BOT}:99")).await;
     let stored: Vec<(String, String)> =
-        sqlx::query_as("SELECT chat_id, sender_id FROM inbound_messages").fetch_all(svc.db()).await.unwrap();
+        dudao::sql::query_as("SELECT chat_id, sender_id FROM inbound_messages").fetch_all(svc.db()).await.unwrap();
     assert_eq!(stored, vec![(GROUP.to_string(), "20001".to_string())]);
     let groups: Vec<String> =
-        sqlx::query_scalar("SELECT external_id FROM chat_groups").fetch_all(svc.db()).await.unwrap();
+        dudao::sql::query_scalar("SELECT external_id FROM chat_groups").fetch_all(svc.db()).await.unwrap();
     assert_eq!(groups, vec![GROUP.to_string()]);
     svc.running().drain(WAIT).await;
     assert!(rec.sends().is_empty(), "nothing answered: {:#?}", rec.sends());

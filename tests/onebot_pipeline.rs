@@ -83,7 +83,7 @@ async fn several_sends_are_in_flight_and_each_group_keeps_its_order() {
         assert_eq!(by_group[&(700_200 + g as i64)], expected, "group {g} in order");
     }
     let sent: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'pipe-%' AND status = 'sent'")
+        dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'pipe-%' AND status = 'sent'")
             .fetch_one(&app.db)
             .await
             .unwrap();

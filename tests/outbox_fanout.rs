@@ -50,7 +50,7 @@ impl Channel for ShortWindows {
 
 /// The outbox worker for `ch`, running until the token is cancelled.
 fn run_worker(
-    db: &sqlx::SqlitePool,
+    db: &dudao::db::Db,
     ch: Arc<dyn Channel>,
     s: &Settings,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
@@ -72,7 +72,7 @@ async fn webhook_setup(
     dir: &tempfile::TempDir,
     outbox_toml: &str,
     url: &str,
-) -> (Settings, sqlx::SqlitePool, WebhookChannel) {
+) -> (Settings, dudao::db::Db, WebhookChannel) {
     let s = Settings::from_toml_over_default(&format!(
         "[database]\npath = \"{}\"\nsynchronous = \"normal\"\n[outbox]\n{outbox_toml}",
         dir.path().join("outbox.sqlite").display()
@@ -124,8 +124,10 @@ async fn a_fan_out_sits_on_the_limits_without_breaking_them() {
     // Every outcome recorded.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let open: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status <> 'sent'").fetch_one(&db).await.unwrap();
+        let open: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE status <> 'sent'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
         if open == 0 {
             break;
         }
@@ -242,6 +244,6 @@ async fn a_failed_send_holds_back_the_rest_of_its_chat() {
         assert_eq!(got, expected, "chat q{c} in order despite its failed first tries");
     }
     let retried: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE attempts > 1").fetch_one(&db).await.unwrap();
+        dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE attempts > 1").fetch_one(&db).await.unwrap();
     assert_eq!(retried, 3, "the three flaky messages took a second attempt, the others one");
 }

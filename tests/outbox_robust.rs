@@ -32,7 +32,7 @@ fn settings(dir: &tempfile::TempDir, outbox: &str) -> Settings {
     .expect("test settings")
 }
 
-async fn open(settings: &Settings) -> sqlx::SqlitePool {
+async fn open(settings: &Settings) -> dudao::db::Db {
     dudao::db::open_and_migrate(&settings.database).await.expect("database opens")
 }
 
@@ -49,7 +49,7 @@ fn webhook(url: &str, timeout_ms: u64) -> Arc<dyn Channel> {
 }
 
 async fn enqueue(
-    db: &sqlx::SqlitePool,
+    db: &dudao::db::Db,
     channel: &Arc<dyn Channel>,
     key: &str,
     chat: &str,
@@ -81,7 +81,7 @@ impl Started {
     }
 }
 
-fn start(db: &sqlx::SqlitePool, settings: &Settings, channel: Arc<dyn Channel>) -> Started {
+fn start(db: &dudao::db::Db, settings: &Settings, channel: Arc<dyn Channel>) -> Started {
     let notify = Arc::new(Notify::new());
     let worker = Arc::new(Worker::new(
         db.clone(),
@@ -111,15 +111,15 @@ where
     }
 }
 
-async fn row(db: &sqlx::SqlitePool, key: &str) -> (String, i64, Option<String>) {
-    sqlx::query_as("SELECT status, attempts, last_error FROM outbox WHERE idempotency_key = ?")
+async fn row(db: &dudao::db::Db, key: &str) -> (String, i64, Option<String>) {
+    dudao::sql::query_as("SELECT status, attempts, last_error FROM outbox WHERE idempotency_key = ?")
         .bind(key)
         .fetch_one(db)
         .await
         .unwrap()
 }
 
-async fn status(db: &sqlx::SqlitePool, key: &str) -> String {
+async fn status(db: &dudao::db::Db, key: &str) -> String {
     row(db, key).await.0
 }
 
@@ -300,7 +300,7 @@ async fn a_send_interrupted_by_a_crash_does_not_block_its_chat_after_a_quick_res
         ("answer", "g1", "中断的回复：材料已收到", "at_least_once"),
         ("nudge", "g2", "中断的提醒：请今天提交周报", "at_most_once"),
     ] {
-        sqlx::query(
+        dudao::sql::query(
             "INSERT INTO outbox (idempotency_key, channel, chat_kind, chat_id, segments, delivery, status, next_attempt_at,
                  lease_until, created_at, source)
              VALUES (?, 'hook', 'group', ?, ?, ?, 'sending', ?, ?, ?, 'test')",
@@ -345,7 +345,7 @@ async fn a_lease_that_expires_while_running_is_reclaimed() {
     wait_for("the probe is delivered", Duration::from_secs(10), || async { fake.accepted_in("g0").len() == 1 }).await;
     // Another process claimed a row with a short lease, then died.
     let now = chrono::Utc::now();
-    sqlx::query(
+    dudao::sql::query(
         "INSERT INTO outbox (idempotency_key, channel, chat_kind, chat_id, segments, delivery, status, next_attempt_at,
              lease_until, created_at, source)
          VALUES ('orphan', 'hook', 'group', 'g1', ?, 'at_least_once', 'sending', ?, ?, ?, 'test')",
@@ -446,10 +446,11 @@ async fn a_worker_that_lost_its_lease_cannot_overwrite_the_outcome() {
     let a = start(&db_a, &s, ch_a);
     wait_for("the first send is in flight", Duration::from_secs(10), || async { fake.request_count() == 1 }).await;
     wait_for("its lease expires", Duration::from_secs(10), || async {
-        let lease: Option<String> = sqlx::query_scalar("SELECT lease_until FROM outbox WHERE idempotency_key = 'slow'")
-            .fetch_one(&db_a)
-            .await
-            .unwrap();
+        let lease: Option<String> =
+            dudao::sql::query_scalar("SELECT lease_until FROM outbox WHERE idempotency_key = 'slow'")
+                .fetch_one(&db_a)
+                .await
+                .unwrap();
         lease.is_some_and(|l| l < dudao::db::ts(chrono::Utc::now()))
     })
     .await;
@@ -503,8 +504,10 @@ async fn two_workers_racing_never_send_a_row_twice() {
         b.notify.notify_waiters();
     }
     wait_for("everything is sent", Duration::from_secs(20), || async {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sent'").fetch_one(&db_a).await.unwrap();
+        let n: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'sent'")
+            .fetch_one(&db_a)
+            .await
+            .unwrap();
         n == chats * per_chat
     })
     .await;

@@ -161,7 +161,7 @@ fn arbitrary_messages_never_panic_are_kept_verbatim_and_answered_at_most_once() 
         let expected_text = msg.text();
         rt.block_on(async {
             h.app().ingest(msg).await.map_err(|e| TestCaseError::fail(format!("ingest failed: {e:#}")))?;
-            let (id, status, error, stored): (i64, String, Option<String>, String) = sqlx::query_as(
+            let (id, status, error, stored): (i64, String, Option<String>, String) = dudao::sql::query_as(
                 "SELECT id, status, error, text FROM inbound_messages WHERE channel = 'console' AND platform_msg_id = ?",
             )
             .bind(format!("prop-{n}"))
@@ -177,7 +177,7 @@ fn arbitrary_messages_never_panic_are_kept_verbatim_and_answered_at_most_once() 
                 text
             );
             // A long answer split into parts is still one answer ("…#2" keys are its parts).
-            let replies: i64 = sqlx::query_scalar(
+            let replies: i64 = dudao::sql::query_scalar(
                 "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE ? AND idempotency_key NOT LIKE '%#%'")
                 .bind(format!("in:{id}:%"))
                 .fetch_one(h.db())

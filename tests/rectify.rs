@@ -81,11 +81,11 @@ async fn say_with_images(h: &mut Harness, id: &str, line: &str, urls: &[String])
 }
 
 async fn status(h: &Harness, id: i64) -> String {
-    sqlx::query_scalar("SELECT status FROM rectify_items WHERE id = ?").bind(id).fetch_one(h.db()).await.unwrap()
+    dudao::sql::query_scalar("SELECT status FROM rectify_items WHERE id = ?").bind(id).fetch_one(h.db()).await.unwrap()
 }
 
 async fn scalar(h: &Harness, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(h.db()).await.unwrap()
+    dudao::sql::query_scalar(sql).fetch_one(h.db()).await.unwrap()
 }
 
 async fn sweep(h: &mut Harness) -> dudao::app::rectify::SweepReport {
@@ -173,7 +173,7 @@ async fn state_machine_permissions_extension_reopen() {
     assert!(out.contains("延至12月20日"), "{out}");
     assert_eq!(count_to(&out, "私聊 zheng", "【整改延期】W1"), 1, "{out}");
     let row: (String, i64, i64, i64) =
-        sqlx::query_as("SELECT deadline, returns, relapses, extensions FROM rectify_items WHERE id = 1")
+        dudao::sql::query_as("SELECT deadline, returns, relapses, extensions FROM rectify_items WHERE id = 1")
             .fetch_one(h.db())
             .await
             .unwrap();
@@ -200,10 +200,10 @@ async fn state_machine_permissions_extension_reopen() {
     let out = h.say("sup: 记问题 城关一小 6 复杂 教学楼D级危房 部门:基建科").await;
     assert!(out.contains("已登记问题 W4") && out.contains("复杂"), "{out}");
     let owner: String =
-        sqlx::query_scalar("SELECT owner FROM rectify_items WHERE id = 4").fetch_one(h.db()).await.unwrap();
+        dudao::sql::query_scalar("SELECT owner FROM rectify_items WHERE id = 4").fetch_one(h.db()).await.unwrap();
     assert_eq!(owner, "基建科");
     let deadline: String =
-        sqlx::query_scalar("SELECT deadline FROM rectify_items WHERE id = 4").fetch_one(h.db()).await.unwrap();
+        dudao::sql::query_scalar("SELECT deadline FROM rectify_items WHERE id = 4").fetch_one(h.db()).await.unwrap();
     assert_eq!(deadline, "2027-01-04", "complex_days = 30 working days by default");
 
     // Every transition is in the history.
@@ -276,7 +276,7 @@ async fn evidence_photos_are_stored_once_by_hash() {
 
     let hash_a = format!("{:x}", Sha256::digest(b"\xff\xd8\xffJPEG-photo-A"));
     let rows: Vec<(i64, String, Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT item_id, status, sha256, path FROM rectify_evidence ORDER BY id")
+        dudao::sql::query_as("SELECT item_id, status, sha256, path FROM rectify_evidence ORDER BY id")
             .fetch_all(h.db())
             .await
             .unwrap();
@@ -361,15 +361,16 @@ async fn escalation_levels_fire_once_across_restarts() {
     let mut h = Harness::start_in(dir, CONFIG, Some(clock.clone())).await;
     assert_eq!(sweep(&mut h).await, Default::default());
     let levels: Vec<String> =
-        sqlx::query_scalar("SELECT level FROM rectify_escalations WHERE item_id = 1 ORDER BY rowid")
+        dudao::sql::query_scalar("SELECT level FROM rectify_escalations WHERE item_id = 1 ORDER BY rowid")
             .fetch_all(h.db())
             .await
             .unwrap();
     assert_eq!(levels, ["L0:2026-11-25:1", "L0:2026-11-25:0", "L1", "L2", "L3"]);
-    let w2: Vec<String> = sqlx::query_scalar("SELECT level FROM rectify_escalations WHERE item_id = 2 ORDER BY rowid")
-        .fetch_all(h.db())
-        .await
-        .unwrap();
+    let w2: Vec<String> =
+        dudao::sql::query_scalar("SELECT level FROM rectify_escalations WHERE item_id = 2 ORDER BY rowid")
+            .fetch_all(h.db())
+            .await
+            .unwrap();
     assert_eq!(w2, ["L2", "L1"]);
     assert_eq!(
         scalar(&h, "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'rectify:W1:L1:%'").await,
@@ -398,7 +399,7 @@ async fn month_end_reconciliation_balances_on_generated_data() {
     let mut h = start(&clock).await;
     let app = h.app().clone();
     let schools: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT id, zone_id FROM schools ORDER BY id").fetch_all(h.db()).await.unwrap();
+        dudao::sql::query_as("SELECT id, zone_id FROM schools ORDER BY id").fetch_all(h.db()).await.unwrap();
     let mut rng = Lcg(20261122);
     let mut items: Vec<(i64, i64, Status)> = Vec::new(); // (id, zone, status)
     let mut snapshots: Vec<(String, String, i64)> = Vec::new();
@@ -464,7 +465,7 @@ async fn month_end_reconciliation_balances_on_generated_data() {
                 deadline: day,
             };
             dudao::store::rectify::add_event(&mut tx, &ev, at, day).await.unwrap();
-            sqlx::query("UPDATE rectify_items SET status = ? WHERE id = ?")
+            dudao::sql::query("UPDATE rectify_items SET status = ? WHERE id = ?")
                 .bind(next.as_str())
                 .bind(items[k].0)
                 .execute(&mut *tx)
@@ -475,9 +476,9 @@ async fn month_end_reconciliation_balances_on_generated_data() {
         // Month end: remember how many items are open per zone, independently of the ledger.
         if (day + chrono::Duration::days(1)).month() != day.month() {
             let month = dr::month_of(day);
-            for (zone,) in sqlx::query_as::<_, (i64,)>("SELECT id FROM zones").fetch_all(&mut *tx).await.unwrap() {
+            for (zone,) in dudao::sql::query_as::<(i64,)>("SELECT id FROM zones").fetch_all(&mut *tx).await.unwrap() {
                 let open = items.iter().filter(|(_, z, s)| *z == zone && s.is_open()).count() as i64;
-                let name: String = sqlx::query_scalar("SELECT name FROM zones WHERE id = ?")
+                let name: String = dudao::sql::query_scalar("SELECT name FROM zones WHERE id = ?")
                     .bind(zone)
                     .fetch_one(&mut *tx)
                     .await
@@ -540,14 +541,14 @@ async fn month_end_reconciliation_balances_on_generated_data() {
 async fn problems_found_on_visits_enter_the_ledger() {
     let clock = ManualClock::new(local(11, 23, 9));
     let mut h = start(&clock).await;
-    let (person, school): (i64, i64) = sqlx::query_as(
+    let (person, school): (i64, i64) = dudao::sql::query_as(
         "SELECT p.id, s.id FROM people p, schools s WHERE p.code = 'D008' AND s.name = '示例县实验小学'",
     )
     .fetch_one(h.db())
     .await
     .unwrap();
     let now = dudao::db::ts(local(11, 23, 9));
-    sqlx::query(
+    dudao::sql::query(
         "INSERT INTO visits (id, person_id, school_id, visit_date, kind, status, parsed, created_at, updated_at)
          VALUES (1, ?, ?, '2026-11-23', 'routine', 'submitted', '{}', ?, ?)",
     )
@@ -561,7 +562,7 @@ async fn problems_found_on_visits_enter_the_ledger() {
     for (desc, cat, follow) in
         [("楼梯间无人值守", 6, Some("serious")), ("宣传栏未更新", 1, Some("minor")), ("作业量偏多", 4, None)]
     {
-        sqlx::query(
+        dudao::sql::query(
             "INSERT INTO visit_problems (visit_id, school_id, person_id, description, category, follow_up, created_at)
              VALUES (1, ?, ?, ?, ?, ?, ?)",
         )
@@ -581,7 +582,7 @@ async fn problems_found_on_visits_enter_the_ledger() {
     assert_eq!(count_to(&out, "私聊 peng", "【整改通知】W1"), 1, "{out}");
     assert_eq!(count_to(&out, "群 office", "【严重问题报告】W1"), 1, "{out}");
     let rows: Vec<(String, String, String, String)> =
-        sqlx::query_as("SELECT source, severity, status, deadline FROM rectify_items ORDER BY id")
+        dudao::sql::query_as("SELECT source, severity, status, deadline FROM rectify_items ORDER BY id")
             .fetch_all(h.db())
             .await
             .unwrap();
@@ -634,7 +635,7 @@ async fn self_check_list_is_reviewed_confirmed_and_becomes_items() {
     let out = h.say("sup: 确认自查 Z2").await;
     assert!(out.contains("已确认"), "{out}");
     let rows: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT source, severity, description FROM rectify_items ORDER BY id")
+        dudao::sql::query_as("SELECT source, severity, description FROM rectify_items ORDER BY id")
             .fetch_all(h.db())
             .await
             .unwrap();
@@ -655,10 +656,12 @@ async fn a_school_with_nobody_to_notify_is_not_treated_as_notified() {
     let clock = ManualClock::new(local(11, 23, 9));
     let mut h = start(&clock).await;
     // 城关三小 (hao's school) loses its 联络员 雷华 (C0007) and principal 丁红梅 (C0008).
-    sqlx::query("DELETE FROM school_contacts WHERE school_id = (SELECT id FROM schools WHERE code = '3999901004')")
-        .execute(h.db())
-        .await
-        .unwrap();
+    dudao::sql::query(
+        "DELETE FROM school_contacts WHERE school_id = (SELECT id FROM schools WHERE code = '3999901004')",
+    )
+    .execute(h.db())
+    .await
+    .unwrap();
     let out = h.say("hao: 记问题 城关三小 安全 二楼走廊护栏螺丝松动").await;
     assert!(out.contains("已登记问题 W1"), "{out}");
     assert!(!out.contains("整改通知已发给"), "{out}");
@@ -688,7 +691,7 @@ async fn a_school_with_nobody_to_notify_is_not_treated_as_notified() {
     assert!(out.contains("逾期0") && out.contains("未通知2"), "{out}");
 
     // Only the principal is listed again: the reply names exactly who got the notice.
-    sqlx::query(
+    dudao::sql::query(
         "INSERT INTO school_contacts (person_id, school_id)
          SELECT id, school_id FROM people WHERE code = 'C0008'",
     )
@@ -710,7 +713,7 @@ async fn a_school_with_nobody_to_notify_is_not_treated_as_notified() {
     assert_eq!(status(&h, 2).await, "notified");
     assert_eq!(scalar(&h, "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'rectify:W1:notice:%'").await, 1);
     let deadline: String =
-        sqlx::query_scalar("SELECT deadline FROM rectify_items WHERE id = 1").fetch_one(h.db()).await.unwrap();
+        dudao::sql::query_scalar("SELECT deadline FROM rectify_items WHERE id = 1").fetch_one(h.db()).await.unwrap();
     // Recorded Monday 11-23 with 7 working days (due 12-02); told Monday 12-28, so the same 7
     // working days run 12-29, 12-30, 12-31, 1-1 (no 2027 holiday data yet), 1-4, 1-5, 1-6.
     assert_eq!(deadline, "2027-01-06", "7 working days from the day the notice went out");

@@ -6,7 +6,7 @@ mod common;
 use common::{first_person, Harness};
 use dudao::app::{FAULT_PANIC_MARKER, UNBOUND_HINT};
 use dudao::chat::{ChatRef, InboundMessage, Segment, UserRef};
-use sqlx::SqlitePool;
+use dudao::db::Db as SqlitePool;
 
 fn message(id: &str, account: &str, group: Option<&str>, to_me: bool, text: &str) -> InboundMessage {
     let chat = match group {
@@ -24,15 +24,17 @@ fn message(id: &str, account: &str, group: Option<&str>, to_me: bool, text: &str
 }
 
 async fn inbound_status(db: &SqlitePool, platform_msg_id: &str) -> (String, Option<String>, String) {
-    sqlx::query_as("SELECT status, error, text FROM inbound_messages WHERE channel = 'console' AND platform_msg_id = ?")
-        .bind(platform_msg_id)
-        .fetch_one(db)
-        .await
-        .expect("the message is stored")
+    dudao::sql::query_as(
+        "SELECT status, error, text FROM inbound_messages WHERE channel = 'console' AND platform_msg_id = ?",
+    )
+    .bind(platform_msg_id)
+    .fetch_one(db)
+    .await
+    .expect("the message is stored")
 }
 
 async fn replies_to(db: &SqlitePool, platform_msg_id: &str) -> i64 {
-    sqlx::query_scalar(
+    dudao::sql::query_scalar(
         "SELECT COUNT(*) FROM outbox WHERE source = 'inbound:' || (SELECT id FROM inbound_messages
              WHERE channel = 'console' AND platform_msg_id = ?)",
     )
@@ -57,7 +59,8 @@ async fn a_workflow_that_panics_fails_that_message_only() {
     assert!(error.unwrap_or_default().contains("panicked"), "the reason is recorded");
     assert_eq!(stored, text, "the raw text is kept verbatim");
     // Nothing the panicking workflow wrote survived: its transaction rolled back.
-    let parts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM weekly_report_parts").fetch_one(h.db()).await.unwrap();
+    let parts: i64 =
+        dudao::sql::query_scalar("SELECT COUNT(*) FROM weekly_report_parts").fetch_one(h.db()).await.unwrap();
     assert_eq!(parts, 0);
 
     // The next message from the same person, and from anyone, goes on.
@@ -74,7 +77,7 @@ async fn a_poisoned_message_left_from_a_crash_does_not_stop_the_next_start() {
     let h = Harness::start().await;
     let db = h.db().clone();
     // As if the service died between storing a message and acting on it.
-    sqlx::query(
+    dudao::sql::query(
         "INSERT INTO inbound_messages (channel, platform, platform_msg_id, chat_kind, chat_id, sender_id, sender_name,
              text, segments, to_me, sent_at, received_at, status)
          VALUES ('console', 'console', 'left-1', 'private', 'zhaomin', 'zhaomin', 'zhaomin', ?, ?, 1,
@@ -143,7 +146,7 @@ async fn a_stranger_gets_one_hint_whatever_they_send() {
     assert_eq!(out.matches("尚未绑定身份").count(), 1, "one hint in total: {out}");
     assert!(out.contains("私聊 lurker"), "the hint goes privately, not to the group: {out}");
     assert!(!out.contains("群 teachers-1"), "nothing is posted in the group: {out}");
-    let queued: i64 = sqlx::query_scalar(
+    let queued: i64 = dudao::sql::query_scalar(
         "SELECT COUNT(*) FROM outbox WHERE source IN (SELECT 'inbound:' || id FROM inbound_messages WHERE sender_id = 'lurker')",
     )
     .fetch_one(h.db())
@@ -179,10 +182,9 @@ async fn two_racing_redemptions_of_one_code_bind_one_account() {
     let path = h.dir.path().join("dudao.sqlite");
     // Two separate pools, as two processes would have; each redeems outside any transaction so
     // only the conditional update can keep the code single-use.
-    let opts =
-        sqlx::sqlite::SqliteConnectOptions::new().filename(&path).busy_timeout(std::time::Duration::from_secs(5));
-    let a = sqlx::SqlitePool::connect_with(opts.clone()).await.unwrap();
-    let b = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+    let busy = std::time::Duration::from_secs(5);
+    let a = dudao::db::connect_path(&path, dudao::config::Synchronous::Full, busy).await.unwrap();
+    let b = dudao::db::connect_path(&path, dudao::config::Synchronous::Full, busy).await.unwrap();
     let now = chrono::Utc::now();
     for round in 0..40 {
         let code = h.code_for(&inspector).await;
@@ -200,7 +202,7 @@ async fn two_racing_redemptions_of_one_code_bind_one_account() {
         let bound = [&ra, &rb].iter().filter(|r| matches!(r, dudao::store::binding::Redeemed::Bound { .. })).count();
         assert_eq!(bound, 1, "round {round}: {ra:?} / {rb:?}");
     }
-    let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chat_accounts WHERE account_id LIKE 'race-%'")
+    let accounts: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM chat_accounts WHERE account_id LIKE 'race-%'")
         .fetch_one(&a)
         .await
         .unwrap();

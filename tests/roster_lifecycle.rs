@@ -73,7 +73,7 @@ fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
-async fn open(db: &Path) -> sqlx::SqlitePool {
+async fn open(db: &Path) -> dudao::db::Db {
     let settings = dudao::config::Settings::from_toml_over_default(&format!(
         "[database]\npath = \"{}\"",
         db.display().to_string().replace('\\', "/")
@@ -82,8 +82,8 @@ async fn open(db: &Path) -> sqlx::SqlitePool {
     dudao::db::open_and_migrate(&settings.database).await.unwrap()
 }
 
-async fn scalar(db: &sqlx::SqlitePool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(db).await.unwrap()
+async fn scalar(db: &dudao::db::Db, sql: &str) -> i64 {
+    dudao::sql::query_scalar(sql).fetch_one(db).await.unwrap()
 }
 
 /// Every row of the roster's tables, as text, to compare a database before and after.
@@ -100,13 +100,13 @@ async fn snapshot(db: &Path) -> Vec<String> {
         "audit_log",
         "roster_meta",
     ] {
-        let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
+        let cols: Vec<String> = dudao::sql::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
             .bind(t)
             .fetch_all(&pool)
             .await
             .unwrap();
         let rows: Vec<String> =
-            sqlx::query_scalar(&format!("SELECT json_array({}) AS r FROM {t} ORDER BY r", cols.join(", ")))
+            dudao::sql::query_scalar(&format!("SELECT json_array({}) AS r FROM {t} ORDER BY r", cols.join(", ")))
                 .fetch_all(&pool)
                 .await
                 .unwrap();
@@ -144,8 +144,10 @@ async fn quick_start_then_real_import_leaves_nothing_of_the_sample() {
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM schools WHERE code NOT LIKE '41%'").await, 0);
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM people WHERE name = '史芳'").await, 0);
     // Only the real roster's QQ numbers are bound; no sample or trial account survives.
-    let accounts: Vec<String> =
-        sqlx::query_scalar("SELECT account_id FROM chat_accounts ORDER BY account_id").fetch_all(&pool).await.unwrap();
+    let accounts: Vec<String> = dudao::sql::query_scalar("SELECT account_id FROM chat_accounts ORDER BY account_id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
     assert_eq!(accounts, ["200000001", "200000002", "200000003"]);
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM chat_groups WHERE zone_id IS NOT NULL").await, 0);
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM outbox").await, 0);
@@ -325,7 +327,7 @@ async fn a_contact_of_two_schools_hears_and_acts_for_both_and_not_a_third() {
         assert!(out.contains("已登记问题"), "{out}");
     }
     let to_wu = h.db();
-    let wu_notices: i64 = sqlx::query_scalar(
+    let wu_notices: i64 = dudao::sql::query_scalar(
         "SELECT COUNT(*) FROM outbox o JOIN people p ON p.id = o.person_id WHERE p.code = 'C0002' AND o.status = 'sent'",
     )
     .fetch_one(to_wu)

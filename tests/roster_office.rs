@@ -162,7 +162,7 @@ async fn office_sheet_problems_are_reported_by_row_and_column() {
         !dir.path().join("dudao.sqlite").exists() || {
             let settings = common::settings_for(&dir, "");
             let db = dudao::db::open_and_migrate(&settings.database).await.unwrap();
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&db).await.unwrap();
+            let n: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&db).await.unwrap();
             db.close().await;
             n == 0
         }
@@ -209,7 +209,7 @@ async fn clean_office_sheet_imports_and_chat_finds_its_names_in_half_width() {
     let h = Harness::start_in(dir, "[roster]\nsample_on_empty = false\n", None).await;
     let db = h.db().clone();
     let people: Vec<(String, String, String, Option<String>)> =
-        sqlx::query_as("SELECT code, name, inspector_type, phone FROM people ORDER BY code")
+        dudao::sql::query_as("SELECT code, name, inspector_type, phone FROM people ORDER BY code")
             .fetch_all(&db)
             .await
             .unwrap();
@@ -220,7 +220,7 @@ async fn clean_office_sheet_imports_and_chat_finds_its_names_in_half_width() {
             ("D002".into(), "李　强".into(), "part_time".into(), Some("13900000002".into())),
         ]
     );
-    let primaries: Vec<(String, String)> = sqlx::query_as(
+    let primaries: Vec<(String, String)> = dudao::sql::query_as(
         "SELECT s.name, p.code FROM school_assignments a JOIN schools s ON s.id = a.school_id
          JOIN people p ON p.id = a.person_id WHERE a.role = 'primary' ORDER BY s.code",
     )
@@ -235,7 +235,8 @@ async fn clean_office_sheet_imports_and_chat_finds_its_names_in_half_width() {
             ("清河县柳林镇中心小学".into(), "D002".into()),
         ]
     );
-    let zones: Vec<String> = sqlx::query_scalar("SELECT name FROM zones ORDER BY code").fetch_all(&db).await.unwrap();
+    let zones: Vec<String> =
+        dudao::sql::query_scalar("SELECT name FROM zones ORDER BY code").fetch_all(&db).await.unwrap();
     assert_eq!(zones, ["城关责任区", "柳林责任区"]);
 
     // The inspector binds, then names the school in half-width and without spaces.
@@ -270,7 +271,7 @@ async fn office_sheet_without_a_school_list_creates_schools_and_zones() {
     assert!(out.status.success(), "{}", text(&out));
     let settings = common::settings_for(&dir, "");
     let db = dudao::db::open_and_migrate(&settings.database).await.unwrap();
-    let schools: Vec<(String, String, String)> = sqlx::query_as(
+    let schools: Vec<(String, String, String)> = dudao::sql::query_as(
         "SELECT s.name, s.stage, z.name FROM schools s JOIN zones z ON z.id = s.zone_id ORDER BY s.name",
     )
     .fetch_all(&db)
@@ -318,12 +319,15 @@ async fn reimporting_the_office_sheet_keeps_codes_and_matches_the_schools_alread
     let settings = common::settings_for(&dir, "");
     let db = dudao::db::open_and_migrate(&settings.database).await.unwrap();
     let people: Vec<(String, String)> =
-        sqlx::query_as("SELECT code, name FROM people WHERE active = 1 ORDER BY code").fetch_all(&db).await.unwrap();
+        dudao::sql::query_as("SELECT code, name FROM people WHERE active = 1 ORDER BY code")
+            .fetch_all(&db)
+            .await
+            .unwrap();
     assert_eq!(people, vec![("D001".into(), "王芳".into()), ("D002".into(), "李强".into())]);
     let schools: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM schools WHERE active = 1").fetch_one(&db).await.unwrap();
+        dudao::sql::query_scalar("SELECT COUNT(*) FROM schools WHERE active = 1").fetch_one(&db).await.unwrap();
     assert_eq!(schools, 3);
-    let primaries: Vec<(String, String)> = sqlx::query_as(
+    let primaries: Vec<(String, String)> = dudao::sql::query_as(
         "SELECT s.code, p.code FROM school_assignments a JOIN schools s ON s.id = a.school_id
          JOIN people p ON p.id = a.person_id WHERE a.role = 'primary' ORDER BY s.code",
     )
@@ -408,7 +412,7 @@ async fn template_untouched_is_refused_and_filled_validates() {
 #[tokio::test]
 async fn misspelt_school_in_chat_gets_a_suggestion() {
     let mut h = Harness::start().await;
-    let inspector: String = sqlx::query_scalar(
+    let inspector: String = dudao::sql::query_scalar(
         "SELECT p.code FROM people p JOIN school_assignments a ON a.person_id = p.id
          JOIN schools s ON s.id = a.school_id WHERE s.name = '示例县实验小学' AND a.role = 'primary'",
     )
@@ -438,23 +442,25 @@ async fn name_keys_are_backfilled_at_start_and_a_rename_never_leaves_a_stale_key
     let settings = common::settings_for(&dir, "");
     let db = dudao::db::open_and_migrate(&settings.database).await.unwrap();
     // Rows as an earlier build (or any writer not computing keys) leaves them.
-    sqlx::query("INSERT INTO regions (code, name, level) VALUES ('local', '本县', 'county')")
+    dudao::sql::query("INSERT INTO regions (code, name, level) VALUES ('local', '本县', 'county')")
         .execute(&db)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO zones (region_id, code, name, level) VALUES (1, 'ＱＨ３', '清河　第三责任区', 'county')")
+    dudao::sql::query(
+        "INSERT INTO zones (region_id, code, name, level) VALUES (1, 'ＱＨ３', '清河　第三责任区', 'county')",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    dudao::sql::query("INSERT INTO people (code, name, role) VALUES ('Ａ001', '赵　敏', 'admin')")
         .execute(&db)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO people (code, name, role) VALUES ('Ａ001', '赵　敏', 'admin')")
-        .execute(&db)
-        .await
-        .unwrap();
-    let keys = |db: sqlx::SqlitePool| async move {
+    let keys = |db: dudao::db::Db| async move {
         let p: (Option<String>, Option<String>) =
-            sqlx::query_as("SELECT name_key, code_key FROM people").fetch_one(&db).await.unwrap();
+            dudao::sql::query_as("SELECT name_key, code_key FROM people").fetch_one(&db).await.unwrap();
         let z: (Option<String>, Option<String>) =
-            sqlx::query_as("SELECT name_key, code_key FROM zones").fetch_one(&db).await.unwrap();
+            dudao::sql::query_as("SELECT name_key, code_key FROM zones").fetch_one(&db).await.unwrap();
         (p, z)
     };
     assert_eq!(keys(db.clone()).await, ((None, None), (None, None)));
@@ -467,7 +473,7 @@ async fn name_keys_are_backfilled_at_start_and_a_rename_never_leaves_a_stale_key
         ((Some("赵敏".into()), Some("a001".into())), (Some("清河第三责任区".into()), Some("qh3".into())))
     );
     // A rename clears the key (never stale) until the next fill; lookups compare the name itself meanwhile.
-    sqlx::query("UPDATE people SET name = '赵　敏敏'").execute(&db).await.unwrap();
+    dudao::sql::query("UPDATE people SET name = '赵　敏敏'").execute(&db).await.unwrap();
     assert_eq!(keys(db.clone()).await.0, (None, None));
     let mut conn = db.acquire().await.unwrap();
     let found = dudao::store::people::find_people(&mut conn, "赵敏敏").await.unwrap();

@@ -39,7 +39,7 @@ fn scheduler(h: &Harness) -> Scheduler {
 }
 
 async fn firings(h: &Harness, schedule: &str) -> Vec<(String, String, Option<String>)> {
-    sqlx::query_as(
+    dudao::sql::query_as(
         "SELECT f.nominal_at, f.status, f.reason FROM firings f JOIN schedules s ON s.id = f.schedule_id
          WHERE s.name = ? ORDER BY f.nominal_at",
     )
@@ -50,7 +50,10 @@ async fn firings(h: &Harness, schedule: &str) -> Vec<(String, String, Option<Str
 }
 
 async fn announcements(h: &Harness) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE source = 'schedule:daily'").fetch_one(h.db()).await.unwrap()
+    dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE source = 'schedule:daily'")
+        .fetch_one(h.db())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -104,7 +107,7 @@ async fn a_restart_right_after_enqueue_does_not_enqueue_again() {
     // Delivered in one run or the other, once.
     h.settle().await;
     let sent: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE source = 'schedule:daily' AND status = 'sent'")
+        dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE source = 'schedule:daily' AND status = 'sent'")
             .fetch_one(h.db())
             .await
             .unwrap();
@@ -168,7 +171,7 @@ params = { text = "早安", to = "county_inspectors" }
 "#;
 
 async fn fired_dates(h: &Harness, schedule: &str) -> Vec<NaiveDate> {
-    let rows: Vec<String> = sqlx::query_scalar(
+    let rows: Vec<String> = dudao::sql::query_scalar(
         "SELECT f.fire_at FROM firings f JOIN schedules s ON s.id = f.schedule_id WHERE s.name = ? AND f.status = 'fired' ORDER BY f.fire_at",
     )
     .bind(schedule)
@@ -240,7 +243,7 @@ impl Flaky {
 impl Job for Flaky {
     async fn run(&self, _ctx: &JobCtx, tx: &mut Tx<'static>, firing: &Firing) -> anyhow::Result<()> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        sqlx::query(
+        dudao::sql::query(
             "INSERT INTO audit_log (at, via, entity, entity_id, action, detail) VALUES (?, 'scheduler', 'test', ?, 'run', ?)",
         )
         .bind(dudao::db::ts(firing.nominal_at))
@@ -299,8 +302,8 @@ struct Row {
 
 type RawRow = (String, String, i64, Option<String>, Option<String>);
 
-async fn rows(db: &sqlx::SqlitePool, schedule: &str) -> Vec<Row> {
-    let r: Vec<RawRow> = sqlx::query_as(
+async fn rows(db: &dudao::db::Db, schedule: &str) -> Vec<Row> {
+    let r: Vec<RawRow> = dudao::sql::query_as(
         "SELECT f.nominal_at, f.status, f.attempts, f.reason, f.retry_at FROM firings f
          JOIN schedules s ON s.id = f.schedule_id WHERE s.name = ? ORDER BY f.nominal_at",
     )
@@ -314,7 +317,7 @@ async fn rows(db: &sqlx::SqlitePool, schedule: &str) -> Vec<Row> {
 }
 
 /// Polls the ledger until `ok` holds (the scheduler loop runs in the background).
-async fn wait_for(db: &sqlx::SqlitePool, schedule: &str, what: &str, ok: impl Fn(&[Row]) -> bool) -> Vec<Row> {
+async fn wait_for(db: &dudao::db::Db, schedule: &str, what: &str, ok: impl Fn(&[Row]) -> bool) -> Vec<Row> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let r = rows(db, schedule).await;
@@ -326,8 +329,8 @@ async fn wait_for(db: &sqlx::SqlitePool, schedule: &str, what: &str, ok: impl Fn
     }
 }
 
-async fn audit_runs(db: &sqlx::SqlitePool, schedule: &str) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE entity = 'test' AND entity_id = ?")
+async fn audit_runs(db: &dudao::db::Db, schedule: &str) -> i64 {
+    dudao::sql::query_scalar("SELECT COUNT(*) FROM audit_log WHERE entity = 'test' AND entity_id = ?")
         .bind(schedule)
         .fetch_one(db)
         .await
@@ -335,10 +338,10 @@ async fn audit_runs(db: &sqlx::SqlitePool, schedule: &str) -> i64 {
 }
 
 /// Waits until the loop has written its schedules (their cursors start at the clock's time).
-async fn wait_synced(db: &sqlx::SqlitePool, n: i64) {
+async fn wait_synced(db: &dudao::db::Db, n: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let got: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schedules").fetch_one(db).await.unwrap();
+        let got: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM schedules").fetch_one(db).await.unwrap();
         if got == n {
             return;
         }
@@ -497,12 +500,12 @@ async fn an_every_minute_cron_after_thirty_days_down_catches_up_once_and_has_a_n
     let skipped: Vec<_> = f.iter().filter(|(_, s, _)| s == "skipped").collect();
     assert_eq!(skipped.len(), 1, "{f:?}");
     assert!(skipped[0].2.as_deref().unwrap_or_default().contains("2026-11-02 08:01"), "{skipped:?}");
-    let next: Option<String> = sqlx::query_scalar("SELECT next_fire_at FROM schedules WHERE name = 'minutely'")
+    let next: Option<String> = dudao::sql::query_scalar("SELECT next_fire_at FROM schedules WHERE name = 'minutely'")
         .fetch_one(h.db())
         .await
         .unwrap();
     assert_eq!(next, Some(dudao::db::ts(local(2026, 12, 2, 8, 1))), "a next firing exists");
-    let sent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE source = 'schedule:minutely'")
+    let sent: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE source = 'schedule:minutely'")
         .fetch_one(h.db())
         .await
         .unwrap();
@@ -519,7 +522,7 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
     let db = h.db().clone();
     let old = dudao::db::ts(local(2025, 6, 2, 10, 0)); // older than every default retention
     let new = dudao::db::ts(local(2026, 11, 20, 10, 0));
-    let person: i64 = sqlx::query_scalar("SELECT id FROM people WHERE role = 'inspector' ORDER BY id LIMIT 1")
+    let person: i64 = dudao::sql::query_scalar("SELECT id FROM people WHERE role = 'inspector' ORDER BY id LIMIT 1")
         .fetch_one(&db)
         .await
         .unwrap();
@@ -535,7 +538,7 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
         ("old-unroutable", "unroutable", &old),
         ("new-sent", "sent", &new),
     ] {
-        sqlx::query(
+        dudao::sql::query(
             "INSERT INTO outbox (idempotency_key, channel, chat_kind, chat_id, segments, status, next_attempt_at,
                  created_at, sent_at, source)
              VALUES (?, 'console', 'group', 'county', '[{\"type\":\"text\",\"text\":\"请查收本周督导安排\"}]', ?, ?, ?, ?, 'test')",
@@ -561,7 +564,7 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
         ("old-failed", "failed", &old),
         ("new-processed", "processed", &new),
     ] {
-        let rowid = sqlx::query(
+        let rowid = dudao::sql::query(
             "INSERT INTO inbound_messages (channel, platform, platform_msg_id, chat_kind, chat_id, sender_id, text,
                  segments, to_me, sent_at, received_at, status)
              VALUES ('console', 'console', ?, 'group', 'county', 'li', '本周到东山小学督导两次', '[]', 0, ?, ?, ?)",
@@ -576,7 +579,7 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
         .last_insert_rowid();
         inbound.insert(id, rowid);
     }
-    let round = sqlx::query(
+    let round = dudao::sql::query(
         "INSERT INTO weekly_rounds (week, scope, opened_at, deadline_at) VALUES ('2025-W23', 'private', ?, ?)",
     )
     .bind(&old)
@@ -585,7 +588,7 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
     .await
     .unwrap()
     .last_insert_rowid();
-    let report = sqlx::query(
+    let report = dudao::sql::query(
         "INSERT INTO weekly_reports (round_id, person_id, first_at, updated_at, parsed) VALUES (?, ?, ?, ?, '{}')",
     )
     .bind(round)
@@ -596,7 +599,7 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
     .await
     .unwrap()
     .last_insert_rowid();
-    sqlx::query(
+    dudao::sql::query(
         "INSERT INTO weekly_report_parts (report_id, inbound_id, version, kind, text, at)
          VALUES (?, ?, 1, 'text', '本周到东山小学督导两次', ?)",
     )
@@ -606,7 +609,7 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
     .execute(&db)
     .await
     .unwrap();
-    sqlx::query(
+    dudao::sql::query(
         "INSERT INTO tasks (title, deadline_at, created_by, created_at, inbound_id) VALUES ('整理春季开学检查材料', ?, ?, ?, ?)",
     )
     .bind(&old)
@@ -618,7 +621,7 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
     .unwrap();
 
     // Firings of another schedule: old and recent; and an old audit entry.
-    let sid = sqlx::query(
+    let sid = dudao::sql::query(
         "INSERT INTO schedules (name, cron, job, grace_minutes, source, cursor_at, updated_at)
          VALUES ('old-sweep', '*/10 * * * *', 'announce', 10, 'db', ?, ?)",
     )
@@ -628,9 +631,9 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
     .await
     .unwrap()
     .last_insert_rowid();
-    sqlx::query("UPDATE schedules SET enabled = 0 WHERE id = ?").bind(sid).execute(&db).await.unwrap();
+    dudao::sql::query("UPDATE schedules SET enabled = 0 WHERE id = ?").bind(sid).execute(&db).await.unwrap();
     for at in [&old, &new] {
-        sqlx::query(
+        dudao::sql::query(
             "INSERT INTO firings (schedule_id, nominal_at, fire_at, status, recorded_at) VALUES (?, ?, ?, 'fired', ?)",
         )
         .bind(sid)
@@ -641,7 +644,7 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
         .await
         .unwrap();
     }
-    sqlx::query("INSERT INTO audit_log (at, via, entity, action) VALUES (?, 'cli', 'roster', 'import')")
+    dudao::sql::query("INSERT INTO audit_log (at, via, entity, action) VALUES (?, 'cli', 'roster', 'import')")
         .bind(&old)
         .execute(&db)
         .await
@@ -650,7 +653,7 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
     // The built-in daily sweep at 03:30.
     clock.set(local(2026, 11, 24, 3, 30));
     scheduler(&h).tick().await.unwrap();
-    let fired: Vec<String> = sqlx::query_scalar(
+    let fired: Vec<String> = dudao::sql::query_scalar(
         "SELECT f.status FROM firings f JOIN schedules s ON s.id = f.schedule_id WHERE s.name = 'retention'",
     )
     .fetch_all(&db)
@@ -659,24 +662,28 @@ async fn the_daily_retention_sweep_prunes_only_finished_old_rows() {
     assert_eq!(fired, vec!["fired".to_string()]);
 
     let keys: Vec<String> =
-        sqlx::query_scalar("SELECT idempotency_key FROM outbox WHERE source = 'test' ORDER BY idempotency_key")
+        dudao::sql::query_scalar("SELECT idempotency_key FROM outbox WHERE source = 'test' ORDER BY idempotency_key")
             .fetch_all(&db)
             .await
             .unwrap();
     assert_eq!(keys, ["new-sent", "old-dead", "old-pending", "old-sending", "old-unknown", "old-unroutable"]);
-    let ids: Vec<String> = sqlx::query_scalar("SELECT platform_msg_id FROM inbound_messages ORDER BY platform_msg_id")
-        .fetch_all(&db)
-        .await
-        .unwrap();
+    let ids: Vec<String> =
+        dudao::sql::query_scalar("SELECT platform_msg_id FROM inbound_messages ORDER BY platform_msg_id")
+            .fetch_all(&db)
+            .await
+            .unwrap();
     assert_eq!(ids, ["new-processed", "old-failed", "old-in-report", "old-in-task", "old-received"]);
-    let kept: Vec<String> = sqlx::query_scalar("SELECT nominal_at FROM firings WHERE schedule_id = ?")
+    let kept: Vec<String> = dudao::sql::query_scalar("SELECT nominal_at FROM firings WHERE schedule_id = ?")
         .bind(sid)
         .fetch_all(&db)
         .await
         .unwrap();
     assert_eq!(kept, vec![new.clone()]);
-    let audit: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE at = ?").bind(&old).fetch_one(&db).await.unwrap();
+    let audit: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM audit_log WHERE at = ?")
+        .bind(&old)
+        .fetch_one(&db)
+        .await
+        .unwrap();
     assert_eq!(audit, 1, "the audit log is kept");
     h.stop().await;
 }

@@ -53,7 +53,7 @@ async fn tick_at(h: &Harness, clock: &ManualClock, t: DateTime<Utc>) {
 }
 
 async fn id_of(h: &Harness, sql: &str, key: &str) -> i64 {
-    sqlx::query_scalar(sql).bind(key).fetch_one(h.db()).await.unwrap()
+    dudao::sql::query_scalar(sql).bind(key).fetch_one(h.db()).await.unwrap()
 }
 
 async fn person(h: &Harness, code: &str) -> i64 {
@@ -170,7 +170,7 @@ async fn a_november_of_figures_through_the_pipeline() {
     let huang = of(person(&h, "D029").await);
     assert_eq!((huang.expected, huang.excluded), (0, 1));
     // The zone: everyone of Z05 in the round but 黄雪, three reports of which one late.
-    let z5_members: i64 = sqlx::query_scalar(
+    let z5_members: i64 = dudao::sql::query_scalar(
         "SELECT COUNT(DISTINCT m.person_id) FROM weekly_members m JOIN weekly_rounds r ON r.id = m.round_id
            JOIN people p ON p.id = m.person_id WHERE r.week = '2026-W48' AND p.zone_id = ?",
     )
@@ -221,7 +221,7 @@ async fn a_november_of_figures_through_the_pipeline() {
     assert_eq!((r.mean_days_tenths(), r.median_days_tenths()), (Some(0), Some(0)));
     assert_eq!(r.overdue.iter().map(|o| (o.item_id, o.days)).collect::<Vec<_>>(), vec![(3, 5)]);
     assert_eq!((r.reopened, r.escalations.clone()), (0, BTreeMap::from([(1, 1)])));
-    let sent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM once_events WHERE subject_kind = 'rectify_item'")
+    let sent: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM once_events WHERE subject_kind = 'rectify_item'")
         .fetch_one(h.db())
         .await
         .unwrap();

@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use common::{first_person, Harness};
 use dudao::store;
 
-async fn person_id(db: &sqlx::SqlitePool, role: &str) -> i64 {
+async fn person_id(db: &dudao::db::Db, role: &str) -> i64 {
     let code = first_person(db, role).await;
     let mut conn = db.acquire().await.unwrap();
     store::people::find_people(&mut conn, &code).await.unwrap()[0].id
@@ -42,8 +42,11 @@ async fn only_a_draft_visit_is_saved() {
     assert!(!store::monthly::save_visit(&mut conn, draft, &v, "draft", Some("school"), None, false, now)
         .await
         .unwrap());
-    let status: String =
-        sqlx::query_scalar("SELECT status FROM visits WHERE id = ?").bind(draft).fetch_one(&mut *conn).await.unwrap();
+    let status: String = dudao::sql::query_scalar("SELECT status FROM visits WHERE id = ?")
+        .bind(draft)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
     assert_eq!(status, "abandoned");
     drop(conn);
     h.stop().await;
@@ -72,12 +75,13 @@ async fn a_retry_is_recorded_only_on_a_failed_firing() {
     assert!(store::schedules::retry_fired(&mut conn, id, &nominal, 2, now).await.unwrap());
     // Fired now: a second, stale retry does not rewrite it.
     assert!(!store::schedules::retry_fired(&mut conn, id, &nominal, 3, now).await.unwrap());
-    let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM firings WHERE schedule_id = ? AND nominal_at = ?")
-        .bind(id)
-        .bind(&nominal)
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
+    let attempts: i64 =
+        dudao::sql::query_scalar("SELECT attempts FROM firings WHERE schedule_id = ? AND nominal_at = ?")
+            .bind(id)
+            .bind(&nominal)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
     assert_eq!(attempts, 2);
     drop(conn);
     h.stop().await;

@@ -101,7 +101,7 @@ async fn send(h: &mut Harness, msg: InboundMessage) -> String {
 }
 
 async fn state_of(h: &Harness, task: i64, person: &str) -> String {
-    sqlx::query_scalar(
+    dudao::sql::query_scalar(
         "SELECT a.state FROM task_assignments a JOIN people p ON p.id = a.person_id
          WHERE a.task_id = ? AND p.code = ? ORDER BY a.id DESC LIMIT 1",
     )
@@ -113,7 +113,7 @@ async fn state_of(h: &Harness, task: i64, person: &str) -> String {
 }
 
 async fn scalar(h: &Harness, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(h.db()).await.unwrap()
+    dudao::sql::query_scalar(sql).fetch_one(h.db()).await.unwrap()
 }
 
 #[tokio::test]
@@ -135,7 +135,7 @@ async fn full_lifecycle_with_several_assignees() {
     assert!(out.contains("已确认收到任务 T1"), "{out}");
     let out = h.say("shi: 收到 T1").await;
     assert!(out.contains("您已确认过任务 T1"), "{out}");
-    let all: String = sqlx::query_scalar(
+    let all: String = dudao::sql::query_scalar(
         "SELECT GROUP_CONCAT(idempotency_key) FROM outbox WHERE idempotency_key LIKE 'task:T1:assign:%'",
     )
     .fetch_one(h.db())
@@ -143,7 +143,7 @@ async fn full_lifecycle_with_several_assignees() {
     .unwrap();
     assert_eq!(all.split(',').count(), 3, "{all}");
     // The quoted id is the platform id the console gave the notice when it was sent.
-    let han_notice: String = sqlx::query_scalar(
+    let han_notice: String = dudao::sql::query_scalar(
         "SELECT o.platform_msg_id FROM outbox o JOIN people p ON p.id = o.person_id
          WHERE o.idempotency_key LIKE 'task:T1:assign:%' AND p.code = 'D002'",
     )
@@ -152,7 +152,7 @@ async fn full_lifecycle_with_several_assignees() {
     .unwrap();
     let out = h.say(&format!("han: >>{han_notice} 收到")).await;
     assert!(out.contains("已确认收到任务 T1"), "{out}");
-    let vias: Vec<(String, String)> = sqlx::query_as(
+    let vias: Vec<(String, String)> = dudao::sql::query_as(
         "SELECT p.code, a.ack_via FROM task_assignments a JOIN people p ON p.id = a.person_id
          WHERE a.ack_via IS NOT NULL ORDER BY p.code",
     )
@@ -179,7 +179,7 @@ async fn full_lifecycle_with_several_assignees() {
     let out = send(&mut h, msg).await;
     assert!(out.contains("已提交任务 T1 的结果（含附件1个）"), "{out}");
     assert_eq!(count_to(&out, "私聊 sup", "【任务提交】T1“秋季开学安全检查”：史芳提交了结果"), 1, "{out}");
-    let media: String = sqlx::query_scalar(
+    let media: String = dudao::sql::query_scalar(
         "SELECT a.result_media FROM task_assignments a JOIN people p ON p.id = a.person_id WHERE p.code = 'D001'",
     )
     .fetch_one(h.db())
@@ -213,7 +213,8 @@ async fn full_lifecycle_with_several_assignees() {
     assert!(out.contains("· 朱向阳：已提交，待审核 — 全部检查完毕"), "{out}");
     let out = h.say("sup: 通过 T1").await;
     assert!(out.contains("已通过任务 T1：朱向阳") && out.contains("任务 T1 已办结"), "{out}");
-    let status: String = sqlx::query_scalar("SELECT status FROM tasks WHERE id = 1").fetch_one(h.db()).await.unwrap();
+    let status: String =
+        dudao::sql::query_scalar("SELECT status FROM tasks WHERE id = 1").fetch_one(h.db()).await.unwrap();
     assert_eq!(status, "closed");
     let out = h.say("sup: 任务 T1").await;
     assert!(out.contains("（已办结）") && out.matches("已通过").count() >= 3, "{out}");
@@ -223,7 +224,7 @@ async fn full_lifecycle_with_several_assignees() {
     assert!(out.contains("T1 秋季开学安全检查") && out.contains("已办结"), "{out}");
 
     // Every change is in the audit log.
-    let actions: Vec<(String, i64)> = sqlx::query_as(
+    let actions: Vec<(String, i64)> = dudao::sql::query_as(
         "SELECT action, COUNT(*) FROM audit_log WHERE entity = 'task' AND entity_id = 'T1' GROUP BY action ORDER BY action",
     )
     .fetch_all(h.db())
@@ -262,7 +263,7 @@ async fn unauthorized_attempts_are_refused() {
     assert!(out.contains("您不是任务T1的承办人"), "{out}");
     let out = h.say("zhu: 完成 T1 已完成").await;
     assert!(out.contains("您不是任务T1的承办人"), "{out}");
-    let shi_notice: String = sqlx::query_scalar(
+    let shi_notice: String = dudao::sql::query_scalar(
         "SELECT o.platform_msg_id FROM outbox o JOIN people p ON p.id = o.person_id
          WHERE o.idempotency_key LIKE 'task:T1:assign:%' AND p.code = 'D001'",
     )
@@ -339,7 +340,7 @@ async fn targets_zones_schools_mentions_and_helpful_errors() {
     // A zone is its inspectors; a school is its 联络员 (not the principal); "下周五前" is a deadline.
     let out = h.say("sup: 布置任务 食堂专项检查 对象:第一督学责任区、示例县实验小学 下周五前").await;
     assert!(out.contains("已布置任务 T1"), "{out}");
-    let assignees: Vec<String> = sqlx::query_scalar(
+    let assignees: Vec<String> = dudao::sql::query_scalar(
         "SELECT p.code FROM task_assignments a JOIN people p ON p.id = a.person_id WHERE a.task_id = 1 ORDER BY p.code",
     )
     .fetch_all(h.db())
@@ -347,7 +348,7 @@ async fn targets_zones_schools_mentions_and_helpful_errors() {
     .unwrap();
     assert_eq!(assignees, vec!["C0001", "D001", "D007", "D008", "D009", "D010"]);
     let deadline: String =
-        sqlx::query_scalar("SELECT deadline_at FROM tasks WHERE id = 1").fetch_one(h.db()).await.unwrap();
+        dudao::sql::query_scalar("SELECT deadline_at FROM tasks WHERE id = 1").fetch_one(h.db()).await.unwrap();
     assert_eq!(deadline, dudao::db::ts(local(12, 4, 18, 0)));
     // Unbound assignees are reported and their notices wait for them.
     assert!(out.contains("暂时无法送达"), "{out}");
@@ -373,7 +374,10 @@ async fn targets_zones_schools_mentions_and_helpful_errors() {
     let out = send(&mut h, msg).await;
     assert!(out.contains("已布置任务 T2：报送安全台账") && out.contains("承办人（1）：韩伟"), "{out}");
     let (desc, req): (String, bool) =
-        sqlx::query_as("SELECT description, requires_result FROM tasks WHERE id = 2").fetch_one(h.db()).await.unwrap();
+        dudao::sql::query_as("SELECT description, requires_result FROM tasks WHERE id = 2")
+            .fetch_one(h.db())
+            .await
+            .unwrap();
     assert_eq!(desc, "请各位按模板填写。");
     assert!(req);
     let msg = message(
@@ -434,10 +438,11 @@ async fn cancel_reassign_and_extend_notify_the_assignees() {
     assert!(out.contains("已撤销，不能再办理"), "{out}");
     let out = h.say("sup: 通过 T1").await;
     assert!(out.contains("已撤销"), "{out}");
-    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE entity_id = 'T1' ORDER BY id")
-        .fetch_all(h.db())
-        .await
-        .unwrap();
+    let actions: Vec<String> =
+        dudao::sql::query_scalar("SELECT action FROM audit_log WHERE entity_id = 'T1' ORDER BY id")
+            .fetch_all(h.db())
+            .await
+            .unwrap();
     assert_eq!(actions, vec!["created", "reassigned", "acknowledged", "extended", "cancelled"]);
     h.stop().await;
 }

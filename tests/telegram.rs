@@ -168,7 +168,7 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 async fn inbound_count(running: &Running, id: &str) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE channel = 'telegram' AND platform_msg_id = ?")
+    dudao::sql::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE channel = 'telegram' AND platform_msg_id = ?")
         .bind(id)
         .fetch_one(&running.app.db)
         .await
@@ -202,7 +202,7 @@ async fn a_polled_update_delivered_twice_is_processed_once_and_answered() {
         assert!(s.offsets[1..].iter().all(|o| *o == Some(1002)), "{:?}", s.offsets);
         assert_eq!(s.unauthorized, 0);
     }
-    let sent_id: String = sqlx::query_scalar("SELECT platform_msg_id FROM outbox WHERE channel = 'telegram'")
+    let sent_id: String = dudao::sql::query_scalar("SELECT platform_msg_id FROM outbox WHERE channel = 'telegram'")
         .fetch_one(&running.app.db)
         .await
         .unwrap();
@@ -216,7 +216,7 @@ async fn a_group_command_is_answered_with_a_mention_after_a_429() {
     let base = fake_telegram(fake.clone()).await;
     let (running, _dir) = start(&base, "").await;
     // The sender is an inspector whose Telegram account is bound.
-    sqlx::query(
+    dudao::sql::query(
         "INSERT INTO chat_accounts (platform, account_id, person_id, source, bound_at)
          SELECT 'telegram', '555', id, 'code', '2026-11-30T00:00:00.000Z' FROM people WHERE role = 'inspector' ORDER BY code LIMIT 1",
     )
@@ -232,7 +232,7 @@ async fn a_group_command_is_answered_with_a_mention_after_a_429() {
         json!([{"type": "mention", "offset": 0, "length": 10}]),
     ));
     fake.lock().unwrap().updates.push(group_update(2002, 11, "大家辛苦了", json!([])));
-    let name: String = sqlx::query_scalar(
+    let name: String = dudao::sql::query_scalar(
         "SELECT p.name FROM people p JOIN chat_accounts a ON a.person_id = p.id WHERE a.platform = 'telegram' AND a.account_id = '555'",
     )
     .fetch_one(&running.app.db)
@@ -259,14 +259,14 @@ async fn a_group_command_is_answered_with_a_mention_after_a_429() {
         assert_eq!((e["offset"].as_u64(), e["length"].as_u64()), (Some(0), Some(units)));
     }
     let (status, attempts): (String, i64) =
-        sqlx::query_as("SELECT status, attempts FROM outbox WHERE channel = 'telegram'")
+        dudao::sql::query_as("SELECT status, attempts FROM outbox WHERE channel = 'telegram'")
             .fetch_one(&running.app.db)
             .await
             .unwrap();
     assert_eq!((status.as_str(), attempts), ("sent", 1), "a 429 is not a failed attempt");
     assert_eq!(inbound_count(&running, "-100777:11").await, 1, "chatter is stored");
     let intent: Option<String> =
-        sqlx::query_scalar("SELECT intent FROM inbound_messages WHERE platform_msg_id = '-100777:11'")
+        dudao::sql::query_scalar("SELECT intent FROM inbound_messages WHERE platform_msg_id = '-100777:11'")
             .fetch_one(&running.app.db)
             .await
             .unwrap();

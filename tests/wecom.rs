@@ -124,7 +124,11 @@ async fn start(extra: &str) -> (Running, tempfile::TempDir) {
 }
 
 async fn person_id(running: &Running, code: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM people WHERE code = ?").bind(code).fetch_one(&running.app.db).await.unwrap()
+    dudao::sql::query_scalar("SELECT id FROM people WHERE code = ?")
+        .bind(code)
+        .fetch_one(&running.app.db)
+        .await
+        .unwrap()
 }
 
 async fn enqueue(running: &Running, key: &str, to: Recipient, text: &str) {
@@ -145,7 +149,7 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 async fn outbox_status(running: &Running, key: &str) -> (String, i64) {
-    sqlx::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = ?")
+    dudao::sql::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = ?")
         .bind(key)
         .fetch_one(&running.app.db)
         .await
@@ -203,7 +207,7 @@ async fn an_invalid_robot_key_is_a_permanent_failure() {
         assert!(Instant::now() < deadline, "never dead-lettered: {status}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let err: String = sqlx::query_scalar("SELECT last_error FROM outbox WHERE idempotency_key = 'bad'")
+    let err: String = dudao::sql::query_scalar("SELECT last_error FROM outbox WHERE idempotency_key = 'bad'")
         .fetch_one(&running.app.db)
         .await
         .unwrap();
@@ -241,7 +245,7 @@ fn text_message(from: &str, content: &str, msg_id: &str) -> String {
 }
 
 async fn inbound_count(running: &Running, msg_id: &str) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE channel = 'wecom' AND platform_msg_id = ?")
+    dudao::sql::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE channel = 'wecom' AND platform_msg_id = ?")
         .bind(msg_id)
         .fetch_one(&running.app.db)
         .await
@@ -302,7 +306,7 @@ async fn encrypted_callback_is_verified_stored_once_and_answered_privately() {
         assert_eq!(s.gettoken.len(), 2);
         assert!(s.gettoken.iter().all(|(c, k)| c == CORP_ID && k == APP_SECRET));
     }
-    let processed: i64 = sqlx::query_scalar(
+    let processed: i64 = dudao::sql::query_scalar(
         "SELECT COUNT(*) FROM outbox WHERE source = (SELECT 'inbound:' || id FROM inbound_messages WHERE platform_msg_id = '7001')",
     )
     .fetch_one(&running.app.db)
@@ -373,7 +377,7 @@ async fn routing_goes_privately_through_the_app_and_falls_back_to_the_robot_grou
         assert_eq!(s.robot[0].1["text"]["mentioned_mobile_list"], json!(["19900001334"]));
     }
     let (via, chat): (String, String) =
-        sqlx::query_as("SELECT channel, chat_id FROM outbox WHERE idempotency_key = 'p2'")
+        dudao::sql::query_as("SELECT channel, chat_id FROM outbox WHERE idempotency_key = 'p2'")
             .fetch_one(&running.app.db)
             .await
             .unwrap();

@@ -36,7 +36,7 @@ async fn tick_at(h: &Harness, clock: &ManualClock, t: DateTime<Utc>) {
 }
 
 async fn school_id(h: &Harness, short: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM schools WHERE short_name = ?").bind(short).fetch_one(h.db()).await.unwrap()
+    dudao::sql::query_scalar("SELECT id FROM schools WHERE short_name = ?").bind(short).fetch_one(h.db()).await.unwrap()
 }
 
 #[tokio::test]
@@ -57,7 +57,7 @@ async fn a_week_of_reports_on_time_late_missing_and_on_leave() {
         assert!(out.contains(name), "{name} not mentioned: {out}");
     }
     assert!(!out.contains("@黄雪"), "on leave, not prompted: {out}");
-    let prompt_id: String = sqlx::query_scalar(
+    let prompt_id: String = dudao::sql::query_scalar(
         "SELECT platform_msg_id FROM outbox WHERE source LIKE 'weekly:prompt:%' AND chat_id = 'zone5'",
     )
     .fetch_one(h.db())
@@ -88,7 +88,7 @@ async fn a_week_of_reports_on_time_late_missing_and_on_leave() {
         dudao::app::weekly::report_of(&mut h.db().acquire().await.unwrap(), "2026-W48", "D022").await.unwrap().unwrap();
     assert_eq!(p.schools, vec![school_id(&h, "阳光小学").await, school_id(&h, "刘楼小学").await]);
     assert!(p.no_problems);
-    let parts: i64 = sqlx::query_scalar(
+    let parts: i64 = dudao::sql::query_scalar(
         "SELECT COUNT(*) FROM weekly_report_parts wp JOIN weekly_reports w ON w.id = wp.report_id JOIN people p ON p.id = w.person_id WHERE p.code = 'D022'",
     )
     .fetch_one(h.db())
@@ -104,7 +104,7 @@ async fn a_week_of_reports_on_time_late_missing_and_on_leave() {
     assert_eq!(version, 2);
     assert_eq!(p.schools, vec![school_id(&h, "红旗中学").await]);
     let v1: String =
-        sqlx::query_scalar("SELECT text FROM weekly_report_parts WHERE version = 1 AND text LIKE '%松林中学%'")
+        dudao::sql::query_scalar("SELECT text FROM weekly_report_parts WHERE version = 1 AND text LIKE '%松林中学%'")
             .fetch_one(h.db())
             .await
             .unwrap();
@@ -139,13 +139,13 @@ async fn a_week_of_reports_on_time_late_missing_and_on_leave() {
     tick_at(&h, &clock, local(11, 30, 12, 10)).await;
     let out = h.settle().await;
     // The wrap-up covers the county: every inspector's round of the week.
-    let expected: i64 = sqlx::query_scalar(
+    let expected: i64 = dudao::sql::query_scalar(
         "SELECT COUNT(*) FROM weekly_members m JOIN weekly_rounds r ON r.id = m.round_id WHERE r.week = '2026-W48' AND m.excluded IS NULL",
     )
     .fetch_one(h.db())
     .await
     .unwrap();
-    let reports: i64 = sqlx::query_scalar(
+    let reports: i64 = dudao::sql::query_scalar(
         "SELECT COUNT(*) FROM weekly_reports w JOIN weekly_rounds r ON r.id = w.round_id WHERE r.week = '2026-W48'",
     )
     .fetch_one(h.db())

@@ -95,7 +95,8 @@ async fn next_week_lines_under_a_numbered_problem_list_are_plans_not_problems() 
     assert!(p.problem_items[0].contains("药品台账"), "{:?}", p.problem_items);
 
     // The supervisors' wrap-up never shows a plan as a problem.
-    let rows: Vec<String> = sqlx::query_scalar("SELECT parsed FROM weekly_reports").fetch_all(h.db()).await.unwrap();
+    let rows: Vec<String> =
+        dudao::sql::query_scalar("SELECT parsed FROM weekly_reports").fetch_all(h.db()).await.unwrap();
     for r in rows {
         let p: ParsedReport = serde_json::from_str(&r).unwrap();
         no_plan_in_problems(&p);
@@ -237,7 +238,7 @@ async fn an_edit_after_the_deadline_is_a_late_addendum_and_the_published_wrap_up
     let (p, version) = report(&h, "D005").await;
     assert_eq!((p.problem_items.len(), version), (2, 1), "{p:?}");
     let addenda: Vec<String> =
-        sqlx::query_scalar("SELECT text FROM weekly_report_addenda ORDER BY id").fetch_all(h.db()).await.unwrap();
+        dudao::sql::query_scalar("SELECT text FROM weekly_report_addenda ORDER BY id").fetch_all(h.db()).await.unwrap();
     assert_eq!(addenda.len(), 2, "{addenda:?}");
     assert!(addenda[0].contains("宿舍楼消防栓无水") && addenda[1].contains("围墙有裂缝"), "{addenda:?}");
 
@@ -263,7 +264,7 @@ async fn an_edit_after_the_deadline_is_a_late_addendum_and_the_published_wrap_up
 }
 
 async fn school_id(h: &Harness, short: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM schools WHERE short_name = ?").bind(short).fetch_one(h.db()).await.unwrap()
+    dudao::sql::query_scalar("SELECT id FROM schools WHERE short_name = ?").bind(short).fetch_one(h.db()).await.unwrap()
 }
 
 #[tokio::test]
@@ -319,7 +320,7 @@ async fn report_parts_are_kept_exactly_as_received() {
     assert!(out.contains("已收到本周周报"), "{out}");
 
     let parts: Vec<String> =
-        sqlx::query_scalar("SELECT text FROM weekly_report_parts ORDER BY id").fetch_all(h.db()).await.unwrap();
+        dudao::sql::query_scalar("SELECT text FROM weekly_report_parts ORDER BY id").fetch_all(h.db()).await.unwrap();
     assert_eq!(parts, vec![first.to_string(), edit.to_string(), wu.to_string()]);
     let (p, _) = report(&h, "D005").await;
     assert!(p.problem_items.len() == 1 && p.problem_items[0].starts_with("消防器材过期"), "{p:?}");

@@ -32,7 +32,7 @@ async fn week_open() -> (Harness, ManualClock) {
 }
 
 async fn school_id(h: &Harness, short: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM schools WHERE short_name = ?").bind(short).fetch_one(h.db()).await.unwrap()
+    dudao::sql::query_scalar("SELECT id FROM schools WHERE short_name = ?").bind(short).fetch_one(h.db()).await.unwrap()
 }
 
 async fn report(h: &Harness) -> (dudao::domain::report_parse::ParsedReport, i64) {
@@ -69,10 +69,11 @@ async fn a_report_in_three_hundred_parts_ends_with_the_right_summary() {
     assert_eq!(p.methods, vec![(VisitMethod::LessonObservation, 31)]);
     let expected: Vec<String> = (1..=300).map(item).collect();
     assert_eq!(p.problem_items, expected);
-    let parts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM weekly_report_parts").fetch_one(h.db()).await.unwrap();
+    let parts: i64 =
+        dudao::sql::query_scalar("SELECT COUNT(*) FROM weekly_report_parts").fetch_one(h.db()).await.unwrap();
     assert_eq!(parts, 300);
     let kept: Option<i64> =
-        sqlx::query_scalar("SELECT parse_state_version FROM weekly_reports").fetch_one(h.db()).await.unwrap();
+        dudao::sql::query_scalar("SELECT parse_state_version FROM weekly_reports").fetch_one(h.db()).await.unwrap();
     assert_eq!(kept, Some(1));
 }
 
@@ -82,7 +83,7 @@ async fn a_report_from_before_kept_states_is_read_afresh_on_its_next_part() {
     let out = h.say(&format!("wu: 本周督导学校：阳光小学\n发现问题：\n1. {}", item(1))).await;
     assert!(out.contains("已收到本周周报"), "{out}");
     // As written by a build from before the migration: parts and parse, no state.
-    sqlx::query("UPDATE weekly_reports SET parse_state = NULL, parse_state_version = NULL")
+    dudao::sql::query("UPDATE weekly_reports SET parse_state = NULL, parse_state_version = NULL")
         .execute(h.db())
         .await
         .unwrap();
@@ -93,7 +94,7 @@ async fn a_report_from_before_kept_states_is_read_afresh_on_its_next_part() {
     assert_eq!(p.schools, vec![school_id(&h, "阳光小学").await]);
     assert_eq!(p.problem_items, vec![item(1), item(2)]);
     let kept: Option<String> =
-        sqlx::query_scalar("SELECT parse_state FROM weekly_reports").fetch_one(h.db()).await.unwrap();
+        dudao::sql::query_scalar("SELECT parse_state FROM weekly_reports").fetch_one(h.db()).await.unwrap();
     assert!(kept.is_some(), "the state is kept again");
     // And the next part folds into the state kept then.
     h.say(&format!("wu: 3. {}", item(3))).await;

@@ -29,7 +29,7 @@ pub const HINT: &str = "enter the State Council holiday notice for the year with
                         (format: config/calendar/2026.toml; see README \"Calendar\") and restart the service";
 
 /// Years imported with `dudao calendar import`: (year, TOML text).
-pub async fn imported(db: &Db) -> sqlx::Result<Vec<(i32, String)>> {
+pub async fn imported(db: &Db) -> crate::sql::Result<Vec<(i32, String)>> {
     crate::store::calendar::imported(&mut *db.acquire().await?).await
 }
 

@@ -4,7 +4,7 @@ use crate::domain::examples::Examples;
 use crate::store::{people, Conn};
 
 /// The first active inspector, zone and school by code; placeholders where the roster has none.
-pub async fn load(conn: &mut Conn) -> sqlx::Result<Examples> {
+pub async fn load(conn: &mut Conn) -> crate::sql::Result<Examples> {
     let mut ex = Examples::default();
     let people = people::first_inspectors(conn).await?;
     if let Some((name, code)) = people.first() {

@@ -82,17 +82,20 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// The group this message came from, if it is one we know (from the snapshot).
-    pub async fn here(&mut self) -> sqlx::Result<Option<store::groups::Group>> {
+    pub async fn here(&mut self) -> crate::sql::Result<Option<store::groups::Group>> {
         self.app.snapshot.group(self.tx, self.platform, &self.msg.chat.id).await
     }
 
     /// The active schools among `ids`, for matching names in texts (from the snapshot).
-    pub async fn school_refs(&mut self, ids: &[i64]) -> sqlx::Result<Vec<crate::domain::school_match::SchoolRef>> {
+    pub async fn school_refs(
+        &mut self,
+        ids: &[i64],
+    ) -> crate::sql::Result<Vec<crate::domain::school_match::SchoolRef>> {
         self.app.snapshot.school_refs(self.tx, ids).await
     }
 
     /// Every active school of the county, by code (from the snapshot).
-    pub async fn county_schools(&mut self) -> sqlx::Result<Arc<Vec<store::people::SchoolRow>>> {
+    pub async fn county_schools(&mut self) -> crate::sql::Result<Arc<Vec<store::people::SchoolRow>>> {
         self.app.snapshot.schools(self.tx).await
     }
 
@@ -151,7 +154,7 @@ impl Ctx<'_> {
         entity_id: Option<String>,
         action: &str,
         detail: serde_json::Value,
-    ) -> sqlx::Result<()> {
+    ) -> crate::sql::Result<()> {
         let entry = store::audit::AuditEntry {
             actor_id: self.actor.as_ref().map(|a| a.person_id),
             via: &self.msg.chat.channel,

@@ -218,7 +218,7 @@ pub async fn show(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
 }
 
 /// Inspectors held to the quota (and reminded about the theme).
-async fn counted_inspectors(conn: &mut Conn, settings: &Settings) -> sqlx::Result<Vec<InspectorFact>> {
+async fn counted_inspectors(conn: &mut Conn, settings: &Settings) -> crate::sql::Result<Vec<InspectorFact>> {
     let rows = store::people::active_inspectors(conn).await?;
     Ok(rows
         .into_iter()
@@ -289,7 +289,7 @@ impl Job for ThemeRemind {
 // Visit records
 
 /// The inspector's schools, recused ones included so that naming one is recognised and refused.
-async fn visit_schools(ctx: &mut Ctx<'_>, actor: &crate::domain::actor::Actor) -> sqlx::Result<Vec<SchoolRef>> {
+async fn visit_schools(ctx: &mut Ctx<'_>, actor: &crate::domain::actor::Actor) -> crate::sql::Result<Vec<SchoolRef>> {
     let ids: Vec<i64> = actor.schools.iter().chain(actor.recused.iter()).copied().collect();
     ctx.school_refs(&ids).await
 }

@@ -75,7 +75,7 @@ impl Snapshot {
     }
 
     /// Brings the snapshot up to the database's counter (one point read).
-    pub async fn sync(&self, conn: &mut Conn) -> sqlx::Result<()> {
+    pub async fn sync(&self, conn: &mut Conn) -> crate::sql::Result<()> {
         let v = store::people::directory_version(conn).await?;
         let mut g = self.lock();
         if g.version != Some(v) {
@@ -86,7 +86,12 @@ impl Snapshot {
     }
 
     /// The active roster person behind an account, if bound.
-    pub async fn actor(&self, conn: &mut Conn, platform: &'static str, account: &str) -> sqlx::Result<Option<Actor>> {
+    pub async fn actor(
+        &self,
+        conn: &mut Conn,
+        platform: &'static str,
+        account: &str,
+    ) -> crate::sql::Result<Option<Actor>> {
         let key = (platform, account.to_string());
         if let Some(a) = self.lock().actors.get(&key) {
             return Ok(a.clone());
@@ -102,7 +107,7 @@ impl Snapshot {
         conn: &mut Conn,
         platform: &'static str,
         external_id: &str,
-    ) -> sqlx::Result<Option<Group>> {
+    ) -> crate::sql::Result<Option<Group>> {
         let key = (platform, external_id.to_string());
         if let Some(g) = self.lock().groups.get(&key) {
             return Ok(g.clone());
@@ -113,7 +118,7 @@ impl Snapshot {
     }
 
     /// Records that a group was seen on `chat.channel`, writing only when that is news.
-    pub async fn touch_group(&self, conn: &mut Conn, platform: &'static str, chat: &ChatRef) -> sqlx::Result<()> {
+    pub async fn touch_group(&self, conn: &mut Conn, platform: &'static str, chat: &ChatRef) -> crate::sql::Result<()> {
         let known = self.group(conn, platform, &chat.id).await?;
         if known.is_some_and(|g| g.channel == chat.channel) {
             return Ok(());
@@ -126,7 +131,7 @@ impl Snapshot {
     }
 
     /// Every active school of the county, by code.
-    pub async fn schools(&self, conn: &mut Conn) -> sqlx::Result<Arc<Vec<SchoolRow>>> {
+    pub async fn schools(&self, conn: &mut Conn) -> crate::sql::Result<Arc<Vec<SchoolRow>>> {
         if let Some(s) = &self.lock().schools {
             return Ok(s.clone());
         }
@@ -136,7 +141,7 @@ impl Snapshot {
     }
 
     /// The active schools among `ids`, in that order, as report texts are matched against.
-    pub async fn school_refs(&self, conn: &mut Conn, ids: &[i64]) -> sqlx::Result<Vec<SchoolRef>> {
+    pub async fn school_refs(&self, conn: &mut Conn, ids: &[i64]) -> crate::sql::Result<Vec<SchoolRef>> {
         let all = self.schools(conn).await?;
         Ok(ids.iter().filter_map(|id| all.iter().find(|s| s.id == *id)).map(SchoolRow::match_ref).collect())
     }

@@ -52,7 +52,7 @@ pub fn schedules(w: &WeeklySettings) -> Vec<crate::config::ScheduleSettings> {
 }
 
 /// Mentions of people, by their account on the group's platform where they have one.
-async fn mentions(conn: &mut Conn, platform: &str, people: &[(i64, String)]) -> sqlx::Result<Vec<Segment>> {
+async fn mentions(conn: &mut Conn, platform: &str, people: &[(i64, String)]) -> crate::sql::Result<Vec<Segment>> {
     let mut segs = Vec::new();
     for (pid, name) in people {
         let acc = store::people::account_on(conn, *pid, platform).await?;
@@ -252,7 +252,7 @@ impl Job for Sweep {
     }
 }
 
-async fn group_by_id(conn: &mut Conn, id: i64) -> sqlx::Result<Option<store::groups::Group>> {
+async fn group_by_id(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<store::groups::Group>> {
     match store::groups::key_of(conn, id).await? {
         Some((platform, external_id)) => store::groups::get(conn, &platform, &external_id).await,
         None => Ok(None),
@@ -263,7 +263,7 @@ fn parsed_of(json: &str) -> ParsedReport {
     serde_json::from_str(json).unwrap_or_default()
 }
 
-async fn week_stats(conn: &mut Conn, rounds: &[i64]) -> sqlx::Result<weekly::WeekStats> {
+async fn week_stats(conn: &mut Conn, rounds: &[i64]) -> crate::sql::Result<weekly::WeekStats> {
     let members = store::weekly::members(conn, rounds).await?;
     let statuses: Vec<MemberStatus> = members
         .into_iter()
@@ -293,7 +293,7 @@ const PENDING_SCHOOL_CHOICE: &str = "school_choice";
 const ANSWER_SCHOOL_CHOICE: &str = "answer:school_choice";
 
 /// Every active school of the county, for reading names against (see [`rp::ReportSchools`]).
-async fn county_refs(ctx: &mut Ctx<'_>) -> sqlx::Result<Vec<rp::SchoolRef>> {
+async fn county_refs(ctx: &mut Ctx<'_>) -> crate::sql::Result<Vec<rp::SchoolRef>> {
     Ok(ctx.county_schools().await?.iter().map(store::people::SchoolRow::match_ref).collect())
 }
 
@@ -660,7 +660,7 @@ pub async fn report_of(
     conn: &mut Conn,
     week: &str,
     person_code: &str,
-) -> sqlx::Result<Option<(ParsedReport, bool, i64)>> {
+) -> crate::sql::Result<Option<(ParsedReport, bool, i64)>> {
     let r = store::weekly::report_of_week(conn, week, person_code).await?;
     Ok(r.map(|(parsed, late, version)| (parsed_of(&parsed), late, version)))
 }

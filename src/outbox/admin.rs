@@ -19,7 +19,7 @@ pub struct QueueStats {
     pub oldest_pending_secs: Option<i64>,
 }
 
-pub async fn stats(conn: &mut Conn, now: DateTime<Utc>) -> sqlx::Result<QueueStats> {
+pub async fn stats(conn: &mut Conn, now: DateTime<Utc>) -> crate::sql::Result<QueueStats> {
     let mut s = QueueStats::default();
     for (status, n) in store::count_by_status(conn).await? {
         match status.as_str() {
@@ -53,7 +53,7 @@ pub struct QueueItem {
 }
 
 /// Messages in the given statuses, oldest first.
-pub async fn list(conn: &mut Conn, statuses: &[&str], limit: i64) -> sqlx::Result<Vec<QueueItem>> {
+pub async fn list(conn: &mut Conn, statuses: &[&str], limit: i64) -> crate::sql::Result<Vec<QueueItem>> {
     let rows = store::list(conn, statuses, limit).await?;
     Ok(rows
         .iter()
@@ -88,7 +88,7 @@ pub enum AdminOutcome {
 }
 
 /// Puts a dead, unknown or unroutable message back in the queue (re-routing it if needed).
-pub async fn retry(conn: &mut Conn, dir: &Directory, id: i64, now: DateTime<Utc>) -> sqlx::Result<AdminOutcome> {
+pub async fn retry(conn: &mut Conn, dir: &Directory, id: i64, now: DateTime<Utc>) -> crate::sql::Result<AdminOutcome> {
     let Some((status, _, _)) = store::retry_info(conn, id).await? else {
         return Ok(AdminOutcome::NotFound);
     };
@@ -109,7 +109,7 @@ pub async fn retry(conn: &mut Conn, dir: &Directory, id: i64, now: DateTime<Utc>
     }
 }
 
-pub async fn cancel(conn: &mut Conn, id: i64) -> sqlx::Result<AdminOutcome> {
+pub async fn cancel(conn: &mut Conn, id: i64) -> crate::sql::Result<AdminOutcome> {
     if store::cancel(conn, id).await? {
         return Ok(AdminOutcome::Done);
     }
@@ -118,7 +118,7 @@ pub async fn cancel(conn: &mut Conn, id: i64) -> sqlx::Result<AdminOutcome> {
 }
 
 /// Tries to route an unroutable message now (a person may have bound an account since).
-async fn reroute_one(conn: &mut Conn, dir: &Directory, id: i64, now: DateTime<Utc>) -> sqlx::Result<bool> {
+async fn reroute_one(conn: &mut Conn, dir: &Directory, id: i64, now: DateTime<Utc>) -> crate::sql::Result<bool> {
     let Some((person_id, channel, chat_kind, chat_id, segments)) = store::unroutable(conn, id).await? else {
         return Ok(false);
     };
@@ -139,7 +139,7 @@ async fn reroute_one(conn: &mut Conn, dir: &Directory, id: i64, now: DateTime<Ut
 }
 
 /// Re-routes every unroutable message that can now be delivered; returns how many moved.
-pub async fn reroute_all(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>) -> sqlx::Result<usize> {
+pub async fn reroute_all(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>) -> crate::sql::Result<usize> {
     let ids = store::unroutable_ids(conn).await?;
     let mut n = 0;
     for id in ids {

@@ -79,7 +79,7 @@ fn render_for(mention: MentionSupport, segments: Vec<Segment>) -> Vec<Segment> {
 
 /// Routes and writes an envelope (split into parts if too long). Returns the rows inserted:
 /// 0 when the key was enqueued before.
-pub async fn enqueue(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>, env: Envelope) -> sqlx::Result<usize> {
+pub async fn enqueue(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>, env: Envelope) -> crate::sql::Result<usize> {
     // A reply to a chat routes without a query, and a one-part row's insert is its own duplicate
     // check (ON CONFLICT): the hot path of every answer skips the lookup.
     let to_chat = matches!(env.to, Recipient::Chat(_));
@@ -136,7 +136,7 @@ async fn insert(
     _channel: Option<String>,
     now: DateTime<Utc>,
     parts: Vec<Vec<Segment>>,
-) -> sqlx::Result<usize> {
+) -> crate::sql::Result<usize> {
     tracing::warn!(key = %env.key, source = %env.source, "no channel can deliver this message; kept as unroutable");
     let mut n = 0;
     for part in parts {

@@ -60,7 +60,7 @@ pub async fn resolve(
     dir: &Directory,
     to: &Recipient,
     prompted: bool,
-) -> sqlx::Result<Option<(ChatRef, Vec<Segment>)>> {
+) -> crate::sql::Result<Option<(ChatRef, Vec<Segment>)>> {
     match to {
         Recipient::Chat(chat) => {
             let Some(info) = dir.get(&chat.channel) else { return Ok(None) };
@@ -72,7 +72,11 @@ pub async fn resolve(
     }
 }
 
-async fn resolve_person(conn: &mut Conn, dir: &Directory, pid: i64) -> sqlx::Result<Option<(ChatRef, Vec<Segment>)>> {
+async fn resolve_person(
+    conn: &mut Conn,
+    dir: &Directory,
+    pid: i64,
+) -> crate::sql::Result<Option<(ChatRef, Vec<Segment>)>> {
     let accounts = crate::store::people::accounts_of(conn, pid).await?;
     for ch in dir.iter().filter(|c| c.caps.can_push && c.caps.can_send_private) {
         if let Some((_, acc)) = accounts.iter().find(|(p, _)| p == ch.platform) {

@@ -187,7 +187,7 @@ impl Worker {
     /// Rows left 'sending' by a previous run. One service runs per database, so at start-up
     /// every such row of this channel belongs to a process that is gone, whatever its lease
     /// says: resend those that may be resent, mark the rest 'unknown' for an admin.
-    pub async fn recover(&self) -> sqlx::Result<()> {
+    pub async fn recover(&self) -> crate::sql::Result<()> {
         let mut tx = begin_write(&self.db).await?;
         let (resent, unknown) = self.reclaim(&mut tx, None, &[]).await?;
         tx.commit().await?;
@@ -204,12 +204,12 @@ impl Worker {
         tx: &mut crate::db::Tx<'static>,
         expired_by: Option<&str>,
         ours: &[i64],
-    ) -> sqlx::Result<(u64, u64)> {
+    ) -> crate::sql::Result<(u64, u64)> {
         store::reclaim(tx, self.name(), expired_by, ours).await
     }
 
     /// Counts recent sends against the limits, so a restart does not burst past them.
-    async fn seed_limiter(&self) -> sqlx::Result<()> {
+    async fn seed_limiter(&self) -> crate::sql::Result<()> {
         let caps = self.channel.capabilities();
         let longest = caps.global_limits.iter().chain(caps.per_chat_limits.iter()).map(|r| r.window).max();
         let Some(window) = longest else { return Ok(()) };
@@ -243,7 +243,7 @@ impl Worker {
         at_most_once: usize,
         ours: &[i64],
         done: &[(Claimed, Outcome)],
-    ) -> sqlx::Result<Vec<Claimed>> {
+    ) -> crate::sql::Result<Vec<Claimed>> {
         self.counters.claims.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now();
         let lease_at = now + ChronoDuration::seconds(self.settings.lease_seconds as i64);
@@ -387,7 +387,7 @@ impl Worker {
     }
 
     /// Records the outcomes of several sends in one transaction (one commit, not one each).
-    async fn finish_many(&self, done: &[(Claimed, Outcome)]) -> sqlx::Result<()> {
+    async fn finish_many(&self, done: &[(Claimed, Outcome)]) -> crate::sql::Result<()> {
         let now = self.clock.now();
         let mut tx = begin_write(&self.db).await?;
         let lost = self.apply_all(&mut tx, done, now).await?;
@@ -402,7 +402,7 @@ impl Worker {
         tx: &mut crate::db::Tx<'static>,
         done: &[(Claimed, Outcome)],
         now: DateTime<Utc>,
-    ) -> sqlx::Result<Vec<i64>> {
+    ) -> crate::sql::Result<Vec<i64>> {
         let mut lost = Vec::new();
         for (c, outcome) in done {
             if !self.apply(tx, c, outcome.clone(), now).await? {
@@ -430,7 +430,7 @@ impl Worker {
         c: &Claimed,
         outcome: Outcome,
         now: DateTime<Utc>,
-    ) -> sqlx::Result<bool> {
+    ) -> crate::sql::Result<bool> {
         let recorded = match &outcome {
             Outcome::Sent(platform_id) => SendOutcome::Sent { platform_msg_id: platform_id.as_deref() },
             Outcome::Retry { after, error, count_attempt } => {
@@ -467,7 +467,7 @@ impl Worker {
 
     /// What can be sent: the heads of the chats (a message queued behind a backed-off one
     /// cannot go before it) and the leases of other owners (taken back when they expire).
-    async fn next_due(&self, ours: &[i64]) -> sqlx::Result<Due> {
+    async fn next_due(&self, ours: &[i64]) -> crate::sql::Result<Due> {
         let (ready, next) =
             store::next_due(&mut *self.db.acquire().await?, self.name(), ours, self.clock.now()).await?;
         Ok(Due { ready: usize::try_from(ready).unwrap_or(0), next: next.and_then(|t| parse_ts(&t)) })
@@ -640,7 +640,7 @@ impl Worker {
     }
 
     /// Sends everything ready now and waits for the results (tests, `dudao outbox flush`).
-    pub async fn drain_ready(&self) -> sqlx::Result<usize> {
+    pub async fn drain_ready(&self) -> crate::sql::Result<usize> {
         let mut n = 0;
         loop {
             let batch = self.claim(self.budget, self.settings.max_in_flight, &[], &[]).await?;

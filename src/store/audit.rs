@@ -13,8 +13,8 @@ pub struct AuditEntry<'a> {
     pub detail: serde_json::Value,
 }
 
-pub async fn record(conn: &mut Conn, at: DateTime<Utc>, e: AuditEntry<'_>) -> sqlx::Result<()> {
-    sqlx::query(
+pub async fn record(conn: &mut Conn, at: DateTime<Utc>, e: AuditEntry<'_>) -> crate::sql::Result<()> {
+    crate::sql::query(
         "INSERT INTO audit_log (at, actor_id, via, entity, entity_id, action, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(ts(at))

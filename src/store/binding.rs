@@ -5,7 +5,6 @@ use crate::db::ts;
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 /// No 0/O, 1/I/L: codes are read off a phone screen and typed by hand.
 const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -36,10 +35,10 @@ pub async fn issue(
     person_id: i64,
     now: DateTime<Utc>,
     ttl: Duration,
-) -> sqlx::Result<(String, DateTime<Utc>)> {
+) -> crate::sql::Result<(String, DateTime<Utc>)> {
     let code = generate();
     let expires = now + ttl;
-    sqlx::query("INSERT INTO binding_codes (code_hash, person_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
+    crate::sql::query("INSERT INTO binding_codes (code_hash, person_id, issued_at, expires_at) VALUES (?, ?, ?, ?)")
         .bind(hash(&code))
         .bind(person_id)
         .bind(ts(now))
@@ -66,12 +65,12 @@ pub async fn redeem(
     display: Option<&str>,
     input: &str,
     now: DateTime<Utc>,
-) -> sqlx::Result<Redeemed> {
+) -> crate::sql::Result<Redeemed> {
     let code = canonical(input);
     if code.len() != CODE_LEN {
         return Ok(Redeemed::Unknown);
     }
-    let Some(r) = sqlx::query("SELECT person_id, expires_at, used_at FROM binding_codes WHERE code_hash = ?")
+    let Some(r) = crate::sql::query("SELECT person_id, expires_at, used_at FROM binding_codes WHERE code_hash = ?")
         .bind(hash(&code))
         .fetch_optional(&mut *conn)
         .await?
@@ -86,7 +85,7 @@ pub async fn redeem(
     }
     let person_id: i64 = r.get("person_id");
     // Conditional on the state just read: of two racing redemptions exactly one wins.
-    let taken = sqlx::query(
+    let taken = crate::sql::query(
         "UPDATE binding_codes SET used_at = ?, used_by = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?",
     )
     .bind(ts(now))
@@ -99,7 +98,7 @@ pub async fn redeem(
     if taken != 1 {
         return Ok(Redeemed::AlreadyUsed);
     }
-    sqlx::query(
+    crate::sql::query(
         "INSERT INTO chat_accounts (platform, account_id, person_id, source, display_name, bound_at)
          VALUES (?, ?, ?, 'code', ?, ?)
          ON CONFLICT (platform, account_id) DO UPDATE SET person_id = excluded.person_id,
@@ -112,7 +111,7 @@ pub async fn redeem(
     .bind(ts(now))
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM unbound_hints WHERE platform = ? AND account_id = ?")
+    crate::sql::query("DELETE FROM unbound_hints WHERE platform = ? AND account_id = ?")
         .bind(platform)
         .bind(account)
         .execute(conn)
@@ -121,8 +120,13 @@ pub async fn redeem(
 }
 
 /// Failed binding attempts by this account in the last hour (guards against guessing).
-pub async fn recent_failures(conn: &mut Conn, platform: &str, account: &str, now: DateTime<Utc>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+pub async fn recent_failures(
+    conn: &mut Conn,
+    platform: &str,
+    account: &str,
+    now: DateTime<Utc>,
+) -> crate::sql::Result<i64> {
+    crate::sql::query_scalar(
         "SELECT COUNT(*) FROM audit_log WHERE entity = 'chat_account' AND entity_id = ? AND action = 'bind_failed' AND at > ?",
     )
     .bind(format!("{platform}:{account}"))
@@ -138,8 +142,8 @@ pub async fn take_unbound_hint(
     account: &str,
     now: DateTime<Utc>,
     quiet: Duration,
-) -> sqlx::Result<bool> {
-    let res = sqlx::query(
+) -> crate::sql::Result<bool> {
+    let res = crate::sql::query(
         "INSERT INTO unbound_hints (platform, account_id, last_hint_at) VALUES (?, ?, ?)
          ON CONFLICT (platform, account_id) DO UPDATE SET last_hint_at = excluded.last_hint_at
          WHERE unbound_hints.last_hint_at <= ?",

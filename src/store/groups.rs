@@ -5,7 +5,6 @@ use crate::chat::ChatRef;
 use crate::db::ts;
 use crate::domain::group::GroupPurpose;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -25,7 +24,7 @@ impl Group {
     }
 }
 
-fn row(r: &sqlx::sqlite::SqliteRow) -> Group {
+fn row(r: &crate::sql::Row) -> Group {
     Group {
         id: r.get("id"),
         platform: r.get("platform"),
@@ -40,8 +39,8 @@ fn row(r: &sqlx::sqlite::SqliteRow) -> Group {
 
 const SELECT: &str = "SELECT id, platform, external_id, channel, name, purpose, zone_id, school_id FROM chat_groups";
 
-pub async fn get(conn: &mut Conn, platform: &str, external_id: &str) -> sqlx::Result<Option<Group>> {
-    let r = sqlx::query(&format!("{SELECT} WHERE platform = ? AND external_id = ?"))
+pub async fn get(conn: &mut Conn, platform: &str, external_id: &str) -> crate::sql::Result<Option<Group>> {
+    let r = crate::sql::query(&format!("{SELECT} WHERE platform = ? AND external_id = ?"))
         .bind(platform)
         .bind(external_id)
         .fetch_optional(conn)
@@ -50,8 +49,8 @@ pub async fn get(conn: &mut Conn, platform: &str, external_id: &str) -> sqlx::Re
 }
 
 /// Notes that a group exists (first message seen), keeping the channel that reaches it current.
-pub async fn touch(conn: &mut Conn, platform: &str, chat: &ChatRef) -> sqlx::Result<()> {
-    sqlx::query(
+pub async fn touch(conn: &mut Conn, platform: &str, chat: &ChatRef) -> crate::sql::Result<()> {
+    crate::sql::query(
         "INSERT INTO chat_groups (platform, external_id, channel) VALUES (?, ?, ?)
          ON CONFLICT (platform, external_id) DO UPDATE SET channel = excluded.channel
          WHERE chat_groups.channel <> excluded.channel",
@@ -75,8 +74,8 @@ pub async fn register(
     school_id: Option<i64>,
     by: Option<i64>,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> crate::sql::Result<()> {
+    crate::sql::query(
         "INSERT INTO chat_groups (platform, external_id, channel, name, purpose, zone_id, school_id, registered_by, registered_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (platform, external_id) DO UPDATE SET channel = excluded.channel,
@@ -103,8 +102,8 @@ pub async fn with_purpose(
     purpose: GroupPurpose,
     zone_id: Option<i64>,
     school_id: Option<i64>,
-) -> sqlx::Result<Vec<Group>> {
-    let rows = sqlx::query(&format!(
+) -> crate::sql::Result<Vec<Group>> {
+    let rows = crate::sql::query(&format!(
         "{SELECT} WHERE purpose = ? AND (? IS NULL OR zone_id = ?) AND (? IS NULL OR school_id = ?) ORDER BY id"
     ))
     .bind(purpose.as_str())
@@ -118,8 +117,8 @@ pub async fn with_purpose(
 }
 
 /// (platform, external_id) of a group by id.
-pub async fn key_of(conn: &mut Conn, id: i64) -> sqlx::Result<Option<(String, String)>> {
-    let r = sqlx::query("SELECT platform, external_id FROM chat_groups WHERE id = ?")
+pub async fn key_of(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<(String, String)>> {
+    let r = crate::sql::query("SELECT platform, external_id FROM chat_groups WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;

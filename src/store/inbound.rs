@@ -5,7 +5,6 @@ use super::Conn;
 use crate::chat::InboundMessage;
 use crate::db::ts;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {
@@ -17,9 +16,14 @@ pub enum Stored {
     Duplicate(i64),
 }
 
-pub async fn store(conn: &mut Conn, platform: &str, msg: &InboundMessage, now: DateTime<Utc>) -> sqlx::Result<Stored> {
+pub async fn store(
+    conn: &mut Conn,
+    platform: &str,
+    msg: &InboundMessage,
+    now: DateTime<Utc>,
+) -> crate::sql::Result<Stored> {
     let segments = serde_json::to_string(&msg.segments).unwrap_or_else(|_| "[]".into());
-    let inserted: Option<i64> = sqlx::query_scalar(
+    let inserted: Option<i64> = crate::sql::query_scalar(
         "INSERT INTO inbound_messages (channel, platform, platform_msg_id, chat_kind, chat_id, sender_id, sender_name,
              text, segments, to_me, reply_to, sent_at, received_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -43,7 +47,7 @@ pub async fn store(conn: &mut Conn, platform: &str, msg: &InboundMessage, now: D
     if let Some(id) = inserted {
         return Ok(Stored::New(id));
     }
-    let r = sqlx::query("SELECT id, status FROM inbound_messages WHERE channel = ? AND platform_msg_id = ?")
+    let r = crate::sql::query("SELECT id, status FROM inbound_messages WHERE channel = ? AND platform_msg_id = ?")
         .bind(&msg.chat.channel)
         .bind(&msg.platform_msg_id)
         .fetch_one(conn)
@@ -54,16 +58,16 @@ pub async fn store(conn: &mut Conn, platform: &str, msg: &InboundMessage, now: D
 
 /// Claims a stored message for processing inside the caller's write transaction. False when
 /// another worker already processed it.
-pub async fn claim(conn: &mut Conn, id: i64) -> sqlx::Result<bool> {
-    let r = sqlx::query("UPDATE inbound_messages SET status = 'processed' WHERE id = ? AND status = 'received'")
+pub async fn claim(conn: &mut Conn, id: i64) -> crate::sql::Result<bool> {
+    let r = crate::sql::query("UPDATE inbound_messages SET status = 'processed' WHERE id = ? AND status = 'received'")
         .bind(id)
         .execute(conn)
         .await?;
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn annotate(conn: &mut Conn, id: i64, person_id: Option<i64>, intent: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE inbound_messages SET person_id = ?, intent = ? WHERE id = ?")
+pub async fn annotate(conn: &mut Conn, id: i64, person_id: Option<i64>, intent: &str) -> crate::sql::Result<()> {
+    crate::sql::query("UPDATE inbound_messages SET person_id = ?, intent = ? WHERE id = ?")
         .bind(person_id)
         .bind(intent)
         .bind(id)
@@ -73,19 +77,20 @@ pub async fn annotate(conn: &mut Conn, id: i64, person_id: Option<i64>, intent: 
 }
 
 /// Records why a message could not be processed. False when it is no longer `received`.
-pub async fn mark_failed(conn: &mut Conn, id: i64, error: &str) -> sqlx::Result<bool> {
-    let r =
-        sqlx::query("UPDATE inbound_messages SET status = 'failed', error = ? WHERE id = ? AND status = 'received'")
-            .bind(error)
-            .bind(id)
-            .execute(conn)
-            .await?;
+pub async fn mark_failed(conn: &mut Conn, id: i64, error: &str) -> crate::sql::Result<bool> {
+    let r = crate::sql::query(
+        "UPDATE inbound_messages SET status = 'failed', error = ? WHERE id = ? AND status = 'received'",
+    )
+    .bind(error)
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(r.rows_affected() == 1)
 }
 
 /// Messages stored but never processed (the service stopped mid-way), oldest first.
-pub async fn unprocessed(conn: &mut Conn) -> sqlx::Result<Vec<(i64, InboundMessage)>> {
-    let rows = sqlx::query(
+pub async fn unprocessed(conn: &mut Conn) -> crate::sql::Result<Vec<(i64, InboundMessage)>> {
+    let rows = crate::sql::query(
         "SELECT id, channel, platform_msg_id, chat_kind, chat_id, sender_id, sender_name, segments, to_me, sent_at
          FROM inbound_messages WHERE status = 'received' ORDER BY id",
     )

@@ -8,16 +8,17 @@ use super::Conn;
 use crate::domain::text::normalize_key;
 
 /// Computes the missing keys of people, schools and zones. Returns how many rows were filled.
-pub async fn refresh(conn: &mut Conn) -> sqlx::Result<usize> {
+pub async fn refresh(conn: &mut Conn) -> crate::sql::Result<usize> {
     let mut filled = 0;
     // People and zones have the same two keys; schools add the short name.
     for table in ["people", "zones"] {
-        let rows: Vec<(i64, String, String)> =
-            sqlx::query_as(&format!("SELECT id, code, name FROM {table} WHERE name_key IS NULL OR code_key IS NULL"))
-                .fetch_all(&mut *conn)
-                .await?;
+        let rows: Vec<(i64, String, String)> = crate::sql::query_as(&format!(
+            "SELECT id, code, name FROM {table} WHERE name_key IS NULL OR code_key IS NULL"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
         for (id, code, name) in rows {
-            sqlx::query(&format!("UPDATE {table} SET name_key = ?, code_key = ? WHERE id = ?"))
+            crate::sql::query(&format!("UPDATE {table} SET name_key = ?, code_key = ? WHERE id = ?"))
                 .bind(normalize_key(&name))
                 .bind(normalize_key(&code))
                 .bind(id)
@@ -26,12 +27,13 @@ pub async fn refresh(conn: &mut Conn) -> sqlx::Result<usize> {
             filled += 1;
         }
     }
-    let schools: Vec<(i64, String, String, Option<String>)> =
-        sqlx::query_as("SELECT id, code, name, short_name FROM schools WHERE name_key IS NULL OR code_key IS NULL")
-            .fetch_all(&mut *conn)
-            .await?;
+    let schools: Vec<(i64, String, String, Option<String>)> = crate::sql::query_as(
+        "SELECT id, code, name, short_name FROM schools WHERE name_key IS NULL OR code_key IS NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     for (id, code, name, short) in schools {
-        sqlx::query("UPDATE schools SET name_key = ?, short_key = ?, code_key = ? WHERE id = ?")
+        crate::sql::query("UPDATE schools SET name_key = ?, short_key = ?, code_key = ? WHERE id = ?")
             .bind(normalize_key(&name))
             .bind(short.as_deref().map(normalize_key))
             .bind(normalize_key(&code))

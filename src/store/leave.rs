@@ -3,7 +3,6 @@
 use super::Conn;
 use crate::db::ts;
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leave {
@@ -19,8 +18,8 @@ pub async fn add(
     end: NaiveDate,
     reason: Option<&str>,
     now: DateTime<Utc>,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+) -> crate::sql::Result<i64> {
+    crate::sql::query_scalar(
         "INSERT INTO leaves (person_id, start_date, end_date, reason, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(person_id)
@@ -33,8 +32,8 @@ pub async fn add(
 }
 
 /// Leaves not cancelled that end on or after `today`.
-pub async fn current_and_future(conn: &mut Conn, person_id: i64, today: NaiveDate) -> sqlx::Result<Vec<Leave>> {
-    let rows = sqlx::query(
+pub async fn current_and_future(conn: &mut Conn, person_id: i64, today: NaiveDate) -> crate::sql::Result<Vec<Leave>> {
+    let rows = crate::sql::query(
         "SELECT id, start_date, end_date FROM leaves WHERE person_id = ? AND cancelled_at IS NULL AND end_date >= ? ORDER BY start_date",
     )
     .bind(person_id)
@@ -54,8 +53,8 @@ pub async fn current_and_future(conn: &mut Conn, person_id: i64, today: NaiveDat
 }
 
 /// Cancels a leave not cancelled yet; false when it already was.
-pub async fn cancel(conn: &mut Conn, leave_id: i64, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let n = sqlx::query("UPDATE leaves SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL")
+pub async fn cancel(conn: &mut Conn, leave_id: i64, now: DateTime<Utc>) -> crate::sql::Result<bool> {
+    let n = crate::sql::query("UPDATE leaves SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL")
         .bind(ts(now))
         .bind(leave_id)
         .execute(conn)
@@ -65,8 +64,8 @@ pub async fn cancel(conn: &mut Conn, leave_id: i64, now: DateTime<Utc>) -> sqlx:
 }
 
 /// Whether the person is on leave on `date`.
-pub async fn on_leave(conn: &mut Conn, person_id: i64, date: NaiveDate) -> sqlx::Result<bool> {
-    let n: i64 = sqlx::query_scalar(
+pub async fn on_leave(conn: &mut Conn, person_id: i64, date: NaiveDate) -> crate::sql::Result<bool> {
+    let n: i64 = crate::sql::query_scalar(
         "SELECT COUNT(*) FROM leaves WHERE person_id = ? AND cancelled_at IS NULL AND start_date <= ? AND end_date >= ?",
     )
     .bind(person_id)

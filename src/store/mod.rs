@@ -21,4 +21,4 @@ pub mod stats;
 pub mod tasks;
 pub mod weekly;
 
-pub use sqlx::SqliteConnection as Conn;
+pub use crate::db::Conn;

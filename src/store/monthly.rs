@@ -5,7 +5,6 @@ use crate::db::ts;
 use crate::domain::monthly::ThemeDef;
 use crate::domain::visit_parse::{IndicatorResult, ParsedVisit};
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::Row;
 
 #[derive(Debug, Clone)]
 pub struct ThemeRow {
@@ -15,8 +14,8 @@ pub struct ThemeRow {
     pub source: String,
 }
 
-pub async fn theme_for(conn: &mut Conn, month: &str) -> sqlx::Result<Option<ThemeRow>> {
-    let r = sqlx::query(
+pub async fn theme_for(conn: &mut Conn, month: &str) -> crate::sql::Result<Option<ThemeRow>> {
+    let r = crate::sql::query(
         "SELECT id, month, code, title, description, indicators, categories, source FROM monthly_themes WHERE month = ?",
     )
     .bind(month)
@@ -48,8 +47,8 @@ pub async fn publish_theme(
     source: &str,
     by: Option<i64>,
     now: DateTime<Utc>,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+) -> crate::sql::Result<i64> {
+    crate::sql::query_scalar(
         "INSERT INTO monthly_themes (month, code, title, description, indicators, categories, source, published_by, published_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (month) DO UPDATE SET code = excluded.code, title = excluded.title,
@@ -78,8 +77,8 @@ pub struct Draft {
 }
 
 /// The person's open draft, if it was touched after `since`.
-pub async fn draft_for(conn: &mut Conn, person: i64, since: DateTime<Utc>) -> sqlx::Result<Option<Draft>> {
-    let r = sqlx::query(
+pub async fn draft_for(conn: &mut Conn, person: i64, since: DateTime<Utc>) -> crate::sql::Result<Option<Draft>> {
+    let r = crate::sql::query(
         "SELECT id, pending_field, parsed FROM visits WHERE person_id = ? AND status = 'draft' AND updated_at >= ?
          ORDER BY id DESC LIMIT 1",
     )
@@ -94,19 +93,21 @@ pub async fn draft_for(conn: &mut Conn, person: i64, since: DateTime<Utc>) -> sq
 }
 
 /// Drops the person's unfinished drafts (a new record starts afresh).
-pub async fn abandon_drafts(conn: &mut Conn, person: i64, now: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query("UPDATE visits SET status = 'abandoned', updated_at = ? WHERE person_id = ? AND status = 'draft'")
-        .bind(ts(now))
-        .bind(person)
-        .execute(conn)
-        .await?;
+pub async fn abandon_drafts(conn: &mut Conn, person: i64, now: DateTime<Utc>) -> crate::sql::Result<()> {
+    crate::sql::query(
+        "UPDATE visits SET status = 'abandoned', updated_at = ? WHERE person_id = ? AND status = 'draft'",
+    )
+    .bind(ts(now))
+    .bind(person)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Removes a record that is not being saved (refused or given up), with its message parts;
 /// the caller keeps the attempt in the audit log. Submitted visits are never removed.
-pub async fn discard_visit(conn: &mut Conn, id: i64) -> sqlx::Result<()> {
-    sqlx::query(
+pub async fn discard_visit(conn: &mut Conn, id: i64) -> crate::sql::Result<()> {
+    crate::sql::query(
         "DELETE FROM visit_parts WHERE visit_id = ? AND EXISTS
            (SELECT 1 FROM visits WHERE id = ? AND status <> 'submitted')",
     )
@@ -114,12 +115,17 @@ pub async fn discard_visit(conn: &mut Conn, id: i64) -> sqlx::Result<()> {
     .bind(id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM visits WHERE id = ? AND status <> 'submitted'").bind(id).execute(conn).await?;
+    crate::sql::query("DELETE FROM visits WHERE id = ? AND status <> 'submitted'").bind(id).execute(conn).await?;
     Ok(())
 }
 
-pub async fn create_visit(conn: &mut Conn, person: i64, v: &ParsedVisit, now: DateTime<Utc>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+pub async fn create_visit(
+    conn: &mut Conn,
+    person: i64,
+    v: &ParsedVisit,
+    now: DateTime<Utc>,
+) -> crate::sql::Result<i64> {
+    crate::sql::query_scalar(
         "INSERT INTO visits (person_id, school_id, visit_date, kind, status, parsed, created_at, updated_at)
          VALUES (?, ?, ?, ?, 'draft', ?, ?, ?) RETURNING id",
     )
@@ -141,8 +147,8 @@ pub async fn add_part(
     kind: &str,
     text: &str,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO visit_parts (visit_id, inbound_id, kind, text, at) VALUES (?, ?, ?, ?, ?)")
+) -> crate::sql::Result<()> {
+    crate::sql::query("INSERT INTO visit_parts (visit_id, inbound_id, kind, text, at) VALUES (?, ?, ?, ?, ?)")
         .bind(visit)
         .bind(inbound)
         .bind(kind)
@@ -154,8 +160,11 @@ pub async fn add_part(
 }
 
 /// Raw texts of a visit, in order.
-pub async fn part_texts(conn: &mut Conn, visit: i64) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT text FROM visit_parts WHERE visit_id = ? ORDER BY id").bind(visit).fetch_all(conn).await
+pub async fn part_texts(conn: &mut Conn, visit: i64) -> crate::sql::Result<Vec<String>> {
+    crate::sql::query_scalar("SELECT text FROM visit_parts WHERE visit_id = ? ORDER BY id")
+        .bind(visit)
+        .fetch_all(conn)
+        .await
 }
 
 /// Saves a draft visit's current understanding and state (it stays a draft or is submitted);
@@ -170,8 +179,8 @@ pub async fn save_visit(
     theme_id: Option<i64>,
     themed: bool,
     now: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    let n = sqlx::query(
+) -> crate::sql::Result<bool> {
+    let n = crate::sql::query(
         "UPDATE visits SET school_id = ?, visit_date = ?, kind = ?, status = ?, pending_field = ?, theme_id = ?,
              themed = ?, parsed = ?, updated_at = ? WHERE id = ? AND status = 'draft'",
     )
@@ -198,8 +207,8 @@ pub async fn add_score(
     indicator_no: Option<usize>,
     result: IndicatorResult,
     remark: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> crate::sql::Result<()> {
+    crate::sql::query(
         "INSERT INTO visit_indicator_scores (visit_id, indicator, indicator_no, result, remark) VALUES (?, ?, ?, ?, ?)",
     )
     .bind(visit)
@@ -223,8 +232,8 @@ pub async fn add_problem(
     category: u8,
     follow_up: Option<&str>,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> crate::sql::Result<()> {
+    crate::sql::query(
         "INSERT INTO visit_problems (visit_id, school_id, person_id, description, category, follow_up, status, created_at)
          VALUES (?, ?, ?, ?, ?, ?, 'new', ?)",
     )
@@ -255,8 +264,8 @@ fn day(d: NaiveDate) -> String {
 }
 
 /// Submitted visits dated within `[from, to]`.
-pub async fn visits_between(conn: &mut Conn, from: NaiveDate, to: NaiveDate) -> sqlx::Result<Vec<VisitRow>> {
-    let rows = sqlx::query(
+pub async fn visits_between(conn: &mut Conn, from: NaiveDate, to: NaiveDate) -> crate::sql::Result<Vec<VisitRow>> {
+    let rows = crate::sql::query(
         "SELECT id, person_id, school_id, visit_date, themed FROM visits
          WHERE status = 'submitted' AND visit_date BETWEEN ? AND ? ORDER BY visit_date, id",
     )
@@ -278,17 +287,17 @@ pub async fn visits_between(conn: &mut Conn, from: NaiveDate, to: NaiveDate) -> 
         .collect())
 }
 
-pub async fn scores_of(conn: &mut Conn, visit: i64) -> sqlx::Result<Vec<IndicatorResult>> {
+pub async fn scores_of(conn: &mut Conn, visit: i64) -> crate::sql::Result<Vec<IndicatorResult>> {
     let v: Vec<String> =
-        sqlx::query_scalar("SELECT result FROM visit_indicator_scores WHERE visit_id = ? ORDER BY rowid")
+        crate::sql::query_scalar("SELECT result FROM visit_indicator_scores WHERE visit_id = ? ORDER BY rowid")
             .bind(visit)
             .fetch_all(conn)
             .await?;
     Ok(v.iter().filter_map(|s| IndicatorResult::parse(s)).collect())
 }
 
-pub async fn problem_categories_of(conn: &mut Conn, visit: i64) -> sqlx::Result<Vec<u8>> {
-    let v: Vec<i64> = sqlx::query_scalar("SELECT category FROM visit_problems WHERE visit_id = ? ORDER BY id")
+pub async fn problem_categories_of(conn: &mut Conn, visit: i64) -> crate::sql::Result<Vec<u8>> {
+    let v: Vec<i64> = crate::sql::query_scalar("SELECT category FROM visit_problems WHERE visit_id = ? ORDER BY id")
         .bind(visit)
         .fetch_all(conn)
         .await?;
@@ -303,8 +312,8 @@ pub async fn save_report(
     text: &str,
     trigger: &str,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> crate::sql::Result<()> {
+    crate::sql::query(
         "INSERT INTO monthly_reports (month, figures, text, generated_at, trigger) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (month) DO UPDATE SET figures = excluded.figures, text = excluded.text,
              generated_at = excluded.generated_at, trigger = excluded.trigger",
@@ -320,6 +329,9 @@ pub async fn save_report(
 }
 
 /// The trigger of a stored report for the month, if any.
-pub async fn report_trigger(conn: &mut Conn, month: &str) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT trigger FROM monthly_reports WHERE month = ?").bind(month).fetch_optional(conn).await
+pub async fn report_trigger(conn: &mut Conn, month: &str) -> crate::sql::Result<Option<String>> {
+    crate::sql::query_scalar("SELECT trigger FROM monthly_reports WHERE month = ?")
+        .bind(month)
+        .fetch_optional(conn)
+        .await
 }

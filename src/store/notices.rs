@@ -3,7 +3,6 @@
 use super::Conn;
 use crate::db::{parse_ts, ts};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 #[derive(Debug, Clone)]
 pub struct Notice {
@@ -28,8 +27,8 @@ pub struct NewNotice<'a> {
     pub inbound_id: Option<i64>,
 }
 
-pub async fn create(conn: &mut Conn, n: NewNotice<'_>, now: DateTime<Utc>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+pub async fn create(conn: &mut Conn, n: NewNotice<'_>, now: DateTime<Utc>) -> crate::sql::Result<i64> {
+    crate::sql::query_scalar(
         "INSERT INTO notices (body, targets, receipt, created_by, created_at, inbound_id)
          VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
     )
@@ -43,8 +42,13 @@ pub async fn create(conn: &mut Conn, n: NewNotice<'_>, now: DateTime<Utc>) -> sq
     .await
 }
 
-pub async fn add_recipient(conn: &mut Conn, notice_id: i64, person_id: i64, outbox_key: &str) -> sqlx::Result<()> {
-    sqlx::query("INSERT OR IGNORE INTO notice_recipients (notice_id, person_id, outbox_key) VALUES (?, ?, ?)")
+pub async fn add_recipient(
+    conn: &mut Conn,
+    notice_id: i64,
+    person_id: i64,
+    outbox_key: &str,
+) -> crate::sql::Result<()> {
+    crate::sql::query("INSERT OR IGNORE INTO notice_recipients (notice_id, person_id, outbox_key) VALUES (?, ?, ?)")
         .bind(notice_id)
         .bind(person_id)
         .bind(outbox_key)
@@ -53,8 +57,8 @@ pub async fn add_recipient(conn: &mut Conn, notice_id: i64, person_id: i64, outb
     Ok(())
 }
 
-pub async fn get(conn: &mut Conn, id: i64) -> sqlx::Result<Option<Notice>> {
-    let r = sqlx::query(
+pub async fn get(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<Notice>> {
+    let r = crate::sql::query(
         "SELECT n.id, n.body, n.receipt, n.created_at, p.name AS creator_name
            FROM notices n JOIN people p ON p.id = n.created_by WHERE n.id = ?",
     )
@@ -83,8 +87,8 @@ pub struct Recipient {
     pub delivery: Option<String>,
 }
 
-pub async fn recipients(conn: &mut Conn, notice_id: i64) -> sqlx::Result<Vec<Recipient>> {
-    let rows = sqlx::query(
+pub async fn recipients(conn: &mut Conn, notice_id: i64) -> crate::sql::Result<Vec<Recipient>> {
+    let rows = crate::sql::query(
         "SELECT r.id, r.person_id, p.name, r.acked_at IS NOT NULL AS acked,
                 (SELECT o.status FROM outbox o WHERE o.idempotency_key = r.outbox_key) AS delivery
            FROM notice_recipients r JOIN people p ON p.id = r.person_id
@@ -106,19 +110,20 @@ pub async fn recipients(conn: &mut Conn, notice_id: i64) -> sqlx::Result<Vec<Rec
 }
 
 /// Records an acknowledgement; false when it was already recorded.
-pub async fn ack(conn: &mut Conn, recipient_id: i64, via: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE notice_recipients SET acked_at = ?, ack_via = ? WHERE id = ? AND acked_at IS NULL")
-        .bind(ts(now))
-        .bind(via)
-        .bind(recipient_id)
-        .execute(conn)
-        .await?;
+pub async fn ack(conn: &mut Conn, recipient_id: i64, via: &str, now: DateTime<Utc>) -> crate::sql::Result<bool> {
+    let done =
+        crate::sql::query("UPDATE notice_recipients SET acked_at = ?, ack_via = ? WHERE id = ? AND acked_at IS NULL")
+            .bind(ts(now))
+            .bind(via)
+            .bind(recipient_id)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Notices asking this person for a receipt they have not given, newest first.
-pub async fn awaiting_receipt(conn: &mut Conn, person_id: i64) -> sqlx::Result<Vec<(i64, String)>> {
-    let rows = sqlx::query(
+pub async fn awaiting_receipt(conn: &mut Conn, person_id: i64) -> crate::sql::Result<Vec<(i64, String)>> {
+    let rows = crate::sql::query(
         "SELECT n.id, n.body FROM notice_recipients r JOIN notices n ON n.id = r.notice_id
           WHERE r.person_id = ? AND n.receipt = 1 AND r.acked_at IS NULL ORDER BY n.id DESC",
     )
@@ -129,10 +134,14 @@ pub async fn awaiting_receipt(conn: &mut Conn, person_id: i64) -> sqlx::Result<V
 }
 
 /// The notice a sent message carried, by the platform id a reply quotes.
-pub async fn by_platform_message(conn: &mut Conn, channel: &str, platform_msg_id: &str) -> sqlx::Result<Option<i64>> {
+pub async fn by_platform_message(
+    conn: &mut Conn,
+    channel: &str,
+    platform_msg_id: &str,
+) -> crate::sql::Result<Option<i64>> {
     let Some(root) = super::outbox::quoted_key(&mut *conn, channel, platform_msg_id).await? else { return Ok(None) };
     let root = root.as_str();
-    sqlx::query_scalar("SELECT notice_id FROM notice_recipients WHERE outbox_key = ?")
+    crate::sql::query_scalar("SELECT notice_id FROM notice_recipients WHERE outbox_key = ?")
         .bind(root)
         .fetch_optional(conn)
         .await

@@ -5,7 +5,6 @@
 use super::Conn;
 use crate::db::{parse_ts, ts};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 /// What an event happened to. The only place that maps a subject to its stored (kind, id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,8 +59,13 @@ impl Subject {
 
 /// Records `event` for `subject`; true when this call recorded it, false when it had happened
 /// before (the caller then does not act again).
-pub async fn record_once(conn: &mut Conn, subject: Subject, event: &str, at: DateTime<Utc>) -> sqlx::Result<bool> {
-    let r = sqlx::query(
+pub async fn record_once(
+    conn: &mut Conn,
+    subject: Subject,
+    event: &str,
+    at: DateTime<Utc>,
+) -> crate::sql::Result<bool> {
+    let r = crate::sql::query(
         "INSERT INTO once_events (subject_kind, subject_id, event, at) VALUES (?, ?, ?, ?)
          ON CONFLICT (subject_kind, subject_id, event) DO NOTHING",
     )
@@ -75,21 +79,22 @@ pub async fn record_once(conn: &mut Conn, subject: Subject, event: &str, at: Dat
 }
 
 /// Whether `event` was recorded for `subject`.
-pub async fn has_happened(conn: &mut Conn, subject: Subject, event: &str) -> sqlx::Result<bool> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM once_events WHERE subject_kind = ? AND subject_id = ? AND event = ?")
-            .bind(subject.kind().as_str())
-            .bind(subject.id())
-            .bind(event)
-            .fetch_one(conn)
-            .await?;
+pub async fn has_happened(conn: &mut Conn, subject: Subject, event: &str) -> crate::sql::Result<bool> {
+    let n: i64 = crate::sql::query_scalar(
+        "SELECT COUNT(*) FROM once_events WHERE subject_kind = ? AND subject_id = ? AND event = ?",
+    )
+    .bind(subject.kind().as_str())
+    .bind(subject.id())
+    .bind(event)
+    .fetch_one(conn)
+    .await?;
     Ok(n > 0)
 }
 
 /// The events recorded for `subject` with their times, in the order they were recorded.
-pub async fn events_of(conn: &mut Conn, subject: Subject) -> sqlx::Result<Vec<(String, DateTime<Utc>)>> {
+pub async fn events_of(conn: &mut Conn, subject: Subject) -> crate::sql::Result<Vec<(String, DateTime<Utc>)>> {
     let rows =
-        sqlx::query("SELECT event, at FROM once_events WHERE subject_kind = ? AND subject_id = ? ORDER BY rowid")
+        crate::sql::query("SELECT event, at FROM once_events WHERE subject_kind = ? AND subject_id = ? ORDER BY rowid")
             .bind(subject.kind().as_str())
             .bind(subject.id())
             .fetch_all(conn)
@@ -100,7 +105,8 @@ pub async fn events_of(conn: &mut Conn, subject: Subject) -> sqlx::Result<Vec<(S
 /// Forgets every event of every subject of `kind`; returns how many rows went. The ledger has no
 /// foreign keys to follow, so code that deletes subjects (the sample purge) calls this, lest a
 /// later subject that reuses a deleted id find its events "already happened".
-pub async fn forget_kind(conn: &mut Conn, kind: SubjectKind) -> sqlx::Result<u64> {
-    let r = sqlx::query("DELETE FROM once_events WHERE subject_kind = ?").bind(kind.as_str()).execute(conn).await?;
+pub async fn forget_kind(conn: &mut Conn, kind: SubjectKind) -> crate::sql::Result<u64> {
+    let r =
+        crate::sql::query("DELETE FROM once_events WHERE subject_kind = ?").bind(kind.as_str()).execute(conn).await?;
     Ok(r.rows_affected())
 }

@@ -7,15 +7,14 @@
 use super::Conn;
 use crate::db::ts;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 /// Ids as a JSON array, for `id NOT IN (SELECT value FROM json_each(?))`.
 fn id_list(ids: &[i64]) -> String {
     serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
 }
 
-pub async fn exists(conn: &mut Conn, key: &str) -> sqlx::Result<bool> {
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE idempotency_key = ?")
+pub async fn exists(conn: &mut Conn, key: &str) -> crate::sql::Result<bool> {
+    let exists: Option<i64> = crate::sql::query_scalar("SELECT id FROM outbox WHERE idempotency_key = ?")
         .bind(key)
         .fetch_optional(&mut *conn)
         .await?;
@@ -36,8 +35,13 @@ pub struct NewRow<'a> {
 }
 
 /// Inserts a routed row unless its key exists; returns the rows inserted (0 or 1).
-pub async fn insert_routed(conn: &mut Conn, row: &NewRow<'_>, status: &str, now: DateTime<Utc>) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
+pub async fn insert_routed(
+    conn: &mut Conn,
+    row: &NewRow<'_>,
+    status: &str,
+    now: DateTime<Utc>,
+) -> crate::sql::Result<u64> {
+    Ok(crate::sql::query(
         "INSERT INTO outbox (idempotency_key, channel, chat_kind, chat_id, person_id, segments, delivery, status,
                  next_attempt_at, created_at, source)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
@@ -64,8 +68,8 @@ pub async fn insert_unroutable(
     row: &NewRow<'_>,
     now: DateTime<Utc>,
     error: &str,
-) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
+) -> crate::sql::Result<u64> {
+    Ok(crate::sql::query(
         "INSERT INTO outbox (idempotency_key, person_id, chat_kind, chat_id, channel, segments, delivery, status,
                  next_attempt_at, created_at, source, last_error)
              VALUES (?, ?, ?, ?, ?, ?, ?, 'unroutable', ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
@@ -93,9 +97,9 @@ pub async fn reclaim(
     channel: &str,
     expired_by: Option<&str>,
     ours: &[i64],
-) -> sqlx::Result<(u64, u64)> {
+) -> crate::sql::Result<(u64, u64)> {
     let ours = id_list(ours);
-    let resent = sqlx::query(
+    let resent = crate::sql::query(
         "UPDATE outbox SET status = 'pending', lease_until = NULL
              WHERE channel = ?1 AND status = 'sending' AND delivery = 'at_least_once'
                AND (?2 IS NULL OR lease_until IS NULL OR lease_until <= ?2)
@@ -107,7 +111,7 @@ pub async fn reclaim(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    let unknown = sqlx::query(
+    let unknown = crate::sql::query(
         "UPDATE outbox SET status = 'unknown', lease_until = NULL,
                  last_error = 'interrupted while sending; not resent to avoid a duplicate'
              WHERE channel = ?1 AND status = 'sending' AND delivery = 'at_most_once'
@@ -128,8 +132,8 @@ pub async fn sent_since(
     conn: &mut Conn,
     channel: &str,
     since: DateTime<Utc>,
-) -> sqlx::Result<Vec<(String, String, String)>> {
-    let rows = sqlx::query(
+) -> crate::sql::Result<Vec<(String, String, String)>> {
+    let rows = crate::sql::query(
         "SELECT chat_kind, chat_id, sent_at FROM outbox WHERE channel = ? AND status = 'sent' AND sent_at > ? ORDER BY sent_at",
     )
     .bind(channel)
@@ -161,8 +165,8 @@ pub async fn take_runs(
     delivery: &str,
     limit: i64,
     per_chat: i64,
-) -> sqlx::Result<Vec<HeadRow>> {
-    let rows = sqlx::query(
+) -> crate::sql::Result<Vec<HeadRow>> {
+    let rows = crate::sql::query(
         "WITH heads AS (
              SELECT o.chat_kind, o.chat_id FROM outbox o
              WHERE o.channel = ?1 AND o.status = 'pending' AND o.next_attempt_at <= ?2 AND o.delivery = ?5
@@ -195,7 +199,7 @@ pub async fn take_runs(
     Ok(out)
 }
 
-fn head_row(r: &sqlx::sqlite::SqliteRow) -> HeadRow {
+fn head_row(r: &crate::sql::Row) -> HeadRow {
     HeadRow {
         id: r.get("id"),
         chat_kind: r.get("chat_kind"),
@@ -217,8 +221,8 @@ pub async fn take_heads(
     lease: &str,
     delivery: Option<&str>,
     limit: i64,
-) -> sqlx::Result<Vec<HeadRow>> {
-    let rows = sqlx::query(
+) -> crate::sql::Result<Vec<HeadRow>> {
+    let rows = crate::sql::query(
         "UPDATE outbox SET status = 'sending', lease_until = ?4
              WHERE status = 'pending' AND id IN (
                  SELECT o.id FROM outbox o
@@ -269,32 +273,32 @@ pub async fn record_outcome(
     lease: &str,
     outcome: SendOutcome<'_>,
     now: DateTime<Utc>,
-) -> sqlx::Result<bool> {
+) -> crate::sql::Result<bool> {
     let q = match outcome {
-        SendOutcome::Sent { platform_msg_id } => sqlx::query(
+        SendOutcome::Sent { platform_msg_id } => crate::sql::query(
             "UPDATE outbox SET status = 'sent', sent_at = ?, platform_msg_id = ?, attempts = attempts + 1,
                      lease_until = NULL, last_error = NULL WHERE id = ? AND status = 'sending' AND lease_until = ?",
         )
         .bind(ts(now))
         .bind(platform_msg_id),
-        SendOutcome::Retry { next_attempt_at, count_attempt, error } => sqlx::query(
+        SendOutcome::Retry { next_attempt_at, count_attempt, error } => crate::sql::query(
             "UPDATE outbox SET status = 'pending', next_attempt_at = ?, attempts = attempts + ?, lease_until = NULL,
                          last_error = ? WHERE id = ? AND status = 'sending' AND lease_until = ?",
         )
         .bind(ts(next_attempt_at))
         .bind(i64::from(count_attempt))
         .bind(error),
-        SendOutcome::Dead { error } => sqlx::query(
+        SendOutcome::Dead { error } => crate::sql::query(
             "UPDATE outbox SET status = 'dead', attempts = attempts + 1, lease_until = NULL, last_error = ?
                      WHERE id = ? AND status = 'sending' AND lease_until = ?",
         )
         .bind(error),
-        SendOutcome::Unknown { error } => sqlx::query(
+        SendOutcome::Unknown { error } => crate::sql::query(
             "UPDATE outbox SET status = 'unknown', attempts = attempts + 1, lease_until = NULL, last_error = ?
                      WHERE id = ? AND status = 'sending' AND lease_until = ?",
         )
         .bind(error),
-        SendOutcome::Released => sqlx::query(
+        SendOutcome::Released => crate::sql::query(
             "UPDATE outbox SET status = 'pending', lease_until = NULL WHERE id = ? AND status = 'sending' AND lease_until = ?",
         ),
     };
@@ -308,8 +312,8 @@ pub async fn next_due(
     channel: &str,
     ours: &[i64],
     now: DateTime<Utc>,
-) -> sqlx::Result<(i64, Option<String>)> {
-    sqlx::query_as(
+) -> crate::sql::Result<(i64, Option<String>)> {
+    crate::sql::query_as(
         "SELECT COALESCE(SUM(t <= ?3), 0), MIN(CASE WHEN t > ?3 THEN t END) FROM (
                  SELECT o.next_attempt_at AS t
                  FROM (SELECT MIN(id) AS id FROM outbox WHERE channel = ?1 AND status IN ('pending', 'sending')
@@ -327,8 +331,8 @@ pub async fn next_due(
 }
 
 /// Rows still to be delivered at `now` (sending, or pending and due).
-pub async fn in_flight_count(conn: &mut Conn, now: DateTime<Utc>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+pub async fn in_flight_count(conn: &mut Conn, now: DateTime<Utc>) -> crate::sql::Result<i64> {
+    crate::sql::query_scalar(
         "SELECT COUNT(*) FROM outbox WHERE status = 'sending' OR (status = 'pending' AND next_attempt_at <= ?)",
     )
     .bind(ts(now))
@@ -339,24 +343,25 @@ pub async fn in_flight_count(conn: &mut Conn, now: DateTime<Utc>) -> sqlx::Resul
 // ---- admin ----
 
 /// Rows per status.
-pub async fn count_by_status(conn: &mut Conn) -> sqlx::Result<Vec<(String, i64)>> {
-    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status").fetch_all(&mut *conn).await?;
+pub async fn count_by_status(conn: &mut Conn) -> crate::sql::Result<Vec<(String, i64)>> {
+    let rows =
+        crate::sql::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status").fetch_all(&mut *conn).await?;
     Ok(rows.iter().map(|r| (r.get("status"), r.get("n"))).collect())
 }
 
-pub async fn oldest_waiting(conn: &mut Conn) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT MIN(created_at) FROM outbox WHERE status IN ('pending', 'sending', 'unroutable')")
+pub async fn oldest_waiting(conn: &mut Conn) -> crate::sql::Result<Option<String>> {
+    crate::sql::query_scalar("SELECT MIN(created_at) FROM outbox WHERE status IN ('pending', 'sending', 'unroutable')")
         .fetch_one(&mut *conn)
         .await
 }
 
-pub async fn status_of(conn: &mut Conn, id: i64) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT status FROM outbox WHERE id = ?").bind(id).fetch_optional(conn).await
+pub async fn status_of(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<String>> {
+    crate::sql::query_scalar("SELECT status FROM outbox WHERE id = ?").bind(id).fetch_optional(conn).await
 }
 
 /// (status, person_id, channel) of a row.
-pub async fn retry_info(conn: &mut Conn, id: i64) -> sqlx::Result<Option<(String, Option<i64>, Option<String>)>> {
-    let r = sqlx::query("SELECT status, person_id, channel FROM outbox WHERE id = ?")
+pub async fn retry_info(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<(String, Option<i64>, Option<String>)>> {
+    let r = crate::sql::query("SELECT status, person_id, channel FROM outbox WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -364,8 +369,8 @@ pub async fn retry_info(conn: &mut Conn, id: i64) -> sqlx::Result<Option<(String
 }
 
 /// `expected` ('dead' or 'unknown') → 'pending', due now; false when the row changed meanwhile.
-pub async fn requeue(conn: &mut Conn, id: i64, expected: &str, now: DateTime<Utc>) -> sqlx::Result<bool> {
-    let n = sqlx::query(
+pub async fn requeue(conn: &mut Conn, id: i64, expected: &str, now: DateTime<Utc>) -> crate::sql::Result<bool> {
+    let n = crate::sql::query(
         "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?, lease_until = NULL
                  WHERE id = ? AND status = ?",
     )
@@ -379,8 +384,8 @@ pub async fn requeue(conn: &mut Conn, id: i64, expected: &str, now: DateTime<Utc
 }
 
 /// → 'cancelled' from a state not yet sent or in flight; false otherwise.
-pub async fn cancel(conn: &mut Conn, id: i64) -> sqlx::Result<bool> {
-    let r = sqlx::query(
+pub async fn cancel(conn: &mut Conn, id: i64) -> crate::sql::Result<bool> {
+    let r = crate::sql::query(
         "UPDATE outbox SET status = 'cancelled' WHERE id = ? AND status IN ('pending', 'dead', 'unknown', 'unroutable')",
     )
     .bind(id)
@@ -392,8 +397,8 @@ pub async fn cancel(conn: &mut Conn, id: i64) -> sqlx::Result<bool> {
 /// An unroutable row: (person_id, channel, chat_kind, chat_id, segments).
 pub type UnroutableRow = (Option<i64>, Option<String>, Option<String>, Option<String>, String);
 
-pub async fn unroutable(conn: &mut Conn, id: i64) -> sqlx::Result<Option<UnroutableRow>> {
-    let r = sqlx::query(
+pub async fn unroutable(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<UnroutableRow>> {
+    let r = crate::sql::query(
         "SELECT person_id, channel, chat_kind, chat_id, segments FROM outbox WHERE id = ? AND status = 'unroutable'",
     )
     .bind(id)
@@ -411,8 +416,8 @@ pub async fn reroute(
     chat_id: &str,
     segments: &str,
     now: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    let n = sqlx::query(
+) -> crate::sql::Result<bool> {
+    let n = crate::sql::query(
         "UPDATE outbox SET status = 'pending', channel = ?, chat_kind = ?, chat_id = ?, segments = ?, next_attempt_at = ?,
              last_error = NULL WHERE id = ? AND status = 'unroutable'",
     )
@@ -428,8 +433,10 @@ pub async fn reroute(
     Ok(n == 1)
 }
 
-pub async fn unroutable_ids(conn: &mut Conn) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar("SELECT id FROM outbox WHERE status = 'unroutable' ORDER BY id").fetch_all(&mut *conn).await
+pub async fn unroutable_ids(conn: &mut Conn) -> crate::sql::Result<Vec<i64>> {
+    crate::sql::query_scalar("SELECT id FROM outbox WHERE status = 'unroutable' ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await
 }
 
 /// A row as an admin lists it.
@@ -448,7 +455,7 @@ pub struct ListedRow {
 }
 
 /// Rows in the given statuses, oldest first.
-pub async fn list(conn: &mut Conn, statuses: &[&str], limit: i64) -> sqlx::Result<Vec<ListedRow>> {
+pub async fn list(conn: &mut Conn, statuses: &[&str], limit: i64) -> crate::sql::Result<Vec<ListedRow>> {
     let placeholders = vec!["?"; statuses.len().max(1)].join(",");
     let sql = format!(
         "SELECT o.id, o.status, o.channel, o.chat_kind, o.chat_id, p.name AS person, o.attempts, o.created_at,
@@ -456,7 +463,7 @@ pub async fn list(conn: &mut Conn, statuses: &[&str], limit: i64) -> sqlx::Resul
          FROM outbox o LEFT JOIN people p ON p.id = o.person_id
          WHERE o.status IN ({placeholders}) ORDER BY o.id LIMIT ?"
     );
-    let mut q = sqlx::query(&sql);
+    let mut q = crate::sql::query(&sql);
     if statuses.is_empty() {
         q = q.bind("");
     }
@@ -484,12 +491,13 @@ pub async fn list(conn: &mut Conn, statuses: &[&str], limit: i64) -> sqlx::Resul
 
 /// The outbox key of the message a reply quotes, by its platform id, without the part suffix
 /// that later parts of a split message carry ("<key>#2"): the key its workflow recorded.
-pub async fn quoted_key(conn: &mut Conn, channel: &str, platform_msg_id: &str) -> sqlx::Result<Option<String>> {
-    let key: Option<String> =
-        sqlx::query_scalar("SELECT idempotency_key FROM outbox WHERE channel = ? AND platform_msg_id = ? LIMIT 1")
-            .bind(channel)
-            .bind(platform_msg_id)
-            .fetch_optional(conn)
-            .await?;
+pub async fn quoted_key(conn: &mut Conn, channel: &str, platform_msg_id: &str) -> crate::sql::Result<Option<String>> {
+    let key: Option<String> = crate::sql::query_scalar(
+        "SELECT idempotency_key FROM outbox WHERE channel = ? AND platform_msg_id = ? LIMIT 1",
+    )
+    .bind(channel)
+    .bind(platform_msg_id)
+    .fetch_optional(conn)
+    .await?;
     Ok(key.map(|k| k.split_once('#').map_or(k.as_str(), |(root, _)| root).to_string()))
 }

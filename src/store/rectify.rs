@@ -5,7 +5,6 @@ use super::Conn;
 use crate::db::{parse_ts, ts};
 use crate::domain::rectify::{Severity, Source, Status};
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::Row;
 
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -32,7 +31,7 @@ pub struct Item {
 const SELECT: &str = "SELECT i.*, s.name AS school_name, s.zone_id, z.name AS zone_name
      FROM rectify_items i JOIN schools s ON s.id = i.school_id JOIN zones z ON z.id = s.zone_id";
 
-fn item(r: &sqlx::sqlite::SqliteRow) -> Option<Item> {
+fn item(r: &crate::sql::Row) -> Option<Item> {
     Some(Item {
         id: r.get("id"),
         school_id: r.get("school_id"),
@@ -67,8 +66,8 @@ pub struct NewItem<'a> {
     pub created_by: Option<i64>,
 }
 
-pub async fn insert(conn: &mut Conn, n: &NewItem<'_>, now: DateTime<Utc>) -> sqlx::Result<i64> {
-    let r = sqlx::query(
+pub async fn insert(conn: &mut Conn, n: &NewItem<'_>, now: DateTime<Utc>) -> crate::sql::Result<i64> {
+    let r = crate::sql::query(
         "INSERT INTO rectify_items (school_id, category, severity, source, source_ref, description, owner, deadline,
                                     status, created_by, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'identified', ?, ?, ?)",
@@ -89,14 +88,14 @@ pub async fn insert(conn: &mut Conn, n: &NewItem<'_>, now: DateTime<Utc>) -> sql
     Ok(r.last_insert_rowid())
 }
 
-pub async fn get(conn: &mut Conn, id: i64) -> sqlx::Result<Option<Item>> {
-    let r = sqlx::query(&format!("{SELECT} WHERE i.id = ?")).bind(id).fetch_optional(conn).await?;
+pub async fn get(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<Item>> {
+    let r = crate::sql::query(&format!("{SELECT} WHERE i.id = ?")).bind(id).fetch_optional(conn).await?;
     Ok(r.as_ref().and_then(item))
 }
 
 /// Writes back the mutable fields of an item.
-pub async fn save(conn: &mut Conn, it: &Item, now: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query(
+pub async fn save(conn: &mut Conn, it: &Item, now: DateTime<Utc>) -> crate::sql::Result<()> {
+    crate::sql::query(
         "UPDATE rectify_items SET status = ?, deadline = ?, returns = ?, relapses = ?, extensions = ?,
                 closed_at = ?, closed_late = ?, updated_at = ? WHERE id = ?",
     )
@@ -124,8 +123,13 @@ pub struct EventRow<'a> {
     pub deadline: NaiveDate,
 }
 
-pub async fn add_event(conn: &mut Conn, e: &EventRow<'_>, now: DateTime<Utc>, local: NaiveDate) -> sqlx::Result<i64> {
-    let r = sqlx::query(
+pub async fn add_event(
+    conn: &mut Conn,
+    e: &EventRow<'_>,
+    now: DateTime<Utc>,
+    local: NaiveDate,
+) -> crate::sql::Result<i64> {
+    let r = crate::sql::query(
         "INSERT INTO rectify_events (item_id, action, from_status, to_status, actor_id, note, deadline, at, local_date)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -144,8 +148,12 @@ pub async fn add_event(conn: &mut Conn, e: &EventRow<'_>, now: DateTime<Utc>, lo
 }
 
 /// The latest events of an item, newest first: (local date, action, actor name, note).
-pub async fn history(conn: &mut Conn, item_id: i64, limit: i64) -> sqlx::Result<Vec<(String, String, String, String)>> {
-    let rows = sqlx::query(
+pub async fn history(
+    conn: &mut Conn,
+    item_id: i64,
+    limit: i64,
+) -> crate::sql::Result<Vec<(String, String, String, String)>> {
+    let rows = crate::sql::query(
         "SELECT e.local_date, e.action, COALESCE(p.name, '系统') AS who, COALESCE(e.note, '') AS note
            FROM rectify_events e LEFT JOIN people p ON p.id = e.actor_id
           WHERE e.item_id = ? ORDER BY e.id DESC LIMIT ?",
@@ -165,15 +173,15 @@ pub enum Scope {
     Schools(Vec<i64>),
 }
 
-pub async fn items(conn: &mut Conn, scope: &Scope) -> sqlx::Result<Vec<Item>> {
+pub async fn items(conn: &mut Conn, scope: &Scope) -> crate::sql::Result<Vec<Item>> {
     let rows = match scope {
-        Scope::County => sqlx::query(&format!("{SELECT} ORDER BY i.id")).fetch_all(conn).await?,
+        Scope::County => crate::sql::query(&format!("{SELECT} ORDER BY i.id")).fetch_all(conn).await?,
         Scope::Zone(z) => {
-            sqlx::query(&format!("{SELECT} WHERE s.zone_id = ? ORDER BY i.id")).bind(z).fetch_all(conn).await?
+            crate::sql::query(&format!("{SELECT} WHERE s.zone_id = ? ORDER BY i.id")).bind(z).fetch_all(conn).await?
         }
         Scope::Schools(ids) => {
             let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-            sqlx::query(&format!("{SELECT} WHERE i.school_id IN (SELECT value FROM json_each(?)) ORDER BY i.id"))
+            crate::sql::query(&format!("{SELECT} WHERE i.school_id IN (SELECT value FROM json_each(?)) ORDER BY i.id"))
                 .bind(list)
                 .fetch_all(conn)
                 .await?
@@ -182,16 +190,16 @@ pub async fn items(conn: &mut Conn, scope: &Scope) -> sqlx::Result<Vec<Item>> {
     Ok(rows.iter().filter_map(item).collect())
 }
 
-pub async fn open_items(conn: &mut Conn) -> sqlx::Result<Vec<Item>> {
-    let rows = sqlx::query(&format!("{SELECT} WHERE i.status NOT IN ('closed', 'cancelled') ORDER BY i.id"))
+pub async fn open_items(conn: &mut Conn) -> crate::sql::Result<Vec<Item>> {
+    let rows = crate::sql::query(&format!("{SELECT} WHERE i.status NOT IN ('closed', 'cancelled') ORDER BY i.id"))
         .fetch_all(conn)
         .await?;
     Ok(rows.iter().filter_map(item).collect())
 }
 
 /// The ledger-relevant events: (item, school, zone name, local date, action).
-pub async fn ledger_events(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String, String, String, String)>> {
-    let rows = sqlx::query(
+pub async fn ledger_events(conn: &mut Conn) -> crate::sql::Result<Vec<(i64, String, String, String, String)>> {
+    let rows = crate::sql::query(
         "SELECT e.item_id, s.name AS school, z.name AS zone, e.local_date, e.action
            FROM rectify_events e JOIN rectify_items i ON i.id = e.item_id
            JOIN schools s ON s.id = i.school_id JOIN zones z ON z.id = s.zone_id
@@ -207,8 +215,8 @@ pub async fn ledger_events(conn: &mut Conn) -> sqlx::Result<Vec<(i64, String, St
 }
 
 /// The school's contact and principal (every active school contact of the school).
-pub async fn school_contacts(conn: &mut Conn, school_id: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar(
+pub async fn school_contacts(conn: &mut Conn, school_id: i64) -> crate::sql::Result<Vec<i64>> {
+    crate::sql::query_scalar(
         "SELECT p.id FROM school_contacts c JOIN people p ON p.id = c.person_id
           WHERE c.school_id = ? AND p.role = 'school_contact' AND p.active = 1 ORDER BY p.code",
     )
@@ -227,8 +235,8 @@ pub struct Recipient {
 }
 
 /// Who receives a school's notices, 联络员 before principals.
-pub async fn school_recipients(conn: &mut Conn, school_id: i64) -> sqlx::Result<Vec<Recipient>> {
-    let rows = sqlx::query(
+pub async fn school_recipients(conn: &mut Conn, school_id: i64) -> crate::sql::Result<Vec<Recipient>> {
+    let rows = crate::sql::query(
         "SELECT p.id, p.name, COALESCE(p.title, '') LIKE '%校长%' AS principal
            FROM school_contacts c JOIN people p ON p.id = c.person_id
           WHERE c.school_id = ? AND p.role = 'school_contact' AND p.active = 1
@@ -248,14 +256,15 @@ pub async fn school_recipients(conn: &mut Conn, school_id: i64) -> sqlx::Result<
 }
 
 /// Items recorded but never notified (nobody at the school could receive the notice).
-pub async fn unnotified_items(conn: &mut Conn) -> sqlx::Result<Vec<Item>> {
-    let rows = sqlx::query(&format!("{SELECT} WHERE i.status = 'identified' ORDER BY i.id")).fetch_all(conn).await?;
+pub async fn unnotified_items(conn: &mut Conn) -> crate::sql::Result<Vec<Item>> {
+    let rows =
+        crate::sql::query(&format!("{SELECT} WHERE i.status = 'identified' ORDER BY i.id")).fetch_all(conn).await?;
     Ok(rows.iter().filter_map(item).collect())
 }
 
 /// The school's inspectors without a conflict of interest.
-pub async fn school_inspectors(conn: &mut Conn, school_id: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar(
+pub async fn school_inspectors(conn: &mut Conn, school_id: i64) -> crate::sql::Result<Vec<i64>> {
+    crate::sql::query_scalar(
         "SELECT p.id FROM school_assignments a JOIN people p ON p.id = a.person_id
           WHERE a.school_id = ? AND a.conflict_of_interest = 0 AND p.active = 1
           ORDER BY a.role = 'primary' DESC, p.code",
@@ -273,8 +282,8 @@ pub async fn add_evidence(
     event_id: i64,
     url: &str,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO rectify_evidence (item_id, event_id, url, created_at) VALUES (?, ?, ?, ?)")
+) -> crate::sql::Result<()> {
+    crate::sql::query("INSERT INTO rectify_evidence (item_id, event_id, url, created_at) VALUES (?, ?, ?, ?)")
         .bind(item_id)
         .bind(event_id)
         .bind(url)
@@ -292,8 +301,8 @@ pub struct PendingEvidence {
     pub attempts: u32,
 }
 
-pub async fn pending_evidence(conn: &mut Conn, limit: i64) -> sqlx::Result<Vec<PendingEvidence>> {
-    let rows = sqlx::query(
+pub async fn pending_evidence(conn: &mut Conn, limit: i64) -> crate::sql::Result<Vec<PendingEvidence>> {
+    let rows = crate::sql::query(
         "SELECT id, item_id, url, attempts FROM rectify_evidence WHERE status = 'pending' ORDER BY id LIMIT ?",
     )
     .bind(limit)
@@ -318,8 +327,8 @@ pub async fn evidence_fetched(
     size: i64,
     path: &str,
     now: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    let dup: Option<i64> = sqlx::query_scalar(
+) -> crate::sql::Result<bool> {
+    let dup: Option<i64> = crate::sql::query_scalar(
         "SELECT id FROM rectify_evidence WHERE item_id = ? AND sha256 = ? AND status = 'stored' AND id <> ?",
     )
     .bind(ev.item_id)
@@ -329,7 +338,7 @@ pub async fn evidence_fetched(
     .await?;
     match dup {
         Some(first) => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE rectify_evidence SET status = 'duplicate', duplicate_of = ?, size = ?, attempts = attempts + 1,
                         fetched_at = ? WHERE id = ? AND status = 'pending'",
             )
@@ -342,7 +351,7 @@ pub async fn evidence_fetched(
             Ok(false)
         }
         None => {
-            sqlx::query(
+            crate::sql::query(
                 "UPDATE rectify_evidence SET status = 'stored', sha256 = ?, size = ?, path = ?, attempts = attempts + 1,
                         fetched_at = ? WHERE id = ? AND status = 'pending'",
             )
@@ -358,8 +367,8 @@ pub async fn evidence_fetched(
     }
 }
 
-pub async fn evidence_failed(conn: &mut Conn, id: i64, error: &str, give_up: bool) -> sqlx::Result<()> {
-    sqlx::query(
+pub async fn evidence_failed(conn: &mut Conn, id: i64, error: &str, give_up: bool) -> crate::sql::Result<()> {
+    crate::sql::query(
         "UPDATE rectify_evidence SET attempts = attempts + 1, error = ?,
                 status = CASE WHEN ? THEN 'failed' ELSE status END WHERE id = ? AND status = 'pending'",
     )
@@ -372,8 +381,8 @@ pub async fn evidence_failed(conn: &mut Conn, id: i64, error: &str, give_up: boo
 }
 
 /// (stored, duplicate, pending, failed) photos of an item.
-pub async fn evidence_counts(conn: &mut Conn, item_id: i64) -> sqlx::Result<(i64, i64, i64, i64)> {
-    let r = sqlx::query(
+pub async fn evidence_counts(conn: &mut Conn, item_id: i64) -> crate::sql::Result<(i64, i64, i64, i64)> {
+    let r = crate::sql::query(
         "SELECT COALESCE(SUM(status = 'stored'), 0) AS s, COALESCE(SUM(status = 'duplicate'), 0) AS d,
                 COALESCE(SUM(status = 'pending'), 0) AS p, COALESCE(SUM(status = 'failed'), 0) AS f
            FROM rectify_evidence WHERE item_id = ?",
@@ -397,8 +406,8 @@ pub struct VisitProblem {
 }
 
 /// Problems found on visits not yet in the ledger.
-pub async fn new_visit_problems(conn: &mut Conn) -> sqlx::Result<Vec<VisitProblem>> {
-    let rows = sqlx::query(
+pub async fn new_visit_problems(conn: &mut Conn) -> crate::sql::Result<Vec<VisitProblem>> {
+    let rows = crate::sql::query(
         "SELECT id, school_id, person_id, description, category, follow_up FROM visit_problems
           WHERE status = 'new' ORDER BY id LIMIT 500",
     )
@@ -417,8 +426,8 @@ pub async fn new_visit_problems(conn: &mut Conn) -> sqlx::Result<Vec<VisitProble
         .collect())
 }
 
-pub async fn take_visit_problem(conn: &mut Conn, id: i64) -> sqlx::Result<bool> {
-    let r = sqlx::query("UPDATE visit_problems SET status = 'taken' WHERE id = ? AND status = 'new'")
+pub async fn take_visit_problem(conn: &mut Conn, id: i64) -> crate::sql::Result<bool> {
+    let r = crate::sql::query("UPDATE visit_problems SET status = 'taken' WHERE id = ? AND status = 'new'")
         .bind(id)
         .execute(conn)
         .await?;
@@ -442,8 +451,8 @@ pub async fn add_self_check(
     by: i64,
     lines: &[crate::domain::rectify::CheckLine],
     now: DateTime<Utc>,
-) -> sqlx::Result<i64> {
-    let id = sqlx::query(
+) -> crate::sql::Result<i64> {
+    let id = crate::sql::query(
         "INSERT INTO rectify_self_checks (school_id, submitted_by, status, created_at, updated_at)
          VALUES (?, ?, 'submitted', ?, ?)",
     )
@@ -455,7 +464,7 @@ pub async fn add_self_check(
     .await?
     .last_insert_rowid();
     for (i, l) in lines.iter().enumerate() {
-        sqlx::query(
+        crate::sql::query(
             "INSERT INTO rectify_self_check_lines (self_check_id, line_no, category, severity, description)
              VALUES (?, ?, ?, ?, ?)",
         )
@@ -470,8 +479,8 @@ pub async fn add_self_check(
     Ok(id)
 }
 
-pub async fn self_check(conn: &mut Conn, id: i64) -> sqlx::Result<Option<SelfCheck>> {
-    let r = sqlx::query(
+pub async fn self_check(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<SelfCheck>> {
+    let r = crate::sql::query(
         "SELECT c.id, c.school_id, s.name AS school_name, s.zone_id, c.status
            FROM rectify_self_checks c JOIN schools s ON s.id = c.school_id WHERE c.id = ?",
     )
@@ -488,8 +497,8 @@ pub async fn self_check(conn: &mut Conn, id: i64) -> sqlx::Result<Option<SelfChe
 }
 
 /// Lines not dropped: (line no, category, severity, description).
-pub async fn self_check_lines(conn: &mut Conn, id: i64) -> sqlx::Result<Vec<(i64, u8, Severity, String)>> {
-    let rows = sqlx::query(
+pub async fn self_check_lines(conn: &mut Conn, id: i64) -> crate::sql::Result<Vec<(i64, u8, Severity, String)>> {
+    let rows = crate::sql::query(
         "SELECT line_no, category, severity, description FROM rectify_self_check_lines
           WHERE self_check_id = ? AND dropped = 0 ORDER BY line_no",
     )
@@ -509,9 +518,9 @@ pub async fn self_check_lines(conn: &mut Conn, id: i64) -> sqlx::Result<Vec<(i64
         .collect())
 }
 
-pub async fn drop_self_check_lines(conn: &mut Conn, id: i64, line_nos: &[usize]) -> sqlx::Result<u64> {
+pub async fn drop_self_check_lines(conn: &mut Conn, id: i64, line_nos: &[usize]) -> crate::sql::Result<u64> {
     let list = serde_json::to_string(line_nos).unwrap_or_else(|_| "[]".into());
-    let r = sqlx::query(
+    let r = crate::sql::query(
         "UPDATE rectify_self_check_lines SET dropped = 1
           WHERE self_check_id = ? AND line_no IN (SELECT value FROM json_each(?))",
     )
@@ -531,9 +540,9 @@ pub async fn set_self_check_status(
     by: i64,
     note: Option<&str>,
     now: DateTime<Utc>,
-) -> sqlx::Result<bool> {
+) -> crate::sql::Result<bool> {
     let col = if from == "reviewed" { "confirmed_by" } else { "reviewed_by" };
-    let r = sqlx::query(&format!(
+    let r = crate::sql::query(&format!(
         "UPDATE rectify_self_checks SET status = ?, {col} = ?, note = COALESCE(?, note), updated_at = ?
           WHERE id = ? AND status = ?"
     ))
@@ -548,8 +557,8 @@ pub async fn set_self_check_status(
     Ok(r.rows_affected() == 1)
 }
 
-pub async fn link_self_check_line(conn: &mut Conn, id: i64, line_no: i64, item_id: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE rectify_self_check_lines SET item_id = ? WHERE self_check_id = ? AND line_no = ?")
+pub async fn link_self_check_line(conn: &mut Conn, id: i64, line_no: i64, item_id: i64) -> crate::sql::Result<()> {
+    crate::sql::query("UPDATE rectify_self_check_lines SET item_id = ? WHERE self_check_id = ? AND line_no = ?")
         .bind(item_id)
         .bind(id)
         .bind(line_no)

@@ -59,13 +59,13 @@ async fn prune_table(
     filter: &str,
     cutoff: &str,
     p: &Policy,
-) -> sqlx::Result<(u64, bool)> {
+) -> crate::sql::Result<(u64, bool)> {
     let select = format!("SELECT rowid FROM {table} WHERE rowid > ? AND ({filter}) ORDER BY rowid LIMIT ?");
     let delete = format!("DELETE FROM {table} WHERE rowid BETWEEN ? AND ? AND ({filter})");
     let mut after = i64::MIN;
     let mut total = 0;
     for _ in 0..p.max_batches.max(1) {
-        let ids: Vec<i64> = sqlx::query_scalar(&select)
+        let ids: Vec<i64> = crate::sql::query_scalar(&select)
             .bind(after)
             .bind(cutoff)
             .bind(i64::from(p.batch_size.max(1)))
@@ -74,7 +74,8 @@ async fn prune_table(
         let (Some(first), Some(last)) = (ids.first().copied(), ids.last().copied()) else {
             return Ok((total, false));
         };
-        total += sqlx::query(&delete).bind(first).bind(last).bind(cutoff).execute(&mut *conn).await?.rows_affected();
+        total +=
+            crate::sql::query(&delete).bind(first).bind(last).bind(cutoff).execute(&mut *conn).await?.rows_affected();
         after = last;
         if ids.len() < p.batch_size.max(1) as usize {
             return Ok((total, false));
@@ -84,7 +85,7 @@ async fn prune_table(
 }
 
 /// Prunes what `p` allows as of `now`.
-pub async fn prune(conn: &mut Conn, p: &Policy, now: DateTime<Utc>) -> sqlx::Result<Pruned> {
+pub async fn prune(conn: &mut Conn, p: &Policy, now: DateTime<Utc>) -> crate::sql::Result<Pruned> {
     let mut out = Pruned::default();
     if let Some(c) = cutoff(now, p.outbox_days) {
         // Pending, sending, unknown, dead and unroutable rows are still someone's business.
@@ -96,7 +97,7 @@ pub async fn prune(conn: &mut Conn, p: &Policy, now: DateTime<Utc>) -> sqlx::Res
     if let Some(c) = cutoff(now, p.inbound_days) {
         // Workflows keep the messages they were built from (report parts, visit parts, tasks):
         // every foreign key into inbound_messages, read from the schema so new ones count too.
-        let refs: Vec<(String, String)> = sqlx::query_as(
+        let refs: Vec<(String, String)> = crate::sql::query_as(
             "SELECT m.name, k.\"from\" FROM sqlite_master m, pragma_foreign_key_list(m.name) k
              WHERE m.type = 'table' AND k.\"table\" = 'inbound_messages' ORDER BY m.name, k.\"from\"",
         )

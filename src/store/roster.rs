@@ -10,7 +10,6 @@ use crate::store::once::SubjectKind;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Row;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The single county a roster describes.
@@ -107,7 +106,7 @@ pub enum ImportError {
     )]
     TooManyDeactivated { would: usize, active: usize, limit_pct: String },
     #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(#[from] crate::sql::Error),
     #[error("encoding: {0}")]
     Json(#[from] serde_json::Error),
 }
@@ -137,11 +136,11 @@ pub async fn apply(db: &Db, roster: &Roster, via: &str, now: DateTime<Utc>) -> a
 /// they were sent to sample people, and a real round or item that reuses a deleted id must not
 /// find its reminders "already sent". Themes themselves stay (office-wide, often from the
 /// calendar); their reminders then reach the real inspectors.
-async fn purge_sample(conn: &mut crate::store::Conn) -> Result<usize, sqlx::Error> {
+async fn purge_sample(conn: &mut crate::store::Conn) -> Result<usize, crate::sql::Error> {
     // Checked at commit, so the order of deletions does not matter.
-    sqlx::query("PRAGMA defer_foreign_keys = ON").execute(&mut *conn).await?;
-    let people: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&mut *conn).await?;
-    let tables: Vec<String> = sqlx::query_scalar(
+    crate::sql::query("PRAGMA defer_foreign_keys = ON").execute(&mut *conn).await?;
+    let people: i64 = crate::sql::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&mut *conn).await?;
+    let tables: Vec<String> = crate::sql::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
     )
     .fetch_all(&mut *conn)
@@ -149,7 +148,7 @@ async fn purge_sample(conn: &mut crate::store::Conn) -> Result<usize, sqlx::Erro
     // (child, column, parent, parent column, column is NOT NULL)
     let mut edges: Vec<(String, String, String, String, bool)> = Vec::new();
     for t in &tables {
-        let rows = sqlx::query(
+        let rows = crate::sql::query(
             "SELECT f.\"table\", f.\"from\", f.\"to\", COALESCE(c.\"notnull\", 0)
                FROM pragma_foreign_key_list(?1) f LEFT JOIN pragma_table_info(?1) c ON c.name = f.\"from\"",
         )
@@ -161,14 +160,14 @@ async fn purge_sample(conn: &mut crate::store::Conn) -> Result<usize, sqlx::Erro
             edges.push((t.clone(), r.get(1), r.get(0), to.unwrap_or_else(|| "rowid".into()), r.get::<i64, _>(3) != 0));
         }
     }
-    sqlx::query("DELETE FROM outbox").execute(&mut *conn).await?;
+    crate::sql::query("DELETE FROM outbox").execute(&mut *conn).await?;
     // A group registered for a sample zone or school cannot exist without it.
-    sqlx::query("DELETE FROM chat_groups WHERE zone_id IS NOT NULL OR school_id IS NOT NULL")
+    crate::sql::query("DELETE FROM chat_groups WHERE zone_id IS NOT NULL OR school_id IS NOT NULL")
         .execute(&mut *conn)
         .await?;
-    sqlx::query("UPDATE zones SET leader_id = NULL").execute(&mut *conn).await?;
+    crate::sql::query("UPDATE zones SET leader_id = NULL").execute(&mut *conn).await?;
     for t in ["people", "schools", "zones", "weekly_rounds"] {
-        sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *conn).await?;
+        crate::sql::query(&format!("DELETE FROM {t}")).execute(&mut *conn).await?;
     }
     for kind in [SubjectKind::WeeklyRound, SubjectKind::Theme, SubjectKind::RectifyItem] {
         crate::store::once::forget_kind(&mut *conn, kind).await?;
@@ -185,19 +184,19 @@ async fn purge_sample(conn: &mut crate::store::Conn) -> Result<usize, sqlx::Erro
             } else {
                 format!("UPDATE \"{child}\" SET \"{from}\" = NULL WHERE {orphan}")
             };
-            changed += sqlx::query(&sql).execute(&mut *conn).await?.rows_affected();
+            changed += crate::sql::query(&sql).execute(&mut *conn).await?.rows_affected();
         }
         if changed == 0 {
             break;
         }
     }
-    sqlx::query("DELETE FROM unbound_hints").execute(&mut *conn).await?;
-    sqlx::query("DELETE FROM roster_meta WHERE key = ?").bind(SAMPLE_MARKER).execute(&mut *conn).await?;
+    crate::sql::query("DELETE FROM unbound_hints").execute(&mut *conn).await?;
+    crate::sql::query("DELETE FROM roster_meta WHERE key = ?").bind(SAMPLE_MARKER).execute(&mut *conn).await?;
     Ok(people as usize)
 }
 
-pub async fn sample_loaded(conn: &mut crate::store::Conn) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM roster_meta WHERE key = ?")
+pub async fn sample_loaded(conn: &mut crate::store::Conn) -> Result<bool, crate::sql::Error> {
+    let n: i64 = crate::sql::query_scalar("SELECT COUNT(*) FROM roster_meta WHERE key = ?")
         .bind(SAMPLE_MARKER)
         .fetch_one(conn)
         .await?;
@@ -231,7 +230,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
     if !opts.sample && sample_loaded(&mut tx).await? {
         sum.sample_people_removed = purge_sample(&mut tx).await?;
     }
-    let region_id: i64 = sqlx::query_scalar(
+    let region_id: i64 = crate::sql::query_scalar(
         "INSERT INTO regions (code, name, level) VALUES (?, '本县', 'county')
          ON CONFLICT (code) DO UPDATE SET name = regions.name RETURNING id",
     )
@@ -241,12 +240,12 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
 
     // The database as it was, for the diff.
     let mut old_zones: HashMap<String, (String, String, bool)> = HashMap::new();
-    for r in sqlx::query("SELECT code, name, level, active FROM zones").fetch_all(&mut *tx).await? {
+    for r in crate::sql::query("SELECT code, name, level, active FROM zones").fetch_all(&mut *tx).await? {
         old_zones.insert(r.get("code"), (r.get("name"), r.get("level"), r.get("active")));
     }
     type OldSchool = (String, Option<String>, String, Option<String>, String, bool, bool, bool, bool);
     let mut old_schools: HashMap<String, OldSchool> = HashMap::new();
-    for r in sqlx::query(
+    for r in crate::sql::query(
         "SELECT s.code, s.name, s.short_name, s.aliases, z.code AS zone, s.stage, s.private, s.city_direct, s.boarding, s.active
          FROM schools s LEFT JOIN zones z ON z.id = s.zone_id",
     )
@@ -269,7 +268,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
         );
     }
     let mut old_people: HashMap<String, OldPerson> = HashMap::new();
-    for r in sqlx::query(
+    for r in crate::sql::query(
         "SELECT p.id, p.code, p.name, p.role, p.title, p.inspector_type, z.code AS zone, p.phone, p.active
          FROM people p LEFT JOIN zones z ON z.id = p.zone_id",
     )
@@ -293,7 +292,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
         );
     }
     let by_id: HashMap<i64, String> = old_people.iter().map(|(c, p)| (p.id, c.clone())).collect();
-    for r in sqlx::query("SELECT c.person_id, s.code FROM school_contacts c JOIN schools s ON s.id = c.school_id")
+    for r in crate::sql::query("SELECT c.person_id, s.code FROM school_contacts c JOIN schools s ON s.id = c.school_id")
         .fetch_all(&mut *tx)
         .await?
     {
@@ -301,7 +300,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
             p.schools.insert(r.get(1));
         }
     }
-    for r in sqlx::query("SELECT person_id, platform, account_id FROM chat_accounts WHERE source = 'roster'")
+    for r in crate::sql::query("SELECT person_id, platform, account_id FROM chat_accounts WHERE source = 'roster'")
         .fetch_all(&mut *tx)
         .await?
     {
@@ -314,14 +313,14 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
     // Names are unique; a record no longer listed gives up its name to a listed one with a
     // new code (an office correcting codes), instead of failing the import.
     for z in &roster.zones {
-        sqlx::query("UPDATE zones SET name = name || '（已撤销 ' || code || '）' WHERE name = ? AND code <> ?")
+        crate::sql::query("UPDATE zones SET name = name || '（已撤销 ' || code || '）' WHERE name = ? AND code <> ?")
             .bind(&z.name)
             .bind(&z.code)
             .execute(&mut *tx)
             .await?;
     }
     for s in &roster.schools {
-        sqlx::query("UPDATE schools SET name = name || '（已停用 ' || code || '）' WHERE name = ? AND code <> ?")
+        crate::sql::query("UPDATE schools SET name = name || '（已停用 ' || code || '）' WHERE name = ? AND code <> ?")
             .bind(&s.name)
             .bind(&s.code)
             .execute(&mut *tx)
@@ -349,7 +348,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
                 }
             }
         }
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = crate::sql::query_scalar(
             "INSERT INTO zones (region_id, code, name, level, active) VALUES (?, ?, ?, ?, 1)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level, active = 1 RETURNING id",
         )
@@ -392,7 +391,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
             }
         }
         let zone_id = zone_ids.get(s.zone_code.as_str()).copied();
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = crate::sql::query_scalar(
             "INSERT INTO schools (region_id, zone_id, code, name, short_name, aliases, stage, private, city_direct, boarding, active)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
              ON CONFLICT (code) DO UPDATE SET zone_id = excluded.zone_id, name = excluded.name,
@@ -419,7 +418,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
     // Phones are unique; clear the phones of people being re-imported first so two people can
     // swap numbers within one import.
     for p in &roster.people {
-        sqlx::query("UPDATE people SET phone = NULL WHERE code = ?").bind(&p.code).execute(&mut *tx).await?;
+        crate::sql::query("UPDATE people SET phone = NULL WHERE code = ?").bind(&p.code).execute(&mut *tx).await?;
     }
     let mut person_ids: HashMap<&str, i64> = HashMap::new();
     // Each listed person's roster accounts, to unbind the ones no longer listed afterwards.
@@ -457,7 +456,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
                 }
             }
         }
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = crate::sql::query_scalar(
             "INSERT INTO people (code, name, role, title, inspector_type, zone_id, school_id, phone, active)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, role = excluded.role, title = excluded.title,
@@ -479,11 +478,11 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
         sum.people += 1;
 
         // Every school the contact serves, the primary included.
-        sqlx::query("DELETE FROM school_contacts WHERE person_id = ?").bind(id).execute(&mut *tx).await?;
+        crate::sql::query("DELETE FROM school_contacts WHERE person_id = ?").bind(id).execute(&mut *tx).await?;
         if p.role == Role::SchoolContact {
             for code in &schools {
                 let Some(sid) = school_ids.get(code.as_str()) else { continue };
-                sqlx::query("INSERT OR IGNORE INTO school_contacts (person_id, school_id) VALUES (?, ?)")
+                crate::sql::query("INSERT OR IGNORE INTO school_contacts (person_id, school_id) VALUES (?, ?)")
                     .bind(id)
                     .bind(sid)
                     .execute(&mut *tx)
@@ -494,7 +493,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
         // Accounts listed in the roster bind without a code; a roster account moved to
         // another person follows the roster.
         for (platform, account) in &accounts {
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO chat_accounts (platform, account_id, person_id, source, bound_at) VALUES (?, ?, ?, 'roster', ?)
                  ON CONFLICT (platform, account_id) DO UPDATE SET person_id = excluded.person_id",
             )
@@ -513,7 +512,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
     // the old number's access); accounts bound by code stay.
     for p in &roster.people {
         let id = person_ids[p.code.as_str()];
-        let rows = sqlx::query(
+        let rows = crate::sql::query(
             "SELECT platform, account_id FROM chat_accounts WHERE person_id = ? AND source = 'roster' ORDER BY platform, account_id",
         )
         .bind(id)
@@ -524,7 +523,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
             if listed_accounts.get(&id).is_some_and(|l| l.contains(&(platform.as_str(), account.as_str()))) {
                 continue;
             }
-            sqlx::query("DELETE FROM chat_accounts WHERE platform = ? AND account_id = ?")
+            crate::sql::query("DELETE FROM chat_accounts WHERE platform = ? AND account_id = ?")
                 .bind(&platform)
                 .bind(&account)
                 .execute(&mut *tx)
@@ -540,7 +539,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
 
     for z in &roster.zones {
         let leader = z.leader_code.as_deref().and_then(|c| person_ids.get(c)).copied();
-        sqlx::query("UPDATE zones SET leader_id = ? WHERE code = ?")
+        crate::sql::query("UPDATE zones SET leader_id = ? WHERE code = ?")
             .bind(leader)
             .bind(&z.code)
             .execute(&mut *tx)
@@ -550,7 +549,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
     // Assignments are replaced wholesale for the schools in this roster.
     for s in &roster.schools {
         let sid = school_ids[s.code.as_str()];
-        sqlx::query("DELETE FROM school_assignments WHERE school_id = ?").bind(sid).execute(&mut *tx).await?;
+        crate::sql::query("DELETE FROM school_assignments WHERE school_id = ?").bind(sid).execute(&mut *tx).await?;
         let mut rows: Vec<(&str, &str, bool)> = Vec::new();
         if let Some(p) = &s.primary_inspector {
             rows.push((p, "primary", false));
@@ -563,7 +562,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
         }
         for (code, role, conflict) in rows {
             let Some(pid) = person_ids.get(code) else { continue };
-            sqlx::query(
+            crate::sql::query(
                 "INSERT INTO school_assignments (school_id, person_id, role, conflict_of_interest) VALUES (?, ?, ?, ?)
                  ON CONFLICT (school_id, person_id) DO UPDATE SET conflict_of_interest = MAX(conflict_of_interest, excluded.conflict_of_interest)",
             )
@@ -580,20 +579,22 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
     // Deactivate what the roster no longer lists. A deactivated person loses every chat
     // account, however it was bound.
     let listed_people: HashSet<&str> = roster.people.iter().map(|p| p.code.as_str()).collect();
-    for r in sqlx::query("SELECT id, code, name FROM people WHERE active = 1 ORDER BY code").fetch_all(&mut *tx).await?
+    for r in crate::sql::query("SELECT id, code, name FROM people WHERE active = 1 ORDER BY code")
+        .fetch_all(&mut *tx)
+        .await?
     {
         let (id, code, name): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
         if listed_people.contains(code.as_str()) {
             continue;
         }
-        sqlx::query("UPDATE people SET active = 0 WHERE id = ?").bind(id).execute(&mut *tx).await?;
-        let accounts = sqlx::query(
+        crate::sql::query("UPDATE people SET active = 0 WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        let accounts = crate::sql::query(
             "SELECT platform, account_id, source FROM chat_accounts WHERE person_id = ? ORDER BY platform, account_id",
         )
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM chat_accounts WHERE person_id = ?").bind(id).execute(&mut *tx).await?;
+        crate::sql::query("DELETE FROM chat_accounts WHERE person_id = ?").bind(id).execute(&mut *tx).await?;
         for a in accounts {
             sum.diff.accounts_unbound.push(UnboundAccount {
                 platform: a.get(0),
@@ -607,21 +608,24 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
         sum.deactivated += 1;
     }
     let listed_schools: HashSet<&str> = roster.schools.iter().map(|s| s.code.as_str()).collect();
-    for r in
-        sqlx::query("SELECT id, code, name FROM schools WHERE active = 1 ORDER BY code").fetch_all(&mut *tx).await?
+    for r in crate::sql::query("SELECT id, code, name FROM schools WHERE active = 1 ORDER BY code")
+        .fetch_all(&mut *tx)
+        .await?
     {
         let (id, code, name): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
         if !listed_schools.contains(code.as_str()) {
-            sqlx::query("UPDATE schools SET active = 0 WHERE id = ?").bind(id).execute(&mut *tx).await?;
+            crate::sql::query("UPDATE schools SET active = 0 WHERE id = ?").bind(id).execute(&mut *tx).await?;
             sum.diff.deactivated.push(Named { kind: "学校", code, name });
             sum.deactivated += 1;
         }
     }
     let listed_zones: HashSet<&str> = roster.zones.iter().map(|z| z.code.as_str()).collect();
-    for r in sqlx::query("SELECT id, code, name FROM zones WHERE active = 1 ORDER BY code").fetch_all(&mut *tx).await? {
+    for r in
+        crate::sql::query("SELECT id, code, name FROM zones WHERE active = 1 ORDER BY code").fetch_all(&mut *tx).await?
+    {
         let (id, code, name): (i64, String, String) = (r.get(0), r.get(1), r.get(2));
         if !listed_zones.contains(code.as_str()) {
-            sqlx::query("UPDATE zones SET active = 0 WHERE id = ?").bind(id).execute(&mut *tx).await?;
+            crate::sql::query("UPDATE zones SET active = 0 WHERE id = ?").bind(id).execute(&mut *tx).await?;
             sum.diff.zones_retired.push(Named { kind: "责任区", code, name });
         }
     }
@@ -719,7 +723,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
     )
     .await?;
     if opts.sample {
-        sqlx::query(
+        crate::sql::query(
             "INSERT INTO roster_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(SAMPLE_MARKER)
@@ -734,7 +738,7 @@ pub async fn apply_with(db: &Db, roster: &Roster, opts: &ImportOptions<'_>) -> R
 /// Reads the active roster back into the import format.
 pub async fn export(db: &Db) -> anyhow::Result<Roster> {
     let mut conn = db.acquire().await?;
-    let zones = sqlx::query(
+    let zones = crate::sql::query(
         // Active zones, plus any retired zone an active school or inspector still names, so the
         // file always re-imports. A leader no longer active is left out.
         "SELECT z.code, z.name, z.level, p.code AS leader FROM zones z LEFT JOIN people p ON p.id = z.leader_id AND p.active = 1
@@ -755,7 +759,7 @@ pub async fn export(db: &Db) -> anyhow::Result<Roster> {
     })
     .collect();
     let mut assignments: HashMap<i64, Vec<(String, String, bool)>> = HashMap::new();
-    for r in sqlx::query(
+    for r in crate::sql::query(
         "SELECT a.school_id, p.code, a.role, a.conflict_of_interest FROM school_assignments a JOIN people p ON p.id = a.person_id
          WHERE p.active = 1 ORDER BY p.code",
     )
@@ -768,7 +772,7 @@ pub async fn export(db: &Db) -> anyhow::Result<Roster> {
             r.get::<bool, _>("conflict_of_interest"),
         ));
     }
-    let schools = sqlx::query(
+    let schools = crate::sql::query(
         "SELECT s.id, s.code, s.name, s.short_name, s.aliases, z.code AS zone, s.stage, s.private, s.city_direct, s.boarding
          FROM schools s JOIN zones z ON z.id = s.zone_id WHERE s.active = 1 ORDER BY s.code",
     )
@@ -796,7 +800,7 @@ pub async fn export(db: &Db) -> anyhow::Result<Roster> {
     })
     .collect();
     let mut accounts: HashMap<i64, HashMap<String, String>> = HashMap::new();
-    for r in sqlx::query("SELECT person_id, platform, account_id FROM chat_accounts WHERE source = 'roster'")
+    for r in crate::sql::query("SELECT person_id, platform, account_id FROM chat_accounts WHERE source = 'roster'")
         .fetch_all(&mut *conn)
         .await?
     {
@@ -804,7 +808,7 @@ pub async fn export(db: &Db) -> anyhow::Result<Roster> {
     }
     // A contact's schools: the primary first, then the others, active ones only.
     let mut contact_schools: HashMap<i64, Vec<String>> = HashMap::new();
-    for r in sqlx::query(
+    for r in crate::sql::query(
         "SELECT c.person_id, s.code FROM school_contacts c JOIN schools s ON s.id = c.school_id
          JOIN people p ON p.id = c.person_id WHERE s.active = 1
          ORDER BY c.person_id, (s.id = p.school_id) DESC, s.code",
@@ -814,7 +818,7 @@ pub async fn export(db: &Db) -> anyhow::Result<Roster> {
     {
         contact_schools.entry(r.get(0)).or_default().push(r.get(1));
     }
-    let people = sqlx::query(
+    let people = crate::sql::query(
         "SELECT p.id, p.code, p.name, p.role, p.title, p.inspector_type, z.code AS zone, p.phone
          FROM people p LEFT JOIN zones z ON z.id = p.zone_id
          WHERE p.active = 1 ORDER BY p.code",

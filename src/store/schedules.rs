@@ -4,7 +4,6 @@
 use super::Conn;
 use crate::db::ts;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 /// A schedule as configuration defines it.
 pub struct ConfigSchedule<'a> {
@@ -20,8 +19,8 @@ pub struct ConfigSchedule<'a> {
 }
 
 /// Inserts or updates a schedule from configuration; a new one starts its cursor at `now`.
-pub async fn upsert_config(conn: &mut Conn, d: &ConfigSchedule<'_>, now: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query(
+pub async fn upsert_config(conn: &mut Conn, d: &ConfigSchedule<'_>, now: DateTime<Utc>) -> crate::sql::Result<()> {
+    crate::sql::query(
         "INSERT INTO schedules (name, cron, job, params, workdays, school_days_only, grace_minutes, enabled, source,
                      cursor_at, updated_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'config', ?, ?)
@@ -46,14 +45,15 @@ pub async fn upsert_config(conn: &mut Conn, d: &ConfigSchedule<'_>, now: DateTim
 }
 
 /// Names of the enabled schedules that came from configuration.
-pub async fn enabled_config_names(conn: &mut Conn) -> sqlx::Result<Vec<String>> {
-    let rows =
-        sqlx::query("SELECT name FROM schedules WHERE source = 'config' AND enabled = 1").fetch_all(&mut *conn).await?;
+pub async fn enabled_config_names(conn: &mut Conn) -> crate::sql::Result<Vec<String>> {
+    let rows = crate::sql::query("SELECT name FROM schedules WHERE source = 'config' AND enabled = 1")
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
-pub async fn disable(conn: &mut Conn, name: &str, now: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query("UPDATE schedules SET enabled = 0, updated_at = ? WHERE name = ?")
+pub async fn disable(conn: &mut Conn, name: &str, now: DateTime<Utc>) -> crate::sql::Result<()> {
+    crate::sql::query("UPDATE schedules SET enabled = 0, updated_at = ? WHERE name = ?")
         .bind(ts(now))
         .bind(name)
         .execute(&mut *conn)
@@ -74,8 +74,8 @@ pub struct StoredSchedule {
     pub cursor_at: String,
 }
 
-pub async fn enabled(conn: &mut Conn) -> sqlx::Result<Vec<StoredSchedule>> {
-    let rows = sqlx::query(
+pub async fn enabled(conn: &mut Conn) -> crate::sql::Result<Vec<StoredSchedule>> {
+    let rows = crate::sql::query(
         "SELECT id, name, cron, job, params, workdays, school_days_only, grace_minutes, cursor_at
              FROM schedules WHERE enabled = 1 ORDER BY id",
     )
@@ -97,8 +97,11 @@ pub async fn enabled(conn: &mut Conn) -> sqlx::Result<Vec<StoredSchedule>> {
         .collect())
 }
 
-pub async fn cursor_of(conn: &mut Conn, schedule_id: i64) -> sqlx::Result<String> {
-    sqlx::query_scalar("SELECT cursor_at FROM schedules WHERE id = ?").bind(schedule_id).fetch_one(&mut *conn).await
+pub async fn cursor_of(conn: &mut Conn, schedule_id: i64) -> crate::sql::Result<String> {
+    crate::sql::query_scalar("SELECT cursor_at FROM schedules WHERE id = ?")
+        .bind(schedule_id)
+        .fetch_one(&mut *conn)
+        .await
 }
 
 /// Records a first attempt that failed, unless the occurrence is already recorded.
@@ -110,8 +113,8 @@ pub async fn record_failed(
     reason: &str,
     now: DateTime<Utc>,
     retry_at: Option<DateTime<Utc>>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> crate::sql::Result<()> {
+    crate::sql::query(
         "INSERT INTO firings (schedule_id, nominal_at, fire_at, status, reason, recorded_at, attempts, retry_at)
                      VALUES (?, ?, ?, 'failed', ?, ?, 1, ?)
                      ON CONFLICT DO NOTHING",
@@ -132,8 +135,8 @@ pub async fn due_retry(
     conn: &mut Conn,
     schedule_id: i64,
     now: DateTime<Utc>,
-) -> sqlx::Result<Option<(String, Option<String>, i64)>> {
-    sqlx::query_as(
+) -> crate::sql::Result<Option<(String, Option<String>, i64)>> {
+    crate::sql::query_as(
         "SELECT nominal_at, fire_at, attempts FROM firings
              WHERE schedule_id = ? AND status = 'failed' AND retry_at IS NOT NULL AND retry_at <= ?
              ORDER BY nominal_at LIMIT 1",
@@ -152,8 +155,8 @@ pub async fn retry_fired(
     nominal_at: &str,
     attempt: i64,
     now: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    let n = sqlx::query(
+) -> crate::sql::Result<bool> {
+    let n = crate::sql::query(
         "UPDATE firings SET status = 'fired', attempts = ?, retry_at = NULL, reason = NULL, recorded_at = ?
                      WHERE schedule_id = ? AND nominal_at = ? AND status = 'failed'",
     )
@@ -179,8 +182,8 @@ pub async fn retry_failed(
     reason: &str,
     retry_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> sqlx::Result<bool> {
-    let n = sqlx::query(
+) -> crate::sql::Result<bool> {
+    let n = crate::sql::query(
         "UPDATE firings SET attempts = ?, reason = ?, retry_at = ?, recorded_at = ?
                      WHERE schedule_id = ? AND nominal_at = ? AND status = 'failed' AND attempts = ?",
     )
@@ -198,8 +201,8 @@ pub async fn retry_failed(
 }
 
 /// When the scheduler next has something to do (the earliest next firing or retry).
-pub async fn next_wake(conn: &mut Conn) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
+pub async fn next_wake(conn: &mut Conn) -> crate::sql::Result<Option<String>> {
+    crate::sql::query_scalar(
         "SELECT MIN(t) FROM (
                  SELECT next_fire_at AS t FROM schedules WHERE enabled = 1
                  UNION ALL
@@ -211,24 +214,26 @@ pub async fn next_wake(conn: &mut Conn) -> sqlx::Result<Option<String>> {
 }
 
 /// (id, cron, job, params) of a schedule by name.
-pub async fn by_name(conn: &mut Conn, name: &str) -> sqlx::Result<Option<(i64, String, String, String)>> {
-    sqlx::query_as("SELECT id, cron, job, params FROM schedules WHERE name = ?")
+pub async fn by_name(conn: &mut Conn, name: &str) -> crate::sql::Result<Option<(i64, String, String, String)>> {
+    crate::sql::query_as("SELECT id, cron, job, params FROM schedules WHERE name = ?")
         .bind(name)
         .fetch_optional(&mut *conn)
         .await
 }
 
-pub async fn names(conn: &mut Conn) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT name FROM schedules ORDER BY name").fetch_all(&mut *conn).await
+pub async fn names(conn: &mut Conn) -> crate::sql::Result<Vec<String>> {
+    crate::sql::query_scalar("SELECT name FROM schedules ORDER BY name").fetch_all(&mut *conn).await
 }
 
 /// When the occurrence was recorded as fired, if it was.
-pub async fn fired_at(conn: &mut Conn, schedule_id: i64, nominal: DateTime<Utc>) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT recorded_at FROM firings WHERE schedule_id = ? AND nominal_at = ? AND status = 'fired'")
-        .bind(schedule_id)
-        .bind(ts(nominal))
-        .fetch_optional(&mut *conn)
-        .await
+pub async fn fired_at(conn: &mut Conn, schedule_id: i64, nominal: DateTime<Utc>) -> crate::sql::Result<Option<String>> {
+    crate::sql::query_scalar(
+        "SELECT recorded_at FROM firings WHERE schedule_id = ? AND nominal_at = ? AND status = 'fired'",
+    )
+    .bind(schedule_id)
+    .bind(ts(nominal))
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 /// Records a run by hand: a failed or skipped row for the occurrence becomes this manual firing.
@@ -238,8 +243,8 @@ pub async fn record_manual(
     nominal: DateTime<Utc>,
     now: DateTime<Utc>,
     by: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> crate::sql::Result<()> {
+    crate::sql::query(
         "INSERT INTO firings (schedule_id, nominal_at, fire_at, status, reason, recorded_at, attempts, manual_by)
          VALUES (?1, ?2, ?3, 'fired', ?4, ?5, 1, ?6)
          ON CONFLICT (schedule_id, nominal_at) DO UPDATE SET status = 'fired', fire_at = excluded.fire_at,
@@ -260,15 +265,18 @@ pub async fn record_manual(
 /// All schedules for listing: (id, name, cron, job, workdays, enabled, next_fire_at).
 pub type ListedSchedule = (i64, String, String, String, String, bool, Option<String>);
 
-pub async fn list(conn: &mut Conn) -> sqlx::Result<Vec<ListedSchedule>> {
-    sqlx::query_as("SELECT id, name, cron, job, workdays, enabled, next_fire_at FROM schedules ORDER BY name")
+pub async fn list(conn: &mut Conn) -> crate::sql::Result<Vec<ListedSchedule>> {
+    crate::sql::query_as("SELECT id, name, cron, job, workdays, enabled, next_fire_at FROM schedules ORDER BY name")
         .fetch_all(&mut *conn)
         .await
 }
 
 /// The last three firings of a schedule: (nominal_at, status, reason).
-pub async fn recent_firings(conn: &mut Conn, schedule_id: i64) -> sqlx::Result<Vec<(String, String, Option<String>)>> {
-    sqlx::query_as(
+pub async fn recent_firings(
+    conn: &mut Conn,
+    schedule_id: i64,
+) -> crate::sql::Result<Vec<(String, String, Option<String>)>> {
+    crate::sql::query_as(
         "SELECT nominal_at, status, reason FROM firings WHERE schedule_id = ? ORDER BY nominal_at DESC LIMIT 3",
     )
     .bind(schedule_id)
@@ -284,9 +292,9 @@ pub async fn record(
     status: &str,
     reason: Option<&str>,
     now: DateTime<Utc>,
-) -> sqlx::Result<usize> {
+) -> crate::sql::Result<usize> {
     let attempts = i64::from(status == "fired");
-    let r = sqlx::query(
+    let r = crate::sql::query(
         "INSERT INTO firings (schedule_id, nominal_at, fire_at, status, reason, recorded_at, attempts)
          VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (schedule_id, nominal_at) DO NOTHING",
@@ -309,10 +317,10 @@ pub async fn set_cursor(
     cursor: Option<DateTime<Utc>>,
     next_fire: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
+) -> crate::sql::Result<()> {
     match cursor {
         Some(c) => {
-            sqlx::query("UPDATE schedules SET cursor_at = ?, next_fire_at = ?, updated_at = ? WHERE id = ?")
+            crate::sql::query("UPDATE schedules SET cursor_at = ?, next_fire_at = ?, updated_at = ? WHERE id = ?")
                 .bind(ts(c))
                 .bind(next_fire.map(ts))
                 .bind(ts(now))
@@ -321,7 +329,7 @@ pub async fn set_cursor(
                 .await?
         }
         None => {
-            sqlx::query("UPDATE schedules SET next_fire_at = ? WHERE id = ?")
+            crate::sql::query("UPDATE schedules SET next_fire_at = ? WHERE id = ?")
                 .bind(next_fire.map(ts))
                 .bind(schedule_id)
                 .execute(&mut *conn)
@@ -333,8 +341,8 @@ pub async fn set_cursor(
 
 /// A later occurrence has run (or been tried): earlier ones stop retrying, so a schedule never
 /// has a pile of stale retries.
-pub async fn supersede_retries(conn: &mut Conn, schedule_id: i64, nominal: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query(
+pub async fn supersede_retries(conn: &mut Conn, schedule_id: i64, nominal: DateTime<Utc>) -> crate::sql::Result<()> {
+    crate::sql::query(
         "UPDATE firings SET retry_at = NULL, reason = COALESCE(reason, '') || '; gave up: superseded by a later occurrence'
          WHERE schedule_id = ? AND nominal_at < ? AND retry_at IS NOT NULL",
     )
@@ -346,8 +354,13 @@ pub async fn supersede_retries(conn: &mut Conn, schedule_id: i64, nominal: DateT
 }
 
 /// Makes a failed firing final: no further retry, with `why` appended to its reason.
-pub async fn stop_retrying(conn: &mut Conn, schedule_id: i64, nominal_at: &str, why: Option<&str>) -> sqlx::Result<()> {
-    sqlx::query(
+pub async fn stop_retrying(
+    conn: &mut Conn,
+    schedule_id: i64,
+    nominal_at: &str,
+    why: Option<&str>,
+) -> crate::sql::Result<()> {
+    crate::sql::query(
         "UPDATE firings SET retry_at = NULL,
              reason = CASE WHEN ?1 IS NULL THEN reason ELSE COALESCE(reason, '') || '; ' || ?1 END
          WHERE schedule_id = ?2 AND nominal_at = ?3",

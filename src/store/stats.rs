@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use sqlx::Row;
 
 use super::Conn;
 use crate::db::{parse_ts, ts};
@@ -53,7 +52,7 @@ fn local_day(tz: Tz, stored: &str) -> Option<NaiveDate> {
 
 /// Everything the statistics of `period` read. `exempt_invited`: 特约督学 are not held to the
 /// visit quota (`[visits] exempt_invited`).
-pub async fn load(conn: &mut Conn, tz: Tz, period: Period, exempt_invited: bool) -> sqlx::Result<Rows> {
+pub async fn load(conn: &mut Conn, tz: Tz, period: Period, exempt_invited: bool) -> crate::sql::Result<Rows> {
     let schools = school_rows(conn).await?;
     let (items, escalations) = rectify_rows(conn, tz, period, &schools).await?;
     Ok(Rows {
@@ -69,10 +68,10 @@ pub async fn load(conn: &mut Conn, tz: Tz, period: Period, exempt_invited: bool)
 
 /// Members of the weekly rounds around `period`, with their reports (the domain keeps the weeks
 /// whose Thursday falls in the period).
-pub async fn weekly_rows(conn: &mut Conn, period: Period) -> sqlx::Result<Vec<WeeklyRow>> {
+pub async fn weekly_rows(conn: &mut Conn, period: Period) -> crate::sql::Result<Vec<WeeklyRow>> {
     // Every week whose Thursday is in the period lies between these labels (they sort as text).
     let (first, last) = (week_label(period.from), week_label(period.to));
-    let rows = sqlx::query(
+    let rows = crate::sql::query(
         "SELECT r.week, m.person_id, p.zone_id, m.excluded IS NOT NULL AS excluded,
                 w.id IS NOT NULL AS submitted, COALESCE(w.late, 0) AS late
            FROM weekly_members m
@@ -101,8 +100,8 @@ pub async fn weekly_rows(conn: &mut Conn, period: Period) -> sqlx::Result<Vec<We
 
 /// Submitted visits dated in `period`, with the zone of the school visited and the methods of
 /// the record.
-pub async fn visit_rows(conn: &mut Conn, period: Period) -> sqlx::Result<Vec<VisitRow>> {
-    let rows = sqlx::query(
+pub async fn visit_rows(conn: &mut Conn, period: Period) -> crate::sql::Result<Vec<VisitRow>> {
+    let rows = crate::sql::query(
         "SELECT v.id, v.person_id, v.school_id, s.zone_id, v.visit_date, v.kind, v.themed,
                 json_extract(v.parsed, '$.methods') AS methods
            FROM visits v JOIN schools s ON s.id = v.school_id
@@ -134,10 +133,11 @@ pub async fn visit_rows(conn: &mut Conn, period: Period) -> sqlx::Result<Vec<Vis
 }
 
 /// Active schools with their responsible inspectors (active, not recused).
-pub async fn school_rows(conn: &mut Conn) -> sqlx::Result<Vec<SchoolRow>> {
-    let schools =
-        sqlx::query("SELECT id, zone_id FROM schools WHERE active = 1 ORDER BY code").fetch_all(&mut *conn).await?;
-    let assigned = sqlx::query(
+pub async fn school_rows(conn: &mut Conn) -> crate::sql::Result<Vec<SchoolRow>> {
+    let schools = crate::sql::query("SELECT id, zone_id FROM schools WHERE active = 1 ORDER BY code")
+        .fetch_all(&mut *conn)
+        .await?;
+    let assigned = crate::sql::query(
         "SELECT a.school_id, a.person_id FROM school_assignments a JOIN people p ON p.id = a.person_id
           WHERE a.conflict_of_interest = 0 AND p.role = 'inspector' AND p.active = 1
           ORDER BY a.school_id, a.person_id",
@@ -158,8 +158,8 @@ pub async fn school_rows(conn: &mut Conn) -> sqlx::Result<Vec<SchoolRow>> {
 }
 
 /// Active inspectors; `counted` false for 特约督学 when they are exempt from the quota.
-pub async fn inspector_rows(conn: &mut Conn, exempt_invited: bool) -> sqlx::Result<Vec<InspectorRow>> {
-    let rows = sqlx::query(
+pub async fn inspector_rows(conn: &mut Conn, exempt_invited: bool) -> crate::sql::Result<Vec<InspectorRow>> {
+    let rows = crate::sql::query(
         "SELECT id, zone_id, inspector_type FROM people WHERE role = 'inspector' AND active = 1 ORDER BY code",
     )
     .fetch_all(conn)
@@ -185,10 +185,10 @@ pub async fn rectify_rows(
     tz: Tz,
     period: Period,
     schools: &[SchoolRow],
-) -> sqlx::Result<(Vec<ItemRow>, Vec<EscalationRow>)> {
+) -> crate::sql::Result<(Vec<ItemRow>, Vec<EscalationRow>)> {
     let (start, end) = bounds(tz, period);
     const RELEVANT: &str = "i.created_at < ?1 AND (i.status NOT IN ('closed', 'cancelled') OR i.updated_at >= ?2)";
-    let items = sqlx::query(&format!(
+    let items = crate::sql::query(&format!(
         "SELECT i.id, i.school_id, s.zone_id, i.category, i.severity, i.source, i.created_at, i.status, i.deadline
            FROM rectify_items i JOIN schools s ON s.id = i.school_id
           WHERE {RELEVANT} ORDER BY i.id"
@@ -197,7 +197,7 @@ pub async fn rectify_rows(
     .bind(&start)
     .fetch_all(&mut *conn)
     .await?;
-    let events = sqlx::query(&format!(
+    let events = crate::sql::query(&format!(
         "SELECT e.item_id, e.local_date, e.action, e.to_status, e.deadline
            FROM rectify_events e JOIN rectify_items i ON i.id = e.item_id
           WHERE {RELEVANT} AND e.local_date <= ?3 ORDER BY e.id"
@@ -242,7 +242,7 @@ pub async fn rectify_rows(
             })
         })
         .collect();
-    let esc = sqlx::query(
+    let esc = crate::sql::query(
         "SELECT subject_id, event, at FROM once_events
           WHERE subject_kind = 'rectify_item' AND at >= ? AND at < ? ORDER BY at",
     )
@@ -264,9 +264,9 @@ pub async fn rectify_rows(
 }
 
 /// Live assignments made in `period`, in their current state.
-pub async fn task_rows(conn: &mut Conn, tz: Tz, period: Period) -> sqlx::Result<Vec<AssignmentRow>> {
+pub async fn task_rows(conn: &mut Conn, tz: Tz, period: Period) -> crate::sql::Result<Vec<AssignmentRow>> {
     let (start, end) = bounds(tz, period);
-    let rows = sqlx::query(
+    let rows = crate::sql::query(
         "SELECT a.task_id, a.person_id, p.zone_id, a.state, a.assigned_at,
                 a.acknowledged_at IS NOT NULL AS acknowledged, t.deadline_at, t.status AS task_status
            FROM task_assignments a

@@ -7,7 +7,6 @@ use crate::db::{parse_ts, ts};
 use crate::domain::role::Role;
 use crate::domain::task::{AssignmentState, TaskStatus};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -53,7 +52,7 @@ const TASK_SELECT: &str =
         p.name AS creator_name, t.created_at, t.end_reason
      FROM tasks t JOIN people p ON p.id = t.created_by";
 
-fn task_row(r: &sqlx::sqlite::SqliteRow) -> Option<Task> {
+fn task_row(r: &crate::sql::Row) -> Option<Task> {
     Some(Task {
         id: r.get("id"),
         title: r.get("title"),
@@ -74,7 +73,7 @@ const ASSIGNMENT_SELECT: &str =
         a.return_reason, a.end_reason
      FROM task_assignments a JOIN people p ON p.id = a.person_id";
 
-fn assignment_row(r: &sqlx::sqlite::SqliteRow) -> Option<Assignment> {
+fn assignment_row(r: &crate::sql::Row) -> Option<Assignment> {
     Some(Assignment {
         id: r.get("id"),
         task_id: r.get("task_id"),
@@ -104,8 +103,8 @@ pub struct NewTask<'a> {
     pub inbound_id: Option<i64>,
 }
 
-pub async fn create(conn: &mut Conn, t: NewTask<'_>, now: DateTime<Utc>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+pub async fn create(conn: &mut Conn, t: NewTask<'_>, now: DateTime<Utc>) -> crate::sql::Result<i64> {
+    crate::sql::query_scalar(
         "INSERT INTO tasks (title, description, requires_result, targets, deadline_at, created_by, created_at, inbound_id)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
@@ -121,13 +120,18 @@ pub async fn create(conn: &mut Conn, t: NewTask<'_>, now: DateTime<Utc>) -> sqlx
     .await
 }
 
-pub async fn get(conn: &mut Conn, id: i64) -> sqlx::Result<Option<Task>> {
-    let r = sqlx::query(&format!("{TASK_SELECT} WHERE t.id = ?")).bind(id).fetch_optional(conn).await?;
+pub async fn get(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<Task>> {
+    let r = crate::sql::query(&format!("{TASK_SELECT} WHERE t.id = ?")).bind(id).fetch_optional(conn).await?;
     Ok(r.as_ref().and_then(task_row))
 }
 
-pub async fn add_assignment(conn: &mut Conn, task_id: i64, person_id: i64, now: DateTime<Utc>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+pub async fn add_assignment(
+    conn: &mut Conn,
+    task_id: i64,
+    person_id: i64,
+    now: DateTime<Utc>,
+) -> crate::sql::Result<i64> {
+    crate::sql::query_scalar(
         "INSERT INTO task_assignments (task_id, person_id, assigned_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id",
     )
     .bind(task_id)
@@ -139,8 +143,8 @@ pub async fn add_assignment(conn: &mut Conn, task_id: i64, person_id: i64, now: 
 }
 
 /// Every assignment of a task, reassigned-away ones included, in the order they were made.
-pub async fn assignments(conn: &mut Conn, task_id: i64) -> sqlx::Result<Vec<Assignment>> {
-    let rows = sqlx::query(&format!("{ASSIGNMENT_SELECT} WHERE a.task_id = ? ORDER BY a.id"))
+pub async fn assignments(conn: &mut Conn, task_id: i64) -> crate::sql::Result<Vec<Assignment>> {
+    let rows = crate::sql::query(&format!("{ASSIGNMENT_SELECT} WHERE a.task_id = ? ORDER BY a.id"))
         .bind(task_id)
         .fetch_all(conn)
         .await?;
@@ -148,8 +152,8 @@ pub async fn assignments(conn: &mut Conn, task_id: i64) -> sqlx::Result<Vec<Assi
 }
 
 /// A person's live (not reassigned-away) assignment on a task.
-pub async fn assignment_of(conn: &mut Conn, task_id: i64, person_id: i64) -> sqlx::Result<Option<Assignment>> {
-    let r = sqlx::query(&format!(
+pub async fn assignment_of(conn: &mut Conn, task_id: i64, person_id: i64) -> crate::sql::Result<Option<Assignment>> {
+    let r = crate::sql::query(&format!(
         "{ASSIGNMENT_SELECT} WHERE a.task_id = ? AND a.person_id = ? AND a.state <> 'cancelled' ORDER BY a.id DESC LIMIT 1"
     ))
     .bind(task_id)
@@ -160,8 +164,8 @@ pub async fn assignment_of(conn: &mut Conn, task_id: i64, person_id: i64) -> sql
 }
 
 /// Whether the person was ever given the task (reassigned-away and ended ones included).
-pub async fn ever_assigned(conn: &mut Conn, task_id: i64, person_id: i64) -> sqlx::Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM task_assignments WHERE task_id = ? AND person_id = ?")
+pub async fn ever_assigned(conn: &mut Conn, task_id: i64, person_id: i64) -> crate::sql::Result<bool> {
+    let n: i64 = crate::sql::query_scalar("SELECT COUNT(*) FROM task_assignments WHERE task_id = ? AND person_id = ?")
         .bind(task_id)
         .bind(person_id)
         .fetch_one(conn)
@@ -170,8 +174,8 @@ pub async fn ever_assigned(conn: &mut Conn, task_id: i64, person_id: i64) -> sql
 }
 
 /// A person's assignments on open tasks that still need something from them or from review.
-pub async fn open_for_person(conn: &mut Conn, person_id: i64) -> sqlx::Result<Vec<(Task, Assignment)>> {
-    let rows = sqlx::query(&format!(
+pub async fn open_for_person(conn: &mut Conn, person_id: i64) -> crate::sql::Result<Vec<(Task, Assignment)>> {
+    let rows = crate::sql::query(&format!(
         "{ASSIGNMENT_SELECT} JOIN tasks t ON t.id = a.task_id
          WHERE a.person_id = ? AND t.status = 'open' AND a.state IN ('assigned', 'acknowledged', 'in_progress', 'submitted', 'returned')
          ORDER BY t.deadline_at, t.id"
@@ -207,10 +211,10 @@ pub async fn set_state(
     state: AssignmentState,
     c: Change<'_>,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
+) -> crate::sql::Result<()> {
     let now = ts(now);
     let media = c.result.map(|(_, m)| serde_json::to_string(m).unwrap_or_else(|_| "[]".into()));
-    sqlx::query(
+    crate::sql::query(
         "UPDATE task_assignments SET
              state = ?1,
              acknowledged_at = CASE WHEN ?2 IS NOT NULL AND acknowledged_at IS NULL THEN ?8 ELSE acknowledged_at END,
@@ -255,8 +259,8 @@ pub struct Event<'a> {
     pub inbound_id: Option<i64>,
 }
 
-pub async fn add_event(conn: &mut Conn, e: Event<'_>, now: DateTime<Utc>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+pub async fn add_event(conn: &mut Conn, e: Event<'_>, now: DateTime<Utc>) -> crate::sql::Result<i64> {
+    crate::sql::query_scalar(
         "INSERT INTO task_events (task_id, assignment_id, actor_id, kind, body, media, inbound_id, at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
@@ -280,8 +284,8 @@ pub async fn end_task(
     by: Option<i64>,
     reason: Option<&str>,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> crate::sql::Result<()> {
+    crate::sql::query(
         "UPDATE tasks SET status = ?, ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ? AND status = 'open'",
     )
     .bind(status.as_str())
@@ -294,8 +298,12 @@ pub async fn end_task(
     Ok(())
 }
 
-pub async fn set_deadline(conn: &mut Conn, id: i64, deadline: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query("UPDATE tasks SET deadline_at = ? WHERE id = ?").bind(ts(deadline)).bind(id).execute(conn).await?;
+pub async fn set_deadline(conn: &mut Conn, id: i64, deadline: DateTime<Utc>) -> crate::sql::Result<()> {
+    crate::sql::query("UPDATE tasks SET deadline_at = ? WHERE id = ?")
+        .bind(ts(deadline))
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -310,9 +318,9 @@ pub struct Summary {
 }
 
 /// Open tasks by deadline; with `all`, also the most recently ended ones.
-pub async fn list(conn: &mut Conn, all: bool, limit: i64) -> sqlx::Result<Vec<Summary>> {
+pub async fn list(conn: &mut Conn, all: bool, limit: i64) -> crate::sql::Result<Vec<Summary>> {
     let filter = if all { "" } else { "WHERE t.status = 'open'" };
-    let rows = sqlx::query(&format!(
+    let rows = crate::sql::query(&format!(
         "{TASK_SELECT} {filter} ORDER BY t.status = 'open' DESC, CASE WHEN t.status = 'open' THEN t.deadline_at END, t.id DESC LIMIT ?"
     ))
     .bind(limit)
@@ -320,7 +328,7 @@ pub async fn list(conn: &mut Conn, all: bool, limit: i64) -> sqlx::Result<Vec<Su
     .await?;
     let mut out = Vec::new();
     for task in rows.iter().filter_map(task_row) {
-        let r = sqlx::query(
+        let r = crate::sql::query(
             "SELECT COUNT(*) AS total,
                     COALESCE(SUM(state = 'approved'), 0) AS approved,
                     COALESCE(SUM(state = 'submitted'), 0) AS submitted,
@@ -342,11 +350,12 @@ pub async fn list(conn: &mut Conn, all: bool, limit: i64) -> sqlx::Result<Vec<Su
 }
 
 /// Open tasks whose deadline is before `horizon`: the only ones a reminder sweep can act on.
-pub async fn open_due_before(conn: &mut Conn, horizon: DateTime<Utc>) -> sqlx::Result<Vec<Task>> {
-    let rows = sqlx::query(&format!("{TASK_SELECT} WHERE t.status = 'open' AND t.deadline_at <= ? ORDER BY t.id"))
-        .bind(ts(horizon))
-        .fetch_all(conn)
-        .await?;
+pub async fn open_due_before(conn: &mut Conn, horizon: DateTime<Utc>) -> crate::sql::Result<Vec<Task>> {
+    let rows =
+        crate::sql::query(&format!("{TASK_SELECT} WHERE t.status = 'open' AND t.deadline_at <= ? ORDER BY t.id"))
+            .bind(ts(horizon))
+            .fetch_all(conn)
+            .await?;
     Ok(rows.iter().filter_map(task_row).collect())
 }
 
@@ -356,8 +365,8 @@ pub async fn record_message(
     outbox_key: &str,
     task_id: i64,
     assignment_id: Option<i64>,
-) -> sqlx::Result<()> {
-    sqlx::query("INSERT OR IGNORE INTO task_messages (outbox_key, task_id, assignment_id) VALUES (?, ?, ?)")
+) -> crate::sql::Result<()> {
+    crate::sql::query("INSERT OR IGNORE INTO task_messages (outbox_key, task_id, assignment_id) VALUES (?, ?, ?)")
         .bind(outbox_key)
         .bind(task_id)
         .bind(assignment_id)
@@ -371,10 +380,10 @@ pub async fn by_platform_message(
     conn: &mut Conn,
     channel: &str,
     platform_msg_id: &str,
-) -> sqlx::Result<Option<(i64, Option<i64>)>> {
+) -> crate::sql::Result<Option<(i64, Option<i64>)>> {
     let Some(root) = super::outbox::quoted_key(&mut *conn, channel, platform_msg_id).await? else { return Ok(None) };
     let root = root.as_str();
-    let r = sqlx::query("SELECT task_id, assignment_id FROM task_messages WHERE outbox_key = ?")
+    let r = crate::sql::query("SELECT task_id, assignment_id FROM task_messages WHERE outbox_key = ?")
         .bind(root)
         .fetch_optional(conn)
         .await?;
@@ -382,9 +391,11 @@ pub async fn by_platform_message(
 }
 
 /// Whether an outbox row with this key exists (a reminder already sent or queued).
-pub async fn outbox_has(conn: &mut Conn, key: &str) -> sqlx::Result<bool> {
-    let n: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM outbox WHERE idempotency_key = ?").bind(key).fetch_optional(conn).await?;
+pub async fn outbox_has(conn: &mut Conn, key: &str) -> crate::sql::Result<bool> {
+    let n: Option<i64> = crate::sql::query_scalar("SELECT id FROM outbox WHERE idempotency_key = ?")
+        .bind(key)
+        .fetch_optional(conn)
+        .await?;
     Ok(n.is_some())
 }
 
@@ -397,13 +408,13 @@ pub struct PersonRef {
     pub name: String,
 }
 
-fn person_ref(r: &sqlx::sqlite::SqliteRow) -> PersonRef {
+fn person_ref(r: &crate::sql::Row) -> PersonRef {
     PersonRef { id: r.get("id"), code: r.get("code"), name: r.get("name") }
 }
 
 /// Active inspectors, optionally of one zone.
-pub async fn inspectors(conn: &mut Conn, zone_id: Option<i64>) -> sqlx::Result<Vec<PersonRef>> {
-    let rows = sqlx::query(
+pub async fn inspectors(conn: &mut Conn, zone_id: Option<i64>) -> crate::sql::Result<Vec<PersonRef>> {
+    let rows = crate::sql::query(
         "SELECT id, code, name FROM people WHERE active = 1 AND role = 'inspector' AND (? IS NULL OR zone_id = ?) ORDER BY code",
     )
     .bind(zone_id)
@@ -414,8 +425,8 @@ pub async fn inspectors(conn: &mut Conn, zone_id: Option<i64>) -> sqlx::Result<V
 }
 
 /// The person who answers for a school: its 联络员, or the principal when it has none.
-pub async fn school_contact(conn: &mut Conn, school_id: i64) -> sqlx::Result<Option<PersonRef>> {
-    let r = sqlx::query(
+pub async fn school_contact(conn: &mut Conn, school_id: i64) -> crate::sql::Result<Option<PersonRef>> {
+    let r = crate::sql::query(
         "SELECT p.id, p.code, p.name FROM school_contacts c JOIN people p ON p.id = c.person_id
           WHERE p.active = 1 AND p.role = 'school_contact' AND c.school_id = ?
          ORDER BY CASE WHEN COALESCE(p.title, '') LIKE '%校长%' THEN 1 ELSE 0 END, p.code LIMIT 1",
@@ -427,9 +438,9 @@ pub async fn school_contact(conn: &mut Conn, school_id: i64) -> sqlx::Result<Opt
 }
 
 /// Active schools, optionally of one zone, as (id, name).
-pub async fn schools(conn: &mut Conn, zone_id: Option<i64>) -> sqlx::Result<Vec<(i64, String)>> {
+pub async fn schools(conn: &mut Conn, zone_id: Option<i64>) -> crate::sql::Result<Vec<(i64, String)>> {
     let rows =
-        sqlx::query("SELECT id, name FROM schools WHERE active = 1 AND (? IS NULL OR zone_id = ?) ORDER BY code")
+        crate::sql::query("SELECT id, name FROM schools WHERE active = 1 AND (? IS NULL OR zone_id = ?) ORDER BY code")
             .bind(zone_id)
             .bind(zone_id)
             .fetch_all(conn)
@@ -438,8 +449,8 @@ pub async fn schools(conn: &mut Conn, zone_id: Option<i64>) -> sqlx::Result<Vec<
 }
 
 /// Whether a person is still active (targets resolved from an old message may have left).
-pub async fn person_ref_by_id(conn: &mut Conn, id: i64) -> sqlx::Result<Option<PersonRef>> {
-    let r = sqlx::query("SELECT id, code, name FROM people WHERE id = ? AND active = 1")
+pub async fn person_ref_by_id(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<PersonRef>> {
+    let r = crate::sql::query("SELECT id, code, name FROM people WHERE id = ? AND active = 1")
         .bind(id)
         .fetch_optional(conn)
         .await?;
@@ -447,8 +458,12 @@ pub async fn person_ref_by_id(conn: &mut Conn, id: i64) -> sqlx::Result<Option<P
 }
 
 /// The person bound to a chat account (a platform mention).
-pub async fn person_for_account(conn: &mut Conn, platform: &str, account: &str) -> sqlx::Result<Option<PersonRef>> {
-    let r = sqlx::query(
+pub async fn person_for_account(
+    conn: &mut Conn,
+    platform: &str,
+    account: &str,
+) -> crate::sql::Result<Option<PersonRef>> {
+    let r = crate::sql::query(
         "SELECT p.id, p.code, p.name FROM chat_accounts a JOIN people p ON p.id = a.person_id
          WHERE a.platform = ? AND a.account_id = ? AND p.active = 1",
     )
@@ -460,8 +475,8 @@ pub async fn person_for_account(conn: &mut Conn, platform: &str, account: &str) 
 }
 
 /// A person's zone name, for the escalation list.
-pub async fn zone_of(conn: &mut Conn, person_id: i64) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
+pub async fn zone_of(conn: &mut Conn, person_id: i64) -> crate::sql::Result<Option<String>> {
+    crate::sql::query_scalar(
         "SELECT COALESCE(z.name, s.name) FROM people p LEFT JOIN zones z ON z.id = p.zone_id
          LEFT JOIN schools s ON s.id = p.school_id WHERE p.id = ?",
     )

@@ -3,7 +3,6 @@
 use super::Conn;
 use crate::db::{parse_ts, ts};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 #[derive(Debug, Clone)]
 pub struct Round {
@@ -15,7 +14,7 @@ pub struct Round {
     pub closed: bool,
 }
 
-fn round(r: &sqlx::sqlite::SqliteRow) -> Round {
+fn round(r: &crate::sql::Row) -> Round {
     Round {
         id: r.get("id"),
         week: r.get("week"),
@@ -36,8 +35,8 @@ pub async fn open_round(
     group_id: Option<i64>,
     opened: DateTime<Utc>,
     deadline: DateTime<Utc>,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
+) -> crate::sql::Result<Option<i64>> {
+    crate::sql::query_scalar(
         "INSERT INTO weekly_rounds (week, scope, group_id, opened_at, deadline_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (week, scope) DO NOTHING RETURNING id",
     )
@@ -50,8 +49,8 @@ pub async fn open_round(
     .await
 }
 
-pub async fn add_member(conn: &mut Conn, round: i64, person: i64, excluded: Option<&str>) -> sqlx::Result<()> {
-    sqlx::query("INSERT OR IGNORE INTO weekly_members (round_id, person_id, excluded) VALUES (?, ?, ?)")
+pub async fn add_member(conn: &mut Conn, round: i64, person: i64, excluded: Option<&str>) -> crate::sql::Result<()> {
+    crate::sql::query("INSERT OR IGNORE INTO weekly_members (round_id, person_id, excluded) VALUES (?, ?, ?)")
         .bind(round)
         .bind(person)
         .bind(excluded)
@@ -67,9 +66,9 @@ pub async fn current_round_for(
     person: i64,
     now: DateTime<Utc>,
     late_days: u32,
-) -> sqlx::Result<Option<Round>> {
+) -> crate::sql::Result<Option<Round>> {
     let oldest_deadline = now - chrono::Duration::days(i64::from(late_days));
-    let r = sqlx::query(&format!(
+    let r = crate::sql::query(&format!(
         "SELECT {ROUND_COLS} FROM weekly_rounds r JOIN weekly_members m ON m.round_id = r.id
          WHERE m.person_id = ? AND r.opened_at <= ? AND r.deadline_at >= ? ORDER BY r.opened_at DESC LIMIT 1"
     ))
@@ -81,31 +80,31 @@ pub async fn current_round_for(
     Ok(r.as_ref().map(round))
 }
 
-pub async fn open_rounds(conn: &mut Conn) -> sqlx::Result<Vec<Round>> {
+pub async fn open_rounds(conn: &mut Conn) -> crate::sql::Result<Vec<Round>> {
     let rows =
-        sqlx::query(&format!("SELECT {ROUND_COLS} FROM weekly_rounds r WHERE r.closed_at IS NULL ORDER BY r.id"))
+        crate::sql::query(&format!("SELECT {ROUND_COLS} FROM weekly_rounds r WHERE r.closed_at IS NULL ORDER BY r.id"))
             .fetch_all(conn)
             .await?;
     Ok(rows.iter().map(round).collect())
 }
 
-pub async fn rounds_of_week(conn: &mut Conn, week: &str) -> sqlx::Result<Vec<Round>> {
-    let rows = sqlx::query(&format!("SELECT {ROUND_COLS} FROM weekly_rounds r WHERE r.week = ? ORDER BY r.id"))
+pub async fn rounds_of_week(conn: &mut Conn, week: &str) -> crate::sql::Result<Vec<Round>> {
+    let rows = crate::sql::query(&format!("SELECT {ROUND_COLS} FROM weekly_rounds r WHERE r.week = ? ORDER BY r.id"))
         .bind(week)
         .fetch_all(conn)
         .await?;
     Ok(rows.iter().map(round).collect())
 }
 
-pub async fn latest_week(conn: &mut Conn, not_after: DateTime<Utc>) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT week FROM weekly_rounds WHERE opened_at <= ? ORDER BY opened_at DESC LIMIT 1")
+pub async fn latest_week(conn: &mut Conn, not_after: DateTime<Utc>) -> crate::sql::Result<Option<String>> {
+    crate::sql::query_scalar("SELECT week FROM weekly_rounds WHERE opened_at <= ? ORDER BY opened_at DESC LIMIT 1")
         .bind(ts(not_after))
         .fetch_optional(conn)
         .await
 }
 
-pub async fn close_round(conn: &mut Conn, round: i64, now: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query("UPDATE weekly_rounds SET closed_at = ? WHERE id = ? AND closed_at IS NULL")
+pub async fn close_round(conn: &mut Conn, round: i64, now: DateTime<Utc>) -> crate::sql::Result<()> {
+    crate::sql::query("UPDATE weekly_rounds SET closed_at = ? WHERE id = ? AND closed_at IS NULL")
         .bind(ts(now))
         .bind(round)
         .execute(conn)
@@ -122,10 +121,10 @@ pub struct MemberRow {
 }
 
 /// Members of the given rounds with their report (late flag, parsed JSON), if any.
-pub async fn members(conn: &mut Conn, rounds: &[i64]) -> sqlx::Result<Vec<MemberRow>> {
+pub async fn members(conn: &mut Conn, rounds: &[i64]) -> crate::sql::Result<Vec<MemberRow>> {
     let mut out = Vec::new();
     for r in rounds {
-        let rows = sqlx::query(
+        let rows = crate::sql::query(
             "SELECT m.person_id, p.name, m.excluded, w.late, w.parsed FROM weekly_members m
              JOIN people p ON p.id = m.person_id
              LEFT JOIN weekly_reports w ON w.round_id = m.round_id AND w.person_id = m.person_id
@@ -160,8 +159,8 @@ pub struct Report {
     pub parse_state: Option<(i64, String)>,
 }
 
-pub async fn report(conn: &mut Conn, round: i64, person: i64) -> sqlx::Result<Option<Report>> {
-    let r = sqlx::query(
+pub async fn report(conn: &mut Conn, round: i64, person: i64) -> crate::sql::Result<Option<Report>> {
+    let r = crate::sql::query(
         "SELECT id, version, late, pending_question, asked, parsed, parse_state, parse_state_version
          FROM weekly_reports WHERE round_id = ? AND person_id = ?",
     )
@@ -183,8 +182,8 @@ pub async fn report(conn: &mut Conn, round: i64, person: i64) -> sqlx::Result<Op
     }))
 }
 
-pub async fn create_report(conn: &mut Conn, round: i64, person: i64, now: DateTime<Utc>) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
+pub async fn create_report(conn: &mut Conn, round: i64, person: i64, now: DateTime<Utc>) -> crate::sql::Result<i64> {
+    crate::sql::query_scalar(
         "INSERT INTO weekly_reports (round_id, person_id, first_at, updated_at, parsed) VALUES (?, ?, ?, ?, '{}') RETURNING id",
     )
     .bind(round)
@@ -203,8 +202,8 @@ pub async fn add_part(
     kind: &str,
     text: &str,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> crate::sql::Result<()> {
+    crate::sql::query(
         "INSERT INTO weekly_report_parts (report_id, inbound_id, version, kind, text, at) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(report)
@@ -219,8 +218,8 @@ pub async fn add_part(
 }
 
 /// The parts of one version, oldest first: (kind, text).
-pub async fn parts(conn: &mut Conn, report: i64, version: i64) -> sqlx::Result<Vec<(String, String)>> {
-    sqlx::query_as("SELECT kind, text FROM weekly_report_parts WHERE report_id = ? AND version = ? ORDER BY id")
+pub async fn parts(conn: &mut Conn, report: i64, version: i64) -> crate::sql::Result<Vec<(String, String)>> {
+    crate::sql::query_as("SELECT kind, text FROM weekly_report_parts WHERE report_id = ? AND version = ? ORDER BY id")
         .bind(report)
         .bind(version)
         .fetch_all(conn)
@@ -238,8 +237,8 @@ pub async fn save_report(
     parsed: &str,
     parse_state: &str,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> crate::sql::Result<()> {
+    crate::sql::query(
         "UPDATE weekly_reports SET version = ?, late = ?, pending_question = ?, asked = ?, parsed = ?,
              parse_state = ?, parse_state_version = ?, updated_at = ? WHERE id = ?",
     )
@@ -258,9 +257,9 @@ pub async fn save_report(
 }
 
 /// Whether the platform message quoted is one of the weekly prompts or reminders.
-pub async fn is_weekly_message(conn: &mut Conn, channel: &str, platform_msg_id: &str) -> sqlx::Result<bool> {
+pub async fn is_weekly_message(conn: &mut Conn, channel: &str, platform_msg_id: &str) -> crate::sql::Result<bool> {
     let source: Option<String> =
-        sqlx::query_scalar("SELECT source FROM outbox WHERE channel = ? AND platform_msg_id = ?")
+        crate::sql::query_scalar("SELECT source FROM outbox WHERE channel = ? AND platform_msg_id = ?")
             .bind(channel)
             .bind(platform_msg_id)
             .fetch_optional(conn)
@@ -278,8 +277,8 @@ pub async fn add_addendum(
     text: &str,
     parsed: &str,
     now: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> crate::sql::Result<()> {
+    crate::sql::query(
         "INSERT INTO weekly_report_addenda (report_id, inbound_id, kind, text, parsed, at) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(report)
@@ -302,10 +301,10 @@ pub struct AddendumRow {
 }
 
 /// The late addenda of the given rounds (all reports when `person` is `None`), oldest first.
-pub async fn addenda(conn: &mut Conn, rounds: &[i64], person: Option<i64>) -> sqlx::Result<Vec<AddendumRow>> {
+pub async fn addenda(conn: &mut Conn, rounds: &[i64], person: Option<i64>) -> crate::sql::Result<Vec<AddendumRow>> {
     let mut out = Vec::new();
     for r in rounds {
-        let rows = sqlx::query(
+        let rows = crate::sql::query(
             "SELECT p.name, a.text, a.at FROM weekly_report_addenda a
              JOIN weekly_reports w ON w.id = a.report_id JOIN people p ON p.id = w.person_id
              WHERE w.round_id = ? AND (? IS NULL OR w.person_id = ?) ORDER BY a.id",
@@ -326,13 +325,13 @@ pub async fn addenda(conn: &mut Conn, rounds: &[i64], person: Option<i64>) -> sq
 }
 
 /// Ids of every weekly round there is.
-pub async fn round_ids(conn: &mut Conn) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar("SELECT id FROM weekly_rounds").fetch_all(&mut *conn).await
+pub async fn round_ids(conn: &mut Conn) -> crate::sql::Result<Vec<i64>> {
+    crate::sql::query_scalar("SELECT id FROM weekly_rounds").fetch_all(&mut *conn).await
 }
 
 /// Members of a round still expected to report (not excluded).
-pub async fn expected_count(conn: &mut Conn, round: i64) -> sqlx::Result<i64> {
-    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM weekly_members WHERE round_id = ? AND excluded IS NULL")
+pub async fn expected_count(conn: &mut Conn, round: i64) -> crate::sql::Result<i64> {
+    crate::sql::query_scalar::<i64>("SELECT COUNT(*) FROM weekly_members WHERE round_id = ? AND excluded IS NULL")
         .bind(round)
         .fetch_one(&mut *conn)
         .await
@@ -343,8 +342,8 @@ pub async fn report_of_week(
     conn: &mut Conn,
     week: &str,
     person_code: &str,
-) -> sqlx::Result<Option<(String, bool, i64)>> {
-    let r = sqlx::query(
+) -> crate::sql::Result<Option<(String, bool, i64)>> {
+    let r = crate::sql::query(
         "SELECT w.parsed, w.late, w.version FROM weekly_reports w JOIN weekly_rounds r ON r.id = w.round_id
          JOIN people p ON p.id = w.person_id WHERE r.week = ? AND p.code = ?",
     )

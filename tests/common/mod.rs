@@ -83,7 +83,7 @@ impl Harness {
         &self.running.as_ref().expect("running").app
     }
 
-    pub fn db(&self) -> &sqlx::SqlitePool {
+    pub fn db(&self) -> &dudao::db::Db {
         &self.app().db
     }
 
@@ -101,10 +101,11 @@ impl Harness {
         self.running.as_ref().expect("running").drain(Duration::from_secs(10)).await;
         // The console's output is read by another task: wait until every message recorded as
         // sent has been read back.
-        let sent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE channel = 'console' AND status = 'sent'")
-            .fetch_one(self.db())
-            .await
-            .unwrap_or(0);
+        let sent: i64 =
+            dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE channel = 'console' AND status = 'sent'")
+                .fetch_one(self.db())
+                .await
+                .unwrap_or(0);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while (self.output.lock().await.matches("[console → ").count() as i64) < sent
             && tokio::time::Instant::now() < deadline
@@ -120,7 +121,7 @@ impl Harness {
     /// Issues a binding code for a person directly in the database, as `dudao roster codes` does.
     pub async fn code_for(&self, person_code: &str) -> String {
         let mut tx = dudao::db::begin_write(self.db()).await.unwrap();
-        let pid: i64 = sqlx::query_scalar("SELECT id FROM people WHERE code = ?")
+        let pid: i64 = dudao::sql::query_scalar("SELECT id FROM people WHERE code = ?")
             .bind(person_code)
             .fetch_one(&mut *tx)
             .await
@@ -147,8 +148,8 @@ impl Harness {
 }
 
 /// A person's code by role, for tests that need "some inspector".
-pub async fn first_person(db: &sqlx::SqlitePool, role: &str) -> String {
-    sqlx::query_scalar("SELECT code FROM people WHERE role = ? AND active = 1 ORDER BY code LIMIT 1")
+pub async fn first_person(db: &dudao::db::Db, role: &str) -> String {
+    dudao::sql::query_scalar("SELECT code FROM people WHERE role = ? AND active = 1 ORDER BY code LIMIT 1")
         .bind(role)
         .fetch_one(db)
         .await
