@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 
 /// Files under `root/src` (relative, '/'-separated) that may run statements.
 fn allowed(rel: &str) -> bool {
-    rel.starts_with("src/store/") || rel == "src/db.rs"
+    rel.starts_with("src/store/") || rel == "src/db.rs" || rel == "src/sql.rs"
 }
+
+/// What starts a statement: the crate's SQL layer (however it is reached), sqlx, rusqlite.
+const STATEMENT_MARKS: &[&str] = &["sql::query", "sql::raw_sql", "sqlx::query", "sqlx::raw_sql", "rusqlite::"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -21,7 +24,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `file:line: text` of every `dudao::sql::query` outside the allowed files.
+/// `file:line: text` of every statement mark outside the allowed files.
 fn sql_outside_store(root: &Path) -> Vec<String> {
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
@@ -33,7 +36,7 @@ fn sql_outside_store(root: &Path) -> Vec<String> {
         }
         let text = std::fs::read_to_string(&f).unwrap();
         for (i, line) in text.lines().enumerate() {
-            if line.contains("dudao::sql::query") {
+            if STATEMENT_MARKS.iter().any(|m| line.contains(m)) {
                 offenders.push(format!("{rel}:{}: {}", i + 1, line.trim()));
             }
         }
@@ -58,10 +61,16 @@ fn the_rule_sees_a_statement_outside_store() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("src/app")).unwrap();
     std::fs::create_dir_all(dir.path().join("src/store")).unwrap();
-    std::fs::write(dir.path().join("src/app/weekly.rs"), "fn f() {\n    dudao::sql::query(\"SELECT 1\");\n}\n")
-        .unwrap();
-    std::fs::write(dir.path().join("src/store/weekly.rs"), "fn g() { dudao::sql::query(\"SELECT 1\"); }\n").unwrap();
-    std::fs::write(dir.path().join("src/db.rs"), "fn h() { dudao::sql::query(\"PRAGMA x\"); }\n").unwrap();
+    std::fs::write(
+        dir.path().join("src/app/weekly.rs"),
+        "use crate::sql::query_as;\nfn f() {\n    crate::sql::query(\"SELECT 1\");\n}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("src/store/weekly.rs"), "fn g() { crate::sql::query(\"SELECT 1\"); }\n").unwrap();
+    std::fs::write(dir.path().join("src/db.rs"), "fn h() { crate::sql::raw_sql(\"PRAGMA x\"); }\n").unwrap();
     let offenders = sql_outside_store(dir.path());
-    assert_eq!(offenders, ["src/app/weekly.rs:2: dudao::sql::query(\"SELECT 1\");"]);
+    assert_eq!(
+        offenders,
+        ["src/app/weekly.rs:1: use crate::sql::query_as;", "src/app/weekly.rs:3: crate::sql::query(\"SELECT 1\");",]
+    );
 }

@@ -6,6 +6,7 @@ mod common;
 mod onebot_fake;
 
 use common::{first_person, settings_for};
+use dudao::app::{FAULT_HOLD, FAULT_HOLD_MARKER};
 use dudao::chat::onebot::{OneBotChannel, OneBotSettings};
 use dudao::service::{self, Running};
 use dudao::Channel;
@@ -614,6 +615,8 @@ async fn inbound_rows(svc: &Svc, status: Option<&str>) -> i64 {
 #[tokio::test]
 async fn a_burst_is_stored_before_anything_after_it_is_read_and_results_still_flow() {
     const N: i64 = 2_000;
+    // More than the processing queue (1,024) holds.
+    const M: i64 = 1_500;
     // The service's log, to see that the catch-up pass ran (all tasks run on this test's thread).
     let logs = Logs::default();
     let sink = logs.clone();
@@ -641,13 +644,25 @@ async fn a_burst_is_stored_before_anything_after_it_is_read_and_results_still_fl
     assert_eq!((status.as_str(), attempts, err), ("sent", 1, None));
     // Everything that came before the result on the wire was durable before the result was acted on.
     assert_eq!(inbound_rows(&svc, None).await, N + 1);
+    // Then processing falls behind (a held message) while more keeps arriving: more than the
+    // processing queue holds is stored and left to the catch-up pass.
+    bot.group_msg(GROUP, qq, json!(2), json!([text(&format!("稍后处理{FAULT_HOLD_MARKER}"))]));
+    for i in 0..M {
+        bot.group_msg(GROUP, qq, json!(20_000 + i), json!([text(&format!("第{i}条：补充到校巡查记录"))]));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while inbound_rows(&svc, None).await < N + 2 + M {
+        assert!(tokio::time::Instant::now() < deadline, "the second burst was never stored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    FAULT_HOLD.notify_one();
     // And everything is processed eventually, also what did not fit the processing queue.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while inbound_rows(&svc, Some("received")).await > 0 {
         assert!(tokio::time::Instant::now() < deadline, "the backlog was never processed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(inbound_rows(&svc, Some("processed")).await, N + 1);
+    assert_eq!(inbound_rows(&svc, Some("processed")).await, N + 2 + M);
     let logged = logs.text();
     assert!(
         logged.contains("processing is behind") && logged.contains("caught up with stored QQ messages"),

@@ -44,6 +44,14 @@ pub static FAULT_HANG_ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::
 #[cfg(feature = "fault-injection")]
 pub static FAULT_HANGING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// With the `fault-injection` feature, a stored message containing this text is not processed
+/// (nor anything batched with it) until a test calls `FAULT_HOLD.notify_one()`: processing
+/// falls behind while storing goes on, as on a slow machine.
+#[cfg(feature = "fault-injection")]
+pub const FAULT_HOLD_MARKER: &str = "\u{1}dudao:hold\u{1}";
+#[cfg(feature = "fault-injection")]
+pub static FAULT_HOLD: Notify = Notify::const_new();
+
 pub struct App {
     pub db: Db,
     pub clock: SharedClock,
@@ -328,6 +336,10 @@ impl InboundSink for App {
     }
 
     async fn process_batch(&self, items: Vec<(i64, InboundMessage)>) -> Vec<anyhow::Result<()>> {
+        #[cfg(feature = "fault-injection")]
+        if items.iter().any(|(_, m)| m.text().contains(FAULT_HOLD_MARKER)) {
+            FAULT_HOLD.notified().await;
+        }
         self.run_pipeline(items.into_iter().map(|(id, m)| pipeline::Work::Stored(id, m)).collect()).await
     }
 
