@@ -8,7 +8,8 @@
 //!     BENCH_SYNC=normal cargo bench --bench onebot   # database.synchronous (default: full)
 //!     BENCH_ROUNDS=3 cargo bench --bench onebot      # floor/full interleaved 3 times, best of each
 //!     BENCH_TEXT=whoami cargo bench --bench onebot   # "我是谁" instead of weekly reports
-//!     BENCH_LOG=dudao::sql::query=debug BENCH_MODE=full cargo bench --bench onebot   # every statement, on stderr
+//!     BENCH_LOG=dudao::sql=debug BENCH_MODE=full cargo bench --bench onebot   # every statement, on stderr
+//!     BENCH_FLOOR=dudao cargo bench --bench onebot    # the floor on the crate's SQL layer, not sqlx
 //!
 //! Modes, each run in a fresh child process of this binary (so idle RSS is a start-up figure):
 //! - `full`: the real service. Inspectors of the sample county bind their QQ accounts with
@@ -19,7 +20,9 @@
 //!   many parts came before (that growth is a separate point of issue 15).
 //! - `floor`: the same adapter, socket, HTTP server and SQLite file settings (WAL, the same
 //!   `synchronous`), but each inbound message is inserted as one row in its own transaction and
-//!   one reply is sent back through the adapter: the in-project floor.
+//!   one reply is sent back through the adapter: the in-project floor. By default it runs its
+//!   statements through sqlx (a pool, a write mutex, `BEGIN IMMEDIATE`), the "bare tokio + axum +
+//!   sqlx loop" issue 15 measured against; `BENCH_FLOOR=dudao` runs them through `dudao::sql`.
 //!
 //! Phases: sequential (one message in flight: send, wait for the reply, send the next) and
 //! BENCH_INFLIGHT (default 32) outstanding. Latency is event sent → reply received by the fake.
@@ -348,28 +351,100 @@ impl Driver {
 /// row in its own write transaction (durable before the reply), then one reply goes back
 /// through the adapter.
 struct Floor {
-    db: dudao::db::Db,
+    db: FloorDb,
     ch: Arc<OneBotChannel>,
+}
+
+/// The floor's database: sqlx (the default) or the crate's own layer.
+#[derive(Clone)]
+enum FloorDb {
+    Sqlx { pool: sqlx::SqlitePool, gate: Arc<tokio::sync::Mutex<()>> },
+    Dudao(dudao::db::Db),
+}
+
+const FLOOR_TABLE: &str =
+    "CREATE TABLE floor_inbound (id INTEGER PRIMARY KEY, channel TEXT NOT NULL, chat_id TEXT NOT NULL,
+     sender_id TEXT NOT NULL, platform_msg_id TEXT NOT NULL, body TEXT NOT NULL, received_at TEXT NOT NULL)";
+const FLOOR_INSERT: &str = "INSERT INTO floor_inbound (channel, chat_id, sender_id, platform_msg_id, body, received_at)
+     VALUES (?, ?, ?, ?, ?, ?)";
+
+impl FloorDb {
+    async fn open(settings: &Settings) -> FloorDb {
+        let db = dudao::db::connect(&settings.database).await.expect("floor database");
+        dudao::sql::query(FLOOR_TABLE).execute(&db).await.unwrap();
+        if std::env::var("BENCH_FLOOR").as_deref() == Ok("dudao") {
+            return FloorDb::Dudao(db);
+        }
+        db.close().await;
+        let d = &settings.database;
+        let opts = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&d.path)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(match d.synchronous {
+                dudao::config::Synchronous::Full => sqlx::sqlite::SqliteSynchronous::Full,
+                dudao::config::Synchronous::Normal => sqlx::sqlite::SqliteSynchronous::Normal,
+            })
+            .busy_timeout(Duration::from_millis(d.busy_timeout_ms));
+        let pool = sqlx::sqlite::SqlitePoolOptions::new().connect_with(opts).await.expect("floor pool");
+        FloorDb::Sqlx { pool, gate: Arc::default() }
+    }
+
+    async fn insert(&self, m: &InboundMessage) -> anyhow::Result<i64> {
+        let at = dudao::db::ts(chrono::Utc::now());
+        Ok(match self {
+            FloorDb::Sqlx { pool, gate } => {
+                let _gate = gate.lock().await;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let id = sqlx::query(FLOOR_INSERT)
+                    .bind(&m.chat.channel)
+                    .bind(&m.chat.id)
+                    .bind(&m.sender.id)
+                    .bind(&m.platform_msg_id)
+                    .bind(m.text())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .last_insert_rowid();
+                tx.commit().await?;
+                id
+            }
+            FloorDb::Dudao(db) => {
+                let mut tx = dudao::db::begin_write(db).await?;
+                let id = dudao::sql::query(FLOOR_INSERT)
+                    .bind(&m.chat.channel)
+                    .bind(&m.chat.id)
+                    .bind(&m.sender.id)
+                    .bind(&m.platform_msg_id)
+                    .bind(m.text())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .last_insert_rowid();
+                tx.commit().await?;
+                id
+            }
+        })
+    }
+
+    async fn count(&self) -> i64 {
+        const COUNT: &str = "SELECT COUNT(*) FROM floor_inbound";
+        match self {
+            FloorDb::Sqlx { pool, .. } => sqlx::query_scalar(COUNT).fetch_one(pool).await.unwrap_or(-1),
+            FloorDb::Dudao(db) => dudao::sql::query_scalar(COUNT).fetch_one(db).await.unwrap_or(-1),
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            FloorDb::Sqlx { pool, .. } => pool.close().await,
+            FloorDb::Dudao(db) => db.close().await,
+        }
+    }
 }
 
 impl Floor {
     async fn insert(&self, m: &InboundMessage) -> anyhow::Result<i64> {
-        let mut tx = dudao::db::begin_write(&self.db).await?;
-        let id = dudao::sql::query(
-            "INSERT INTO floor_inbound (channel, chat_id, sender_id, platform_msg_id, body, received_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&m.chat.channel)
-        .bind(&m.chat.id)
-        .bind(&m.sender.id)
-        .bind(&m.platform_msg_id)
-        .bind(m.text())
-        .bind(dudao::db::ts(chrono::Utc::now()))
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
-        tx.commit().await?;
-        Ok(id)
+        self.db.insert(m).await
     }
 
     async fn answer(&self, m: &InboundMessage) -> anyhow::Result<()> {
@@ -428,7 +503,7 @@ fn settings_toml(db: &std::path::Path, sync: &str) -> String {
 /// What is running for a mode: how to check the work was done and how to stop.
 enum Service {
     Full(dudao::service::Running),
-    Floor { db: dudao::db::Db, shutdown: tokio_util::sync::CancellationToken },
+    Floor { db: FloorDb, shutdown: tokio_util::sync::CancellationToken },
 }
 
 fn run_mode(mode: &str) {
@@ -469,14 +544,7 @@ fn run_mode(mode: &str) {
             (Service::Full(running), addr)
         }
         _ => dudao_rt.block_on(async {
-            let db = dudao::db::connect(&settings.database).await.expect("floor database");
-            dudao::sql::query(
-                "CREATE TABLE floor_inbound (id INTEGER PRIMARY KEY, channel TEXT NOT NULL, chat_id TEXT NOT NULL,
-                 sender_id TEXT NOT NULL, platform_msg_id TEXT NOT NULL, body TEXT NOT NULL, received_at TEXT NOT NULL)",
-            )
-            .execute(&db)
-            .await
-            .unwrap();
+            let db = FloorDb::open(&settings).await;
             let shutdown = tokio_util::sync::CancellationToken::new();
             let sink = Arc::new(Floor { db: db.clone(), ch: ch.clone() });
             let ctx = ChannelContext { sink, shutdown: shutdown.clone() };
@@ -637,11 +705,7 @@ fn run_mode(mode: &str) {
                 let reports = intents.iter().filter(|(i, _)| i.as_deref() == Some(intent)).map(|(_, n)| n).sum();
                 (stored, reports)
             }
-            Service::Floor { db, .. } => {
-                let stored: i64 =
-                    dudao::sql::query_scalar("SELECT COUNT(*) FROM floor_inbound").fetch_one(db).await.unwrap_or(-1);
-                (stored, total)
-            }
+            Service::Floor { db, .. } => (db.count().await, total),
         }
     });
 
@@ -774,7 +838,7 @@ fn main() {
     let mode = std::env::var("BENCH_MODE").unwrap_or_else(|_| "both".into());
     match mode.as_str() {
         "full" | "floor" if std::env::var_os("BENCH_CHILD").is_some() => {
-            // BENCH_LOG=dudao::sql::query=debug lists every statement the pipeline runs (on stderr).
+            // BENCH_LOG=dudao::sql=debug lists every statement the pipeline runs (on stderr).
             if let Ok(filter) = std::env::var("BENCH_LOG") {
                 tracing_subscriber::fmt()
                     .with_env_filter(tracing_subscriber::EnvFilter::new(filter))

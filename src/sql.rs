@@ -385,7 +385,14 @@ impl Conn {
             Some(g) => Some(g.await?),
             None => None,
         };
-        self.run_sync(sql, &args, want)
+        // `BENCH_LOG=dudao::sql=debug` / `RUST_LOG=dudao::sql=debug`: every statement and its
+        // time (never its arguments: they may carry personal data).
+        let started = tracing::enabled!(target: "dudao::sql", tracing::Level::DEBUG).then(std::time::Instant::now);
+        let got = self.run_sync(sql, &args, want);
+        if let Some(t) = started {
+            tracing::debug!(target: "dudao::sql", statement = sql, elapsed_us = t.elapsed().as_micros() as u64, ok = got.is_ok());
+        }
+        got
     }
 
     fn run_sync(&mut self, sql: &str, args: &[Value], want: Want) -> Result<Got> {
