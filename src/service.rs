@@ -185,7 +185,11 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
             ch.clone(),
             settings.outbox.clone(),
             app.outbox_notify.clone(),
-        ));
+        )
+        .with_file_links(crate::outbox::worker::FileLinks {
+            public_url: settings.http.public_url.clone(),
+            valid_for: chrono::Duration::hours(i64::from(settings.http.file_link_hours.max(1))),
+        }));
         tasks.spawn(worker.run(shutdown.clone()));
         let (ch, ctx) = (ch.clone(), ctx.clone());
         tasks.spawn(async move {

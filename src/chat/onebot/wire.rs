@@ -596,6 +596,18 @@ pub fn send_action(kind: ChatKind, target: i64, message: &[WireSegment]) -> (&'s
     }
 }
 
+/// The action uploading a file (NapCat, LLBot and Lagrange extensions): into the group's files,
+/// or to a person privately. The content goes inline as `base64://…`, so the implementation
+/// needs no access to our disk.
+pub fn upload_action(kind: ChatKind, target: i64, name: &str, bytes: &[u8]) -> (&'static str, Value) {
+    use base64::Engine;
+    let file = format!("base64://{}", base64::engine::general_purpose::STANDARD.encode(bytes));
+    match kind {
+        ChatKind::Group => ("upload_group_file", json!({ "group_id": target, "file": file, "name": name })),
+        ChatKind::Private => ("upload_private_file", json!({ "user_id": target, "file": file, "name": name })),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
