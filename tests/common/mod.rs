@@ -53,12 +53,15 @@ impl Harness {
         let settings = settings_for(&dir, extra_toml);
         let (_in_w, in_r) = tokio::io::duplex(1 << 16);
         let (out_w, mut out_r) = tokio::io::duplex(1 << 20);
-        let console = Arc::new(ConsoleChannel::new(
-            "console",
-            settings.service.bot_name.clone(),
-            Box::new(tokio::io::BufReader::new(in_r)),
-            Box::new(out_w),
-        ));
+        let console = Arc::new(
+            ConsoleChannel::new(
+                "console",
+                settings.service.bot_name.clone(),
+                Box::new(tokio::io::BufReader::new(in_r)),
+                Box::new(out_w),
+            )
+            .with_files_dir(dir.path().join("files")),
+        );
         let output = Arc::new(Mutex::new(String::new()));
         let sink = output.clone();
         tokio::spawn(async move {
