@@ -57,7 +57,9 @@ async fn download(State(app): State<Arc<App>>, Path(token): Path<String>) -> Res
             ];
             (StatusCode::OK, headers, f.bytes).into_response()
         }
-        Ok(Take::Gone) => text(StatusCode::GONE, "该下载链接已使用或已过期。如需文件，请在群里重新获取（例如再次发送“导出”）。\n"),
+        Ok(Take::Gone) => {
+            text(StatusCode::GONE, "该下载链接已使用或已过期。如需文件，请在群里重新获取（例如再次发送“导出”）。\n")
+        }
         Ok(Take::Unknown) => unknown(),
         Err(e) => {
             tracing::error!(error = %e, "download link lookup failed");

@@ -101,7 +101,12 @@ async fn onebot_uploads_group_and_private_files_with_their_names_and_content() {
     let caption = actions.iter().position(|a| a.is_send() && a.text() == "本月统计表：").expect("the caption");
     let upload = actions.iter().position(|a| a.action == "upload_group_file").unwrap();
     assert!(caption < upload, "the caption comes before the file");
-    wait_until(&running, "the uploads recorded", "SELECT COUNT(*) = 2 FROM outbox WHERE file_id IS NOT NULL AND status = 'sent'").await;
+    wait_until(
+        &running,
+        "the uploads recorded",
+        "SELECT COUNT(*) = 2 FROM outbox WHERE file_id IS NOT NULL AND status = 'sent'",
+    )
+    .await;
     assert_eq!(status(&running, "g1").await.0, "sent");
     assert_eq!(status(&running, "g1#file").await.0, "sent");
     assert_eq!(status(&running, "p1").await.0, "sent");
@@ -142,7 +147,12 @@ async fn a_failed_upload_is_retried_and_survives_a_restart() {
     let ok = rec.wait_for(1, WAIT, |a| a.is_upload() && a.ok).await;
     assert_eq!(ok[0].params["name"], "整改台账.xlsx");
     assert_eq!(ok[0].file_bytes().as_deref(), Some(&bytes[..]));
-    wait_until(&running, "the upload recorded", "SELECT COUNT(*) FROM outbox WHERE idempotency_key = 'r1' AND status = 'sent'").await;
+    wait_until(
+        &running,
+        "the upload recorded",
+        "SELECT COUNT(*) FROM outbox WHERE idempotency_key = 'r1' AND status = 'sent'",
+    )
+    .await;
     let (_, attempts) = status(&running, "r1").await;
     assert!(attempts >= 3, "two failures and the success are counted: {attempts}");
     running.stop().await;
@@ -186,11 +196,15 @@ async fn a_channel_without_files_gets_a_one_time_link() {
     let running = start_webhook(&dir, &url, "https://dudao.example.org/").await;
     let bytes = sample_bytes(4096);
     let chat = ChatRef::group("hook", "board");
-    enqueue_file(&running, "l1", Recipient::Chat(chat.clone()), "督导通报 2026年11月.docx", &bytes, Some("通报草稿")).await;
+    enqueue_file(&running, "l1", Recipient::Chat(chat.clone()), "督导通报 2026年11月.docx", &bytes, Some("通报草稿"))
+        .await;
     let got = hook.wait_for(2, WAIT).await;
     assert_eq!(got[0].text, "通报草稿");
     let text = &got[1].text;
-    assert!(text.contains("《督导通报 2026年11月.docx》") && text.contains("4.0 KB") && text.contains("24 小时"), "{text}");
+    assert!(
+        text.contains("《督导通报 2026年11月.docx》") && text.contains("4.0 KB") && text.contains("24 小时"),
+        "{text}"
+    );
     let link = text.lines().last().unwrap().trim();
     let token = link.strip_prefix("https://dudao.example.org/files/").unwrap_or_else(|| panic!("{text}"));
     assert!(token.len() >= 22, "at least 128 bits: {token}");
@@ -215,17 +229,18 @@ async fn a_channel_without_files_gets_a_one_time_link() {
         cd.contains("filename*=UTF-8''%E7%9D%A3%E5%AF%BC%E9%80%9A%E6%8A%A5%202026%E5%B9%B411%E6%9C%88.docx"),
         "{cd}"
     );
-    assert_eq!(
-        r.headers()["content-type"],
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-    );
+    assert_eq!(r.headers()["content-type"], "application/vnd.openxmlformats-officedocument.wordprocessingml.document");
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
     // Once only.
     let r = http.get(&get).send().await.unwrap();
     assert_eq!(r.status(), 410);
     assert!(r.text().await.unwrap().contains("已使用或已过期"));
     // A token nobody issued.
-    let r = http.get(format!("http://{}/files/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", running.http_addr)).send().await.unwrap();
+    let r = http
+        .get(format!("http://{}/files/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", running.http_addr))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 
     // An expired link is gone too, though never used.

@@ -112,7 +112,8 @@ async fn api(
             // An upload: multipart/form-data with the file in the part `document`.
             let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
             let parts = common::parse_multipart(ct, &raw);
-            let field = |n: &str| parts.iter().find(|p| p.name == n).map(|p| String::from_utf8_lossy(&p.bytes).into_owned());
+            let field =
+                |n: &str| parts.iter().find(|p| p.name == n).map(|p| String::from_utf8_lossy(&p.bytes).into_owned());
             let chat_id: i64 = field("chat_id").and_then(|c| c.parse().ok()).unwrap_or(0);
             // The file is the part itself, or (as teloxide sends it) `attach://<part name>`.
             let doc = match field("document").as_deref().and_then(|d| d.strip_prefix("attach://")) {
@@ -120,14 +121,15 @@ async fn api(
                 None => parts.iter().find(|p| p.name == "document").cloned(),
             };
             let Some(doc) = doc else {
-                return Json(json!({"ok": false, "error_code": 400, "description": "Bad Request: there is no document in the request"}));
+                return Json(
+                    json!({"ok": false, "error_code": 400, "description": "Bad Request: there is no document in the request"}),
+                );
             };
             let mut s = f.lock().unwrap();
-            s.documents.push(vec![common::FormPart { name: "document".into(), ..doc.clone() }, common::FormPart {
-                name: "chat_id".into(),
-                file_name: None,
-                bytes: chat_id.to_string().into_bytes(),
-            }]);
+            s.documents.push(vec![
+                common::FormPart { name: "document".into(), ..doc.clone() },
+                common::FormPart { name: "chat_id".into(), file_name: None, bytes: chat_id.to_string().into_bytes() },
+            ]);
             let n = s.documents.len();
             ok(json!({
                 "message_id": 9500 + n, "date": chrono::Utc::now().timestamp(),

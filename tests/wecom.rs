@@ -106,7 +106,9 @@ async fn upload(
         return Json(json!({"errcode": 40004, "errmsg": "invalid media type"}));
     }
     let n = s.uploads.len();
-    Json(json!({"errcode": 0, "errmsg": "", "type": "file", "media_id": format!("media-{n}"), "created_at": "1380000000"}))
+    Json(
+        json!({"errcode": 0, "errmsg": "", "type": "file", "media_id": format!("media-{n}"), "created_at": "1380000000"}),
+    )
 }
 
 async fn fake_wecom(fake: Fake) -> String {
@@ -455,7 +457,8 @@ async fn robot_and_app_upload_a_file_then_send_a_file_message() {
     // Bytes that are not text, so any re-encoding on the way would show.
     let xlsx: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
     let group = dudao::chat::ChatRef::group("wecom-z01", "z01-inspectors");
-    enqueue_file(&running, "f1", Recipient::Chat(group), "第一责任区周报统计.xlsx", &xlsx, Some("本周周报统计表如下")).await;
+    enqueue_file(&running, "f1", Recipient::Chat(group), "第一责任区周报统计.xlsx", &xlsx, Some("本周周报统计表如下"))
+        .await;
     wait_for("the robot's caption and file message", || fake.lock().unwrap().robot.len() >= 2).await;
     {
         let s = fake.lock().unwrap();

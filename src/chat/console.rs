@@ -12,9 +12,9 @@ use super::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Send
 use super::model::{plain_text, Attachment, ChatKind, ChatRef, InboundMessage, OutboundMessage, Segment, UserRef};
 use super::registry::{Built, Configured, Factory};
 use crate::config::{parse_section, ConfigError, RawSection, Settings};
+use crate::domain::files::safe_file_name;
 use async_trait::async_trait;
 use chrono::Utc;
-use crate::domain::files::safe_file_name;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

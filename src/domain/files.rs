@@ -19,10 +19,7 @@ pub fn human_size(bytes: u64) -> String {
 
 /// The message carrying a one-time download link.
 pub fn link_text(name: &str, size: u64, url: &str, hours: i64) -> String {
-    format!(
-        "文件《{name}》（{}）请在 {hours} 小时内下载，链接只能使用一次：\n{url}",
-        human_size(size)
-    )
+    format!("文件《{name}》（{}）请在 {hours} 小时内下载，链接只能使用一次：\n{url}", human_size(size))
 }
 
 /// The message when the channel cannot carry the file and no public address is configured:
@@ -64,10 +61,8 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
 /// `Content-Disposition` for downloading `name`: an ASCII `filename` for old clients (other
 /// characters become '_', the extension kept) and the exact name as RFC 5987 `filename*`.
 pub fn content_disposition(name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
-        .collect();
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
     let encoded = utf8_percent_encode(name, ATTR_CHAR);
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
@@ -131,7 +126,9 @@ mod tests {
     #[test]
     fn texts_name_the_file_and_the_limits() {
         let t = link_text("周报.xlsx", 2048, "https://d.example.org/files/t", 24);
-        assert!(t.contains("《周报.xlsx》") && t.contains("2.0 KB") && t.contains("24 小时") && t.ends_with("/files/t"));
+        assert!(
+            t.contains("《周报.xlsx》") && t.contains("2.0 KB") && t.contains("24 小时") && t.ends_with("/files/t")
+        );
         let t = no_link_text("周报.xlsx", 10);
         assert!(t.contains("《周报.xlsx》") && t.contains("http.public_url"), "{t}");
     }

@@ -415,7 +415,11 @@ impl Worker {
                 return Err(Outcome::Dead("the file to send was deleted".into()));
             };
             let attachment = Attachment { name: file.name, mime: file.mime, bytes: file.bytes.into() };
-            return Ok(OutboundMessage { chat: c.chat.clone(), segments: c.segments.clone(), attachment: Some(attachment) });
+            return Ok(OutboundMessage {
+                chat: c.chat.clone(),
+                segments: c.segments.clone(),
+                attachment: Some(attachment),
+            });
         }
         drop(conn);
         let size = u64::try_from(size).unwrap_or(0);
@@ -438,7 +442,8 @@ impl Worker {
             crate::domain::files::link_text(&name, size, &format!("{base}/files/{token}"), hours)
         };
         tracing::debug!(channel = self.name(), id = c.id, %mime, "file sent as a text (the channel cannot carry it)");
-        let mut segments: Vec<Segment> = c.segments.iter().filter(|s| !matches!(s, Segment::File { .. })).cloned().collect();
+        let mut segments: Vec<Segment> =
+            c.segments.iter().filter(|s| !matches!(s, Segment::File { .. })).cloned().collect();
         segments.push(Segment::text(text));
         Ok(OutboundMessage::text(c.chat.clone(), segments))
     }

@@ -253,10 +253,17 @@ impl FakeConn {
             "upload_group_file" | "upload_private_file" => match behaviour {
                 Behaviour::Ok => {
                     let id = self.rec.next_msg_id.fetch_sub(1, Ordering::SeqCst);
-                    (Some(json!({"status": "ok", "retcode": 0, "data": {"file_id": format!("/f{id}")}, "message": "", "wording": ""})), true)
+                    (
+                        Some(
+                            json!({"status": "ok", "retcode": 0, "data": {"file_id": format!("/f{id}")}, "message": "", "wording": ""}),
+                        ),
+                        true,
+                    )
                 }
                 Behaviour::Fail(code) => (
-                    Some(json!({"status": "failed", "retcode": code, "data": null, "message": "fake failure", "wording": "上传失败"})),
+                    Some(
+                        json!({"status": "failed", "retcode": code, "data": null, "message": "fake failure", "wording": "上传失败"}),
+                    ),
                     false,
                 ),
                 Behaviour::Silent => (None, false),

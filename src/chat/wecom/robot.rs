@@ -10,7 +10,8 @@
 //! (`mentioned_mobile_list`; text format only). The name is also written inline as `@姓名`.
 
 use super::{
-    api_url, classify, status_error, transport_error, upload_media, ApiReply, DEFAULT_API_BASE, MAX_FILE_BYTES, PLATFORM,
+    api_url, classify, status_error, transport_error, upload_media, ApiReply, DEFAULT_API_BASE, MAX_FILE_BYTES,
+    PLATFORM,
 };
 use crate::chat::channel::{
     Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt, MOBILE_MENTION_PREFIX,
