@@ -535,7 +535,7 @@ impl Settings {
             return Err(ConfigError::new("http.bind", format!("not a socket address: \"{}\"", self.http.bind)));
         }
         let public = self.http.public_url.trim();
-        if !public.is_empty() && !(public.starts_with("http://") || public.starts_with("https://")) {
+        if !(public.is_empty() || public.starts_with("http://") || public.starts_with("https://")) {
             return Err(ConfigError::new(
                 "http.public_url",
                 format!("expected an http:// or https:// address, e.g. \"https://dudao.example.org\": \"{public}\""),
