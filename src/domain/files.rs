@@ -26,8 +26,9 @@ pub fn link_text(name: &str, size: u64, url: &str, hours: i64) -> String {
 /// the file is not silently dropped, the reader learns why it did not come.
 pub fn no_link_text(name: &str, size: u64) -> String {
     format!(
-        "文件《{name}》（{}）已生成，但本渠道不能直接发送文件，且服务未配置公开访问地址（http.public_url），\
-         无法提供下载链接。请联系管理员配置，或在 QQ、企业微信、Telegram 中重新获取。",
+        "文件《{name}》（{}）已生成，但本渠道不能直接发送这个文件（渠道不支持文件或文件过大），\
+         且服务未配置公开访问地址（http.public_url），无法提供下载链接。请联系管理员配置，\
+         或在 QQ、企业微信、Telegram 中重新获取。",
         human_size(size)
     )
 }
