@@ -881,4 +881,14 @@ mod tests {
         assert_eq!(action, "send_group_msg");
         assert_eq!(params, json!({"group_id": 123, "message": [{"type": "text", "data": {"text": "x"}}]}));
     }
+
+    #[test]
+    fn uploads_carry_the_file_inline_with_its_name() {
+        let (action, p) = upload_action(ChatKind::Group, 700_100, "周报统计.xlsx", b"\x00\xffPK");
+        assert_eq!(action, "upload_group_file");
+        assert_eq!(p, json!({"group_id": 700_100, "file": "base64://AP9QSw==", "name": "周报统计.xlsx"}));
+        let (action, p) = upload_action(ChatKind::Private, 12345, "a.docx", b"");
+        assert_eq!(action, "upload_private_file");
+        assert_eq!(p, json!({"user_id": 12345, "file": "base64://", "name": "a.docx"}));
+    }
 }
