@@ -725,6 +725,14 @@ mod tests {
         assert_eq!(e.key, "schedules[0].cron");
         let e = Settings::from_toml_over_default("[http]\nbind = 8080").unwrap_err();
         assert!(e.key.contains("bind"), "{e}");
+        let e =
+            Settings::from_toml_over_default("[http]\nbind = \"127.0.0.1:8080\"\npublic_url = \"dudao.example.org\"")
+                .unwrap_err();
+        assert_eq!(e.key, "http.public_url");
+        let ok = Settings::from_toml_over_default(
+            "[http]\nbind = \"127.0.0.1:8080\"\npublic_url = \"https://d.example.org\"",
+        );
+        assert_eq!(ok.expect("a public address").http.file_link_hours, 24);
     }
 
     /// Adapters own their settings: configuration names none of them, so `chat` may depend on
