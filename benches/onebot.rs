@@ -454,6 +454,7 @@ impl Floor {
                 Segment::Mention { user_id: m.sender.id.clone(), name: m.sender.display.clone().unwrap_or_default() },
                 Segment::text(" 已收到。"),
             ],
+            attachment: None,
         };
         self.ch.send(&out).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())

@@ -99,6 +99,8 @@ async fn main() {
         global_limits: vec![],
         per_chat_limits: vec![],
         max_concurrent_sends: 8,
+        can_send_files: false,
+        max_file_bytes: 0,
     }));
     let dir = Directory::from_channels(std::slice::from_ref(&null));
     let enq = enqueue_all(&db, &dir, "null", n, chats).await;

@@ -302,6 +302,18 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub bind: String,
+    /// The address people reach this listener at (through a reverse proxy, usually), e.g.
+    /// `https://dudao.example.org`: download links for files sent over channels that cannot
+    /// carry files start with it. Empty: no links; such messages say a link is unavailable.
+    #[serde(default)]
+    pub public_url: String,
+    /// How long a one-time download link may be used.
+    #[serde(default = "default_file_link_hours")]
+    pub file_link_hours: u32,
+}
+
+fn default_file_link_hours() -> u32 {
+    24
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -522,6 +534,16 @@ impl Settings {
         if self.http.bind.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::new("http.bind", format!("not a socket address: \"{}\"", self.http.bind)));
         }
+        let public = self.http.public_url.trim();
+        if !(public.is_empty() || public.starts_with("http://") || public.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "http.public_url",
+                format!("expected an http:// or https:// address, e.g. \"https://dudao.example.org\": \"{public}\""),
+            ));
+        }
+        if self.http.file_link_hours == 0 {
+            return Err(ConfigError::new("http.file_link_hours", "must be at least 1"));
+        }
         let share = self.roster.max_deactivate_share;
         if !(0.0..=1.0).contains(&share) {
             return Err(ConfigError::new(
@@ -703,6 +725,14 @@ mod tests {
         assert_eq!(e.key, "schedules[0].cron");
         let e = Settings::from_toml_over_default("[http]\nbind = 8080").unwrap_err();
         assert!(e.key.contains("bind"), "{e}");
+        let e =
+            Settings::from_toml_over_default("[http]\nbind = \"127.0.0.1:8080\"\npublic_url = \"dudao.example.org\"")
+                .unwrap_err();
+        assert_eq!(e.key, "http.public_url");
+        let ok = Settings::from_toml_over_default(
+            "[http]\nbind = \"127.0.0.1:8080\"\npublic_url = \"https://d.example.org\"",
+        );
+        assert_eq!(ok.expect("a public address").http.file_link_hours, 24);
     }
 
     /// Adapters own their settings: configuration names none of them, so `chat` may depend on

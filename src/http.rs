@@ -1,9 +1,10 @@
-//! The one HTTP listener: health check, plus whatever routes channels mount (webhooks, the
-//! OneBot WebSocket endpoint).
+//! The one HTTP listener: health check, one-time file downloads (`/files/<token>`), plus whatever
+//! routes channels mount (webhooks, the OneBot WebSocket endpoint).
 
 use crate::app::App;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -25,8 +26,52 @@ async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, Json<serde_json::V
     }
 }
 
+/// A one-time download link (files for channels that cannot carry them): the file once, then
+/// 410 Gone; an expired link is gone too. Answers are short Chinese texts a person can read.
+async fn download(State(app): State<Arc<App>>, Path(token): Path<String>) -> Response {
+    use crate::store::files::Take;
+    let text = |status: StatusCode, body: &'static str| {
+        (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
+            .into_response()
+    };
+    let unknown = || text(StatusCode::NOT_FOUND, "链接无效，请检查链接是否完整。\n");
+    if !crate::domain::files::is_token_shaped(&token) {
+        return unknown();
+    }
+    let hash = crate::domain::files::token_hash(&token);
+    let now = app.clock.now();
+    let taken = async {
+        let mut tx = crate::db::begin_write(&app.db).await?;
+        let t = crate::store::files::take_link(&mut tx, &hash, now).await?;
+        tx.commit().await?;
+        Ok::<_, crate::sql::Error>(t)
+    };
+    match taken.await {
+        Ok(Take::File(f)) => {
+            tracing::info!(file = %f.name, bytes = f.bytes.len(), "file downloaded through a one-time link");
+            let disposition = crate::domain::files::content_disposition(&f.name);
+            let headers = [
+                (header::CONTENT_TYPE, f.mime),
+                (header::CONTENT_DISPOSITION, disposition),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+                // The type is the file's, never guessed from its bytes by the browser.
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            ];
+            (StatusCode::OK, headers, f.bytes).into_response()
+        }
+        Ok(Take::Gone) => {
+            text(StatusCode::GONE, "该下载链接已使用或已过期。如需文件，请在群里重新获取（例如再次发送“导出”）。\n")
+        }
+        Ok(Take::Unknown) => unknown(),
+        Err(e) => {
+            tracing::error!(error = %e, "download link lookup failed");
+            text(StatusCode::SERVICE_UNAVAILABLE, "服务暂时不可用，请稍后再试。\n")
+        }
+    }
+}
+
 pub fn router(app: Arc<App>, extra: Vec<Router>) -> Router {
-    let mut r = Router::new().route("/healthz", get(healthz)).with_state(app);
+    let mut r = Router::new().route("/healthz", get(healthz)).route("/files/{token}", get(download)).with_state(app);
     for e in extra {
         r = r.merge(e);
     }

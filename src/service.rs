@@ -179,13 +179,13 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
         if let Some(r) = ch.clone().routes(ctx.clone()) {
             routes.push(r);
         }
-        let worker = Arc::new(Worker::new(
-            app.db.clone(),
-            clock.clone(),
-            ch.clone(),
-            settings.outbox.clone(),
-            app.outbox_notify.clone(),
-        ));
+        let worker = Arc::new(
+            Worker::new(app.db.clone(), clock.clone(), ch.clone(), settings.outbox.clone(), app.outbox_notify.clone())
+                .with_file_links(crate::outbox::worker::FileLinks {
+                    public_url: settings.http.public_url.clone(),
+                    valid_for: chrono::Duration::hours(i64::from(settings.http.file_link_hours.max(1))),
+                }),
+        );
         tasks.spawn(worker.run(shutdown.clone()));
         let (ch, ctx) = (ch.clone(), ctx.clone());
         tasks.spawn(async move {

@@ -219,6 +219,8 @@ impl Buggy {
                 global_limits: vec![],
                 per_chat_limits: vec![],
                 max_concurrent_sends: 4,
+                can_send_files: false,
+                max_file_bytes: 0,
             },
             sent: Mutex::new(Vec::new()),
         })

@@ -33,6 +33,8 @@ struct Seen {
     throttle_first: usize,
     set_webhook: Vec<String>,
     unauthorized: usize,
+    /// sendDocument forms (multipart), as parts.
+    documents: Vec<Vec<common::FormPart>>,
 }
 
 type Fake = Arc<Mutex<Seen>>;
@@ -41,7 +43,12 @@ fn ok(result: Value) -> Json<Value> {
     Json(json!({"ok": true, "result": result}))
 }
 
-async fn api(State(f): State<Fake>, Path((bot, method)): Path<(String, String)>, raw: Bytes) -> Json<Value> {
+async fn api(
+    State(f): State<Fake>,
+    Path((bot, method)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    raw: Bytes,
+) -> Json<Value> {
     let body: Value = serde_json::from_slice(&raw).unwrap_or(json!({}));
     if bot != format!("bot{TOKEN}") {
         f.lock().unwrap().unauthorized += 1;
@@ -99,6 +106,37 @@ async fn api(State(f): State<Fake>, Path((bot, method)): Path<(String, String)>,
                 "message_id": 9000 + s.sent.len(), "date": chrono::Utc::now().timestamp(), "chat": chat,
                 "from": {"id": BOT_ID, "is_bot": true, "first_name": "督导助手", "username": "dudao_bot"},
                 "text": body["text"]
+            }))
+        }
+        "senddocument" => {
+            // An upload: multipart/form-data with the file in the part `document`.
+            let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let parts = common::parse_multipart(ct, &raw);
+            let field =
+                |n: &str| parts.iter().find(|p| p.name == n).map(|p| String::from_utf8_lossy(&p.bytes).into_owned());
+            let chat_id: i64 = field("chat_id").and_then(|c| c.parse().ok()).unwrap_or(0);
+            // The file is the part itself, or (as teloxide sends it) `attach://<part name>`.
+            let doc = match field("document").as_deref().and_then(|d| d.strip_prefix("attach://")) {
+                Some(part) => parts.iter().find(|p| p.name == part).cloned(),
+                None => parts.iter().find(|p| p.name == "document").cloned(),
+            };
+            let Some(doc) = doc else {
+                return Json(
+                    json!({"ok": false, "error_code": 400, "description": "Bad Request: there is no document in the request"}),
+                );
+            };
+            let mut s = f.lock().unwrap();
+            s.documents.push(vec![
+                common::FormPart { name: "document".into(), ..doc.clone() },
+                common::FormPart { name: "chat_id".into(), file_name: None, bytes: chat_id.to_string().into_bytes() },
+            ]);
+            let n = s.documents.len();
+            ok(json!({
+                "message_id": 9500 + n, "date": chrono::Utc::now().timestamp(),
+                "chat": {"id": chat_id, "type": "supergroup", "title": "督学群"},
+                "from": {"id": BOT_ID, "is_bot": true, "first_name": "督导助手", "username": "dudao_bot"},
+                "document": {"file_id": format!("doc-{n}"), "file_unique_id": format!("u{n}"),
+                             "file_name": doc.file_name, "file_size": doc.bytes.len()}
             }))
         }
         "setwebhook" => {
@@ -357,4 +395,39 @@ fn webhook_paths_must_not_collide() {
     ))
     .unwrap_err();
     assert_eq!(e.key, "channels.telegram.webhook_path");
+}
+
+#[tokio::test]
+async fn a_file_goes_as_a_document_with_its_name() {
+    let fake: Fake = Arc::new(Mutex::new(Seen::default()));
+    let base = fake_telegram(fake.clone()).await;
+    let (running, _dir) = start(&base, "").await;
+    let bytes: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let app = &running.app;
+    let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
+    let file = dudao::chat::Attachment::new("第一责任区 督导进度.xlsx", bytes.clone());
+    let to = dudao::outbox::Recipient::Chat(dudao::chat::ChatRef::group("telegram", "-100777"));
+    let env = dudao::outbox::Envelope::file("d1", to, file, None, "test");
+    dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
+    tx.commit().await.unwrap();
+    app.outbox_notify.notify_waiters();
+    wait_for("the document", || !fake.lock().unwrap().documents.is_empty()).await;
+    running.drain(WAIT).await;
+    {
+        let s = fake.lock().unwrap();
+        let parts = &s.documents[0];
+        let chat = parts.iter().find(|p| p.name == "chat_id").expect("chat_id");
+        assert_eq!(chat.bytes, b"-100777");
+        let doc = parts.iter().find(|p| p.name == "document").expect("document");
+        assert_eq!(doc.file_name.as_deref(), Some("第一责任区 督导进度.xlsx"));
+        assert_eq!(doc.bytes, bytes);
+        assert!(s.sent.is_empty(), "no text message for a file without caption");
+    }
+    let (status, id): (String, Option<String>) =
+        dudao::sql::query_as("SELECT status, platform_msg_id FROM outbox WHERE idempotency_key = 'd1'")
+            .fetch_one(&running.app.db)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), id.as_deref()), ("sent", Some("-100777:9501")));
+    running.stop().await;
 }

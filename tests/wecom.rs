@@ -36,6 +36,8 @@ struct Seen {
     /// App sends to answer 42001 (token expired) first.
     app_expire_first: usize,
     gettoken: Vec<(String, String)>,
+    /// Media uploads: (endpoint, credential, type, parts).
+    uploads: Vec<(String, String, String, Vec<common::FormPart>)>,
 }
 
 type Fake = Arc<Mutex<Seen>>;
@@ -85,6 +87,30 @@ async fn message_send(
     Json(json!({"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": format!("msg-{n}")}))
 }
 
+/// `webhook/upload_media` (robot, `key=`) and `media/upload` (app, `access_token=`): the file in
+/// the multipart part `media`, answered with a media id as WeCom does.
+async fn upload(
+    State(f): State<Fake>,
+    uri: axum::http::Uri,
+    Query(q): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Json<Value> {
+    let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let parts = common::parse_multipart(ct, &body);
+    let credential = q.get("key").or(q.get("access_token")).cloned().unwrap_or_default();
+    let kind = q.get("type").cloned().unwrap_or_default();
+    let mut s = f.lock().unwrap();
+    s.uploads.push((uri.path().to_string(), credential, kind.clone(), parts.clone()));
+    if kind != "file" || parts.iter().all(|p| p.name != "media") {
+        return Json(json!({"errcode": 40004, "errmsg": "invalid media type"}));
+    }
+    let n = s.uploads.len();
+    Json(
+        json!({"errcode": 0, "errmsg": "", "type": "file", "media_id": format!("media-{n}"), "created_at": "1380000000"}),
+    )
+}
+
 async fn fake_wecom(fake: Fake) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -92,6 +118,8 @@ async fn fake_wecom(fake: Fake) -> String {
         .route("/cgi-bin/webhook/send", post(robot_send))
         .route("/cgi-bin/gettoken", get(gettoken))
         .route("/cgi-bin/message/send", post(message_send))
+        .route("/cgi-bin/webhook/upload_media", post(upload))
+        .route("/cgi-bin/media/upload", post(upload))
         .with_state(fake);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base
@@ -409,4 +437,63 @@ fn enabled_channels_with_missing_secrets_name_the_key() {
     let e = err("[channels.wecom_app]\nenabled = true\ncorp_id = \"ww1\"\nagent_id = 2\nsecret = \"topsecret\"\ntoken = \"t\"\nencoding_aes_key = \"short\"\n");
     assert_eq!(e.key, "channels.wecom_app.encoding_aes_key");
     assert!(!e.to_string().contains("topsecret"));
+}
+
+async fn enqueue_file(running: &Running, key: &str, to: Recipient, name: &str, bytes: &[u8], caption: Option<&str>) {
+    let app = &running.app;
+    let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
+    let file = dudao::chat::Attachment::new(name, bytes.to_vec());
+    let env = Envelope::file(key, to, file, caption.map(str::to_string), "test");
+    dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
+    tx.commit().await.unwrap();
+    app.outbox_notify.notify_waiters();
+}
+
+#[tokio::test]
+async fn robot_and_app_upload_a_file_then_send_a_file_message() {
+    let fake: Fake = Arc::new(Mutex::new(Seen::default()));
+    let base = fake_wecom(fake.clone()).await;
+    let (running, _dir) = start(&format!("{}{}", robot_toml(&base), app_toml(&base))).await;
+    // Bytes that are not text, so any re-encoding on the way would show.
+    let xlsx: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    let group = dudao::chat::ChatRef::group("wecom-z01", "z01-inspectors");
+    enqueue_file(&running, "f1", Recipient::Chat(group), "第一责任区周报统计.xlsx", &xlsx, Some("本周周报统计表如下"))
+        .await;
+    wait_for("the robot's caption and file message", || fake.lock().unwrap().robot.len() >= 2).await;
+    {
+        let s = fake.lock().unwrap();
+        let (path, key, kind, parts) = &s.uploads[0];
+        assert_eq!((path.as_str(), key.as_str(), kind.as_str()), ("/cgi-bin/webhook/upload_media", ROBOT_KEY, "file"));
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].name, "media");
+        assert_eq!(parts[0].file_name.as_deref(), Some("第一责任区周报统计.xlsx"));
+        assert_eq!(parts[0].bytes, xlsx);
+        // The caption first, then the file message naming the uploaded media.
+        assert_eq!(s.robot[0].1["text"]["content"], "本周周报统计表如下");
+        assert_eq!(s.robot[1].1, json!({"msgtype": "file", "file": {"media_id": "media-1"}}));
+    }
+    assert_eq!(outbox_status(&running, "f1").await.0, "sent");
+    assert_eq!(outbox_status(&running, "f1#file").await.0, "sent");
+
+    // Privately through the app: media/upload with the access token, then message/send.
+    let docx = b"PK\x03\x04 bulletin".to_vec();
+    let member = dudao::chat::ChatRef::private("wecom", "wang.fang");
+    enqueue_file(&running, "f2", Recipient::Chat(member), "督导通报（2026年11月）.docx", &docx, None).await;
+    wait_for("the app's file message", || !fake.lock().unwrap().app.is_empty()).await;
+    {
+        let s = fake.lock().unwrap();
+        let (path, token, kind, parts) = &s.uploads[1];
+        assert_eq!((path.as_str(), token.as_str(), kind.as_str()), ("/cgi-bin/media/upload", "token-1", "file"));
+        assert_eq!(parts[0].file_name.as_deref(), Some("督导通报（2026年11月）.docx"));
+        assert_eq!(parts[0].bytes, docx);
+        let (token, body) = &s.app[0];
+        assert_eq!(token, "token-1");
+        assert_eq!(body["msgtype"], "file");
+        assert_eq!(body["touser"], "wang.fang");
+        assert_eq!(body["agentid"], 1000002);
+        assert_eq!(body["file"]["media_id"], "media-2");
+    }
+    // No caption: the file row carries the envelope's own key.
+    assert_eq!(outbox_status(&running, "f2").await.0, "sent");
+    running.stop().await;
 }

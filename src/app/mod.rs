@@ -15,7 +15,7 @@ pub mod snapshot;
 pub mod task;
 pub mod weekly;
 
-use crate::chat::{ChatKind, InboundMessage, InboundSink, Segment};
+use crate::chat::{Attachment, ChatKind, InboundMessage, InboundSink, Segment};
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::{begin_write, Db, Tx};
@@ -117,6 +117,43 @@ impl Ctx<'_> {
         }
         segs.push(Segment::text(text));
         self.replies.push(segs);
+    }
+
+    /// Sends a file (an export, a bulletin) to `to`, after an optional caption; queued in this
+    /// transaction with the message's other effects. Where the channel that reaches `to` cannot
+    /// carry files, the outbox sends a one-time download link instead (see `http.public_url`).
+    pub fn send_file(
+        &mut self,
+        to: Recipient,
+        file_name: impl Into<String>,
+        bytes: impl Into<Arc<[u8]>>,
+        caption: Option<String>,
+    ) {
+        let key = format!("in:{}:file{}", self.inbound_id, self.outgoing.len());
+        let file = Attachment::new(file_name, bytes);
+        self.outgoing.push(Envelope::file(key, to, file, caption, format!("inbound:{}", self.inbound_id)));
+    }
+
+    /// Answers the sender with a file in the chat they wrote from (the caption, if any, first;
+    /// in a group it mentions them, like [`Ctx::reply`]).
+    pub fn reply_file(&mut self, file_name: impl Into<String>, bytes: impl Into<Arc<[u8]>>, caption: Option<String>) {
+        let mut segments = Vec::new();
+        if let Some(c) = caption.filter(|c| !c.trim().is_empty()) {
+            if self.in_group() {
+                let name = self.actor.as_ref().map(|a| a.name.clone()).or_else(|| self.msg.sender.display.clone());
+                segments.push(Segment::Mention { user_id: self.msg.sender.id.clone(), name: name.unwrap_or_default() });
+                segments.push(Segment::text(" "));
+            }
+            segments.push(Segment::text(c));
+        }
+        let key = format!("in:{}:file{}", self.inbound_id, self.outgoing.len());
+        let source = format!("inbound:{}", self.inbound_id);
+        let to = Recipient::Chat(self.msg.chat.clone());
+        self.outgoing.push(Envelope {
+            prompted: true,
+            attachment: Some(Attachment::new(file_name, bytes)),
+            ..Envelope::new(key, to, segments, source)
+        });
     }
 
     /// Tells an unbound account how to bind — at most once per `roster.unbound_hint_quiet_hours`,

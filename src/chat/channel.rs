@@ -60,6 +60,11 @@ pub struct Capabilities {
     pub per_chat_limits: Vec<Rate>,
     /// Sends that may be in flight at once (to different chats); 1 keeps a global order.
     pub max_concurrent_sends: usize,
+    /// Can deliver a file itself (`OutboundMessage::attachment`). Otherwise the outbox sends a
+    /// one-time download link served by the HTTP listener instead.
+    pub can_send_files: bool,
+    /// The largest file the platform takes; larger ones go as a link too.
+    pub max_file_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

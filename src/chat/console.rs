@@ -9,11 +9,13 @@
 //! `>><message id> ` quotes an earlier message. Blank lines and lines starting with `#` are skipped.
 
 use super::channel::{Capabilities, Channel, ChannelContext, MentionSupport, SendError, SendReceipt};
-use super::model::{plain_text, ChatKind, ChatRef, InboundMessage, OutboundMessage, Segment, UserRef};
+use super::model::{plain_text, Attachment, ChatKind, ChatRef, InboundMessage, OutboundMessage, Segment, UserRef};
 use super::registry::{Built, Configured, Factory};
 use crate::config::{parse_section, ConfigError, RawSection, Settings};
+use crate::domain::files::safe_file_name;
 use async_trait::async_trait;
 use chrono::Utc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
@@ -21,6 +23,10 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 pub const PLATFORM: &str = "console";
+
+/// The console writes files to a local directory: the bound only keeps a runaway export from
+/// filling the disk.
+const CONSOLE_MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
 
 type Reader = Box<dyn AsyncBufRead + Send + Unpin>;
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
@@ -32,6 +38,8 @@ pub struct ConsoleChannel {
     input: Mutex<Option<Reader>>,
     output: Mutex<Writer>,
     sent: AtomicU64,
+    /// Where files sent to the console are written.
+    files_dir: Option<PathBuf>,
     /// Cancelled when the input ends.
     pub input_closed: CancellationToken,
 }
@@ -85,12 +93,38 @@ impl ConsoleChannel {
                 per_chat_limits: Vec::new(),
                 // One at a time, so a transcript reads in the order things happened.
                 max_concurrent_sends: 1,
+                // Until a directory is given (`with_files_dir`): then files are written there.
+                can_send_files: false,
+                max_file_bytes: 0,
             },
             input: Mutex::new(Some(input)),
             output: Mutex::new(output),
             sent: AtomicU64::new(0),
+            files_dir: None,
             input_closed: CancellationToken::new(),
         }
+    }
+
+    /// Files sent to the console are written to `dir` (created when needed) and their path printed.
+    pub fn with_files_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.files_dir = Some(dir.into());
+        self.caps.can_send_files = true;
+        self.caps.max_file_bytes = CONSOLE_MAX_FILE_BYTES;
+        self
+    }
+
+    /// Writes a file to the files directory under a name no other send uses; returns its path.
+    async fn write_file(&self, id: &str, file: &Attachment) -> Result<PathBuf, SendError> {
+        let Some(dir) = &self.files_dir else {
+            return Err(SendError::Permanent("控制台没有配置文件目录 (channels.console.files_dir)".into()));
+        };
+        let path = dir.join(format!("{id}-{}", safe_file_name(&file.name)));
+        let write = async {
+            tokio::fs::create_dir_all(dir).await?;
+            tokio::fs::write(&path, &file.bytes[..]).await
+        };
+        write.await.map_err(|e| SendError::Transient(format!("无法写入文件 {}: {e}", path.display())))?;
+        Ok(path)
     }
 
     /// The standard terminal.
@@ -165,7 +199,13 @@ impl Channel for ConsoleChannel {
             ChatKind::Group => format!("群 {}", msg.chat.id),
             ChatKind::Private => format!("私聊 {}", msg.chat.id),
         };
-        let body = plain_text(&msg.segments);
+        let body = match &msg.attachment {
+            Some(file) => {
+                let path = self.write_file(&id, file).await?;
+                format!("[文件] {} → {}", file.name, path.display())
+            }
+            None => plain_text(&msg.segments),
+        };
         let body = body.trim_end().replace('\n', "\n    ");
         self.print(&format!("[{} → {target}] ({id})\n    {body}\n", self.name)).await;
         Ok(SendReceipt { platform_msg_id: Some(id) })
@@ -217,6 +257,9 @@ impl Channel for ConsoleChannel {
 pub struct ConsoleSettings {
     pub enabled: bool,
     pub exit_on_eof: bool,
+    /// Where files sent to the console are written; empty: `files/` beside the database.
+    #[serde(default)]
+    pub files_dir: PathBuf,
 }
 
 /// `[channels.console]` in the registry.
@@ -229,12 +272,18 @@ fn configure(raw: Option<&RawSection>, settings: &Settings) -> Result<Vec<Config
         return Ok(Vec::new());
     }
     let bot_name = settings.service.bot_name.clone();
+    let files_dir = if c.files_dir.as_os_str().is_empty() {
+        settings.database.path.parent().map(|p| p.join("files")).unwrap_or_else(|| PathBuf::from("files"))
+    } else {
+        c.files_dir.clone()
+    };
     Ok(vec![Configured {
         name: "console".into(),
         name_key: "channels.console".into(),
         http_paths: Vec::new(),
         build: Box::new(move || {
-            let console = Arc::new(ConsoleChannel::stdio("console", bot_name.clone()));
+            let console =
+                Arc::new(ConsoleChannel::stdio("console", bot_name.clone()).with_files_dir(files_dir.clone()));
             let input_closed = c.exit_on_eof.then(|| console.input_closed.clone());
             Ok(Built { channel: console, input_closed })
         }),

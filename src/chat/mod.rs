@@ -11,4 +11,6 @@ pub mod webhook;
 pub mod wecom;
 
 pub use channel::{Capabilities, Channel, ChannelContext, InboundSink, MentionSupport, Rate, SendError, SendReceipt};
-pub use model::{plain_text, ChatKind, ChatRef, InboundMessage, MediaRef, OutboundMessage, Segment, UserRef};
+pub use model::{
+    plain_text, Attachment, ChatKind, ChatRef, InboundMessage, MediaRef, OutboundMessage, Segment, UserRef,
+};

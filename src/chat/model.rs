@@ -162,9 +162,48 @@ impl InboundMessage {
     }
 }
 
+/// A file a message carries (an export, a bulletin): its name as the reader sees it, its MIME
+/// type and its bytes. Shared, so handing it to a channel copies nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: String,
+    pub mime: String,
+    pub bytes: std::sync::Arc<[u8]>,
+}
+
+impl Attachment {
+    /// The MIME type is guessed from the name's extension (`application/octet-stream` if unknown).
+    pub fn new(name: impl Into<String>, bytes: impl Into<std::sync::Arc<[u8]>>) -> Self {
+        let name = name.into();
+        let mime = mime_guess::from_path(&name).first_or_octet_stream().essence_str().to_string();
+        Attachment { name, mime, bytes: bytes.into() }
+    }
+}
+
+impl std::fmt::Debug for Attachment {
+    // The bytes would flood logs and test failures; their length is what helps.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("name", &self.name)
+            .field("mime", &self.mime)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
 /// A message to send to one chat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboundMessage {
     pub chat: ChatRef,
     pub segments: Vec<Segment>,
+    /// A file to deliver instead of text (the outbox only hands one to channels whose
+    /// capabilities say they can send files); `segments` then hold a `Segment::File` naming it.
+    #[serde(skip)]
+    pub attachment: Option<Attachment>,
+}
+
+impl OutboundMessage {
+    pub fn text(chat: ChatRef, segments: Vec<Segment>) -> Self {
+        OutboundMessage { chat, segments, attachment: None }
+    }
 }

@@ -92,6 +92,9 @@ pub fn configure(settings: &Settings) -> Result<Vec<Configured>, ConfigError> {
     let mut paths: Vec<(String, &str)> = vec![("(built in)".into(), "/healthz")];
     paths.extend(all.iter().flat_map(|c| c.http_paths.iter().map(|(k, p)| (k.clone(), p.as_str()))));
     for (i, (key, path)) in paths.iter().enumerate() {
+        if path.starts_with("/files/") {
+            return Err(ConfigError::new(key.clone(), "paths under \"/files/\" are the download links' own"));
+        }
         if paths[..i].iter().any(|(k, p)| k != key && p.trim_end_matches('/') == path.trim_end_matches('/')) {
             return Err(ConfigError::new(key.clone(), format!("the HTTP path \"{path}\" is already in use")));
         }

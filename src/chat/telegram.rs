@@ -33,8 +33,8 @@ use std::time::Duration;
 use teloxide_core::payloads::{GetUpdatesSetters, SendMessageSetters, SetWebhookSetters};
 use teloxide_core::requests::Requester;
 use teloxide_core::types::{
-    AllowedUpdate, ChatId, Message, MessageEntity, MessageEntityKind, MessageId, ReplyParameters, Update, UpdateKind,
-    UserId,
+    AllowedUpdate, ChatId, InputFile, Message, MessageEntity, MessageEntityKind, MessageId, ReplyParameters, Update,
+    UpdateKind, UserId,
 };
 use teloxide_core::{ApiError, Bot, RequestError};
 use tokio::sync::OnceCell;
@@ -198,6 +198,9 @@ impl TelegramSettings {
             global_limits,
             per_chat_limits,
             max_concurrent_sends: 4,
+            // sendDocument; the Bot API takes uploads of up to 50 MB.
+            can_send_files: true,
+            max_file_bytes: 50 * 1024 * 1024,
         }
     }
 }
@@ -632,6 +635,13 @@ impl Channel for TelegramChannel {
         let Ok(chat) = msg.chat.id.parse::<i64>() else {
             return Err(SendError::Permanent(format!("不是 Telegram 的聊天 ID: {}", msg.chat.id)));
         };
+        if let Some(file) = &msg.attachment {
+            let doc = InputFile::memory(file.bytes.to_vec()).file_name(file.name.clone());
+            return match self.bot.send_document(ChatId(chat), doc).await {
+                Ok(sent) => Ok(SendReceipt { platform_msg_id: Some(format!("{}:{}", sent.chat.id.0, sent.id.0)) }),
+                Err(e) => Err(self.classify(e)),
+            };
+        }
         let (text, entities, reply) = render(&msg.chat.id, &msg.segments);
         if text.trim().is_empty() {
             return Err(SendError::Permanent("消息为空".into()));

@@ -67,6 +67,9 @@ impl WebhookChannel {
             global_limits: vec![Rate::per_second(settings.max_per_second.max(1))],
             per_chat_limits: vec![Rate::per_minute(settings.max_per_chat_per_minute.max(1))],
             max_concurrent_sends: 4,
+            // Plain JSON posts: files go as one-time download links (see `outbox::worker`).
+            can_send_files: false,
+            max_file_bytes: 0,
         };
         Ok(WebhookChannel { settings, caps, http })
     }

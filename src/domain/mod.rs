@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod command;
 pub mod dates;
 pub mod examples;
+pub mod files;
 pub mod group;
 pub mod mask;
 pub mod monthly;

@@ -6,7 +6,7 @@ pub mod ratelimit;
 pub mod route;
 pub mod worker;
 
-use crate::chat::{MentionSupport, Segment};
+use crate::chat::{Attachment, MediaRef, MentionSupport, Segment};
 use crate::store::Conn;
 use chrono::{DateTime, Utc};
 pub use route::{ChannelInfo, Directory, Recipient};
@@ -48,6 +48,9 @@ pub struct Envelope {
     pub prompted: bool,
     /// What caused it, for the admin view.
     pub source: String,
+    /// A file delivered after the text (`segments`, the caption, may then be empty). It goes
+    /// as a row of its own, so a failed upload is retried without resending the caption.
+    pub attachment: Option<Attachment>,
 }
 
 impl Envelope {
@@ -59,8 +62,37 @@ impl Envelope {
             delivery: Delivery::AtLeastOnce,
             prompted: false,
             source: source.into(),
+            attachment: None,
         }
     }
+
+    /// A file with an optional caption sent before it.
+    pub fn file(
+        key: impl Into<String>,
+        to: Recipient,
+        file: Attachment,
+        caption: Option<String>,
+        source: impl Into<String>,
+    ) -> Self {
+        let segments = caption.filter(|c| !c.trim().is_empty()).map(Segment::text).into_iter().collect();
+        Envelope { attachment: Some(file), ..Envelope::new(key, to, segments, source) }
+    }
+}
+
+/// The key of an envelope's file row: the envelope's own key when it has no text.
+fn file_key(key: &str, has_text: bool) -> String {
+    if has_text {
+        format!("{key}#file")
+    } else {
+        key.to_string()
+    }
+}
+
+/// What a file row's segments say: the file's name, for the admin view and for channels that
+/// render it as text.
+fn file_segments(a: &Attachment) -> String {
+    let seg = Segment::File { media: MediaRef { name: Some(a.name.clone()), url: None, file_id: None } };
+    serde_json::to_string(&[seg]).unwrap_or_else(|_| "[]".into())
 }
 
 /// Mentions a channel cannot render become plain `@name` text.
@@ -83,7 +115,8 @@ pub async fn enqueue(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>, env: 
     // A reply to a chat routes without a query, and a one-part row's insert is its own duplicate
     // check (ON CONFLICT): the hot path of every answer skips the lookup.
     let to_chat = matches!(env.to, Recipient::Chat(_));
-    if !to_chat && crate::store::outbox::exists(conn, &env.key).await? {
+    // A file is stored before its row: look first, so a repeated key stores no second copy.
+    if (!to_chat || env.attachment.is_some()) && crate::store::outbox::exists(conn, &env.key).await? {
         return Ok(0);
     }
     let person_id = match &env.to {
@@ -96,12 +129,19 @@ pub async fn enqueue(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>, env: 
         if to_chat && crate::store::outbox::exists(conn, &env.key).await? {
             return Ok(0);
         }
-        return insert(conn, &env, person_id, None, now, vec![env.segments.clone()]).await;
+        let parts = if env.segments.is_empty() { Vec::new() } else { vec![env.segments.clone()] };
+        return insert(conn, &env, person_id, None, now, parts).await;
     };
     let mut segs = mention_prefix;
     segs.extend(env.segments.iter().cloned());
     let segs = render_for(info.caps.mention, segs);
-    let parts = crate::chat::split::split_message(&segs, info.caps.max_message_chars);
+    // A file without a caption still names its recipient when it reaches them in a group.
+    let has_text = segs.iter().any(|s| !matches!(s, Segment::Text { text } if text.trim().is_empty()));
+    let parts = if has_text || env.attachment.is_none() {
+        crate::chat::split::split_message(&segs, info.caps.max_message_chars)
+    } else {
+        Vec::new()
+    };
     // Parts after the first have keys of their own: an envelope already queued must not gain
     // parts because it splits differently now.
     if to_chat && parts.len() > 1 && crate::store::outbox::exists(conn, &env.key).await? {
@@ -121,6 +161,24 @@ pub async fn enqueue(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>, env: 
             segments: &segments,
             delivery: env.delivery.as_str(),
             source: &env.source,
+            file_id: None,
+        };
+        n += crate::store::outbox::insert_routed(conn, &row, status, now).await? as usize;
+    }
+    if let Some(file) = &env.attachment {
+        let file_id = crate::store::files::insert(conn, &file.name, &file.mime, &file.bytes, now).await?;
+        let key = file_key(&env.key, n > 0);
+        let segments = file_segments(file);
+        let row = crate::store::outbox::NewRow {
+            key: &key,
+            channel: channel.as_deref(),
+            chat_kind: kind,
+            chat_id: chat_id.as_deref(),
+            person_id,
+            segments: &segments,
+            delivery: env.delivery.as_str(),
+            source: &env.source,
+            file_id: Some(file_id),
         };
         n += crate::store::outbox::insert_routed(conn, &row, status, now).await? as usize;
     }
@@ -154,6 +212,30 @@ async fn insert(
             segments: &segments,
             delivery: env.delivery.as_str(),
             source: &env.source,
+            file_id: None,
+        };
+        n += crate::store::outbox::insert_unroutable(conn, &row, now, "no channel can reach the recipient").await?
+            as usize;
+    }
+    // The file waits too: an admin's reroute (or a later binding) delivers it like the text.
+    if let Some(file) = &env.attachment {
+        let file_id = crate::store::files::insert(conn, &file.name, &file.mime, &file.bytes, now).await?;
+        let (chat_kind, chat_id, channel) = match &env.to {
+            Recipient::Chat(c) => (Some(c.kind.as_str()), Some(c.id.as_str()), Some(c.channel.as_str())),
+            Recipient::Person(_) => (None, None, None),
+        };
+        let key = file_key(&env.key, n > 0);
+        let segments = file_segments(file);
+        let row = crate::store::outbox::NewRow {
+            key: &key,
+            channel,
+            chat_kind,
+            chat_id,
+            person_id,
+            segments: &segments,
+            delivery: env.delivery.as_str(),
+            source: &env.source,
+            file_id: Some(file_id),
         };
         n += crate::store::outbox::insert_unroutable(conn, &row, now, "no channel can reach the recipient").await?
             as usize;

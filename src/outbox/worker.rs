@@ -15,7 +15,7 @@
 
 use super::ratelimit::RateLimiter;
 use super::Delivery;
-use crate::chat::{ChatKind, ChatRef, OutboundMessage, Segment, SendError};
+use crate::chat::{Attachment, ChatKind, ChatRef, OutboundMessage, Segment, SendError};
 use crate::clock::SharedClock;
 use crate::config::OutboxSettings;
 use crate::db::{begin_write, parse_ts, ts, Db};
@@ -44,6 +44,24 @@ struct Claimed {
     lease: String,
     /// When that lease ends: past it the row may be someone else's, so it is not sent.
     lease_at: DateTime<Utc>,
+    /// The file the row delivers (loaded only when it is sent).
+    file_id: Option<i64>,
+}
+
+/// How files reach channels that cannot carry them: one-time links on the HTTP listener.
+#[derive(Debug, Clone)]
+pub struct FileLinks {
+    /// Where people reach the listener (`http.public_url`), e.g. `https://dudao.example.org`;
+    /// empty: no link can be given, and the message says so.
+    pub public_url: String,
+    /// How long a link may be used.
+    pub valid_for: ChronoDuration,
+}
+
+impl Default for FileLinks {
+    fn default() -> Self {
+        FileLinks { public_url: String::new(), valid_for: ChronoDuration::hours(24) }
+    }
 }
 
 pub struct Worker {
@@ -60,6 +78,7 @@ pub struct Worker {
     counters: Counters,
     /// When expired leases were last looked for (see [`RECLAIM_EVERY`]).
     last_reclaim: std::sync::Mutex<Option<DateTime<Utc>>>,
+    files: FileLinks,
 }
 
 /// How often a claim also takes back other owners' expired leases. A lease lasts
@@ -88,6 +107,13 @@ fn claim_budget(caps: &crate::chat::Capabilities, settings: &OutboxSettings) -> 
         .min()
         .unwrap_or(MAX_CLAIMED);
     by_rate.clamp(settings.max_in_flight.max(1), MAX_CLAIMED.max(settings.max_in_flight))
+}
+
+/// A download token: 256 random bits, URL-safe.
+fn new_token() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::rng().random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// What the worker did, for tests and benchmarks (an idle queue must not keep it busy).
@@ -162,7 +188,14 @@ impl Worker {
             limiter: Arc::new(Mutex::new(limiter)),
             counters: Counters::default(),
             last_reclaim: std::sync::Mutex::new(None),
+            files: FileLinks::default(),
         }
+    }
+
+    /// Sets how files reach this channel when it cannot carry them (see [`FileLinks`]).
+    pub fn with_file_links(mut self, files: FileLinks) -> Self {
+        self.files = files;
+        self
     }
 
     fn name(&self) -> &str {
@@ -289,6 +322,7 @@ impl Worker {
                     delivery: Delivery::parse(&r.delivery).unwrap_or(Delivery::AtLeastOnce),
                     lease: lease.clone(),
                     lease_at,
+                    file_id: r.file_id,
                 }
             })
             .collect())
@@ -366,9 +400,63 @@ impl Worker {
         result
     }
 
+    /// The message a file row stands for: the file itself where the channel can carry it, else
+    /// a text with a one-time download link (or, with no public address configured, a text
+    /// saying why there is none). Only here are a file's bytes read.
+    async fn file_message(&self, c: &Claimed, file_id: i64) -> Result<OutboundMessage, Outcome> {
+        let db_error = |e: crate::sql::Error| self.failed(c, format!("cannot read the file to send: {e}"));
+        let mut conn = self.db.acquire().await.map_err(db_error)?;
+        let Some((name, mime, size)) = crate::store::files::meta(&mut conn, file_id).await.map_err(db_error)? else {
+            return Err(Outcome::Dead("the file to send was deleted".into()));
+        };
+        let caps = self.channel.capabilities();
+        if caps.can_send_files && u64::try_from(size).unwrap_or(u64::MAX) <= caps.max_file_bytes {
+            let Some(file) = crate::store::files::load(&mut conn, file_id).await.map_err(db_error)? else {
+                return Err(Outcome::Dead("the file to send was deleted".into()));
+            };
+            let attachment = Attachment { name: file.name, mime: file.mime, bytes: file.bytes.into() };
+            return Ok(OutboundMessage {
+                chat: c.chat.clone(),
+                segments: c.segments.clone(),
+                attachment: Some(attachment),
+            });
+        }
+        drop(conn);
+        let size = u64::try_from(size).unwrap_or(0);
+        let base = self.files.public_url.trim().trim_end_matches('/');
+        let text = if base.is_empty() {
+            crate::domain::files::no_link_text(&name, size)
+        } else {
+            // A fresh token per attempt: only its hash is stored, so a retry cannot reuse one.
+            let token = new_token();
+            let now = self.clock.now();
+            let expires = now + self.files.valid_for;
+            let stored = async {
+                let mut tx = begin_write(&self.db).await?;
+                let hash = crate::domain::files::token_hash(&token);
+                crate::store::files::create_link(&mut tx, file_id, &hash, now, expires).await?;
+                tx.commit().await
+            };
+            stored.await.map_err(|e| self.failed(c, format!("cannot record the download link: {e}")))?;
+            let hours = self.files.valid_for.num_hours().max(1);
+            crate::domain::files::link_text(&name, size, &format!("{base}/files/{token}"), hours)
+        };
+        tracing::debug!(channel = self.name(), id = c.id, %mime, "file sent as a text (the channel cannot carry it)");
+        let mut segments: Vec<Segment> =
+            c.segments.iter().filter(|s| !matches!(s, Segment::File { .. })).cloned().collect();
+        segments.push(Segment::text(text));
+        Ok(OutboundMessage::text(c.chat.clone(), segments))
+    }
+
     /// Hands one message to the channel and reads its answer as an outcome.
     async fn dispatch(&self, c: &Claimed) -> Outcome {
-        let msg = OutboundMessage { chat: c.chat.clone(), segments: c.segments.clone() };
+        let msg = match c.file_id {
+            None => OutboundMessage::text(c.chat.clone(), c.segments.clone()),
+            Some(file_id) => match self.file_message(c, file_id).await {
+                Ok(m) => m,
+                Err(outcome) => return outcome,
+            },
+        };
         // The channel holds no state a panic could leave half-updated for us.
         let result = match AssertUnwindSafe(self.channel.send(&msg)).catch_unwind().await {
             Ok(r) => r,

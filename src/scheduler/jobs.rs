@@ -62,7 +62,14 @@ impl Job for Retention {
     async fn run(&self, app: &JobCtx, tx: &mut Tx<'static>, _firing: &Firing) -> anyhow::Result<()> {
         let policy = crate::store::retention::Policy::from(&app.settings.retention);
         let r = crate::store::retention::prune(tx, &policy, app.clock.now()).await?;
-        tracing::info!(outbox = r.outbox, inbound = r.inbound, firings = r.firings, more = r.more, "retention sweep");
+        tracing::info!(
+            outbox = r.outbox,
+            inbound = r.inbound,
+            firings = r.firings,
+            files = r.files,
+            more = r.more,
+            "retention sweep"
+        );
         Ok(())
     }
 }

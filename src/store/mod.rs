@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod binding;
 pub mod calendar;
+pub mod files;
 pub mod groups;
 pub mod inbound;
 pub mod keys;

@@ -32,6 +32,8 @@ pub struct NewRow<'a> {
     pub segments: &'a str,
     pub delivery: &'a str,
     pub source: &'a str,
+    /// The file the row delivers (`store::files`), if it carries one.
+    pub file_id: Option<i64>,
 }
 
 /// Inserts a routed row unless its key exists; returns the rows inserted (0 or 1).
@@ -43,8 +45,8 @@ pub async fn insert_routed(
 ) -> crate::sql::Result<u64> {
     Ok(crate::sql::query(
         "INSERT INTO outbox (idempotency_key, channel, chat_kind, chat_id, person_id, segments, delivery, status,
-                 next_attempt_at, created_at, source)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+                 next_attempt_at, created_at, source, file_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(row.key)
     .bind(row.channel)
@@ -57,6 +59,7 @@ pub async fn insert_routed(
     .bind(ts(now))
     .bind(ts(now))
     .bind(row.source)
+    .bind(row.file_id)
     .execute(&mut *conn)
     .await?
     .rows_affected())
@@ -71,8 +74,8 @@ pub async fn insert_unroutable(
 ) -> crate::sql::Result<u64> {
     Ok(crate::sql::query(
         "INSERT INTO outbox (idempotency_key, person_id, chat_kind, chat_id, channel, segments, delivery, status,
-                 next_attempt_at, created_at, source, last_error)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 'unroutable', ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+                 next_attempt_at, created_at, source, last_error, file_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'unroutable', ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(row.key)
     .bind(row.person_id)
@@ -85,6 +88,7 @@ pub async fn insert_unroutable(
     .bind(ts(now))
     .bind(row.source)
     .bind(error)
+    .bind(row.file_id)
     .execute(&mut *conn)
     .await?
     .rows_affected())
@@ -151,6 +155,8 @@ pub struct HeadRow {
     pub segments: String,
     pub attempts: i64,
     pub delivery: String,
+    /// The file it delivers; its bytes are loaded only when it is sent.
+    pub file_id: Option<i64>,
 }
 
 /// Like [`take_heads`], but takes from each chat the run of up to `per_chat` rows that starts at
@@ -183,7 +189,7 @@ pub async fn take_runs(
          UPDATE outbox SET status = 'sending', lease_until = ?4
              WHERE status = 'pending'
                AND id IN (SELECT id FROM marked WHERE latest <= ?2 AND others = 0 ORDER BY id LIMIT ?3)
-             RETURNING id, chat_kind, chat_id, segments, attempts, delivery",
+             RETURNING id, chat_kind, chat_id, segments, attempts, delivery, file_id",
     )
     .bind(channel)
     .bind(ts(now))
@@ -207,6 +213,7 @@ fn head_row(r: &crate::sql::Row) -> HeadRow {
         segments: r.get("segments"),
         attempts: r.get("attempts"),
         delivery: r.get("delivery"),
+        file_id: r.get("file_id"),
     }
 }
 
@@ -231,7 +238,7 @@ pub async fn take_heads(
                    AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = o.channel AND p.chat_kind = o.chat_kind
                                    AND p.chat_id = o.chat_id AND p.id < o.id AND p.status IN ('pending', 'sending'))
                  ORDER BY o.id LIMIT ?3)
-             RETURNING id, chat_kind, chat_id, segments, attempts, delivery",
+             RETURNING id, chat_kind, chat_id, segments, attempts, delivery, file_id",
     )
     .bind(channel)
     .bind(ts(now))

@@ -1,7 +1,8 @@
 //! Retention: pruning old delivery and bookkeeping rows in bounded batches.
 //!
 //! Only rows whose work is finished go: sent or cancelled outbox rows, processed inbound messages
-//! that no workflow row references, and final firings. The audit log is never touched.
+//! that no workflow row references, final firings, and files delivered (or whose link was
+//! used or expired). The audit log is never touched.
 
 use super::Conn;
 use crate::config::RetentionSettings;
@@ -37,6 +38,8 @@ pub struct Pruned {
     pub outbox: u64,
     pub inbound: u64,
     pub firings: u64,
+    /// Delivered files whose bytes are no longer needed (always pruned: they are the bulk).
+    pub files: u64,
     /// The batch bound was reached somewhere: more rows are due for the next run.
     pub more: bool,
 }
@@ -120,5 +123,10 @@ pub async fn prune(conn: &mut Conn, p: &Policy, now: DateTime<Utc>) -> crate::sq
         out.firings = n;
         out.more |= more;
     }
+    // A delivered file is gone from the database at the next run, whatever `outbox_days` says:
+    // once no undelivered row and no usable link needs it, its bytes serve nobody.
+    let (files, _links) = super::files::prune(conn, now, p.batch_size.max(1)).await?;
+    out.files = files;
+    out.more |= files >= u64::from(p.batch_size.max(1));
     Ok(out)
 }

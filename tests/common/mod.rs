@@ -53,12 +53,15 @@ impl Harness {
         let settings = settings_for(&dir, extra_toml);
         let (_in_w, in_r) = tokio::io::duplex(1 << 16);
         let (out_w, mut out_r) = tokio::io::duplex(1 << 20);
-        let console = Arc::new(ConsoleChannel::new(
-            "console",
-            settings.service.bot_name.clone(),
-            Box::new(tokio::io::BufReader::new(in_r)),
-            Box::new(out_w),
-        ));
+        let console = Arc::new(
+            ConsoleChannel::new(
+                "console",
+                settings.service.bot_name.clone(),
+                Box::new(tokio::io::BufReader::new(in_r)),
+                Box::new(out_w),
+            )
+            .with_files_dir(dir.path().join("files")),
+        );
         let output = Arc::new(Mutex::new(String::new()));
         let sink = output.clone();
         tokio::spawn(async move {
@@ -154,4 +157,59 @@ pub async fn first_person(db: &dudao::db::Db, role: &str) -> String {
         .fetch_one(db)
         .await
         .unwrap()
+}
+
+/// One part of a `multipart/form-data` body: its field name, file name (as sent, raw UTF-8 or
+/// RFC 5987 `filename*` decoded) and content — what a platform's upload endpoint reads.
+#[derive(Debug, Clone)]
+pub struct FormPart {
+    pub name: String,
+    pub file_name: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+}
+
+fn header_param(headers: &str, key: &str) -> Option<String> {
+    let start = headers.find(&format!("{key}=\""))? + key.len() + 2;
+    let end = headers[start..].find('"')? + start;
+    Some(headers[start..end].to_string())
+}
+
+/// Splits a `multipart/form-data` body by the boundary its `Content-Type` names.
+pub fn parse_multipart(content_type: &str, body: &[u8]) -> Vec<FormPart> {
+    let Some(boundary) = content_type.split("boundary=").nth(1).map(|b| b.trim_matches('"').to_string()) else {
+        return Vec::new();
+    };
+    let delim = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut pos = match find(body, delim.as_bytes(), 0) {
+        Some(p) => p + delim.len(),
+        None => return parts,
+    };
+    while body.get(pos..pos + 2) == Some(b"\r\n") {
+        let head_end = match find(body, b"\r\n\r\n", pos) {
+            Some(e) => e,
+            None => break,
+        };
+        let headers = String::from_utf8_lossy(&body[pos + 2..head_end]).into_owned();
+        let next = match find(body, format!("\r\n{delim}").as_bytes(), head_end + 4) {
+            Some(n) => n,
+            None => break,
+        };
+        let file_name = header_param(&headers, "filename").or_else(|| {
+            let start = headers.find("filename*=utf-8''").or_else(|| headers.find("filename*=UTF-8''"))? + 17;
+            let raw: String = headers[start..].chars().take_while(|c| !matches!(c, ';' | '\r' | '\n')).collect();
+            Some(percent_encoding::percent_decode_str(&raw).decode_utf8_lossy().into_owned())
+        });
+        parts.push(FormPart {
+            name: header_param(&headers, "name").unwrap_or_default(),
+            file_name,
+            bytes: body[head_end + 4..next].to_vec(),
+        });
+        pos = next + 2 + delim.len();
+    }
+    parts
 }

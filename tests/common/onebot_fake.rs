@@ -55,6 +55,15 @@ impl Action {
     pub fn is_send(&self) -> bool {
         self.action == "send_group_msg" || self.action == "send_private_msg"
     }
+    pub fn is_upload(&self) -> bool {
+        self.action == "upload_group_file" || self.action == "upload_private_file"
+    }
+    /// An upload's content, decoded from its `base64://` form.
+    pub fn file_bytes(&self) -> Option<Vec<u8>> {
+        use base64::Engine;
+        let b64 = self.params["file"].as_str()?.strip_prefix("base64://")?;
+        base64::engine::general_purpose::STANDARD.decode(b64).ok()
+    }
 }
 
 fn segments(v: &Value) -> Vec<Value> {
@@ -240,6 +249,25 @@ impl FakeConn {
         let params = v["params"].clone();
         let behaviour = *self.rec.behaviour.lock().unwrap();
         let (reply, ok) = match action {
+            // NapCat answers an upload once QQ has the file, with its file id.
+            "upload_group_file" | "upload_private_file" => match behaviour {
+                Behaviour::Ok => {
+                    let id = self.rec.next_msg_id.fetch_sub(1, Ordering::SeqCst);
+                    (
+                        Some(
+                            json!({"status": "ok", "retcode": 0, "data": {"file_id": format!("/f{id}")}, "message": "", "wording": ""}),
+                        ),
+                        true,
+                    )
+                }
+                Behaviour::Fail(code) => (
+                    Some(
+                        json!({"status": "failed", "retcode": code, "data": null, "message": "fake failure", "wording": "上传失败"}),
+                    ),
+                    false,
+                ),
+                Behaviour::Silent => (None, false),
+            },
             "send_group_msg" | "send_private_msg" | "send_msg" => match behaviour {
                 Behaviour::Ok => {
                     let id = self.rec.next_msg_id.fetch_sub(1, Ordering::SeqCst);

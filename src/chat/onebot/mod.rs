@@ -28,6 +28,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub const PLATFORM: &str = "qq";
+/// The largest file uploaded over the socket: it travels base64-encoded (4/3 larger) in one
+/// WebSocket frame, and 16 MiB is a common frame limit (tungstenite's default). Larger files go
+/// as download links.
+pub const MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
+
 /// Paths the reverse WebSocket is served on (NoneBot's, so existing NapCat configs work).
 pub const REVERSE_PATHS: &[&str] = &["/onebot/v11/ws", "/onebot/v11/ws/", "/onebot/v11/", "/onebot/v11"];
 
@@ -69,6 +74,9 @@ pub struct OneBotSettings {
     /// Forward mode: first reconnect delay, doubled after each failure up to the maximum.
     pub reconnect_initial_ms: u64,
     pub reconnect_max_ms: u64,
+    /// How long to wait for a file upload's result (`upload_group_file`): the implementation
+    /// answers only once QQ has the file.
+    pub upload_timeout_ms: u64,
 }
 
 impl Default for OneBotSettings {
@@ -90,6 +98,7 @@ impl Default for OneBotSettings {
             mention_all: false,
             reconnect_initial_ms: 1_000,
             reconnect_max_ms: 60_000,
+            upload_timeout_ms: 120_000,
         }
     }
 }
@@ -167,6 +176,9 @@ impl OneBotSettings {
             // With a minimum spacing, one send at a time: bursts are what gets QQ accounts
             // restricted. Without one, the operator opted into pipelined sends.
             max_concurrent_sends: if self.min_interval_ms > 0 { 1 } else { self.max_in_flight.max(1) },
+            // upload_group_file / upload_private_file (NapCat, LLBot, Lagrange extensions).
+            can_send_files: true,
+            max_file_bytes: MAX_UPLOAD_BYTES,
         }
     }
 
@@ -356,6 +368,32 @@ impl OneBotChannel {
         Some(wire::to_inbound(&self.settings.name, account, ev, |k| self.is_ours(k), chrono::Utc::now()))
     }
 
+    /// Uploads a file into a group's files or a private chat. Its status is read like any
+    /// action's (failed → permanent or transient by retcode, no answer → unknown).
+    async fn upload(
+        &self,
+        account: &str,
+        conn: &Conn,
+        kind: ChatKind,
+        target: i64,
+        file: &crate::chat::Attachment,
+    ) -> Result<SendReceipt, SendError> {
+        let (action, params) = wire::upload_action(kind, target, &file.name, &file.bytes);
+        let _permit = self.in_flight.acquire().await.map_err(|_| CallError::Closed.to_send_error())?;
+        let timeout = Duration::from_millis(self.settings.upload_timeout_ms.max(self.settings.api_timeout_ms).max(1));
+        match conn.call_ok(action, params, timeout).await {
+            Ok(_) => {
+                tracing::info!(channel = %self.settings.name, account, action, file = %file.name, bytes = file.bytes.len(), "file uploaded");
+                // An uploaded file is not a message that can be quoted: no message id.
+                Ok(SendReceipt { platform_msg_id: None })
+            }
+            Err(e) => {
+                tracing::warn!(channel = %self.settings.name, account, action, error = %e, "OneBot file upload failed");
+                Err(e.to_send_error())
+            }
+        }
+    }
+
     /// Calls an action on `account` (or any connected account).
     pub async fn call(&self, account: Option<&str>, action: &str, params: Value) -> Result<Value, CallError> {
         let conn = {
@@ -417,6 +455,9 @@ impl Channel for OneBotChannel {
         let Some((account, conn)) = self.pick(msg.chat.kind, &msg.chat.id, &msg.segments) else {
             return Err(CallError::NotConnected.to_send_error());
         };
+        if let Some(file) = &msg.attachment {
+            return self.upload(&account, &conn, msg.chat.kind, target, file).await;
+        }
         let message = wire::to_wire(&msg.segments, &account, self.settings.mention_all);
         if message.is_empty() {
             return Err(SendError::Permanent("nothing to send".into()));

@@ -596,6 +596,18 @@ pub fn send_action(kind: ChatKind, target: i64, message: &[WireSegment]) -> (&'s
     }
 }
 
+/// The action uploading a file (NapCat, LLBot and Lagrange extensions): into the group's files,
+/// or to a person privately. The content goes inline as `base64://…`, so the implementation
+/// needs no access to our disk.
+pub fn upload_action(kind: ChatKind, target: i64, name: &str, bytes: &[u8]) -> (&'static str, Value) {
+    use base64::Engine;
+    let file = format!("base64://{}", base64::engine::general_purpose::STANDARD.encode(bytes));
+    match kind {
+        ChatKind::Group => ("upload_group_file", json!({ "group_id": target, "file": file, "name": name })),
+        ChatKind::Private => ("upload_private_file", json!({ "user_id": target, "file": file, "name": name })),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -868,5 +880,15 @@ mod tests {
         let (action, params) = send_action(ChatKind::Group, 123, &w);
         assert_eq!(action, "send_group_msg");
         assert_eq!(params, json!({"group_id": 123, "message": [{"type": "text", "data": {"text": "x"}}]}));
+    }
+
+    #[test]
+    fn uploads_carry_the_file_inline_with_its_name() {
+        let (action, p) = upload_action(ChatKind::Group, 700_100, "周报统计.xlsx", b"\x00\xffPK");
+        assert_eq!(action, "upload_group_file");
+        assert_eq!(p, json!({"group_id": 700_100, "file": "base64://AP9QSw==", "name": "周报统计.xlsx"}));
+        let (action, p) = upload_action(ChatKind::Private, 12345, "a.docx", b"");
+        assert_eq!(action, "upload_private_file");
+        assert_eq!(p, json!({"user_id": 12345, "file": "base64://", "name": "a.docx"}));
     }
 }

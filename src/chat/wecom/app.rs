@@ -12,7 +12,10 @@
 
 use super::callback::{self, CallbackState};
 use super::crypto::{decode_aes_key, MsgCrypt};
-use super::{api_url, classify, status_error, transport_error, DEFAULT_API_BASE, PLATFORM};
+use super::{
+    api_url, classify, status_error, transport_error, upload_media, UploadReply, DEFAULT_API_BASE, MAX_FILE_BYTES,
+    PLATFORM,
+};
 use crate::chat::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
 use crate::chat::model::{plain_text, ChatKind, OutboundMessage};
 use crate::chat::registry::{Built, Configured, Factory};
@@ -155,6 +158,9 @@ impl WecomAppSettings {
             global_limits,
             per_chat_limits,
             max_concurrent_sends: 4,
+            // media/upload, then a `file` message to the member.
+            can_send_files: true,
+            max_file_bytes: MAX_FILE_BYTES,
         }
     }
 }
@@ -248,6 +254,24 @@ impl WecomAppChannel {
         Ok(r.access_token)
     }
 
+    /// `media/upload?access_token=…&type=file`; returns the media id. A token WeCom calls
+    /// invalid is fetched again once, as for messages.
+    async fn upload(&self, file: &crate::chat::Attachment) -> Result<String, SendError> {
+        let url = api_url(&self.settings.api_base_url, "/cgi-bin/media/upload");
+        let what = "企业微信应用上传文件";
+        let token = self.access_token(false).await?;
+        let mut reply: UploadReply = upload_media(&self.http, &url, &[("access_token", &token)], file, what).await?;
+        if token_rejected(reply.errcode) {
+            let token = self.access_token(true).await?;
+            reply = upload_media(&self.http, &url, &[("access_token", &token)], file, what).await?;
+        }
+        classify(reply.errcode, &reply.errmsg, self.rate_limited_retry())?;
+        if reply.media_id.is_empty() {
+            return Err(SendError::Transient("企业微信应用上传文件没有返回 media_id".into()));
+        }
+        Ok(reply.media_id)
+    }
+
     async fn post_message(&self, token: &str, body: &serde_json::Value) -> Result<SendReply, SendError> {
         let url = api_url(&self.settings.api_base_url, "/cgi-bin/message/send");
         let resp = self
@@ -287,16 +311,29 @@ impl Channel for WecomAppChannel {
                 "企业微信自建应用不能发到群聊；请为该群配置群机器人 (channels.wecom_robot)".into(),
             ));
         }
-        let content = plain_text(&msg.segments);
-        if content.len() > 2048 {
-            return Err(SendError::Permanent("消息超过企业微信 2048 字节的长度限制".into()));
-        }
-        let body = json!({
-            "touser": msg.chat.id,
-            "msgtype": "text",
-            "agentid": self.settings.agent_id,
-            "text": { "content": content },
-        });
+        let body = match &msg.attachment {
+            Some(file) => {
+                let media_id = self.upload(file).await?;
+                json!({
+                    "touser": msg.chat.id,
+                    "msgtype": "file",
+                    "agentid": self.settings.agent_id,
+                    "file": { "media_id": media_id },
+                })
+            }
+            None => {
+                let content = plain_text(&msg.segments);
+                if content.len() > 2048 {
+                    return Err(SendError::Permanent("消息超过企业微信 2048 字节的长度限制".into()));
+                }
+                json!({
+                    "touser": msg.chat.id,
+                    "msgtype": "text",
+                    "agentid": self.settings.agent_id,
+                    "text": { "content": content },
+                })
+            }
+        };
         let mut token = self.access_token(false).await?;
         let mut reply = self.post_message(&token, &body).await?;
         if token_rejected(reply.errcode) {

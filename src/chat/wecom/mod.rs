@@ -84,6 +84,50 @@ pub(crate) fn status_error(what: &str, status: reqwest::StatusCode) -> SendError
     }
 }
 
+/// WeCom takes files of at most 20 MB (group robot `upload_media` and app `media/upload`).
+pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
+
+/// What `upload_media` / `media/upload` answer.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct UploadReply {
+    #[serde(default)]
+    pub errcode: i64,
+    #[serde(default)]
+    pub errmsg: String,
+    #[serde(default)]
+    pub media_id: String,
+}
+
+/// Posts a file as `multipart/form-data` in the part `media` (WeCom's temporary media upload,
+/// `type=file`) and returns WeCom's answer. `query` carries the credential (robot key or access
+/// token). The file name goes as raw UTF-8, as browsers send it: WeCom shows it to readers.
+pub(crate) async fn upload_media(
+    http: &reqwest::Client,
+    url: &str,
+    query: &[(&str, &str)],
+    file: &crate::chat::Attachment,
+    what: &str,
+) -> Result<UploadReply, SendError> {
+    let name: String = file.name.chars().map(|c| if matches!(c, '"' | '\r' | '\n' | '\\') { '_' } else { c }).collect();
+    let part = reqwest::multipart::Part::bytes(file.bytes.to_vec())
+        .file_name(name)
+        .mime_str(&file.mime)
+        .map_err(|e| SendError::Permanent(format!("{what}: 文件类型无效 ({}): {e}", file.mime)))?;
+    let form = reqwest::multipart::Form::new().percent_encode_noop().part("media", part);
+    let resp = http
+        .post(url)
+        .query(query)
+        .query(&[("type", "file")])
+        .multipart(form)
+        .send()
+        .await
+        .map_err(|e| transport_error(what, e))?;
+    if !resp.status().is_success() {
+        return Err(status_error(what, resp.status()));
+    }
+    resp.json().await.map_err(|e| SendError::Transient(format!("{what} 回应无法解析: {}", e.without_url())))
+}
+
 /// Joins an API base URL and a path, tolerating a trailing slash on the base.
 pub(crate) fn api_url(base: &str, path: &str) -> String {
     format!("{}{}", base.trim_end_matches('/'), path)

@@ -9,7 +9,10 @@
 //! user id (`mentioned_list`, or `<@userid>` inline in markdown), otherwise by mobile number
 //! (`mentioned_mobile_list`; text format only). The name is also written inline as `@姓名`.
 
-use super::{api_url, classify, status_error, transport_error, ApiReply, DEFAULT_API_BASE, PLATFORM};
+use super::{
+    api_url, classify, status_error, transport_error, upload_media, ApiReply, DEFAULT_API_BASE, MAX_FILE_BYTES,
+    PLATFORM,
+};
 use crate::chat::channel::{
     Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt, MOBILE_MENTION_PREFIX,
 };
@@ -187,6 +190,9 @@ impl WecomRobotChannel {
             global_limits: vec![Rate::per_minute(settings.max_per_minute.max(1))],
             per_chat_limits: Vec::new(),
             max_concurrent_sends: 1,
+            // upload_media, then a `file` message naming the media id.
+            can_send_files: true,
+            max_file_bytes: MAX_FILE_BYTES,
         };
         let url = api_url(&settings.api_base_url, "/cgi-bin/webhook/send");
         Ok(WecomRobotChannel { settings, caps, http, url })
@@ -267,6 +273,44 @@ pub fn build_body(format: RobotFormat, segments: &[Segment]) -> serde_json::Valu
     }
 }
 
+impl WecomRobotChannel {
+    /// Posts one message body to the robot's webhook.
+    async fn post(&self, body: &serde_json::Value) -> Result<SendReceipt, SendError> {
+        let key = self.settings.webhook_key();
+        let resp = self
+            .http
+            .post(&self.url)
+            .query(&[("key", key.as_str())])
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| transport_error("企业微信群机器人无法连接", e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(status_error("企业微信群机器人", status));
+        }
+        let reply: ApiReply = resp
+            .json()
+            .await
+            .map_err(|e| SendError::Transient(format!("企业微信群机器人的回应无法解析: {}", e.without_url())))?;
+        classify(reply.errcode, &reply.errmsg, Duration::from_secs(self.settings.rate_limited_retry_secs))?;
+        Ok(SendReceipt { platform_msg_id: None })
+    }
+
+    /// `upload_media?key=…&type=file`, then a `file` message with the media id. A retry uploads
+    /// again: a media id lives three days, but keeping it would need a write per attempt.
+    async fn send_file(&self, file: &crate::chat::Attachment) -> Result<SendReceipt, SendError> {
+        let key = self.settings.webhook_key();
+        let url = api_url(&self.settings.api_base_url, "/cgi-bin/webhook/upload_media");
+        let reply = upload_media(&self.http, &url, &[("key", key.as_str())], file, "企业微信群机器人上传文件").await?;
+        classify(reply.errcode, &reply.errmsg, Duration::from_secs(self.settings.rate_limited_retry_secs))?;
+        if reply.media_id.is_empty() {
+            return Err(SendError::Transient("企业微信群机器人上传文件没有返回 media_id".into()));
+        }
+        self.post(&json!({ "msgtype": "file", "file": { "media_id": reply.media_id } })).await
+    }
+}
+
 #[async_trait]
 impl Channel for WecomRobotChannel {
     fn name(&self) -> &str {
@@ -291,6 +335,9 @@ impl Channel for WecomRobotChannel {
                 msg.chat.id
             )));
         }
+        if let Some(file) = &msg.attachment {
+            return self.send_file(file).await;
+        }
         let body = build_body(self.settings.format, &msg.segments);
         let content_bytes = body.pointer("/text/content").or(body.pointer("/markdown/content"));
         if content_bytes.and_then(|c| c.as_str()).is_some_and(|c| c.len() > self.settings.max_bytes()) {
@@ -299,25 +346,7 @@ impl Channel for WecomRobotChannel {
                 self.settings.max_bytes()
             )));
         }
-        let key = self.settings.webhook_key();
-        let resp = self
-            .http
-            .post(&self.url)
-            .query(&[("key", key.as_str())])
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| transport_error("企业微信群机器人无法连接", e))?;
-        let status = resp.status();
-        if !status.is_success() {
-            return Err(status_error("企业微信群机器人", status));
-        }
-        let reply: ApiReply = resp
-            .json()
-            .await
-            .map_err(|e| SendError::Transient(format!("企业微信群机器人的回应无法解析: {}", e.without_url())))?;
-        classify(reply.errcode, &reply.errmsg, Duration::from_secs(self.settings.rate_limited_retry_secs))?;
-        Ok(SendReceipt { platform_msg_id: None })
+        self.post(&body).await
     }
 
     async fn run(self: Arc<Self>, _ctx: ChannelContext) -> anyhow::Result<()> {
