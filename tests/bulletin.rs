@@ -93,7 +93,8 @@ async fn preview_corrections_docx_and_cli() {
     // The draft of last month, county-wide, in one console message.
     let out = h.say("sup: 通报 预览").await;
     assert!(out.contains("示例县责任督学挂牌督导工作通报（2026年第1期）"), "{out}");
-    for heading in ["一、基本情况", "二、工作亮点", "三、存在问题", "四、整改要求", "五、通报名单"] {
+    for heading in ["一、基本情况", "二、工作亮点", "三、存在问题", "四、整改要求", "五、通报名单"]
+    {
         assert!(out.contains(heading), "{heading}: {out}");
     }
     assert!(out.contains("周报：本月无应报周报。"), "{out}");
@@ -137,9 +138,10 @@ async fn preview_corrections_docx_and_cli() {
     let app = h.app().clone();
     let nov = Month::new(2026, 11).unwrap();
     let mut conn = app.db.acquire().await.unwrap();
-    let draft = dudao::app::bulletin::draft(&mut conn, &app.settings, Shanghai, nov, &Target::county(), clock_today(&clock))
-        .await
-        .unwrap();
+    let draft =
+        dudao::app::bulletin::draft(&mut conn, &app.settings, Shanghai, nov, &Target::county(), clock_today(&clock))
+            .await
+            .unwrap();
     drop(conn);
     let xml = document_xml(docx::to_docx(&draft).unwrap());
     for needle in [

@@ -49,7 +49,11 @@ pub async fn draft(
     let names = Names {
         zones: store::people::active_zones(conn).await?,
         schools: store::people::active_schools(conn).await?.into_iter().map(|(id, name, ..)| (id, name)).collect(),
-        inspectors: store::people::active_inspectors(conn).await?.into_iter().map(|(id, name, ..)| (id, name)).collect(),
+        inspectors: store::people::active_inspectors(conn)
+            .await?
+            .into_iter()
+            .map(|(id, name, ..)| (id, name))
+            .collect(),
     };
     let opts = Options {
         county: settings.bulletin.county.clone(),
@@ -169,8 +173,13 @@ async fn edit(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
     if b::is_restore(e.text) {
         let had = store::bulletin::clear_override(ctx.tx, key, e.section).await?;
         if had {
-            ctx.audit("bulletin", Some(format!("{period}:{scope}")), "restored", json!({ "section": e.section.as_str() }))
-                .await?;
+            ctx.audit(
+                "bulletin",
+                Some(format!("{period}:{scope}")),
+                "restored",
+                json!({ "section": e.section.as_str() }),
+            )
+            .await?;
             ctx.reply(format!("已恢复{what}“{title}”的自动生成内容。"));
         } else {
             ctx.reply(format!("{what}“{title}”没有修改过，仍是自动生成的内容。"));
@@ -204,7 +213,9 @@ async fn publish_groups(
     let mut out: Vec<store::groups::Group> = Vec::new();
     for p in settings.bulletin.groups.iter().filter_map(|p| GroupPurpose::parse(p)) {
         let zone = match (target.scope, p) {
-            (Scope::Zone(z), GroupPurpose::ZoneInspectors | GroupPurpose::ZoneSchools | GroupPurpose::School) => Some(z),
+            (Scope::Zone(z), GroupPurpose::ZoneInspectors | GroupPurpose::ZoneSchools | GroupPurpose::School) => {
+                Some(z)
+            }
             _ => None,
         };
         for g in store::groups::with_purpose(conn, p, zone, None).await? {
@@ -220,7 +231,8 @@ async fn publish(ctx: &mut Ctx<'_>, words: &[&str], again: bool) -> anyhow::Resu
     let Some((month, target)) = target_of(ctx, words).await? else { return Ok(()) };
     let (period, scope) = (month.key(), target.key());
     let key = Key { kind: MONTHLY, period: &period, scope: &scope };
-    let what = format!("{}{}督导通报", month.label(), if target.scope == Scope::County { "全县" } else { &target.label });
+    let what =
+        format!("{}{}督导通报", month.label(), if target.scope == Scope::County { "全县" } else { &target.label });
     let previous = store::bulletin::latest(ctx.tx, key).await?;
     if let (Some(p), false) = (&previous, again) {
         ctx.reply(format!(

@@ -60,15 +60,14 @@ pub async fn set_override(
 
 /// Drops one section's correction; whether there was one.
 pub async fn clear_override(conn: &mut Conn, key: Key<'_>, section: Section) -> crate::sql::Result<bool> {
-    let done = crate::sql::query(
-        "DELETE FROM bulletin_overrides WHERE kind = ? AND period = ? AND scope = ? AND section = ?",
-    )
-    .bind(key.kind)
-    .bind(key.period)
-    .bind(key.scope)
-    .bind(section.as_str())
-    .execute(conn)
-    .await?;
+    let done =
+        crate::sql::query("DELETE FROM bulletin_overrides WHERE kind = ? AND period = ? AND scope = ? AND section = ?")
+            .bind(key.kind)
+            .bind(key.period)
+            .bind(key.scope)
+            .bind(section.as_str())
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() > 0)
 }
 

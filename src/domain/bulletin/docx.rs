@@ -5,8 +5,7 @@
 use std::io::Cursor;
 
 use docx_rs::{
-    AlignmentType, Docx, LineSpacing, Paragraph, Run, RunFonts, Style, StyleType, Table, TableCell, TableRow,
-    WidthType,
+    AlignmentType, Docx, LineSpacing, Paragraph, Run, RunFonts, Style, StyleType, Table, TableCell, TableRow, WidthType,
 };
 
 use super::{Bulletin, Section};
@@ -122,8 +121,8 @@ pub fn to_docx(b: &Bulletin) -> Result<Vec<u8>, DocxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::bulletin::{SectionText, Target};
     use crate::domain::bulletin::{Month, Table as Figures};
+    use crate::domain::bulletin::{SectionText, Target};
     use std::io::Read;
 
     #[test]
@@ -137,7 +136,9 @@ mod tests {
             date_line: "2026年12月2日".into(),
             sections: Section::ALL
                 .into_iter()
-                .map(|s| SectionText { section: s, paragraphs: vec![format!("{}正文", s.title())], overridden: false })
+                .map(|s| SectionText {
+                    section: s, paragraphs: vec![format!("{}正文", s.title())], overridden: false
+                })
                 .collect(),
             table: Figures {
                 caption: "主要指标".into(),

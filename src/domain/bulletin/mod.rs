@@ -560,8 +560,7 @@ fn requirements(f: &Figures, as_of: NaiveDate) -> Vec<String> {
         None => format!("截至{}，无逾期未整改问题，请继续保持。", md(as_of)),
     };
     vec![
-        "1. 各学校要对照问题清单逐项整改，在整改期限内完成并上传整改佐证材料；责任督学要及时核查，按期销号。"
-            .into(),
+        "1. 各学校要对照问题清单逐项整改，在整改期限内完成并上传整改佐证材料；责任督学要及时核查，按期销号。".into(),
         format!("2. {overdue}"),
         "3. 各责任督学要按月完成督导定额，按时报送周报，做到挂牌学校督导全覆盖。".into(),
     ]
@@ -628,11 +627,10 @@ fn table_row(label: &str, f: &Figures) -> Vec<String> {
 
 fn table(rows: &Rows, zones: &[(i64, String)], period: Period, scope: Scope, opts: &Options, all: &Figures) -> Table {
     let header = ["责任区", "周报按时率", "督导次数/定额", "学校覆盖率", "新发现问题", "整改率", "逾期问题"];
-    let mut out = Table {
-        caption: "主要指标".into(),
-        header: header.iter().map(|s| s.to_string()).collect(),
-        rows: Vec::new(),
-    };
+    let mut out =
+        Table {
+            caption: "主要指标".into(), header: header.iter().map(|s| s.to_string()).collect(), rows: Vec::new()
+        };
     match scope {
         Scope::County => {
             for (z, name) in zones {
@@ -844,7 +842,11 @@ mod tests {
                 weekly("2026-W45", 2, 20, true, true),
                 weekly("2026-W46", 2, 20, false, false),
             ],
-            visits: vec![visit(1, 1, 101, 10, d(11, 3)), visit(2, 1, 102, 10, d(11, 10)), visit(3, 2, 201, 20, d(11, 12))],
+            visits: vec![
+                visit(1, 1, 101, 10, d(11, 3)),
+                visit(2, 1, 102, 10, d(11, 10)),
+                visit(3, 2, 201, 20, d(11, 12)),
+            ],
             schools: vec![
                 SchoolRow { id: 101, zone_id: 10, inspectors: vec![1] },
                 SchoolRow { id: 102, zone_id: 10, inspectors: vec![1] },
@@ -856,7 +858,14 @@ mod tests {
             ],
             items: vec![
                 // Closed early: deadline 20 Nov, closed 15 Nov.
-                item(1, 101, 10, 1, 6, vec![ev(d(11, 3), "created", Notified, d(11, 20)), ev(d(11, 15), "closed", Closed, d(11, 20))]),
+                item(
+                    1,
+                    101,
+                    10,
+                    1,
+                    6,
+                    vec![ev(d(11, 3), "created", Notified, d(11, 20)), ev(d(11, 15), "closed", Closed, d(11, 20))],
+                ),
                 // Open, overdue since 10 Nov (20 days on 30 Nov), listed on the bulletin on 20 Nov.
                 item(2, 201, 20, 2, 6, vec![ev(d(11, 2), "created", Notified, d(11, 10))]),
                 // Open, not yet due.
@@ -877,13 +886,7 @@ mod tests {
     }
 
     fn opts(name_schools: bool) -> Options {
-        Options {
-            county: "示例县".into(),
-            name_schools,
-            per_inspector_per_month: 2,
-            issue_no: 11,
-            today: d(12, 2),
-        }
+        Options { county: "示例县".into(), name_schools, per_inspector_per_month: 2, issue_no: 11, today: d(12, 2) }
     }
 
     fn nov() -> Month {
