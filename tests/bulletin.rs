@@ -107,6 +107,11 @@ async fn preview_corrections_docx_and_cli() {
     assert!(!out.contains("实验小学"), "schools are not named by default: {out}");
     assert!(out.contains("通报 发布 2026-11"), "{out}");
 
+    // One zone's bulletin: its own title, issue count and list (实验小学 is in Z01).
+    let out = h.say("sup: 通报 预览 上月 Z01").await;
+    assert!(out.contains("示例县第一督学责任区责任督学挂牌督导工作通报（2026年第1期）"), "{out}");
+    assert!(out.contains("2026年11月，第一督学责任区共有责任督学") && out.contains("1. W2 "), "{out}");
+
     // A correction, seen in the next preview, then restored.
     let out = h.say("sup: 通报 修改 2026-11 亮点 城关三小食堂管理规范，值得推广。").await;
     assert!(out.contains("已修改2026年11月通报草稿的“工作亮点”"), "{out}");

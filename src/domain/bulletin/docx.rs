@@ -110,7 +110,7 @@ pub fn to_docx(b: &Bulletin) -> Result<Vec<u8>, DocxError> {
             doc = doc
                 .add_paragraph(para("BulletinHeaderCell", &format!("表1 {}", b.table.caption)))
                 .add_table(figures_table(b))
-                .add_paragraph(Paragraph::new());
+                .add_paragraph(Paragraph::new().style("BulletinBody"));
         }
     }
     let mut out = Cursor::new(Vec::new());
