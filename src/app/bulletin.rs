@@ -290,6 +290,8 @@ async fn publish(ctx: &mut Ctx<'_>, words: &[&str], again: bool) -> anyhow::Resu
         return Ok(());
     }
     ctx.outgoing.extend(sends);
+    // 重新发布 of a bulletin never published is its first publication, and says so.
+    let again = revision > 1;
     ctx.audit(
         "bulletin",
         Some(format!("{period}:{scope}")),

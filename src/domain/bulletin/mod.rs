@@ -298,11 +298,18 @@ pub fn build(rows: &Rows, names: &Names, month: Month, target: &Target, opts: &O
         _ => names.zones.clone(),
     };
     let listed = listed(rows, &f.rectify, period, scope, as_of);
+    // Each zone's figures, once: the county's table rows and its highlights read them.
+    let per_zone: Vec<(String, Figures)> = match scope {
+        Scope::County => {
+            zones.iter().map(|(z, name)| (name.clone(), figures(rows, period, Scope::Zone(*z), opts))).collect()
+        }
+        _ => Vec::new(),
+    };
     let sections = vec![
         SectionText { section: Section::Basics, paragraphs: basics(rows, &f, month, target, as_of), overridden: false },
         SectionText {
             section: Section::Highlights,
-            paragraphs: highlights(rows, names, &f, &zones, period, target, opts),
+            paragraphs: highlights(rows, names, &f, &per_zone, period, target, opts),
             overridden: false,
         },
         SectionText {
@@ -328,7 +335,7 @@ pub fn build(rows: &Rows, names: &Names, month: Month, target: &Target, opts: &O
         issuer: format!("{}教育督导室", opts.county),
         date_line: cn_date(opts.today),
         sections,
-        table: table(rows, &zones, period, scope, opts, &f),
+        table: table(&zones, &per_zone, scope, &f),
     }
 }
 
@@ -392,7 +399,7 @@ fn highlights(
     rows: &Rows,
     names: &Names,
     f: &Figures,
-    zones: &[(i64, String)],
+    per_zone: &[(String, Figures)],
     period: Period,
     target: &Target,
     opts: &Options,
@@ -404,31 +411,18 @@ fn highlights(
     };
     if zone_scope.is_none() {
         // Whole zones: the county bulletin praises zones, not people one by one.
-        let full_weekly: Vec<String> = zones
+        let full_weekly: Vec<&str> = per_zone
             .iter()
-            .filter(|(z, _)| {
-                let w = stats::weekly::figures(&rows.weekly, period, Scope::Zone(*z));
-                w.expected > 0 && w.on_time == w.expected
-            })
-            .map(|(_, n)| n.clone())
+            .filter(|(_, z)| z.weekly.expected > 0 && z.weekly.on_time == z.weekly.expected)
+            .map(|(n, _)| n.as_str())
             .collect();
         if !full_weekly.is_empty() {
             out.push(format!("{}周报全部按时报送。", full_weekly.join("、")));
         }
-        let full_cover: Vec<String> = zones
+        let full_cover: Vec<&str> = per_zone
             .iter()
-            .filter(|(z, _)| {
-                let v = stats::visits::figures(
-                    &rows.visits,
-                    &rows.schools,
-                    &rows.inspectors,
-                    opts.per_inspector_per_month,
-                    period,
-                    Scope::Zone(*z),
-                );
-                v.schools_assigned > 0 && v.schools_covered == v.schools_assigned
-            })
-            .map(|(_, n)| n.clone())
+            .filter(|(_, z)| z.visits.schools_assigned > 0 && z.visits.schools_covered == z.visits.schools_assigned)
+            .map(|(n, _)| n.as_str())
             .collect();
         if !full_cover.is_empty() {
             out.push(format!("{}实现挂牌学校督导全覆盖。", full_cover.join("、")));
@@ -625,7 +619,7 @@ fn table_row(label: &str, f: &Figures) -> Vec<String> {
     ]
 }
 
-fn table(rows: &Rows, zones: &[(i64, String)], period: Period, scope: Scope, opts: &Options, all: &Figures) -> Table {
+fn table(zones: &[(i64, String)], per_zone: &[(String, Figures)], scope: Scope, all: &Figures) -> Table {
     let header = ["责任区", "周报按时率", "督导次数/定额", "学校覆盖率", "新发现问题", "整改率", "逾期问题"];
     let mut out =
         Table {
@@ -633,8 +627,8 @@ fn table(rows: &Rows, zones: &[(i64, String)], period: Period, scope: Scope, opt
         };
     match scope {
         Scope::County => {
-            for (z, name) in zones {
-                out.rows.push(table_row(name, &figures(rows, period, Scope::Zone(*z), opts)));
+            for (name, f) in per_zone {
+                out.rows.push(table_row(name, f));
             }
             out.rows.push(table_row("全县合计", all));
         }
