@@ -111,6 +111,7 @@ async fn preview_corrections_docx_and_cli() {
     let out = h.say("sup: 通报 预览 上月 Z01").await;
     assert!(out.contains("示例县第一督学责任区责任督学挂牌督导工作通报（2026年第1期）"), "{out}");
     assert!(out.contains("2026年11月，第一督学责任区共有责任督学") && out.contains("1. W2 "), "{out}");
+    assert!(out.contains("通报 发布 2026-11 第一督学责任区"), "{out}");
 
     // A correction, seen in the next preview, then restored.
     let out = h.say("sup: 通报 修改 2026-11 亮点 城关三小食堂管理规范，值得推广。").await;
@@ -295,11 +296,17 @@ async fn publish_reaches_each_configured_group_once_over_onebot() {
     assert!(a[1].text().contains("通报 重新发布 2026-11"), "{}", a[1].text());
     running.drain(WAIT).await;
     assert_eq!(group_sends(&rec).len(), 2, "no group got it twice");
+    // The preview says so too, within the channel's 300 characters.
+    bot.private_msg(sup, json!(5), json!([text("通报 预览 2026-11")]));
+    let a = rec.wait_for(3, WAIT, to_user(sup)).await;
+    let t = a[2].text();
+    assert!(t.contains("此期已于12月02日 09:00发布") && t.contains("完整内容见 .docx"), "{t}");
+    assert!(t.chars().count() <= 300, "{} characters", t.chars().count());
 
     // 重新发布 sends once more, to each group once, recorded as revision 2.
     bot.private_msg(sup, json!(4), json!([text("通报 重新发布 2026-11")]));
-    let a = rec.wait_for(3, WAIT, to_user(sup)).await;
-    assert!(a[2].text().contains("已重新发布2026年11月全县督导通报（第1期）到2个群"), "{}", a[2].text());
+    let a = rec.wait_for(4, WAIT, to_user(sup)).await;
+    assert!(a[3].text().contains("已重新发布2026年11月全县督导通报（第1期）到2个群"), "{}", a[3].text());
     rec.wait_for(4, WAIT, |a| a.action == "send_group_msg" && a.ok).await;
     running.drain(WAIT).await;
     let all = group_sends(&rec);

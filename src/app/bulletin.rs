@@ -143,13 +143,17 @@ async fn preview(ctx: &mut Ctx<'_>, words: &[&str]) -> anyhow::Result<()> {
     let bulletin = draft(ctx.tx, &ctx.app.settings, ctx.app.tz, month, &target, today).await?;
     let (period, scope) = (month.key(), target.key());
     let published = store::bulletin::latest(ctx.tx, Key { kind: MONTHLY, period: &period, scope: &scope }).await?;
+    // The words that name this bulletin again in a follow-up command.
+    let which = match target.scope {
+        Scope::County => period.clone(),
+        _ => format!("{period} {}", target.label),
+    };
     let footer = match published {
         Some(p) => format!(
-            "（此期已于{}发布；修改后可发“通报 重新发布 {}”再次发送。）",
+            "（此期已于{}发布；修改后可发“通报 重新发布 {which}”再次发送。）",
             p.published_at.with_timezone(&ctx.app.tz).format("%m月%d日 %H:%M"),
-            period
         ),
-        None => format!("（草稿。可发“通报 修改 {period} 亮点 <文字>”按节修改，确认后发“通报 发布 {period}”。）"),
+        None => format!("（草稿。可发“通报 修改 {which} 亮点 <文字>”按节修改，确认后发“通报 发布 {which}”。）"),
     };
     let room = reply_room(ctx).saturating_sub(footer.chars().count() + 1);
     let text = bulletin.chat_text(room, &more_hint(month, &target));
