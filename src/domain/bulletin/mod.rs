@@ -305,16 +305,28 @@ pub fn build(rows: &Rows, names: &Names, month: Month, target: &Target, opts: &O
         }
         _ => Vec::new(),
     };
+    // Each inspector's visits and quota, once (a county may have thousands of inspectors).
+    let zone_of = match scope {
+        Scope::Zone(z) => Some(z),
+        _ => None,
+    };
+    let quotas = stats::visits::quota_by_inspector(
+        &rows.visits,
+        &rows.inspectors,
+        opts.per_inspector_per_month,
+        period,
+        zone_of,
+    );
     let sections = vec![
         SectionText { section: Section::Basics, paragraphs: basics(rows, &f, month, target, as_of), overridden: false },
         SectionText {
             section: Section::Highlights,
-            paragraphs: highlights(rows, names, &f, &per_zone, period, target, opts),
+            paragraphs: highlights(rows, names, &f, &per_zone, &quotas, period, target),
             overridden: false,
         },
         SectionText {
             section: Section::Problems,
-            paragraphs: problems(rows, names, &f, period, scope, as_of, opts),
+            paragraphs: problems(rows, names, &f, &quotas, period, scope, as_of, opts),
             overridden: false,
         },
         SectionText { section: Section::Requirements, paragraphs: requirements(&f, as_of), overridden: false },
@@ -400,9 +412,9 @@ fn highlights(
     names: &Names,
     f: &Figures,
     per_zone: &[(String, Figures)],
+    quotas: &BTreeMap<i64, (u32, u32)>,
     period: Period,
     target: &Target,
-    opts: &Options,
 ) -> Vec<String> {
     let mut out = Vec::new();
     let zone_scope = match target.scope {
@@ -441,17 +453,9 @@ fn highlights(
             out.push(format!("{}实现挂牌学校督导全覆盖。", target.label));
         }
     }
-    let per = stats::visits::per_inspector(
-        &rows.visits,
-        &rows.schools,
-        &rows.inspectors,
-        opts.per_inspector_per_month,
-        period,
-        zone_scope,
-    );
-    let mut met: Vec<(i64, String)> = per
+    let mut met: Vec<(i64, String)> = quotas
         .iter()
-        .filter(|(_, v)| v.quota > 0 && v.visits >= v.quota)
+        .filter(|(_, (visits, quota))| *quota > 0 && visits >= quota)
         .map(|(p, _)| (*p, names.inspector(*p)))
         .collect();
     // Roster order is the inspectors' order in `rows`, not their ids.
@@ -470,10 +474,12 @@ fn highlights(
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 fn problems(
     rows: &Rows,
     names: &Names,
     f: &Figures,
+    quotas: &BTreeMap<i64, (u32, u32)>,
     period: Period,
     scope: Scope,
     as_of: NaiveDate,
@@ -510,18 +516,7 @@ fn problems(
     if w.late > 0 || w.missing > 0 {
         out.push(format!("周报逾期提交{}份、未提交{}份。", w.late, w.missing));
     }
-    let per = stats::visits::per_inspector(
-        &rows.visits,
-        &rows.schools,
-        &rows.inspectors,
-        opts.per_inspector_per_month,
-        period,
-        match scope {
-            Scope::Zone(z) => Some(z),
-            _ => None,
-        },
-    );
-    let under = per.values().filter(|v| v.quota > 0 && v.visits < v.quota).count();
+    let under = quotas.values().filter(|(visits, quota)| *quota > 0 && visits < quota).count();
     if under > 0 {
         out.push(format!("{under}名督学未完成本月督导定额。"));
     }
