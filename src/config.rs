@@ -41,6 +41,28 @@ pub struct Settings {
     pub rectify: RectifySettings,
     #[serde(default)]
     pub retention: RetentionSettings,
+    #[serde(default)]
+    pub bulletin: BulletinSettings,
+}
+
+/// 督导通报 (bulletins): how the office writes them and where `通报 发布` sends them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BulletinSettings {
+    /// The county's name in the title and the issuer ("示例县" → "示例县教育督导室").
+    pub county: String,
+    /// Whether 存在问题 and 通报名单 may name schools (the office's rule); otherwise counts only.
+    pub name_schools: bool,
+    /// Purposes of the registered groups a bulletin is published to (`登记群` / `[[groups]]`):
+    /// county_inspectors, zone_inspectors, zone_schools, school, supervisors. A zone's bulletin
+    /// goes only to the zone's own groups of the zone and school purposes.
+    pub groups: Vec<String>,
+}
+
+impl Default for BulletinSettings {
+    fn default() -> Self {
+        BulletinSettings { county: "本县".into(), name_schools: false, groups: vec!["county_inspectors".into()] }
+    }
 }
 
 /// How long finished rows are kept (job `retention`). The audit log is always kept.
@@ -465,6 +487,7 @@ const SECTIONS: &[&str] = &[
     "visits",
     "rectify",
     "retention",
+    "bulletin",
 ];
 
 /// Whether `key` (a `DUDAO_` variable without its prefix) addresses a settings section.

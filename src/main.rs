@@ -45,6 +45,18 @@ enum Command {
         #[command(subcommand)]
         cmd: Option<OutboxCmd>,
     },
+    /// Write a month's 督导通报 (bulletin) as a Word document, with the corrections made in chat.
+    Bulletin {
+        /// The month: 2026-11, 2026年11月, 本月 or 上月.
+        #[arg(long, default_value = "上月")]
+        period: String,
+        /// 全县, or a zone's code or name.
+        #[arg(long, default_value = "全县")]
+        scope: String,
+        /// The .docx file to write.
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -146,7 +158,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedules { cmd: None } => schedules_cmd(settings).await,
         Command::Schedules { cmd: Some(SchedulesCmd::Run { name }) } => schedule_run(settings, &name).await,
         Command::Calendar { cmd } => calendar_cmd(settings, cmd).await,
+        Command::Bulletin { period, scope, output } => bulletin_cmd(settings, &period, &scope, &output).await,
     }
+}
+
+async fn bulletin_cmd(settings: Settings, period: &str, scope: &str, output: &std::path::Path) -> anyhow::Result<()> {
+    use dudao::domain::bulletin::{docx, Month};
+    let tz = settings.timezone();
+    let today = SystemClock.now().with_timezone(&tz).date_naive();
+    let Some(month) = Month::parse(period, today) else {
+        anyhow::bail!("期间“{period}”无法识别：请写 2026-11、2026年11月、本月或上月");
+    };
+    let pool = db::open_and_migrate(&settings.database).await?;
+    let mut conn = pool.acquire().await?;
+    let words: Vec<&str> = scope.split_whitespace().collect();
+    let target = match dudao::app::bulletin::resolve_target(&mut conn, &words).await? {
+        Ok(t) => t,
+        Err(e) => anyhow::bail!("{e}"),
+    };
+    let bulletin = dudao::app::bulletin::draft(&mut conn, &settings, tz, month, &target, today).await?;
+    drop(conn);
+    pool.close().await;
+    let bytes = docx::to_docx(&bulletin)?;
+    std::fs::write(output, bytes).with_context(|| format!("cannot write {}", output.display()))?;
+    println!("已写入 {}：{}", output.display(), bulletin.title);
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -129,6 +129,13 @@ async fn quick_start_then_real_import_leaves_nothing_of_the_sample() {
     assert!(out.contains("已将本群登记为"), "{out}");
     let out = h.say("trial-admin: 发送队列").await;
     assert!(out.contains("发送队列：待发送"), "{out}");
+    // The trial publishes a bulletin of the sample county, with a correction.
+    let out = h.say("trial-sup@demo-county: 登记群 全县督学群").await;
+    assert!(out.contains("已将本群登记为"), "{out}");
+    let out = h.say("trial-sup: 通报 修改 上月 亮点 试用期间的亮点").await;
+    assert!(out.contains("已修改"), "{out}");
+    let out = h.say("trial-sup: 通报 发布 上月").await;
+    assert!(out.contains("督导通报（第1期）到1个群"), "{out}");
     let sample_qq = scalar(h.db(), "SELECT COUNT(*) FROM chat_accounts WHERE account_id LIKE 'demo-%'").await;
     assert!(sample_qq > 0);
     let dir = h.stop().await;
@@ -155,6 +162,8 @@ async fn quick_start_then_real_import_leaves_nothing_of_the_sample() {
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM binding_codes").await, 0);
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM roster_meta").await, 0);
     assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM audit_log WHERE action = 'sample_removed'").await, 1);
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM bulletin_publications").await, 0, "the office publishes anew");
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM bulletin_overrides").await, 0);
     pool.close().await;
 
     // The account bound to the sample's admin is a stranger now.

@@ -2,6 +2,7 @@
 //! transaction) and what every workflow needs from the running service.
 
 pub mod broadcast;
+pub mod bulletin;
 pub mod calendar;
 pub mod evidence;
 pub mod examples;

@@ -104,6 +104,7 @@ fn builtin_workflows() -> Vec<Box<dyn Workflow>> {
         Box::new(super::handlers::admin::Admin),
         Box::new(super::handlers::round::Round),
         Box::new(super::monthly::Monthly),
+        Box::new(super::bulletin::Bulletins),
         Box::new(super::weekly::Weekly),
         Box::new(super::task::Tasks),
         Box::new(super::rectify::Rectify),

@@ -37,6 +37,7 @@ pub enum CommandId {
     MyProgress,
     VisitProgress,
     MonthlyReport,
+    Bulletin,
     ProblemRecord,
     ProblemAck,
     ProblemProgress,
@@ -480,6 +481,18 @@ pub static CATALOG: &[CommandSpec] = &[
         usage: "月汇报 [2026-11]",
         summary: "查看某月的督导月汇报（默认上月）",
     },
+    // 督导通报 drafts and publication; see domain::bulletin. One command, four actions.
+    CommandSpec {
+        id: CommandId::Bulletin,
+        intent: "bulletin",
+        topic: Topic::Theme,
+        names: &["通报", "督导通报"],
+        english: &["bulletin"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "通报 预览|发布|重新发布 [2026-11|本月|上月] [责任区]；通报 修改 [期间] <基本情况|亮点|问题|要求|名单> <文字|恢复>",
+        summary: "督导通报草稿（默认上月、全县）：预览、按节修改、发布到配置的群（每期只发一次）",
+    },
     // Problem list and rectification ledger (整改台账); see domain::rectify. "收到/进展/完成/退回/
     // 延期/撤销/任务" followed by a W-id are routed to these too.
     CommandSpec {
@@ -882,6 +895,9 @@ mod tests {
         assert_eq!(p("督导进度 Z01"), Some((CommandId::VisitProgress, "Z01".into())));
         assert_eq!(p("我的进度"), Some((CommandId::MyProgress, String::new())));
         assert_eq!(p("督导纪实很重要"), None);
+        assert_eq!(p("通报 预览 2026-11"), Some((CommandId::Bulletin, "预览 2026-11".into())));
+        assert_eq!(p("bulletin publish"), Some((CommandId::Bulletin, "publish".into())));
+        assert_eq!(p("通报一下情况"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Domain rules: plain, synchronous Rust with no I/O.
 
 pub mod actor;
+pub mod bulletin;
 pub mod calendar;
 pub mod command;
 pub mod dates;

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod binding;
+pub mod bulletin;
 pub mod calendar;
 pub mod files;
 pub mod groups;

@@ -135,7 +135,8 @@ pub async fn apply(db: &Db, roster: &Roster, via: &str, now: DateTime<Utc>) -> a
 /// foreign keys to follow, so the events of every round, theme and item are forgotten here:
 /// they were sent to sample people, and a real round or item that reuses a deleted id must not
 /// find its reminders "already sent". Themes themselves stay (office-wide, often from the
-/// calendar); their reminders then reach the real inspectors.
+/// calendar); their reminders then reach the real inspectors. The trial's 督导通报 corrections
+/// and publications go as well.
 async fn purge_sample(conn: &mut crate::store::Conn) -> Result<usize, crate::sql::Error> {
     // Checked at commit, so the order of deletions does not matter.
     crate::sql::query("PRAGMA defer_foreign_keys = ON").execute(&mut *conn).await?;
@@ -191,6 +192,12 @@ async fn purge_sample(conn: &mut crate::store::Conn) -> Result<usize, crate::sql
         }
     }
     crate::sql::query("DELETE FROM unbound_hints").execute(&mut *conn).await?;
+    // The trial's bulletins were about the sample county: a publication left behind would make
+    // the office's own first `通报 发布` of that month answer "already published" and shift its
+    // issue numbers; corrections would land in the office's drafts.
+    for t in ["bulletin_overrides", "bulletin_publications"] {
+        crate::sql::query(&format!("DELETE FROM {t}")).execute(&mut *conn).await?;
+    }
     crate::sql::query("DELETE FROM roster_meta WHERE key = ?").bind(SAMPLE_MARKER).execute(&mut *conn).await?;
     Ok(people as usize)
 }

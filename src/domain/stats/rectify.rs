@@ -83,6 +83,9 @@ pub struct RectifyFigures {
     /// Closures (销号) in the period, of items recorded at any time.
     pub closures: u32,
     pub closed_on_time: u32,
+    /// Closures in the period verified before the deadline then in force (提前完成), on-site
+    /// closures left out: they never had a deadline to beat.
+    pub closed_early: u32,
     /// Days from recording to each closure in the period.
     pub days_to_close: Vec<u64>,
     /// Items open and overdue on the day the figures are taken, longest overdue first.
@@ -191,6 +194,9 @@ pub fn figures(
                     let deadline = e.deadline.unwrap_or(it.deadline);
                     if e.action == "closed_on_site" || e.date <= deadline {
                         f.closed_on_time += 1;
+                    }
+                    if e.action == "closed" && e.date < deadline {
+                        f.closed_early += 1;
                     }
                     f.days_to_close.push(u64::try_from((e.date - it.created).num_days()).unwrap_or(0));
                 }
@@ -365,6 +371,8 @@ mod tests {
         assert_eq!(f.rate().percent_text(), "50.0%");
         // Closures in November: item 3 on site (0 days, on time), item 4 (12 days, late).
         assert_eq!((f.closures, f.closed_on_time), (2, 1));
+        // Neither beat its deadline: the on-site one had none to beat, item 4 was late.
+        assert_eq!(f.closed_early, 0);
         assert_eq!(f.on_time_rate().percent_text(), "50.0%");
         assert_eq!((f.mean_days_tenths(), f.median_days_tenths()), (Some(60), Some(60)));
         // On 30 Nov item 1 is due that very day (not overdue); item 2 is 20 days past 10 Nov;
@@ -384,6 +392,8 @@ mod tests {
         assert_eq!((oct.recorded, oct.open, oct.closed), (1, 0, 1));
         assert_eq!(oct.rate().percent_text(), "100.0%");
         assert_eq!((oct.closures, oct.closed_on_time, oct.days_to_close.clone()), (1, 1, vec![8]));
+        // Closed on 20 Oct, a day before its deadline of the 21st.
+        assert_eq!(oct.closed_early, 1);
         assert_eq!(oct.mean_days_tenths(), Some(80));
         assert!(oct.overdue.is_empty());
         assert_eq!((oct.reopened, oct.escalations.clone()), (0, BTreeMap::from([(1, 1)])));

@@ -157,6 +157,30 @@ pub fn per_inspector(
         .collect()
 }
 
+/// Each inspector's visits in `period` and quota, for those in `zone` (all when `None`): the
+/// `visits` and `quota` of [`per_inspector`] in one pass over the visits, for lists over many
+/// inspectors (who met the quota) where the per-school figures are not needed.
+pub fn quota_by_inspector(
+    visits: &[VisitRow],
+    inspectors: &[InspectorRow],
+    per_inspector_per_month: u32,
+    period: Period,
+    zone: Option<i64>,
+) -> BTreeMap<i64, (u32, u32)> {
+    let quota = per_inspector_per_month.saturating_mul(period.months_touched());
+    let mut out: BTreeMap<i64, (u32, u32)> = inspectors
+        .iter()
+        .filter(|i| zone.is_none() || i.zone_id == zone)
+        .map(|i| (i.id, (0, if i.counted { quota } else { 0 })))
+        .collect();
+    for v in visits.iter().filter(|v| period.contains(v.date)) {
+        if let Some((n, _)) = out.get_mut(&v.person_id) {
+            *n += 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +283,17 @@ mod tests {
         // 103 is nobody's: no inspector's figures list it.
         assert!(per.values().all(|f| !f.not_visited.contains(&103)));
         assert_eq!(per_inspector(&v, &s, &i, 4, nov, Some(20)).len(), 1);
+
+        // The one-pass figures agree: (visits, quota) per inspector.
+        let q = quota_by_inspector(&v, &i, 4, nov, None);
+        assert_eq!(q, BTreeMap::from([(1, (2, 4)), (2, (1, 4)), (3, (1, 0))]));
+        for (p, f) in &per {
+            assert_eq!(q[p], (f.visits, f.quota), "inspector {p}");
+        }
+        assert_eq!(quota_by_inspector(&v, &i, 4, nov, Some(10)).len(), 2);
+        // October and November: two months of quota, visit 5 counts.
+        let both = Period::new(d(10, 1), d(11, 30)).unwrap();
+        assert_eq!(quota_by_inspector(&v, &i, 4, both, Some(10))[&1], (3, 8));
     }
 
     #[test]
