@@ -286,7 +286,19 @@ async fn publish_reaches_each_configured_group_once_over_onebot() {
     for s in &sends {
         let t = s.text();
         assert!(t.starts_with("示例县责任督学挂牌督导工作通报（2026年第1期）"), "{t}");
-        assert!(t.chars().count() <= 300 && t.contains("完整内容见 .docx"), "one message within the limit: {t}");
+        assert!(t.chars().count() <= 300 && t.contains("完整内容见所附 .docx"), "one message within the limit: {t}");
+    }
+
+    // Each group also gets the .docx, uploaded as a group file named after the title.
+    let uploads = rec.wait_for(2, WAIT, |a| a.action == "upload_group_file" && a.ok).await;
+    let mut to: Vec<i64> = uploads.iter().map(|a| a.params["group_id"].as_i64().unwrap()).collect();
+    to.sort();
+    assert_eq!(to, vec![COUNTY_GROUP, ZONE_GROUP]);
+    for u in &uploads {
+        assert_eq!(u.params["name"], "示例县责任督学挂牌督导工作通报（2026年第1期）.docx");
+        let b64 = u.params["file"].as_str().unwrap().strip_prefix("base64://").expect("sent inline");
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap();
+        assert!(document_xml(bytes).contains("一、基本情况"), "a Word document of the bulletin");
     }
 
     // A second 发布: refused politely, nothing resent.
@@ -296,18 +308,23 @@ async fn publish_reaches_each_configured_group_once_over_onebot() {
     assert!(a[1].text().contains("通报 重新发布 2026-11"), "{}", a[1].text());
     running.drain(WAIT).await;
     assert_eq!(group_sends(&rec).len(), 2, "no group got it twice");
+    assert_eq!(rec.actions().iter().filter(|a| a.action == "upload_group_file" && a.ok).count(), 2);
     // The preview says so too, within the channel's 300 characters.
     bot.private_msg(sup, json!(5), json!([text("通报 预览 2026-11")]));
     let a = rec.wait_for(3, WAIT, to_user(sup)).await;
     let t = a[2].text();
-    assert!(t.contains("此期已于12月02日 09:00发布") && t.contains("完整内容见 .docx"), "{t}");
+    assert!(t.contains("此期已于12月02日 09:00发布") && t.contains("完整内容见所附 .docx"), "{t}");
     assert!(t.chars().count() <= 300, "{} characters", t.chars().count());
+    // With the draft as a file for review.
+    let files = rec.wait_for(1, WAIT, |a| a.action == "upload_private_file" && a.params["user_id"] == sup).await;
+    assert!(files[0].params["name"].as_str().unwrap().ends_with(".docx"));
 
     // 重新发布 sends once more, to each group once, recorded as revision 2.
     bot.private_msg(sup, json!(4), json!([text("通报 重新发布 2026-11")]));
     let a = rec.wait_for(4, WAIT, to_user(sup)).await;
     assert!(a[3].text().contains("已重新发布2026年11月全县督导通报（第1期）到2个群"), "{}", a[3].text());
     rec.wait_for(4, WAIT, |a| a.action == "send_group_msg" && a.ok).await;
+    rec.wait_for(4, WAIT, |a| a.action == "upload_group_file" && a.ok).await;
     running.drain(WAIT).await;
     let all = group_sends(&rec);
     assert_eq!(all.len(), 4);

@@ -3,7 +3,6 @@
 //! corrections, built into `domain::bulletin::Bulletin`.
 
 use super::Ctx;
-use crate::chat::Segment;
 use crate::config::Settings;
 use crate::domain::bulletin::{self as b, Bulletin, Month, Names, Options, Target, MONTHLY};
 use crate::domain::command::CommandId;
@@ -22,16 +21,25 @@ const MENTION_ROOM: usize = 40;
 
 const USAGE: &str = "用法：通报 预览 [2026-11|本月|上月] [责任区]；通报 修改 [期间] <基本情况|亮点|问题|要求|名单> <文字>；通报 发布 [期间] [责任区]；通报 重新发布 [期间] [责任区]。不写期间为上月，不写范围为全县。";
 
-/// Where the full text is, for a chat text cut to the channel's length.
-fn more_hint(month: Month, target: &Target) -> String {
-    format!(
-        "完整内容见 .docx（dudao bulletin --period {} --scope {} -o 通报.docx）",
-        month.key(),
-        match target.scope {
-            Scope::County => "全县".to_string(),
-            _ => target.label.clone(),
-        }
-    )
+/// Where the full text is, for a chat text cut to the channel's length: the .docx sent with it.
+const MORE_HINT: &str = "完整内容见所附 .docx 文件";
+
+/// The bulletin as a Word file: its name (the title) and bytes.
+fn docx_file(bulletin: &Bulletin) -> anyhow::Result<(String, Vec<u8>)> {
+    let bytes = b::docx::to_docx(bulletin).map_err(|e| anyhow::anyhow!("building the .docx: {e}"))?;
+    let name: String =
+        bulletin
+            .title
+            .chars()
+            .map(|c| {
+                if matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c.is_control() {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+    Ok((format!("{name}.docx"), bytes))
 }
 
 /// The draft of `month` for `target` as it stands: figures taken today, corrections applied.
@@ -156,8 +164,11 @@ async fn preview(ctx: &mut Ctx<'_>, words: &[&str]) -> anyhow::Result<()> {
         None => format!("（草稿。可发“通报 修改 {which} 亮点 <文字>”按节修改，确认后发“通报 发布 {which}”。）"),
     };
     let room = reply_room(ctx).saturating_sub(footer.chars().count() + 1);
-    let text = bulletin.chat_text(room, &more_hint(month, &target));
+    let text = bulletin.chat_text(room, MORE_HINT);
     ctx.reply(format!("{text}\n{footer}"));
+    // The draft as the office will file it, for review (a link where the chat cannot carry files).
+    let (name, bytes) = docx_file(&bulletin)?;
+    ctx.reply_file(name, bytes, None);
     Ok(())
 }
 
@@ -258,16 +269,19 @@ async fn publish(ctx: &mut Ctx<'_>, words: &[&str], again: bool) -> anyhow::Resu
     let today = ctx.today();
     let bulletin = draft(ctx.tx, &ctx.app.settings, ctx.app.tz, month, &target, today).await?;
     let revision = previous.as_ref().map_or(1, |p| p.revision + 1);
-    let hint = more_hint(month, &target);
+    let (docx_name, docx_bytes) = docx_file(&bulletin)?;
+    let docx = crate::chat::Attachment::new(docx_name, docx_bytes);
     let mut reached = Vec::new();
     let mut sends = Vec::new();
     for g in &groups {
         let max = ctx.app.directory.get(&g.channel).map_or(2000, |c| c.caps.max_message_chars);
-        let text = bulletin.chat_text(max, &hint);
-        sends.push(Envelope::new(
+        let text = bulletin.chat_text(max, MORE_HINT);
+        // The text, then the .docx as its own row (retried alone if its upload fails).
+        sends.push(Envelope::file(
             format!("bulletin:{MONTHLY}:{period}:{scope}:r{revision}:g{}", g.id),
             Recipient::Chat(g.chat()),
-            vec![Segment::text(text)],
+            docx.clone(),
+            Some(text),
             format!("bulletin:{period}"),
         ));
         reached.push(json!({
