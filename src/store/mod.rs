@@ -17,6 +17,7 @@ pub mod rectify;
 pub mod retention;
 pub mod roster;
 pub mod schedules;
+pub mod export;
 pub mod stats;
 pub mod tasks;
 pub mod weekly;

@@ -5,6 +5,7 @@
 //! rounded for display in one place ([`round_div`]), half up, to one decimal.
 
 pub mod args;
+pub mod records;
 pub mod rectify;
 pub mod tasks;
 pub mod visits;
