@@ -187,7 +187,9 @@ async fn each_kind_of_export_read_back() {
     assert!(series.iter().any(|f| f == "按责任区!$G$2"), "{series:?}");
     assert!(series.iter().any(|f| f == "按责任区!$G$1"), "{series:?}");
     assert!(series.iter().any(|f| f.contains("按周") && f.contains("$I$2:$I$5")), "{series:?}");
-    assert!(b.charts.values().any(|x| x.contains("<c:barChart>")) && b.charts.values().any(|x| x.contains("<c:lineChart>")));
+    assert!(
+        b.charts.values().any(|x| x.contains("<c:barChart>")) && b.charts.values().any(|x| x.contains("<c:lineChart>"))
+    );
 
     // 纪实: 郝涛's two visits, one row each.
     let b = open(&build(&h, Kind::Visits, nov, Scope::County).await.unwrap().bytes);
@@ -195,14 +197,31 @@ async fn each_kind_of_export_read_back() {
     assert_eq!(
         b.headers("督导纪实"),
         vec![
-            "日期", "编号", "督学", "责任区", "学校", "督导类型", "督导方式", "听课节数", "主题督导", "主题", "问题数", "发现问题",
+            "日期",
+            "编号",
+            "督学",
+            "责任区",
+            "学校",
+            "督导类型",
+            "督导方式",
+            "听课节数",
+            "主题督导",
+            "主题",
+            "问题数",
+            "发现问题",
             "督导情况"
         ]
     );
     let rows = b.table("督导纪实");
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0][..9], ["2026-11-05", "D008", "郝涛", "第一督学责任区", "城关三小", "经常性督导", "查阅资料、座谈走访", "0", "否"]);
-    assert_eq!(rows[1][..8], ["2026-11-10", "D008", "郝涛", "第一督学责任区", "城关四小", "经常性督导", "推门听课3节", "3"]);
+    assert_eq!(
+        rows[0][..9],
+        ["2026-11-05", "D008", "郝涛", "第一督学责任区", "城关三小", "经常性督导", "查阅资料、座谈走访", "0", "否"]
+    );
+    assert_eq!(
+        rows[1][..8],
+        ["2026-11-10", "D008", "郝涛", "第一督学责任区", "城关四小", "经常性督导", "推门听课3节", "3"]
+    );
     assert_eq!(b.row("方式与类型", 1, "督导次数")[2], "2");
     assert_eq!(b.row("方式与类型", 1, "听课节数")[2], "3");
     assert_eq!(b.row("方式与类型", 1, "推门听课")[2], "1");
@@ -219,7 +238,19 @@ async fn each_kind_of_export_read_back() {
     assert_eq!(b.names, vec!["说明", "按督学", "按责任区", "未督导学校"]);
     assert_eq!(
         b.headers("按督学"),
-        vec!["编号", "督学", "责任区", "督导次数", "定额", "定额完成率", "学校数", "已覆盖", "覆盖率", "听课节数", "主题督导"]
+        vec![
+            "编号",
+            "督学",
+            "责任区",
+            "督导次数",
+            "定额",
+            "定额完成率",
+            "学校数",
+            "已覆盖",
+            "覆盖率",
+            "听课节数",
+            "主题督导"
+        ]
     );
     let t = b.table("按督学");
     assert_eq!(t.len(), 1);
@@ -247,10 +278,16 @@ async fn each_kind_of_export_read_back() {
     assert_eq!(b.table(s).iter().map(|r| r[0].clone()).collect::<Vec<_>>(), vec!["W1", "W2", "W3"]);
     let w2 = b.row(s, 0, "W2");
     assert_eq!(w2[1..6], ["实验小学", "第一督学责任区", "校务管理和制度执行", "轻微，当场整改", "直接登记"]);
-    assert_eq!((w2[status].as_str(), w2[b.col(s, "销号日期")].as_str(), w2[late].as_str()), ("已销号", "2026-11-23", "按期销号"));
+    assert_eq!(
+        (w2[status].as_str(), w2[b.col(s, "销号日期")].as_str(), w2[late].as_str()),
+        ("已销号", "2026-11-23", "按期销号")
+    );
     let w3r = b.row(s, 0, "W3");
     assert_eq!(w3r[3], "校园及周边安全、学生交通安全");
-    assert_eq!((w3r[b.col(s, "整改期限")].as_str(), w3r[over].as_str(), w3r[late].as_str()), ("2026-11-25", "6", "逾期"));
+    assert_eq!(
+        (w3r[b.col(s, "整改期限")].as_str(), w3r[over].as_str(), w3r[late].as_str()),
+        ("2026-11-25", "6", "逾期")
+    );
     assert_eq!(w3r[b.col(s, "用时天数")], "8");
     assert_eq!(w3r[b.col(s, "证据数")], "1");
     assert_eq!(w3r[ev], "E1 ab/ab12.jpg");
@@ -323,7 +360,10 @@ async fn each_kind_of_export_read_back() {
     assert_eq!(county, vec!["2026-11", "全县", "0", "3", "0", "2", "0", "1", "是"]);
     assert!(said.contains("· 全县：0 + 3 + 0 − 2 − 0 = 1"), "{said}");
     let z = b.row("对账", 1, "第一督学责任区");
-    assert!(said.contains(&format!("· 第一督学责任区：{} + {} + {} − {} − {} = {}", z[2], z[3], z[4], z[5], z[6], z[7])), "{said}");
+    assert!(
+        said.contains(&format!("· 第一督学责任区：{} + {} + {} − {} − {} = {}", z[2], z[3], z[4], z[5], z[6], z[7])),
+        "{said}"
+    );
     assert_eq!(b.charts.len(), 1);
     assert!(charts_reference(&b, "月度整改率"), "{:?}", b.series());
 

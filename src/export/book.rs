@@ -128,8 +128,8 @@ impl Book {
                 let c = c as u16;
                 let long = cols.get(usize::from(c)).is_some_and(|(_, w)| *w >= 30.0);
                 match cell {
-                    Cell::Text(s) if long => ws.write_string_with_format(r, c, s, wrap)?,
-                    Cell::Text(s) => ws.write_string(r, c, s)?,
+                    Cell::Text(s) if long => ws.write_string_with_format(r, c, fit(s), wrap)?,
+                    Cell::Text(s) => ws.write_string(r, c, fit(s))?,
                     Cell::Int(n) => ws.write_number(r, c, *n as f64)?,
                     Cell::Rate(rate) => match rate.value() {
                         Some(v) => ws.write_number_with_format(r, c, v, pct)?,
@@ -165,6 +165,16 @@ impl Book {
     }
 }
 
+/// Excel holds at most 32,767 characters in a cell; longer text (a very long visit narrative)
+/// is cut, on a character boundary, with a mark.
+fn fit(s: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 32_000;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => std::borrow::Cow::Owned(format!("{}…（已截断）", &s[..i])),
+        None => std::borrow::Cow::Borrowed(s),
+    }
+}
+
 fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, XlsxError> {
     let year = u16::try_from(d.year()).map_err(|_| XlsxError::ParameterError(format!("date out of range: {d}")))?;
     ExcelDateTime::from_ymd(year, d.month() as u8, d.day() as u8)
@@ -197,4 +207,37 @@ pub fn chart(
     }
     c.set_width(640).set_height(360);
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calamine::{open_workbook_from_rs, Data, Reader, Xlsx};
+
+    #[test]
+    fn cells_as_written_and_read_back() {
+        let mut b = Book::new();
+        let long = "问".repeat(40_000);
+        let d = NaiveDate::from_ymd_opt(2026, 11, 5).unwrap();
+        let rows = vec![
+            vec![Cell::text("甲"), Cell::int(3), Cell::Rate(Rate::new(1, 4)), Cell::Date(d), Cell::Tenths(Some(15))],
+            vec![Cell::text(long.clone()), Cell::Empty, Cell::Rate(Rate::new(0, 0)), Cell::Empty, Cell::Tenths(None)],
+        ];
+        let t = b.table("表", &[("名称", 40.0), ("数", 8.0), ("率", 8.0), ("日期", 11.0), ("天", 8.0)], &rows).unwrap();
+        assert_eq!((t.rows, t.cols), (2, 5));
+        assert_eq!(t.range(2, 0, 1), ("表", 1, 2, 2, 2));
+        let bytes = b.save().unwrap();
+        let mut wb: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        let r = wb.worksheet_range("表").unwrap();
+        assert_eq!(r.get((0, 0)), Some(&Data::String("名称".into())));
+        assert_eq!(r.get((1, 1)), Some(&Data::Float(3.0)));
+        assert_eq!(r.get((1, 2)), Some(&Data::Float(0.25)));
+        assert!(matches!(r.get((1, 3)), Some(Data::DateTime(x)) if x.as_f64() == 46331.0), "{:?}", r.get((1, 3)));
+        assert_eq!(r.get((1, 4)), Some(&Data::Float(1.5)));
+        assert_eq!(r.get((2, 2)), Some(&Data::String("—".into())));
+        assert_eq!(r.get((2, 4)), Some(&Data::String("—".into())));
+        // Cut to what a cell holds, on a character boundary, marked.
+        let Some(Data::String(s)) = r.get((2, 0)) else { panic!("{:?}", r.get((2, 0))) };
+        assert!(s.chars().count() < 32_767 && s.ends_with("（已截断）") && s.starts_with("问问"));
+    }
 }

@@ -183,11 +183,20 @@ pub fn resolve_period(kind: Kind, text: &str, today: NaiveDate, cal: Option<&Cal
 
 /// Characters file systems and chat platforms refuse in a file name.
 fn file_safe(s: &str) -> String {
-    s.chars().map(|c| if matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c.is_control() { '_' } else { c }).collect()
+    s.chars()
+        .map(
+            |c| {
+                if matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') || c.is_control() {
+                    '_'
+                } else {
+                    c
+                }
+            },
+        )
+        .collect()
 }
 
 /// Loads what `kind` needs for `period` and `scope` and builds the workbook.
-#[allow(clippy::too_many_arguments)]
 pub async fn build(
     conn: &mut Conn,
     tz: Tz,
@@ -199,12 +208,7 @@ pub async fn build(
 ) -> Result<ExportFile, ExportError> {
     let data = load(conn, tz, settings, kind, period, scope, now).await?;
     let bytes = sheets::render(&data)?;
-    let file_name = file_safe(&format!(
-        "{}_{}_{}.xlsx",
-        kind.title(),
-        data.scope_name,
-        args::period_slug(period)
-    ));
+    let file_name = file_safe(&format!("{}_{}_{}.xlsx", kind.title(), data.scope_name, args::period_slug(period)));
     Ok(ExportFile { file_name, bytes })
 }
 
@@ -228,16 +232,20 @@ pub async fn load(
     let schools = ex::schools(conn).await?;
     let scope_name = match scope {
         Scope::County => "全县".to_string(),
-        Scope::Zone(z) => zones.iter().find(|r| r.id == z).map(|r| r.name.clone()).ok_or_else(|| {
-            ExportError::Input("没有这个责任区。".into())
-        })?,
+        Scope::Zone(z) => zones
+            .iter()
+            .find(|r| r.id == z)
+            .map(|r| r.name.clone())
+            .ok_or_else(|| ExportError::Input("没有这个责任区。".into()))?,
         Scope::Inspector(p) => {
             if !kind.by_inspector() {
                 return Err(ExportError::Input(format!("{}按全县或责任区导出，不能按督学导出。", kind.name())));
             }
-            people.iter().find(|r| r.id == p).map(|r| r.name.clone()).ok_or_else(|| {
-                ExportError::Input("没有这位督学。".into())
-            })?
+            people
+                .iter()
+                .find(|r| r.id == p)
+                .map(|r| r.name.clone())
+                .ok_or_else(|| ExportError::Input("没有这位督学。".into()))?
         }
     };
     let exempt = settings.visits.exempt_invited;

@@ -143,8 +143,15 @@ fn weekly_cells(f: &stats::weekly::WeeklyFigures) -> Vec<Cell> {
     ]
 }
 
-const WEEKLY_COLS: [Col; 7] =
-    [("应报", 8.0), ("按期", 8.0), ("迟报", 8.0), ("未报", 8.0), ("请假/免报", 10.0), ("按期报送率", 12.0), ("报送率", 10.0)];
+const WEEKLY_COLS: [Col; 7] = [
+    ("应报", 8.0),
+    ("按期", 8.0),
+    ("迟报", 8.0),
+    ("未报", 8.0),
+    ("请假/免报", 10.0),
+    ("按期报送率", 12.0),
+    ("报送率", 10.0),
+];
 
 fn weekly(b: &mut Book, d: &Data, n: &Names) -> Result<(), XlsxError> {
     use stats::weekly as w;
@@ -179,7 +186,9 @@ fn weekly(b: &mut Book, d: &Data, n: &Names) -> Result<(), XlsxError> {
     let table: Vec<Vec<Cell>> = trend
         .iter()
         .zip(d.period.weeks())
-        .map(|((label, f), wk)| [vec![Cell::text(label), Cell::Date(wk.from), Cell::Date(wk.to)], weekly_cells(f)].concat())
+        .map(|((label, f), wk)| {
+            [vec![Cell::text(label), Cell::Date(wk.from), Cell::Date(wk.to)], weekly_cells(f)].concat()
+        })
         .collect();
     let cols: Vec<Col> = [vec![("周次", 11.0), ("开始", 11.0), ("结束", 11.0)], WEEKLY_COLS.to_vec()].concat();
     let t = b.table("按周", &cols, &table)?;
@@ -301,16 +310,18 @@ fn coverage(b: &mut Book, d: &Data, n: &Names) -> Result<(), XlsxError> {
         Scope::Zone(z) => Some(z),
         _ => None,
     };
-    let mut per: Vec<(i64, v::VisitFigures)> = v::per_inspector(&r.visits, &r.schools, &r.inspectors, d.quota, d.period, zone)
-        .into_iter()
-        .filter(|(p, _)| !matches!(d.scope, Scope::Inspector(q) if q != *p))
-        .collect();
+    let mut per: Vec<(i64, v::VisitFigures)> =
+        v::per_inspector(&r.visits, &r.schools, &r.inspectors, d.quota, d.period, zone)
+            .into_iter()
+            .filter(|(p, _)| !matches!(d.scope, Scope::Inspector(q) if q != *p))
+            .collect();
     per.sort_by_key(|(p, _)| n.code(*p));
     let table: Vec<Vec<Cell>> = per
         .iter()
         .map(|(p, f)| {
             let zone = n.people.get(p).and_then(|r| r.zone_id);
-            [vec![Cell::text(n.code(*p)), Cell::text(n.person(*p)), Cell::text(n.zone(zone))], coverage_cells(f)].concat()
+            [vec![Cell::text(n.code(*p)), Cell::text(n.person(*p)), Cell::text(n.zone(zone))], coverage_cells(f)]
+                .concat()
         })
         .collect();
     let cols: Vec<Col> = [vec![("编号", 9.0), ("督学", 10.0), ("责任区", 16.0)], COVERAGE_COLS.to_vec()].concat();
@@ -458,8 +469,15 @@ fn ledger(b: &mut Book, d: &Data, n: &Names) -> Result<(), XlsxError> {
             row
         })
         .collect();
-    let cols: [Col; 7] =
-        [("问题类别", 30.0), ("问题数", 8.0), ("轻微", 8.0), ("一般", 8.0), ("严重", 8.0), ("复杂", 8.0), ("占比", 9.0)];
+    let cols: [Col; 7] = [
+        ("问题类别", 30.0),
+        ("问题数", 8.0),
+        ("轻微", 8.0),
+        ("一般", 8.0),
+        ("严重", 8.0),
+        ("复杂", 8.0),
+        ("占比", 9.0),
+    ];
     let t = b.table("问题分类", &cols, &table)?;
     b.chart(&t, &chart(ChartType::Bar, "问题按类别分布", &t, 0, &[1], (0, CATEGORIES.len() as u32 - 1), false))?;
 
@@ -500,8 +518,7 @@ fn rate_by_month(b: &mut Book, d: &Data, total: &stats::rectify::RectifyFigures)
             Cell::int(f.interviews()),
         ]
     };
-    let mut table: Vec<Vec<Cell>> =
-        months.iter().map(|(m, f)| cells(m.from.format("%Y-%m").to_string(), f)).collect();
+    let mut table: Vec<Vec<Cell>> = months.iter().map(|(m, f)| cells(m.from.format("%Y-%m").to_string(), f)).collect();
     table.push(cells("合计".into(), total));
     let cols: [Col; 14] = [
         ("月份", 10.0),
@@ -541,15 +558,8 @@ fn task_cells(f: &stats::tasks::TaskFigures) -> Vec<Cell> {
     ]
 }
 
-const TASK_COLS: [Col; 7] = [
-    ("分派", 8.0),
-    ("已确认", 8.0),
-    ("待审核", 8.0),
-    ("已完成", 8.0),
-    ("逾期", 8.0),
-    ("确认率", 9.0),
-    ("完成率", 9.0),
-];
+const TASK_COLS: [Col; 7] =
+    [("分派", 8.0), ("已确认", 8.0), ("待审核", 8.0), ("已完成", 8.0), ("逾期", 8.0), ("确认率", 9.0), ("完成率", 9.0)];
 
 fn tasks(b: &mut Book, d: &Data, n: &Names) -> Result<(), XlsxError> {
     use stats::tasks as t;
@@ -619,7 +629,15 @@ fn tasks(b: &mut Book, d: &Data, n: &Names) -> Result<(), XlsxError> {
         .collect();
     b.table(
         "分派明细",
-        &[("任务", 8.0), ("标题", 30.0), ("承办人", 10.0), ("分派日期", 11.0), ("状态", 18.0), ("已确认", 8.0), ("逾期", 8.0)],
+        &[
+            ("任务", 8.0),
+            ("标题", 30.0),
+            ("承办人", 10.0),
+            ("分派日期", 11.0),
+            ("状态", 18.0),
+            ("已确认", 8.0),
+            ("逾期", 8.0),
+        ],
         &table,
     )?;
     Ok(())
@@ -676,8 +694,11 @@ fn monthly(b: &mut Book, d: &Data) -> Result<(), XlsxError> {
             .months
             .iter()
             .map(|m| {
-                [vec![Cell::text(&m.month), Cell::text(m.theme.clone().unwrap_or_else(|| "未发布".into()))], area_cells(&m.county)]
-                    .concat()
+                [
+                    vec![Cell::text(&m.month), Cell::text(m.theme.clone().unwrap_or_else(|| "未发布".into()))],
+                    area_cells(&m.county),
+                ]
+                .concat()
             })
             .collect();
         let cols: Vec<Col> = [vec![("月份", 10.0), ("主题", 24.0)], AREA_COLS.to_vec()].concat();
@@ -717,7 +738,12 @@ fn monthly(b: &mut Book, d: &Data) -> Result<(), XlsxError> {
         };
         for a in &list {
             for (c, k) in &a.problems_by_category {
-                table.push(vec![Cell::text(&m.month), Cell::text(&a.name), Cell::text(category_label(*c)), Cell::int(*k)]);
+                table.push(vec![
+                    Cell::text(&m.month),
+                    Cell::text(&a.name),
+                    Cell::text(category_label(*c)),
+                    Cell::int(*k),
+                ]);
             }
         }
         // Inspectors below the quota: the county's list covers every zone's.

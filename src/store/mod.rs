@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod binding;
 pub mod calendar;
+pub mod export;
 pub mod groups;
 pub mod inbound;
 pub mod keys;
@@ -17,7 +18,6 @@ pub mod rectify;
 pub mod retention;
 pub mod roster;
 pub mod schedules;
-pub mod export;
 pub mod stats;
 pub mod tasks;
 pub mod weekly;

@@ -44,13 +44,16 @@ pub fn parse_period(text: &str, today: NaiveDate, cal: Option<&Calendar>) -> Res
         "去年" | "上年" | "上一年" => Period::year(today.year() - 1),
         "本学年" => Some(Period::school_year_of(today)),
         "本学期" | "这学期" => {
-            let Some(cal) = cal else { return Err("没有学期日历，无法确定“本学期”，请改写具体日期范围。".into()) };
-            return Period::term_of(cal, today).ok_or_else(|| {
-                "今天不在学期内（假期中），请写明日期范围，例如 2026-09-01..2027-01-20。".to_string()
-            });
+            let Some(cal) = cal else {
+                return Err("没有学期日历，无法确定“本学期”，请改写具体日期范围。".into());
+            };
+            return Period::term_of(cal, today)
+                .ok_or_else(|| "今天不在学期内（假期中），请写明日期范围，例如 2026-09-01..2027-01-20。".to_string());
         }
         "上学期" => {
-            let Some(cal) = cal else { return Err("没有学期日历，无法确定“上学期”，请改写具体日期范围。".into()) };
+            let Some(cal) = cal else {
+                return Err("没有学期日历，无法确定“上学期”，请改写具体日期范围。".into());
+            };
             // The term before the one containing today (or before today, in holidays).
             let before = cal.term_of(today).map(|t| t.start).unwrap_or(today);
             return cal
@@ -130,11 +133,8 @@ pub fn resolve_scope(text: &str, zones: &[Named], inspectors: &[Named]) -> Resul
         return Ok((Scope::County, "全县".to_string()));
     }
     let find = |list: &[Named]| -> Vec<Named> {
-        let exact: Vec<Named> = list
-            .iter()
-            .filter(|n| normalize_key(&n.name) == key || normalize_key(&n.code) == key)
-            .cloned()
-            .collect();
+        let exact: Vec<Named> =
+            list.iter().filter(|n| normalize_key(&n.name) == key || normalize_key(&n.code) == key).cloned().collect();
         if !exact.is_empty() {
             return exact;
         }
@@ -224,10 +224,7 @@ end = "2027-01-22"
         assert_eq!(parse_period("2025年", today, None), Ok(p(d(2025, 1, 1), d(2025, 12, 31))));
         assert_eq!(parse_period("本年", today, None), Ok(p(d(2026, 1, 1), d(2026, 12, 31))));
         assert_eq!(parse_period("本学年", today, None), Ok(p(d(2026, 9, 1), d(2027, 8, 31))));
-        assert_eq!(
-            parse_period("2026-09-01..2026-11-30", today, None),
-            Ok(p(d(2026, 9, 1), d(2026, 11, 30)))
-        );
+        assert_eq!(parse_period("2026-09-01..2026-11-30", today, None), Ok(p(d(2026, 9, 1), d(2026, 11, 30))));
         assert_eq!(parse_period("2026年9月1日至2026年11月30日", today, None), Ok(p(d(2026, 9, 1), d(2026, 11, 30))));
         assert_eq!(parse_period("2026-11-05", today, None), Ok(p(d(2026, 11, 5), d(2026, 11, 5))));
         // January: 上月 is December of the year before.
@@ -299,7 +296,10 @@ end = "2027-01-22"
             split_args("11月 第一督学责任区", today, None),
             Ok((Some(p(d(2026, 11, 1), d(2026, 11, 30))), "第一督学责任区".into()))
         );
-        assert_eq!(split_args("张兰英 上周", today, None), Ok((Some(p(d(2026, 11, 23), d(2026, 11, 29))), "张兰英".into())));
+        assert_eq!(
+            split_args("张兰英 上周", today, None),
+            Ok((Some(p(d(2026, 11, 23), d(2026, 11, 29))), "张兰英".into()))
+        );
         assert_eq!(split_args("全县", today, None), Ok((None, "全县".into())));
     }
 }

@@ -217,7 +217,10 @@ mod tests {
         // time, W48 late.
         assert_eq!((z[&Some(10)].expected, z[&Some(10)].on_time), (5, 3));
         assert_eq!(z[&Some(10)].on_time_rate().percent_text(), "60.0%");
-        assert_eq!((z[&Some(20)].expected, z[&Some(20)].on_time, z[&Some(20)].late, z[&Some(20)].missing), (3, 1, 1, 1));
+        assert_eq!(
+            (z[&Some(20)].expected, z[&Some(20)].on_time, z[&Some(20)].late, z[&Some(20)].missing),
+            (3, 1, 1, 1)
+        );
         // The zones add up to the county.
         let county = figures(&rows(), nov(), Scope::County);
         assert_eq!(z.values().map(|f| f.expected).sum::<u32>(), county.expected);
