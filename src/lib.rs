@@ -9,6 +9,7 @@ pub mod config;
 pub mod cron;
 pub mod db;
 pub mod domain;
+pub mod export;
 pub mod http;
 pub mod outbox;
 pub mod roster;

@@ -57,6 +57,24 @@ enum Command {
         #[arg(short = 'o', long = "output")]
         output: PathBuf,
     },
+    /// Export a workbook (.xlsx): 周报, 纪实, 覆盖, 整改台账, 督办, 月汇报 or 对账.
+    Export {
+        /// What to export: 周报, 纪实, 覆盖, 整改台账, 督办, 月汇报, 对账.
+        kind: String,
+        /// 2026-11, 2026年11月, 本月, 上月, 本周, 上周, 本学期, 2026, 2026-09-01..2026-11-30
+        /// (default: this month; 月汇报: last month).
+        #[arg(long, default_value = "")]
+        period: String,
+        /// 全县 (default), a zone or an inspector, by name or code.
+        #[arg(long, default_value = "全县")]
+        scope: String,
+        /// Output file (default: the workbook's own name in the current directory).
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// Take the figures as at this instant (RFC 3339) instead of now: reproducible exports.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -159,6 +177,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedules { cmd: Some(SchedulesCmd::Run { name }) } => schedule_run(settings, &name).await,
         Command::Calendar { cmd } => calendar_cmd(settings, cmd).await,
         Command::Bulletin { period, scope, output } => bulletin_cmd(settings, &period, &scope, &output).await,
+        Command::Export { kind, period, scope, output, now } => {
+            let now = now.map_or_else(|| SystemClock.now(), |t| t.with_timezone(&chrono::Utc));
+            export_cmd(settings, &kind, &period, &scope, output, now).await
+        }
     }
 }
 
@@ -182,6 +204,40 @@ async fn bulletin_cmd(settings: Settings, period: &str, scope: &str, output: &st
     let bytes = docx::to_docx(&bulletin)?;
     std::fs::write(output, bytes).with_context(|| format!("cannot write {}", output.display()))?;
     println!("已写入 {}：{}", output.display(), bulletin.title);
+    Ok(())
+}
+
+/// `dudao export KIND`: the same workbook the chat's `导出` sends.
+async fn export_cmd(
+    settings: Settings,
+    kind: &str,
+    period: &str,
+    scope: &str,
+    output: Option<PathBuf>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    use dudao::export;
+    let Some(kind) = export::Kind::parse(kind) else {
+        anyhow::bail!("没有“{kind}”这种导出，可选：{}", export::kinds_text());
+    };
+    let pool = db::open_and_migrate(&settings.database).await?;
+    let imported = dudao::app::calendar::imported(&pool).await?;
+    let cal = dudao::app::calendar::build(&settings, &imported)?;
+    let tz = settings.timezone();
+    let today = now.with_timezone(&tz).date_naive();
+    let mut conn = pool.acquire().await?;
+    let result = async {
+        let period = export::resolve_period(kind, period, today, Some(&cal))?;
+        let (scope, _) = export::resolve_scope(&mut conn, scope).await?;
+        export::build(&mut conn, tz, &settings, kind, period, scope, now).await
+    }
+    .await;
+    drop(conn);
+    pool.close().await;
+    let file = result?;
+    let path = output.unwrap_or_else(|| PathBuf::from(&file.file_name));
+    std::fs::write(&path, &file.bytes).with_context(|| format!("无法写入 / cannot write {}", path.display()))?;
+    println!("已导出 {}（{} 字节）", path.display(), file.bytes.len());
     Ok(())
 }
 

@@ -522,7 +522,8 @@ async fn advance(
 // ---------------------------------------------------------------------------------------------
 // Quotas and the month report
 
-async fn gather(conn: &mut Conn, settings: &Settings, month: &str) -> anyhow::Result<MonthFigures> {
+/// A month's figures as `月汇报` shows them; the export of that kind reads the same.
+pub async fn gather(conn: &mut Conn, settings: &Settings, month: &str) -> anyhow::Result<MonthFigures> {
     let (from, to) = m::month_bounds(month).context("bad month")?;
     let zones = store::people::active_zones(conn).await?;
     let inspectors = counted_inspectors(conn, settings).await?;

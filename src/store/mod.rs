@@ -5,6 +5,7 @@ pub mod audit;
 pub mod binding;
 pub mod bulletin;
 pub mod calendar;
+pub mod export;
 pub mod files;
 pub mod groups;
 pub mod inbound;

@@ -19,11 +19,11 @@ use crate::domain::task::AssignmentState;
 use crate::domain::visit_parse::VisitKind;
 use crate::domain::weekly::week_label;
 
-fn day(d: NaiveDate) -> String {
+pub(crate) fn day(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-fn parse_day(s: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_day(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
@@ -37,7 +37,7 @@ fn start_of(tz: Tz, d: NaiveDate) -> DateTime<Utc> {
 }
 
 /// The instants `[start, end)` covering the local days of `period`, as stored text.
-fn bounds(tz: Tz, period: Period) -> (String, String) {
+pub(crate) fn bounds(tz: Tz, period: Period) -> (String, String) {
     let end = match period.to.succ_opt() {
         Some(next) => ts(start_of(tz, next)),
         // The last representable day: everything after its start.
@@ -46,7 +46,7 @@ fn bounds(tz: Tz, period: Period) -> (String, String) {
     (ts(start_of(tz, period.from)), end)
 }
 
-fn local_day(tz: Tz, stored: &str) -> Option<NaiveDate> {
+pub(crate) fn local_day(tz: Tz, stored: &str) -> Option<NaiveDate> {
     parse_ts(stored).map(|t| t.with_timezone(&tz).date_naive())
 }
 

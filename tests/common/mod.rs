@@ -13,6 +13,8 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
+pub mod scenario;
+
 pub struct Harness {
     pub running: Option<Running>,
     pub console: Arc<ConsoleChannel>,

@@ -4,6 +4,8 @@
 //! Counts are exact integers; shares are [`Rate`]s (a numerator and a denominator) and are
 //! rounded for display in one place ([`round_div`]), half up, to one decimal.
 
+pub mod args;
+pub mod records;
 pub mod rectify;
 pub mod tasks;
 pub mod visits;
@@ -89,6 +91,21 @@ impl Period {
                 break;
             }
             thu = plus(thu, 7);
+        }
+        out
+    }
+
+    /// The calendar months the period touches, each cut to the period (the first and last may
+    /// be partial).
+    pub fn months(&self) -> Vec<Period> {
+        let mut out = Vec::new();
+        let mut m = Period::month_of(self.from);
+        loop {
+            out.push(Period { from: m.from.max(self.from), to: m.to.min(self.to) });
+            match m.to.succ_opt() {
+                Some(next) if next <= self.to => m = Period::month_of(next),
+                _ => break,
+            }
         }
         out
     }
@@ -219,6 +236,18 @@ mod tests {
         // October 2026 starts on a Thursday: the week of 28 Sept belongs to October.
         assert_eq!(Period::month(2026, 10).unwrap().weeks()[0].from, d(2026, 9, 28));
         assert_eq!(nov.months_touched(), 1);
+        assert_eq!(nov.months(), vec![nov]);
+        // 15 October to 2 December: three months, the first and last cut to the period.
+        let odd = Period::new(d(2026, 10, 15), d(2026, 12, 2)).unwrap();
+        assert_eq!(
+            odd.months(),
+            vec![
+                Period { from: d(2026, 10, 15), to: d(2026, 10, 31) },
+                nov,
+                Period { from: d(2026, 12, 1), to: d(2026, 12, 2) }
+            ]
+        );
+        assert_eq!(Period::year(2026).unwrap().months().len(), 12);
         assert_eq!(Period::new(d(2026, 11, 30), d(2027, 1, 1)).unwrap().months_touched(), 3);
         assert_eq!(Period::week_of(NaiveDate::MAX).to, NaiveDate::MAX, "no panic at the end of time");
         assert!(Period { from: NaiveDate::MAX, to: NaiveDate::MAX }.weeks().len() <= 1);

@@ -218,6 +218,18 @@ pub fn figures(
     f
 }
 
+/// The figures of each calendar month of `period` (cut to it), in order: the trend of the
+/// rectification rate, each month's items counted in their state at that month's end.
+pub fn monthly(
+    items: &[ItemRow],
+    escalations: &[EscalationRow],
+    period: Period,
+    scope: Scope,
+    today: NaiveDate,
+) -> Vec<(Period, RectifyFigures)> {
+    period.months().into_iter().map(|m| (m, figures(items, escalations, m, scope, today))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +434,26 @@ mod tests {
         let early = figures(&items, &esc, month(12), Scope::County, d(12, 1));
         assert_eq!(early.closures, 0);
         assert_eq!(early.overdue.iter().map(|o| (o.item_id, o.days)).collect::<Vec<_>>(), vec![(2, 21), (1, 1)]);
+    }
+
+    #[test]
+    fn the_monthly_trend() {
+        let (items, esc) = fixture();
+        let t = monthly(&items, &esc, Period::new(d(10, 1), d(12, 31)).unwrap(), Scope::County, d(12, 10));
+        let months: Vec<NaiveDate> = t.iter().map(|(m, _)| m.from).collect();
+        assert_eq!(months, vec![d(10, 1), d(11, 1), d(12, 1)]);
+        // October: item 1 recorded and closed by the 31st (its reopening is November's).
+        assert_eq!((t[0].1.recorded, t[0].1.closed, t[0].1.open), (1, 1, 0));
+        assert_eq!(t[0].1.rate().percent_text(), "100.0%");
+        // November: items 2–6; 3 and 4 closed, 2 and 6 open, 5 cancelled → 2 / 4.
+        assert_eq!((t[1].1.recorded, t[1].1.closed, t[1].1.open), (5, 2, 2));
+        assert_eq!(t[1].1.rate().percent_text(), "50.0%");
+        // December: nothing recorded, no rate; item 1's second closure is December's.
+        assert_eq!((t[2].1.recorded, t[2].1.closures), (0, 1));
+        assert_eq!(t[2].1.rate().percent_text(), "—");
+        // A zone's trend: zone 20 had nothing in October.
+        let z = monthly(&items, &esc, Period::new(d(10, 1), d(11, 30)).unwrap(), Scope::Zone(20), d(12, 10));
+        assert_eq!(z.iter().map(|(_, f)| f.recorded).collect::<Vec<_>>(), vec![0, 2]);
     }
 
     #[test]

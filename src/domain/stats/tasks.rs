@@ -85,6 +85,15 @@ pub fn by_assignee(
     out
 }
 
+/// Figures per task of the assignments made in `period`.
+pub fn by_task(rows: &[AssignmentRow], period: Period, scope: Scope, now: DateTime<Utc>) -> BTreeMap<i64, TaskFigures> {
+    let mut out: BTreeMap<i64, TaskFigures> = BTreeMap::new();
+    for a in rows.iter().filter(|a| period.contains(a.assigned) && in_scope(a, scope)) {
+        add(out.entry(a.task_id).or_default(), a, now);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +151,14 @@ mod tests {
         assert_eq!(per[&3].acknowledged_rate().percent_text(), "0.0%");
         let z10 = figures(&rows(), nov, Scope::Zone(10), now);
         assert_eq!((z10.assigned, z10.overdue), (3, 1));
+        // Per task: task 1 to three people, two of them overdue; task 2 closed, nothing owed;
+        // task 3 is October's.
+        let tasks = by_task(&rows(), nov, Scope::County, now);
+        assert_eq!(tasks.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(tasks[&1], TaskFigures { assigned: 3, acknowledged: 2, submitted: 0, done: 1, overdue: 2 });
+        assert_eq!(tasks[&1].done_rate().percent_text(), "33.3%");
+        assert_eq!(tasks[&2], TaskFigures { assigned: 1, acknowledged: 1, submitted: 0, done: 0, overdue: 0 });
+        assert_eq!(by_task(&rows(), nov, Scope::Zone(20), now)[&1].assigned, 1);
         // October: task 3's submission awaits review; it is not overdue (nothing owed).
         let oct = figures(&rows(), Period::month(2026, 10).unwrap(), Scope::Inspector(2), now);
         assert_eq!(oct, TaskFigures { assigned: 1, acknowledged: 1, submitted: 1, done: 0, overdue: 0 });

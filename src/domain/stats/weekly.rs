@@ -133,6 +133,17 @@ pub fn per_person(rows: &[WeeklyRow], period: Period, scope: Scope) -> BTreeMap<
     people.into_iter().map(|(p, rs)| (p, tally(rs.into_iter()))).collect()
 }
 
+/// Figures per zone (the person's own zone; `None` for people without one) of the rows in
+/// scope — the reporting rate by zone.
+pub fn per_zone(rows: &[WeeklyRow], period: Period, scope: Scope) -> BTreeMap<Option<i64>, WeeklyFigures> {
+    let merged = merged(rows, period, scope);
+    let mut zones: BTreeMap<Option<i64>, Vec<&WeeklyRow>> = BTreeMap::new();
+    for r in merged.values() {
+        zones.entry(r.zone_id).or_default().push(r);
+    }
+    zones.into_iter().map(|(z, rs)| (z, tally(rs.into_iter()))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +207,27 @@ mod tests {
         assert_eq!(per.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!((per[&1].expected, per[&1].on_time), (3, 3));
         assert_eq!((per[&2].expected, per[&2].late, per[&2].missing, per[&2].excluded), (2, 1, 1, 1));
+    }
+
+    #[test]
+    fn per_zone_by_hand() {
+        let z = per_zone(&rows(), nov(), Scope::County);
+        assert_eq!(z.keys().copied().collect::<Vec<_>>(), vec![Some(10), Some(20)]);
+        // Zone 10 as in `zone_and_inspector_by_hand`; zone 20: person 3's W45 missing, W46 on
+        // time, W48 late.
+        assert_eq!((z[&Some(10)].expected, z[&Some(10)].on_time), (5, 3));
+        assert_eq!(z[&Some(10)].on_time_rate().percent_text(), "60.0%");
+        assert_eq!(
+            (z[&Some(20)].expected, z[&Some(20)].on_time, z[&Some(20)].late, z[&Some(20)].missing),
+            (3, 1, 1, 1)
+        );
+        // The zones add up to the county.
+        let county = figures(&rows(), nov(), Scope::County);
+        assert_eq!(z.values().map(|f| f.expected).sum::<u32>(), county.expected);
+        // Someone without a zone is grouped under `None`.
+        let mut r = rows();
+        r.push(WeeklyRow { zone_id: None, ..row("2026-W46", 4, 0, false, true, false) });
+        assert_eq!(per_zone(&r, nov(), Scope::County)[&None].on_time, 1);
     }
 
     #[test]
