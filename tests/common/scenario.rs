@@ -94,12 +94,12 @@ pub async fn november(h: &mut Harness, clock: &ManualClock) {
     clock.set(shanghai(11, 27, 9, 0));
     let out = h.say("huang: 请假 11月27日 至 11月30日").await;
     assert!(out.contains("已登记请假"), "{out}");
-    tick_at(h, &clock, shanghai(11, 27, 16, 0)).await;
+    tick_at(h, clock, shanghai(11, 27, 16, 0)).await;
     h.settle().await;
     clock.set(shanghai(11, 27, 17, 0));
     h.say("zhang: 本周督导学校：红旗中学\n督导方式：推门听课2节\n发现问题：无").await;
     h.say("wu: 本周督导学校：阳光小学、刘楼小学\n督导方式：座谈走访，校园巡视\n发现问题：无").await;
-    tick_at(h, &clock, shanghai(11, 30, 12, 10)).await;
+    tick_at(h, clock, shanghai(11, 30, 12, 10)).await;
     h.settle().await;
     clock.set(shanghai(11, 30, 13, 0));
     let out = h.say("cao: 本周督导学校：南沟小学、新庄教学点\n发现问题：教学点饮水设备老化").await;
