@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use chrono_tz::Asia::Shanghai;
-use common::{settings_for, shanghai, Harness};
+use common::{roster_qq, settings_for, shanghai, Harness};
 use dudao::chat::onebot::{OneBotChannel, OneBotSettings};
 use dudao::clock::ManualClock;
 use dudao::domain::bulletin::{docx, Month, Target};
@@ -224,26 +224,6 @@ fn to_user(user: i64) -> impl Fn(&Action) -> bool {
 
 fn group_sends(rec: &Recorder) -> Vec<Action> {
     rec.sends().into_iter().filter(|a| a.action == "send_group_msg" && a.ok).collect()
-}
-
-/// A roster person of `role` given a numeric QQ of their own (the sample's are `demo-…`).
-async fn roster_qq(db: &dudao::db::Db, role: &str) -> i64 {
-    let (id, demo): (i64, String) = dudao::sql::query_as(
-        "SELECT p.id, a.account_id FROM chat_accounts a JOIN people p ON p.id = a.person_id
-         WHERE a.platform = 'qq' AND a.source = 'roster' AND p.role = ? ORDER BY p.code LIMIT 1",
-    )
-    .bind(role)
-    .fetch_one(db)
-    .await
-    .unwrap();
-    let qq = 880_000_000 + id;
-    dudao::sql::query("UPDATE chat_accounts SET account_id = ? WHERE platform = 'qq' AND account_id = ?")
-        .bind(qq.to_string())
-        .bind(demo)
-        .execute(db)
-        .await
-        .unwrap();
-    qq
 }
 
 #[tokio::test]

@@ -5,6 +5,8 @@
 //! series reference. One test runs the `dudao export` binary end to end.
 
 mod common;
+#[path = "common/onebot_fake.rs"]
+mod onebot_fake;
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
@@ -13,7 +15,7 @@ use calamine::{open_workbook_from_rs, Data, Reader, Xlsx};
 use chrono::NaiveDate;
 use chrono_tz::Asia::Shanghai;
 use common::scenario::{november, CONFIG};
-use common::{shanghai, Harness};
+use common::{roster_qq, settings_for, shanghai, Harness};
 use dudao::clock::ManualClock;
 use dudao::domain::stats::{Period, Scope};
 use dudao::export::{self, ExportError, Kind};
@@ -454,4 +456,88 @@ async fn the_cli_writes_a_workbook() {
     let o = run(&["export", "周报", "--period", "下下周", "--now", "2026-12-01T10:00:00+08:00"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("看不懂期间"));
+}
+
+/// The path the console printed for a file it wrote (`[文件] NAME → PATH`).
+fn console_file(out: &str) -> Option<std::path::PathBuf> {
+    out.lines().find_map(|l| l.trim().strip_prefix("[文件] ")).and_then(|l| l.split_once(" → ")).map(|(_, p)| p.into())
+}
+
+#[tokio::test]
+async fn a_supervisor_asks_in_chat_and_gets_the_workbook() {
+    let clock = ManualClock::new(shanghai(11, 2, 8, 0));
+    let mut h = Harness::start_with(CONFIG, Some(clock.clone())).await;
+    november(&mut h, &clock).await;
+    clock.set(shanghai(12, 1, 9, 0));
+
+    // Privately: the caption, then the file itself, the same workbook the library builds.
+    let out = h.say("sup: 导出 整改台账 2026-11").await;
+    assert!(out.contains("已生成《整改台账_全县_2026-11.xlsx》"), "{out}");
+    let path = console_file(&out).unwrap_or_else(|| panic!("no file in {out}"));
+    let b = open(&std::fs::read(&path).unwrap());
+    assert_eq!(b.names[0], "说明");
+    assert!(b.names.iter().any(|n| n == "台账"), "{:?}", b.names);
+    let nov = Period::month(2026, 11).unwrap();
+    let direct = open(&build(&h, Kind::Ledger, nov, Scope::County).await.unwrap().bytes);
+    assert_eq!(b.table("台账"), direct.table("台账"), "chat and library give the same ledger");
+
+    // A zone and a named month in free order; the file is named for them.
+    let out = h.say("sup: 导出 周报 第一督学责任区 2026年11月").await;
+    assert!(out.contains("已生成《周报统计_第一督学责任区_2026-11.xlsx》"), "{out}");
+    assert!(console_file(&out).is_some(), "{out}");
+
+    // Polite refusals, and no file: in a group, from an inspector, a kind or period that does not exist.
+    let out = h.say("sup@zone5: 导出 周报").await;
+    assert!(out.contains("涉及个人信息，请私聊我发送"), "{out}");
+    let out = h.say("hao: 导出 周报").await;
+    assert!(out.contains("不能使用“导出”"), "{out}");
+    let out = h.say("sup: 导出 花名册").await;
+    assert!(out.contains("没有“花名册”这种导出") && out.contains("整改台账"), "{out}");
+    let out = h.say("sup: 导出 周报 2027-03").await;
+    assert!(out.contains("还没有开始"), "{out}");
+    let out = h.say("sup: 导出 周报 火星责任区").await;
+    assert!(!out.contains("[文件]") && out.contains("火星责任区"), "{out}");
+    let out = h.say("sup: 导出").await;
+    assert!(out.contains("用法：导出"), "{out}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn over_qq_the_workbook_arrives_as_an_uploaded_file() {
+    use dudao::chat::onebot::{OneBotChannel, OneBotSettings};
+    use onebot_fake::{connect_reverse, Auth, Recorder};
+    use serde_json::json;
+    use std::sync::Arc;
+    const TOKEN: &str = "export-t0ken";
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+    let extra = format!(
+        "[channels.console]\nenabled = false\n\
+         [channels.onebot]\nenabled = true\naccess_token = \"{TOKEN}\"\nmin_interval_ms = 0\nmax_per_minute = 0\n\
+         chat_min_interval_ms = 0\nchat_max_per_minute = 0\nsend_jitter_ms = 0\napi_timeout_ms = 5000\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_for(&dir, &extra);
+    let ch = Arc::new(OneBotChannel::new(OneBotSettings::from_settings(&settings).unwrap().unwrap()));
+    let channels: Vec<Arc<dyn dudao::Channel>> = vec![ch];
+    let clock = ManualClock::new(shanghai(12, 1, 9, 0));
+    let running = dudao::service::start(settings, Arc::new(clock), channels).await.unwrap();
+    let sup = roster_qq(&running.app.db, "supervisor").await;
+    let rec = Recorder::new();
+    let bot = connect_reverse(running.http_addr, "3000000017", Auth::Bearer(TOKEN), rec.clone()).await.unwrap();
+
+    bot.private_msg(sup, json!(1), json!([{"type": "text", "data": {"text": "导出 督办 上月"}}]));
+    let up = rec.wait_for(1, WAIT, |a| a.action == "upload_private_file" && a.ok).await;
+    assert_eq!(up[0].params["user_id"], sup);
+    assert_eq!(up[0].params["name"], "督办任务_全县_2026-11.xlsx");
+    let b64 = up[0].params["file"].as_str().unwrap().strip_prefix("base64://").expect("sent inline");
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap();
+    let book = open(&bytes);
+    assert_eq!(book.names, vec!["说明", "按任务", "按承办人", "分派明细"]);
+    // The caption came first, to the same person.
+    let said = rec.wait_for(1, WAIT, |a| a.action == "send_private_msg" && a.params["user_id"] == sup && a.ok).await;
+    assert!(said[0].text().contains("已生成《督办任务_全县_2026-11.xlsx》"), "{}", said[0].text());
+    running.drain(WAIT).await;
+    assert_eq!(rec.actions().iter().filter(|a| a.action == "upload_private_file").count(), 1, "sent once");
+    bot.close();
+    running.stop().await;
 }

@@ -6,6 +6,7 @@ pub mod bulletin;
 pub mod calendar;
 pub mod evidence;
 pub mod examples;
+pub mod exports;
 pub mod handlers;
 pub mod monthly;
 pub mod pipeline;

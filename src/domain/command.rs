@@ -38,6 +38,7 @@ pub enum CommandId {
     VisitProgress,
     MonthlyReport,
     Bulletin,
+    Export,
     ProblemRecord,
     ProblemAck,
     ProblemProgress,
@@ -493,6 +494,19 @@ pub static CATALOG: &[CommandSpec] = &[
         usage: "通报 预览|发布|重新发布 [2026-11|本月|上月] [责任区]；通报 修改 [期间] <基本情况|亮点|问题|要求|名单> <文字|恢复>",
         summary: "督导通报草稿（默认上月、全县）：预览、按节修改、发布到配置的群（每期只发一次）",
     },
+    // Workbooks (.xlsx) of the statistics, sent as a file; see crate::export. Private: a
+    // workbook names people and schools.
+    CommandSpec {
+        id: CommandId::Export,
+        intent: "export",
+        topic: Topic::Admin,
+        names: &["导出"],
+        english: &["export"],
+        roles: SUPERVISORS,
+        place: Place::PrivateOnly,
+        usage: "导出 <周报|纪实|覆盖|整改台账|督办|月汇报|对账> [期间] [全县|责任区|督学]",
+        summary: "生成统计表格（.xlsx）并以文件发给你（默认本月、全县；月汇报默认上月）",
+    },
     // Problem list and rectification ledger (整改台账); see domain::rectify. "收到/进展/完成/退回/
     // 延期/撤销/任务" followed by a W-id are routed to these too.
     CommandSpec {
@@ -898,6 +912,8 @@ mod tests {
         assert_eq!(p("通报 预览 2026-11"), Some((CommandId::Bulletin, "预览 2026-11".into())));
         assert_eq!(p("bulletin publish"), Some((CommandId::Bulletin, "publish".into())));
         assert_eq!(p("通报一下情况"), None);
+        assert_eq!(p("导出 整改台账 上月"), Some((CommandId::Export, "整改台账 上月".into())));
+        assert_eq!(p("导出周报"), Some((CommandId::Export, "周报".into())));
     }
 
     #[test]

@@ -215,3 +215,23 @@ pub fn parse_multipart(content_type: &str, body: &[u8]) -> Vec<FormPart> {
     }
     parts
 }
+
+/// A roster person of `role` given a numeric QQ of their own (the sample's are `demo-…`).
+pub async fn roster_qq(db: &dudao::db::Db, role: &str) -> i64 {
+    let (id, demo): (i64, String) = dudao::sql::query_as(
+        "SELECT p.id, a.account_id FROM chat_accounts a JOIN people p ON p.id = a.person_id
+         WHERE a.platform = 'qq' AND a.source = 'roster' AND p.role = ? ORDER BY p.code LIMIT 1",
+    )
+    .bind(role)
+    .fetch_one(db)
+    .await
+    .unwrap();
+    let qq = 880_000_000 + id;
+    dudao::sql::query("UPDATE chat_accounts SET account_id = ? WHERE platform = 'qq' AND account_id = ?")
+        .bind(qq.to_string())
+        .bind(demo)
+        .execute(db)
+        .await
+        .unwrap();
+    qq
+}
