@@ -100,22 +100,7 @@ impl Svc {
     /// county's QQ ids are `demo-…` (never a real account), so the test gives the person a
     /// numeric QQ of its own, bound as the roster binds it.
     async fn roster_qq(&self, role: &str) -> (String, i64) {
-        let (id, name, demo): (i64, String, String) = dudao::sql::query_as(
-            "SELECT p.id, p.name, a.account_id FROM chat_accounts a JOIN people p ON p.id = a.person_id
-             WHERE a.platform = 'qq' AND a.source = 'roster' AND p.role = ? ORDER BY p.code LIMIT 1",
-        )
-        .bind(role)
-        .fetch_one(self.db())
-        .await
-        .unwrap();
-        let qq = 880_000_000 + id;
-        dudao::sql::query("UPDATE chat_accounts SET account_id = ? WHERE platform = 'qq' AND account_id = ?")
-            .bind(qq.to_string())
-            .bind(demo)
-            .execute(self.db())
-            .await
-            .unwrap();
-        (name, qq)
+        common::roster_qq_named(self.db(), role).await
     }
 
     async fn inbound_count(&self, platform_msg_id: &str) -> i64 {

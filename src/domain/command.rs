@@ -913,7 +913,6 @@ mod tests {
         assert_eq!(p("bulletin publish"), Some((CommandId::Bulletin, "publish".into())));
         assert_eq!(p("通报一下情况"), None);
         assert_eq!(p("导出 整改台账 上月"), Some((CommandId::Export, "整改台账 上月".into())));
-        assert_eq!(p("导出周报"), Some((CommandId::Export, "周报".into())));
     }
 
     #[test]

@@ -16,58 +16,39 @@ use crate::domain::stats::Period;
 use crate::domain::task::TaskStatus;
 use crate::domain::visit_parse::VisitKind;
 
-/// Every zone, by code (retired ones too: old items still name them).
-pub async fn zones(conn: &mut Conn) -> crate::sql::Result<Vec<NameRow>> {
-    let rows = crate::sql::query("SELECT id, code, name, active FROM zones ORDER BY code").fetch_all(conn).await?;
+/// Rows of `id, code, name, zone_id, kind, active` as [`NameRow`]s.
+async fn name_rows(conn: &mut Conn, sql: &str) -> crate::sql::Result<Vec<NameRow>> {
+    let rows = crate::sql::query(sql).fetch_all(conn).await?;
     Ok(rows
         .iter()
         .map(|r| NameRow {
             id: r.get("id"),
             code: r.get("code"),
             name: r.get("name"),
-            zone_id: None,
-            kind: String::new(),
+            zone_id: r.get("zone_id"),
+            kind: r.get("kind"),
             active: r.get::<i64, _>("active") != 0,
         })
         .collect())
+}
+
+/// Every zone, by code (retired ones too: old items still name them).
+pub async fn zones(conn: &mut Conn) -> crate::sql::Result<Vec<NameRow>> {
+    name_rows(conn, "SELECT id, code, name, NULL AS zone_id, '' AS kind, active FROM zones ORDER BY code").await
 }
 
 /// Every person, by code, with their role as `kind`.
 pub async fn people(conn: &mut Conn) -> crate::sql::Result<Vec<NameRow>> {
-    let rows = crate::sql::query("SELECT id, code, name, zone_id, role, active FROM people ORDER BY code")
-        .fetch_all(conn)
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| NameRow {
-            id: r.get("id"),
-            code: r.get("code"),
-            name: r.get("name"),
-            zone_id: r.get("zone_id"),
-            kind: r.get("role"),
-            active: r.get::<i64, _>("active") != 0,
-        })
-        .collect())
+    name_rows(conn, "SELECT id, code, name, zone_id, role AS kind, active FROM people ORDER BY code").await
 }
 
 /// Every school, by code, named by its short name when it has one (as the chat shows it).
 pub async fn schools(conn: &mut Conn) -> crate::sql::Result<Vec<NameRow>> {
-    let rows = crate::sql::query(
-        "SELECT id, code, COALESCE(short_name, name) AS name, zone_id, stage, active FROM schools ORDER BY code",
+    name_rows(
+        conn,
+        "SELECT id, code, COALESCE(short_name, name) AS name, zone_id, stage AS kind, active FROM schools ORDER BY code",
     )
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| NameRow {
-            id: r.get("id"),
-            code: r.get("code"),
-            name: r.get("name"),
-            zone_id: r.get("zone_id"),
-            kind: r.get("stage"),
-            active: r.get::<i64, _>("active") != 0,
-        })
-        .collect())
+    .await
 }
 
 /// Submitted visits dated in `period`, in date order, with their problems.
@@ -85,8 +66,7 @@ pub async fn visit_records(conn: &mut Conn, period: Period) -> crate::sql::Resul
     .bind(&to)
     .fetch_all(&mut *conn)
     .await?;
-    // The problems of those visits in one pass (visit_problems has no index on visit_id: the
-    // join walks it once rather than once per visit).
+    // The problems of those visits in one pass, rather than one lookup per visit.
     let problems = crate::sql::query(
         "SELECT p.visit_id, p.category, p.description
            FROM visit_problems p JOIN visits v ON v.id = p.visit_id

@@ -216,10 +216,11 @@ pub fn parse_multipart(content_type: &str, body: &[u8]) -> Vec<FormPart> {
     parts
 }
 
-/// A roster person of `role` given a numeric QQ of their own (the sample's are `demo-…`).
-pub async fn roster_qq(db: &dudao::db::Db, role: &str) -> i64 {
-    let (id, demo): (i64, String) = dudao::sql::query_as(
-        "SELECT p.id, a.account_id FROM chat_accounts a JOIN people p ON p.id = a.person_id
+/// A roster person of `role` given a numeric QQ of their own (the sample's are `demo-…`, never
+/// a real account), bound as the roster binds it: their name and the QQ.
+pub async fn roster_qq_named(db: &dudao::db::Db, role: &str) -> (String, i64) {
+    let (id, name, demo): (i64, String, String) = dudao::sql::query_as(
+        "SELECT p.id, p.name, a.account_id FROM chat_accounts a JOIN people p ON p.id = a.person_id
          WHERE a.platform = 'qq' AND a.source = 'roster' AND p.role = ? ORDER BY p.code LIMIT 1",
     )
     .bind(role)
@@ -233,5 +234,10 @@ pub async fn roster_qq(db: &dudao::db::Db, role: &str) -> i64 {
         .execute(db)
         .await
         .unwrap();
-    qq
+    (name, qq)
+}
+
+/// [`roster_qq_named`], the QQ only.
+pub async fn roster_qq(db: &dudao::db::Db, role: &str) -> i64 {
+    roster_qq_named(db, role).await.1
 }
