@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod export;
 pub mod files;
 pub mod groups;
+pub mod info;
 pub mod inbound;
 pub mod keys;
 pub mod leave;
