@@ -69,7 +69,10 @@ async fn items_acceptance_and_the_months_figures() {
     assert!(out.contains("已登记信息 X2") && out.contains("已报送2条（要求每月不少于2条，已达标）"), "{out}");
 
     let out = h.say("hao: 报送采用 X1").await;
-    assert!(out.contains("不能使用") || out.contains("无权") || out.contains("权限"), "inspectors cannot decide: {out}");
+    assert!(
+        out.contains("不能使用") || out.contains("无权") || out.contains("权限"),
+        "inspectors cannot decide: {out}"
+    );
     let out = h.say("sup: 报送采用 X1 省网首页").await;
     assert!(out.contains("已记下信息 X1《东山小学开展防溺水专题教育》已采用"), "{out}");
     let out = h.say("sup: 报送未采用 X2").await;
@@ -96,7 +99,10 @@ async fn items_acceptance_and_the_months_figures() {
     assert!(!out.contains("X3"), "December's item is not November's: {out}");
 
     let out = h.say("sup: 报送情况").await;
-    assert!(out.contains("2026年12月信息报送：已报送1条（要求每月不少于2条，还差1条），采用0条，未采用0条，待定1条。"), "{out}");
+    assert!(
+        out.contains("2026年12月信息报送：已报送1条（要求每月不少于2条，还差1条），采用0条，未采用0条，待定1条。"),
+        "{out}"
+    );
     let out = h.say("sup: 报送情况 2026-13").await;
     assert!(out.contains("无法识别"), "{out}");
     let out = h.say("hao: 报送情况").await;

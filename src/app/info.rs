@@ -31,7 +31,12 @@ fn fact(item: store::info::Item) -> ItemFact {
 }
 
 /// The county's items of `month` and their figures.
-async fn month_of(conn: &mut Conn, tz: Tz, month: Month, per_month: u32) -> anyhow::Result<(MonthFigures, Vec<ItemFact>)> {
+async fn month_of(
+    conn: &mut Conn,
+    tz: Tz,
+    month: Month,
+    per_month: u32,
+) -> anyhow::Result<(MonthFigures, Vec<ItemFact>)> {
     let items: Vec<ItemFact> = store::info::list(conn, tz, month.period(), None).await?.into_iter().map(fact).collect();
     Ok((i::month_figures(&items, tz, month, per_month), items))
 }
@@ -142,8 +147,14 @@ impl Job for InfoRemind {
             return Ok(());
         }
         let key = format!("info:{}:remind", month.key());
-        super::broadcast::to_supervisors(app, tx, &key, &format!("info:remind:{}", month.key()), &i::remind_text(&figures))
-            .await?;
+        super::broadcast::to_supervisors(
+            app,
+            tx,
+            &key,
+            &format!("info:remind:{}", month.key()),
+            &i::remind_text(&figures),
+        )
+        .await?;
         tracing::info!(month = %month.key(), submitted = figures.county.submitted, "information reminder sent");
         Ok(())
     }
@@ -205,7 +216,10 @@ impl super::registry::Workflow for Info {
     fn check_config(&self, settings: &Settings) -> anyhow::Result<()> {
         let s = &settings.info;
         if s.remind_day > 28 {
-            anyhow::bail!("info.remind_day must be 1-28 (a day every month has) or 0 for no reminder, not {}", s.remind_day);
+            anyhow::bail!(
+                "info.remind_day must be 1-28 (a day every month has) or 0 for no reminder, not {}",
+                s.remind_day
+            );
         }
         if s.remind_day > 0 && crate::domain::monthly::reminder_cron(&[s.remind_day], &s.remind_time).is_none() {
             anyhow::bail!("info.remind_time must be \"HH:MM\", not \"{}\"", s.remind_time);

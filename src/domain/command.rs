@@ -966,6 +966,18 @@ mod tests {
     }
 
     #[test]
+    fn information_commands() {
+        let p = |t: &str| parse(t).map(|c| (c.id, c.args));
+        assert_eq!(p("报送 简讯 报送至 省督导网"), Some((CommandId::InfoSubmit, "简讯 报送至 省督导网".into())));
+        assert_eq!(p("报送采用 X3"), Some((CommandId::InfoAccept, "X3".into())));
+        assert_eq!(p("报送采用X3"), Some((CommandId::InfoAccept, "X3".into())));
+        assert_eq!(p("报送未采用 X3 不符合要求"), Some((CommandId::InfoReject, "X3 不符合要求".into())));
+        assert_eq!(p("报送情况 2026-11"), Some((CommandId::InfoStatus, "2026-11".into())));
+        assert_eq!(p("info-status"), Some((CommandId::InfoStatus, String::new())));
+        assert_eq!(p("报送了吗"), None);
+    }
+
+    #[test]
     fn notice_commands() {
         assert_eq!(p("发通知 全体督学 周五开会"), Some((CommandId::NoticeSend, "全体督学 周五开会".into())));
         assert_eq!(p("通知情况 N2"), Some((CommandId::NoticeStatus, "N2".into())));

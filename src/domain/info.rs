@@ -133,8 +133,7 @@ impl MonthFigures {
 pub fn month_figures(items: &[ItemFact], tz: Tz, month: Month, per_month: u32) -> MonthFigures {
     let period = month.period();
     let rows: Vec<InfoRow> = items.iter().map(|i| i.row(tz)).collect();
-    let mut zones: Vec<Option<i64>> =
-        rows.iter().filter(|r| period.contains(r.submitted)).map(|r| r.zone_id).collect();
+    let mut zones: Vec<Option<i64>> = rows.iter().filter(|r| period.contains(r.submitted)).map(|r| r.zone_id).collect();
     zones.sort_unstable();
     zones.dedup();
     let zones = zones
@@ -319,7 +318,12 @@ mod tests {
         assert_eq!((oct.county.submitted, oct.short()), (1, 1));
 
         let text = status_text(&nov, &items, SH, |z| format!("第{z}区"));
-        assert!(text.starts_with("2026年11月信息报送：已报送2条（要求每月不少于2条，已达标），采用1条，未采用1条，待定0条。"), "{text}");
+        assert!(
+            text.starts_with(
+                "2026年11月信息报送：已报送2条（要求每月不少于2条，已达标），采用1条，未采用1条，待定0条。"
+            ),
+            "{text}"
+        );
         assert!(text.contains("按责任区：督导室1条、第5区1条。"), "{text}");
         assert!(text.contains("1. X2 11月1日《测试信息2》王督学，已采用"), "{text}");
         assert!(text.contains("2. X3 11月30日《测试信息3》王督学，未采用"), "{text}");
