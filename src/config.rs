@@ -43,6 +43,26 @@ pub struct Settings {
     pub retention: RetentionSettings,
     #[serde(default)]
     pub bulletin: BulletinSettings,
+    #[serde(default)]
+    pub info: InfoSettings,
+}
+
+/// 信息报送: the monthly rule and its reminder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InfoSettings {
+    /// Items the office must submit upward each month.
+    pub per_month: u32,
+    /// Day of the month (1–28) the supervisors are reminded when the month is short; 0: never.
+    pub remind_day: u32,
+    /// Local time of the reminder, "HH:MM".
+    pub remind_time: String,
+}
+
+impl Default for InfoSettings {
+    fn default() -> Self {
+        InfoSettings { per_month: 2, remind_day: 20, remind_time: "09:00".into() }
+    }
 }
 
 /// 督导通报 (bulletins): how the office writes them and where `通报 发布` sends them.

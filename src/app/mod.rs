@@ -8,6 +8,7 @@ pub mod evidence;
 pub mod examples;
 pub mod exports;
 pub mod handlers;
+pub mod info;
 pub mod monthly;
 pub mod pipeline;
 pub mod rectify;

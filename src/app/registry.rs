@@ -105,6 +105,7 @@ fn builtin_workflows() -> Vec<Box<dyn Workflow>> {
         Box::new(super::handlers::round::Round),
         Box::new(super::monthly::Monthly),
         Box::new(super::bulletin::Bulletins),
+        Box::new(super::info::Info),
         Box::new(super::exports::Exports),
         Box::new(super::weekly::Weekly),
         Box::new(super::task::Tasks),

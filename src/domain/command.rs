@@ -38,6 +38,10 @@ pub enum CommandId {
     VisitProgress,
     MonthlyReport,
     Bulletin,
+    InfoSubmit,
+    InfoAccept,
+    InfoReject,
+    InfoStatus,
     Export,
     ProblemRecord,
     ProblemAck,
@@ -494,6 +498,51 @@ pub static CATALOG: &[CommandSpec] = &[
         usage: "通报 预览|发布|重新发布 [2026-11|本月|上月] [责任区]；通报 修改 [期间] <基本情况|亮点|问题|要求|名单> <文字|恢复>",
         summary: "督导通报草稿（默认上月、全县）：预览、按节修改、发布到配置的群（每期只发一次）",
     },
+    // 信息报送: items submitted upward, ≥ [info] per_month a month; see domain::info.
+    CommandSpec {
+        id: CommandId::InfoSubmit,
+        intent: "info_submit",
+        topic: Topic::Theme,
+        names: &["报送", "信息报送"],
+        english: &["info"],
+        roles: STAFF,
+        place: Place::Anywhere,
+        usage: "报送 <标题> [链接] [报送至 单位]",
+        summary: "登记一条向上级报送的信息（回复编号，如 X3）",
+    },
+    CommandSpec {
+        id: CommandId::InfoAccept,
+        intent: "info_accept",
+        topic: Topic::Theme,
+        names: &["报送采用"],
+        english: &["info-accept"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "报送采用 X3 [备注]",
+        summary: "记下报送的信息已被采用",
+    },
+    CommandSpec {
+        id: CommandId::InfoReject,
+        intent: "info_reject",
+        topic: Topic::Theme,
+        names: &["报送未采用"],
+        english: &["info-reject"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "报送未采用 X3 [备注]",
+        summary: "记下报送的信息未被采用",
+    },
+    CommandSpec {
+        id: CommandId::InfoStatus,
+        intent: "info_status",
+        topic: Topic::Theme,
+        names: &["报送情况"],
+        english: &["info-status"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "报送情况 [2026-11|本月|上月]",
+        summary: "查看某月信息报送条数与每月要求、各条信息及采用情况（默认本月）",
+    },
     // Workbooks (.xlsx) of the statistics, sent as a file; see crate::export. Private: a
     // workbook names people and schools.
     CommandSpec {
@@ -913,6 +962,18 @@ mod tests {
         assert_eq!(p("bulletin publish"), Some((CommandId::Bulletin, "publish".into())));
         assert_eq!(p("通报一下情况"), None);
         assert_eq!(p("导出 整改台账 上月"), Some((CommandId::Export, "整改台账 上月".into())));
+    }
+
+    #[test]
+    fn information_commands() {
+        let p = |t: &str| parse(t).map(|c| (c.id, c.args));
+        assert_eq!(p("报送 简讯 报送至 省督导网"), Some((CommandId::InfoSubmit, "简讯 报送至 省督导网".into())));
+        assert_eq!(p("报送采用 X3"), Some((CommandId::InfoAccept, "X3".into())));
+        assert_eq!(p("报送采用X3"), Some((CommandId::InfoAccept, "X3".into())));
+        assert_eq!(p("报送未采用 X3 不符合要求"), Some((CommandId::InfoReject, "X3 不符合要求".into())));
+        assert_eq!(p("报送情况 2026-11"), Some((CommandId::InfoStatus, "2026-11".into())));
+        assert_eq!(p("info-status"), Some((CommandId::InfoStatus, String::new())));
+        assert_eq!(p("报送了吗"), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod dates;
 pub mod examples;
 pub mod files;
 pub mod group;
+pub mod info;
 pub mod mask;
 pub mod monthly;
 pub mod notice;

@@ -9,6 +9,7 @@ pub mod export;
 pub mod files;
 pub mod groups;
 pub mod inbound;
+pub mod info;
 pub mod keys;
 pub mod leave;
 pub mod monthly;

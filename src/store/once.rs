@@ -17,6 +17,8 @@ pub enum Subject {
     RectifyItem(i64),
     /// A calendar year without holiday data: the local day the office was warned.
     CalendarYear(i32),
+    /// 信息报送 of a month, as yyyymm (202612): `remind`.
+    InfoMonth(i32),
 }
 
 /// A subject's kind without its id, for statements over every subject of a kind.
@@ -26,6 +28,7 @@ pub enum SubjectKind {
     Theme,
     RectifyItem,
     CalendarYear,
+    InfoMonth,
 }
 
 impl SubjectKind {
@@ -35,6 +38,7 @@ impl SubjectKind {
             SubjectKind::Theme => "theme",
             SubjectKind::RectifyItem => "rectify_item",
             SubjectKind::CalendarYear => "calendar_year",
+            SubjectKind::InfoMonth => "info_month",
         }
     }
 }
@@ -46,13 +50,14 @@ impl Subject {
             Subject::Theme(_) => SubjectKind::Theme,
             Subject::RectifyItem(_) => SubjectKind::RectifyItem,
             Subject::CalendarYear(_) => SubjectKind::CalendarYear,
+            Subject::InfoMonth(_) => SubjectKind::InfoMonth,
         }
     }
 
     pub fn id(self) -> i64 {
         match self {
             Subject::WeeklyRound(id) | Subject::Theme(id) | Subject::RectifyItem(id) => id,
-            Subject::CalendarYear(year) => i64::from(year),
+            Subject::CalendarYear(year) | Subject::InfoMonth(year) => i64::from(year),
         }
     }
 }

@@ -62,6 +62,7 @@ pub async fn load(conn: &mut Conn, tz: Tz, period: Period, exempt_invited: bool)
         items,
         escalations,
         assignments: task_rows(conn, tz, period).await?,
+        info: super::info::rows(conn, tz, period).await?,
         schools,
     })
 }

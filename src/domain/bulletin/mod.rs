@@ -865,6 +865,7 @@ mod tests {
                 EscalationRow { item_id: 2, level: 2, date: d(11, 20) },
             ],
             assignments: vec![],
+            info: vec![],
         };
         let names = Names {
             zones: vec![(10, "第一责任区".into()), (20, "第二责任区".into())],

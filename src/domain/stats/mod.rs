@@ -5,6 +5,7 @@
 //! rounded for display in one place ([`round_div`]), half up, to one decimal.
 
 pub mod args;
+pub mod info;
 pub mod records;
 pub mod rectify;
 pub mod tasks;
@@ -206,6 +207,8 @@ pub struct Rows {
     pub items: Vec<rectify::ItemRow>,
     pub escalations: Vec<rectify::EscalationRow>,
     pub assignments: Vec<tasks::AssignmentRow>,
+    /// 信息报送 items submitted in the period.
+    pub info: Vec<info::InfoRow>,
 }
 
 #[cfg(test)]
