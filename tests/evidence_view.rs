@@ -112,6 +112,11 @@ async fn the_office_and_the_responsible_inspector_get_the_photos() {
     assert_eq!(written(&h, "W1-1.jpg"), vec![JPEG.to_vec()]);
     assert_eq!(written(&h, "W1-2.png"), vec![PNG.to_vec()]);
 
+    // 查问题 points the office and the inspector to the photos; the school is not told of 证据.
+    let out = h.say("sup: 查问题 W1").await;
+    assert!(out.contains("私聊发送“证据 W1”可查看照片"), "{out}");
+    let out = h.say("peng: 查问题 W1").await;
+    assert!(out.contains("照片2张") && !out.contains("证据 W1"), "{out}");
     let out = h.say("hao: 查看证据 W1").await;
     assert!(out.contains("整改照片2张"), "{out}");
     assert_eq!(written(&h, "W1-1.jpg").len(), 2, "the inspector got their own copy");
