@@ -59,6 +59,16 @@ impl Actor {
         }
     }
 
+    /// May this person see a problem's evidence photos? Only the office and the school's own
+    /// (not recused) inspector: the photos show pupils and premises, and the school that sent
+    /// them already has them.
+    pub fn check_see_evidence(&self, school_id: i64) -> Result<(), Denied> {
+        match self.role {
+            Role::Admin | Role::Supervisor | Role::Inspector => self.check_act_for_school(school_id),
+            Role::SchoolContact => Err(Denied::Role),
+        }
+    }
+
     /// May this person act for the zone (its statistics, its groups)?
     pub fn check_zone(&self, zone_id: i64) -> Result<(), Denied> {
         match self.role {
@@ -104,5 +114,18 @@ mod tests {
         assert_eq!(c.check_view_school(7, 10), Err(Denied::NotYourSchool));
         assert_eq!(c.check_zone(10), Err(Denied::NotYourSchool));
         assert_eq!(actor(Role::Supervisor).check_act_for_school(99), Ok(()));
+    }
+
+    #[test]
+    fn evidence_is_for_the_office_and_the_responsible_inspector() {
+        let i = actor(Role::Inspector);
+        assert_eq!(i.check_see_evidence(1), Ok(()));
+        // Same zone, but not their school; or recused: no.
+        assert_eq!(i.check_see_evidence(9), Err(Denied::NotYourSchool));
+        assert_eq!(i.check_see_evidence(3), Err(Denied::Recused));
+        // The school's own contact neither.
+        assert_eq!(actor(Role::SchoolContact).check_see_evidence(5), Err(Denied::Role));
+        assert_eq!(actor(Role::Supervisor).check_see_evidence(99), Ok(()));
+        assert_eq!(actor(Role::Admin).check_see_evidence(99), Ok(()));
     }
 }

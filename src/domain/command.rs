@@ -53,6 +53,7 @@ pub enum CommandId {
     ProblemReopen,
     ProblemCancel,
     ProblemShow,
+    ProblemEvidence,
     ProblemLedger,
     ProblemReconcile,
     SelfCheckSubmit,
@@ -668,6 +669,19 @@ pub static CATALOG: &[CommandSpec] = &[
         usage: "查问题 W编号",
         summary: "问题详情和办理记录",
     },
+    // Evidence photos go back only privately, and only to the office and the school's own
+    // inspector (Actor::check_see_evidence): they show pupils and premises.
+    CommandSpec {
+        id: CommandId::ProblemEvidence,
+        intent: "problem_evidence",
+        topic: Topic::Rectify,
+        names: &["查看证据", "证据", "整改照片"],
+        english: &["evidence"],
+        roles: STAFF,
+        place: Place::PrivateOnly,
+        usage: "证据 W编号 [第2页]",
+        summary: "把问题的整改照片以文件发给你（督导室和该校责任督学）",
+    },
     CommandSpec {
         id: CommandId::ProblemLedger,
         intent: "problem_ledger",
@@ -930,6 +944,14 @@ mod tests {
         assert_eq!(p("绑定123456"), Some((CommandId::Bind, "123456".into())));
         assert_eq!(p("绑定码 D001"), Some((CommandId::IssueCode, "D001".into())));
         assert_eq!(p("取消请假"), Some((CommandId::CancelLeave, String::new())));
+    }
+
+    #[test]
+    fn evidence_commands() {
+        assert_eq!(p("证据 W12"), Some((CommandId::ProblemEvidence, "W12".into())));
+        assert_eq!(p("查看证据 W12 第2页"), Some((CommandId::ProblemEvidence, "W12 第2页".into())));
+        assert_eq!(p("evidence W3"), Some((CommandId::ProblemEvidence, "W3".into())));
+        assert_eq!(p("证据确凿"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod bulletin;
 pub mod calendar;
 pub mod command;
 pub mod dates;
+pub mod evidence;
 pub mod examples;
 pub mod files;
 pub mod group;

@@ -393,6 +393,39 @@ pub async fn evidence_counts(conn: &mut Conn, item_id: i64) -> crate::sql::Resul
     Ok((r.get("s"), r.get("d"), r.get("p"), r.get("f")))
 }
 
+/// One photo row of an item, for showing the evidence: never its URL (it carries tokens).
+#[derive(Debug, Clone)]
+pub struct EvidencePhoto {
+    pub id: i64,
+    /// pending, stored, duplicate or failed.
+    pub status: String,
+    pub sha256: Option<String>,
+    /// Relative to the evidence directory.
+    pub path: Option<String>,
+    /// When the message carrying it arrived.
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+/// Every photo row of an item, oldest first.
+pub async fn evidence_photos(conn: &mut Conn, item_id: i64) -> crate::sql::Result<Vec<EvidencePhoto>> {
+    let rows = crate::sql::query(
+        "SELECT id, status, sha256, path, created_at FROM rectify_evidence WHERE item_id = ? ORDER BY id",
+    )
+    .bind(item_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| EvidencePhoto {
+            id: r.get("id"),
+            status: r.get("status"),
+            sha256: r.get("sha256"),
+            path: r.get("path"),
+            received_at: parse_ts(&r.get::<String, _>("created_at")),
+        })
+        .collect())
+}
+
 // ---- The seam from visit records ----
 
 #[derive(Debug, Clone)]

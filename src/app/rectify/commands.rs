@@ -342,6 +342,10 @@ pub(super) async fn show(ctx: &mut Ctx<'_>, actor: &Actor, it: &Item) -> anyhow:
             String::new()
         }
     ));
+    // Only those who may see the photos learn how to ask for them.
+    if stored > 0 && actor.check_see_evidence(it.school_id).is_ok() {
+        lines.push(format!("私聊发送“证据 {code}”可查看照片。"));
+    }
     for (date, action, who, note) in rs::history(ctx.tx, it.id, 8).await? {
         let note = if note.is_empty() || ctx.in_group() { String::new() } else { format!("：{note}") };
         lines.push(format!("· {date} {who} {}{note}", event_label(&action)));

@@ -7,12 +7,14 @@
 mod commands;
 mod items;
 mod ledger;
+mod photos;
 mod self_check;
 mod sweep;
 
 use commands::*;
 use items::*;
 pub use ledger::*;
+use photos::*;
 use self_check::*;
 pub use sweep::*;
 
@@ -69,6 +71,7 @@ pub async fn command(ctx: &mut Ctx<'_>, id: CommandId, args: &str) -> anyhow::Re
         CommandId::ProblemReconcile => reconcile_command(ctx, args).await,
         CommandId::SelfCheckSubmit => self_check_submit(ctx, &actor, args).await,
         CommandId::SelfCheckReview | CommandId::SelfCheckConfirm => self_check_decide(ctx, &actor, id, args).await,
+        CommandId::ProblemEvidence => evidence(ctx, &actor, args).await,
         _ => {
             let Some((item_id, rest)) = parse_ref(args) else {
                 let usage = crate::domain::command::CommandSpec::get(id).usage;
@@ -163,6 +166,7 @@ impl crate::app::registry::Workflow for Rectify {
             CommandId::ProblemReopen,
             CommandId::ProblemCancel,
             CommandId::ProblemShow,
+            CommandId::ProblemEvidence,
             CommandId::ProblemLedger,
             CommandId::ProblemReconcile,
             CommandId::SelfCheckSubmit,
