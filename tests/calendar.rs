@@ -4,23 +4,18 @@
 //! follow the holidays.
 
 mod common;
+use common::tick_at;
 
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use common::Harness;
 use dudao::clock::ManualClock;
-use dudao::scheduler::Scheduler;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 fn local(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     Shanghai.with_ymd_and_hms(y, m, d, h, min, 0).unwrap().with_timezone(&Utc)
-}
-
-async fn tick_at(h: &Harness, clock: &ManualClock, t: DateTime<Utc>) {
-    clock.set(t);
-    Scheduler::new(h.app().clone(), dudao::service::all_jobs()).tick().await.unwrap();
 }
 
 /// GET /healthz over a real socket; polls until the listener answers.

@@ -3,12 +3,11 @@
 //! met. Real service, SQLite file and a manual clock.
 
 mod common;
+use common::{shanghai as local, tick_at};
 
-use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use common::Harness;
 use dudao::clock::ManualClock;
-use dudao::scheduler::Scheduler;
 
 const CONFIG: &str = r#"
 [weekly]
@@ -26,15 +25,6 @@ channel = "console"
 id = "office"
 purpose = "supervisors"
 "#;
-
-fn local(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&Utc)
-}
-
-async fn tick_at(h: &Harness, clock: &ManualClock, t: DateTime<Utc>) {
-    clock.set(t);
-    Scheduler::new(h.app().clone(), dudao::service::all_jobs()).tick().await.unwrap();
-}
 
 /// Outbox rows of a month's information reminder.
 async fn reminders(h: &Harness, month: &str) -> i64 {

@@ -2,17 +2,13 @@
 //! receipts, and starting a round now. All through the real pipeline on the console channel.
 
 mod common;
+use common::shanghai as local;
 
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
+use chrono::Utc;
 use common::{first_person, Harness};
 use dudao::app::UNBOUND_HINT;
 use dudao::chat::{ChatRef, InboundMessage, Segment, UserRef};
 use dudao::clock::ManualClock;
-
-fn local(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&Utc)
-}
 
 async fn scalar(h: &Harness, sql: &str) -> i64 {
     dudao::sql::query_scalar(sql).fetch_one(h.db()).await.unwrap()

@@ -2,9 +2,9 @@
 //! channel, and a manual clock driving the reminder sweep through the scheduler.
 
 mod common;
+use common::shanghai as local;
 
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
+use chrono::Utc;
 use common::Harness;
 use dudao::chat::console::parse_line;
 use dudao::chat::{ChatRef, InboundMessage, MediaRef, Segment, UserRef};
@@ -18,10 +18,6 @@ channel = "console"
 id = "office"
 purpose = "supervisors"
 "#;
-
-fn local(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&Utc)
-}
 
 /// Monday 2026-11-23 09:00, a working day.
 fn monday_morning() -> ManualClock {

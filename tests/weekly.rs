@@ -2,13 +2,11 @@
 //! leave, reminders to the right people, late and missing reports, and the wrap-up.
 
 mod common;
+use common::{shanghai as local, tick_at};
 
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
 use common::Harness;
 use dudao::clock::ManualClock;
 use dudao::domain::report_parse::VisitMethod;
-use dudao::scheduler::Scheduler;
 
 const CONFIG: &str = r#"
 [weekly]
@@ -25,15 +23,6 @@ channel = "console"
 id = "office"
 purpose = "supervisors"
 "#;
-
-fn local(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&Utc)
-}
-
-async fn tick_at(h: &Harness, clock: &ManualClock, t: DateTime<Utc>) {
-    clock.set(t);
-    Scheduler::new(h.app().clone(), dudao::service::all_jobs()).tick().await.unwrap();
-}
 
 async fn school_id(h: &Harness, short: &str) -> i64 {
     dudao::sql::query_scalar("SELECT id FROM schools WHERE short_name = ?").bind(short).fetch_one(h.db()).await.unwrap()

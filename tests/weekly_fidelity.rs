@@ -2,9 +2,8 @@
 //! is never filed under another, and the bot does not ask for what it was told.
 
 mod common;
+use common::shanghai as local;
 
-use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Asia::Shanghai;
 use common::Harness;
 use dudao::clock::ManualClock;
 use dudao::domain::report_parse::{ParsedReport, Section};
@@ -25,10 +24,6 @@ channel = "console"
 id = "office"
 purpose = "supervisors"
 "#;
-
-fn local(m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&Utc)
-}
 
 /// A harness on Friday 2026-11-27 after the weekly prompt went out, with 张兰英 (D005, whose
 /// schools include 红旗中学 and 松林中学) and 武芳 (D022) bound.

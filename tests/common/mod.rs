@@ -31,6 +31,12 @@ pub fn shanghai(m: u32, d: u32, h: u32, min: u32) -> chrono::DateTime<chrono::Ut
     chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap().with_timezone(&chrono::Utc)
 }
 
+/// Sets the clock to `t` and runs one scheduler tick over every job.
+pub async fn tick_at(h: &Harness, clock: &ManualClock, t: chrono::DateTime<chrono::Utc>) {
+    clock.set(t);
+    dudao::scheduler::Scheduler::new(h.app().clone(), dudao::service::all_jobs()).tick().await.unwrap();
+}
+
 pub fn settings_for(dir: &tempfile::TempDir, extra: &str) -> Settings {
     let db = dir.path().join("dudao.sqlite");
     let toml = format!(
