@@ -353,18 +353,25 @@ fn school_keys(s: &SchoolRef) -> Vec<(String, bool)> {
 impl SchoolMatcher {
     pub fn new(schools: &[SchoolRef]) -> Self {
         let mut keys: Vec<(String, Vec<i64>)> = Vec::new();
+        // Where each key is in `keys`: a county has hundreds of keys, and a linear search for
+        // each made building the matcher quadratic (it is built for every weekly report).
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         let mut infos = Vec::new();
         for s in schools {
             let ks = school_keys(s);
             let core_names: Vec<String> = ks.iter().filter(|(_, core)| *core).map(|(k, _)| k.clone()).collect();
             for (k, _) in ks {
-                match keys.iter_mut().find(|(kk, _)| *kk == k) {
-                    Some((_, ids)) => {
+                match index.get(&k) {
+                    Some(&i) => {
+                        let ids = &mut keys[i].1;
                         if !ids.contains(&s.id) {
                             ids.push(s.id);
                         }
                     }
-                    None => keys.push((k, vec![s.id])),
+                    None => {
+                        index.insert(k.clone(), keys.len());
+                        keys.push((k, vec![s.id]));
+                    }
                 }
             }
             infos.push(SchoolInfo { id: s.id, kind: Kind::of_name(&clean_name(&s.name)), core_names });
