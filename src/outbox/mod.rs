@@ -148,38 +148,30 @@ pub async fn enqueue(conn: &mut Conn, dir: &Directory, now: DateTime<Utc>, env: 
         return Ok(0);
     }
     let (status, channel, kind, chat_id) = ("pending", Some(chat.channel), Some(chat.kind.as_str()), Some(chat.id));
+    // What every row of this envelope shares; each row sets its key, segments and file.
+    let base = crate::store::outbox::NewRow {
+        key: &env.key,
+        channel: channel.as_deref(),
+        chat_kind: kind,
+        chat_id: chat_id.as_deref(),
+        person_id,
+        segments: "[]",
+        delivery: env.delivery.as_str(),
+        source: &env.source,
+        file_id: None,
+    };
     let mut n = 0;
     for (i, part) in parts.into_iter().enumerate() {
         let key = if i == 0 { env.key.clone() } else { format!("{}#{}", env.key, i + 1) };
         let segments = serde_json::to_string(&part).unwrap_or_else(|_| "[]".into());
-        let row = crate::store::outbox::NewRow {
-            key: &key,
-            channel: channel.as_deref(),
-            chat_kind: kind,
-            chat_id: chat_id.as_deref(),
-            person_id,
-            segments: &segments,
-            delivery: env.delivery.as_str(),
-            source: &env.source,
-            file_id: None,
-        };
+        let row = crate::store::outbox::NewRow { key: &key, segments: &segments, ..base };
         n += crate::store::outbox::insert_routed(conn, &row, status, now).await? as usize;
     }
     if let Some(file) = &env.attachment {
         let file_id = crate::store::files::insert(conn, &file.name, &file.mime, &file.bytes, now).await?;
         let key = file_key(&env.key, n > 0);
         let segments = file_segments(file);
-        let row = crate::store::outbox::NewRow {
-            key: &key,
-            channel: channel.as_deref(),
-            chat_kind: kind,
-            chat_id: chat_id.as_deref(),
-            person_id,
-            segments: &segments,
-            delivery: env.delivery.as_str(),
-            source: &env.source,
-            file_id: Some(file_id),
-        };
+        let row = crate::store::outbox::NewRow { key: &key, segments: &segments, file_id: Some(file_id), ..base };
         n += crate::store::outbox::insert_routed(conn, &row, status, now).await? as usize;
     }
     Ok(n)
@@ -196,49 +188,35 @@ async fn insert(
     parts: Vec<Vec<Segment>>,
 ) -> crate::sql::Result<usize> {
     tracing::warn!(key = %env.key, source = %env.source, "no channel can deliver this message; kept as unroutable");
+    const WHY: &str = "no channel can reach the recipient";
+    let (chat_kind, chat_id, channel) = match &env.to {
+        Recipient::Chat(c) => (Some(c.kind.as_str()), Some(c.id.as_str()), Some(c.channel.as_str())),
+        Recipient::Person(_) => (None, None, None),
+    };
+    let base = crate::store::outbox::NewRow {
+        key: &env.key,
+        channel,
+        chat_kind,
+        chat_id,
+        person_id,
+        segments: "[]",
+        delivery: env.delivery.as_str(),
+        source: &env.source,
+        file_id: None,
+    };
     let mut n = 0;
     for part in parts {
-        let (chat_kind, chat_id, channel) = match &env.to {
-            Recipient::Chat(c) => (Some(c.kind.as_str()), Some(c.id.as_str()), Some(c.channel.as_str())),
-            Recipient::Person(_) => (None, None, None),
-        };
         let segments = serde_json::to_string(&part).unwrap_or_else(|_| "[]".into());
-        let row = crate::store::outbox::NewRow {
-            key: &env.key,
-            channel,
-            chat_kind,
-            chat_id,
-            person_id,
-            segments: &segments,
-            delivery: env.delivery.as_str(),
-            source: &env.source,
-            file_id: None,
-        };
-        n += crate::store::outbox::insert_unroutable(conn, &row, now, "no channel can reach the recipient").await?
-            as usize;
+        let row = crate::store::outbox::NewRow { segments: &segments, ..base };
+        n += crate::store::outbox::insert_unroutable(conn, &row, now, WHY).await? as usize;
     }
     // The file waits too: an admin's reroute (or a later binding) delivers it like the text.
     if let Some(file) = &env.attachment {
         let file_id = crate::store::files::insert(conn, &file.name, &file.mime, &file.bytes, now).await?;
-        let (chat_kind, chat_id, channel) = match &env.to {
-            Recipient::Chat(c) => (Some(c.kind.as_str()), Some(c.id.as_str()), Some(c.channel.as_str())),
-            Recipient::Person(_) => (None, None, None),
-        };
         let key = file_key(&env.key, n > 0);
         let segments = file_segments(file);
-        let row = crate::store::outbox::NewRow {
-            key: &key,
-            channel,
-            chat_kind,
-            chat_id,
-            person_id,
-            segments: &segments,
-            delivery: env.delivery.as_str(),
-            source: &env.source,
-            file_id: Some(file_id),
-        };
-        n += crate::store::outbox::insert_unroutable(conn, &row, now, "no channel can reach the recipient").await?
-            as usize;
+        let row = crate::store::outbox::NewRow { key: &key, segments: &segments, file_id: Some(file_id), ..base };
+        n += crate::store::outbox::insert_unroutable(conn, &row, now, WHY).await? as usize;
     }
     Ok(n)
 }
