@@ -181,3 +181,112 @@ async fn databases_from_every_earlier_build_upgrade() {
         h.stop().await;
     }
 }
+
+/// A database with rectification history from before the monthly counts existed: the upgrade
+/// counts every recorded event, and `整改对账` then reads the same figures as the events say.
+#[tokio::test]
+async fn monthly_counts_are_backfilled_from_earlier_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = dir.path().join("before");
+    std::fs::create_dir(&before).unwrap();
+    for entry in std::fs::read_dir(root().join("migrations")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if version_of(&name) < 20261212000400 {
+            std::fs::copy(entry.path(), before.join(&name)).unwrap();
+        }
+    }
+    let path = dir.path().join("dudao.sqlite");
+    let opts = sqlx::sqlite::SqliteConnectOptions::new().filename(&path).create_if_missing(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.unwrap();
+    sqlx::migrate::Migrator::new(before.as_path()).await.unwrap().run(&pool).await.unwrap();
+    pool.close().await;
+    let db = dudao::db::connect_path(&path, dudao::config::Synchronous::Normal, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    for sql in [
+        "INSERT INTO regions (id, code, name, level) VALUES (1, 'R1', '青山县', 'county')",
+        "INSERT INTO zones (id, region_id, code, name, level) VALUES (1, 1, 'Z1', '东片区', 'county')",
+        "INSERT INTO zones (id, region_id, code, name, level) VALUES (2, 1, 'Z2', '西片区', 'county')",
+        "INSERT INTO schools (id, region_id, zone_id, code, name, stage) VALUES (1, 1, 1, 'S1', '青山县实验小学', '小学')",
+        "INSERT INTO schools (id, region_id, zone_id, code, name, stage) VALUES (2, 1, 2, 'S2', '青山县第二中学', '初中')",
+    ] {
+        dudao::sql::query(sql).execute(&db).await.unwrap();
+    }
+    // (item, school, events as (local date, action))
+    type Events = &'static [(&'static str, &'static str)];
+    let history: [(i64, i64, Events); 4] = [
+        (1, 1, &[("2026-09-03", "created"), ("2026-09-03", "notified"), ("2026-10-08", "closed")]),
+        (2, 1, &[("2026-09-20", "created"), ("2026-10-02", "closed_on_site"), ("2026-11-04", "reopened")]),
+        (3, 2, &[("2026-10-11", "created"), ("2026-10-12", "cancelled")]),
+        (4, 2, &[("2026-11-02", "created"), ("2026-11-03", "acknowledged")]),
+    ];
+    for (item, school, events) in history {
+        dudao::sql::query(
+            "INSERT INTO rectify_items (id, school_id, category, severity, source, description, deadline, status,
+                                        created_at, updated_at)
+             VALUES (?, ?, 6, 'general', 'visit', '消防器材过期未更换', '2026-12-01', 'in_progress', ?, ?)",
+        )
+        .bind(item)
+        .bind(school)
+        .bind(format!("{}T02:00:00.000Z", events[0].0))
+        .bind(format!("{}T02:00:00.000Z", events[0].0))
+        .execute(&db)
+        .await
+        .unwrap();
+        for (date, action) in events {
+            dudao::sql::query(
+                "INSERT INTO rectify_events (item_id, action, to_status, at, local_date) VALUES (?, ?, 'x', ?, ?)",
+            )
+            .bind(item)
+            .bind(action)
+            .bind(format!("{date}T02:00:00.000Z"))
+            .bind(date)
+            .execute(&db)
+            .await
+            .unwrap();
+        }
+    }
+    db.close().await;
+
+    let h = Harness::start_in(dir, "[roster]\nsample_on_empty = false\n", None).await;
+    let rows: Vec<(i64, String, i64, i64, i64, i64)> = dudao::sql::query_as(
+        "SELECT school_id, month, new, reopened, closed, cancelled FROM rectify_month_counts ORDER BY school_id, month",
+    )
+    .fetch_all(h.db())
+    .await
+    .unwrap();
+    let row = |s: i64, m: &str, n, r, c, x| (s, m.to_string(), n, r, c, x);
+    assert_eq!(
+        rows,
+        vec![
+            row(1, "2026-09", 2, 0, 0, 0),
+            row(1, "2026-10", 0, 0, 2, 0),
+            row(1, "2026-11", 0, 1, 0, 0),
+            row(2, "2026-10", 1, 0, 0, 1),
+            row(2, "2026-11", 1, 0, 0, 0),
+        ]
+    );
+    // New events keep counting, in the same transaction as the event.
+    dudao::sql::query(
+        "INSERT INTO rectify_events (item_id, action, to_status, at, local_date)
+         VALUES (4, 'closed', 'closed', '2026-11-20T02:00:00.000Z', '2026-11-20')",
+    )
+    .execute(h.db())
+    .await
+    .unwrap();
+    let mut conn = h.db().acquire().await.unwrap();
+    let through = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    use dudao::domain::rectify::{reconcile_counts, Grouping};
+    let zones = reconcile_counts(
+        &dudao::store::rectify::month_counts(&mut conn, Grouping::Zone, "2026-11").await.unwrap(),
+        through,
+    );
+    let nov = |zone: &str| zones[&(zone.to_string(), "2026-11".to_string())].clone();
+    // 东片区: two items recorded in September, both closed in October, one reopened in November.
+    assert_eq!((nov("东片区").opening, nov("东片区").reopened, nov("东片区").closing), (0, 1, 1));
+    // 西片区: one cancelled in October; one recorded and closed in November.
+    assert_eq!((nov("西片区").opening, nov("西片区").new, nov("西片区").closed, nov("西片区").closing), (0, 1, 1, 0));
+    drop(conn);
+    h.stop().await;
+}

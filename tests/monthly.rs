@@ -388,3 +388,73 @@ async fn a_record_about_another_school_is_not_reattributed() {
     );
     h.stop().await;
 }
+
+/// A roster of `zones` small zones (2 inspectors, 3 schools each) and one supervisor, loaded
+/// through the real importer.
+async fn many_zones(h: &Harness, zones: usize) {
+    let mut z = String::from("编号,名称,级别,组长\n");
+    let mut s = String::from("学校代码,学校名称,简称,别名,责任区,学段,办学性质,市直,寄宿,主责督学,协同督学,回避督学\n");
+    let mut p = String::from("编号,姓名,角色,督学类型,责任区,学校,职务,手机,QQ,企业微信,Telegram,备注\n");
+    p.push_str("S001,欧阳明,督导室,,,,督导室主任,18800000001,,,,\n");
+    for i in 1..=zones {
+        z.push_str(&format!("Q{i:02},临江第{i}督学责任区,县级,\n"));
+        for j in 1..=2 {
+            p.push_str(&format!("Q{i:02}{j},督学{i}号{j},责任督学,兼职,Q{i:02},,督学,1770000{i:02}{j:02},,,,\n"));
+        }
+        for k in 1..=3 {
+            s.push_str(&format!("6{i:02}{k:03},临江县第{i}片第{k}小学,,,Q{i:02},小学,公办,否,否,Q{i:02}1,,\n"));
+        }
+    }
+    let mut raw = dudao::roster::RawTables::default();
+    for (file, text) in [("zones.csv", z), ("schools.csv", s), ("people.csv", p)] {
+        raw.insert(dudao::roster::parse_csv(std::path::Path::new(file), text.as_bytes()).unwrap()).unwrap();
+    }
+    let roster = dudao::roster::validate(raw).unwrap_or_else(|e| panic!("{:?}", e.first()));
+    let opts = dudao::store::roster::ImportOptions::new("cli", h.app().clock.now());
+    dudao::app::roster_load::apply_with(h.db(), &roster, &opts).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_long_answer_comes_a_page_at_a_time() {
+    let clock = ManualClock::new(local(11, 20, 9, 0));
+    let mut h = Harness::start_with("[weekly]\nenabled = false\n", Some(clock.clone())).await;
+    many_zones(&h, 45).await;
+    h.bind("ouyang", "S001").await;
+    h.bind("q011", "Q011").await;
+
+    // 45 zones do not fit one message: the first page, with how to see the rest.
+    let first = h.say("ouyang: 督导进度").await;
+    let footer = first.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or_default().to_string();
+    assert!(footer.starts_with("（第1/") && footer.contains("发送“更多”看下一页"), "{first}");
+    let pages: usize = footer["（第1/".len()..].split('页').next().unwrap().parse().unwrap();
+    assert!(pages >= 3, "{first}");
+    // The console prints a header line and indents the message; the message itself is one page.
+    let body: Vec<&str> = first.lines().skip(1).map(str::trim_start).collect();
+    let len = body.join("\n").chars().count();
+    assert!(len <= 1700, "one page is about one message: {len}");
+    assert!(first.contains("全县") && first.contains("临江第1督学责任区"), "{first}");
+
+    // Someone else asking for more gets nothing of it.
+    let other = h.say("q011: 更多").await;
+    assert!(other.contains("没有更多内容了") && !other.contains("督学责任区"), "{other}");
+
+    // The supervisor pages through; every zone appears exactly once across the pages.
+    let mut all = first.clone();
+    for k in 2..=pages {
+        let out = h.say("ouyang: 更多").await;
+        let expected = if k < pages {
+            format!("（第{k}/{pages}页，发送“更多”看下一页")
+        } else {
+            format!("（第{k}/{pages}页，已是最后一页）")
+        };
+        assert!(out.contains(&expected), "page {k}: {out}");
+        all.push_str(&out);
+    }
+    for i in 1..=45 {
+        let name = format!("临江第{i}督学责任区：");
+        assert_eq!(all.matches(&name).count(), 1, "{name} once across the pages");
+    }
+    let done = h.say("ouyang: 更多").await;
+    assert!(done.contains("没有更多内容了"), "{done}");
+    h.stop().await;
+}

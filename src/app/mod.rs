@@ -10,6 +10,7 @@ pub mod exports;
 pub mod handlers;
 pub mod info;
 pub mod monthly;
+pub mod paging;
 pub mod pipeline;
 pub mod rectify;
 pub mod registry;
@@ -298,9 +299,12 @@ impl App {
         };
         let intent = handlers::dispatch(&mut ctx).await?;
         let person_id = ctx.actor.as_ref().map(|a| a.person_id);
-        let replies = std::mem::take(&mut ctx.replies);
+        let (replies, pages) = paging::paginate(std::mem::take(&mut ctx.replies));
         let outgoing = std::mem::take(&mut ctx.outgoing);
         store::inbound::annotate(tx, id, person_id, intent).await?;
+        if !pages.is_empty() {
+            store::pages::save(tx, &msg.chat, &msg.sender.id, &pages, now).await?;
+        }
         let mut queued = 0;
         for (i, segments) in replies.into_iter().enumerate() {
             let env = Envelope {

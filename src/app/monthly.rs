@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::db::Tx;
 use crate::domain::actor::Denied;
 use crate::domain::group::GroupPurpose;
-use crate::domain::monthly::{self as m, InspectorFact, MonthFigures, SchoolFact, ThemeCalendar, ThemeDef, VisitFact};
+use crate::domain::monthly::{self as m, InspectorFact, MonthFigures, ThemeCalendar, ThemeDef};
 use crate::domain::report_parse::SchoolRef;
 use crate::domain::role::Role;
 use crate::domain::visit_parse::{self as vp, ParsedVisit, VisitField};
@@ -20,6 +20,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde_json::json;
+use std::collections::HashMap;
 
 pub const THEME_REMIND_SCHEDULE: &str = "monthly-theme-remind";
 pub const REPORT_SCHEDULE: &str = "monthly-report";
@@ -219,12 +220,7 @@ pub async fn show(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
 
 /// Inspectors held to the quota (and reminded about the theme).
 async fn counted_inspectors(conn: &mut Conn, settings: &Settings) -> crate::sql::Result<Vec<InspectorFact>> {
-    let rows = store::people::active_inspectors(conn).await?;
-    Ok(rows
-        .into_iter()
-        .filter(|(_, _, _, kind)| !(settings.visits.exempt_invited && kind.as_deref() == Some("invited")))
-        .map(|(person_id, name, zone_id, _)| InspectorFact { person_id, name, zone_id })
-        .collect())
+    sm::counted_inspectors(conn, settings.visits.exempt_invited).await
 }
 
 /// `theme_remind`: publishes the calendar's theme on the first reminder day when none is
@@ -258,14 +254,13 @@ impl Job for ThemeRemind {
             return Ok(());
         }
         let Some((from, to)) = m::month_bounds(&month) else { return Ok(()) };
-        let visits = sm::visits_between(tx, from, to).await?;
+        let themed: std::collections::HashSet<i64> =
+            sm::visits_between(tx, from, to).await?.into_iter().filter(|v| v.themed).map(|v| v.person_id).collect();
         let last_call = nominal.day() >= th.last_call_day;
         let text = m::theme_reminder_text(&month, &theme.def.title, last_call);
         let mut sent = 0;
         for i in counted_inspectors(tx, &app.settings).await? {
-            if visits.iter().any(|v| v.person_id == i.person_id && v.themed)
-                || store::leave::on_leave(tx, i.person_id, today).await?
-            {
+            if themed.contains(&i.person_id) || store::leave::on_leave(tx, i.person_id, today).await? {
                 continue;
             }
             let env = Envelope {
@@ -524,31 +519,17 @@ async fn advance(
 
 /// A month's figures as `月汇报` shows them; the export of that kind reads the same.
 pub async fn gather(conn: &mut Conn, settings: &Settings, month: &str) -> anyhow::Result<MonthFigures> {
-    let (from, to) = m::month_bounds(month).context("bad month")?;
-    let zones = store::people::active_zones(conn).await?;
-    let inspectors = counted_inspectors(conn, settings).await?;
-    let schools = store::people::active_schools(conn).await?;
-    let schools: Vec<SchoolFact> = schools
-        .into_iter()
-        .map(|(school_id, name, short, zone_id, city_direct)| SchoolFact {
-            school_id,
-            name: short.unwrap_or(name),
-            zone_id,
-            city_direct,
-        })
-        .collect();
-    let mut visits = Vec::new();
-    for v in sm::visits_between(conn, from, to).await? {
-        visits.push(VisitFact {
-            person_id: v.person_id,
-            school_id: v.school_id,
-            themed: v.themed,
-            indicators: sm::scores_of(conn, v.id).await?,
-            problems: sm::problem_categories_of(conn, v.id).await?,
-        });
-    }
-    let theme = sm::theme_for(conn, month).await?.map(|t| t.def.title);
-    Ok(m::month_figures(month, theme.as_deref(), settings.visits.quotas(), &zones, &inspectors, &schools, &visits))
+    let exempt = settings.visits.exempt_invited;
+    let i = sm::month_inputs(conn, month, exempt).await?.context("bad month")?;
+    Ok(m::month_figures(
+        month,
+        i.theme.as_deref(),
+        settings.visits.quotas(),
+        &i.zones,
+        &i.inspectors,
+        &i.schools,
+        &i.visits,
+    ))
 }
 
 /// `monthly_report`: the previous month's report, posted and stored once.
@@ -627,7 +608,13 @@ pub async fn zone_progress(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
         return Ok(());
     };
     let (from, to) = m::month_bounds(&month).context("bad month")?;
-    let visits = sm::visits_between(ctx.tx, from, to).await?;
+    let visits = sm::zone_visits_between(ctx.tx, zone.id, from, to).await?;
+    let mut by_person: HashMap<i64, (usize, usize)> = HashMap::new();
+    for v in &visits {
+        let e = by_person.entry(v.person_id).or_default();
+        e.0 += 1;
+        e.1 += usize::from(v.themed);
+    }
     let quota = ctx.app.settings.visits.per_inspector_per_month;
     let mut lines = vec![format!(
         "【督导进度】{} {}：督导 {}/{} 次，覆盖学校 {}/{} 所，主题督导 {} 次",
@@ -640,8 +627,7 @@ pub async fn zone_progress(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
         z.themed_visits
     )];
     for i in counted_inspectors(ctx.tx, &ctx.app.settings).await?.iter().filter(|i| i.zone_id == Some(zone.id)) {
-        let n = visits.iter().filter(|v| v.person_id == i.person_id).count();
-        let themed = visits.iter().filter(|v| v.person_id == i.person_id && v.themed).count();
+        let (n, themed) = by_person.get(&i.person_id).copied().unwrap_or_default();
         let flag = if (n as u32) < quota { "（未达定额）" } else { "" };
         lines.push(format!("· {} {n}/{quota} 次，主题督导 {themed} 次{flag}", i.name));
     }
@@ -651,10 +637,11 @@ pub async fn zone_progress(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
     let (yfrom, yto) = m::school_year(today);
     let term = ctx.app.calendar.term_of(today).cloned();
     let from = term.as_ref().map_or(yfrom, |t| t.start.min(yfrom));
-    let year_visits = sm::visits_between(ctx.tx, from, yto).await?;
+    let year_visits = sm::zone_visits_between(ctx.tx, zone.id, from, yto).await?;
     let schools = store::people::zone_school_names(ctx.tx, zone.id).await?;
     let ids: Vec<i64> = schools.iter().map(|(id, _)| *id).collect();
-    let name = |id: i64| schools.iter().find(|(s, _)| *s == id).map(|(_, n)| n.clone()).unwrap_or_default();
+    let names: HashMap<i64, &str> = schools.iter().map(|(id, n)| (*id, n.as_str())).collect();
+    let name = |id: i64| names.get(&id).map(|n| n.to_string()).unwrap_or_default();
     if let Some(t) = &term {
         let short = count_by_school(&year_visits, &ids, t.start, t.end)
             .into_iter()
@@ -678,10 +665,11 @@ pub async fn zone_progress(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
 
 /// Visits to each of `schools` in `[from, to]`.
 fn count_by_school(visits: &[sm::VisitRow], schools: &[i64], from: NaiveDate, to: NaiveDate) -> Vec<(i64, usize)> {
-    schools
-        .iter()
-        .map(|s| (*s, visits.iter().filter(|v| v.school_id == *s && v.date >= from && v.date <= to).count()))
-        .collect()
+    let mut counts: HashMap<i64, usize> = HashMap::new();
+    for v in visits.iter().filter(|v| v.date >= from && v.date <= to) {
+        *counts.entry(v.school_id).or_insert(0) += 1;
+    }
+    schools.iter().map(|s| (*s, counts.get(s).copied().unwrap_or(0))).collect()
 }
 
 /// `我的进度`: the inspector's visits against the quota, and their schools not yet visited.
@@ -694,7 +682,7 @@ pub async fn my_progress(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     let (yfrom, yto) = m::school_year(today);
     let term = ctx.app.calendar.term_of(today).cloned();
     let from = term.as_ref().map_or(yfrom, |t| t.start.min(yfrom));
-    let visits = sm::visits_between(ctx.tx, from, yto.max(mto)).await?;
+    let visits = sm::person_visits_between(ctx.tx, actor.person_id, &actor.schools, from, yto.max(mto)).await?;
     let mine: Vec<&sm::VisitRow> =
         visits.iter().filter(|v| v.person_id == actor.person_id && v.date >= mfrom && v.date <= mto).collect();
     let themed = mine.iter().filter(|v| v.themed).count();

@@ -40,6 +40,9 @@ fn lines(segments: &[Segment]) -> Vec<Vec<Segment>> {
     out
 }
 
+/// Where a line may break when it must: after list separators and spaces.
+const BREAKS: &[char] = &['、', '，', '；', '。', ',', ';', ' ', '　', '）', ')'];
+
 /// Hard-splits one over-long line: at segment boundaries, and inside text only when a single
 /// text run is itself too long.
 fn split_line(line: Vec<Segment>, max: usize) -> Vec<Vec<Segment>> {
@@ -55,20 +58,29 @@ fn split_line(line: Vec<Segment>, max: usize) -> Vec<Vec<Segment>> {
         }
         match seg {
             Segment::Text { text } => {
-                let mut chunk = String::new();
+                // Break after a list separator when one is near the end of the part, so a long
+                // list of names is not cut inside a name.
+                let mut chunk: Vec<char> = Vec::new();
                 for ch in text.chars() {
                     if len + 1 > max {
+                        let reach = (max / 4).min(chunk.len());
+                        let cut = chunk[chunk.len() - reach..]
+                            .iter()
+                            .rposition(|c| BREAKS.contains(c))
+                            .map_or(chunk.len(), |i| chunk.len() - reach + i + 1);
+                        let carry = chunk.split_off(cut);
                         if !chunk.is_empty() {
-                            cur.push(Segment::text(std::mem::take(&mut chunk)));
+                            cur.push(Segment::text(chunk.iter().collect::<String>()));
                         }
                         parts.push(std::mem::take(&mut cur));
-                        len = 0;
+                        len = carry.len();
+                        chunk = carry;
                     }
                     chunk.push(ch);
                     len += 1;
                 }
                 if !chunk.is_empty() {
-                    cur.push(Segment::text(chunk));
+                    cur.push(Segment::text(chunk.iter().collect::<String>()));
                 }
             }
             other => {
@@ -163,6 +175,25 @@ mod tests {
 
     fn total_len(p: &[Segment]) -> usize {
         p.iter().map(seg_len).sum()
+    }
+
+    #[test]
+    fn long_list_breaks_between_names() {
+        let names: Vec<String> = (0..200).map(|i| format!("城关第{i}小学")).collect();
+        let m = vec![Segment::text(format!("尚未督导：{}", names.join("、")))];
+        let parts = split_message(&m, 100);
+        assert!(parts.len() > 1);
+        let mut all = String::new();
+        for p in &parts {
+            assert!(total_len(p) <= 100);
+            let t = plain_text(p);
+            // Every part ends at a separator, except the last.
+            all.push_str(&t);
+        }
+        assert_eq!(all, plain_text(&m));
+        for p in &parts[..parts.len() - 1] {
+            assert!(plain_text(p).ends_with('、'), "{}", plain_text(p));
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::text::normalize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CommandId {
     Help,
+    More,
     Bind,
     WhoAmI,
     RegisterGroup,
@@ -154,6 +155,18 @@ pub static CATALOG: &[CommandSpec] = &[
         place: Place::Anywhere,
         usage: "帮助",
         summary: "列出您可以使用的指令",
+    },
+    // Long answers go out a page at a time (app::paging); this sends the next page.
+    CommandSpec {
+        id: CommandId::More,
+        intent: "more",
+        topic: Topic::Account,
+        names: &["更多", "下一页"],
+        english: &["more", "next"],
+        roles: &[],
+        place: Place::Anywhere,
+        usage: "更多",
+        summary: "较长的回复分页发送时，查看下一页",
     },
     CommandSpec {
         id: CommandId::Bind,

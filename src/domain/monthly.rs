@@ -493,7 +493,8 @@ pub struct MonthFigures {
 }
 
 /// Month figures per zone and for the county. Visits count in the zone of the school visited;
-/// inspectors count in their own zone.
+/// inspectors count in their own zone. One pass over each input (a province's month is tens of
+/// thousands of visits across thousands of schools).
 pub fn month_figures(
     month: &str,
     theme: Option<&str>,
@@ -503,23 +504,23 @@ pub fn month_figures(
     schools: &[SchoolFact],
     visits: &[VisitFact],
 ) -> MonthFigures {
-    let area = |name: &str, zone: Option<i64>| -> AreaFigures {
-        let in_zone = |z: i64| zone.is_none_or(|id| id == z);
-        let school_zone = |sid: i64| schools.iter().find(|s| s.school_id == sid).map(|s| s.zone_id).unwrap_or(i64::MIN);
-        let vs: Vec<&VisitFact> = visits.iter().filter(|v| in_zone(school_zone(v.school_id))).collect();
-        let insp: Vec<&InspectorFact> = inspectors.iter().filter(|i| zone.is_none() || i.zone_id == zone).collect();
-        let mut f = AreaFigures {
-            name: name.to_string(),
-            inspectors: insp.len() as u32,
-            visits: vs.len() as u32,
-            quota: (insp.len() as u32).saturating_mul(quotas.per_inspector_per_month),
-            ..Default::default()
-        };
-        let zone_schools: Vec<&SchoolFact> = schools.iter().filter(|s| in_zone(s.zone_id)).collect();
-        f.schools = zone_schools.len() as u32;
-        f.schools_covered =
-            zone_schools.iter().filter(|s| vs.iter().any(|v| v.school_id == s.school_id)).count() as u32;
-        for v in &vs {
+    use std::collections::{HashMap, HashSet};
+    // Area 0 is the county; area k + 1 is `zones[k]`.
+    let mut areas: Vec<AreaFigures> = std::iter::once("全县")
+        .chain(zones.iter().map(|(_, name)| name.as_str()))
+        .map(|name| AreaFigures { name: name.to_string(), ..Default::default() })
+        .collect();
+    let zone_area: HashMap<i64, usize> = zones.iter().enumerate().map(|(k, (id, _))| (*id, k + 1)).collect();
+    let school_zone: HashMap<i64, i64> = schools.iter().map(|s| (s.school_id, s.zone_id)).collect();
+    let mut visited: HashSet<i64> = HashSet::new();
+    let mut by_person: HashMap<i64, u32> = HashMap::new();
+    for v in visits {
+        visited.insert(v.school_id);
+        *by_person.entry(v.person_id).or_insert(0) += 1;
+        let zone_idx = school_zone.get(&v.school_id).and_then(|z| zone_area.get(z)).copied();
+        for idx in std::iter::once(0).chain(zone_idx) {
+            let f = &mut areas[idx];
+            f.visits += 1;
             f.themed_visits += u32::from(v.themed);
             for r in &v.indicators {
                 match r {
@@ -535,25 +536,44 @@ pub fn month_figures(
                 *f.problems_by_category.entry(*c).or_insert(0) += 1;
             }
         }
-        for i in insp {
-            let n = visits.iter().filter(|v| v.person_id == i.person_id).count() as u32;
+    }
+    for s in schools {
+        let zone_idx = zone_area.get(&s.zone_id).copied();
+        let covered = visited.contains(&s.school_id);
+        for idx in std::iter::once(0).chain(zone_idx) {
+            areas[idx].schools += 1;
+            areas[idx].schools_covered += u32::from(covered);
+        }
+    }
+    for i in inspectors {
+        let zone_idx = i.zone_id.and_then(|z| zone_area.get(&z)).copied();
+        let n = by_person.get(&i.person_id).copied().unwrap_or(0);
+        for idx in std::iter::once(0).chain(zone_idx) {
+            areas[idx].inspectors += 1;
             if n < quotas.per_inspector_per_month {
-                f.below_quota.push(format!("{} {n}/{}", i.name, quotas.per_inspector_per_month));
+                areas[idx].below_quota.push(format!("{} {n}/{}", i.name, quotas.per_inspector_per_month));
             }
         }
-        f
-    };
+    }
+    for f in &mut areas {
+        f.quota = f.inspectors.saturating_mul(quotas.per_inspector_per_month);
+    }
+    let county = areas.remove(0);
     let mut out = MonthFigures {
         month: month.to_string(),
         theme: theme.map(str::to_string),
         quotas: Some(quotas),
-        county: area("全县", None),
-        zones: zones.iter().map(|(id, name)| area(name, Some(*id))).collect(),
+        county,
+        zones: areas,
         city_direct_short: Vec::new(),
     };
     if quotas.city_direct_per_month > 0 {
+        let mut by_school: HashMap<i64, u32> = HashMap::new();
+        for v in visits {
+            *by_school.entry(v.school_id).or_insert(0) += 1;
+        }
         for s in schools.iter().filter(|s| s.city_direct) {
-            let n = visits.iter().filter(|v| v.school_id == s.school_id).count() as u32;
+            let n = by_school.get(&s.school_id).copied().unwrap_or(0);
             if n < quotas.city_direct_per_month {
                 out.city_direct_short.push(format!("{} {n}/{}", s.name, quotas.city_direct_per_month));
             }
@@ -567,6 +587,17 @@ fn percent(permille: Option<u32>) -> String {
         Some(p) => format!("{}.{}%", p / 10, p % 10),
         None => "—".to_string(),
     }
+}
+
+/// Names listed in a chat answer before "…等N人"; the export has the whole list.
+pub const LIST_NAMES: usize = 30;
+
+/// `items` joined with 、, the first [`LIST_NAMES`] of them and a count of the rest.
+pub fn capped_list(items: &[String], unit: &str) -> String {
+    if items.len() <= LIST_NAMES {
+        return items.join("、");
+    }
+    format!("{}……等{}{unit}（完整名单见“导出 月汇报”）", items[..LIST_NAMES].join("、"), items.len())
 }
 
 fn area_lines(f: &AreaFigures, detail: bool) -> Vec<String> {
@@ -591,7 +622,7 @@ fn area_lines(f: &AreaFigures, detail: bool) -> Vec<String> {
         lines.push(format!("问题分类：{}", cats.join("；")));
     }
     if !f.below_quota.is_empty() {
-        lines.push(format!("未达定额：{}", f.below_quota.join("、")));
+        lines.push(format!("未达定额：{}", capped_list(&f.below_quota, "人")));
     }
     lines
 }
@@ -611,7 +642,7 @@ pub fn report_text(f: &MonthFigures) -> String {
         s.push_str(&format!("\n· {}：{}", z.name, zl.join("；")));
     }
     if !f.city_direct_short.is_empty() {
-        s.push_str(&format!("\n市直学校未达月督导次数：{}", f.city_direct_short.join("、")));
+        s.push_str(&format!("\n市直学校未达月督导次数：{}", capped_list(&f.city_direct_short, "所")));
     }
     s
 }

@@ -659,36 +659,79 @@ pub fn month_of(d: NaiveDate) -> String {
     format!("{:04}-{:02}", d.year(), d.month())
 }
 
+/// How reconciliation groups items: the whole county, each zone, or each school.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grouping {
+    County,
+    Zone,
+    School,
+}
+
+/// One scope's ledger events of one month, counted (the store keeps these per school and month).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonthCount {
+    /// The grouping key (a zone, a school, or "" for the county).
+    pub scope: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub new: i64,
+    pub reopened: i64,
+    pub closed: i64,
+    pub cancelled: i64,
+}
+
 /// Per scope and month (from the first event's month through `through`), computed only from
 /// the events, in order. The closing figure is the running open count, so a row balances by
 /// construction only if the event stream is consistent; tests check it against item states.
 pub fn reconcile(events: &[LedgerEvent], through: NaiveDate) -> BTreeMap<(String, String), MonthRow> {
-    let mut sorted: Vec<&LedgerEvent> = events.iter().filter(|e| e.date <= through).collect();
-    sorted.sort_by_key(|e| e.date);
+    let mut counts: BTreeMap<(String, String), MonthCount> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.date <= through) {
+        let key = (e.scope.clone(), month_of(e.date));
+        let c = counts.entry(key).or_insert_with_key(|(scope, month)| MonthCount {
+            scope: scope.clone(),
+            month: month.clone(),
+            ..MonthCount::default()
+        });
+        match e.kind {
+            LedgerKind::New => c.new += 1,
+            LedgerKind::Closed => c.closed += 1,
+            LedgerKind::Cancelled => c.cancelled += 1,
+            LedgerKind::Reopened => c.reopened += 1,
+        }
+    }
+    reconcile_counts(&counts.into_values().collect::<Vec<_>>(), through)
+}
+
+/// [`reconcile`] from events already counted per scope and month. Months after `through`'s
+/// month are left out; a scope appears once it has an event, and every scope has a row for
+/// every month from the first event's month on, carrying its open balance.
+pub fn reconcile_counts(counts: &[MonthCount], through: NaiveDate) -> BTreeMap<(String, String), MonthRow> {
+    let last = month_of(through);
+    let mut by_scope: BTreeMap<&str, BTreeMap<&str, &MonthCount>> = BTreeMap::new();
+    for c in counts.iter().filter(|c| c.month <= last && (c.new, c.reopened, c.closed, c.cancelled) != (0, 0, 0, 0)) {
+        by_scope.entry(c.scope.as_str()).or_default().insert(c.month.as_str(), c);
+    }
     let mut out: BTreeMap<(String, String), MonthRow> = BTreeMap::new();
-    let Some(first) = sorted.first().map(|e| e.date) else { return out };
+    let Some(first) = by_scope.values().filter_map(|m| m.keys().next()).min().copied() else { return out };
+    let Ok(mut m) = NaiveDate::parse_from_str(&format!("{first}-01"), "%Y-%m-%d") else { return out };
     let mut months = Vec::new();
-    let mut m = NaiveDate::from_ymd_opt(first.year(), first.month(), 1).unwrap_or(first);
     while m <= through {
         months.push(month_of(m));
         m = m.checked_add_months(chrono::Months::new(1)).unwrap_or(through + chrono::Duration::days(1));
     }
-    let scopes: std::collections::BTreeSet<String> = sorted.iter().map(|e| e.scope.clone()).collect();
-    for scope in scopes {
+    for (scope, by_month) in by_scope {
         let mut open = 0i64;
         for month in &months {
             let mut row = MonthRow { opening: open, ..MonthRow::default() };
-            for e in sorted.iter().filter(|e| e.scope == scope && &month_of(e.date) == month) {
-                match e.kind {
-                    LedgerKind::New => row.new += 1,
-                    LedgerKind::Closed => row.closed += 1,
-                    LedgerKind::Cancelled => row.cancelled += 1,
-                    LedgerKind::Reopened => row.reopened += 1,
-                }
+            if let Some(c) = by_month.get(month.as_str()) {
+                row.new = c.new;
+                row.reopened = c.reopened;
+                row.closed = c.closed;
+                row.cancelled = c.cancelled;
             }
             open = row.opening + row.new + row.reopened - row.closed - row.cancelled;
             row.closing = open;
-            out.insert((scope.clone(), month.clone()), row);
+            out.insert((scope.to_string(), month.clone()), row);
         }
     }
     out
@@ -832,5 +875,38 @@ mod tests {
         assert_eq!((nov.opening, nov.reopened, nov.closing), (1, 1, 2));
         assert!(r.values().all(MonthRow::balances));
         assert!(reconcile(&[], d(11, 30)).is_empty());
+    }
+
+    #[test]
+    fn reconciliation_from_monthly_counts() {
+        let c = |scope: &str, month: &str, new, reopened, closed, cancelled| MonthCount {
+            scope: scope.into(),
+            month: month.into(),
+            new,
+            reopened,
+            closed,
+            cancelled,
+        };
+        let counts = vec![
+            c("一区", "2026-08", 3, 0, 1, 0),
+            c("一区", "2026-10", 2, 1, 2, 1),
+            // A scope whose events were all removed by hand: no rows at all.
+            c("二区", "2026-07", 0, 0, 0, 0),
+            c("二区", "2026-09", 4, 0, 0, 0),
+            // After `through`'s month: left out.
+            c("二区", "2026-12", 9, 0, 0, 0),
+        ];
+        let r = reconcile_counts(&counts, d(11, 15));
+        let row = |scope: &str, m: &str| r[&(scope.to_string(), m.to_string())].clone();
+        // Months run from the first month with an event (August) through November, per scope.
+        assert_eq!(r.len(), 2 * 4);
+        assert_eq!((row("一区", "2026-08").opening, row("一区", "2026-08").closing), (0, 2));
+        assert_eq!(row("一区", "2026-09"), MonthRow { opening: 2, closing: 2, ..MonthRow::default() });
+        let oct = row("一区", "2026-10");
+        assert_eq!((oct.opening, oct.new, oct.reopened, oct.closed, oct.cancelled, oct.closing), (2, 2, 1, 2, 1, 2));
+        assert_eq!(row("二区", "2026-08").closing, 0);
+        assert_eq!(row("二区", "2026-11").closing, 4);
+        assert!(!r.contains_key(&("二区".to_string(), "2026-07".to_string())));
+        assert!(r.values().all(MonthRow::balances));
     }
 }

@@ -305,7 +305,18 @@ pub async fn load(
             }
             for m in months {
                 let label = month_label(m.from);
-                let f = crate::app::monthly::gather(conn, settings, &label).await.map_err(ExportError::Figures)?;
+                let i = crate::store::monthly::month_inputs(conn, &label, settings.visits.exempt_invited)
+                    .await?
+                    .ok_or_else(|| ExportError::Input(format!("月份“{label}”无法识别。")))?;
+                let f = crate::domain::monthly::month_figures(
+                    &label,
+                    i.theme.as_deref(),
+                    settings.visits.quotas(),
+                    &i.zones,
+                    &i.inspectors,
+                    &i.schools,
+                    &i.visits,
+                );
                 data.months.push(f);
             }
         }
@@ -319,12 +330,13 @@ async fn reconciliation(
     period: Period,
     as_of: NaiveDate,
 ) -> Result<Vec<(String, String, MonthRow)>, ExportError> {
-    use crate::app::rectify::{reconciliation as rec, Grouping};
+    use crate::domain::rectify::{reconcile_counts, Grouping};
     let first = month_label(period.from);
     let last = month_label(as_of);
     let mut out = Vec::new();
     for g in [Grouping::County, Grouping::Zone] {
-        for ((scope, month), row) in rec(conn, as_of, g).await.map_err(ExportError::Figures)? {
+        let counts = crate::store::rectify::month_counts(conn, g, &last).await?;
+        for ((scope, month), row) in reconcile_counts(&counts, as_of) {
             if month >= first && month <= last {
                 out.push((month, scope, row));
             }

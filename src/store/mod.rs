@@ -16,6 +16,7 @@ pub mod monthly;
 pub mod notices;
 pub mod once;
 pub mod outbox;
+pub mod pages;
 pub mod people;
 pub mod rectify;
 pub mod retention;

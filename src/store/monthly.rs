@@ -2,7 +2,7 @@
 
 use super::Conn;
 use crate::db::ts;
-use crate::domain::monthly::ThemeDef;
+use crate::domain::monthly::{self as m, InspectorFact, SchoolFact, ThemeDef, VisitFact};
 use crate::domain::visit_parse::{IndicatorResult, ParsedVisit};
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -287,21 +287,171 @@ pub async fn visits_between(conn: &mut Conn, from: NaiveDate, to: NaiveDate) -> 
         .collect())
 }
 
-pub async fn scores_of(conn: &mut Conn, visit: i64) -> crate::sql::Result<Vec<IndicatorResult>> {
-    let v: Vec<String> =
-        crate::sql::query_scalar("SELECT result FROM visit_indicator_scores WHERE visit_id = ? ORDER BY rowid")
-            .bind(visit)
-            .fetch_all(conn)
-            .await?;
-    Ok(v.iter().filter_map(|s| IndicatorResult::parse(s)).collect())
+/// Inspectors held to the visit quota: every active inspector, less 特约督学 when
+/// `exempt_invited` (the `[visits]` rule).
+pub async fn counted_inspectors(conn: &mut Conn, exempt_invited: bool) -> crate::sql::Result<Vec<InspectorFact>> {
+    let rows = crate::store::people::active_inspectors(conn).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, _, kind)| !(exempt_invited && kind.as_deref() == Some("invited")))
+        .map(|(person_id, name, zone_id, _)| InspectorFact { person_id, name, zone_id })
+        .collect())
 }
 
-pub async fn problem_categories_of(conn: &mut Conn, visit: i64) -> crate::sql::Result<Vec<u8>> {
-    let v: Vec<i64> = crate::sql::query_scalar("SELECT category FROM visit_problems WHERE visit_id = ? ORDER BY id")
-        .bind(visit)
-        .fetch_all(conn)
-        .await?;
-    Ok(v.into_iter().filter_map(|c| u8::try_from(c).ok()).collect())
+/// What a month's figures (`domain::monthly::month_figures`) are computed from, read in a fixed
+/// number of queries whatever the size of the county or province.
+pub struct MonthInputs {
+    pub zones: Vec<(i64, String)>,
+    pub inspectors: Vec<InspectorFact>,
+    pub schools: Vec<SchoolFact>,
+    pub visits: Vec<VisitFact>,
+    /// The month's published theme, if any.
+    pub theme: Option<String>,
+}
+
+/// [`MonthInputs`] of a `YYYY-MM` month; `None` for a malformed month.
+pub async fn month_inputs(
+    conn: &mut Conn,
+    month: &str,
+    exempt_invited: bool,
+) -> crate::sql::Result<Option<MonthInputs>> {
+    let Some((from, to)) = m::month_bounds(month) else { return Ok(None) };
+    let zones = crate::store::people::active_zones(conn).await?;
+    let inspectors = counted_inspectors(conn, exempt_invited).await?;
+    let schools = crate::store::people::active_schools(conn)
+        .await?
+        .into_iter()
+        .map(|(school_id, name, short, zone_id, city_direct)| SchoolFact {
+            school_id,
+            name: short.unwrap_or(name),
+            zone_id,
+            city_direct,
+        })
+        .collect();
+    let mut scores = scores_between(conn, from, to).await?;
+    let mut problems = problem_categories_between(conn, from, to).await?;
+    let visits = visits_between(conn, from, to)
+        .await?
+        .into_iter()
+        .map(|v| VisitFact {
+            person_id: v.person_id,
+            school_id: v.school_id,
+            themed: v.themed,
+            indicators: scores.remove(&v.id).unwrap_or_default(),
+            problems: problems.remove(&v.id).unwrap_or_default(),
+        })
+        .collect();
+    let theme = theme_for(conn, month).await?.map(|t| t.def.title);
+    Ok(Some(MonthInputs { zones, inspectors, schools, visits, theme }))
+}
+
+/// Submitted visits dated within `[from, to]` to a zone's schools or by its inspectors: what
+/// `督导进度 <责任区>` counts, without reading the rest of a province.
+pub async fn zone_visits_between(
+    conn: &mut Conn,
+    zone_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> crate::sql::Result<Vec<VisitRow>> {
+    let rows: Vec<(i64, i64, Option<i64>, String, bool)> = crate::sql::query_as(
+        "SELECT id, person_id, school_id, visit_date, themed FROM visits
+         WHERE status = 'submitted' AND visit_date BETWEEN ?1 AND ?2
+           AND (school_id IN (SELECT id FROM schools WHERE zone_id = ?3)
+                OR person_id IN (SELECT id FROM people WHERE zone_id = ?3))
+         ORDER BY visit_date, id",
+    )
+    .bind(day(from))
+    .bind(day(to))
+    .bind(zone_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(visit_rows(rows))
+}
+
+/// Submitted visits dated within `[from, to]` by a person or to any of `schools`: what
+/// `我的进度` counts.
+pub async fn person_visits_between(
+    conn: &mut Conn,
+    person_id: i64,
+    schools: &[i64],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> crate::sql::Result<Vec<VisitRow>> {
+    let rows: Vec<(i64, i64, Option<i64>, String, bool)> = crate::sql::query_as(
+        "SELECT id, person_id, school_id, visit_date, themed FROM visits
+         WHERE status = 'submitted' AND visit_date BETWEEN ?1 AND ?2
+           AND (person_id = ?3 OR school_id IN (SELECT value FROM json_each(?4)))
+         ORDER BY visit_date, id",
+    )
+    .bind(day(from))
+    .bind(day(to))
+    .bind(person_id)
+    .bind(serde_json::to_string(schools).unwrap_or_else(|_| "[]".into()))
+    .fetch_all(conn)
+    .await?;
+    Ok(visit_rows(rows))
+}
+
+fn visit_rows(rows: Vec<(i64, i64, Option<i64>, String, bool)>) -> Vec<VisitRow> {
+    rows.into_iter()
+        .filter_map(|(id, person_id, school_id, date, themed)| {
+            Some(VisitRow {
+                id,
+                person_id,
+                school_id: school_id?,
+                date: NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok()?,
+                themed,
+            })
+        })
+        .collect()
+}
+
+/// Indicator results of every submitted visit dated within `[from, to]`, by visit, each visit's
+/// in stored order. One query for a month's report instead of one per visit.
+pub async fn scores_between(
+    conn: &mut Conn,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> crate::sql::Result<std::collections::HashMap<i64, Vec<IndicatorResult>>> {
+    let rows: Vec<(i64, String)> = crate::sql::query_as(
+        "SELECT s.visit_id, s.result FROM visits v JOIN visit_indicator_scores s ON s.visit_id = v.id
+         WHERE v.status = 'submitted' AND v.visit_date BETWEEN ? AND ? ORDER BY s.visit_id, s.rowid",
+    )
+    .bind(day(from))
+    .bind(day(to))
+    .fetch_all(conn)
+    .await?;
+    let mut out: std::collections::HashMap<i64, Vec<IndicatorResult>> = std::collections::HashMap::new();
+    for (visit, result) in rows {
+        if let Some(r) = IndicatorResult::parse(&result) {
+            out.entry(visit).or_default().push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Problem categories of every submitted visit dated within `[from, to]`, by visit, one per
+/// problem in stored order.
+pub async fn problem_categories_between(
+    conn: &mut Conn,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> crate::sql::Result<std::collections::HashMap<i64, Vec<u8>>> {
+    let rows: Vec<(i64, i64)> = crate::sql::query_as(
+        "SELECT p.visit_id, p.category FROM visits v JOIN visit_problems p ON p.visit_id = v.id
+         WHERE v.status = 'submitted' AND v.visit_date BETWEEN ? AND ? ORDER BY p.visit_id, p.id",
+    )
+    .bind(day(from))
+    .bind(day(to))
+    .fetch_all(conn)
+    .await?;
+    let mut out: std::collections::HashMap<i64, Vec<u8>> = std::collections::HashMap::new();
+    for (visit, category) in rows {
+        if let Ok(c) = u8::try_from(category) {
+            out.entry(visit).or_default().push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// Stores a month's report, replacing an earlier one.

@@ -173,21 +173,79 @@ pub enum Scope {
     Schools(Vec<i64>),
 }
 
+/// The `WHERE` condition (over `i` items joined with `s` schools) and its one binding for a scope.
+fn scope_condition(scope: &Scope) -> (&'static str, Option<String>) {
+    match scope {
+        Scope::County => ("1 = 1", None),
+        Scope::Zone(z) => ("s.zone_id = ?", Some(z.to_string())),
+        Scope::Schools(ids) => (
+            "i.school_id IN (SELECT value FROM json_each(?))",
+            Some(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())),
+        ),
+    }
+}
+
 pub async fn items(conn: &mut Conn, scope: &Scope) -> crate::sql::Result<Vec<Item>> {
-    let rows = match scope {
-        Scope::County => crate::sql::query(&format!("{SELECT} ORDER BY i.id")).fetch_all(conn).await?,
-        Scope::Zone(z) => {
-            crate::sql::query(&format!("{SELECT} WHERE s.zone_id = ? ORDER BY i.id")).bind(z).fetch_all(conn).await?
-        }
-        Scope::Schools(ids) => {
-            let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-            crate::sql::query(&format!("{SELECT} WHERE i.school_id IN (SELECT value FROM json_each(?)) ORDER BY i.id"))
-                .bind(list)
-                .fetch_all(conn)
-                .await?
-        }
-    };
-    Ok(rows.iter().filter_map(item).collect())
+    let (cond, arg) = scope_condition(scope);
+    let sql = format!("{SELECT} WHERE {cond} ORDER BY i.id");
+    let mut q = crate::sql::query(&sql);
+    if let Some(a) = arg {
+        q = q.bind(a);
+    }
+    Ok(q.fetch_all(conn).await?.iter().filter_map(item).collect())
+}
+
+/// The open items of a scope (not closed, not cancelled): the ledger's working set.
+pub async fn open_items_in(conn: &mut Conn, scope: &Scope) -> crate::sql::Result<Vec<Item>> {
+    let (cond, arg) = scope_condition(scope);
+    let sql = format!("{SELECT} WHERE i.status NOT IN ('closed', 'cancelled') AND {cond} ORDER BY i.id");
+    let mut q = crate::sql::query(&sql);
+    if let Some(a) = arg {
+        q = q.bind(a);
+    }
+    Ok(q.fetch_all(conn).await?.iter().filter_map(item).collect())
+}
+
+/// The finished items of a scope, counted in SQL (a province keeps hundreds of thousands).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FinishedSummary {
+    pub cancelled: usize,
+    pub closed_on_time: usize,
+    pub closed_late: usize,
+    /// Closed items with a closing time, and the sum of their local calendar days from recorded
+    /// to closed.
+    pub timed: usize,
+    pub days_to_close: i64,
+}
+
+/// Counts the closed and cancelled items of a scope. `utc_offset` is the local time zone's
+/// offset as an SQLite modifier (`+480 minutes` for Asia/Shanghai), so days are counted between
+/// local dates as the chat shows them.
+pub async fn finished_summary(conn: &mut Conn, scope: &Scope, utc_offset: &str) -> crate::sql::Result<FinishedSummary> {
+    let (cond, arg) = scope_condition(scope);
+    let sql = format!(
+        "SELECT COALESCE(SUM(i.status = 'cancelled'), 0),
+                COALESCE(SUM(i.status = 'closed' AND COALESCE(i.closed_late, 0) = 0), 0),
+                COALESCE(SUM(i.status = 'closed' AND i.closed_late = 1), 0),
+                COALESCE(SUM(i.status = 'closed' AND i.closed_at IS NOT NULL), 0),
+                COALESCE(SUM(CASE WHEN i.status = 'closed' AND i.closed_at IS NOT NULL
+                    THEN CAST(julianday(date(i.closed_at, ?1)) - julianday(date(i.created_at, ?1)) AS INTEGER) END), 0)
+           FROM rectify_items i JOIN schools s ON s.id = i.school_id
+          WHERE i.status IN ('closed', 'cancelled') AND {}",
+        cond.replace('?', "?2")
+    );
+    let mut q = crate::sql::query_as::<(i64, i64, i64, i64, i64)>(&sql).bind(utc_offset);
+    if let Some(a) = arg {
+        q = q.bind(a);
+    }
+    let (cancelled, on_time, late, timed, days) = q.fetch_one(conn).await?;
+    Ok(FinishedSummary {
+        cancelled: cancelled as usize,
+        closed_on_time: on_time as usize,
+        closed_late: late as usize,
+        timed: timed as usize,
+        days_to_close: days,
+    })
 }
 
 pub async fn open_items(conn: &mut Conn) -> crate::sql::Result<Vec<Item>> {
@@ -197,20 +255,38 @@ pub async fn open_items(conn: &mut Conn) -> crate::sql::Result<Vec<Item>> {
     Ok(rows.iter().filter_map(item).collect())
 }
 
-/// The ledger-relevant events: (item, school, zone name, local date, action).
-pub async fn ledger_events(conn: &mut Conn) -> crate::sql::Result<Vec<(i64, String, String, String, String)>> {
-    let rows = crate::sql::query(
-        "SELECT e.item_id, s.name AS school, z.name AS zone, e.local_date, e.action
-           FROM rectify_events e JOIN rectify_items i ON i.id = e.item_id
-           JOIN schools s ON s.id = i.school_id JOIN zones z ON z.id = s.zone_id
-          WHERE e.action IN ('created', 'closed', 'closed_on_site', 'cancelled', 'reopened')
-          ORDER BY e.id",
-    )
-    .fetch_all(conn)
-    .await?;
+/// Ledger events counted per scope and month, for months up to `last_month` (`YYYY-MM`), from
+/// the per-school monthly counts the event triggers keep (migration 20261212000400). The scope is
+/// the zone's or school's current name, or "" for the county.
+pub async fn month_counts(
+    conn: &mut Conn,
+    grouping: crate::domain::rectify::Grouping,
+    last_month: &str,
+) -> crate::sql::Result<Vec<crate::domain::rectify::MonthCount>> {
+    use crate::domain::rectify::Grouping;
+    let scope = match grouping {
+        Grouping::County => "''",
+        Grouping::Zone => "z.name",
+        Grouping::School => "s.name",
+    };
+    let sql = format!(
+        "SELECT {scope} AS scope, c.month, SUM(c.new), SUM(c.reopened), SUM(c.closed), SUM(c.cancelled)
+           FROM rectify_month_counts c JOIN schools s ON s.id = c.school_id JOIN zones z ON z.id = s.zone_id
+          WHERE c.month <= ?
+          GROUP BY 1, 2"
+    );
+    let rows: Vec<(String, String, i64, i64, i64, i64)> =
+        crate::sql::query_as(&sql).bind(last_month).fetch_all(conn).await?;
     Ok(rows
-        .iter()
-        .map(|r| (r.get("item_id"), r.get("school"), r.get("zone"), r.get("local_date"), r.get("action")))
+        .into_iter()
+        .map(|(scope, month, new, reopened, closed, cancelled)| crate::domain::rectify::MonthCount {
+            scope,
+            month,
+            new,
+            reopened,
+            closed,
+            cancelled,
+        })
         .collect())
 }
 

@@ -151,5 +151,6 @@ crate::app::registry::workflow!(Account, "account", |ctx, args| {
     Help => help(ctx, args),
     Bind => bind(ctx, args),
     WhoAmI => whoami(ctx),
+    More => crate::app::paging::more(ctx),
     IssueCode => issue_code(ctx, args),
 });

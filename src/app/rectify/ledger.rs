@@ -20,50 +20,51 @@ pub struct LedgerStats {
     pub avg_days_to_close: Option<f64>,
 }
 
-pub fn stats(items: &[Item], tz: chrono_tz::Tz, today: NaiveDate) -> LedgerStats {
-    let mut s = LedgerStats { total: items.len(), ..LedgerStats::default() };
-    let mut days = Vec::new();
-    for it in items {
+/// The ledger's figures from the open items (loaded: they are listed) and the finished ones
+/// (counted in SQL).
+pub fn stats(open: &[Item], finished: &rs::FinishedSummary, tz: chrono_tz::Tz, today: NaiveDate) -> LedgerStats {
+    let mut s = LedgerStats {
+        total: open.len() + finished.cancelled + finished.closed_on_time + finished.closed_late,
+        cancelled: finished.cancelled,
+        closed_on_time: finished.closed_on_time,
+        closed_late: finished.closed_late,
+        ..LedgerStats::default()
+    };
+    for it in open.iter().filter(|it| it.status.is_open()) {
         let created = it.created_at.with_timezone(&tz).date_naive();
-        match it.status {
-            Status::Cancelled => s.cancelled += 1,
-            Status::Closed => {
-                if it.closed_late == Some(true) {
-                    s.closed_late += 1;
-                } else {
-                    s.closed_on_time += 1;
-                }
-                if let Some(c) = it.closed_at {
-                    days.push((c.with_timezone(&tz).date_naive() - created).num_days());
-                }
-            }
-            _ => {
-                s.open += 1;
-                if it.status == Status::Identified {
-                    s.unnotified += 1;
-                }
-                let age = (today - created).num_days();
-                s.by_age[if age <= 7 {
-                    0
-                } else if age <= 30 {
-                    1
-                } else {
-                    2
-                }] += 1;
-                if overdue_days(it.status, it.deadline, today) > 0 {
-                    s.overdue += 1;
-                }
-            }
+        s.open += 1;
+        if it.status == Status::Identified {
+            s.unnotified += 1;
+        }
+        let age = (today - created).num_days();
+        s.by_age[if age <= 7 {
+            0
+        } else if age <= 30 {
+            1
+        } else {
+            2
+        }] += 1;
+        if overdue_days(it.status, it.deadline, today) > 0 {
+            s.overdue += 1;
         }
     }
     let base = s.total - s.cancelled;
     if base > 0 {
         s.rate = Some(100.0 * (s.closed_on_time + s.closed_late) as f64 / base as f64);
     }
-    if !days.is_empty() {
-        s.avg_days_to_close = Some(days.iter().sum::<i64>() as f64 / days.len() as f64);
+    if finished.timed > 0 {
+        s.avg_days_to_close = Some(finished.days_to_close as f64 / finished.timed as f64);
     }
     s
+}
+
+/// The zone's UTC offset today as an SQLite date modifier (`+480 minutes`). Chinese zones keep
+/// one offset all year; elsewhere a day-count near a clock change may be off by one.
+pub fn sqlite_offset(tz: chrono_tz::Tz, today: NaiveDate) -> String {
+    use chrono::{Offset, TimeZone};
+    let noon = today.and_hms_opt(12, 0, 0).unwrap_or_default();
+    let secs = tz.offset_from_utc_datetime(&noon).fix().local_minus_utc();
+    format!("{:+} minutes", secs / 60)
 }
 
 pub(super) fn stats_text(title: &str, s: &LedgerStats) -> String {
@@ -133,9 +134,10 @@ pub(super) async fn ledger(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyh
             }
         }
     };
-    let items = rs::items(ctx.tx, &scope).await?;
     let today = ctx.today();
-    let s = stats(&items, ctx.app.tz, today);
+    let items = rs::open_items_in(ctx.tx, &scope).await?;
+    let finished = rs::finished_summary(ctx.tx, &scope, &sqlite_offset(ctx.app.tz, today)).await?;
+    let s = stats(&items, &finished, ctx.app.tz, today);
     let mut lines = vec![stats_text(&title, &s)];
     let mut open: Vec<&Item> = items.iter().filter(|i| i.status.is_open()).collect();
     open.sort_by_key(|i| (std::cmp::Reverse(overdue_days(i.status, i.deadline, today)), i.deadline, i.id));
@@ -172,39 +174,14 @@ pub(super) async fn ledger(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyh
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grouping {
-    County,
-    Zone,
-    School,
-}
-
-/// Month-end reconciliation from the event history.
+/// Month-end reconciliation per scope and month through `through`, from the monthly counts.
 pub async fn reconciliation(
     conn: &mut Conn,
     through: NaiveDate,
     grouping: Grouping,
 ) -> anyhow::Result<std::collections::BTreeMap<(String, String), dr::MonthRow>> {
-    let events: Vec<LedgerEvent> = rs::ledger_events(conn)
-        .await?
-        .into_iter()
-        .filter_map(|(item, school, zone, date, action)| {
-            let kind = match action.as_str() {
-                "created" => LedgerKind::New,
-                "closed" | "closed_on_site" => LedgerKind::Closed,
-                "cancelled" => LedgerKind::Cancelled,
-                "reopened" => LedgerKind::Reopened,
-                _ => return None,
-            };
-            let scope = match grouping {
-                Grouping::County => String::new(),
-                Grouping::Zone => zone,
-                Grouping::School => school,
-            };
-            Some(LedgerEvent { item, scope, date: NaiveDate::parse_from_str(&date, "%Y-%m-%d").ok()?, kind })
-        })
-        .collect();
-    Ok(dr::reconcile(&events, through))
+    let counts = rs::month_counts(conn, grouping, &dr::month_of(through)).await?;
+    Ok(dr::reconcile_counts(&counts, through))
 }
 
 pub(super) async fn reconcile_command(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@ mod photos;
 mod self_check;
 mod sweep;
 
+pub use crate::domain::rectify::Grouping;
 use commands::*;
 use items::*;
 pub use ledger::*;
@@ -26,7 +27,7 @@ use crate::domain::actor::{Actor, Denied};
 use crate::domain::command::{CommandId, ParsedCommand};
 use crate::domain::rectify::{
     self as dr, category_label, item_code, overdue_days, parse_deadline, parse_record, parse_ref, transition, Action,
-    DeadlineDays, Ladder, LedgerEvent, LedgerKind, Party, RecordError, Refused, Severity, Source, Stage, Status,
+    DeadlineDays, Ladder, Party, RecordError, Refused, Severity, Source, Stage, Status,
 };
 use crate::domain::role::Role;
 use crate::outbox::{Delivery, Envelope, Recipient};
