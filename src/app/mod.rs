@@ -4,6 +4,7 @@
 pub mod broadcast;
 pub mod bulletin;
 pub mod calendar;
+pub mod charts;
 pub mod evidence;
 pub mod examples;
 pub mod exports;
@@ -156,6 +157,20 @@ impl Ctx<'_> {
             prompted: true,
             attachment: Some(Attachment::new(file_name, bytes)),
             ..Envelope::new(key, to, segments, source)
+        });
+    }
+
+    /// Shows the sender a picture (a chart) in the chat they wrote from, after the replies
+    /// queued before it. Channels that cannot show pictures leave it out (see
+    /// `Capabilities::can_send_images`), so whatever it shows must also be said in text.
+    pub fn reply_image(&mut self, file_name: impl Into<String>, bytes: impl Into<Arc<[u8]>>) {
+        let key = format!("in:{}:image{}", self.inbound_id, self.outgoing.len());
+        let source = format!("inbound:{}", self.inbound_id);
+        let to = Recipient::Chat(self.msg.chat.clone());
+        self.outgoing.push(Envelope {
+            prompted: true,
+            attachment: Some(Attachment::image(file_name, bytes)),
+            ..Envelope::new(key, to, Vec::new(), source)
         });
     }
 
