@@ -205,20 +205,11 @@ async fn a_channel_that_cannot_show_images_gets_the_text_alone() {
     let enabled = dudao::chat::registry::from_config(&settings).unwrap();
     let running = dudao::service::start(settings, Arc::new(dudao::clock::SystemClock), enabled.channels).await.unwrap();
     let chat = ChatRef::group("hook", "board");
+    // As `统计` queues it: the figures as the caption, the chart after them.
     let mut tx = dudao::db::begin_write(&running.app.db).await.unwrap();
-    let text = Envelope::new(
-        "t1",
-        Recipient::Chat(chat.clone()),
-        vec![dudao::chat::Segment::text("整改统计：登记问题 3 个")],
-        "test",
-    );
-    let image = Envelope {
-        attachment: Some(Attachment::image("整改统计.png", vec![0x89, b'P', b'N', b'G', 1, 2, 3])),
-        ..Envelope::new("i1", Recipient::Chat(chat), Vec::new(), "test")
-    };
-    for env in [text, image] {
-        dudao::outbox::enqueue(&mut tx, &running.app.directory, running.app.clock.now(), env).await.unwrap();
-    }
+    let chart = Attachment::image("整改统计.png", vec![0x89, b'P', b'N', b'G', 1, 2, 3]);
+    let env = Envelope::file("i1", Recipient::Chat(chat), chart, Some("整改统计：登记问题 3 个".into()), "test");
+    dudao::outbox::enqueue(&mut tx, &running.app.directory, running.app.clock.now(), env).await.unwrap();
     tx.commit().await.unwrap();
     running.app.outbox_notify.notify_waiters();
 
@@ -226,7 +217,7 @@ async fn a_channel_that_cannot_show_images_gets_the_text_alone() {
     assert_eq!(got[0].text, "整改统计：登记问题 3 个");
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let status: String = dudao::sql::query_scalar("SELECT status FROM outbox WHERE idempotency_key = 'i1'")
+        let status: String = dudao::sql::query_scalar("SELECT status FROM outbox WHERE idempotency_key = 'i1#file'")
             .fetch_one(&running.app.db)
             .await
             .unwrap();

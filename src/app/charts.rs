@@ -56,20 +56,21 @@ async fn run(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<()> {
         }
     };
     let summary = figures::summary(topic, &data);
-    ctx.reply(summary.text);
-    if summary.charts.is_empty() {
-        return Ok(());
-    }
-    // No font: the text above is the whole answer (the start-up log said why).
-    if crate::charts::font::ensure(&ctx.app.settings.charts.font).is_err() {
-        return Ok(());
-    }
-    match crate::charts::render(&summary.charts) {
-        Ok(png) => {
+    // The text is the answer; the chart, where one can be drawn, goes with it as one answer.
+    // No font: the text alone (the start-up log said why).
+    let png = if summary.charts.is_empty() || crate::charts::font::ensure(&ctx.app.settings.charts.font).is_err() {
+        None
+    } else {
+        crate::charts::render(&summary.charts)
+            .inspect_err(|e| tracing::error!(topic = topic.name(), error = %e, "chart drawing failed; figures sent as text only"))
+            .ok()
+    };
+    match png {
+        Some(png) => {
             let name = format!("{}统计_{}_{}.png", topic.name(), data.scope_name, args::period_slug(data.period));
-            ctx.reply_image(name, png);
+            ctx.reply_image(summary.text, name, png);
         }
-        Err(e) => tracing::error!(topic = topic.name(), error = %e, "chart drawing failed; figures sent as text only"),
+        None => ctx.reply(summary.text),
     }
     Ok(())
 }

@@ -141,6 +141,18 @@ impl Ctx<'_> {
     /// Answers the sender with a file in the chat they wrote from (the caption, if any, first;
     /// in a group it mentions them, like [`Ctx::reply`]).
     pub fn reply_file(&mut self, file_name: impl Into<String>, bytes: impl Into<Arc<[u8]>>, caption: Option<String>) {
+        self.reply_attachment(Attachment::new(file_name, bytes), caption);
+    }
+
+    /// Answers the sender with `text` and then a picture (a chart) in the chat they wrote from:
+    /// one answer, the text as the picture's caption. Channels that cannot show pictures get
+    /// the text alone (see `Capabilities::can_send_images`), so the text must say what the
+    /// picture shows.
+    pub fn reply_image(&mut self, text: String, file_name: impl Into<String>, bytes: impl Into<Arc<[u8]>>) {
+        self.reply_attachment(Attachment::image(file_name, bytes), Some(text));
+    }
+
+    fn reply_attachment(&mut self, attachment: Attachment, caption: Option<String>) {
         let mut segments = Vec::new();
         if let Some(c) = caption.filter(|c| !c.trim().is_empty()) {
             if self.in_group() {
@@ -155,22 +167,8 @@ impl Ctx<'_> {
         let to = Recipient::Chat(self.msg.chat.clone());
         self.outgoing.push(Envelope {
             prompted: true,
-            attachment: Some(Attachment::new(file_name, bytes)),
+            attachment: Some(attachment),
             ..Envelope::new(key, to, segments, source)
-        });
-    }
-
-    /// Shows the sender a picture (a chart) in the chat they wrote from, after the replies
-    /// queued before it. Channels that cannot show pictures leave it out (see
-    /// `Capabilities::can_send_images`), so whatever it shows must also be said in text.
-    pub fn reply_image(&mut self, file_name: impl Into<String>, bytes: impl Into<Arc<[u8]>>) {
-        let key = format!("in:{}:image{}", self.inbound_id, self.outgoing.len());
-        let source = format!("inbound:{}", self.inbound_id);
-        let to = Recipient::Chat(self.msg.chat.clone());
-        self.outgoing.push(Envelope {
-            prompted: true,
-            attachment: Some(Attachment::image(file_name, bytes)),
-            ..Envelope::new(key, to, Vec::new(), source)
         });
     }
 
