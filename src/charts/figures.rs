@@ -130,9 +130,16 @@ fn weekly(d: &Data) -> (Vec<String>, Vec<Chart>) {
     let rows = &d.rows.weekly;
     let total = w::figures(rows, d.period, d.scope);
     let per_zone = w::per_zone(rows, d.period, d.scope);
-    let zones = zones(d);
-    let zone_figures: Vec<(String, w::WeeklyFigures)> =
-        zones.iter().map(|(id, name)| (name.clone(), per_zone.get(&Some(*id)).cloned().unwrap_or_default())).collect();
+    // One inspector's figures are theirs alone, not their zone's: one bar under their name.
+    let by_person = matches!(d.scope, Scope::Inspector(_));
+    let zone_figures: Vec<(String, w::WeeklyFigures)> = if by_person {
+        vec![(d.scope_name.clone(), total)]
+    } else {
+        zones(d)
+            .iter()
+            .map(|(id, name)| (name.clone(), per_zone.get(&Some(*id)).cloned().unwrap_or_default()))
+            .collect()
+    };
     let mut lines = vec![format!(
         "应报 {} 人次：按期 {}、迟报 {}、未报 {}（请假/免报 {}）；按期报送率 {}，报送率 {}。",
         total.expected,
@@ -143,7 +150,7 @@ fn weekly(d: &Data) -> (Vec<String>, Vec<Chart>) {
         total.on_time_rate(),
         total.submit_rate()
     )];
-    if !zone_figures.is_empty() {
+    if !zone_figures.is_empty() && !by_person {
         let items: Vec<(String, String)> =
             zone_figures.iter().map(|(n, f)| (n.clone(), f.on_time_rate().percent_text())).collect();
         lines.push(format!("各责任区按期报送率：{}。", listing(&items)));
@@ -151,7 +158,11 @@ fn weekly(d: &Data) -> (Vec<String>, Vec<Chart>) {
     let mut charts = Vec::new();
     if !zone_figures.is_empty() {
         charts.push(Chart {
-            title: "各责任区周报报送率".into(),
+            title: if by_person {
+                format!("{}周报报送率", d.scope_name)
+            } else {
+                "各责任区周报报送率".into()
+            },
             shape: Shape::Columns,
             percent: true,
             labels: zone_figures.iter().map(|(n, _)| n.clone()).collect(),
@@ -356,6 +367,88 @@ mod tests {
         assert_eq!(Topic::parse("天气"), None);
         let listed = topics_text();
         assert!(Topic::ALL.iter().all(|t| listed.contains(t.name())), "{listed}");
+    }
+
+    use crate::domain::stats::records::NameRow;
+    use crate::domain::stats::weekly::WeeklyRow;
+    use crate::domain::stats::Rows;
+
+    fn name_row(id: i64, name: &str, zone_id: Option<i64>, kind: &str) -> NameRow {
+        NameRow { id, code: format!("C{id}"), name: name.into(), zone_id, kind: kind.into(), active: true }
+    }
+
+    /// November 2026 (weeks W45–W48): 张兰英 (zone 1) reports every week on time; 王芳 (zone 2)
+    /// on time in W45, late in W46, never after; 李明 (zone 2) on leave in W45, then never.
+    fn weekly_data(scope: Scope, scope_name: &str) -> Data {
+        let nov = Period::month(2026, 11).unwrap();
+        let week = |i: usize| crate::domain::weekly::week_label(nov.weeks()[i].from);
+        let row = |w: usize, p: i64, z: i64, excluded: bool, submitted: bool, late: bool| WeeklyRow {
+            week: week(w),
+            person_id: p,
+            zone_id: Some(z),
+            excluded,
+            submitted,
+            late,
+        };
+        let mut weekly = Vec::new();
+        for w in 0..4 {
+            weekly.push(row(w, 10, 1, false, true, false));
+            weekly.push(row(w, 11, 2, false, w < 2, w == 1));
+            weekly.push(row(w, 12, 2, w == 0, false, false));
+        }
+        let now =
+            chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00+08:00").unwrap().with_timezone(&chrono::Utc);
+        Data {
+            kind: Kind::Weekly,
+            period: nov,
+            scope,
+            scope_name: scope_name.into(),
+            tz: chrono_tz::Asia::Shanghai,
+            now,
+            as_of: nov.to,
+            today: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            quota: 4,
+            exempt_invited: false,
+            rows: Rows { weekly, ..Rows::default() },
+            zones: vec![name_row(1, "第一责任区", None, ""), name_row(2, "第二责任区", None, "")],
+            people: vec![
+                name_row(10, "张兰英", Some(1), "inspector"),
+                name_row(11, "王芳", Some(2), "inspector"),
+                name_row(12, "李明", Some(2), "inspector"),
+            ],
+            schools: Vec::new(),
+            visits: Vec::new(),
+            items: Vec::new(),
+            tasks: Vec::new(),
+            months: Vec::new(),
+            reconciliation: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn weekly_figures_by_zone_in_text_and_chart() {
+        let s = summary(Topic::Weekly, &weekly_data(Scope::County, "全县"));
+        // 12 rows, 1 on leave: 11 expected; on time 4 + 1, late 1, missing 2 + 3.
+        assert!(s.text.starts_with("周报统计（2026年11月，全县）"), "{}", s.text);
+        assert!(s.text.contains("应报 11 人次：按期 5、迟报 1、未报 5（请假/免报 1）"), "{}", s.text);
+        // Zone 1: 4/4; zone 2: 1 on time of 7 expected.
+        assert!(s.text.contains("第一责任区 100.0%、第二责任区 14.3%"), "{}", s.text);
+        assert_eq!(s.charts.len(), 2, "by zone, and the trend over four weeks");
+        let zones = &s.charts[0];
+        assert_eq!(zones.labels, vec!["第一责任区", "第二责任区"]);
+        assert_eq!(zones.series[0].values, vec![Some(1.0), Some(1.0 / 7.0)]);
+        assert_eq!(zones.series[1].values, vec![Some(1.0), Some(2.0 / 7.0)]);
+        assert_eq!(s.charts[1].labels.len(), 4);
+        assert_eq!(s.charts[1].shape, Shape::Line);
+    }
+
+    #[test]
+    fn one_inspectors_figures_are_not_labelled_as_their_zone() {
+        let s = summary(Topic::Weekly, &weekly_data(Scope::Inspector(11), "王芳"));
+        assert!(s.text.contains("应报 4 人次：按期 1、迟报 1、未报 2"), "{}", s.text);
+        assert!(!s.text.contains("第二责任区"), "{}", s.text);
+        assert_eq!(s.charts[0].labels, vec!["王芳"]);
+        assert_eq!(s.charts[0].title, "王芳周报报送率");
     }
 
     #[test]
