@@ -101,6 +101,8 @@ async fn main() {
         max_concurrent_sends: 8,
         can_send_files: false,
         max_file_bytes: 0,
+        can_send_images: false,
+        max_image_bytes: 0,
     }));
     let dir = Directory::from_channels(std::slice::from_ref(&null));
     let enq = enqueue_all(&db, &dir, "null", n, chats).await;

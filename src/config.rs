@@ -45,6 +45,18 @@ pub struct Settings {
     pub bulletin: BulletinSettings,
     #[serde(default)]
     pub info: InfoSettings,
+    #[serde(default)]
+    pub charts: ChartSettings,
+}
+
+/// Charts (统计图) sent with `统计`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChartSettings {
+    /// A font file (.ttf/.otf/.ttc) with Chinese glyphs; empty: the usual install paths are
+    /// searched (fonts-noto-cjk, wqy-microhei, Source Han Sans). With none, `统计` answers in
+    /// text only.
+    pub font: String,
 }
 
 /// 信息报送: the monthly rule and its reminder.
@@ -508,6 +520,7 @@ const SECTIONS: &[&str] = &[
     "rectify",
     "retention",
     "bulletin",
+    "charts",
 ];
 
 /// Whether `key` (a `DUDAO_` variable without its prefix) addresses a settings section.

@@ -170,6 +170,10 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
     }
     let scheduler = Arc::new(Scheduler::new(app.clone(), all_jobs()));
     scheduler.sync_config(&all_schedules(&settings)).await?;
+    // Whether 统计 can draw charts, said once now rather than at the first request. Off the
+    // runtime's threads: it reads the font file.
+    let font = settings.charts.font.clone();
+    tokio::task::spawn_blocking(move || crate::charts::font::check_at_startup(&font));
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();

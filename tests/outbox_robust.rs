@@ -221,6 +221,8 @@ impl Buggy {
                 max_concurrent_sends: 4,
                 can_send_files: false,
                 max_file_bytes: 0,
+                can_send_images: false,
+                max_image_bytes: 0,
             },
             sent: Mutex::new(Vec::new()),
         })

@@ -35,6 +35,8 @@ struct Seen {
     unauthorized: usize,
     /// sendDocument forms (multipart), as parts.
     documents: Vec<Vec<common::FormPart>>,
+    /// sendPhoto: (chat id, the photo part).
+    photos: Vec<(i64, common::FormPart)>,
 }
 
 type Fake = Arc<Mutex<Seen>>;
@@ -137,6 +139,34 @@ async fn api(
                 "from": {"id": BOT_ID, "is_bot": true, "first_name": "督导助手", "username": "dudao_bot"},
                 "document": {"file_id": format!("doc-{n}"), "file_unique_id": format!("u{n}"),
                              "file_name": doc.file_name, "file_size": doc.bytes.len()}
+            }))
+        }
+        "sendphoto" => {
+            // Like sendDocument, the picture in the part `photo` (or `attach://<part>`).
+            let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let parts = common::parse_multipart(ct, &raw);
+            let field =
+                |n: &str| parts.iter().find(|p| p.name == n).map(|p| String::from_utf8_lossy(&p.bytes).into_owned());
+            let chat_id: i64 = field("chat_id").and_then(|c| c.parse().ok()).unwrap_or(0);
+            let photo = match field("photo").as_deref().and_then(|d| d.strip_prefix("attach://")) {
+                Some(part) => parts.iter().find(|p| p.name == part).cloned(),
+                None => parts.iter().find(|p| p.name == "photo").cloned(),
+            };
+            let Some(photo) = photo else {
+                return Json(
+                    json!({"ok": false, "error_code": 400, "description": "Bad Request: there is no photo in the request"}),
+                );
+            };
+            let mut s = f.lock().unwrap();
+            let size = photo.bytes.len();
+            s.photos.push((chat_id, photo));
+            let n = s.photos.len();
+            ok(json!({
+                "message_id": 9700 + n, "date": chrono::Utc::now().timestamp(),
+                "chat": {"id": chat_id, "type": "supergroup", "title": "督学群"},
+                "from": {"id": BOT_ID, "is_bot": true, "first_name": "督导助手", "username": "dudao_bot"},
+                "photo": [{"file_id": format!("photo-{n}"), "file_unique_id": format!("p{n}"),
+                           "width": 960, "height": 540, "file_size": size}]
             }))
         }
         "setwebhook" => {
@@ -429,5 +459,39 @@ async fn a_file_goes_as_a_document_with_its_name() {
             .await
             .unwrap();
     assert_eq!((status.as_str(), id.as_deref()), ("sent", Some("-100777:9501")));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn a_chart_goes_as_a_photo() {
+    let fake: Fake = Arc::new(Mutex::new(Seen::default()));
+    let base = fake_telegram(fake.clone()).await;
+    let (running, _dir) = start(&base, "").await;
+    let bytes: Vec<u8> = b"\x89PNG\r\n\x1a\n".iter().copied().chain((0..4000u32).map(|i| (i % 249) as u8)).collect();
+    let app = &running.app;
+    let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
+    let to = dudao::outbox::Recipient::Chat(dudao::chat::ChatRef::group("telegram", "-100777"));
+    let env = dudao::outbox::Envelope {
+        attachment: Some(dudao::chat::Attachment::image("整改统计_全县_2026-11.png", bytes.clone())),
+        ..dudao::outbox::Envelope::new("c1", to, Vec::new(), "test")
+    };
+    dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
+    tx.commit().await.unwrap();
+    app.outbox_notify.notify_waiters();
+    wait_for("the photo", || !fake.lock().unwrap().photos.is_empty()).await;
+    running.drain(WAIT).await;
+    {
+        let s = fake.lock().unwrap();
+        let (chat, photo) = &s.photos[0];
+        assert_eq!(*chat, -100777);
+        assert_eq!(photo.bytes, bytes);
+        assert!(s.documents.is_empty(), "a chart is a photo, not a document");
+    }
+    let (status, id): (String, Option<String>) =
+        dudao::sql::query_as("SELECT status, platform_msg_id FROM outbox WHERE idempotency_key = 'c1'")
+            .fetch_one(&running.app.db)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), id.as_deref()), ("sent", Some("-100777:9701")));
     running.stop().await;
 }

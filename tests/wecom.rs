@@ -1,7 +1,8 @@
 //! WeCom against a fake WeCom API on loopback: group robots (mentions by user id and mobile,
 //! 45009 retried), the self-built app's encrypted callback (URL verification, a message
 //! delivered three times and processed once, forged and stale requests refused) and private
-//! replies through `message/send`, and routing between the two.
+//! replies through `message/send`, and routing between the two; files and chart images through
+//! both.
 
 mod common;
 
@@ -102,12 +103,12 @@ async fn upload(
     let kind = q.get("type").cloned().unwrap_or_default();
     let mut s = f.lock().unwrap();
     s.uploads.push((uri.path().to_string(), credential, kind.clone(), parts.clone()));
-    if kind != "file" || parts.iter().all(|p| p.name != "media") {
+    if !matches!(kind.as_str(), "file" | "image") || parts.iter().all(|p| p.name != "media") {
         return Json(json!({"errcode": 40004, "errmsg": "invalid media type"}));
     }
     let n = s.uploads.len();
     Json(
-        json!({"errcode": 0, "errmsg": "", "type": "file", "media_id": format!("media-{n}"), "created_at": "1380000000"}),
+        json!({"errcode": 0, "errmsg": "", "type": kind, "media_id": format!("media-{n}"), "created_at": "1380000000"}),
     )
 }
 
@@ -495,5 +496,61 @@ async fn robot_and_app_upload_a_file_then_send_a_file_message() {
     }
     // No caption: the file row carries the envelope's own key.
     assert_eq!(outbox_status(&running, "f2").await.0, "sent");
+    running.stop().await;
+}
+
+async fn enqueue_image(running: &Running, key: &str, to: Recipient, name: &str, bytes: &[u8]) {
+    let app = &running.app;
+    let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
+    let env = Envelope {
+        attachment: Some(dudao::chat::Attachment::image(name, bytes.to_vec())),
+        ..Envelope::new(key, to, Vec::new(), "test")
+    };
+    dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
+    tx.commit().await.unwrap();
+    app.outbox_notify.notify_waiters();
+}
+
+#[tokio::test]
+async fn a_chart_goes_as_an_image_message_through_robot_and_app() {
+    use base64::Engine;
+    use md5::{Digest, Md5};
+    let fake: Fake = Arc::new(Mutex::new(Seen::default()));
+    let base = fake_wecom(fake.clone()).await;
+    let (running, _dir) = start(&format!("{}{}", robot_toml(&base), app_toml(&base))).await;
+    // Stands in for a PNG: the bytes must arrive exactly, whatever they are.
+    let png: Vec<u8> = b"\x89PNG\r\n\x1a\n".iter().copied().chain((0..=255u8).cycle().take(5000)).collect();
+
+    // The robot: one `image` message with the picture inline and its MD5; no upload.
+    let group = dudao::chat::ChatRef::group("wecom-z01", "z01-inspectors");
+    enqueue_image(&running, "i1", Recipient::Chat(group), "整改统计_全县_2026-11.png", &png).await;
+    wait_for("the robot's image message", || !fake.lock().unwrap().robot.is_empty()).await;
+    {
+        let s = fake.lock().unwrap();
+        let body = &s.robot[0].1;
+        assert_eq!(body["msgtype"], "image");
+        let sent = base64::engine::general_purpose::STANDARD.decode(body["image"]["base64"].as_str().unwrap()).unwrap();
+        assert_eq!(sent, png);
+        let md5: String = Md5::digest(&png).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(body["image"]["md5"], md5.as_str());
+        assert!(s.uploads.is_empty(), "an inline image is not uploaded as a file");
+    }
+
+    // The app: uploaded as image media, then an `image` message naming it.
+    let member = dudao::chat::ChatRef::private("wecom", "wang.fang");
+    enqueue_image(&running, "i2", Recipient::Chat(member), "督办统计_全县_2026-11.png", &png).await;
+    wait_for("the app's image message", || !fake.lock().unwrap().app.is_empty()).await;
+    {
+        let s = fake.lock().unwrap();
+        let (path, _, kind, parts) = &s.uploads[0];
+        assert_eq!((path.as_str(), kind.as_str()), ("/cgi-bin/media/upload", "image"));
+        assert_eq!(parts[0].bytes, png);
+        let body = &s.app[0].1;
+        assert_eq!(body["msgtype"], "image");
+        assert_eq!(body["image"]["media_id"], "media-1");
+        assert!(body.get("file").is_none(), "{body}");
+    }
+    assert_eq!(outbox_status(&running, "i1").await.0, "sent");
+    assert_eq!(outbox_status(&running, "i2").await.0, "sent");
     running.stop().await;
 }

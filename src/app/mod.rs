@@ -4,6 +4,7 @@
 pub mod broadcast;
 pub mod bulletin;
 pub mod calendar;
+pub mod charts;
 pub mod evidence;
 pub mod examples;
 pub mod exports;
@@ -141,6 +142,18 @@ impl Ctx<'_> {
     /// Answers the sender with a file in the chat they wrote from (the caption, if any, first;
     /// in a group it mentions them, like [`Ctx::reply`]).
     pub fn reply_file(&mut self, file_name: impl Into<String>, bytes: impl Into<Arc<[u8]>>, caption: Option<String>) {
+        self.reply_attachment(Attachment::new(file_name, bytes), caption);
+    }
+
+    /// Answers the sender with `text` and then a picture (a chart) in the chat they wrote from:
+    /// one answer, the text as the picture's caption. Channels that cannot show pictures get
+    /// the text alone (see `Capabilities::can_send_images`), so the text must say what the
+    /// picture shows.
+    pub fn reply_image(&mut self, text: String, file_name: impl Into<String>, bytes: impl Into<Arc<[u8]>>) {
+        self.reply_attachment(Attachment::image(file_name, bytes), Some(text));
+    }
+
+    fn reply_attachment(&mut self, attachment: Attachment, caption: Option<String>) {
         let mut segments = Vec::new();
         if let Some(c) = caption.filter(|c| !c.trim().is_empty()) {
             if self.in_group() {
@@ -155,7 +168,7 @@ impl Ctx<'_> {
         let to = Recipient::Chat(self.msg.chat.clone());
         self.outgoing.push(Envelope {
             prompted: true,
-            attachment: Some(Attachment::new(file_name, bytes)),
+            attachment: Some(attachment),
             ..Envelope::new(key, to, segments, source)
         });
     }

@@ -107,6 +107,7 @@ fn builtin_workflows() -> Vec<Box<dyn Workflow>> {
         Box::new(super::bulletin::Bulletins),
         Box::new(super::info::Info),
         Box::new(super::exports::Exports),
+        Box::new(super::charts::Charts),
         Box::new(super::weekly::Weekly),
         Box::new(super::task::Tasks),
         Box::new(super::rectify::Rectify),

@@ -65,6 +65,12 @@ pub struct Capabilities {
     pub can_send_files: bool,
     /// The largest file the platform takes; larger ones go as a link too.
     pub max_file_bytes: u64,
+    /// Can show an image in the conversation itself (an attachment whose segments hold a
+    /// `Segment::Image`: charts). Where it cannot, the outbox leaves such images out — the
+    /// text that comes with them carries the figures — rather than send a link.
+    pub can_send_images: bool,
+    /// The largest image the platform shows inline; larger ones are left out too.
+    pub max_image_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

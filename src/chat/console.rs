@@ -96,6 +96,8 @@ impl ConsoleChannel {
                 // Until a directory is given (`with_files_dir`): then files are written there.
                 can_send_files: false,
                 max_file_bytes: 0,
+                can_send_images: false,
+                max_image_bytes: 0,
             },
             input: Mutex::new(Some(input)),
             output: Mutex::new(output),
@@ -110,6 +112,9 @@ impl ConsoleChannel {
         self.files_dir = Some(dir.into());
         self.caps.can_send_files = true;
         self.caps.max_file_bytes = CONSOLE_MAX_FILE_BYTES;
+        // Images are written there too, and their path printed.
+        self.caps.can_send_images = true;
+        self.caps.max_image_bytes = CONSOLE_MAX_FILE_BYTES;
         self
     }
 
@@ -202,7 +207,8 @@ impl Channel for ConsoleChannel {
         let body = match &msg.attachment {
             Some(file) => {
                 let path = self.write_file(&id, file).await?;
-                format!("[文件] {} → {}", file.name, path.display())
+                let what = if file.inline { "图片" } else { "文件" };
+                format!("[{what}] {} → {}", file.name, path.display())
             }
             None => plain_text(&msg.segments),
         };

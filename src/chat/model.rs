@@ -169,6 +169,9 @@ pub struct Attachment {
     pub name: String,
     pub mime: String,
     pub bytes: std::sync::Arc<[u8]>,
+    /// To be shown in the conversation as a picture (a chart), not offered as a file to
+    /// download. Only channels with `Capabilities::can_send_images` get such attachments.
+    pub inline: bool,
 }
 
 impl Attachment {
@@ -176,7 +179,12 @@ impl Attachment {
     pub fn new(name: impl Into<String>, bytes: impl Into<std::sync::Arc<[u8]>>) -> Self {
         let name = name.into();
         let mime = mime_guess::from_path(&name).first_or_octet_stream().essence_str().to_string();
-        Attachment { name, mime, bytes: bytes.into() }
+        Attachment { name, mime, bytes: bytes.into(), inline: false }
+    }
+
+    /// A picture shown in the conversation (see [`Attachment::inline`]).
+    pub fn image(name: impl Into<String>, bytes: impl Into<std::sync::Arc<[u8]>>) -> Self {
+        Attachment { inline: true, ..Attachment::new(name, bytes) }
     }
 }
 
@@ -187,6 +195,7 @@ impl std::fmt::Debug for Attachment {
             .field("name", &self.name)
             .field("mime", &self.mime)
             .field("len", &self.bytes.len())
+            .field("inline", &self.inline)
             .finish()
     }
 }

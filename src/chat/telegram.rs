@@ -201,6 +201,9 @@ impl TelegramSettings {
             // sendDocument; the Bot API takes uploads of up to 50 MB.
             can_send_files: true,
             max_file_bytes: 50 * 1024 * 1024,
+            // sendPhoto: the Bot API takes photos of up to 10 MB.
+            can_send_images: true,
+            max_image_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -636,8 +639,14 @@ impl Channel for TelegramChannel {
             return Err(SendError::Permanent(format!("不是 Telegram 的聊天 ID: {}", msg.chat.id)));
         };
         if let Some(file) = &msg.attachment {
-            let doc = InputFile::memory(file.bytes.to_vec()).file_name(file.name.clone());
-            return match self.bot.send_document(ChatId(chat), doc).await {
+            let input = InputFile::memory(file.bytes.to_vec()).file_name(file.name.clone());
+            // A chart is shown as a photo; other files go as documents to download.
+            let sent = if file.inline {
+                self.bot.send_photo(ChatId(chat), input).await
+            } else {
+                self.bot.send_document(ChatId(chat), input).await
+            };
+            return match sent {
                 Ok(sent) => Ok(SendReceipt { platform_msg_id: Some(format!("{}:{}", sent.chat.id.0, sent.id.0)) }),
                 Err(e) => Err(self.classify(e)),
             };

@@ -70,6 +70,8 @@ impl WebhookChannel {
             // Plain JSON posts: files go as one-time download links (see `outbox::worker`).
             can_send_files: false,
             max_file_bytes: 0,
+            can_send_images: false,
+            max_image_bytes: 0,
         };
         Ok(WebhookChannel { settings, caps, http })
     }

@@ -44,6 +44,7 @@ pub enum CommandId {
     InfoReject,
     InfoStatus,
     Export,
+    Stats,
     ProblemRecord,
     ProblemAck,
     ProblemProgress,
@@ -570,6 +571,19 @@ pub static CATALOG: &[CommandSpec] = &[
         usage: "导出 <周报|纪实|覆盖|整改台账|督办|月汇报|对账> [期间] [全县|责任区|督学]",
         summary: "生成统计表格（.xlsx）并以文件发给你（默认本月、全县；月汇报默认上月）",
     },
+    // Figures as text plus a chart image where the channel shows images; see crate::charts.
+    // By zone at most, so it may be asked in a group.
+    CommandSpec {
+        id: CommandId::Stats,
+        intent: "stats_chart",
+        topic: Topic::Admin,
+        names: &["统计"],
+        english: &["stats"],
+        roles: SUPERVISORS,
+        place: Place::Anywhere,
+        usage: "统计 <周报|纪实|整改|督办> [期间] [全县|责任区|督学]",
+        summary: "查看统计数字并附统计图（能发图片的渠道）；默认本月、全县，整改默认近六个月",
+    },
     // Problem list and rectification ledger (整改台账); see domain::rectify. "收到/进展/完成/退回/
     // 延期/撤销/任务" followed by a W-id are routed to these too.
     CommandSpec {
@@ -997,6 +1011,9 @@ mod tests {
         assert_eq!(p("bulletin publish"), Some((CommandId::Bulletin, "publish".into())));
         assert_eq!(p("通报一下情况"), None);
         assert_eq!(p("导出 整改台账 上月"), Some((CommandId::Export, "整改台账 上月".into())));
+        assert_eq!(p("统计 整改 上月"), Some((CommandId::Stats, "整改 上月".into())));
+        assert_eq!(p("周报统计"), Some((CommandId::WeeklyStats, String::new())));
+        assert_eq!(p("统计了本周的情况"), None);
     }
 
     #[test]

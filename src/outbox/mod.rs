@@ -89,9 +89,11 @@ fn file_key(key: &str, has_text: bool) -> String {
 }
 
 /// What a file row's segments say: the file's name, for the admin view and for channels that
-/// render it as text.
+/// render it as text. An inline image's row holds a `Segment::Image`: that is how the worker
+/// knows to show it as a picture, or to leave it out where the channel cannot.
 fn file_segments(a: &Attachment) -> String {
-    let seg = Segment::File { media: MediaRef { name: Some(a.name.clone()), url: None, file_id: None } };
+    let media = MediaRef { name: Some(a.name.clone()), url: None, file_id: None };
+    let seg = if a.inline { Segment::Image { media } } else { Segment::File { media } };
     serde_json::to_string(&[seg]).unwrap_or_else(|_| "[]".into())
 }
 

@@ -138,6 +138,8 @@ enum Outcome {
     /// Never handed to the platform (shutdown, or the lease ran out while waiting for a slot):
     /// back to 'pending' unchanged.
     Released,
+    /// Not to be sent on this channel at all (an inline image it cannot show).
+    Skipped(String),
 }
 
 impl Outcome {
@@ -410,11 +412,19 @@ impl Worker {
             return Err(Outcome::Dead("the file to send was deleted".into()));
         };
         let caps = self.channel.capabilities();
-        if caps.can_send_files && u64::try_from(size).unwrap_or(u64::MAX) <= caps.max_file_bytes {
+        let size_u64 = u64::try_from(size).unwrap_or(u64::MAX);
+        // An inline image (a chart) is shown where the channel can show it and otherwise left
+        // out: the text sent with it carries the same figures, and a download link for a
+        // picture would only be noise.
+        let inline = c.segments.iter().any(|s| matches!(s, Segment::Image { .. }));
+        if inline && !(caps.can_send_images && size_u64 <= caps.max_image_bytes) {
+            return Err(Outcome::Skipped(format!("{} cannot show an image of {size} bytes", self.name())));
+        }
+        if inline || (caps.can_send_files && size_u64 <= caps.max_file_bytes) {
             let Some(file) = crate::store::files::load(&mut conn, file_id).await.map_err(db_error)? else {
                 return Err(Outcome::Dead("the file to send was deleted".into()));
             };
-            let attachment = Attachment { name: file.name, mime: file.mime, bytes: file.bytes.into() };
+            let attachment = Attachment { name: file.name, mime: file.mime, bytes: file.bytes.into(), inline };
             return Ok(OutboundMessage {
                 chat: c.chat.clone(),
                 segments: c.segments.clone(),
@@ -535,6 +545,10 @@ impl Worker {
                 SendOutcome::Unknown { error }
             }
             Outcome::Released => SendOutcome::Released,
+            Outcome::Skipped(reason) => {
+                tracing::debug!(channel = self.name(), id = c.id, %reason, "message left out");
+                SendOutcome::Skipped { reason }
+            }
         };
         store::record_outcome(tx, c.id, &c.lease, recorded, now).await
     }

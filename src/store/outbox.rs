@@ -271,6 +271,11 @@ pub enum SendOutcome<'a> {
     },
     /// Never handed to the platform (the worker stopped first): back to 'pending' as it was.
     Released,
+    /// Deliberately not sent (an inline image the channel cannot show; its figures went as
+    /// text): 'cancelled', with the reason, so nobody retries or resends it.
+    Skipped {
+        reason: &'a str,
+    },
 }
 
 /// Records an outcome if the row is still 'sending' under `lease`; false when it is not ours.
@@ -308,6 +313,11 @@ pub async fn record_outcome(
         SendOutcome::Released => crate::sql::query(
             "UPDATE outbox SET status = 'pending', lease_until = NULL WHERE id = ? AND status = 'sending' AND lease_until = ?",
         ),
+        SendOutcome::Skipped { reason } => crate::sql::query(
+            "UPDATE outbox SET status = 'cancelled', lease_until = NULL, last_error = ?
+                     WHERE id = ? AND status = 'sending' AND lease_until = ?",
+        )
+        .bind(reason),
     };
     let n = q.bind(id).bind(lease).execute(&mut *conn).await?.rows_affected();
     Ok(n == 1)

@@ -32,6 +32,9 @@ pub const PLATFORM: &str = "qq";
 /// WebSocket frame, and 16 MiB is a common frame limit (tungstenite's default). Larger files go
 /// as download links.
 pub const MAX_UPLOAD_BYTES: u64 = 10 * 1024 * 1024;
+/// The largest image sent inline as an `image` segment: same frame limit; QQ itself
+/// downscales or refuses pictures much larger than this.
+pub const MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024;
 
 /// Paths the reverse WebSocket is served on (NoneBot's, so existing NapCat configs work).
 pub const REVERSE_PATHS: &[&str] = &["/onebot/v11/ws", "/onebot/v11/ws/", "/onebot/v11/", "/onebot/v11"];
@@ -179,6 +182,9 @@ impl OneBotSettings {
             // upload_group_file / upload_private_file (NapCat, LLBot, Lagrange extensions).
             can_send_files: true,
             max_file_bytes: MAX_UPLOAD_BYTES,
+            // An `image` segment with the picture inline as `base64://…`, group or private.
+            can_send_images: true,
+            max_image_bytes: MAX_IMAGE_BYTES,
         }
     }
 
@@ -455,10 +461,12 @@ impl Channel for OneBotChannel {
         let Some((account, conn)) = self.pick(msg.chat.kind, &msg.chat.id, &msg.segments) else {
             return Err(CallError::NotConnected.to_send_error());
         };
-        if let Some(file) = &msg.attachment {
-            return self.upload(&account, &conn, msg.chat.kind, target, file).await;
-        }
-        let message = wire::to_wire(&msg.segments, &account, self.settings.mention_all);
+        let message = match &msg.attachment {
+            // A chart: one message holding the picture, like a photo someone posts.
+            Some(file) if file.inline => vec![wire::inline_image(&file.bytes)],
+            Some(file) => return self.upload(&account, &conn, msg.chat.kind, target, file).await,
+            None => wire::to_wire(&msg.segments, &account, self.settings.mention_all),
+        };
         if message.is_empty() {
             return Err(SendError::Permanent("nothing to send".into()));
         }

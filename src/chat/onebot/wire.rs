@@ -596,6 +596,14 @@ pub fn send_action(kind: ChatKind, target: i64, message: &[WireSegment]) -> (&'s
     }
 }
 
+/// An `image` segment carrying the picture itself as `base64://…` (OneBot v11's `file` field
+/// takes it; every implementation in use supports it), so nothing has to serve it by URL.
+pub fn inline_image(bytes: &[u8]) -> WireSegment {
+    use base64::Engine;
+    let file = format!("base64://{}", base64::engine::general_purpose::STANDARD.encode(bytes));
+    WireSegment::new("image", &[("file", &file)])
+}
+
 /// The action uploading a file (NapCat, LLBot and Lagrange extensions): into the group's files,
 /// or to a person privately. The content goes inline as `base64://…`, so the implementation
 /// needs no access to our disk.

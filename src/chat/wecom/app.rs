@@ -14,7 +14,7 @@ use super::callback::{self, CallbackState};
 use super::crypto::{decode_aes_key, MsgCrypt};
 use super::{
     api_url, classify, status_error, transport_error, upload_media, UploadReply, DEFAULT_API_BASE, MAX_FILE_BYTES,
-    PLATFORM,
+    MAX_IMAGE_BYTES, PLATFORM,
 };
 use crate::chat::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
 use crate::chat::model::{plain_text, ChatKind, OutboundMessage};
@@ -161,6 +161,9 @@ impl WecomAppSettings {
             // media/upload, then a `file` message to the member.
             can_send_files: true,
             max_file_bytes: MAX_FILE_BYTES,
+            // media/upload?type=image, then an `image` message.
+            can_send_images: true,
+            max_image_bytes: MAX_IMAGE_BYTES,
         }
     }
 }
@@ -314,11 +317,12 @@ impl Channel for WecomAppChannel {
         let body = match &msg.attachment {
             Some(file) => {
                 let media_id = self.upload(file).await?;
+                let kind = if file.inline { "image" } else { "file" };
                 json!({
                     "touser": msg.chat.id,
-                    "msgtype": "file",
+                    "msgtype": kind,
                     "agentid": self.settings.agent_id,
-                    "file": { "media_id": media_id },
+                    kind: { "media_id": media_id },
                 })
             }
             None => {

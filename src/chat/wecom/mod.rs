@@ -86,6 +86,8 @@ pub(crate) fn status_error(what: &str, status: reqwest::StatusCode) -> SendError
 
 /// WeCom takes files of at most 20 MB (group robot `upload_media` and app `media/upload`).
 pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
+/// WeCom shows images of at most 2 MB (robot `image` messages; app media of type image).
+pub const MAX_IMAGE_BYTES: u64 = 2 * 1024 * 1024;
 
 /// What `upload_media` / `media/upload` answer.
 #[derive(Debug, serde::Deserialize)]
@@ -117,7 +119,8 @@ pub(crate) async fn upload_media(
     let resp = http
         .post(url)
         .query(query)
-        .query(&[("type", "file")])
+        // An image to show (a chart) is uploaded as such; `file` media cannot be shown inline.
+        .query(&[("type", if file.inline { "image" } else { "file" })])
         .multipart(form)
         .send()
         .await
