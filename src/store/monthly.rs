@@ -354,11 +354,14 @@ pub async fn zone_visits_between(
     to: NaiveDate,
 ) -> crate::sql::Result<Vec<VisitRow>> {
     let rows: Vec<(i64, i64, Option<i64>, String, bool)> = crate::sql::query_as(
-        "SELECT id, person_id, school_id, visit_date, themed FROM visits
-         WHERE status = 'submitted' AND visit_date BETWEEN ?1 AND ?2
-           AND (school_id IN (SELECT id FROM schools WHERE zone_id = ?3)
-                OR person_id IN (SELECT id FROM people WHERE zone_id = ?3))
-         ORDER BY visit_date, id",
+        "SELECT v.id, v.person_id, v.school_id, v.visit_date, v.themed
+           FROM schools s JOIN visits v ON v.school_id = s.id
+          WHERE s.zone_id = ?3 AND v.status = 'submitted' AND v.visit_date BETWEEN ?1 AND ?2
+         UNION
+         SELECT v.id, v.person_id, v.school_id, v.visit_date, v.themed
+           FROM people p CROSS JOIN visits v ON v.person_id = p.id
+          WHERE p.zone_id = ?3 AND v.status = 'submitted' AND v.visit_date BETWEEN ?1 AND ?2
+         ORDER BY 4, 1",
     )
     .bind(day(from))
     .bind(day(to))

@@ -173,12 +173,14 @@ pub enum Scope {
     Schools(Vec<i64>),
 }
 
-/// The `WHERE` condition (over `i` items joined with `s` schools) and its one binding for a scope.
-fn scope_condition(scope: &Scope) -> (&'static str, Option<String>) {
+/// The join and `WHERE` condition (over `i` items) for a scope, and its one binding. The county
+/// needs no join: a province's ledger is hundreds of thousands of items.
+fn scope_condition(scope: &Scope) -> (&'static str, &'static str, Option<String>) {
     match scope {
-        Scope::County => ("1 = 1", None),
-        Scope::Zone(z) => ("s.zone_id = ?", Some(z.to_string())),
+        Scope::County => ("", "1 = 1", None),
+        Scope::Zone(z) => ("JOIN schools s ON s.id = i.school_id", "s.zone_id = ?", Some(z.to_string())),
         Scope::Schools(ids) => (
+            "",
             "i.school_id IN (SELECT value FROM json_each(?))",
             Some(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())),
         ),
@@ -186,7 +188,7 @@ fn scope_condition(scope: &Scope) -> (&'static str, Option<String>) {
 }
 
 pub async fn items(conn: &mut Conn, scope: &Scope) -> crate::sql::Result<Vec<Item>> {
-    let (cond, arg) = scope_condition(scope);
+    let (_, cond, arg) = scope_condition(scope);
     let sql = format!("{SELECT} WHERE {cond} ORDER BY i.id");
     let mut q = crate::sql::query(&sql);
     if let Some(a) = arg {
@@ -195,15 +197,46 @@ pub async fn items(conn: &mut Conn, scope: &Scope) -> crate::sql::Result<Vec<Ite
     Ok(q.fetch_all(conn).await?.iter().filter_map(item).collect())
 }
 
+/// Every open item, whole (the sweep's working set).
+pub async fn open_items(conn: &mut Conn) -> crate::sql::Result<Vec<Item>> {
+    let rows = crate::sql::query(&format!("{SELECT} WHERE i.status NOT IN ('closed', 'cancelled') ORDER BY i.id"))
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.iter().filter_map(item).collect())
+}
+
+/// What the ledger's figures need of an open item; the listed few are read whole with [`get`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenItem {
+    pub id: i64,
+    pub status: Status,
+    pub deadline: NaiveDate,
+    pub created_at: DateTime<Utc>,
+}
+
 /// The open items of a scope (not closed, not cancelled): the ledger's working set.
-pub async fn open_items_in(conn: &mut Conn, scope: &Scope) -> crate::sql::Result<Vec<Item>> {
-    let (cond, arg) = scope_condition(scope);
-    let sql = format!("{SELECT} WHERE i.status NOT IN ('closed', 'cancelled') AND {cond} ORDER BY i.id");
-    let mut q = crate::sql::query(&sql);
+pub async fn open_items_in(conn: &mut Conn, scope: &Scope) -> crate::sql::Result<Vec<OpenItem>> {
+    let (join, cond, arg) = scope_condition(scope);
+    let sql = format!(
+        "SELECT i.id, i.status, i.deadline, i.created_at FROM rectify_items i {join}
+          WHERE i.status NOT IN ('closed', 'cancelled') AND {cond}"
+    );
+    let mut q = crate::sql::query_as::<(i64, String, String, String)>(&sql);
     if let Some(a) = arg {
         q = q.bind(a);
     }
-    Ok(q.fetch_all(conn).await?.iter().filter_map(item).collect())
+    Ok(q.fetch_all(conn)
+        .await?
+        .into_iter()
+        .filter_map(|(id, status, deadline, created)| {
+            Some(OpenItem {
+                id,
+                status: Status::from_db(&status)?,
+                deadline: NaiveDate::parse_from_str(&deadline, "%Y-%m-%d").ok()?,
+                created_at: parse_ts(&created)?,
+            })
+        })
+        .collect())
 }
 
 /// The finished items of a scope, counted in SQL (a province keeps hundreds of thousands).
@@ -218,23 +251,29 @@ pub struct FinishedSummary {
     pub days_to_close: i64,
 }
 
-/// Counts the closed and cancelled items of a scope. `utc_offset` is the local time zone's
-/// offset as an SQLite modifier (`+480 minutes` for Asia/Shanghai), so days are counted between
-/// local dates as the chat shows them.
-pub async fn finished_summary(conn: &mut Conn, scope: &Scope, utc_offset: &str) -> crate::sql::Result<FinishedSummary> {
-    let (cond, arg) = scope_condition(scope);
+/// Counts the closed and cancelled items of a scope. `utc_offset_days` is the local time zone's
+/// offset in days (⅓ for Asia/Shanghai), so days are counted between local dates as the chat
+/// shows them.
+pub async fn finished_summary(
+    conn: &mut Conn,
+    scope: &Scope,
+    utc_offset_days: f64,
+) -> crate::sql::Result<FinishedSummary> {
+    let (join, cond, arg) = scope_condition(scope);
+    // julianday() counts days from noon: + offset + ½ then truncated is the local day number.
     let sql = format!(
         "SELECT COALESCE(SUM(i.status = 'cancelled'), 0),
                 COALESCE(SUM(i.status = 'closed' AND COALESCE(i.closed_late, 0) = 0), 0),
                 COALESCE(SUM(i.status = 'closed' AND i.closed_late = 1), 0),
                 COALESCE(SUM(i.status = 'closed' AND i.closed_at IS NOT NULL), 0),
                 COALESCE(SUM(CASE WHEN i.status = 'closed' AND i.closed_at IS NOT NULL
-                    THEN CAST(julianday(date(i.closed_at, ?1)) - julianday(date(i.created_at, ?1)) AS INTEGER) END), 0)
-           FROM rectify_items i JOIN schools s ON s.id = i.school_id
+                    THEN CAST(julianday(i.closed_at) + ?1 AS INTEGER) - CAST(julianday(i.created_at) + ?1 AS INTEGER)
+                    END), 0)
+           FROM rectify_items i {join}
           WHERE i.status IN ('closed', 'cancelled') AND {}",
         cond.replace('?', "?2")
     );
-    let mut q = crate::sql::query_as::<(i64, i64, i64, i64, i64)>(&sql).bind(utc_offset);
+    let mut q = crate::sql::query_as::<(i64, i64, i64, i64, i64)>(&sql).bind(utc_offset_days + 0.5);
     if let Some(a) = arg {
         q = q.bind(a);
     }
@@ -246,13 +285,6 @@ pub async fn finished_summary(conn: &mut Conn, scope: &Scope, utc_offset: &str) 
         timed: timed as usize,
         days_to_close: days,
     })
-}
-
-pub async fn open_items(conn: &mut Conn) -> crate::sql::Result<Vec<Item>> {
-    let rows = crate::sql::query(&format!("{SELECT} WHERE i.status NOT IN ('closed', 'cancelled') ORDER BY i.id"))
-        .fetch_all(conn)
-        .await?;
-    Ok(rows.iter().filter_map(item).collect())
 }
 
 /// Ledger events counted per scope and month, for months up to `last_month` (`YYYY-MM`), from

@@ -22,7 +22,12 @@ pub struct LedgerStats {
 
 /// The ledger's figures from the open items (loaded: they are listed) and the finished ones
 /// (counted in SQL).
-pub fn stats(open: &[Item], finished: &rs::FinishedSummary, tz: chrono_tz::Tz, today: NaiveDate) -> LedgerStats {
+pub fn stats(
+    open: &[rs::OpenItem],
+    finished: &rs::FinishedSummary,
+    tz: chrono_tz::Tz,
+    today: NaiveDate,
+) -> LedgerStats {
     let mut s = LedgerStats {
         total: open.len() + finished.cancelled + finished.closed_on_time + finished.closed_late,
         cancelled: finished.cancelled,
@@ -58,13 +63,12 @@ pub fn stats(open: &[Item], finished: &rs::FinishedSummary, tz: chrono_tz::Tz, t
     s
 }
 
-/// The zone's UTC offset today as an SQLite date modifier (`+480 minutes`). Chinese zones keep
-/// one offset all year; elsewhere a day-count near a clock change may be off by one.
-pub fn sqlite_offset(tz: chrono_tz::Tz, today: NaiveDate) -> String {
+/// The zone's UTC offset today, in days. Chinese zones keep one offset all year; elsewhere a
+/// day-count near a clock change may be off by one.
+pub fn offset_days(tz: chrono_tz::Tz, today: NaiveDate) -> f64 {
     use chrono::{Offset, TimeZone};
     let noon = today.and_hms_opt(12, 0, 0).unwrap_or_default();
-    let secs = tz.offset_from_utc_datetime(&noon).fix().local_minus_utc();
-    format!("{:+} minutes", secs / 60)
+    f64::from(tz.offset_from_utc_datetime(&noon).fix().local_minus_utc()) / 86_400.0
 }
 
 pub(super) fn stats_text(title: &str, s: &LedgerStats) -> String {
@@ -136,15 +140,16 @@ pub(super) async fn ledger(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyh
     };
     let today = ctx.today();
     let items = rs::open_items_in(ctx.tx, &scope).await?;
-    let finished = rs::finished_summary(ctx.tx, &scope, &sqlite_offset(ctx.app.tz, today)).await?;
+    let finished = rs::finished_summary(ctx.tx, &scope, offset_days(ctx.app.tz, today)).await?;
     let s = stats(&items, &finished, ctx.app.tz, today);
     let mut lines = vec![stats_text(&title, &s)];
-    let mut open: Vec<&Item> = items.iter().filter(|i| i.status.is_open()).collect();
+    let mut open: Vec<&rs::OpenItem> = items.iter().filter(|i| i.status.is_open()).collect();
     open.sort_by_key(|i| (std::cmp::Reverse(overdue_days(i.status, i.deadline, today)), i.deadline, i.id));
     if !open.is_empty() {
         lines.push("在办问题：".into());
     }
-    for it in open.iter().take(LIST_LINES) {
+    for o in open.iter().take(LIST_LINES) {
+        let Some(it) = rs::get(ctx.tx, o.id).await? else { continue };
         let over = overdue_days(it.status, it.deadline, today);
         lines.push(format!(
             "· {} {} {}：{}，{}，期限{}{}",
