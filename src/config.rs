@@ -45,6 +45,73 @@ pub struct Settings {
     pub bulletin: BulletinSettings,
     #[serde(default)]
     pub info: InfoSettings,
+    #[serde(default)]
+    pub health: HealthSettings,
+    #[serde(default)]
+    pub alerts: AlertSettings,
+}
+
+/// `/readyz`: when the service stops calling itself ready.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSettings {
+    /// The oldest message still waiting to go out may be this old (seconds) before `/readyz`
+    /// answers 503.
+    pub max_backlog_age_seconds: u64,
+    /// The scheduler's last tick may be this old (seconds) before `/readyz` answers 503; it
+    /// ticks at least every `scheduler.max_sleep_seconds`.
+    pub max_tick_age_seconds: u64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings { max_backlog_age_seconds: 900, max_tick_age_seconds: 300 }
+    }
+}
+
+/// Admin alerts: a channel down or messages dead-lettered are told to the admins through
+/// another channel that still works, once per incident, and the recovery too.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    pub enabled: bool,
+    /// How often channel health and dead letters are looked at.
+    pub check_interval_ms: u64,
+    /// A channel must be down this long (seconds) before it is an incident: a NapCat restart
+    /// or a reconnect is not.
+    pub down_after_seconds: u64,
+    /// Alert on dead letters (messages given up after `outbox.max_attempts`).
+    pub dead_letters: bool,
+    /// Chats that get every alert besides the admins' private chats (e.g. the office's WeCom
+    /// robot group, `kind = "group"`, `id` as in `[[groups]]`).
+    pub chats: Vec<AlertChat>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            enabled: true,
+            check_interval_ms: 5_000,
+            down_after_seconds: 120,
+            dead_letters: true,
+            chats: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertChat {
+    /// A channel's name, as in `[[groups]] channel`.
+    pub channel: String,
+    /// "group" (default) or "private".
+    #[serde(default = "default_alert_chat_kind")]
+    pub kind: String,
+    pub id: String,
+}
+
+fn default_alert_chat_kind() -> String {
+    "group".into()
 }
 
 /// 信息报送: the monthly rule and its reminder.
@@ -570,6 +637,17 @@ impl Settings {
                 "service.timezone",
                 format!("unknown timezone \"{}\" (expected an IANA name such as Asia/Shanghai)", self.service.timezone),
             ));
+        }
+        for (i, c) in self.alerts.chats.iter().enumerate() {
+            if crate::chat::ChatKind::parse(&c.kind).is_none() {
+                return Err(ConfigError::new(format!("alerts.chats[{i}].kind"), "expected \"group\" or \"private\""));
+            }
+            if c.id.trim().is_empty() {
+                return Err(ConfigError::new(format!("alerts.chats[{i}].id"), "must not be empty"));
+            }
+        }
+        if self.alerts.check_interval_ms == 0 {
+            return Err(ConfigError::new("alerts.check_interval_ms", "must be at least 1"));
         }
         if !matches!(self.service.locale.as_str(), "zh-CN" | "en") {
             return Err(ConfigError::new("service.locale", "expected \"zh-CN\" or \"en\""));

@@ -86,6 +86,59 @@ pub enum SendError {
     Unknown(String),
 }
 
+/// Whether a channel can deliver right now, as far as the adapter knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthState {
+    Up,
+    /// Not connected, or the platform refuses our credentials: sends will wait or fail.
+    Down,
+    /// The adapter has no way to tell (a plain webhook) or has not talked to the platform yet.
+    Unknown,
+}
+
+impl HealthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Up => "up",
+            HealthState::Down => "down",
+            HealthState::Unknown => "unknown",
+        }
+    }
+}
+
+/// A channel's health as its adapter sees it; `detail` is for operators (English, no secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelHealth {
+    pub state: HealthState,
+    pub detail: String,
+}
+
+impl ChannelHealth {
+    pub fn up(detail: impl Into<String>) -> Self {
+        ChannelHealth { state: HealthState::Up, detail: detail.into() }
+    }
+    pub fn down(detail: impl Into<String>) -> Self {
+        ChannelHealth { state: HealthState::Down, detail: detail.into() }
+    }
+    pub fn unknown(detail: impl Into<String>) -> Self {
+        ChannelHealth { state: HealthState::Unknown, detail: detail.into() }
+    }
+}
+
+/// The last health an adapter observed (a call that worked or failed), for adapters whose
+/// health is the outcome of their own platform calls rather than a connection they hold.
+#[derive(Debug, Default)]
+pub struct HealthCell(std::sync::Mutex<Option<ChannelHealth>>);
+
+impl HealthCell {
+    pub fn set(&self, h: ChannelHealth) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+    }
+    pub fn get(&self) -> Option<ChannelHealth> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// Inbound messages go here; the pipeline stores them before acting.
 #[async_trait]
 pub trait InboundSink: Send + Sync {
@@ -142,6 +195,11 @@ pub trait Channel: Send + Sync + 'static {
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError>;
     /// Runs the receive side until shutdown. Channels that cannot receive return at once.
     async fn run(self: Arc<Self>, ctx: ChannelContext) -> anyhow::Result<()>;
+    /// Whether the channel can deliver now (`/readyz`, `/metrics`, admin alerts). Cheap and
+    /// synchronous: adapters report state they already keep, never call the platform here.
+    fn health(&self) -> ChannelHealth {
+        ChannelHealth::unknown("no health check for this channel")
+    }
     /// HTTP routes this channel mounts on the service's listener (webhooks, WebSocket endpoints).
     fn routes(self: Arc<Self>, _ctx: ChannelContext) -> Option<axum::Router> {
         None
