@@ -639,7 +639,7 @@ impl Settings {
             ));
         }
         for (i, c) in self.alerts.chats.iter().enumerate() {
-            if crate::chat::ChatKind::parse(&c.kind).is_none() {
+            if !matches!(c.kind.as_str(), "group" | "private") {
                 return Err(ConfigError::new(format!("alerts.chats[{i}].kind"), "expected \"group\" or \"private\""));
             }
             if c.id.trim().is_empty() {

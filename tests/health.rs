@@ -281,6 +281,19 @@ async fn metrics_count_a_conversation_end_to_end() {
     assert!(sample(&after, "dudao_db_transaction_seconds_count", &[]) > 0.0);
     assert!(sample(&after, "dudao_scheduler_last_tick_timestamp_seconds", &[]) > 1.7e9);
     assert_eq!(sample(&after, "dudao_outbox_backlog", &[]), 0.0);
+
+    // The shipped dashboard and alert rules ask only for series this service exposes.
+    let names: std::collections::BTreeSet<&str> = after.keys().map(|(n, _)| n.as_str()).collect();
+    for file in ["deploy/grafana-dashboard.json", "deploy/alerts.yml"] {
+        let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        let mut used = 0;
+        for (i, _) in text.match_indices("dudao_") {
+            let name: String = text[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            assert!(names.contains(name.as_str()), "{file} uses {name}, which /metrics does not expose");
+            used += 1;
+        }
+        assert!(used > 3, "{file} names the metrics");
+    }
     running.stop().await;
 }
 
@@ -368,5 +381,104 @@ async fn admins_hear_of_a_qq_outage_once_through_the_other_channel_and_of_its_en
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(hook.arrivals().len(), 2);
+    running.stop().await;
+}
+
+/// Binds the sample county's admin to `account` on the webhook platform; returns their id.
+async fn bind_admin_on_webhook(running: &Running, account: &str) -> i64 {
+    let admin = first_person(&running.app.db, "admin").await;
+    let mut tx = dudao::db::begin_write(&running.app.db).await.unwrap();
+    let pid: i64 = dudao::sql::query_scalar("SELECT id FROM people WHERE code = ?")
+        .bind(&admin)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let (code, _) = dudao::store::binding::issue(&mut tx, pid, now, chrono::Duration::hours(1)).await.unwrap();
+    let r = dudao::store::binding::redeem(&mut tx, "webhook", account, None, &code, now).await.unwrap();
+    assert_eq!(r, dudao::store::binding::Redeemed::Bound { person_id: pid });
+    tx.commit().await.unwrap();
+    pid
+}
+
+#[tokio::test]
+async fn dead_letters_are_told_once_and_their_clearing_too() {
+    let (hook, url) = webhook_fake::start().await;
+    // A platform that refuses everything: its messages are dead-lettered at the first failure.
+    let refused = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let refused_url = format!("http://{}/hook", refused.local_addr().unwrap());
+    tokio::spawn(async move {
+        let app = axum::Router::new().fallback(|| async { (axum::http::StatusCode::FORBIDDEN, "不接受") });
+        axum::serve(refused, app).await.unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[roster]\nsample_on_empty = true\n\
+         [channels.console]\nenabled = false\n\
+         [outbox]\nmax_attempts = 1\nbackoff_base_ms = 50\nbackoff_max_ms = 300\n\
+         [alerts]\ncheck_interval_ms = 50\nchats = [{{ channel = \"值班\", id = \"督导室值班群\" }}]\n\
+         [[channels.webhook]]\nname = \"值班\"\nurl = \"{url}\"\n\
+         [[channels.webhook]]\nname = \"区县平台\"\nurl = \"{refused_url}\"\n"
+    );
+    let settings = settings_for(&dir, &extra);
+    let enabled = dudao::chat::registry::from_config(&settings).unwrap();
+    let running = service::start(settings, Arc::new(dudao::clock::SystemClock), enabled.channels).await.unwrap();
+    bind_admin_on_webhook(&running, "值班-管理员").await;
+
+    // Two notices to the refusing platform die.
+    {
+        let app = &running.app;
+        let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
+        for (key, text) in [("n1", "关于开展期末督导的通知"), ("n2", "请各校报送课后服务情况")] {
+            let to = dudao::outbox::Recipient::Chat(dudao::chat::ChatRef::group("区县平台", "公告栏"));
+            let env = dudao::outbox::Envelope::new(key, to, vec![dudao::chat::Segment::text(text)], "test");
+            dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        app.outbox_notify.notify_waiters();
+    }
+    // The admin privately and the duty group hear of it, once each.
+    let got = hook.wait_for(2, WAIT).await;
+    let mut chats: Vec<&str> = got.iter().map(|a| a.chat.as_str()).collect();
+    chats.sort_unstable();
+    assert_eq!(chats, vec!["值班-管理员", "督导室值班群"]);
+    assert!(got.iter().all(|a| a.text.starts_with("【督导助手告警】有") && a.text.contains("发送队列")), "{got:?}");
+
+    // Both letters dead and many checks later, still only those two.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let dead: Vec<i64> = loop {
+        assert!(tokio::time::Instant::now() < deadline, "the notices were not dead-lettered");
+        let ids: Vec<i64> = dudao::sql::query_scalar("SELECT id FROM outbox WHERE status = 'dead' ORDER BY id")
+            .fetch_all(&running.app.db)
+            .await
+            .unwrap();
+        if ids.len() == 2 {
+            break ids;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let seen = sample(&scrape(&running).await, "dudao_alert_checks_total", &[]);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while sample(&scrape(&running).await, "dudao_alert_checks_total", &[]) < seen + 10.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the alert monitor stopped checking");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(hook.arrivals().len(), 2, "{:?}", hook.arrivals());
+
+    // The admin cancels both: the clearing is told once, the same way.
+    for id in dead {
+        let mut conn = running.app.db.acquire().await.unwrap();
+        assert_eq!(
+            dudao::outbox::admin::cancel(&mut conn, id).await.unwrap(),
+            dudao::outbox::admin::AdminOutcome::Done
+        );
+    }
+    let got = hook.wait_for(4, WAIT).await;
+    assert!(got[2..].iter().all(|a| a.text == "【督导助手恢复】发送失败的消息已全部处理完毕。"), "{got:?}");
+    let rows: Vec<(String, Option<String>)> =
+        dudao::sql::query_as("SELECT kind, closed_at FROM alert_incidents").fetch_all(&running.app.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].0, "dead_letters");
+    assert!(rows[0].1.is_some());
     running.stop().await;
 }
