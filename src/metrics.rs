@@ -137,7 +137,7 @@ impl Metrics {
             channels.into_iter().map(|name| Arc::new(ChannelMetrics { name, ..Default::default() })).collect();
         Metrics {
             channels,
-            other: Arc::new(ChannelMetrics { name: "other".into(), ..Default::default() }),
+            other: Arc::new(ChannelMetrics { name: "(other)".into(), ..Default::default() }),
             processing: Histogram::default(),
             db_transactions: Arc::new(Histogram::default()),
             firings: Default::default(),
@@ -171,8 +171,8 @@ impl Metrics {
         let all: Vec<&Arc<ChannelMetrics>> = self
             .channels
             .iter()
-            .chain(std::iter::once(&self.other))
-            .filter(|c| c.name != "other" || has_any(c))
+            // The catch-all appears only once something was counted under it.
+            .chain(std::iter::once(&self.other).filter(|c| has_any(c)))
             .collect();
         out.family("dudao_inbound_messages_total", "counter", "Inbound messages by channel and outcome.");
         for c in &all {
@@ -353,11 +353,11 @@ mod tests {
         assert!(text.contains("dudao_inbound_messages_total{channel=\"值班\\\"群\",outcome=\"failed\"} 1\n"), "{text}");
         assert!(text.contains("dudao_outbox_sends_total{channel=\"qq\",outcome=\"dead\"} 1\n"), "{text}");
         // Nothing counted under an unknown channel: no "other" series.
-        assert!(!text.contains("channel=\"other\""), "{text}");
+        assert!(!text.contains("channel=\"(other)\""), "{text}");
         m.channel("不存在").inbound(InboundOutcome::Duplicate);
         let mut t = Text::default();
         m.render(&mut t);
-        assert!(t.finish().contains("dudao_inbound_messages_total{channel=\"other\",outcome=\"duplicate\"} 1\n"));
+        assert!(t.finish().contains("dudao_inbound_messages_total{channel=\"(other)\",outcome=\"duplicate\"} 1\n"));
     }
 
     #[test]

@@ -128,16 +128,29 @@ impl ChannelHealth {
 /// The last health an adapter observed (a call that worked or failed), for adapters whose
 /// health is the outcome of their own platform calls rather than a connection they hold.
 #[derive(Debug, Default)]
-pub struct HealthCell(std::sync::Mutex<Option<ChannelHealth>>);
+pub struct HealthCell(std::sync::Mutex<Option<(ChannelHealth, std::time::Instant)>>);
 
 impl HealthCell {
     pub fn set(&self, h: ChannelHealth) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((h, std::time::Instant::now()));
     }
-    pub fn get(&self) -> Option<ChannelHealth> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+
+    /// The last observation. A failure older than `stale_after` with nothing observed since is
+    /// no longer evidence of an outage (no call was made since: nothing to send), so it reads as
+    /// unknown rather than keeping `/readyz` failing and an incident open forever.
+    pub fn get(&self, stale_after: Duration) -> Option<ChannelHealth> {
+        let (h, at) = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        if h.state == HealthState::Down && at.elapsed() >= stale_after {
+            let minutes = at.elapsed().as_secs() / 60;
+            return Some(ChannelHealth::unknown(format!("{} ({minutes} min ago, not tried since)", h.detail)));
+        }
+        Some(h)
     }
 }
+
+/// How long a failed platform call counts as an outage when no call follows it: longer than the
+/// outbox's longest backoff by default (10 min), so a platform still being retried stays down.
+pub const FAILURE_EVIDENCE: Duration = Duration::from_secs(15 * 60);
 
 /// Inbound messages go here; the pipeline stores them before acting.
 #[async_trait]
@@ -203,5 +216,24 @@ pub trait Channel: Send + Sync + 'static {
     /// HTTP routes this channel mounts on the service's listener (webhooks, WebSocket endpoints).
     fn routes(self: Arc<Self>, _ctx: ChannelContext) -> Option<axum::Router> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_failure_with_nothing_since_is_no_longer_an_outage() {
+        let cell = HealthCell::default();
+        assert_eq!(cell.get(FAILURE_EVIDENCE), None);
+        cell.set(ChannelHealth::down("gettoken failed: 40001"));
+        assert_eq!(cell.get(FAILURE_EVIDENCE), Some(ChannelHealth::down("gettoken failed: 40001")));
+        let stale = cell.get(Duration::ZERO).unwrap();
+        assert_eq!(stale.state, HealthState::Unknown);
+        assert!(stale.detail.starts_with("gettoken failed: 40001 (0 min ago"), "{}", stale.detail);
+        // Success does not go stale.
+        cell.set(ChannelHealth::up("access token fresh"));
+        assert_eq!(cell.get(Duration::ZERO), Some(ChannelHealth::up("access token fresh")));
     }
 }

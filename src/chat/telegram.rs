@@ -636,7 +636,9 @@ impl Channel for TelegramChannel {
 
     /// From the last getMe / getUpdates (polling mode); before either, unknown.
     fn health(&self) -> super::channel::ChannelHealth {
-        self.health.get().unwrap_or_else(|| super::channel::ChannelHealth::unknown("getMe not called yet"))
+        self.health
+            .get(super::channel::FAILURE_EVIDENCE)
+            .unwrap_or_else(|| super::channel::ChannelHealth::unknown("getMe not called yet"))
     }
 
     fn platform(&self) -> &'static str {

@@ -313,7 +313,7 @@ impl Channel for WecomAppChannel {
     /// so until then the state is unknown rather than up.
     fn health(&self) -> crate::chat::ChannelHealth {
         let expired = self.token.try_lock().map(|t| t.as_ref().is_some_and(|t| t.valid_until <= Instant::now()));
-        match self.health.get() {
+        match self.health.get(crate::chat::channel::FAILURE_EVIDENCE) {
             None => crate::chat::ChannelHealth::unknown("no access token fetched yet"),
             Some(h) if h.state == crate::chat::HealthState::Up && matches!(expired, Ok(true)) => {
                 crate::chat::ChannelHealth::unknown("access token expired; fetched again at the next send")
