@@ -575,6 +575,8 @@ const SECTIONS: &[&str] = &[
     "rectify",
     "retention",
     "bulletin",
+    "health",
+    "alerts",
 ];
 
 /// Whether `key` (a `DUDAO_` variable without its prefix) addresses a settings section.
@@ -854,6 +856,29 @@ mod tests {
             "[http]\nbind = \"127.0.0.1:8080\"\npublic_url = \"https://d.example.org\"",
         );
         assert_eq!(ok.expect("a public address").http.file_link_hours, 24);
+    }
+
+    #[test]
+    fn health_and_alert_settings() {
+        let s = Settings::extract(figment_over_default("")).unwrap();
+        assert_eq!((s.health.max_backlog_age_seconds, s.health.max_tick_age_seconds), (900, 300));
+        assert!(s.alerts.enabled && s.alerts.dead_letters && s.alerts.chats.is_empty());
+        assert_eq!((s.alerts.check_interval_ms, s.alerts.down_after_seconds), (5000, 120));
+        let s = Settings::extract(figment_over_default(
+            "[alerts]\nchats = [{ channel = \"督导室机器人\", id = \"督导室机器人\" }]\n",
+        ))
+        .unwrap();
+        assert_eq!(s.alerts.chats[0].kind, "group");
+        let e = Settings::extract(figment_over_default(
+            "[alerts]\nchats = [{ channel = \"qq\", kind = \"群\", id = \"1\" }]\n",
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "alerts.chats[0].kind");
+        let e = Settings::extract(figment_over_default("[alerts]\ncheck_interval_ms = 0\n")).unwrap_err();
+        assert_eq!(e.key, "alerts.check_interval_ms");
+        // Both sections can be set from the environment.
+        assert!(is_settings_env_key("ALERTS__DOWN_AFTER_SECONDS"));
+        assert!(is_settings_env_key("HEALTH__MAX_BACKLOG_AGE_SECONDS"));
     }
 
     /// Adapters own their settings: configuration names none of them, so `chat` may depend on
