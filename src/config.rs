@@ -46,6 +46,7 @@ pub struct Settings {
     #[serde(default)]
     pub info: InfoSettings,
     #[serde(default)]
+<<<<<<< HEAD
     pub charts: ChartSettings,
 }
 
@@ -57,6 +58,74 @@ pub struct ChartSettings {
     /// searched (fonts-noto-cjk, wqy-microhei, Source Han Sans). With none, `统计` answers in
     /// text only.
     pub font: String,
+=======
+    pub health: HealthSettings,
+    #[serde(default)]
+    pub alerts: AlertSettings,
+}
+
+/// `/readyz`: when the service stops calling itself ready.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSettings {
+    /// The oldest message still waiting to go out may be this old (seconds) before `/readyz`
+    /// answers 503.
+    pub max_backlog_age_seconds: u64,
+    /// The scheduler's last tick may be this old (seconds) before `/readyz` answers 503; it
+    /// ticks at least every `scheduler.max_sleep_seconds`.
+    pub max_tick_age_seconds: u64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings { max_backlog_age_seconds: 900, max_tick_age_seconds: 300 }
+    }
+}
+
+/// Admin alerts: a channel down or messages dead-lettered are told to the admins through
+/// another channel that still works, once per incident, and the recovery too.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    pub enabled: bool,
+    /// How often channel health and dead letters are looked at.
+    pub check_interval_ms: u64,
+    /// A channel must be down this long (seconds) before it is an incident: a NapCat restart
+    /// or a reconnect is not.
+    pub down_after_seconds: u64,
+    /// Alert on dead letters (messages given up after `outbox.max_attempts`).
+    pub dead_letters: bool,
+    /// Chats that get every alert besides the admins' private chats (e.g. the office's WeCom
+    /// robot group, `kind = "group"`, `id` as in `[[groups]]`).
+    pub chats: Vec<AlertChat>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        AlertSettings {
+            enabled: true,
+            check_interval_ms: 5_000,
+            down_after_seconds: 120,
+            dead_letters: true,
+            chats: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertChat {
+    /// A channel's name, as in `[[groups]] channel`.
+    pub channel: String,
+    /// "group" (default) or "private".
+    #[serde(default = "default_alert_chat_kind")]
+    pub kind: String,
+    pub id: String,
+}
+
+fn default_alert_chat_kind() -> String {
+    "group".into()
+>>>>>>> feat/health
 }
 
 /// 信息报送: the monthly rule and its reminder.
@@ -520,7 +589,12 @@ const SECTIONS: &[&str] = &[
     "rectify",
     "retention",
     "bulletin",
+<<<<<<< HEAD
     "charts",
+=======
+    "health",
+    "alerts",
+>>>>>>> feat/health
 ];
 
 /// Whether `key` (a `DUDAO_` variable without its prefix) addresses a settings section.
@@ -583,6 +657,17 @@ impl Settings {
                 "service.timezone",
                 format!("unknown timezone \"{}\" (expected an IANA name such as Asia/Shanghai)", self.service.timezone),
             ));
+        }
+        for (i, c) in self.alerts.chats.iter().enumerate() {
+            if !matches!(c.kind.as_str(), "group" | "private") {
+                return Err(ConfigError::new(format!("alerts.chats[{i}].kind"), "expected \"group\" or \"private\""));
+            }
+            if c.id.trim().is_empty() {
+                return Err(ConfigError::new(format!("alerts.chats[{i}].id"), "must not be empty"));
+            }
+        }
+        if self.alerts.check_interval_ms == 0 {
+            return Err(ConfigError::new("alerts.check_interval_ms", "must be at least 1"));
         }
         if !matches!(self.service.locale.as_str(), "zh-CN" | "en") {
             return Err(ConfigError::new("service.locale", "expected \"zh-CN\" or \"en\""));
@@ -789,6 +874,29 @@ mod tests {
             "[http]\nbind = \"127.0.0.1:8080\"\npublic_url = \"https://d.example.org\"",
         );
         assert_eq!(ok.expect("a public address").http.file_link_hours, 24);
+    }
+
+    #[test]
+    fn health_and_alert_settings() {
+        let s = Settings::extract(figment_over_default("")).unwrap();
+        assert_eq!((s.health.max_backlog_age_seconds, s.health.max_tick_age_seconds), (900, 300));
+        assert!(s.alerts.enabled && s.alerts.dead_letters && s.alerts.chats.is_empty());
+        assert_eq!((s.alerts.check_interval_ms, s.alerts.down_after_seconds), (5000, 120));
+        let s = Settings::extract(figment_over_default(
+            "[alerts]\nchats = [{ channel = \"督导室机器人\", id = \"督导室机器人\" }]\n",
+        ))
+        .unwrap();
+        assert_eq!(s.alerts.chats[0].kind, "group");
+        let e = Settings::extract(figment_over_default(
+            "[alerts]\nchats = [{ channel = \"qq\", kind = \"群\", id = \"1\" }]\n",
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "alerts.chats[0].kind");
+        let e = Settings::extract(figment_over_default("[alerts]\ncheck_interval_ms = 0\n")).unwrap_err();
+        assert_eq!(e.key, "alerts.check_interval_ms");
+        // Both sections can be set from the environment.
+        assert!(is_settings_env_key("ALERTS__DOWN_AFTER_SECONDS"));
+        assert!(is_settings_env_key("HEALTH__MAX_BACKLOG_AGE_SECONDS"));
     }
 
     /// Adapters own their settings: configuration names none of them, so `chat` may depend on

@@ -52,6 +52,8 @@ struct Shared {
     idle: Mutex<Vec<rusqlite::Connection>>,
     permits: Arc<Semaphore>,
     gate: Arc<tokio::sync::Mutex<()>>,
+    /// Where committed write transactions' durations go (`/metrics`), once set.
+    tx_seconds: std::sync::OnceLock<Arc<crate::metrics::Histogram>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -156,6 +158,12 @@ impl Db {
         self.0.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
+    /// Records the duration of every committed write transaction in `h` from now on (the
+    /// first call wins: one service per pool).
+    pub fn observe_transactions(&self, h: Arc<crate::metrics::Histogram>) {
+        let _ = self.0.tx_seconds.set(h);
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.0.path
@@ -184,6 +192,7 @@ pub async fn connect_path(path: &Path, sync: Synchronous, busy: Duration) -> Res
         idle: Mutex::new(vec![first]),
         permits: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
         gate,
+        tx_seconds: std::sync::OnceLock::new(),
     })))
 }
 
@@ -342,6 +351,8 @@ pub async fn ping(db: &Db) -> Result<(), sql::Error> {
 /// dropped, rolls back. (The lifetime is kept for the callers' signatures; it is `'static`.)
 pub struct Tx<'a> {
     conn: PoolConn,
+    /// When `BEGIN IMMEDIATE` returned (the wait for the gate is not the transaction's).
+    began: std::time::Instant,
     _gate: OwnedMutexGuard<()>,
     _life: std::marker::PhantomData<&'a ()>,
 }
@@ -349,6 +360,9 @@ pub struct Tx<'a> {
 impl Tx<'_> {
     pub async fn commit(self) -> Result<(), sql::Error> {
         self.conn.raw.execute_batch("COMMIT")?;
+        if let Some(h) = self.conn.db.0.tx_seconds.get() {
+            h.observe(self.began.elapsed());
+        }
         Ok(())
     }
 
@@ -385,7 +399,7 @@ pub async fn begin_write(db: &Db) -> Result<Tx<'static>, sql::Error> {
     let conn = db.acquire().await?;
     conn.raw.execute_batch("BEGIN IMMEDIATE")?;
     // Dropped without a commit (an error, a cancelled caller): `PoolConn` rolls back.
-    Ok(Tx { conn, _gate: gate, _life: std::marker::PhantomData })
+    Ok(Tx { conn, began: std::time::Instant::now(), _gate: gate, _life: std::marker::PhantomData })
 }
 
 /// Marks a point inside a write transaction that [`rollback_to_savepoint`] can return to,

@@ -1,5 +1,6 @@
-//! The one HTTP listener: health check, one-time file downloads (`/files/<token>`), plus whatever
-//! routes channels mount (webhooks, the OneBot WebSocket endpoint).
+//! The one HTTP listener: liveness (`/healthz`), readiness (`/readyz`), Prometheus metrics
+//! (`/metrics`), one-time file downloads (`/files/<token>`), plus whatever routes channels
+//! mount (webhooks, the OneBot WebSocket endpoint).
 
 use crate::app::App;
 use axum::extract::{Path, State};
@@ -24,6 +25,21 @@ async fn healthz(State(app): State<Arc<App>>) -> (StatusCode, Json<serde_json::V
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable", "calendar": calendar })))
         }
     }
+}
+
+/// Ready to serve users: 200, or 503 with the reasons; the body is the same JSON either way
+/// (see `app::health::readiness`).
+async fn readyz(State(app): State<Arc<App>>) -> (StatusCode, Json<serde_json::Value>) {
+    let (ready, body) = crate::app::health::readiness(&app).await;
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body))
+}
+
+/// The Prometheus text exposition of the service's counters and gauges.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let text = crate::app::health::metrics_text(&app).await;
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], text)
+        .into_response()
 }
 
 /// A one-time download link (files for channels that cannot carry them): the file once, then
@@ -71,7 +87,12 @@ async fn download(State(app): State<Arc<App>>, Path(token): Path<String>) -> Res
 }
 
 pub fn router(app: Arc<App>, extra: Vec<Router>) -> Router {
-    let mut r = Router::new().route("/healthz", get(healthz)).route("/files/{token}", get(download)).with_state(app);
+    let mut r = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/files/{token}", get(download))
+        .with_state(app);
     for e in extra {
         r = r.merge(e);
     }

@@ -12,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod export;
 pub mod http;
+pub mod metrics;
 pub mod outbox;
 pub mod roster;
 pub mod scheduler;

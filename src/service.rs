@@ -163,6 +163,14 @@ pub async fn build_app(
 pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn Channel>>) -> anyhow::Result<Running> {
     let settings = Arc::new(settings);
     let app = build_app(settings.clone(), clock.clone(), &channels).await?;
+    let _ = app.channels.set(channels.clone());
+    for (i, c) in settings.alerts.chats.iter().enumerate() {
+        anyhow::ensure!(
+            app.directory.get(&c.channel).is_some(),
+            "alerts.chats[{i}].channel: no channel named \"{}\" is enabled",
+            c.channel
+        );
+    }
     register_config_groups(&app).await?;
     let recovered = app.recover_inbound().await?;
     if recovered > 0 {
@@ -185,6 +193,7 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
         }
         let worker = Arc::new(
             Worker::new(app.db.clone(), clock.clone(), ch.clone(), settings.outbox.clone(), app.outbox_notify.clone())
+                .with_metrics(app.metrics.channel(ch.name()).clone())
                 .with_file_links(crate::outbox::worker::FileLinks {
                     public_url: settings.http.public_url.clone(),
                     valid_for: chrono::Duration::hours(i64::from(settings.http.file_link_hours.max(1))),
@@ -201,6 +210,9 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
     }
     tasks.spawn(scheduler.run(shutdown.clone()));
     tasks.spawn(crate::app::rectify::evidence_loop(app.clone(), shutdown.clone()));
+    if settings.alerts.enabled {
+        tasks.spawn(crate::app::alerts::monitor(app.clone(), shutdown.clone()));
+    }
     let (listener, http_addr) = crate::http::bind(&settings.http.bind).await?;
     let router = crate::http::router(app.clone(), routes);
     let sd = shutdown.clone();

@@ -1,6 +1,7 @@
 //! The service core: the inbound pipeline (store → bind identity → act → enqueue replies, in one
 //! transaction) and what every workflow needs from the running service.
 
+pub mod alerts;
 pub mod broadcast;
 pub mod bulletin;
 pub mod calendar;
@@ -9,6 +10,7 @@ pub mod evidence;
 pub mod examples;
 pub mod exports;
 pub mod handlers;
+pub mod health;
 pub mod info;
 pub mod monthly;
 pub mod paging;
@@ -74,6 +76,11 @@ pub struct App {
     pub job_ctx: crate::scheduler::JobCtx,
     /// The workflows: their commands, free-text claims, jobs and schedules.
     pub registry: &'static registry::Registry,
+    /// Counters for `/metrics`, one set per running service.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The running channel instances (set once by `service::start`), for `/readyz`, `/metrics`
+    /// and admin alerts; empty in tools that run workflows without channels.
+    pub channels: std::sync::OnceLock<Vec<Arc<dyn crate::chat::Channel>>>,
 }
 
 /// What an unbound account is told, whatever it sent.
@@ -245,8 +252,12 @@ impl App {
             calendar: calendar.clone(),
             directory: directory.clone(),
         };
+        let metrics = Arc::new(crate::metrics::Metrics::new(directory.iter().map(|c| c.name.clone())));
+        db.observe_transactions(metrics.db_transactions.clone());
         App {
             job_ctx,
+            metrics,
+            channels: std::sync::OnceLock::new(),
             registry: registry::Registry::builtin(),
             db,
             clock,
@@ -277,13 +288,13 @@ impl App {
     }
 
     /// Processes one message inside the batch's transaction: claims it, binds the sender, runs
-    /// the workflow and queues the replies. The number of sends queued; zero when the message
-    /// was already processed.
-    async fn process_in(&self, tx: &mut Tx<'static>, id: i64, msg: &InboundMessage) -> anyhow::Result<usize> {
+    /// the workflow and queues the replies. The number of sends queued; `None` when the message
+    /// was already processed (a second delivery that arrived before the first was processed).
+    async fn process_in(&self, tx: &mut Tx<'static>, id: i64, msg: &InboundMessage) -> anyhow::Result<Option<usize>> {
         let now = self.clock.now();
         let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
         if !store::inbound::claim(tx, id).await? {
-            return Ok(0);
+            return Ok(None);
         }
         #[cfg(feature = "fault-injection")]
         if msg.text().contains(FAULT_PANIC_MARKER) {
@@ -334,7 +345,7 @@ impl App {
         for env in outgoing {
             queued += crate::outbox::enqueue(tx, &self.directory, now, env).await?;
         }
-        Ok(queued)
+        Ok(Some(queued))
     }
 }
 
@@ -369,6 +380,11 @@ impl App {
             });
         }
         tx.commit().await?;
+        for (msg, id) in msgs.iter().zip(&ids) {
+            if id.is_none() {
+                self.metrics.channel(&msg.chat.channel).inbound(crate::metrics::InboundOutcome::Duplicate);
+            }
+        }
         Ok(ids)
     }
 

@@ -13,6 +13,7 @@
 use super::App;
 use crate::chat::{ChatKind, InboundMessage, Segment};
 use crate::db::{self, Tx};
+use crate::metrics::InboundOutcome;
 use crate::outbox::{Envelope, Recipient};
 use crate::store::{self, inbound::Stored};
 use futures::FutureExt;
@@ -45,14 +46,16 @@ impl Work {
 
 /// How one message of a batch went.
 enum Step {
-    /// Processed, or failed and recorded; the sends queued.
-    Done(usize),
+    /// Processed, or failed and recorded (or a duplicate); the sends queued.
+    Done(usize, InboundOutcome),
     /// Failed outside a savepoint: the transaction must be rolled back, then this recorded.
     Failed(String),
 }
 
 struct Pending {
     work: Work,
+    /// When the pipeline took it (its processing latency runs from here to the commit).
+    since: std::time::Instant,
     done: oneshot::Sender<Result<(), String>>,
 }
 
@@ -68,7 +71,8 @@ pub struct Pipeline {
 impl Pipeline {
     fn push(&self, work: Work) -> oneshot::Receiver<Result<(), String>> {
         let (done, rx) = oneshot::channel();
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(Pending { work, done });
+        let since = std::time::Instant::now();
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(Pending { work, since, done });
         rx
     }
 
@@ -154,18 +158,37 @@ impl App {
         let alone = batch.len() == 1;
         let mut tx = db::begin_write(&self.db).await?;
         let mut queued = 0;
+        let mut outcomes = Vec::with_capacity(batch.len());
         for p in batch {
             match self.one_in_batch(&mut tx, &p.work, !alone).await? {
-                Step::Done(n) => queued += n,
+                Step::Done(n, outcome) => {
+                    queued += n;
+                    outcomes.push(outcome);
+                }
                 Step::Failed(error) => {
                     tx.rollback().await?;
                     self.snapshot.clear();
-                    return self.record_alone(&p.work, &error).await;
+                    let queued = self.record_alone(&p.work, &error).await?;
+                    self.count(std::iter::once((p, InboundOutcome::Failed)));
+                    return Ok(queued);
                 }
             }
         }
         tx.commit().await?;
+        // Counted once durable: a batch that failed to commit is processed again.
+        self.count(batch.iter().zip(outcomes));
         Ok(queued)
+    }
+
+    /// Counts committed messages by channel and outcome, with their latency.
+    fn count<'a>(&self, done: impl Iterator<Item = (&'a Pending, InboundOutcome)>) {
+        let now = std::time::Instant::now();
+        for (p, outcome) in done {
+            self.metrics.channel(&p.work.msg().chat.channel).inbound(outcome);
+            if outcome != InboundOutcome::Duplicate {
+                self.metrics.processing.observe(now.saturating_duration_since(p.since));
+            }
+        }
     }
 
     /// Stores (when needed) and processes one message of a batch. With `guarded`, a failure is
@@ -173,17 +196,20 @@ impl App {
     /// the caller to roll the transaction back.
     async fn one_in_batch(&self, tx: &mut Tx<'static>, work: &Work, guarded: bool) -> anyhow::Result<Step> {
         let msg = work.msg();
-        let Some(id) = self.stored_id(tx, work).await? else { return Ok(Step::Done(0)) };
+        let Some(id) = self.stored_id(tx, work).await? else { return Ok(Step::Done(0, InboundOutcome::Duplicate)) };
         if guarded {
             db::savepoint(tx).await?;
         }
         let outcome = AssertUnwindSafe(self.process_in(tx, id, msg)).catch_unwind().await;
         let error = match outcome {
-            Ok(Ok(queued)) => {
+            Ok(Ok(done)) => {
                 if guarded {
                     db::release_savepoint(tx).await?;
                 }
-                return Ok(Step::Done(queued));
+                return Ok(match done {
+                    Some(queued) => Step::Done(queued, InboundOutcome::Processed),
+                    None => Step::Done(0, InboundOutcome::Duplicate),
+                });
             }
             Ok(Err(e)) => format!("{e:#}"),
             Err(panic) => format!("panicked: {}", super::panic_message(panic.as_ref())),
@@ -195,7 +221,7 @@ impl App {
         db::rollback_to_savepoint(tx).await?;
         // What the failed message read may have included its own undone writes.
         self.snapshot.clear();
-        Ok(Step::Done(self.record_failure(tx, id, msg, &error).await?))
+        Ok(Step::Done(self.record_failure(tx, id, msg, &error).await?, InboundOutcome::Failed))
     }
 
     /// The row id of the message, storing it first when it comes straight from the platform;

@@ -258,6 +258,13 @@ impl Host for App {
     fn outbox_notify(&self) -> &Notify {
         &self.outbox_notify
     }
+    fn ticked(&self, at: chrono::DateTime<chrono::Utc>, report: &crate::scheduler::TickReport) {
+        use crate::metrics::FiringOutcome;
+        self.metrics.firing(FiringOutcome::Fired, report.fired);
+        self.metrics.firing(FiringOutcome::Skipped, report.skipped);
+        self.metrics.firing(FiringOutcome::Failed, report.failed);
+        self.metrics.ticked(at);
+    }
 }
 
 impl AsRef<JobCtx> for App {

@@ -92,6 +92,72 @@ pub enum SendError {
     Unknown(String),
 }
 
+/// Whether a channel can deliver right now, as far as the adapter knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthState {
+    Up,
+    /// Not connected, or the platform refuses our credentials: sends will wait or fail.
+    Down,
+    /// The adapter has no way to tell (a plain webhook) or has not talked to the platform yet.
+    Unknown,
+}
+
+impl HealthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Up => "up",
+            HealthState::Down => "down",
+            HealthState::Unknown => "unknown",
+        }
+    }
+}
+
+/// A channel's health as its adapter sees it; `detail` is for operators (English, no secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelHealth {
+    pub state: HealthState,
+    pub detail: String,
+}
+
+impl ChannelHealth {
+    pub fn up(detail: impl Into<String>) -> Self {
+        ChannelHealth { state: HealthState::Up, detail: detail.into() }
+    }
+    pub fn down(detail: impl Into<String>) -> Self {
+        ChannelHealth { state: HealthState::Down, detail: detail.into() }
+    }
+    pub fn unknown(detail: impl Into<String>) -> Self {
+        ChannelHealth { state: HealthState::Unknown, detail: detail.into() }
+    }
+}
+
+/// The last health an adapter observed (a call that worked or failed), for adapters whose
+/// health is the outcome of their own platform calls rather than a connection they hold.
+#[derive(Debug, Default)]
+pub struct HealthCell(std::sync::Mutex<Option<(ChannelHealth, std::time::Instant)>>);
+
+impl HealthCell {
+    pub fn set(&self, h: ChannelHealth) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((h, std::time::Instant::now()));
+    }
+
+    /// The last observation. A failure older than `stale_after` with nothing observed since is
+    /// no longer evidence of an outage (no call was made since: nothing to send), so it reads as
+    /// unknown rather than keeping `/readyz` failing and an incident open forever.
+    pub fn get(&self, stale_after: Duration) -> Option<ChannelHealth> {
+        let (h, at) = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        if h.state == HealthState::Down && at.elapsed() >= stale_after {
+            let minutes = at.elapsed().as_secs() / 60;
+            return Some(ChannelHealth::unknown(format!("{} ({minutes} min ago, not tried since)", h.detail)));
+        }
+        Some(h)
+    }
+}
+
+/// How long a failed platform call counts as an outage when no call follows it: longer than the
+/// outbox's longest backoff by default (10 min), so a platform still being retried stays down.
+pub const FAILURE_EVIDENCE: Duration = Duration::from_secs(15 * 60);
+
 /// Inbound messages go here; the pipeline stores them before acting.
 #[async_trait]
 pub trait InboundSink: Send + Sync {
@@ -148,8 +214,32 @@ pub trait Channel: Send + Sync + 'static {
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError>;
     /// Runs the receive side until shutdown. Channels that cannot receive return at once.
     async fn run(self: Arc<Self>, ctx: ChannelContext) -> anyhow::Result<()>;
+    /// Whether the channel can deliver now (`/readyz`, `/metrics`, admin alerts). Cheap and
+    /// synchronous: adapters report state they already keep, never call the platform here.
+    fn health(&self) -> ChannelHealth {
+        ChannelHealth::unknown("no health check for this channel")
+    }
     /// HTTP routes this channel mounts on the service's listener (webhooks, WebSocket endpoints).
     fn routes(self: Arc<Self>, _ctx: ChannelContext) -> Option<axum::Router> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_failure_with_nothing_since_is_no_longer_an_outage() {
+        let cell = HealthCell::default();
+        assert_eq!(cell.get(FAILURE_EVIDENCE), None);
+        cell.set(ChannelHealth::down("gettoken failed: 40001"));
+        assert_eq!(cell.get(FAILURE_EVIDENCE), Some(ChannelHealth::down("gettoken failed: 40001")));
+        let stale = cell.get(Duration::ZERO).unwrap();
+        assert_eq!(stale.state, HealthState::Unknown);
+        assert!(stale.detail.starts_with("gettoken failed: 40001 (0 min ago"), "{}", stale.detail);
+        // Success does not go stale.
+        cell.set(ChannelHealth::up("access token fresh"));
+        assert_eq!(cell.get(Duration::ZERO), Some(ChannelHealth::up("access token fresh")));
     }
 }

@@ -10,7 +10,10 @@ pub mod telegram;
 pub mod webhook;
 pub mod wecom;
 
-pub use channel::{Capabilities, Channel, ChannelContext, InboundSink, MentionSupport, Rate, SendError, SendReceipt};
+pub use channel::{
+    Capabilities, Channel, ChannelContext, ChannelHealth, HealthCell, HealthState, InboundSink, MentionSupport, Rate,
+    SendError, SendReceipt,
+};
 pub use model::{
     plain_text, Attachment, ChatKind, ChatRef, InboundMessage, MediaRef, OutboundMessage, Segment, UserRef,
 };

@@ -89,7 +89,8 @@ pub fn configure(settings: &Settings) -> Result<Vec<Configured>, ConfigError> {
         }
     }
     // Routes on the one HTTP listener must not collide (axum refuses overlapping routes).
-    let mut paths: Vec<(String, &str)> = vec![("(built in)".into(), "/healthz")];
+    let mut paths: Vec<(String, &str)> =
+        ["/healthz", "/readyz", "/metrics"].into_iter().map(|p| ("(built in)".to_string(), p)).collect();
     paths.extend(all.iter().flat_map(|c| c.http_paths.iter().map(|(k, p)| (k.clone(), p.as_str()))));
     for (i, (key, path)) in paths.iter().enumerate() {
         if path.starts_with("/files/") {

@@ -223,6 +223,8 @@ pub struct TelegramChannel {
     /// Long polls: its client waits longer than the poll.
     poll_bot: Bot,
     me: OnceCell<BotIdentity>,
+    /// The outcome of the last getMe / getUpdates.
+    health: super::channel::HealthCell,
 }
 
 fn client(settings: &TelegramSettings, timeout: Duration) -> anyhow::Result<reqwest::Client> {
@@ -241,7 +243,7 @@ impl TelegramChannel {
         let bot = Bot::with_client(settings.token.expose(), send_client).set_api_url(url.clone());
         let poll_bot = Bot::with_client(settings.token.expose(), poll_client).set_api_url(url);
         let caps = settings.capabilities();
-        Ok(TelegramChannel { settings, caps, bot, poll_bot, me: OnceCell::new() })
+        Ok(TelegramChannel { settings, caps, bot, poll_bot, me: OnceCell::new(), health: Default::default() })
     }
 
     pub fn settings(&self) -> &TelegramSettings {
@@ -263,7 +265,12 @@ impl TelegramChannel {
     pub async fn identity(&self) -> Result<&BotIdentity, String> {
         self.me
             .get_or_try_init(|| async {
-                let me = self.bot.get_me().await.map_err(|e| self.redact(&e))?;
+                let me = self.bot.get_me().await.map_err(|e| {
+                    let why = self.redact(&e);
+                    self.health.set(super::channel::ChannelHealth::down(format!("getMe failed: {why}")));
+                    why
+                })?;
+                self.health.set(super::channel::ChannelHealth::up("getMe answered"));
                 let id = BotIdentity { id: me.user.id.0, username: me.user.username.clone().unwrap_or_default() };
                 tracing::info!(channel = %self.settings.name, bot = %id.username, "Telegram bot identified");
                 Ok(id)
@@ -334,7 +341,10 @@ impl TelegramChannel {
                 _ = ctx.shutdown.cancelled() => break,
             };
             let updates = match res {
-                Ok(u) => u,
+                Ok(u) => {
+                    self.health.set(super::channel::ChannelHealth::up("getUpdates answered"));
+                    u
+                }
                 Err(RequestError::Api(ApiError::CantGetUpdates)) => {
                     tracing::warn!(channel = %self.settings.name, "a webhook is set; removing it to use long polling");
                     if let Err(e) = self.bot.delete_webhook().await {
@@ -353,6 +363,7 @@ impl TelegramChannel {
                         other => self.redact(other),
                     };
                     tracing::warn!(channel = %self.settings.name, error = %why, retry_in_ms = delay.as_millis() as u64, "Telegram getUpdates failed");
+                    self.health.set(super::channel::ChannelHealth::down(format!("getUpdates failed: {why}")));
                     if pause(delay, ctx.shutdown.clone()).await {
                         break;
                     }
@@ -624,6 +635,13 @@ async fn webhook(State(st): State<Arc<WebhookState>>, headers: HeaderMap, body: 
 impl Channel for TelegramChannel {
     fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    /// From the last getMe / getUpdates (polling mode); before either, unknown.
+    fn health(&self) -> super::channel::ChannelHealth {
+        self.health
+            .get(super::channel::FAILURE_EVIDENCE)
+            .unwrap_or_else(|| super::channel::ChannelHealth::unknown("getMe not called yet"))
     }
 
     fn platform(&self) -> &'static str {

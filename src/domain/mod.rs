@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod examples;
 pub mod files;
 pub mod group;
+pub mod health;
 pub mod info;
 pub mod mask;
 pub mod monthly;

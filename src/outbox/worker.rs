@@ -79,6 +79,8 @@ pub struct Worker {
     /// When expired leases were last looked for (see [`RECLAIM_EVERY`]).
     last_reclaim: std::sync::Mutex<Option<DateTime<Utc>>>,
     files: FileLinks,
+    /// This channel's send counters (`/metrics`).
+    metrics: Arc<crate::metrics::ChannelMetrics>,
 }
 
 /// How often a claim also takes back other owners' expired leases. A lease lasts
@@ -191,7 +193,14 @@ impl Worker {
             counters: Counters::default(),
             last_reclaim: std::sync::Mutex::new(None),
             files: FileLinks::default(),
+            metrics: Arc::new(crate::metrics::ChannelMetrics::default()),
         }
+    }
+
+    /// Counts this worker's sends in `m` (the service's counters for the channel).
+    pub fn with_metrics(mut self, m: Arc<crate::metrics::ChannelMetrics>) -> Self {
+        self.metrics = m;
+        self
     }
 
     /// Sets how files reach this channel when it cannot carry them (see [`FileLinks`]).
@@ -311,6 +320,7 @@ impl Worker {
         }
         tx.commit().await?;
         self.report_lost(lost);
+        self.count(done);
         rows.sort_by_key(|r| r.id);
         Ok(rows
             .into_iter()
@@ -371,11 +381,17 @@ impl Worker {
     /// when `stop` fires (or its lease ends) is released unsent.
     async fn send_one(&self, c: &Claimed, stop: &CancellationToken) -> Outcome {
         let key = c.chat.key();
+        let mut waited = false;
         let taken = loop {
             let now = tokio::time::Instant::now();
             let at = self.limiter.lock().await.earliest(&key, now);
             // The timer has millisecond granularity: do not pay for it when no wait is needed.
             if at > now {
+                if !waited {
+                    waited = true;
+                    self.metrics.rate_limit_waits.inc();
+                }
+                self.metrics.rate_limit_wait_micros.add(u64::try_from((at - now).as_micros()).unwrap_or(u64::MAX));
                 tokio::select! {
                     _ = tokio::time::sleep_until(at) => continue,
                     _ = stop.cancelled() => return Outcome::Released,
@@ -491,6 +507,7 @@ impl Worker {
         let lost = self.apply_all(&mut tx, done, now).await?;
         tx.commit().await?;
         self.report_lost(lost);
+        self.count(done);
         Ok(())
     }
 
@@ -564,6 +581,20 @@ impl Worker {
             tracing::error!(channel = self.name(), error = %e, "cannot record send outcomes; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+
+    /// Counts recorded outcomes (after their commit: a failed record is tried again).
+    fn count(&self, done: &[(Claimed, Outcome)]) {
+        use crate::metrics::SendOutcome as M;
+        for (_, o) in done {
+            self.metrics.send(match o {
+                Outcome::Sent(_) => M::Sent,
+                Outcome::Retry { .. } => M::Retry,
+                Outcome::Dead(_) => M::Dead,
+                Outcome::Unknown(_) => M::Unknown,
+                Outcome::Released => M::Released,
+            });
         }
     }
 

@@ -64,6 +64,8 @@ pub trait Host: Send + Sync + 'static {
     fn db(&self) -> &Db;
     fn job_ctx(&self) -> &JobCtx;
     fn outbox_notify(&self) -> &Notify;
+    /// Told after every tick (`/readyz` reads when the last one was, `/metrics` what it did).
+    fn ticked(&self, _at: DateTime<Utc>, _report: &TickReport) {}
 }
 
 #[async_trait]
@@ -194,6 +196,7 @@ impl Scheduler {
                 Err(e) => tracing::error!(schedule = %s.name, error = %e, "schedule tick failed"),
             }
         }
+        self.host.ticked(self.ctx().clock.now(), &report);
         Ok(report)
     }
 

@@ -1,6 +1,7 @@
 //! SQLite repositories. Functions take a connection (usually a write transaction) so that a
 //! workflow's state change, its audit entry and its outgoing messages commit together.
 
+pub mod alerts;
 pub mod audit;
 pub mod binding;
 pub mod bulletin;

@@ -13,7 +13,9 @@ mod session;
 pub mod wire;
 
 use self::api::{CallError, Conn};
-use crate::chat::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
+use crate::chat::channel::{
+    Capabilities, Channel, ChannelContext, ChannelHealth, MentionSupport, Rate, SendError, SendReceipt,
+};
 use crate::chat::model::{ChatKind, InboundMessage, OutboundMessage, Segment};
 use crate::chat::registry::{Built, Configured, Factory};
 use crate::config::{parse_section, ConfigError, RawSection, Settings};
@@ -292,6 +294,39 @@ impl OneBotChannel {
         v
     }
 
+    /// Up while at least one QQ account has a live connection whose last heartbeat did not
+    /// report it logged out; the detail names the accounts either way.
+    fn health_now(&self) -> ChannelHealth {
+        let st = self.state();
+        let mut online = Vec::new();
+        let mut offline = Vec::new();
+        for (account, conns) in &st.conns {
+            let live: Vec<&Arc<Conn>> = conns.iter().filter(|c| !c.closed.is_cancelled()).collect();
+            if live.is_empty() {
+                continue;
+            }
+            if live.iter().any(|c| c.online.load(Ordering::Relaxed)) {
+                online.push(account.as_str());
+            } else {
+                offline.push(account.as_str());
+            }
+        }
+        online.sort_unstable();
+        offline.sort_unstable();
+        match (online.is_empty(), offline.is_empty()) {
+            (false, true) => ChannelHealth::up(format!("QQ accounts online: {}", online.join(", "))),
+            (false, false) => ChannelHealth::up(format!(
+                "QQ accounts online: {}; connected but logged out: {}",
+                online.join(", "),
+                offline.join(", ")
+            )),
+            (true, false) => {
+                ChannelHealth::down(format!("QQ accounts connected but logged out: {}", offline.join(", ")))
+            }
+            (true, true) => ChannelHealth::down("no QQ account is connected"),
+        }
+    }
+
     /// Records that `account` saw `chat`; false when another connected account already
     /// answers in that group (two bot accounts in one group see each message once each).
     fn observe(&self, kind: ChatKind, chat_id: &str, account: &str) -> bool {
@@ -453,6 +488,10 @@ impl Channel for OneBotChannel {
 
     fn capabilities(&self) -> &Capabilities {
         &self.caps
+    }
+
+    fn health(&self) -> ChannelHealth {
+        self.health_now()
     }
 
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {

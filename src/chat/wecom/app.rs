@@ -178,6 +178,8 @@ pub struct WecomAppChannel {
     caps: Capabilities,
     http: reqwest::Client,
     token: Mutex<Option<CachedToken>>,
+    /// The outcome of the last gettoken.
+    health: crate::chat::channel::HealthCell,
 }
 
 #[derive(Deserialize)]
@@ -213,7 +215,7 @@ impl WecomAppChannel {
     pub fn new(settings: WecomAppSettings) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(Duration::from_millis(settings.timeout_ms.max(1))).build()?;
         let caps = settings.capabilities();
-        Ok(WecomAppChannel { settings, caps, http, token: Mutex::new(None) })
+        Ok(WecomAppChannel { settings, caps, http, token: Mutex::new(None), health: Default::default() })
     }
 
     pub fn settings(&self) -> &WecomAppSettings {
@@ -224,8 +226,18 @@ impl WecomAppChannel {
         Duration::from_secs(self.settings.rate_limited_retry_secs)
     }
 
-    /// A valid access token, from the cache unless `refresh`.
+    /// A valid access token, from the cache unless `refresh`; the fetch's outcome is the
+    /// channel's health.
     async fn access_token(&self, refresh: bool) -> Result<String, SendError> {
+        let r = self.fetch_token(refresh).await;
+        match &r {
+            Ok(_) => self.health.set(crate::chat::ChannelHealth::up("access token fresh")),
+            Err(e) => self.health.set(crate::chat::ChannelHealth::down(format!("gettoken failed: {e}"))),
+        }
+        r
+    }
+
+    async fn fetch_token(&self, refresh: bool) -> Result<String, SendError> {
         let mut cached = self.token.lock().await;
         if !refresh {
             if let Some(t) = cached.as_ref().filter(|t| t.valid_until > Instant::now()) {
@@ -298,6 +310,19 @@ impl WecomAppChannel {
 impl Channel for WecomAppChannel {
     fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    /// From the last gettoken; a cached token past its life is fetched again at the next send,
+    /// so until then the state is unknown rather than up.
+    fn health(&self) -> crate::chat::ChannelHealth {
+        let expired = self.token.try_lock().map(|t| t.as_ref().is_some_and(|t| t.valid_until <= Instant::now()));
+        match self.health.get(crate::chat::channel::FAILURE_EVIDENCE) {
+            None => crate::chat::ChannelHealth::unknown("no access token fetched yet"),
+            Some(h) if h.state == crate::chat::HealthState::Up && matches!(expired, Ok(true)) => {
+                crate::chat::ChannelHealth::unknown("access token expired; fetched again at the next send")
+            }
+            Some(h) => h,
+        }
     }
 
     fn platform(&self) -> &'static str {
