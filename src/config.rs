@@ -46,8 +46,11 @@ pub struct Settings {
     #[serde(default)]
     pub info: InfoSettings,
     #[serde(default)]
-<<<<<<< HEAD
     pub charts: ChartSettings,
+    #[serde(default)]
+    pub health: HealthSettings,
+    #[serde(default)]
+    pub alerts: AlertSettings,
 }
 
 /// Charts (统计图) sent with `统计`.
@@ -58,10 +61,6 @@ pub struct ChartSettings {
     /// searched (fonts-noto-cjk, wqy-microhei, Source Han Sans). With none, `统计` answers in
     /// text only.
     pub font: String,
-=======
-    pub health: HealthSettings,
-    #[serde(default)]
-    pub alerts: AlertSettings,
 }
 
 /// `/readyz`: when the service stops calling itself ready.
@@ -125,7 +124,6 @@ pub struct AlertChat {
 
 fn default_alert_chat_kind() -> String {
     "group".into()
->>>>>>> feat/health
 }
 
 /// 信息报送: the monthly rule and its reminder.
@@ -589,12 +587,10 @@ const SECTIONS: &[&str] = &[
     "rectify",
     "retention",
     "bulletin",
-<<<<<<< HEAD
+    "info",
     "charts",
-=======
     "health",
     "alerts",
->>>>>>> feat/health
 ];
 
 /// Whether `key` (a `DUDAO_` variable without its prefix) addresses a settings section.

@@ -73,16 +73,18 @@ pub enum SendOutcome {
     Unknown = 3,
     /// Claimed but never handed to the platform (shutdown, lease ran out).
     Released = 4,
+    /// Not for this channel (an inline image it cannot show): cancelled, never sent.
+    Skipped = 5,
 }
 
-const SEND_OUTCOMES: [&str; 5] = ["sent", "retry", "dead", "unknown", "released"];
+const SEND_OUTCOMES: [&str; 6] = ["sent", "retry", "dead", "unknown", "released", "skipped"];
 
 /// One channel's counters. Handed to its outbox worker; the pipeline finds it by name.
 #[derive(Debug, Default)]
 pub struct ChannelMetrics {
     pub name: String,
     inbound: [Counter; 3],
-    sends: [Counter; 5],
+    sends: [Counter; 6],
     /// Sends that had to wait for the channel's own rate limit, and how long in total.
     pub rate_limit_waits: Counter,
     pub rate_limit_wait_micros: Counter,

@@ -594,6 +594,7 @@ impl Worker {
                 Outcome::Dead(_) => M::Dead,
                 Outcome::Unknown(_) => M::Unknown,
                 Outcome::Released => M::Released,
+                Outcome::Skipped(_) => M::Skipped,
             });
         }
     }
