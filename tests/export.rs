@@ -231,6 +231,9 @@ async fn each_kind_of_export_read_back() {
     // Another zone has none of them.
     let z02 = scope(&h, "Z02").await;
     assert!(open(&build(&h, Kind::Visits, nov, z02).await.unwrap().bytes).table("督导纪实").is_empty());
+    // Their zone's has both, read only for that zone and identical to the county's rows.
+    let z01 = scope(&h, "Z01").await;
+    assert_eq!(open(&build(&h, Kind::Visits, nov, z01).await.unwrap().bytes).table("督导纪实"), rows);
 
     // 覆盖 for 郝涛: 2 visits of a quota of 4, 2 of his 4 schools.
     let hao = scope(&h, "郝涛").await;
@@ -297,6 +300,15 @@ async fn each_kind_of_export_read_back() {
     let w1 = b.row(s, 0, "W1");
     assert_eq!(w1[b.col(s, "重开次数")], "1");
     assert_ne!(w1[status], "已销号", "W1 is open again");
+    // One zone's ledger: exactly that zone's rows of the county's, and its monthly rate the same
+    // as computed from the county's rows of that zone.
+    let zone_rows: Vec<Vec<String>> = b.table(s).into_iter().filter(|r| r[2] == "第一督学责任区").collect();
+    assert!(!zone_rows.is_empty(), "{:?}", b.table(s));
+    let zb = open(&build(&h, Kind::Ledger, nov, scope(&h, "第一督学责任区").await).await.unwrap().bytes);
+    assert_eq!(zb.table(s), zone_rows);
+    assert_eq!(zb.table("月度整改率"), b.table("月度整改率"), "every item of the county is in that zone");
+    let other = open(&build(&h, Kind::Ledger, nov, scope(&h, "Z02").await).await.unwrap().bytes);
+    assert!(other.table(s).is_empty(), "{:?}", other.table(s));
     // By category: 6 (安全) twice, 1 once; every category listed for the chart.
     assert_eq!(b.headers("问题分类"), vec!["问题类别", "问题数", "轻微", "一般", "严重", "复杂", "占比"]);
     assert_eq!(b.table("问题分类").len(), 9);

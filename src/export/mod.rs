@@ -270,10 +270,15 @@ pub async fn load(
         months: Vec::new(),
         reconciliation: Vec::new(),
     };
+    // A zone's export reads only that zone's detail rows (a province holds a hundred).
+    let zone = match scope {
+        Scope::Zone(z) => Some(z),
+        _ => None,
+    };
     match kind {
         Kind::Weekly => data.rows.weekly = st::weekly_rows(conn, period).await?,
         Kind::Visits => {
-            data.visits = ex::visit_records(conn, period).await?;
+            data.visits = ex::visit_records(conn, period, zone).await?;
             data.rows.visits = st::visit_rows(conn, period).await?;
             data.rows.schools = st::school_rows(conn).await?;
             data.rows.inspectors = st::inspector_rows(conn, exempt).await?;
@@ -285,11 +290,11 @@ pub async fn load(
         }
         Kind::Ledger | Kind::Reconcile => {
             data.rows.schools = st::school_rows(conn).await?;
-            let (items, esc) = st::rectify_rows(conn, tz, period, &data.rows.schools).await?;
+            let (items, esc) = st::rectify_rows(conn, tz, period, &data.rows.schools, zone).await?;
             data.rows.items = items;
             data.rows.escalations = esc;
             if kind == Kind::Ledger {
-                data.items = ex::ledger_items(conn, tz, period).await?;
+                data.items = ex::ledger_items(conn, tz, period, zone).await?;
             } else {
                 data.reconciliation = reconciliation(conn, period, data.as_of).await?;
             }

@@ -52,18 +52,20 @@ pub async fn schools(conn: &mut Conn) -> crate::sql::Result<Vec<NameRow>> {
 }
 
 /// Submitted visits dated in `period`, in date order, with their problems.
-pub async fn visit_records(conn: &mut Conn, period: Period) -> crate::sql::Result<Vec<VisitRecord>> {
+pub async fn visit_records(conn: &mut Conn, period: Period, zone: Option<i64>) -> crate::sql::Result<Vec<VisitRecord>> {
     let (from, to) = (day(period.from), day(period.to));
     let rows = crate::sql::query(
         "SELECT v.id, v.visit_date, v.person_id, v.school_id, v.kind, v.themed, t.title AS theme,
                 json_extract(v.parsed, '$.methods') AS methods,
                 json_extract(v.parsed, '$.narrative') AS narrative
            FROM visits v LEFT JOIN monthly_themes t ON t.id = v.theme_id
-          WHERE v.status = 'submitted' AND v.visit_date BETWEEN ? AND ?
+          WHERE v.status = 'submitted' AND v.visit_date BETWEEN ?1 AND ?2
+            AND (?3 IS NULL OR v.school_id IN (SELECT id FROM schools WHERE zone_id = ?3))
           ORDER BY v.visit_date, v.id",
     )
     .bind(&from)
     .bind(&to)
+    .bind(zone)
     .fetch_all(&mut *conn)
     .await?;
     // The problems of those visits in one pass, rather than one lookup per visit.
@@ -108,9 +110,15 @@ pub async fn visit_records(conn: &mut Conn, period: Period) -> crate::sql::Resul
 /// The ledger of `period`: items recorded by its end that were still open at its start or
 /// touched since (the same items `store::stats::rectify_rows` reads), in their current state,
 /// with their evidence.
-pub async fn ledger_items(conn: &mut Conn, tz: Tz, period: Period) -> crate::sql::Result<Vec<LedgerItem>> {
+pub async fn ledger_items(
+    conn: &mut Conn,
+    tz: Tz,
+    period: Period,
+    zone: Option<i64>,
+) -> crate::sql::Result<Vec<LedgerItem>> {
     let (start, end) = bounds(tz, period);
-    const RELEVANT: &str = "i.created_at < ?1 AND (i.status NOT IN ('closed', 'cancelled') OR i.updated_at >= ?2)";
+    const RELEVANT: &str = "i.created_at < ?1 AND (i.status NOT IN ('closed', 'cancelled') OR i.updated_at >= ?2)
+         AND (?3 IS NULL OR i.school_id IN (SELECT id FROM schools WHERE zone_id = ?3))";
     let rows = crate::sql::query(&format!(
         "SELECT i.id, i.school_id, i.category, i.severity, i.source, i.source_ref, i.description, i.owner,
                 i.status, i.created_at, i.deadline, i.closed_at, i.closed_late, i.returns, i.relapses,
@@ -119,6 +127,7 @@ pub async fn ledger_items(conn: &mut Conn, tz: Tz, period: Period) -> crate::sql
     ))
     .bind(&end)
     .bind(&start)
+    .bind(zone)
     .fetch_all(&mut *conn)
     .await?;
     let evidence = crate::sql::query(&format!(
@@ -128,6 +137,7 @@ pub async fn ledger_items(conn: &mut Conn, tz: Tz, period: Period) -> crate::sql
     ))
     .bind(&end)
     .bind(&start)
+    .bind(zone)
     .fetch_all(&mut *conn)
     .await?;
     let mut by_item: HashMap<i64, Vec<EvidenceRef>> = HashMap::new();

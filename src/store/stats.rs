@@ -54,7 +54,7 @@ pub(crate) fn local_day(tz: Tz, stored: &str) -> Option<NaiveDate> {
 /// visit quota (`[visits] exempt_invited`).
 pub async fn load(conn: &mut Conn, tz: Tz, period: Period, exempt_invited: bool) -> crate::sql::Result<Rows> {
     let schools = school_rows(conn).await?;
-    let (items, escalations) = rectify_rows(conn, tz, period, &schools).await?;
+    let (items, escalations) = rectify_rows(conn, tz, period, &schools, None).await?;
     Ok(Rows {
         weekly: weekly_rows(conn, period).await?,
         visits: visit_rows(conn, period).await?,
@@ -186,26 +186,32 @@ pub async fn rectify_rows(
     tz: Tz,
     period: Period,
     schools: &[SchoolRow],
+    zone: Option<i64>,
 ) -> crate::sql::Result<(Vec<ItemRow>, Vec<EscalationRow>)> {
     let (start, end) = bounds(tz, period);
-    const RELEVANT: &str = "i.created_at < ?1 AND (i.status NOT IN ('closed', 'cancelled') OR i.updated_at >= ?2)";
+    // `zone` only narrows what is read: the figures filter by scope themselves.
+    const RELEVANT: &str = "i.created_at < ?1 AND (i.status NOT IN ('closed', 'cancelled') OR i.updated_at >= ?2)
+         AND (?4 IS NULL OR s.zone_id = ?4)";
     let items = crate::sql::query(&format!(
         "SELECT i.id, i.school_id, s.zone_id, i.category, i.severity, i.source, i.created_at, i.status, i.deadline
            FROM rectify_items i JOIN schools s ON s.id = i.school_id
-          WHERE {RELEVANT} ORDER BY i.id"
+          WHERE {RELEVANT} AND ?3 IS NOT NULL ORDER BY i.id"
     ))
     .bind(&end)
     .bind(&start)
+    .bind(day(period.to))
+    .bind(zone)
     .fetch_all(&mut *conn)
     .await?;
     let events = crate::sql::query(&format!(
         "SELECT e.item_id, e.local_date, e.action, e.to_status, e.deadline
-           FROM rectify_events e JOIN rectify_items i ON i.id = e.item_id
+           FROM rectify_events e JOIN rectify_items i ON i.id = e.item_id JOIN schools s ON s.id = i.school_id
           WHERE {RELEVANT} AND e.local_date <= ?3 ORDER BY e.id"
     ))
     .bind(&end)
     .bind(&start)
     .bind(day(period.to))
+    .bind(zone)
     .fetch_all(&mut *conn)
     .await?;
     let mut by_item: HashMap<i64, Vec<EventRow>> = HashMap::new();
