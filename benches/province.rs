@@ -196,12 +196,15 @@ fn main() {
         let app = running.app.clone();
         let supervisor: i64 =
             dudao::sql::query_scalar("SELECT id FROM people WHERE code = 'S001'").fetch_one(&app.db).await.unwrap();
+        // Console message ids carry a run number: a reused database has seen earlier runs' ids
+        // (and rightly drops them as duplicates).
+        let run = chrono::Utc::now().timestamp();
         // Bound through the real `绑定` command, as an office would.
         let mut tx = db::begin_write(&app.db).await.unwrap();
         let (code, _) =
             dudao::store::binding::issue(&mut tx, supervisor, now, chrono::Duration::hours(72)).await.unwrap();
         tx.commit().await.unwrap();
-        let bind = console.to_message(parse_line(&format!("bench-sup: 绑定 {code}")).unwrap(), 0, 1);
+        let bind = console.to_message(parse_line(&format!("bench-sup: 绑定 {code}")).unwrap(), 0, run);
         app.ingest(bind).await.unwrap();
         running.drain(Duration::from_secs(30)).await;
         let zone_id: i64 =
@@ -237,7 +240,7 @@ fn main() {
                     .await
                     .unwrap();
                 seq += 1;
-                let msg = console.to_message(parse_line(&format!("bench-sup: {line}")).unwrap(), seq, 1);
+                let msg = console.to_message(parse_line(&format!("bench-sup: {line}")).unwrap(), seq, run);
                 let t = Instant::now();
                 app.ingest(msg).await.unwrap();
                 times.push(t.elapsed());

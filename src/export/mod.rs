@@ -276,7 +276,7 @@ pub async fn load(
         _ => None,
     };
     match kind {
-        Kind::Weekly => data.rows.weekly = st::weekly_rows(conn, period).await?,
+        Kind::Weekly => data.rows.weekly = st::weekly_rows(conn, period, zone).await?,
         Kind::Visits => {
             data.visits = ex::visit_records(conn, period, zone).await?;
             data.rows.visits = st::visit_rows(conn, period).await?;

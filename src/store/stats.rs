@@ -56,7 +56,7 @@ pub async fn load(conn: &mut Conn, tz: Tz, period: Period, exempt_invited: bool)
     let schools = school_rows(conn).await?;
     let (items, escalations) = rectify_rows(conn, tz, period, &schools, None).await?;
     Ok(Rows {
-        weekly: weekly_rows(conn, period).await?,
+        weekly: weekly_rows(conn, period, None).await?,
         visits: visit_rows(conn, period).await?,
         inspectors: inspector_rows(conn, exempt_invited).await?,
         items,
@@ -69,7 +69,8 @@ pub async fn load(conn: &mut Conn, tz: Tz, period: Period, exempt_invited: bool)
 
 /// Members of the weekly rounds around `period`, with their reports (the domain keeps the weeks
 /// whose Thursday falls in the period).
-pub async fn weekly_rows(conn: &mut Conn, period: Period) -> crate::sql::Result<Vec<WeeklyRow>> {
+/// `zone` only narrows what is read (the figures filter by scope themselves).
+pub async fn weekly_rows(conn: &mut Conn, period: Period, zone: Option<i64>) -> crate::sql::Result<Vec<WeeklyRow>> {
     // Every week whose Thursday is in the period lies between these labels (they sort as text).
     let (first, last) = (week_label(period.from), week_label(period.to));
     let rows = crate::sql::query(
@@ -79,11 +80,12 @@ pub async fn weekly_rows(conn: &mut Conn, period: Period) -> crate::sql::Result<
            JOIN weekly_rounds r ON r.id = m.round_id
            JOIN people p ON p.id = m.person_id
            LEFT JOIN weekly_reports w ON w.round_id = m.round_id AND w.person_id = m.person_id
-          WHERE r.week BETWEEN ? AND ?
+          WHERE r.week BETWEEN ?1 AND ?2 AND (?3 IS NULL OR p.zone_id = ?3)
           ORDER BY r.week, m.person_id",
     )
     .bind(first)
     .bind(last)
+    .bind(zone)
     .fetch_all(conn)
     .await?;
     Ok(rows
