@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod backup;
 pub mod chat;
 pub mod clock;
 pub mod config;
@@ -11,6 +12,8 @@ pub mod db;
 pub mod domain;
 pub mod export;
 pub mod http;
+pub mod lock;
+pub mod logging;
 pub mod outbox;
 pub mod roster;
 pub mod scheduler;
