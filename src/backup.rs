@@ -32,7 +32,9 @@ pub enum BackupError {
     Integrity { path: String, problems: String },
     #[error("备份 {path} 来自更新版本的 Dudao（迁移 {found}；本程序认识的最新迁移是 {known}），不能用本程序恢复")]
     Newer { path: String, found: i64, known: i64 },
-    #[error("备份 {path} 与其清单中的 sha256 不符（文件损坏或被改动）")]
+    #[error(
+        "备份 {path} 与其清单（.manifest.json）中的 sha256 不符：文件损坏或被改动过（用 sqlite3 等工具以读写方式打开也会改动它）"
+    )]
     Checksum { path: String },
     #[error("manifest {path}: {source}")]
     Manifest { path: String, source: serde_json::Error },
