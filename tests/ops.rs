@@ -262,7 +262,11 @@ async fn an_upgrade_copies_the_database_first_and_a_downgrade_is_refused_by_name
     let name = backups[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with(&format!("dudao-pre-migrate-{old}-to-{newest}-")), "{name}");
     assert_eq!(dudao::db::integrity_check(&backups[0]).unwrap(), ["ok"]);
-    assert_eq!(dudao::db::file_schema_status(&backups[0]).unwrap().applied.last(), Some(&old), "the copy is the old schema");
+    assert_eq!(
+        dudao::db::file_schema_status(&backups[0]).unwrap().applied.last(),
+        Some(&old),
+        "the copy is the old schema"
+    );
     assert!(dudao::db::file_schema_status(&db_path).unwrap().pending.is_empty());
 
     // Nothing pending: no further copy.
@@ -304,7 +308,8 @@ async fn the_scheduled_backup_runs_once_a_day_and_keeps_the_newest() {
     assert_eq!(listing(), ["dudao-20261201-023100.sqlite", "dudao-20261201-023100.sqlite.manifest.json"]);
     let copy = dir.join("dudao-20261201-023100.sqlite");
     assert_eq!(dudao::db::integrity_check(&copy).unwrap(), ["ok"]);
-    let people: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&open(&copy).await).await.unwrap();
+    let people: i64 =
+        dudao::sql::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&open(&copy).await).await.unwrap();
     assert!(people > 0, "the copy holds the sample roster");
 
     // Later the same day: that day's copy exists, none is added.
