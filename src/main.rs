@@ -163,13 +163,14 @@ enum OutboxCmd {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    // Logging is set up from the configuration, so the configuration is read first; when it
-    // cannot be, the error is printed with the defaults' logging.
-    let settings = Settings::load(cli.config.as_deref());
-    match &settings {
+    // Logging is set up from the configuration, so the configuration is read first (when it
+    // cannot be, with the defaults' logging), then read again so that what reading it warns
+    // about (an ignored DUDAO_ variable) reaches the log.
+    match Settings::load(cli.config.as_deref()) {
         Ok(s) => dudao::logging::init(&s.log, s.timezone()),
         Err(_) => dudao::logging::init(&Default::default(), chrono_tz::Asia::Shanghai),
     }
+    let settings = Settings::load(cli.config.as_deref());
     let result = match settings {
         Ok(settings) => run(cli.command, settings).await,
         Err(e) => Err(e.into()),

@@ -329,3 +329,31 @@ async fn the_scheduled_backup_runs_once_a_day_and_keeps_the_newest() {
         "keep = 2: the oldest went with its manifest"
     );
 }
+
+#[test]
+fn logs_are_plain_lines_or_json_with_zoned_timestamps_and_no_colours_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // An environment variable that is not a setting is ignored with a warning: one log line.
+    let human = dudao(dir.path()).args(["migrate", "--check"]).env("DUDAO_DEPLOY_HOST", "主机一").output().unwrap();
+    assert!(human.status.success(), "{}", text(&human.stderr));
+    let line = text(&human.stderr).lines().find(|l| l.contains("DUDAO_DEPLOY_HOST")).unwrap_or_default().to_string();
+    assert!(line.contains("WARN"), "{line}");
+    assert!(!line.contains('\u{1b}'), "no colour codes when standard error is not a terminal: {line:?}");
+    let stamp = line.split_whitespace().next().unwrap();
+    let t = chrono::DateTime::parse_from_rfc3339(stamp).unwrap_or_else(|e| panic!("{stamp}: {e}"));
+    assert_eq!(t.offset().local_minus_utc(), 8 * 3600, "the offset of service.timezone: {stamp}");
+
+    let json = dudao(dir.path())
+        .args(["migrate", "--check"])
+        .env("DUDAO_DEPLOY_HOST", "主机一")
+        .env("DUDAO_LOG__FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(json.status.success(), "{}", text(&json.stderr));
+    let line = text(&json.stderr).lines().find(|l| l.contains("DUDAO_DEPLOY_HOST")).unwrap_or_default().to_string();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    assert_eq!(v["level"], "WARN");
+    assert_eq!(v["variable"], "DUDAO_DEPLOY_HOST", "fields are keys of the object: {line}");
+    assert!(v["timestamp"].as_str().unwrap().ends_with("+08:00"), "{line}");
+    assert!(!text(&json.stderr).contains("主机一"), "the value is never logged");
+}
