@@ -51,6 +51,10 @@ pub struct Settings {
     pub health: HealthSettings,
     #[serde(default)]
     pub alerts: AlertSettings,
+    #[serde(default)]
+    pub backup: BackupSettings,
+    #[serde(default)]
+    pub log: LogSettings,
 }
 
 /// Charts (统计图) sent with `统计`.
@@ -124,6 +128,51 @@ pub struct AlertChat {
 
 fn default_alert_chat_kind() -> String {
     "group".into()
+}
+
+/// Backups: `dudao backup`, the scheduled job `backup`, and the copy taken before migrations.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSettings {
+    /// Where backups are written; empty: `backups/` next to the database file.
+    pub dir: Option<PathBuf>,
+    /// When the scheduled backup runs (cron, local time). Empty: no scheduled backup.
+    pub schedule: String,
+    /// Scheduled backups kept (the newest); older ones are deleted after each new one. 0: all.
+    pub keep: u32,
+    /// Copy the database into `dir` before applying migrations to a database that has some.
+    pub before_migrate: bool,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        BackupSettings { dir: None, schedule: "30 2 * * *".into(), keep: 14, before_migrate: true }
+    }
+}
+
+/// How log lines are written (to standard error).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event; colours only when standard error is a terminal.
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// The filter (`tracing` directives); `DUDAO_LOG`, then `RUST_LOG`, override it.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { format: LogFormat::Human, level: "dudao=info,warn".into() }
+    }
 }
 
 /// 信息报送: the monthly rule and its reminder.
@@ -417,6 +466,11 @@ pub struct DatabaseSettings {
     pub path: PathBuf,
     pub synchronous: Synchronous,
     pub busy_timeout_ms: u64,
+    /// Where a copy of the database goes before migrations are applied to it: filled from
+    /// `[backup]` (`before_migrate`, `dir`) when the settings are read, so every entry point
+    /// that opens the database with these settings takes that copy.
+    #[serde(skip)]
+    pub backup_before_migrate: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -591,6 +645,8 @@ const SECTIONS: &[&str] = &[
     "charts",
     "health",
     "alerts",
+    "backup",
+    "log",
 ];
 
 /// Whether `key` (a `DUDAO_` variable without its prefix) addresses a settings section.
@@ -633,12 +689,21 @@ impl Settings {
     /// Reads and checks everything but the channel sections, which their adapters check
     /// (`Settings::load` in `chat::registry` does both).
     pub fn extract(fig: Figment) -> Result<Settings, ConfigError> {
-        let settings: Settings = fig.extract().map_err(|e| {
+        let mut settings: Settings = fig.extract().map_err(|e| {
             let key = if e.path.is_empty() { "(top level)".to_string() } else { e.path.join(".") };
             ConfigError::new(key, e.kind.to_string())
         })?;
         settings.validate()?;
+        settings.database.backup_before_migrate = settings.backup.before_migrate.then(|| settings.backup_dir());
         Ok(settings)
+    }
+
+    /// Where backups go: `[backup] dir`, or `backups/` next to the database file.
+    pub fn backup_dir(&self) -> PathBuf {
+        match &self.backup.dir {
+            Some(d) if !d.as_os_str().is_empty() => d.clone(),
+            _ => self.database.path.parent().map(|p| p.join("backups")).unwrap_or_else(|| PathBuf::from("backups")),
+        }
     }
 
     pub fn timezone(&self) -> Tz {
@@ -715,6 +780,15 @@ impl Settings {
             if let Err(e) = crate::cron::parse(&rt.sweep_cron) {
                 return Err(ConfigError::new("retention.sweep_cron", format!("\"{}\": {e}", rt.sweep_cron)));
             }
+        }
+        let bs = &self.backup.schedule;
+        if !bs.trim().is_empty() {
+            if let Err(e) = crate::cron::parse(bs) {
+                return Err(ConfigError::new("backup.schedule", format!("\"{bs}\": {e}")));
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(ConfigError::new("log.level", format!("not a log filter: \"{}\"", self.log.level)));
         }
         for (key, days) in
             [("outbox_days", rt.outbox_days), ("inbound_days", rt.inbound_days), ("firings_days", rt.firings_days)]

@@ -30,6 +30,16 @@ pub enum DbError {
     Repair(#[source] sqlx::Error),
     #[error("filling the name lookup keys failed: {0}")]
     Keys(#[source] sql::Error),
+    #[error("cannot read the applied migrations: {0}")]
+    Ledger(#[source] sql::Error),
+    #[error(
+        "数据库 {path} 已由更新版本的 Dudao 升级：它记录了本程序不认识的迁移 {found}，本程序认识的最新迁移是 \
+         {known}。请换回更新版本的程序，或用升级前的备份恢复（dudao restore）。/ the database was migrated by a \
+         newer Dudao (migration {found}; this build knows up to {known})"
+    )]
+    Newer { path: String, found: i64, known: i64 },
+    #[error("迁移前的备份失败，数据库未改动 / the backup before migrating failed: {0}")]
+    PreBackup(#[source] crate::backup::BackupError),
 }
 
 /// The most connections open at once. Statements run on the calling thread, so a connection
@@ -210,18 +220,122 @@ async fn migration_pool(db: &Db) -> Result<SqlitePool, DbError> {
     SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.map_err(DbError::OpenMigrator)
 }
 
-/// Opens and migrates: what every entry point wants.
+/// Opens and migrates: what every entry point wants. With `[backup] before_migrate`, a
+/// database that already has migrations and is about to get new ones is copied first.
 pub async fn open_and_migrate(settings: &DatabaseSettings) -> Result<Db, DbError> {
     let db = connect(settings).await?;
-    migrate(&db).await?;
+    migrate_with_backup(&db, settings.backup_before_migrate.as_deref()).await?;
     Ok(db)
+}
+
+/// Where a database stands against the migrations this build carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Versions recorded in the database's ledger, ascending.
+    pub applied: Vec<i64>,
+    /// This build's migrations not applied yet: version and description, ascending.
+    pub pending: Vec<(i64, String)>,
+    /// Applied versions this build does not know: a newer build migrated the database.
+    pub unknown: Vec<i64>,
+}
+
+impl SchemaStatus {
+    pub fn of(applied: Vec<i64>) -> SchemaStatus {
+        let pending = MIGRATOR
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| (m.version, m.description.to_string()))
+            .collect();
+        let unknown = applied.iter().copied().filter(|v| !MIGRATOR.iter().any(|m| m.version == *v)).collect();
+        SchemaStatus { applied, pending, unknown }
+    }
+}
+
+/// The newest migration this build carries.
+pub fn newest_known_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// The versions recorded in sqlx's ledger (`_sqlx_migrations`), ascending; none for a new file.
+fn ledger(raw: &rusqlite::Connection) -> Result<Vec<i64>, sql::Error> {
+    let has: i64 = raw.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has == 0 {
+        return Ok(Vec::new());
+    }
+    let mut stmt = raw.prepare("SELECT version FROM _sqlx_migrations ORDER BY version")?;
+    let versions = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+    Ok(versions)
+}
+
+/// The database's migration status; reads only.
+pub async fn schema_status(db: &Db) -> Result<SchemaStatus, sql::Error> {
+    let conn = db.acquire().await?;
+    Ok(SchemaStatus::of(ledger(conn.raw())?))
+}
+
+/// Opens an existing database file read-only (a backup, or a database not to be created).
+fn open_existing_read_only(path: &Path) -> Result<rusqlite::Connection, sql::Error> {
+    use rusqlite::OpenFlags;
+    if !path.is_file() {
+        return Err(sql::Error::Open(format!("{} does not exist", path.display())));
+    }
+    Ok(rusqlite::Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?)
+}
+
+/// The migration status of a database file, without creating or changing it.
+pub fn file_schema_status(path: &Path) -> Result<SchemaStatus, sql::Error> {
+    Ok(SchemaStatus::of(ledger(&open_existing_read_only(path)?)?))
+}
+
+/// `PRAGMA integrity_check` on a database file: `["ok"]` when sound, else the problems found.
+pub fn integrity_check(path: &Path) -> Result<Vec<String>, sql::Error> {
+    let raw = open_existing_read_only(path)?;
+    let mut stmt = raw.prepare("PRAGMA integrity_check")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// A consistent copy of the database at `dest` (which must not exist) with `VACUUM INTO`, on a
+/// connection of its own. It reads in one transaction: under WAL the service's writers carry on
+/// meanwhile, and the copy is the database as of the moment the read began.
+pub fn vacuum_into(src: &Path, dest: &Path, busy: Duration) -> Result<(), sql::Error> {
+    use rusqlite::OpenFlags;
+    let raw = rusqlite::Connection::open_with_flags(
+        src,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    raw.busy_timeout(busy)?;
+    let dest = dest.to_str().ok_or_else(|| sql::Error::Open(format!("not a UTF-8 path: {}", dest.display())))?;
+    raw.execute("VACUUM INTO ?1", [dest])?;
+    Ok(())
 }
 
 /// Brings a database to the current schema: first repairs migrations that were edited after
 /// they shipped, then applies the new ones.
 pub async fn migrate(db: &Db) -> Result<(), DbError> {
+    migrate_with_backup(db, None).await
+}
+
+/// [`migrate`], refusing a database a newer build migrated, and copying the database into
+/// `backup_dir` first when it has migrations and is about to get new ones (an upgrade).
+pub async fn migrate_with_backup(db: &Db, backup_dir: Option<&Path>) -> Result<(), DbError> {
     // The gate keeps this process's own writers out while sqlx's connection migrates.
     let gate = db.0.gate.clone().lock_owned().await;
+    let status = schema_status(db).await.map_err(DbError::Ledger)?;
+    if let Some(&found) = status.unknown.last() {
+        return Err(DbError::Newer { path: db.0.path.display().to_string(), found, known: newest_known_migration() });
+    }
+    if let (Some(dir), Some(&from)) = (backup_dir, status.applied.last()) {
+        if !status.pending.is_empty() {
+            let copy = crate::backup::before_migration(&db.0.path, dir, from, newest_known_migration(), db.0.busy)
+                .map_err(DbError::PreBackup)?;
+            tracing::info!(backup = %copy.display(), from, pending = status.pending.len(), "copied the database before migrating");
+        }
+    }
     let pool = migration_pool(db).await?;
     let outcome = async {
         repair_edited_migrations(&pool).await.map_err(DbError::Repair)?;

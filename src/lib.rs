@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod charts;
+pub mod backup;
 pub mod chat;
 pub mod clock;
 pub mod config;
@@ -13,6 +14,8 @@ pub mod domain;
 pub mod export;
 pub mod http;
 pub mod metrics;
+pub mod lock;
+pub mod logging;
 pub mod outbox;
 pub mod roster;
 pub mod scheduler;

@@ -21,10 +21,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the service (the console channel reads standard input when enabled).
+    /// Run the service (the console channel reads standard input when enabled). One service per
+    /// database: a second one on the same database refuses to start.
     Serve,
-    /// Apply database migrations and exit.
-    Migrate,
+    /// Apply database migrations and exit (copying the database first when it already has some;
+    /// `[backup] before_migrate`). Refused while the service runs.
+    Migrate {
+        /// List the migrations this build would apply, and change nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Copy the database, consistently, while the service runs; the evidence folder's manifest
+    /// (path, size, sha256) is written beside it as FILE.manifest.json.
+    Backup {
+        /// The copy to write (must not exist); default: `[backup] dir`/dudao-<date>-<time>.sqlite.
+        file: Option<PathBuf>,
+    },
+    /// Put a backup in place of the database (the service must be stopped). The database in
+    /// place is moved aside, not deleted; the evidence folder is checked against the manifest.
+    Restore {
+        /// A file written by `dudao backup` or the scheduled backup.
+        file: PathBuf,
+    },
     /// Roster: import, export, binding codes.
     Roster {
         #[command(subcommand)]
@@ -142,17 +160,22 @@ enum OutboxCmd {
     Cancel { id: i64 },
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DUDAO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("dudao=info,warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    init_tracing();
     let cli = Cli::parse();
-    match run(cli).await {
+    // Logging is set up from the configuration, so the configuration is read first (when it
+    // cannot be, with the defaults' logging), then read again so that what reading it warns
+    // about (an ignored DUDAO_ variable) reaches the log.
+    match Settings::load(cli.config.as_deref()) {
+        Ok(s) => dudao::logging::init(&s.log, s.timezone()),
+        Err(_) => dudao::logging::init(&Default::default(), chrono_tz::Asia::Shanghai),
+    }
+    let settings = Settings::load(cli.config.as_deref());
+    let result = match settings {
+        Ok(settings) => run(cli.command, settings).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("错误 / error: {e:#}");
@@ -161,16 +184,19 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = Settings::load(cli.config.as_deref())?;
-    match cli.command {
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
         Command::Serve => serve(settings).await,
-        Command::Migrate => {
+        Command::Migrate { check: true } => migrate_check(&settings).await,
+        Command::Migrate { check: false } => {
+            let _lock = dudao::lock::InstanceLock::acquire(&settings.database.path)?;
             let pool = db::open_and_migrate(&settings.database).await?;
             pool.close().await;
             println!("数据库已是最新结构：{}", settings.database.path.display());
             Ok(())
         }
+        Command::Backup { file } => backup_cmd(&settings, file).await,
+        Command::Restore { file } => restore_cmd(&settings, &file),
         Command::Roster { cmd } => roster_cmd(settings, cmd).await,
         Command::Outbox { cmd } => outbox_cmd(settings, cmd).await,
         Command::Schedules { cmd: None } => schedules_cmd(settings).await,
@@ -241,7 +267,102 @@ async fn export_cmd(
     Ok(())
 }
 
+/// `dudao migrate --check`: the migrations this build would apply; nothing is changed.
+async fn migrate_check(settings: &Settings) -> anyhow::Result<()> {
+    let path = &settings.database.path;
+    if !path.exists() {
+        println!(
+            "数据库 {} 还不存在：首次启动时创建，并应用全部 {} 个迁移。",
+            path.display(),
+            db::MIGRATOR.iter().count()
+        );
+        return Ok(());
+    }
+    let status = db::file_schema_status(path)?;
+    let known = db::newest_known_migration();
+    if let Some(found) = status.unknown.last() {
+        anyhow::bail!(
+            "数据库 {} 由更新版本的 Dudao 迁移过（迁移 {found}），本程序认识的最新迁移是 {known}：本程序会拒绝启动",
+            path.display()
+        );
+    }
+    let current = status.applied.last().map_or_else(|| "无".to_string(), i64::to_string);
+    if status.pending.is_empty() {
+        println!("数据库 {} 已是最新结构（迁移 {current}）。", path.display());
+    } else {
+        println!("数据库 {}（迁移 {current}）有 {} 个待应用的迁移：", path.display(), status.pending.len());
+        for (version, description) in &status.pending {
+            println!("  {version}  {description}");
+        }
+        if settings.backup.before_migrate && !status.applied.is_empty() {
+            println!("应用前会先把数据库复制到 {}。", settings.backup_dir().display());
+        }
+    }
+    Ok(())
+}
+
+/// `dudao backup [FILE]`.
+async fn backup_cmd(settings: &Settings, file: Option<PathBuf>) -> anyhow::Result<()> {
+    let now = SystemClock.now();
+    let dest = file.unwrap_or_else(|| dudao::backup::default_target(settings, now));
+    let (db, evidence) = (settings.database.path.clone(), dudao::app::evidence::evidence_dir(settings));
+    let busy = Duration::from_millis(settings.database.busy_timeout_ms);
+    let local = now.with_timezone(&settings.timezone());
+    let taken = tokio::task::spawn_blocking(move || dudao::backup::take(&db, &dest, &evidence, busy, local)).await??;
+    println!(
+        "已备份到 {}（{} 字节，完整性检查通过，迁移 {}）",
+        taken.path.display(),
+        taken.size,
+        taken.schema_version.map_or_else(|| "无".to_string(), |v| v.to_string())
+    );
+    println!(
+        "证据文件清单：{}（{} 个文件，{} 字节）。证据文件夹 {} 请另行复制（例如 rsync -a）。",
+        taken.manifest.display(),
+        taken.evidence_files,
+        taken.evidence_bytes,
+        dudao::app::evidence::evidence_dir(settings).display()
+    );
+    Ok(())
+}
+
+/// `dudao restore FILE`: refused while a service holds the database.
+fn restore_cmd(settings: &Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    let db = &settings.database.path;
+    let _lock = dudao::lock::InstanceLock::acquire(db)?;
+    let evidence = dudao::app::evidence::evidence_dir(settings);
+    let r = dudao::backup::restore(db, file, &evidence, SystemClock.now())?;
+    println!(
+        "已从 {} 恢复数据库 {}（迁移 {}）。",
+        file.display(),
+        db.display(),
+        r.schema_version.map_or_else(|| "无".to_string(), |v| v.to_string())
+    );
+    if let Some(prev) = &r.previous {
+        println!("原来的数据库已移到 {}（确认无误后可删除）。", prev.display());
+    }
+    if r.pending > 0 {
+        println!("下次启动时将应用 {} 个较新的迁移。", r.pending);
+    }
+    if !r.manifest {
+        println!("备份旁没有证据文件清单（.manifest.json），未核对证据文件夹 {}。", evidence.display());
+    } else if r.evidence_missing.is_empty() {
+        println!("证据文件夹 {} 与清单一致（{} 个文件）。", evidence.display(), r.evidence_listed);
+    } else {
+        println!(
+            "注意：清单中的 {} 个证据文件在 {} 中缺失或大小不符，请从证据文件夹的备份复制回来，例如：",
+            r.evidence_missing.len(),
+            evidence.display()
+        );
+        for p in r.evidence_missing.iter().take(10) {
+            println!("  {p}");
+        }
+    }
+    Ok(())
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // Held until the service stops; the operating system releases it if the process dies.
+    let _lock = dudao::lock::InstanceLock::acquire(&settings.database.path)?;
     let enabled = dudao::chat::registry::from_config(&settings)?;
     let console_closed = enabled.console_eof;
     let running = service::start(settings, Arc::new(SystemClock), enabled.channels).await?;

@@ -117,7 +117,7 @@ fn builtin_workflows() -> Vec<Box<dyn Workflow>> {
     ]
 }
 
-/// The scheduler's own jobs: `announce` (configured schedules only) and `retention`.
+/// The scheduler's own jobs: `announce` (configured schedules only), `retention` and `backup`.
 struct Housekeeping;
 
 impl Workflow for Housekeeping {

@@ -74,12 +74,39 @@ impl Job for Retention {
     }
 }
 
+/// `backup`: a consistent copy of the database and the evidence manifest in `[backup] dir`, then
+/// the scheduled copies beyond `[backup] keep` deleted (see `crate::backup`).
+pub struct Backup;
+
+pub const BACKUP: &str = "backup";
+
+#[async_trait]
+impl Job for Backup {
+    async fn run(&self, app: &JobCtx, _tx: &mut Tx<'static>, _firing: &Firing) -> anyhow::Result<()> {
+        // The copy is read on a connection of its own while this firing's write transaction
+        // waits: writers pause for as long as the copy takes (about a second per 100 MB), which
+        // at the scheduled hour is acceptable, and the firing commits only once the copy exists.
+        let settings = app.settings.clone();
+        let now = app.clock.now();
+        let done = tokio::task::spawn_blocking(move || crate::backup::scheduled(&settings, now)).await??;
+        tracing::info!(
+            file = %done.taken.path.display(),
+            bytes = done.taken.size,
+            evidence_files = done.taken.evidence_files,
+            removed = done.removed.len(),
+            "scheduled backup"
+        );
+        Ok(())
+    }
+}
+
 pub const ANNOUNCE: &str = "announce";
 
 /// Adds the built-in jobs.
 pub fn register(jobs: &mut Jobs) {
     jobs.register(ANNOUNCE, Arc::new(Announce));
     jobs.register(RETENTION, Arc::new(Retention));
+    jobs.register(BACKUP, Arc::new(Backup));
 }
 
 pub fn builtin() -> Jobs {
@@ -91,11 +118,26 @@ pub fn builtin() -> Jobs {
 /// The built-in schedule derived from `[retention] sweep_cron`, unless configuration declares
 /// its own schedule for the job.
 pub fn schedules(settings: &Settings) -> Vec<ScheduleSettings> {
+    let mut out = Vec::new();
+    let b = &settings.backup;
+    if !b.schedule.trim().is_empty() && !settings.schedules.iter().any(|s| s.job == BACKUP || s.name == BACKUP) {
+        out.push(ScheduleSettings {
+            name: BACKUP.into(),
+            cron: b.schedule.clone(),
+            job: BACKUP.into(),
+            enabled: Some(true),
+            workdays: Some("fire".into()),
+            school_days_only: Some(false),
+            // A day's copy taken late is still that day's copy; the next day has its own.
+            grace_minutes: Some(12 * 60),
+            params: None,
+        });
+    }
     let r = &settings.retention;
     if r.sweep_cron.trim().is_empty() || settings.schedules.iter().any(|s| s.job == RETENTION || s.name == RETENTION) {
-        return Vec::new();
+        return out;
     }
-    vec![ScheduleSettings {
+    out.push(ScheduleSettings {
         name: RETENTION.into(),
         cron: r.sweep_cron.clone(),
         job: RETENTION.into(),
@@ -105,5 +147,6 @@ pub fn schedules(settings: &Settings) -> Vec<ScheduleSettings> {
         // Pruning is as good late as on time.
         grace_minutes: Some(24 * 60),
         params: None,
-    }]
+    });
+    out
 }
