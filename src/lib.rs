@@ -3,8 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod charts;
 pub mod backup;
+pub mod charts;
 pub mod chat;
 pub mod clock;
 pub mod config;
@@ -13,9 +13,9 @@ pub mod db;
 pub mod domain;
 pub mod export;
 pub mod http;
-pub mod metrics;
 pub mod lock;
 pub mod logging;
+pub mod metrics;
 pub mod outbox;
 pub mod roster;
 pub mod scheduler;

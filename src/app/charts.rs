@@ -4,10 +4,8 @@
 
 use super::Ctx;
 use crate::charts::figures::{self, Topic};
-use crate::domain::command::CommandId;
 use crate::domain::stats::args;
 use crate::export::{self, ExportError};
-use async_trait::async_trait;
 
 fn usage() -> String {
     format!(
@@ -78,23 +76,9 @@ async fn run(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<()> {
 /// Statistics with charts on request in chat.
 pub struct Charts;
 
-#[async_trait]
-impl super::registry::Workflow for Charts {
-    fn name(&self) -> &'static str {
-        "charts"
-    }
-
-    fn commands(&self) -> &'static [CommandId] {
-        &[CommandId::Stats]
-    }
-
-    async fn command(&self, ctx: &mut Ctx<'_>, id: CommandId, args: &str) -> anyhow::Result<Option<&'static str>> {
-        if id == CommandId::Stats {
-            run(ctx, args).await?;
-        }
-        Ok(None)
-    }
-}
+crate::app::registry::workflow!(Charts, "charts", |ctx, args| {
+    Stats => run(ctx, args),
+});
 
 #[cfg(test)]
 mod tests {

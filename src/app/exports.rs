@@ -2,10 +2,8 @@
 //! transaction and sent back as a file (a one-time link where the channel cannot carry files).
 
 use super::Ctx;
-use crate::domain::command::CommandId;
 use crate::domain::stats::args;
 use crate::export::{self, ExportError, Kind};
-use async_trait::async_trait;
 
 fn usage() -> String {
     format!(
@@ -70,23 +68,9 @@ async fn run(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<()> {
 /// Exports on request in chat.
 pub struct Exports;
 
-#[async_trait]
-impl super::registry::Workflow for Exports {
-    fn name(&self) -> &'static str {
-        "export"
-    }
-
-    fn commands(&self) -> &'static [CommandId] {
-        &[CommandId::Export]
-    }
-
-    async fn command(&self, ctx: &mut Ctx<'_>, id: CommandId, args: &str) -> anyhow::Result<Option<&'static str>> {
-        if id == CommandId::Export {
-            run(ctx, args).await?;
-        }
-        Ok(None)
-    }
-}
+crate::app::registry::workflow!(Exports, "export", |ctx, args| {
+    Export => run(ctx, args),
+});
 
 #[cfg(test)]
 mod tests {

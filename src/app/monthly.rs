@@ -520,16 +520,8 @@ async fn advance(
 /// A month's figures as `月汇报` shows them; the export of that kind reads the same.
 pub async fn gather(conn: &mut Conn, settings: &Settings, month: &str) -> anyhow::Result<MonthFigures> {
     let exempt = settings.visits.exempt_invited;
-    let i = sm::month_inputs(conn, month, exempt).await?.context("bad month")?;
-    Ok(m::month_figures(
-        month,
-        i.theme.as_deref(),
-        settings.visits.quotas(),
-        &i.zones,
-        &i.inspectors,
-        &i.schools,
-        &i.visits,
-    ))
+    let inputs = sm::month_inputs(conn, month, exempt).await?.context("bad month")?;
+    Ok(inputs.figures(month, settings.visits.quotas()))
 }
 
 /// `monthly_report`: the previous month's report, posted and stored once.

@@ -313,15 +313,7 @@ pub async fn load(
                 let i = crate::store::monthly::month_inputs(conn, &label, settings.visits.exempt_invited)
                     .await?
                     .ok_or_else(|| ExportError::Input(format!("月份“{label}”无法识别。")))?;
-                let f = crate::domain::monthly::month_figures(
-                    &label,
-                    i.theme.as_deref(),
-                    settings.visits.quotas(),
-                    &i.zones,
-                    &i.inspectors,
-                    &i.schools,
-                    &i.visits,
-                );
+                let f = i.figures(&label, settings.visits.quotas());
                 data.months.push(f);
             }
         }

@@ -309,6 +309,21 @@ pub struct MonthInputs {
     pub theme: Option<String>,
 }
 
+impl MonthInputs {
+    /// The month's figures (`domain::monthly::month_figures`) under `quotas`.
+    pub fn figures(&self, month: &str, quotas: m::Quotas) -> m::MonthFigures {
+        m::month_figures(
+            month,
+            self.theme.as_deref(),
+            quotas,
+            &self.zones,
+            &self.inspectors,
+            &self.schools,
+            &self.visits,
+        )
+    }
+}
+
 /// [`MonthInputs`] of a `YYYY-MM` month; `None` for a malformed month.
 pub async fn month_inputs(
     conn: &mut Conn,
