@@ -233,7 +233,11 @@ async fn each_kind_of_export_read_back() {
     assert!(open(&build(&h, Kind::Visits, nov, z02).await.unwrap().bytes).table("督导纪实").is_empty());
     // Their zone's has both, read only for that zone and identical to the county's rows.
     let z01 = scope(&h, "Z01").await;
-    assert_eq!(open(&build(&h, Kind::Visits, nov, z01).await.unwrap().bytes).table("督导纪实"), rows);
+    let zb = open(&build(&h, Kind::Visits, nov, z01).await.unwrap().bytes);
+    assert_eq!(zb.table("督导纪实"), rows);
+    assert_eq!(zb.table("方式与类型"), b.table("方式与类型"), "the same two visits, counted the same");
+    let z2 = open(&build(&h, Kind::Visits, nov, z02).await.unwrap().bytes);
+    assert_eq!(z2.row("方式与类型", 1, "督导次数")[2], "0");
 
     // 覆盖 for 郝涛: 2 visits of a quota of 4, 2 of his 4 schools.
     let hao = scope(&h, "郝涛").await;

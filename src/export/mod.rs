@@ -279,12 +279,12 @@ pub async fn load(
         Kind::Weekly => data.rows.weekly = st::weekly_rows(conn, period, zone).await?,
         Kind::Visits => {
             data.visits = ex::visit_records(conn, period, zone).await?;
-            data.rows.visits = st::visit_rows(conn, period).await?;
+            data.rows.visits = st::visit_rows(conn, period, zone).await?;
             data.rows.schools = st::school_rows(conn).await?;
             data.rows.inspectors = st::inspector_rows(conn, exempt).await?;
         }
         Kind::Coverage => {
-            data.rows.visits = st::visit_rows(conn, period).await?;
+            data.rows.visits = st::visit_rows(conn, period, None).await?;
             data.rows.schools = st::school_rows(conn).await?;
             data.rows.inspectors = st::inspector_rows(conn, exempt).await?;
         }

@@ -57,7 +57,7 @@ pub async fn load(conn: &mut Conn, tz: Tz, period: Period, exempt_invited: bool)
     let (items, escalations) = rectify_rows(conn, tz, period, &schools, None).await?;
     Ok(Rows {
         weekly: weekly_rows(conn, period, None).await?,
-        visits: visit_rows(conn, period).await?,
+        visits: visit_rows(conn, period, None).await?,
         inspectors: inspector_rows(conn, exempt_invited).await?,
         items,
         escalations,
@@ -103,16 +103,19 @@ pub async fn weekly_rows(conn: &mut Conn, period: Period, zone: Option<i64>) -> 
 
 /// Submitted visits dated in `period`, with the zone of the school visited and the methods of
 /// the record.
-pub async fn visit_rows(conn: &mut Conn, period: Period) -> crate::sql::Result<Vec<VisitRow>> {
+/// With `zone`, only visits to that zone's schools (what the figures count for a zone; the
+/// per-inspector tables need every visit, so they pass `None`).
+pub async fn visit_rows(conn: &mut Conn, period: Period, zone: Option<i64>) -> crate::sql::Result<Vec<VisitRow>> {
     let rows = crate::sql::query(
         "SELECT v.id, v.person_id, v.school_id, s.zone_id, v.visit_date, v.kind, v.themed,
                 json_extract(v.parsed, '$.methods') AS methods
            FROM visits v JOIN schools s ON s.id = v.school_id
-          WHERE v.status = 'submitted' AND v.visit_date BETWEEN ? AND ?
+          WHERE v.status = 'submitted' AND v.visit_date BETWEEN ?1 AND ?2 AND (?3 IS NULL OR s.zone_id = ?3)
           ORDER BY v.visit_date, v.id",
     )
     .bind(day(period.from))
     .bind(day(period.to))
+    .bind(zone)
     .fetch_all(conn)
     .await?;
     Ok(rows
