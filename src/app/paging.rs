@@ -13,8 +13,17 @@ use crate::chat::{plain_text, Segment};
 pub const PAGE_CHARS: usize = 1500;
 const SLACK: usize = 200;
 
+/// Characters of a reply as it reads (`@name` for a mention), without building the text: this
+/// runs on every reply.
 fn body_len(segments: &[Segment]) -> usize {
-    plain_text(segments).chars().count()
+    segments
+        .iter()
+        .map(|s| match s {
+            Segment::Text { text } => text.chars().count(),
+            Segment::Mention { name, .. } => name.chars().count() + 1,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// The footer of page `k` of `n`.
@@ -32,29 +41,25 @@ pub fn footer(k: usize, n: usize) -> String {
 pub fn paginate(replies: Vec<Vec<Segment>>) -> (Vec<Vec<Segment>>, Vec<String>) {
     let mut out = Vec::with_capacity(replies.len());
     let mut pages: Vec<String> = Vec::new();
+    // Replies cut to their first page; their footers name the page count, known only at the end.
+    let mut paged: Vec<usize> = Vec::new();
     for reply in replies {
         if body_len(&reply) <= PAGE_CHARS + SLACK {
             out.push(reply);
             continue;
         }
         let mut parts = split_message(&reply, PAGE_CHARS).into_iter();
-        let Some(mut first) = parts.next() else { continue };
-        let rest: Vec<String> = parts.map(|p| plain_text(&p)).collect();
+        let Some(first) = parts.next() else { continue };
         if pages.is_empty() {
             pages.push(plain_text(&first));
         }
-        pages.extend(rest);
-        first.push(Segment::text(footer(1, 0)));
+        pages.extend(parts.map(|p| plain_text(&p)));
+        paged.push(out.len());
         out.push(first);
     }
-    // The footers name the page count, known only now.
     let n = pages.len();
-    for reply in &mut out {
-        if let Some(Segment::Text { text }) = reply.last_mut() {
-            if *text == footer(1, 0) {
-                *text = footer(1, n);
-            }
-        }
+    for i in paged {
+        out[i].push(Segment::text(footer(1, n)));
     }
     (out, pages)
 }
