@@ -30,6 +30,8 @@ pub enum Error {
     ColumnNotFound(String),
     #[error("{expected} arguments expected by the statement, {given} bound")]
     Arguments { expected: usize, given: usize },
+    #[error("a statement that writes was given to `for_each`, which reads only")]
+    NotReadOnly,
     #[error("timed out waiting for the database")]
     PoolTimedOut,
     #[error("the database is closed")]
@@ -414,22 +416,49 @@ impl Conn {
                 Ok(Got::Done(Done { rows_affected: raw.changes(), last_insert_rowid: raw.last_insert_rowid() }))
             }
             Want::Rows(limit) => {
-                let n = stmt.column_count();
-                let columns: Arc<[Box<str>]> = stmt.column_names().into_iter().map(Box::from).collect();
                 let mut out = Vec::new();
-                let mut rows = stmt.raw_query();
-                while out.len() < limit {
-                    let Some(r) = rows.next()? else { break };
-                    let mut values = Vec::with_capacity(n);
-                    for i in 0..n {
-                        values.push(Value::from(r.get_ref(i)?));
-                    }
-                    out.push(Row { columns: columns.clone(), values });
-                }
+                read_rows(stmt, |row| {
+                    out.push(row);
+                    Ok(out.len() < limit)
+                })?;
                 Ok(Got::Rows(out))
             }
         }
     }
+
+    /// A read-only statement whose rows are handed to `f` one at a time, as SQLite steps.
+    fn each_sync(&mut self, sql: &str, args: &[Value], f: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        let mut stmt = self.raw().prepare_cached(sql)?;
+        if !stmt.readonly() {
+            return Err(Error::NotReadOnly);
+        }
+        let expected = stmt.parameter_count();
+        if expected != args.len() {
+            return Err(Error::Arguments { expected, given: args.len() });
+        }
+        for (i, v) in args.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, v)?;
+        }
+        read_rows(stmt, |row| f(row).map(|()| true))
+    }
+}
+
+/// Steps `stmt` (its arguments bound), building each row and handing it to `take` until it
+/// answers `false` or the rows end.
+fn read_rows(mut stmt: rusqlite::CachedStatement<'_>, mut take: impl FnMut(Row) -> Result<bool>) -> Result<()> {
+    let n = stmt.column_count();
+    let columns: Arc<[Box<str>]> = stmt.column_names().into_iter().map(Box::from).collect();
+    let mut rows = stmt.raw_query();
+    while let Some(r) = rows.next()? {
+        let mut values = Vec::with_capacity(n);
+        for i in 0..n {
+            values.push(Value::from(r.get_ref(i)?));
+        }
+        if !take(Row { columns: columns.clone(), values })? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// A statement with its bound arguments, answering rows.
@@ -465,6 +494,26 @@ impl<'q> Query<'q> {
 
     pub async fn fetch_all<E: Executor>(self, e: E) -> Result<Vec<Row>> {
         self.rows(e, usize::MAX).await
+    }
+
+    /// Hands each row to `f` as it is read and keeps none: for long reads whose rows become
+    /// smaller records (exports), so the raw rows never all sit in memory. Read-only statements.
+    pub async fn for_each(self, conn: &mut Conn, mut f: impl FnMut(Row) -> Result<()> + Send) -> Result<()> {
+        conn.each_sync(self.sql, &self.args, &mut f)
+    }
+
+    /// `for_each` collecting what `f` makes of each row (`None` skips the row).
+    pub async fn filter_map<T: Send>(
+        self,
+        conn: &mut Conn,
+        mut f: impl FnMut(&Row) -> Option<T> + Send,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        conn.each_sync(self.sql, &self.args, &mut |r| {
+            out.extend(f(&r));
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     pub async fn fetch_optional<E: Executor>(self, e: E) -> Result<Option<Row>> {

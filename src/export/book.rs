@@ -62,6 +62,10 @@ impl Table {
 
 pub struct Book {
     pub wb: Workbook,
+    formats: Formats,
+}
+
+struct Formats {
     header: Format,
     pct: Format,
     tenths: Format,
@@ -80,77 +84,57 @@ impl Book {
     pub fn new() -> Book {
         Book {
             wb: Workbook::new(),
-            header: Format::new()
-                .set_bold()
-                .set_background_color(0xDDEBF7)
-                .set_border(FormatBorder::Thin)
-                .set_align(FormatAlign::Center)
-                .set_align(FormatAlign::VerticalCenter)
-                .set_text_wrap(),
-            pct: Format::new().set_num_format("0.0%"),
-            tenths: Format::new().set_num_format("0.0"),
-            date: Format::new().set_num_format("yyyy-mm-dd"),
-            wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
-            title: Format::new().set_bold().set_font_size(14),
+            formats: Formats {
+                header: Format::new()
+                    .set_bold()
+                    .set_background_color(0xDDEBF7)
+                    .set_border(FormatBorder::Thin)
+                    .set_align(FormatAlign::Center)
+                    .set_align(FormatAlign::VerticalCenter)
+                    .set_text_wrap(),
+                pct: Format::new().set_num_format("0.0%"),
+                tenths: Format::new().set_num_format("0.0"),
+                date: Format::new().set_num_format("yyyy-mm-dd"),
+                wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
+                title: Format::new().set_bold().set_font_size(14),
+            },
         }
     }
 
     /// The 说明 sheet: a title, then label / text lines.
     pub fn notes(&mut self, name: &str, title: &str, lines: &[(String, String)]) -> Result<(), XlsxError> {
+        let f = &self.formats;
         let ws = self.wb.add_worksheet();
         ws.set_name(name)?;
         ws.set_column_width(0, 16)?;
         ws.set_column_width(1, 100)?;
-        ws.write_string_with_format(0, 0, title, &self.title)?;
+        ws.write_string_with_format(0, 0, title, &f.title)?;
         for (i, (k, v)) in lines.iter().enumerate() {
             let r = i as u32 + 2;
-            ws.write_string_with_format(r, 0, k, &self.header)?;
-            ws.write_string_with_format(r, 1, v, &self.wrap)?;
+            ws.write_string_with_format(r, 0, k, &f.header)?;
+            ws.write_string_with_format(r, 1, v, &f.wrap)?;
         }
         Ok(())
     }
 
     /// A sheet holding one table. Long text columns (width ≥ 30) wrap.
     pub fn table(&mut self, name: &str, cols: &[Col], rows: &[Vec<Cell>]) -> Result<Table, XlsxError> {
-        let (header, pct, tenths, date, wrap) = (&self.header, &self.pct, &self.tenths, &self.date, &self.wrap);
-        let ws: &mut Worksheet = self.wb.add_worksheet();
-        ws.set_name(name)?;
-        for (c, (h, w)) in cols.iter().enumerate() {
-            let c = c as u16;
-            ws.write_string_with_format(0, c, *h, header)?;
-            ws.set_column_width(c, *w)?;
-        }
-        ws.set_row_height(0, 30)?;
-        ws.set_freeze_panes(1, 0)?;
-        for (i, row) in rows.iter().enumerate() {
-            let r = i as u32 + 1;
-            for (c, cell) in row.iter().enumerate() {
-                let c = c as u16;
-                let long = cols.get(usize::from(c)).is_some_and(|(_, w)| *w >= 30.0);
-                match cell {
-                    Cell::Text(s) if long => ws.write_string_with_format(r, c, fit(s), wrap)?,
-                    Cell::Text(s) => ws.write_string(r, c, fit(s))?,
-                    Cell::Int(n) => ws.write_number(r, c, *n as f64)?,
-                    Cell::Rate(rate) => match rate.value() {
-                        Some(v) => ws.write_number_with_format(r, c, v, pct)?,
-                        None => ws.write_string(r, c, "—")?,
-                    },
-                    Cell::Tenths(Some(t)) => ws.write_number_with_format(r, c, *t as f64 / 10.0, tenths)?,
-                    Cell::Tenths(None) => ws.write_string(r, c, "—")?,
-                    Cell::Date(d) => {
-                        let x = excel_date(*d)?;
-                        ws.write_datetime_with_format(r, c, &x, date)?
-                    }
-                    Cell::Empty => ws,
-                };
-            }
-        }
-        let last_row = rows.len() as u32;
-        let last_col = cols.len().saturating_sub(1) as u16;
-        if !rows.is_empty() {
-            ws.autofilter(0, 0, last_row, last_col)?;
-        }
-        Ok(Table { sheet: name.to_string(), rows: rows.len() as u32, cols: cols.len() as u16 })
+        let ws = self.wb.add_worksheet();
+        self.formats.write_table(ws, name, cols, rows.iter())
+    }
+
+    /// A long detail table (a row per visit or per item), written as `rows` yields them into
+    /// rust_xlsxwriter's constant-memory worksheet, which keeps only the current row and puts
+    /// the rest in a temporary file: a province's rows never sit in memory as cells. Charts
+    /// reference [`Book::table`]s, whose cells the workbook keeps for the charts' caches.
+    pub fn stream(
+        &mut self,
+        name: &str,
+        cols: &[Col],
+        rows: impl Iterator<Item = Vec<Cell>>,
+    ) -> Result<Table, XlsxError> {
+        let ws = self.wb.add_worksheet_with_constant_memory()?;
+        self.formats.write_table(ws, name, cols, rows)
     }
 
     /// Inserts `chart` on `table`'s sheet, to the right of the table.
@@ -162,6 +146,56 @@ impl Book {
 
     pub fn save(mut self) -> Result<Vec<u8>, XlsxError> {
         self.wb.save_to_buffer()
+    }
+}
+
+impl Formats {
+    /// Header row (bold, frozen, filtered), column widths, then the rows in order.
+    fn write_table<R: AsRef<[Cell]>>(
+        &self,
+        ws: &mut Worksheet,
+        name: &str,
+        cols: &[Col],
+        rows: impl Iterator<Item = R>,
+    ) -> Result<Table, XlsxError> {
+        ws.set_name(name)?;
+        for (c, (h, w)) in cols.iter().enumerate() {
+            let c = c as u16;
+            ws.write_string_with_format(0, c, *h, &self.header)?;
+            ws.set_column_width(c, *w)?;
+        }
+        ws.set_row_height(0, 30)?;
+        ws.set_freeze_panes(1, 0)?;
+        let mut count = 0u32;
+        for row in rows {
+            count += 1;
+            for (c, cell) in row.as_ref().iter().enumerate() {
+                let c = c as u16;
+                self.write_cell(ws, count, c, cell, cols.get(usize::from(c)).is_some_and(|(_, w)| *w >= 30.0))?;
+            }
+        }
+        let last_col = cols.len().saturating_sub(1) as u16;
+        if count > 0 {
+            ws.autofilter(0, 0, count, last_col)?;
+        }
+        Ok(Table { sheet: name.to_string(), rows: count, cols: cols.len() as u16 })
+    }
+
+    fn write_cell(&self, ws: &mut Worksheet, r: u32, c: u16, cell: &Cell, long: bool) -> Result<(), XlsxError> {
+        match cell {
+            Cell::Text(s) if long => ws.write_string_with_format(r, c, fit(s), &self.wrap)?,
+            Cell::Text(s) => ws.write_string(r, c, fit(s))?,
+            Cell::Int(n) => ws.write_number(r, c, *n as f64)?,
+            Cell::Rate(rate) => match rate.value() {
+                Some(v) => ws.write_number_with_format(r, c, v, &self.pct)?,
+                None => ws.write_string(r, c, "—")?,
+            },
+            Cell::Tenths(Some(t)) => ws.write_number_with_format(r, c, *t as f64 / 10.0, &self.tenths)?,
+            Cell::Tenths(None) => ws.write_string(r, c, "—")?,
+            Cell::Date(d) => ws.write_datetime_with_format(r, c, &excel_date(*d)?, &self.date)?,
+            Cell::Empty => ws,
+        };
+        Ok(())
     }
 }
 
@@ -239,5 +273,28 @@ mod tests {
         // Cut to what a cell holds, on a character boundary, marked.
         let Some(Data::String(s)) = r.get((2, 0)) else { panic!("{:?}", r.get((2, 0))) };
         assert!(s.chars().count() < 32_767 && s.ends_with("（已截断）") && s.starts_with("问问"));
+    }
+
+    #[test]
+    fn a_streamed_table_reads_back_like_a_kept_one() {
+        let d = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let row = |i: i64| vec![Cell::text(format!("东风小学{i}号楼")), Cell::int(i), Cell::Date(d), Cell::Empty];
+        let cols = [("学校", 30.0), ("数", 8.0), ("日期", 11.0), ("备注", 8.0)];
+        let mut b = Book::new();
+        let kept = b.table("保留", &cols, &(1..=300).map(row).collect::<Vec<_>>()).unwrap();
+        let streamed = b.stream("逐行", &cols, (1..=300).map(row)).unwrap();
+        assert_eq!((kept.rows, kept.cols), (streamed.rows, streamed.cols));
+        let bytes = b.save().unwrap();
+        let mut wb: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        let (k, s) = (wb.worksheet_range("保留").unwrap(), wb.worksheet_range("逐行").unwrap());
+        assert_eq!(s.get_size(), (301, 4));
+        assert_eq!(k, s);
+        assert_eq!(s.get((300, 0)), Some(&Data::String("东风小学300号楼".into())));
+        assert_eq!(s.get((0, 1)), Some(&Data::String("数".into())));
+        // An empty stream still gives a sheet with its header.
+        let mut b = Book::new();
+        assert_eq!(b.stream("空", &cols, std::iter::empty()).unwrap().rows, 0);
+        let mut wb: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(b.save().unwrap())).unwrap();
+        assert_eq!(wb.worksheet_range("空").unwrap().get((0, 0)), Some(&Data::String("学校".into())));
     }
 }

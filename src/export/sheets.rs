@@ -210,42 +210,37 @@ fn in_scope_visit(d: &Data, n: &Names, person: i64, school: i64) -> bool {
 }
 
 fn visits(b: &mut Book, d: &Data, n: &Names) -> Result<(), XlsxError> {
-    let table: Vec<Vec<Cell>> = d
-        .visits
-        .iter()
-        .filter(|v| in_scope_visit(d, n, v.person_id, v.school_id))
-        .map(|v| {
-            let methods: Vec<String> = v
-                .methods
-                .iter()
-                .map(|(m, c)| match m {
-                    crate::domain::report_parse::VisitMethod::LessonObservation => format!("{}{c}节", m.label()),
-                    _ => m.label().to_string(),
-                })
-                .collect();
-            let problems: Vec<String> = v
-                .problems
-                .iter()
-                .enumerate()
-                .map(|(i, (c, t))| format!("{}. [{}] {t}", i + 1, category_label(*c)))
-                .collect();
-            vec![
-                Cell::Date(v.date),
-                Cell::text(n.code(v.person_id)),
-                Cell::text(n.person(v.person_id)),
-                Cell::text(n.zone(n.school_zone(v.school_id))),
-                Cell::text(n.school(v.school_id)),
-                Cell::text(v.kind.label()),
-                Cell::text(methods.join("、")),
-                Cell::int(v.lessons()),
-                Cell::text(if v.themed { "是" } else { "否" }),
-                Cell::text(v.theme.clone().unwrap_or_default()),
-                Cell::int(v.problems.len() as i64),
-                Cell::text(problems.join("\n")),
-                Cell::text(v.narrative.clone().unwrap_or_default()),
-            ]
-        })
-        .collect();
+    let table = d.visits.iter().filter(|v| in_scope_visit(d, n, v.person_id, v.school_id)).map(|v| {
+        let methods: Vec<String> = v
+            .methods
+            .iter()
+            .map(|(m, c)| match m {
+                crate::domain::report_parse::VisitMethod::LessonObservation => format!("{}{c}节", m.label()),
+                _ => m.label().to_string(),
+            })
+            .collect();
+        let problems: Vec<String> = v
+            .problems
+            .iter()
+            .enumerate()
+            .map(|(i, (c, t))| format!("{}. [{}] {t}", i + 1, category_label(*c)))
+            .collect();
+        vec![
+            Cell::Date(v.date),
+            Cell::text(n.code(v.person_id)),
+            Cell::text(n.person(v.person_id)),
+            Cell::text(n.zone(n.school_zone(v.school_id))),
+            Cell::text(n.school(v.school_id)),
+            Cell::text(v.kind.label()),
+            Cell::text(methods.join("、")),
+            Cell::int(v.lessons()),
+            Cell::text(if v.themed { "是" } else { "否" }),
+            Cell::text(v.theme.clone().unwrap_or_default()),
+            Cell::int(v.problems.len() as i64),
+            Cell::text(problems.join("\n")),
+            Cell::text(v.narrative.clone().unwrap_or_default()),
+        ]
+    });
     let cols: [Col; 13] = [
         ("日期", 11.0),
         ("编号", 9.0),
@@ -261,7 +256,7 @@ fn visits(b: &mut Book, d: &Data, n: &Names) -> Result<(), XlsxError> {
         ("发现问题", 40.0),
         ("督导情况", 40.0),
     ];
-    b.table("督导纪实", &cols, &table)?;
+    b.stream("督导纪实", &cols, table)?;
 
     let f = stats::visits::figures(&d.rows.visits, &d.rows.schools, &d.rows.inspectors, d.quota, d.period, d.scope);
     let mut mix = vec![vec![Cell::text("合计"), Cell::text("督导次数"), Cell::int(f.visits)]];
@@ -390,44 +385,39 @@ fn ledger(b: &mut Book, d: &Data, n: &Names) -> Result<(), XlsxError> {
         Scope::Zone(z) => n.school_zone(school) == Some(z),
         Scope::Inspector(p) => inspectors.get(&school).is_some_and(|v| v.contains(&p)),
     };
-    let table: Vec<Vec<Cell>> = d
-        .items
-        .iter()
-        .filter(|it| in_scope(it.school_id))
-        .map(|it| {
-            let end = it.closed.filter(|_| it.status == Status::Closed).unwrap_or(d.today);
-            let over = if it.status.is_open() { overdue_days(it.status, it.deadline, d.today) } else { 0 };
-            let late = match (it.status, it.closed_late) {
-                (Status::Closed, Some(true)) => "逾期销号",
-                (Status::Closed, _) => "按期销号",
-                (Status::Cancelled, _) => "",
-                _ if over > 0 => "逾期",
-                _ => "未逾期",
-            };
-            vec![
-                Cell::text(item_code(it.id)),
-                Cell::text(n.school(it.school_id)),
-                Cell::text(n.zone(n.school_zone(it.school_id))),
-                Cell::text(category_label(it.category)),
-                Cell::text(it.severity.label()),
-                Cell::text(it.source.label()),
-                Cell::text(&it.description),
-                Cell::text(if it.owner == "school" { "学校".to_string() } else { it.owner.clone() }),
-                Cell::Date(it.created),
-                Cell::Date(it.deadline),
-                Cell::text(it.status.label()),
-                Cell::opt_date(it.closed.filter(|_| it.status == Status::Closed)),
-                Cell::int((end - it.created).num_days().max(0)),
-                Cell::int(over),
-                Cell::text(late),
-                Cell::int(it.returns),
-                Cell::int(it.relapses),
-                Cell::int(it.extensions),
-                Cell::int(it.evidence.len() as i64),
-                Cell::text(it.evidence.iter().map(|e| e.text()).collect::<Vec<_>>().join("\n")),
-            ]
-        })
-        .collect();
+    let table = d.items.iter().filter(|it| in_scope(it.school_id)).map(|it| {
+        let end = it.closed.filter(|_| it.status == Status::Closed).unwrap_or(d.today);
+        let over = if it.status.is_open() { overdue_days(it.status, it.deadline, d.today) } else { 0 };
+        let late = match (it.status, it.closed_late) {
+            (Status::Closed, Some(true)) => "逾期销号",
+            (Status::Closed, _) => "按期销号",
+            (Status::Cancelled, _) => "",
+            _ if over > 0 => "逾期",
+            _ => "未逾期",
+        };
+        vec![
+            Cell::text(item_code(it.id)),
+            Cell::text(n.school(it.school_id)),
+            Cell::text(n.zone(n.school_zone(it.school_id))),
+            Cell::text(category_label(it.category)),
+            Cell::text(it.severity.label()),
+            Cell::text(it.source.label()),
+            Cell::text(&it.description),
+            Cell::text(if it.owner == "school" { "学校".to_string() } else { it.owner.clone() }),
+            Cell::Date(it.created),
+            Cell::Date(it.deadline),
+            Cell::text(it.status.label()),
+            Cell::opt_date(it.closed.filter(|_| it.status == Status::Closed)),
+            Cell::int((end - it.created).num_days().max(0)),
+            Cell::int(over),
+            Cell::text(late),
+            Cell::int(it.returns),
+            Cell::int(it.relapses),
+            Cell::int(it.extensions),
+            Cell::int(it.evidence.len() as i64),
+            Cell::text(it.evidence.iter().map(|e| e.text()).collect::<Vec<_>>().join("\n")),
+        ]
+    });
     let cols: [Col; 20] = [
         ("编号", 8.0),
         ("学校", 16.0),
@@ -450,7 +440,7 @@ fn ledger(b: &mut Book, d: &Data, n: &Names) -> Result<(), XlsxError> {
         ("证据数", 8.0),
         ("证据", 30.0),
     ];
-    b.table("台账", &cols, &table)?;
+    b.stream("台账", &cols, table)?;
 
     // Problems recorded in the period, by category (every category listed, for a stable chart).
     let f = stats::rectify::figures(&d.rows.items, &d.rows.escalations, d.period, d.scope, d.today);

@@ -65,46 +65,43 @@ pub async fn visit_records(conn: &mut Conn, period: Period, zone: Option<i64>) -
     )
     .bind(&from)
     .bind(&to)
-    .bind(zone)
-    .fetch_all(&mut *conn)
-    .await?;
-    // The problems of those visits in one pass, rather than one lookup per visit.
-    let problems = crate::sql::query(
+    .bind(zone);
+    // The problems of those visits in one pass (of the zone's schools only), rather than one
+    // lookup per visit; rows are turned into records as they are read, never all kept raw.
+    let mut by_visit: HashMap<i64, Vec<(u8, String)>> = HashMap::new();
+    crate::sql::query(
         "SELECT p.visit_id, p.category, p.description
            FROM visit_problems p JOIN visits v ON v.id = p.visit_id
-          WHERE v.status = 'submitted' AND v.visit_date BETWEEN ? AND ?
+          WHERE v.status = 'submitted' AND v.visit_date BETWEEN ?1 AND ?2
+            AND (?3 IS NULL OR v.school_id IN (SELECT id FROM schools WHERE zone_id = ?3))
           ORDER BY p.id",
     )
     .bind(&from)
     .bind(&to)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut by_visit: HashMap<i64, Vec<(u8, String)>> = HashMap::new();
-    for r in &problems {
+    .bind(zone)
+    .for_each(&mut *conn, |r| {
         let category = u8::try_from(r.get::<i64, _>("category")).unwrap_or(crate::domain::monthly::OTHER_CATEGORY);
         by_visit.entry(r.get("visit_id")).or_default().push((category, r.get("description")));
-    }
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let id: i64 = r.get("id");
-            let methods: Option<String> = r.get("methods");
-            Some(VisitRecord {
-                id,
-                date: parse_day(r.get("visit_date"))?,
-                person_id: r.get("person_id"),
-                school_id: r.get::<Option<i64>, _>("school_id")?,
-                kind: VisitKind::parse(r.get("kind")).unwrap_or_default(),
-                themed: r.get::<i64, _>("themed") != 0,
-                theme: r.get("theme"),
-                methods: methods
-                    .and_then(|m| serde_json::from_str::<Vec<(VisitMethod, u32)>>(&m).ok())
-                    .unwrap_or_default(),
-                narrative: r.get("narrative"),
-                problems: by_visit.remove(&id).unwrap_or_default(),
-            })
+        Ok(())
+    })
+    .await?;
+    rows.filter_map(&mut *conn, |r| {
+        let id: i64 = r.get("id");
+        let methods: Option<String> = r.get("methods");
+        Some(VisitRecord {
+            id,
+            date: parse_day(r.get("visit_date"))?,
+            person_id: r.get("person_id"),
+            school_id: r.get::<Option<i64>, _>("school_id")?,
+            kind: VisitKind::parse(r.get("kind")).unwrap_or_default(),
+            themed: r.get::<i64, _>("themed") != 0,
+            theme: r.get("theme"),
+            methods: methods.and_then(|m| serde_json::from_str::<Vec<(VisitMethod, u32)>>(&m).ok()).unwrap_or_default(),
+            narrative: r.get("narrative"),
+            problems: by_visit.remove(&id).unwrap_or_default(),
         })
-        .collect())
+    })
+    .await
 }
 
 /// The ledger of `period`: items recorded by its end that were still open at its start or
@@ -119,18 +116,15 @@ pub async fn ledger_items(
     let (start, end) = bounds(tz, period);
     const RELEVANT: &str = "i.created_at < ?1 AND (i.status NOT IN ('closed', 'cancelled') OR i.updated_at >= ?2)
          AND (?3 IS NULL OR i.school_id IN (SELECT id FROM schools WHERE zone_id = ?3))";
-    let rows = crate::sql::query(&format!(
+    let sql = format!(
         "SELECT i.id, i.school_id, i.category, i.severity, i.source, i.source_ref, i.description, i.owner,
                 i.status, i.created_at, i.deadline, i.closed_at, i.closed_late, i.returns, i.relapses,
                 i.extensions
            FROM rectify_items i WHERE {RELEVANT} ORDER BY i.id"
-    ))
-    .bind(&end)
-    .bind(&start)
-    .bind(zone)
-    .fetch_all(&mut *conn)
-    .await?;
-    let evidence = crate::sql::query(&format!(
+    );
+    let rows = crate::sql::query(&sql).bind(&end).bind(&start).bind(zone);
+    let mut by_item: HashMap<i64, Vec<EvidenceRef>> = HashMap::new();
+    crate::sql::query(&format!(
         "SELECT e.id, e.item_id, e.status, e.path
            FROM rectify_evidence e JOIN rectify_items i ON i.id = e.item_id
           WHERE {RELEVANT} ORDER BY e.id"
@@ -138,43 +132,40 @@ pub async fn ledger_items(
     .bind(&end)
     .bind(&start)
     .bind(zone)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut by_item: HashMap<i64, Vec<EvidenceRef>> = HashMap::new();
-    for r in &evidence {
+    .for_each(&mut *conn, |r| {
         by_item.entry(r.get("item_id")).or_default().push(EvidenceRef {
             id: r.get("id"),
             status: r.get("status"),
             path: r.get("path"),
         });
-    }
+        Ok(())
+    })
+    .await?;
     let count = |r: &crate::sql::Row, c: &str| u32::try_from(r.get::<i64, _>(c)).unwrap_or(0);
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let id: i64 = r.get("id");
-            let closed_at: Option<String> = r.get("closed_at");
-            Some(LedgerItem {
-                id,
-                school_id: r.get("school_id"),
-                category: u8::try_from(r.get::<i64, _>("category")).ok()?,
-                severity: Severity::from_db(r.get("severity"))?,
-                source: Source::from_db(r.get("source"))?,
-                source_ref: r.get("source_ref"),
-                description: r.get("description"),
-                owner: r.get("owner"),
-                status: Status::from_db(r.get("status"))?,
-                created: local_day(tz, r.get("created_at"))?,
-                deadline: parse_day(r.get("deadline"))?,
-                closed: closed_at.as_deref().and_then(|c| local_day(tz, c)),
-                closed_late: r.get::<Option<i64>, _>("closed_late").map(|v| v != 0),
-                returns: count(r, "returns"),
-                relapses: count(r, "relapses"),
-                extensions: count(r, "extensions"),
-                evidence: by_item.remove(&id).unwrap_or_default(),
-            })
+    rows.filter_map(&mut *conn, |r| {
+        let id: i64 = r.get("id");
+        let closed_at: Option<String> = r.get("closed_at");
+        Some(LedgerItem {
+            id,
+            school_id: r.get("school_id"),
+            category: u8::try_from(r.get::<i64, _>("category")).ok()?,
+            severity: Severity::from_db(r.get("severity"))?,
+            source: Source::from_db(r.get("source"))?,
+            source_ref: r.get("source_ref"),
+            description: r.get("description"),
+            owner: r.get("owner"),
+            status: Status::from_db(r.get("status"))?,
+            created: local_day(tz, r.get("created_at"))?,
+            deadline: parse_day(r.get("deadline"))?,
+            closed: closed_at.as_deref().and_then(|c| local_day(tz, c)),
+            closed_late: r.get::<Option<i64>, _>("closed_late").map(|v| v != 0),
+            returns: count(r, "returns"),
+            relapses: count(r, "relapses"),
+            extensions: count(r, "extensions"),
+            evidence: by_item.remove(&id).unwrap_or_default(),
         })
-        .collect())
+    })
+    .await
 }
 
 /// Tasks with a live assignment made in `period` (the assignments are `store::stats::task_rows`).

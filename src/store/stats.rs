@@ -106,7 +106,7 @@ pub async fn weekly_rows(conn: &mut Conn, period: Period, zone: Option<i64>) -> 
 /// With `zone`, only visits to that zone's schools (what the figures count for a zone; the
 /// per-inspector tables need every visit, so they pass `None`).
 pub async fn visit_rows(conn: &mut Conn, period: Period, zone: Option<i64>) -> crate::sql::Result<Vec<VisitRow>> {
-    let rows = crate::sql::query(
+    crate::sql::query(
         "SELECT v.id, v.person_id, v.school_id, s.zone_id, v.visit_date, v.kind, v.themed,
                 json_extract(v.parsed, '$.methods') AS methods
            FROM visits v JOIN schools s ON s.id = v.school_id
@@ -116,26 +116,20 @@ pub async fn visit_rows(conn: &mut Conn, period: Period, zone: Option<i64>) -> c
     .bind(day(period.from))
     .bind(day(period.to))
     .bind(zone)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let methods: Option<String> = r.get("methods");
-            Some(VisitRow {
-                id: r.get("id"),
-                person_id: r.get("person_id"),
-                school_id: r.get("school_id"),
-                zone_id: r.get("zone_id"),
-                date: parse_day(r.get("visit_date"))?,
-                kind: VisitKind::parse(r.get("kind")).unwrap_or_default(),
-                themed: r.get::<i64, _>("themed") != 0,
-                methods: methods
-                    .and_then(|m| serde_json::from_str::<Vec<(VisitMethod, u32)>>(&m).ok())
-                    .unwrap_or_default(),
-            })
+    .filter_map(conn, |r| {
+        let methods: Option<String> = r.get("methods");
+        Some(VisitRow {
+            id: r.get("id"),
+            person_id: r.get("person_id"),
+            school_id: r.get("school_id"),
+            zone_id: r.get("zone_id"),
+            date: parse_day(r.get("visit_date"))?,
+            kind: VisitKind::parse(r.get("kind")).unwrap_or_default(),
+            themed: r.get::<i64, _>("themed") != 0,
+            methods: methods.and_then(|m| serde_json::from_str::<Vec<(VisitMethod, u32)>>(&m).ok()).unwrap_or_default(),
         })
-        .collect())
+    })
+    .await
 }
 
 /// Active schools with their responsible inspectors (active, not recused).
@@ -197,18 +191,14 @@ pub async fn rectify_rows(
     // `zone` only narrows what is read: the figures filter by scope themselves.
     const RELEVANT: &str = "i.created_at < ?1 AND (i.status NOT IN ('closed', 'cancelled') OR i.updated_at >= ?2)
          AND (?4 IS NULL OR s.zone_id = ?4)";
-    let items = crate::sql::query(&format!(
+    let sql = format!(
         "SELECT i.id, i.school_id, s.zone_id, i.category, i.severity, i.source, i.created_at, i.status, i.deadline
            FROM rectify_items i JOIN schools s ON s.id = i.school_id
           WHERE {RELEVANT} AND ?3 IS NOT NULL ORDER BY i.id"
-    ))
-    .bind(&end)
-    .bind(&start)
-    .bind(day(period.to))
-    .bind(zone)
-    .fetch_all(&mut *conn)
-    .await?;
-    let events = crate::sql::query(&format!(
+    );
+    let items = crate::sql::query(&sql).bind(&end).bind(&start).bind(day(period.to)).bind(zone);
+    let mut by_item: HashMap<i64, Vec<EventRow>> = HashMap::new();
+    crate::sql::query(&format!(
         "SELECT e.item_id, e.local_date, e.action, e.to_status, e.deadline
            FROM rectify_events e JOIN rectify_items i ON i.id = e.item_id JOIN schools s ON s.id = i.school_id
           WHERE {RELEVANT} AND e.local_date <= ?3 ORDER BY e.id"
@@ -217,13 +207,10 @@ pub async fn rectify_rows(
     .bind(&start)
     .bind(day(period.to))
     .bind(zone)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut by_item: HashMap<i64, Vec<EventRow>> = HashMap::new();
-    for r in &events {
+    .for_each(&mut *conn, |r| {
         let (Some(date), Some(to_status)) = (parse_day(r.get("local_date")), Status::from_db(r.get("to_status")))
         else {
-            continue;
+            return Ok(());
         };
         let deadline: Option<String> = r.get("deadline");
         by_item.entry(r.get("item_id")).or_default().push(EventRow {
@@ -232,11 +219,12 @@ pub async fn rectify_rows(
             to_status,
             deadline: deadline.as_deref().and_then(parse_day),
         });
-    }
+        Ok(())
+    })
+    .await?;
     let inspectors: HashMap<i64, &Vec<i64>> = schools.iter().map(|s| (s.id, &s.inspectors)).collect();
     let items = items
-        .iter()
-        .filter_map(|r| {
+        .filter_map(&mut *conn, |r| {
             let id: i64 = r.get("id");
             let school_id: i64 = r.get("school_id");
             Some(ItemRow {
@@ -253,7 +241,7 @@ pub async fn rectify_rows(
                 events: by_item.remove(&id).unwrap_or_default(),
             })
         })
-        .collect();
+        .await?;
     let esc = crate::sql::query(
         "SELECT subject_id, event, at FROM once_events
           WHERE subject_kind = 'rectify_item' AND at >= ? AND at < ? ORDER BY at",
