@@ -451,6 +451,9 @@ pub struct ServiceSettings {
     pub timezone: String,
     pub locale: String,
     pub bot_name: String,
+    /// Read-only commands (statistics, reports, exports) answered at once, each on its own
+    /// read snapshot outside the write path; more wait their turn.
+    pub reads_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -729,6 +732,12 @@ impl Settings {
         }
         if self.alerts.check_interval_ms == 0 {
             return Err(ConfigError::new("alerts.check_interval_ms", "must be at least 1"));
+        }
+        if !(1..=crate::db::MAX_READERS).contains(&self.service.reads_in_flight) {
+            return Err(ConfigError::new(
+                "service.reads_in_flight",
+                format!("must be between 1 and {} (database connections are kept for writers)", crate::db::MAX_READERS),
+            ));
         }
         if !matches!(self.service.locale.as_str(), "zh-CN" | "en") {
             return Err(ConfigError::new("service.locale", "expected \"zh-CN\" or \"en\""));

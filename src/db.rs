@@ -45,6 +45,9 @@ pub enum DbError {
 /// The most connections open at once. Statements run on the calling thread, so a connection
 /// is held only by a transaction or a caller between two statements: a few suffice.
 const MAX_CONNECTIONS: usize = 8;
+/// The most read transactions of read-only commands at once (`service.reads_in_flight`): the
+/// rest of the pool stays for the writer, the outbox and the scheduler.
+pub const MAX_READERS: usize = 4;
 
 /// How long a caller waits for a connection or the write gate before giving up, like SQLite's
 /// busy timeout would.
@@ -463,18 +466,22 @@ pub async fn ping(db: &Db) -> Result<(), sql::Error> {
 /// connection, plus this process's write gate for the database file. It derefs to the
 /// connection, so store functions take it as `&mut Conn`; it ends with [`Tx::commit`] or, when
 /// dropped, rolls back. (The lifetime is kept for the callers' signatures; it is `'static`.)
+///
+/// A read transaction ([`begin_read`]) has the same type, so code written for a transaction runs
+/// on either; it holds no gate and its connection refuses writes (`PRAGMA query_only`).
 pub struct Tx<'a> {
     conn: PoolConn,
     /// When `BEGIN IMMEDIATE` returned (the wait for the gate is not the transaction's).
     began: std::time::Instant,
-    _gate: OwnedMutexGuard<()>,
+    /// `None` for a read transaction.
+    gate: Option<OwnedMutexGuard<()>>,
     _life: std::marker::PhantomData<&'a ()>,
 }
 
 impl Tx<'_> {
     pub async fn commit(self) -> Result<(), sql::Error> {
         self.conn.raw.execute_batch("COMMIT")?;
-        if let Some(h) = self.conn.db.0.tx_seconds.get() {
+        if let (Some(h), Some(_)) = (self.conn.db.0.tx_seconds.get(), &self.gate) {
             h.observe(self.began.elapsed());
         }
         Ok(())
@@ -483,6 +490,23 @@ impl Tx<'_> {
     pub async fn rollback(self) -> Result<(), sql::Error> {
         self.conn.raw.execute_batch("ROLLBACK")?;
         Ok(())
+    }
+
+    /// Whether this is a read transaction ([`begin_read`]).
+    pub fn is_read(&self) -> bool {
+        self.gate.is_none()
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.gate.is_none() {
+            // The connection goes back to the pool able to write again, or is closed.
+            let ended = self.conn.raw.is_autocommit() || self.conn.raw.execute_batch("ROLLBACK").is_ok();
+            if !ended || self.conn.raw.execute_batch("PRAGMA query_only = OFF").is_err() {
+                self.conn.conn.take();
+            }
+        }
     }
 }
 
@@ -513,7 +537,22 @@ pub async fn begin_write(db: &Db) -> Result<Tx<'static>, sql::Error> {
     let conn = db.acquire().await?;
     conn.raw.execute_batch("BEGIN IMMEDIATE")?;
     // Dropped without a commit (an error, a cancelled caller): `PoolConn` rolls back.
-    Ok(Tx { conn, began: std::time::Instant::now(), _gate: gate, _life: std::marker::PhantomData })
+    Ok(Tx { conn, began: std::time::Instant::now(), gate: Some(gate), _life: std::marker::PhantomData })
+}
+
+/// Starts a read transaction: one consistent snapshot of the database (WAL lets writers go on
+/// meanwhile), without the write gate. Any statement that would write fails. Ends by being
+/// dropped (or `commit`/`rollback`, which change nothing).
+pub async fn begin_read(db: &Db) -> Result<Tx<'static>, sql::Error> {
+    let conn = db.acquire().await?;
+    conn.raw.execute_batch("PRAGMA query_only = ON; BEGIN")?;
+    // A `BEGIN` alone takes no snapshot until the first read: take it now, so the transaction
+    // sees the database as of its start.
+    conn.raw.query_row("SELECT 1 FROM sqlite_schema LIMIT 1", [], |_| Ok(())).or_else(|e| match e {
+        rusqlite::Error::QueryReturnedNoRows => Ok(()),
+        e => Err(e),
+    })?;
+    Ok(Tx { conn, began: std::time::Instant::now(), gate: None, _life: std::marker::PhantomData })
 }
 
 /// Marks a point inside a write transaction that [`rollback_to_savepoint`] can return to,
@@ -549,6 +588,32 @@ pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[tokio::test]
+    async fn a_read_transaction_sees_one_snapshot_refuses_writes_and_leaves_its_connection_writable() {
+        let dir = tempfile::tempdir().unwrap();
+        let db =
+            connect_path(&dir.path().join("r.sqlite"), Synchronous::Full, Duration::from_millis(500)).await.unwrap();
+        let mut conn = db.acquire().await.unwrap();
+        sql::raw_sql("CREATE TABLE notes (body TEXT)").execute(&mut conn).await.unwrap();
+        drop(conn);
+        let mut read = begin_read(&db).await.unwrap();
+        assert!(read.is_read());
+        // A writer commits meanwhile; the reader neither waits for it nor sees it.
+        let mut tx = begin_write(&db).await.unwrap();
+        sql::query("INSERT INTO notes VALUES ('第一条')").execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let seen: i64 = sql::query_scalar("SELECT COUNT(*) FROM notes").fetch_one(&mut *read).await.unwrap();
+        assert_eq!(seen, 0);
+        let refused = sql::query("INSERT INTO notes VALUES ('第二条')").execute(&mut *read).await;
+        assert!(refused.is_err(), "a read transaction must not write");
+        drop(read);
+        // The pool hands out connections that write again (the reader's was the idle one).
+        let mut conn = db.acquire().await.unwrap();
+        sql::query("INSERT INTO notes VALUES ('第三条')").execute(&mut *conn).await.unwrap();
+        let n: i64 = sql::query_scalar("SELECT COUNT(*) FROM notes").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(n, 2);
+    }
 
     #[test]
     fn timestamps_sort_as_text() {

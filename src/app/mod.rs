@@ -33,6 +33,8 @@ use crate::store::{self, inbound::Stored};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -59,6 +61,16 @@ pub const FAULT_HOLD_MARKER: &str = "\u{1}dudao:hold\u{1}";
 #[cfg(feature = "fault-injection")]
 pub static FAULT_HOLD: Notify = Notify::const_new();
 
+/// With the `fault-injection` feature, the answer of a read-only command containing this text
+/// waits, its read transaction open, until a test calls `FAULT_SLOW_READ.notify_one()`, as a
+/// province-wide export would take its time. [`FAULT_SLOW_READING`] counts those waiting.
+#[cfg(feature = "fault-injection")]
+pub const FAULT_SLOW_READ_MARKER: &str = "\u{1}dudao:slow-read\u{1}";
+#[cfg(feature = "fault-injection")]
+pub static FAULT_SLOW_READ: Notify = Notify::const_new();
+#[cfg(feature = "fault-injection")]
+pub static FAULT_SLOW_READING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 pub struct App {
     pub db: Db,
     pub clock: SharedClock,
@@ -72,6 +84,8 @@ pub struct App {
     pub pipeline: pipeline::Pipeline,
     /// Who each chat account is and which groups are known, kept between messages.
     pub snapshot: snapshot::Snapshot,
+    /// Turns for read-only commands (`service.reads_in_flight`), see [`App::answer_deferred`].
+    read_slots: tokio::sync::Semaphore,
     /// What jobs are given: clones of the fields above, so the scheduler needs no `App`.
     pub job_ctx: crate::scheduler::JobCtx,
     /// The workflows: their commands, free-text claims, jobs and schedules.
@@ -98,12 +112,15 @@ pub struct Ctx<'a> {
     /// Extra envelopes (notices to others) that commit with the transaction.
     pub outgoing: Vec<Envelope>,
     replies: Vec<Vec<Segment>>,
+    /// The service's snapshot in the write path; a private one on a read snapshot, whose rows
+    /// may be older than the service's and must not be cached for others.
+    snapshot: &'a snapshot::Snapshot,
 }
 
 impl Ctx<'_> {
     /// The group this message came from, if it is one we know (from the snapshot).
     pub async fn here(&mut self) -> crate::sql::Result<Option<store::groups::Group>> {
-        self.app.snapshot.group(self.tx, self.platform, &self.msg.chat.id).await
+        self.snapshot.group(self.tx, self.platform, &self.msg.chat.id).await
     }
 
     /// The active schools among `ids`, for matching names in texts (from the snapshot).
@@ -111,12 +128,12 @@ impl Ctx<'_> {
         &mut self,
         ids: &[i64],
     ) -> crate::sql::Result<Vec<crate::domain::school_match::SchoolRef>> {
-        self.app.snapshot.school_refs(self.tx, ids).await
+        self.snapshot.school_refs(self.tx, ids).await
     }
 
     /// Every active school of the county, by code (from the snapshot).
     pub async fn county_schools(&mut self) -> crate::sql::Result<Arc<Vec<store::people::SchoolRow>>> {
-        self.app.snapshot.schools(self.tx).await
+        self.snapshot.schools(self.tx).await
     }
 
     /// Answers the sender in the chat they wrote from; in a group the answer mentions them.
@@ -255,6 +272,7 @@ impl App {
         let metrics = Arc::new(crate::metrics::Metrics::new(directory.iter().map(|c| c.name.clone())));
         db.observe_transactions(metrics.db_transactions.clone());
         App {
+            read_slots: tokio::sync::Semaphore::new(settings.service.reads_in_flight.max(1)),
             job_ctx,
             metrics,
             channels: std::sync::OnceLock::new(),
@@ -284,13 +302,23 @@ impl App {
         let n = pending.len();
         let work = pending.into_iter().map(|(id, msg)| pipeline::Work::Stored(id, msg)).collect();
         self.run_pipeline(work).await.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
-        Ok(n)
+        // Read-only commands whose answer was being built when the service stopped.
+        let deferred = store::inbound::deferred(&mut *self.db.acquire().await?).await?;
+        for (id, msg) in &deferred {
+            self.answer_deferred(*id, msg).await?;
+        }
+        Ok(n + deferred.len())
     }
 
     /// Processes one message inside the batch's transaction: claims it, binds the sender, runs
-    /// the workflow and queues the replies. The number of sends queued; `None` when the message
-    /// was already processed (a second delivery that arrived before the first was processed).
-    async fn process_in(&self, tx: &mut Tx<'static>, id: i64, msg: &InboundMessage) -> anyhow::Result<Option<usize>> {
+    /// the workflow and queues the replies. `None` when the message was already processed (a
+    /// second delivery that arrived before the first was processed).
+    async fn process_in(
+        &self,
+        tx: &mut Tx<'static>,
+        id: i64,
+        msg: &InboundMessage,
+    ) -> anyhow::Result<Option<Processed>> {
         let now = self.clock.now();
         let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
         if !store::inbound::claim(tx, id).await? {
@@ -320,12 +348,36 @@ impl App {
             actor,
             outgoing: Vec::new(),
             replies: Vec::new(),
+            snapshot: &self.snapshot,
         };
         let intent = handlers::dispatch(&mut ctx).await?;
         let person_id = ctx.actor.as_ref().map(|a| a.person_id);
-        let (replies, pages) = paging::paginate(std::mem::take(&mut ctx.replies));
-        let outgoing = std::mem::take(&mut ctx.outgoing);
-        store::inbound::annotate(tx, id, person_id, intent).await?;
+        if intent == handlers::DEFERRED {
+            store::inbound::annotate(tx, id, person_id, intent).await?;
+            store::inbound::defer(tx, id, now).await?;
+            return Ok(Some(Processed::Deferred));
+        }
+        let answer = Answer {
+            intent,
+            person_id,
+            replies: std::mem::take(&mut ctx.replies),
+            outgoing: std::mem::take(&mut ctx.outgoing),
+        };
+        Ok(Some(Processed::Queued(self.queue_answer(tx, id, msg, now, answer).await?)))
+    }
+
+    /// Records what a message was and queues its answer: long replies paged, each reply and
+    /// other send an outbox row. The number of sends queued.
+    async fn queue_answer(
+        &self,
+        tx: &mut Tx<'static>,
+        id: i64,
+        msg: &InboundMessage,
+        now: DateTime<Utc>,
+        answer: Answer,
+    ) -> anyhow::Result<usize> {
+        let (replies, pages) = paging::paginate(answer.replies);
+        store::inbound::annotate(tx, id, answer.person_id, answer.intent).await?;
         if !pages.is_empty() {
             store::pages::save(tx, &msg.chat, &msg.sender.id, &pages, now).await?;
         }
@@ -342,11 +394,102 @@ impl App {
             };
             queued += crate::outbox::enqueue(tx, &self.directory, now, env).await?;
         }
-        for env in outgoing {
+        for env in answer.outgoing {
             queued += crate::outbox::enqueue(tx, &self.directory, now, env).await?;
         }
-        Ok(Some(queued))
+        Ok(queued)
     }
+
+    /// Answers a read-only command that its processing transaction deferred
+    /// (`CommandSpec::reads_only`): the command runs again, with the same checks, on a read
+    /// snapshot that holds no write lock — so however long a province's export takes, other
+    /// messages are processed meanwhile — with at most `service.reads_in_flight` at once.
+    /// Then one short write transaction takes the deferral back and queues the answer, so it
+    /// is answered once; a deferral left by a crash is answered by [`App::recover_inbound`].
+    pub(crate) async fn answer_deferred(&self, id: i64, msg: &InboundMessage) -> anyhow::Result<()> {
+        let built = {
+            let _turn = self.read_slots.acquire().await?;
+            AssertUnwindSafe(self.read_answer(id, msg)).catch_unwind().await
+        };
+        let built = match built {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(format!("{e:#}")),
+            Err(panic) => Err(format!("panicked: {}", panic_message(panic.as_ref()))),
+        };
+        let now = self.clock.now();
+        let mut tx = begin_write(&self.db).await?;
+        if !store::inbound::undefer(&mut tx, id).await? {
+            return Ok(()); // answered meanwhile
+        }
+        let queued = match built {
+            Ok(answer) => self.queue_answer(&mut tx, id, msg, now, answer).await?,
+            Err(error) => {
+                tracing::error!(id, channel = %msg.chat.channel, error = %error, "answering a read-only command failed");
+                store::inbound::mark_deferred_failed(&mut tx, id, &error).await?;
+                self.apologise(&mut tx, id, msg).await?
+            }
+        };
+        tx.commit().await?;
+        if queued > 0 {
+            self.outbox_notify.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// The answer of a deferred read-only command, built on a read snapshot.
+    async fn read_answer(&self, id: i64, msg: &InboundMessage) -> anyhow::Result<Answer> {
+        let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
+        let snapshot = snapshot::Snapshot::default();
+        let mut tx = crate::db::begin_read(&self.db).await?;
+        let actor = snapshot.actor(&mut tx, platform, &msg.sender.id).await?;
+        #[cfg(feature = "fault-injection")]
+        if msg.text().contains(FAULT_SLOW_READ_MARKER) {
+            struct Waiting;
+            impl Drop for Waiting {
+                fn drop(&mut self) {
+                    FAULT_SLOW_READING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            FAULT_SLOW_READING.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _waiting = Waiting;
+            FAULT_SLOW_READ.notified().await;
+        }
+        let mut ctx = Ctx {
+            app: self,
+            tx: &mut tx,
+            msg,
+            inbound_id: id,
+            platform,
+            now: self.clock.now(),
+            actor,
+            outgoing: Vec::new(),
+            replies: Vec::new(),
+            snapshot: &snapshot,
+        };
+        let intent = handlers::dispatch(&mut ctx).await?;
+        Ok(Answer {
+            intent,
+            person_id: ctx.actor.as_ref().map(|a| a.person_id),
+            replies: std::mem::take(&mut ctx.replies),
+            outgoing: std::mem::take(&mut ctx.outgoing),
+        })
+    }
+}
+
+/// What processing a message in the write path did.
+pub(crate) enum Processed {
+    /// Answered: this many sends queued.
+    Queued(usize),
+    /// A read-only command, to be answered by [`App::answer_deferred`] after the commit.
+    Deferred,
+}
+
+/// A message's answer, before it is queued.
+struct Answer {
+    intent: &'static str,
+    person_id: Option<i64>,
+    replies: Vec<Vec<Segment>>,
+    outgoing: Vec<Envelope>,
 }
 
 /// The text a panic carried, for the failure record.

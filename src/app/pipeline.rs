@@ -10,7 +10,7 @@
 //! With one message in flight this is exactly one transaction per message, as before, and no
 //! savepoint: a lone message that fails rolls the transaction back and is recorded in another.
 
-use super::App;
+use super::{App, Processed};
 use crate::chat::{ChatKind, InboundMessage, Segment};
 use crate::db::{self, Tx};
 use crate::metrics::InboundOutcome;
@@ -46,17 +46,22 @@ impl Work {
 
 /// How one message of a batch went.
 enum Step {
-    /// Processed, or failed and recorded (or a duplicate); the sends queued.
-    Done(usize, InboundOutcome),
+    /// Processed, or failed and recorded (or a duplicate); the sends queued; the row id of a
+    /// read-only command its caller answers after the commit (`App::answer_deferred`).
+    Done(usize, InboundOutcome, Option<i64>),
     /// Failed outside a savepoint: the transaction must be rolled back, then this recorded.
     Failed(String),
 }
+
+/// What a caller learns of its message: `Ok(Some(id))` when it committed and is a read-only
+/// command still to answer; `Err` with the reason when its batch could not commit.
+type Outcome = Result<Option<i64>, String>;
 
 struct Pending {
     work: Work,
     /// When the pipeline took it (its processing latency runs from here to the commit).
     since: std::time::Instant,
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<Outcome>,
 }
 
 /// The queue of messages waiting for a transaction and the leader's baton.
@@ -69,7 +74,7 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    fn push(&self, work: Work) -> oneshot::Receiver<Result<(), String>> {
+    fn push(&self, work: Work) -> oneshot::Receiver<Outcome> {
         let (done, rx) = oneshot::channel();
         let since = std::time::Instant::now();
         self.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(Pending { work, since, done });
@@ -91,15 +96,21 @@ impl Pipeline {
 impl App {
     /// Runs `items` through the pipeline; one result per item, in order. Returns once every item
     /// is committed (or has failed to be).
+    /// A read-only command is answered here, after the commit, on the caller's task and
+    /// outside the write path (`App::answer_deferred`).
     pub async fn run_pipeline(&self, items: Vec<Work>) -> Vec<anyhow::Result<()>> {
-        let mut waiting: Vec<(Work, oneshot::Receiver<Result<(), String>>)> =
+        let mut waiting: Vec<(Work, oneshot::Receiver<Outcome>)> =
             items.into_iter().map(|w| (w.clone(), self.pipeline.push(w))).collect();
         let mut results = Vec::with_capacity(waiting.len());
-        for (work, rx) in waiting.iter_mut() {
+        let mut deferred = Vec::new();
+        for (i, (work, rx)) in waiting.iter_mut().enumerate() {
             loop {
                 match rx.try_recv() {
                     Ok(r) => {
-                        results.push(r.map_err(anyhow::Error::msg));
+                        if let Ok(Some(id)) = r {
+                            deferred.push((i, id));
+                        }
+                        results.push(r.map(|_| ()).map_err(anyhow::Error::msg));
                         break;
                     }
                     Err(oneshot::error::TryRecvError::Closed) => {
@@ -117,6 +128,9 @@ impl App {
                 self.commit_batch(batch).await;
             }
         }
+        for (i, id) in deferred {
+            results[i] = self.answer_deferred(id, waiting[i].0.msg()).await;
+        }
         results
     }
 
@@ -129,14 +143,14 @@ impl App {
         let outcome = self.batch_in_tx(&batch).await;
         self.snapshot.end_batch(outcome.is_ok());
         match outcome {
-            Ok(queued) => {
+            Ok((queued, deferred)) => {
                 self.pipeline.committed_batches.fetch_add(1, Ordering::Relaxed);
                 self.pipeline.committed_messages.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 if queued > 0 {
                     self.outbox_notify.notify_waiters();
                 }
-                for p in batch {
-                    let _ = p.done.send(Ok(()));
+                for (p, d) in batch.into_iter().zip(deferred) {
+                    let _ = p.done.send(Ok(d));
                 }
             }
             Err(e) => {
@@ -151,7 +165,8 @@ impl App {
 
     /// The batch's transaction. An error here is the database's (the transaction is gone and
     /// nothing of the batch is kept); a workflow's error or panic is contained per message.
-    async fn batch_in_tx(&self, batch: &[Pending]) -> anyhow::Result<usize> {
+    /// Per message, the row id of a read-only command still to answer.
+    async fn batch_in_tx(&self, batch: &[Pending]) -> anyhow::Result<(usize, Vec<Option<i64>>)> {
         // A message alone needs no savepoint: should it fail, the whole transaction rolls back
         // and a second one records the failure — two statements fewer on each message of a
         // service that is not busy, the common case.
@@ -159,25 +174,27 @@ impl App {
         let mut tx = db::begin_write(&self.db).await?;
         let mut queued = 0;
         let mut outcomes = Vec::with_capacity(batch.len());
+        let mut deferred = Vec::with_capacity(batch.len());
         for p in batch {
             match self.one_in_batch(&mut tx, &p.work, !alone).await? {
-                Step::Done(n, outcome) => {
+                Step::Done(n, outcome, d) => {
                     queued += n;
                     outcomes.push(outcome);
+                    deferred.push(d);
                 }
                 Step::Failed(error) => {
                     tx.rollback().await?;
                     self.snapshot.clear();
                     let queued = self.record_alone(&p.work, &error).await?;
                     self.count(std::iter::once((p, InboundOutcome::Failed)));
-                    return Ok(queued);
+                    return Ok((queued, vec![None])); // alone: the batch is this message
                 }
             }
         }
         tx.commit().await?;
         // Counted once durable: a batch that failed to commit is processed again.
         self.count(batch.iter().zip(outcomes));
-        Ok(queued)
+        Ok((queued, deferred))
     }
 
     /// Counts committed messages by channel and outcome, with their latency.
@@ -196,7 +213,9 @@ impl App {
     /// the caller to roll the transaction back.
     async fn one_in_batch(&self, tx: &mut Tx<'static>, work: &Work, guarded: bool) -> anyhow::Result<Step> {
         let msg = work.msg();
-        let Some(id) = self.stored_id(tx, work).await? else { return Ok(Step::Done(0, InboundOutcome::Duplicate)) };
+        let Some(id) = self.stored_id(tx, work).await? else {
+            return Ok(Step::Done(0, InboundOutcome::Duplicate, None));
+        };
         if guarded {
             db::savepoint(tx).await?;
         }
@@ -207,8 +226,9 @@ impl App {
                     db::release_savepoint(tx).await?;
                 }
                 return Ok(match done {
-                    Some(queued) => Step::Done(queued, InboundOutcome::Processed),
-                    None => Step::Done(0, InboundOutcome::Duplicate),
+                    Some(Processed::Queued(queued)) => Step::Done(queued, InboundOutcome::Processed, None),
+                    Some(Processed::Deferred) => Step::Done(0, InboundOutcome::Processed, Some(id)),
+                    None => Step::Done(0, InboundOutcome::Duplicate, None),
                 });
             }
             Ok(Err(e)) => format!("{e:#}"),
@@ -221,7 +241,7 @@ impl App {
         db::rollback_to_savepoint(tx).await?;
         // What the failed message read may have included its own undone writes.
         self.snapshot.clear();
-        Ok(Step::Done(self.record_failure(tx, id, msg, &error).await?, InboundOutcome::Failed))
+        Ok(Step::Done(self.record_failure(tx, id, msg, &error).await?, InboundOutcome::Failed, None))
     }
 
     /// The row id of the message, storing it first when it comes straight from the platform;
@@ -266,7 +286,11 @@ impl App {
             // Processed meanwhile (a duplicate delivery raced this one): nothing to report.
             return Ok(0);
         }
-        // The parser may be what failed: asking it again must not take this path down too.
+        self.apologise(tx, id, msg).await
+    }
+
+    /// Tells the sender, when they were talking to the bot, that their message failed.
+    pub(super) async fn apologise(&self, tx: &mut Tx<'static>, id: i64, msg: &InboundMessage) -> anyhow::Result<usize> {
         let is_command = std::panic::catch_unwind(|| crate::domain::command::parse(&msg.command_text()).is_some());
         let addressed = msg.to_me || msg.chat.kind == ChatKind::Private || is_command.unwrap_or(false);
         if !addressed {

@@ -820,6 +820,24 @@ impl CommandSpec {
     pub fn allowed(&self, role: Option<Role>) -> bool {
         self.roles.is_empty() || role.is_some_and(|r| self.roles.contains(&r))
     }
+
+    /// Commands that only read — statistics, reports, exports, charts — and may read a great
+    /// deal: they are answered on a read snapshot outside the write transaction, so a
+    /// province's 导出 never holds up anyone's 绑定 (see `App::answer_deferred`).
+    pub fn reads_only(&self) -> bool {
+        matches!(
+            self.id,
+            CommandId::WeeklyStats
+                | CommandId::MyProgress
+                | CommandId::VisitProgress
+                | CommandId::MonthlyReport
+                | CommandId::InfoStatus
+                | CommandId::Export
+                | CommandId::Stats
+                | CommandId::ProblemLedger
+                | CommandId::ProblemReconcile
+        )
+    }
 }
 
 /// A recognised command and the rest of the line.

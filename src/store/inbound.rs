@@ -88,14 +88,18 @@ pub async fn mark_failed(conn: &mut Conn, id: i64, error: &str) -> crate::sql::R
     Ok(r.rows_affected() == 1)
 }
 
+/// The columns [`decode`] reads, of `inbound_messages m`.
+const COLUMNS: &str =
+    "m.id, m.channel, m.platform_msg_id, m.chat_kind, m.chat_id, m.sender_id, m.sender_name, m.segments, m.to_me, m.sent_at";
+
 /// Messages stored but never processed (the service stopped mid-way), oldest first.
 pub async fn unprocessed(conn: &mut Conn) -> crate::sql::Result<Vec<(i64, InboundMessage)>> {
-    let rows = crate::sql::query(
-        "SELECT id, channel, platform_msg_id, chat_kind, chat_id, sender_id, sender_name, segments, to_me, sent_at
-         FROM inbound_messages WHERE status = 'received' ORDER BY id",
-    )
-    .fetch_all(conn)
-    .await?;
+    let sql = format!("SELECT {COLUMNS} FROM inbound_messages m WHERE m.status = 'received' ORDER BY m.id");
+    Ok(decode(crate::sql::query(&sql).fetch_all(conn).await?))
+}
+
+/// Messages as stored, from rows of [`COLUMNS`].
+fn decode(rows: Vec<crate::sql::Row>) -> Vec<(i64, InboundMessage)> {
     let mut out = Vec::new();
     for r in rows {
         let kind = crate::chat::ChatKind::parse(r.get("chat_kind")).unwrap_or(crate::chat::ChatKind::Private);
@@ -109,5 +113,41 @@ pub async fn unprocessed(conn: &mut Conn) -> crate::sql::Result<Vec<(i64, Inboun
         };
         out.push((r.get("id"), msg));
     }
-    Ok(out)
+    out
+}
+
+// ---- Read-only commands, answered outside the write transaction ----
+
+/// Records, in the processing transaction, that the message's answer is built by a reader.
+pub async fn defer(conn: &mut Conn, id: i64, now: DateTime<Utc>) -> crate::sql::Result<()> {
+    crate::sql::query("INSERT INTO deferred_reads (inbound_id, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING")
+        .bind(id)
+        .bind(ts(now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Takes the deferral back, in the transaction that queues the answer. False when it was
+/// already answered (a second reader, or a start-up recovery, got there first).
+pub async fn undefer(conn: &mut Conn, id: i64) -> crate::sql::Result<bool> {
+    let r = crate::sql::query("DELETE FROM deferred_reads WHERE inbound_id = ?").bind(id).execute(conn).await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Deferred messages not answered yet (the service stopped while building them), oldest first.
+pub async fn deferred(conn: &mut Conn) -> crate::sql::Result<Vec<(i64, InboundMessage)>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM inbound_messages m JOIN deferred_reads d ON d.inbound_id = m.id ORDER BY m.id");
+    Ok(decode(crate::sql::query(&sql).fetch_all(conn).await?))
+}
+
+/// Records why a deferred message could not be answered (it was claimed, so it is `processed`).
+pub async fn mark_deferred_failed(conn: &mut Conn, id: i64, error: &str) -> crate::sql::Result<()> {
+    crate::sql::query("UPDATE inbound_messages SET status = 'failed', error = ? WHERE id = ? AND status = 'processed'")
+        .bind(error)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

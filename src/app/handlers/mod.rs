@@ -15,6 +15,10 @@ use super::Ctx;
 use crate::app::task;
 use crate::domain::command::{self, CommandId, CommandSpec, Place};
 
+/// The intent `dispatch` answers in the write path for a read-only command, which is then
+/// answered outside it (`App::answer_deferred`, where the command runs).
+pub const DEFERRED: &str = "deferred";
+
 pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
     let text = ctx.msg.command_text();
     let Some(cmd) = command::parse(&text) else {
@@ -51,6 +55,9 @@ pub async fn dispatch(ctx: &mut Ctx<'_>) -> anyhow::Result<&'static str> {
             return Ok("wrong_place");
         }
         _ => {}
+    }
+    if spec.reads_only() && !ctx.tx.is_read() {
+        return Ok(DEFERRED);
     }
     ctx.app.registry.command(ctx, cmd.id, cmd.args.as_str()).await
 }

@@ -1,0 +1,126 @@
+//! Read-only commands (statistics, reports, exports) are answered beside the write path: while
+//! one is being built on its read snapshot, everyone else's messages are processed and
+//! answered; it is answered once; and an answer lost to a crash is given at start-up, once.
+//! The real service on a temporary SQLite file, through the console channel.
+
+mod common;
+
+use common::{first_person, Harness};
+use dudao::app::{FAULT_SLOW_READ, FAULT_SLOW_READING, FAULT_SLOW_READ_MARKER};
+use dudao::chat::{ChatRef, InboundMessage, Segment, UserRef};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// The fault hook is process-wide: these tests take turns.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn private(id: &str, account: &str, text: &str) -> InboundMessage {
+    InboundMessage {
+        chat: ChatRef::private("console", account),
+        sender: UserRef { id: account.into(), display: Some(account.into()) },
+        platform_msg_id: id.into(),
+        segments: vec![Segment::text(text)],
+        to_me: true,
+        sent_at: chrono::Utc::now(),
+    }
+}
+
+/// The replies queued for the console message `id`.
+async fn replies(h: &Harness, id: &str) -> Vec<String> {
+    dudao::sql::query_scalar(
+        "SELECT o.segments FROM outbox o JOIN inbound_messages i ON o.source = 'inbound:' || i.id
+         WHERE i.channel = 'console' AND i.platform_msg_id = ? ORDER BY o.id",
+    )
+    .bind(id)
+    .fetch_all(h.db())
+    .await
+    .unwrap()
+}
+
+async fn deferred_rows(h: &Harness) -> i64 {
+    dudao::sql::query_scalar("SELECT COUNT(*) FROM deferred_reads").fetch_one(h.db()).await.unwrap()
+}
+
+async fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_slow_statistic_holds_up_no_one_else() {
+    let _turn = SERIAL.lock().await;
+    let mut h = Harness::start().await;
+    let supervisor = first_person(h.db(), "supervisor").await;
+    let inspector = first_person(h.db(), "inspector").await;
+    h.bind("zhoumin", &supervisor).await;
+    h.bind("qianfang", &inspector).await;
+
+    // The supervisor's statistic takes its time (its read snapshot stays open) …
+    let app = h.app().clone();
+    let slow = private("slow-1", "zhoumin", &format!("周报统计 {FAULT_SLOW_READ_MARKER}"));
+    let asking = tokio::spawn(async move { app.ingest(slow).await });
+    wait_for("the statistic to be read", || FAULT_SLOW_READING.load(Ordering::SeqCst) == 1).await;
+    assert_eq!(deferred_rows(&h).await, 1, "the processing transaction recorded the deferral");
+
+    // … while the inspector is answered, and a change of theirs is committed.
+    let out = h.say("qianfang: 我是谁").await;
+    assert!(out.contains("督学"), "{out}");
+    let out = h.say("qianfang: 请假 明天 至 后天").await;
+    assert!(out.contains("请假"), "{out}");
+    let leaves: i64 = dudao::sql::query_scalar("SELECT COUNT(*) FROM leaves").fetch_one(h.db()).await.unwrap();
+    assert_eq!(leaves, 1, "the leave was committed while the statistic was being read");
+    assert!(replies(&h, "slow-1").await.is_empty(), "not answered before it was built");
+    assert!(!asking.is_finished());
+
+    FAULT_SLOW_READ.notify_one();
+    asking.await.unwrap().unwrap();
+    let answer = replies(&h, "slow-1").await;
+    assert_eq!(answer.len(), 1, "answered once: {answer:?}");
+    assert!(answer[0].contains("请写明周次"), "{answer:?}");
+    assert_eq!(deferred_rows(&h).await, 0);
+    let (status, intent): (String, String) =
+        dudao::sql::query_as("SELECT status, intent FROM inbound_messages WHERE platform_msg_id = 'slow-1'")
+            .fetch_one(h.db())
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), intent.as_str()), ("processed", "weekly_stats"));
+
+    // The same delivery again is a duplicate: nothing more is said.
+    let again = private("slow-1", "zhoumin", &format!("周报统计 {FAULT_SLOW_READ_MARKER}"));
+    h.app().ingest(again).await.unwrap();
+    assert_eq!(replies(&h, "slow-1").await.len(), 1);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_answer_lost_to_a_crash_is_given_at_start_up_once() {
+    let _turn = SERIAL.lock().await;
+    let mut h = Harness::start().await;
+    let supervisor = first_person(h.db(), "supervisor").await;
+    h.bind("zhoumin", &supervisor).await;
+
+    let app = h.app().clone();
+    let slow = private("slow-2", "zhoumin", &format!("整改台账 {FAULT_SLOW_READ_MARKER}"));
+    let asking = tokio::spawn(async move { app.ingest(slow).await });
+    wait_for("the ledger to be read", || FAULT_SLOW_READING.load(Ordering::SeqCst) == 1).await;
+    // The process dies while the answer is being built.
+    asking.abort();
+    wait_for("the reader to be gone", || FAULT_SLOW_READING.load(Ordering::SeqCst) == 0).await;
+    assert_eq!(deferred_rows(&h).await, 1);
+    assert!(replies(&h, "slow-2").await.is_empty());
+    let dir = h.stop().await;
+
+    // At start-up the deferral is found and answered (this time the read is not held).
+    FAULT_SLOW_READ.notify_one();
+    let h = Harness::start_in(dir, "", None).await;
+    assert_eq!(deferred_rows(&h).await, 0);
+    let answer = replies(&h, "slow-2").await;
+    assert_eq!(answer.len(), 1, "answered once: {answer:?}");
+    // Recovery again finds nothing to answer.
+    h.app().recover_inbound().await.unwrap();
+    assert_eq!(replies(&h, "slow-2").await.len(), 1);
+    h.stop().await;
+}
