@@ -32,9 +32,12 @@ const BODY_LIMIT: usize = 64 * 1024;
 /// A session webhook is not used in its last minute (a send may take that long to arrive).
 const SESSION_MARGIN_MS: i64 = 60_000;
 
-/// Session webhooks per chat key (`ChatRef::key`), with the moment each expires.
+/// A session webhook URL and the moment it expires.
+type Session = (String, DateTime<Utc>);
+
+/// Session webhooks per chat key (`ChatRef::key`).
 #[derive(Clone, Default)]
-pub struct Sessions(Arc<Mutex<HashMap<String, (String, DateTime<Utc>)>>>);
+pub struct Sessions(Arc<Mutex<HashMap<String, Session>>>);
 
 impl Sessions {
     pub fn remember(&self, chat_key: String, url: String, expires: DateTime<Utc>, now: DateTime<Utc>) {
