@@ -454,6 +454,57 @@ async fn the_custom_robot_signs_every_send_and_waits_out_send_too_fast() {
     running.stop().await;
 }
 
+/// The outbox paces the robot to its declared budget: of 21 reminders queued at once, exactly
+/// 20 reach DingTalk (whose stand-in refuses a 21st within the minute) and the 21st waits for the
+/// minute to pass instead of triggering the 10-minute mute. (That it then goes out, 60 seconds
+/// later, is shown without waiting by the pacing unit test in `chat::dingtalk::robot`.)
+#[tokio::test]
+async fn twenty_one_reminders_at_once_stay_within_the_robot_minute() {
+    let fake: Fake = Arc::new(Mutex::new(Seen::default()));
+    let base = fake_dingtalk(fake.clone()).await;
+    let (running, _dir) =
+        start(&robot_toml(&base).replace("rate_limited_retry_secs = 1\n", "max_per_minute = 20\n")).await;
+    let group = dudao::chat::ChatRef::group("dt-z01", "z01-dingtalk");
+    let app = &running.app;
+    let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
+    for i in 1..=21 {
+        let text = format!("第{i}所学校的整改期限临近，请督促落实");
+        let env = Envelope::new(
+            format!("r{i:02}"),
+            Recipient::Chat(group.clone()),
+            vec![dudao::chat::Segment::text(text)],
+            "test",
+        );
+        dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    app.outbox_notify.notify_waiters();
+    wait_for("twenty sends", || fake.lock().unwrap().robot.len() >= 20).await;
+    // The 21st is held back by the limiter, not refused by DingTalk.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let sent: i64 =
+            dudao::sql::query_scalar("SELECT COUNT(*) FROM outbox WHERE channel = 'dt-z01' AND status = 'sent'")
+                .fetch_one(&running.app.db)
+                .await
+                .unwrap();
+        if sent == 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {sent} recorded sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_ne!(outbox_status(&running, "r21").await.0, "sent");
+    {
+        let s = fake.lock().unwrap();
+        assert_eq!(s.robot.len(), 20);
+        assert!(s.robot_refused.is_empty(), "DingTalk refused: {:?}", s.robot_refused);
+        // In queue order.
+        assert!(s.robot[19].0["text"]["content"].as_str().unwrap().starts_with("第20所"));
+    }
+    running.stop().await;
+}
+
 #[test]
 fn configuration_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
