@@ -2,6 +2,7 @@
 
 pub mod channel;
 pub mod console;
+pub mod dingtalk;
 pub mod model;
 pub mod onebot;
 pub mod registry;

@@ -24,6 +24,7 @@ pub const FACTORIES: &[Factory] = &[
     super::wecom::app::FACTORY,
     super::wecom::robot::FACTORY,
     super::telegram::FACTORY,
+    super::dingtalk::FACTORY,
 ];
 
 /// One enabled channel instance, configured and checked, not yet built.
