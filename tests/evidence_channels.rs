@@ -3,9 +3,12 @@
 //! a fake platform on loopback speaking its wire format. A school contact completes a problem
 //! with a photo, the real fetcher downloads it through the channel that received it, and `证据`
 //! sends it back; an oversize photo is refused, the item still recorded and the reason shown;
-//! the bot token and access tokens are in no stored byte and no log line.
+//! the bot token and access tokens are in no stored byte and no log line. And QQ through
+//! OneBot, whose image segments may come without a URL: `get_image` resolves them.
 
 mod common;
+#[path = "common/onebot_fake.rs"]
+mod onebot_fake;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -33,10 +36,12 @@ fn oversize() -> Vec<u8> {
     b
 }
 
+/// Photo links are allowed from `localhost` (the OneBot test's photo server), as an office
+/// allows its intranet image server; file ids never go through that check.
 fn rectify_toml() -> String {
     format!(
         "[rectify]\nsweep_cron = \"\"\nevidence_poll_secs = 3600\nevidence_timeout_secs = 5\n\
-         evidence_max_bytes = {CAP}\nevidence_max_attempts = 3\n"
+         evidence_max_bytes = {CAP}\nevidence_max_attempts = 3\nevidence_allow_hosts = [\"localhost\"]\n"
     )
 }
 
@@ -611,4 +616,77 @@ async fn a_wecom_app_photo_is_downloaded_through_media_get_and_shown_as_evidence
     running.stop().await;
     assert!(stored_anywhere(dir.path(), ACCESS_PREFIX.as_bytes()).is_empty());
     assert!(stored_anywhere(dir.path(), APP_SECRET.as_bytes()).is_empty());
+}
+
+// ---- QQ through OneBot: image segments without a URL ----
+
+#[tokio::test]
+async fn a_qq_image_without_url_is_resolved_through_get_image() {
+    use base64::Engine as _;
+    use onebot_fake::{connect_reverse, Auth, Recorder};
+    const OB_TOKEN: &str = "ob-evidence-t0ken";
+    // A photo server on loopback for the URL get_image answers with.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let photos = Router::new().route("/qq.jpg", get(|| async { PHOTO }));
+    tokio::spawn(async move { axum::serve(listener, photos).await.ok() });
+    let (running, _dir) = start(&format!(
+        "[channels.onebot]\nenabled = true\naccess_token = \"{OB_TOKEN}\"\nmin_interval_ms = 0\nmax_per_minute = 0\n\
+         chat_min_interval_ms = 0\nchat_max_per_minute = 0\nsend_jitter_ms = 0\napi_timeout_ms = 5000\n"
+    ))
+    .await;
+    let (inspector, school) = (880_000_008_i64, 880_000_101_i64);
+    bind(&running, "qq", &inspector.to_string(), "D008").await;
+    bind(&running, "qq", &school.to_string(), "C0001").await;
+    let second: &[u8] = b"\x89PNG\r\n\x1a\nPNG-railing-side-view";
+    let rec = Recorder::new();
+    rec.images.lock().unwrap().extend([
+        (
+            "ABC.image".to_string(),
+            json!({"file": "/napcat/temp/ABC.jpg", "url": format!("http://localhost:{port}/qq.jpg")}),
+        ),
+        (
+            "B64.image".to_string(),
+            json!({"file": "/napcat/temp/B64.png", "base64": base64::engine::general_purpose::STANDARD.encode(second)}),
+        ),
+        ("LOCAL.image".to_string(), json!({"file": "/napcat/temp/LOCAL.jpg"})),
+    ]);
+    let bot = connect_reverse(running.http_addr, "3000000017", Auth::Bearer(OB_TOKEN), rec.clone()).await.unwrap();
+    let said_to = |user: i64, what: &'static str| {
+        let rec = rec.clone();
+        async move {
+            rec.wait_for(1, WAIT, |a| {
+                a.action == "send_private_msg" && a.params["user_id"] == user && a.ok && a.text().contains(what)
+            })
+            .await;
+        }
+    };
+    bot.private_msg(inspector, json!(1), json!([{"type": "text", "data": {"text": "记问题 实验小学 6 护栏松动"}}]));
+    said_to(inspector, "W1").await;
+    let image = |file: &str| json!({"type": "image", "data": {"file": file}});
+    bot.private_msg(
+        school,
+        json!(2),
+        json!([{"type": "text", "data": {"text": "完成 W1 护栏已加固"}}, image("ABC.image"), image("B64.image"), image("LOCAL.image")]),
+    );
+    said_to(school, "和3张照片").await;
+
+    let (r, _) = fetch_logged(&running).await;
+    assert_eq!((r.stored, r.failed), (2, 0));
+    let rows = evidence_rows(&running).await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().all(|r| r.0.as_deref() == Some("qq") && r.1.is_empty()), "{rows:?}");
+    assert_eq!((rows[0].3.as_str(), rows[1].3.as_str()), ("stored", "stored"), "{rows:?}");
+    // A path on NapCat's machine is no use here: tried again later, the reason recorded.
+    assert_eq!(rows[2].3, "pending", "{rows:?}");
+    assert!(rows[2].4.as_deref().unwrap_or_default().contains("only a file path"), "{rows:?}");
+    let asked: Vec<String> = rec
+        .actions()
+        .iter()
+        .filter(|a| a.action == "get_image")
+        .map(|a| a.params["file"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(asked, vec!["ABC.image", "B64.image", "LOCAL.image"]);
+    bot.close();
+    running.stop().await;
 }
