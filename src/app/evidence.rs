@@ -8,6 +8,11 @@
 //! goes to the vetted addresses only (no second lookup that DNS rebinding could answer
 //! differently), redirects are followed by hand up to [`MAX_REDIRECTS`], and URLs are shown
 //! without their query (QQ image URLs carry a download token, `rkey`).
+//!
+//! Photos that arrive as file ids (Telegram, WeCom) are asked of the channel that received them
+//! (`Channel::resolve_media`, the row's `channel`): it downloads them from its own configured
+//! platform API with its own credentials (trusted as the platform, held to the same size cap) or
+//! hands back a link, which goes through the checks above like any other.
 
 use crate::app::App;
 use crate::chat::{Channel, MediaError, MediaRef, MediaSource};

@@ -13,6 +13,9 @@
 //! second per chat, 20 a minute per group, 30 a second overall) are the channel's capabilities,
 //! enforced by the outbox; teloxide's in-memory `Throttle` is not used, so the outbox stays the
 //! record of what is still to send. A 429 (`retry_after`) pauses the channel.
+//!
+//! Photos (rectification evidence) arrive as file ids; `resolve_media` downloads one through
+//! `getFile` and the Bot API's file endpoint when the evidence fetcher asks.
 
 use super::channel::{
     Capabilities, Channel, ChannelContext, InboundSink, MediaError, MediaSource, MentionSupport, Rate, SendError,
