@@ -386,7 +386,8 @@ async fn a_telegram_photo_is_downloaded_through_get_file_and_shown_as_evidence()
     assert!(logged.contains("evidence download failed"), "{logged}");
     running.stop().await;
     assert_eq!(stored_anywhere(dir.path(), TG_TOKEN.as_bytes()), Vec::<std::path::PathBuf>::new());
-    let (secret_part, _) = TG_TOKEN.split_once(':').map(|(a, b)| (b, a)).unwrap();
+    // Nor its secret half on its own.
+    let secret_part = TG_TOKEN.split_once(':').unwrap().1;
     assert_eq!(stored_anywhere(dir.path(), secret_part.as_bytes()), Vec::<std::path::PathBuf>::new());
 }
 
@@ -570,6 +571,9 @@ async fn a_wecom_app_photo_is_downloaded_through_media_get_and_shown_as_evidence
     };
 
     wx.say(&wx_text("haotao", "8001", "记问题 实验小学 6 围墙护栏松动"), "W1").await;
+    // A photo before any report of theirs is not evidence yet: the school hears how to send it.
+    let out = wx.say(&wx_image("pengchao", "8000", "wx-media-photo"), "收到照片").await;
+    assert!(out.contains("请先发送“完成 W编号 整改情况”"), "{out}");
     // A WeCom message is text or a picture, never both: the report first, then the photos.
     let out = wx.say(&wx_text("pengchao", "8002", "完成 W1 护栏已加固"), "已提交 W1").await;
     assert!(out.contains("未附照片") && out.contains("10分钟内"), "{out}");
