@@ -694,3 +694,48 @@ async fn a_qq_image_without_url_is_resolved_through_get_image() {
     bot.close();
     running.stop().await;
 }
+
+// ---- Photos sent after the report: the window ----
+
+/// A photo alone, from a console account, as a platform without captions delivers it.
+async fn photo_alone(h: &mut common::Harness, account: &str, id: &str, url: &str) -> String {
+    let msg = dudao::chat::InboundMessage {
+        chat: dudao::chat::ChatRef::private("console", account),
+        sender: dudao::chat::UserRef { id: account.to_string(), display: None },
+        platform_msg_id: id.to_string(),
+        segments: vec![dudao::chat::Segment::Image {
+            media: dudao::chat::MediaRef { name: None, url: Some(url.to_string()), file_id: None },
+        }],
+        to_me: true,
+        sent_at: chrono::Utc::now(),
+    };
+    h.app().ingest(msg).await.unwrap();
+    h.settle().await
+}
+
+#[tokio::test]
+async fn photos_alone_count_only_within_ten_minutes_of_the_senders_own_report() {
+    let clock = dudao::clock::ManualClock::new(common::shanghai(11, 23, 9, 0));
+    let mut h = common::Harness::start_with(&rectify_toml(), Some(clock.clone())).await;
+    for (acc, code) in [("hao", "D008"), ("peng", "C0001"), ("cao", "D009")] {
+        h.bind(acc, code).await;
+    }
+    assert!(h.say("hao: 记问题 实验小学 6 楼道应急灯损坏").await.contains("W1"));
+    let out = h.say("peng: 进展 W1 已联系维修").await;
+    assert!(out.contains("已记录 W1"), "{out}");
+    // Nine minutes later: still that report's evidence.
+    clock.advance(chrono::Duration::minutes(9));
+    let out = photo_alone(&mut h, "peng", "p1", "http://localhost:1/a.jpg").await;
+    assert!(out.contains("已收到 W1 的整改照片1张"), "{out}");
+    // Another inspector's photo is not the school's evidence.
+    let out = photo_alone(&mut h, "cao", "p2", "http://localhost:1/b.jpg").await;
+    assert!(!out.contains("已收到"), "{out}");
+    // Eleven minutes after the report: too late, the school is told how to send photos.
+    clock.advance(chrono::Duration::minutes(2));
+    let out = photo_alone(&mut h, "peng", "p3", "http://localhost:1/c.jpg").await;
+    assert!(out.contains("请先发送“完成 W编号 整改情况”") && !out.contains("已收到"), "{out}");
+    let (n, channel): (i64, Option<String>) =
+        dudao::sql::query_as("SELECT COUNT(*), MAX(channel) FROM rectify_evidence").fetch_one(h.db()).await.unwrap();
+    assert_eq!((n, channel.as_deref()), (1, Some("console")));
+    h.stop().await;
+}
