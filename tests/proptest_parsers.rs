@@ -877,7 +877,7 @@ proptest! {
             v["text"] = json!(s);
             v["entities"] = json!(entities);
         }
-        let Ok(m) = serde_json::from_value::<teloxide_core::types::Message>(v) else {
+        let Ok(m) = serde_json::from_value::<teloxide::types::Message>(v) else {
             // Not a message Telegram could send (e.g. an offset beyond usize): nothing to map.
             return Ok(());
         };

@@ -8,8 +8,14 @@
 //! goes to the vetted addresses only (no second lookup that DNS rebinding could answer
 //! differently), redirects are followed by hand up to [`MAX_REDIRECTS`], and URLs are shown
 //! without their query (QQ image URLs carry a download token, `rkey`).
+//!
+//! Photos that arrive as file ids (Telegram, WeCom) are asked of the channel that received them
+//! (`Channel::resolve_media`, the row's `channel`): it downloads them from its own configured
+//! platform API with its own credentials (trusted as the platform, held to the same size cap) or
+//! hands back a link, which goes through the checks above like any other.
 
 use crate::app::App;
+use crate::chat::{Channel, MediaError, MediaRef, MediaSource};
 use crate::db::begin_write;
 use crate::store::rectify as rs;
 use reqwest::{StatusCode, Url};
@@ -21,6 +27,14 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+
+/// How an oversize photo's error starts (`证据` tells those apart from other failures).
+pub const TOO_LARGE: &str = "larger than";
+
+/// Whether a failed photo's recorded error says it was over `evidence_max_bytes`.
+pub fn is_too_large(error: &str) -> bool {
+    error.starts_with(TOO_LARGE)
+}
 
 /// Redirects followed for one photo; QQ's image servers use at most one.
 pub const MAX_REDIRECTS: usize = 3;
@@ -61,8 +75,11 @@ pub enum FetchError {
     Http { url: String, reason: String },
     #[error("{1}: no answer within {0:?}")]
     Timeout(Duration, String),
-    #[error("larger than {0} bytes")]
+    #[error("{TOO_LARGE} {0} bytes")]
     TooLarge(u64),
+    /// The channel that received the photo could not hand it over (its text has no secret).
+    #[error("channel {channel}: {reason}")]
+    Channel { channel: String, reason: String },
     #[error("empty body")]
     Empty,
 }
@@ -367,9 +384,10 @@ pub async fn fetch_evidence(app: &App) -> anyhow::Result<FetchReport> {
     let fetcher =
         Fetcher::new(&cfg.evidence_allow_hosts, Duration::from_secs(cfg.evidence_timeout_secs), cfg.evidence_max_bytes);
     let dir = evidence_dir(&app.settings);
+    let channels = app.channels.get().map(Vec::as_slice).unwrap_or_default();
     for ev in pending {
         let result = async {
-            let body = fetcher.download(&ev.url).await?;
+            let body = obtain(&fetcher, channels, &ev).await?;
             let hash = hex(&Sha256::digest(&body));
             let rel = format!("{}/{hash}", &hash[..2]);
             let path = dir.join(&rel);
@@ -395,7 +413,9 @@ pub async fn fetch_evidence(app: &App) -> anyhow::Result<FetchReport> {
                 }
             }
             Err(e) => {
-                let give_up = ev.attempts + 1 >= cfg.evidence_max_attempts;
+                // A photo over the cap stays over it: no point in trying again.
+                let too_large = matches!(e.downcast_ref::<FetchError>(), Some(FetchError::TooLarge(_)));
+                let give_up = too_large || ev.attempts + 1 >= cfg.evidence_max_attempts;
                 tracing::warn!(evidence = ev.id, error = %e, give_up, "evidence download failed");
                 rs::evidence_failed(&mut tx, ev.id, &e.to_string(), give_up).await?;
                 if give_up {
@@ -406,6 +426,45 @@ pub async fn fetch_evidence(app: &App) -> anyhow::Result<FetchReport> {
         tx.commit().await?;
     }
     Ok(report)
+}
+
+/// A photo's bytes. When the channel that received it is running it says where to get them
+/// (a file id resolved through its own API, or the message's link); otherwise the row's link is
+/// fetched, as for rows from before channels were recorded. Links always go through the
+/// SSRF-guarded [`Fetcher`]; bytes a channel downloaded from its configured platform do not
+/// (see [`MediaSource::Bytes`]) but are held to the same size cap.
+async fn obtain(
+    fetcher: &Fetcher,
+    channels: &[Arc<dyn Channel>],
+    ev: &rs::PendingEvidence,
+) -> Result<Vec<u8>, FetchError> {
+    let url = Some(ev.url.trim()).filter(|u| !u.is_empty()).map(str::to_string);
+    let running = ev.channel.as_deref().and_then(|name| channels.iter().find(|c| c.name() == name));
+    let Some(channel) = running else {
+        return match (url, ev.channel.as_deref()) {
+            (Some(u), _) => fetcher.download(&u).await,
+            (None, Some(name)) => Err(FetchError::Channel {
+                channel: name.to_string(),
+                reason: "not running; its photos can only be downloaded through it".into(),
+            }),
+            (None, None) => Err(FetchError::BadUrl("no link and no channel".into())),
+        };
+    };
+    let media = MediaRef { name: None, url, file_id: ev.file_id.clone() };
+    let failed = |e: MediaError| match e {
+        MediaError::TooLarge(n) => FetchError::TooLarge(n),
+        other => FetchError::Channel { channel: channel.name().to_string(), reason: other.to_string() },
+    };
+    let source = tokio::time::timeout(fetcher.timeout, channel.resolve_media(&media, fetcher.max_bytes))
+        .await
+        .map_err(|_| FetchError::Timeout(fetcher.timeout, format!("channel {}", channel.name())))?
+        .map_err(failed)?;
+    match source {
+        MediaSource::Link(u) => fetcher.download(&u).await,
+        MediaSource::Bytes(b) if b.len() as u64 > fetcher.max_bytes => Err(FetchError::TooLarge(fetcher.max_bytes)),
+        MediaSource::Bytes(b) if b.is_empty() => Err(FetchError::Empty),
+        MediaSource::Bytes(b) => Ok(b),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -1,6 +1,6 @@
 //! The interface a chat platform adapter implements, and what each platform can do.
 
-use super::model::{InboundMessage, OutboundMessage};
+use super::model::{InboundMessage, MediaRef, OutboundMessage};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -158,6 +158,53 @@ impl HealthCell {
 /// outbox's longest backoff by default (10 min), so a platform still being retried stays down.
 pub const FAILURE_EVIDENCE: Duration = Duration::from_secs(15 * 60);
 
+/// Where a photo a message carried can be had, as the channel that received it knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaSource {
+    /// A link to fetch. It came from a chat message or a relay (QQ's image URLs through NapCat),
+    /// so the evidence fetcher treats it as untrusted: SSRF guard, vetted redirects.
+    Link(String),
+    /// The content itself, downloaded by the adapter from its own configured platform API
+    /// (Telegram `getFile`, WeCom `media/get`) with its own credentials and proxy, within the
+    /// size cap it was given. That base URL is set by the administrator in the channel's
+    /// section, like the one every send goes to, so it is trusted as the platform: no SSRF
+    /// check (a local `telegram-bot-api` server or a test fake may well be on loopback).
+    Bytes(Vec<u8>),
+}
+
+/// Why a channel could not hand over a photo. Texts are stored on the evidence row and logged:
+/// never a token, a secret or a URL carrying one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    #[error("this channel cannot download a photo by its file id")]
+    Unsupported,
+    #[error("larger than {0} bytes")]
+    TooLarge(u64),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Reads a response body of at most `max` bytes: refused early when the declared length is
+/// larger, and as soon as the bytes read pass it otherwise.
+pub async fn read_capped(mut resp: reqwest::Response, max: u64, what: &str) -> Result<Vec<u8>, MediaError> {
+    if resp.content_length().is_some_and(|n| n > max) {
+        return Err(MediaError::TooLarge(max));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        resp.chunk().await.map_err(|e| MediaError::Failed(format!("{what}: {}", e.without_url())))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > max {
+            return Err(MediaError::TooLarge(max));
+        }
+    }
+    if body.is_empty() {
+        return Err(MediaError::Failed(format!("{what}: empty body")));
+    }
+    Ok(body)
+}
+
 /// Inbound messages go here; the pipeline stores them before acting.
 #[async_trait]
 pub trait InboundSink: Send + Sync {
@@ -218,6 +265,15 @@ pub trait Channel: Send + Sync + 'static {
     /// synchronous: adapters report state they already keep, never call the platform here.
     fn health(&self) -> ChannelHealth {
         ChannelHealth::unknown("no health check for this channel")
+    }
+    /// Where to get a photo this channel received (evidence for the rectification ledger), at
+    /// most `max_bytes` of it. Platforms that hand out file ids instead of links resolve them
+    /// through their own API; the default can only pass on a link the message carried.
+    async fn resolve_media(&self, media: &MediaRef, _max_bytes: u64) -> Result<MediaSource, MediaError> {
+        match media.url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(url) => Ok(MediaSource::Link(url.to_string())),
+            None => Err(MediaError::Unsupported),
+        }
     }
     /// HTTP routes this channel mounts on the service's listener (webhooks, WebSocket endpoints).
     fn routes(self: Arc<Self>, _ctx: ChannelContext) -> Option<axum::Router> {

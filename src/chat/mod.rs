@@ -12,8 +12,8 @@ pub mod webhook;
 pub mod wecom;
 
 pub use channel::{
-    Capabilities, Channel, ChannelContext, ChannelHealth, HealthCell, HealthState, InboundSink, MentionSupport, Rate,
-    SendError, SendReceipt,
+    Capabilities, Channel, ChannelContext, ChannelHealth, HealthCell, HealthState, InboundSink, MediaError,
+    MediaSource, MentionSupport, Rate, SendError, SendReceipt,
 };
 pub use model::{
     plain_text, Attachment, ChatKind, ChatRef, InboundMessage, MediaRef, OutboundMessage, Segment, UserRef,

@@ -1,4 +1,4 @@
-//! Telegram through the Bot API, with teloxide's client (`teloxide-core`).
+//! Telegram through the Bot API, with the `teloxide` crate's client (its re-exported requests and types).
 //!
 //! Receiving: long polling by default (`getUpdates`; the offset only moves past an update once
 //! the pipeline has stored it, so a crash re-reads rather than loses, and the duplicate is
@@ -13,9 +13,13 @@
 //! second per chat, 20 a minute per group, 30 a second overall) are the channel's capabilities,
 //! enforced by the outbox; teloxide's in-memory `Throttle` is not used, so the outbox stays the
 //! record of what is still to send. A 429 (`retry_after`) pauses the channel.
+//!
+//! Photos (rectification evidence) arrive as file ids; `resolve_media` downloads one through
+//! `getFile` and the Bot API's file endpoint when the evidence fetcher asks.
 
 use super::channel::{
-    Capabilities, Channel, ChannelContext, InboundSink, MentionSupport, Rate, SendError, SendReceipt,
+    Capabilities, Channel, ChannelContext, InboundSink, MediaError, MediaSource, MentionSupport, Rate, SendError,
+    SendReceipt,
 };
 use super::model::{ChatRef, InboundMessage, MediaRef, OutboundMessage, Segment, UserRef};
 use crate::chat::registry::{Built, Configured, Factory};
@@ -27,16 +31,18 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use futures::StreamExt;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
-use teloxide_core::payloads::{GetUpdatesSetters, SendMessageSetters, SetWebhookSetters};
-use teloxide_core::requests::Requester;
-use teloxide_core::types::{
-    AllowedUpdate, ChatId, InputFile, Message, MessageEntity, MessageEntityKind, MessageId, ReplyParameters, Update,
-    UpdateKind, UserId,
+use teloxide::net::Download;
+use teloxide::payloads::{GetUpdatesSetters, SendMessageSetters, SetWebhookSetters};
+use teloxide::requests::Requester;
+use teloxide::types::{
+    AllowedUpdate, ChatId, FileId, InputFile, Message, MessageEntity, MessageEntityKind, MessageId, ReplyParameters,
+    Update, UpdateKind, UserId,
 };
-use teloxide_core::{ApiError, Bot, RequestError};
+use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 
@@ -701,6 +707,43 @@ impl Channel for TelegramChannel {
         Ok(())
     }
 
+    /// A photo by its file id: `getFile` for its path on the Bot API server, then the file from
+    /// `<api_url>/file/bot<token>/<path>` through the bot's own client (its proxy and timeout).
+    /// The token is in that URL only: errors are passed through [`TelegramChannel::redact`]
+    /// (teloxide also hides it) and the evidence row keeps the file id, never the URL.
+    async fn resolve_media(&self, media: &MediaRef, max_bytes: u64) -> Result<MediaSource, MediaError> {
+        let Some(id) = media.file_id.as_deref().map(str::trim).filter(|i| !i.is_empty()) else {
+            return Err(MediaError::Unsupported);
+        };
+        let file = self
+            .bot
+            .get_file(FileId(id.to_string()))
+            .await
+            .map_err(|e| MediaError::Failed(format!("Telegram getFile: {}", self.redact(&e))))?;
+        // u32::MAX: the server did not say how large the file is.
+        if file.size != u32::MAX && u64::from(file.size) > max_bytes {
+            return Err(MediaError::TooLarge(max_bytes));
+        }
+        if file.path.is_empty() {
+            // The Bot API gives no path for files over its 20 MB download limit.
+            return Err(MediaError::Failed("Telegram getFile returned no file_path".into()));
+        }
+        let mut stream = self.bot.download_file_stream(&file.path);
+        let mut body = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| MediaError::Failed(format!("Telegram file download: {}", self.redact(&e))))?;
+            body.extend_from_slice(&chunk);
+            if body.len() as u64 > max_bytes {
+                return Err(MediaError::TooLarge(max_bytes));
+            }
+        }
+        if body.is_empty() {
+            return Err(MediaError::Failed("Telegram file download: empty body".into()));
+        }
+        Ok(MediaSource::Bytes(body))
+    }
+
     fn routes(self: Arc<Self>, ctx: ChannelContext) -> Option<Router> {
         if self.settings.mode != TelegramMode::Webhook {
             return None;
@@ -869,7 +912,7 @@ mod tests {
             // The same path teloxide takes for a Bot API error body.
             let v: serde_json::Value = serde_json::from_str(s).unwrap();
             if let Some(ra) = v["parameters"]["retry_after"].as_u64() {
-                return RequestError::RetryAfter(teloxide_core::types::Seconds::from_seconds(ra as u32));
+                return RequestError::RetryAfter(teloxide::types::Seconds::from_seconds(ra as u32));
             }
             RequestError::Api(serde_json::from_value(v["description"].clone()).unwrap())
         };

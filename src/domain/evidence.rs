@@ -55,9 +55,34 @@ pub fn safe_relative(rel: &str) -> Option<PathBuf> {
     (!out.as_os_str().is_empty()).then_some(out)
 }
 
+/// A size limit as people read it: "10 MB", "1.5 MB", "512 KB", "300 字节".
+pub fn size_label(bytes: u64) -> String {
+    const KB: u64 = 1024;
+    const MB: u64 = 1024 * 1024;
+    let trim = |v: f64| {
+        let s = format!("{v:.1}");
+        s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+    };
+    if bytes >= MB {
+        format!("{} MB", trim(bytes as f64 / MB as f64))
+    } else if bytes >= KB {
+        format!("{} KB", trim(bytes as f64 / KB as f64))
+    } else {
+        format!("{bytes} 字节")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_labels() {
+        assert_eq!(size_label(10 * 1024 * 1024), "10 MB");
+        assert_eq!(size_label(3 * 1024 * 1024 / 2), "1.5 MB");
+        assert_eq!(size_label(4096), "4 KB");
+        assert_eq!(size_label(300), "300 字节");
+    }
 
     #[test]
     fn pages_are_read_in_the_ways_people_write_them() {

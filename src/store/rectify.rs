@@ -384,6 +384,17 @@ pub async fn school_inspectors(conn: &mut Conn, school_id: i64) -> crate::sql::R
 
 // ---- Evidence ----
 
+/// A photo as a message carried it: a link to fetch, and/or the platform's file id that the
+/// receiving channel resolves (Telegram, WeCom). `channel` is the channel instance that received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvidence<'a> {
+    pub channel: &'a str,
+    pub url: Option<&'a str>,
+    pub file_id: Option<&'a str>,
+}
+
+/// A photo by its link alone, with no channel recorded (rows as they were before channels
+/// resolved file ids; tools and tests).
 pub async fn add_evidence(
     conn: &mut Conn,
     item_id: i64,
@@ -401,17 +412,63 @@ pub async fn add_evidence(
     Ok(())
 }
 
+/// A photo as the message carried it, with the channel that received it.
+pub async fn add_photo(
+    conn: &mut Conn,
+    item_id: i64,
+    event_id: i64,
+    photo: &NewEvidence<'_>,
+    now: DateTime<Utc>,
+) -> crate::sql::Result<()> {
+    crate::sql::query(
+        "INSERT INTO rectify_evidence (item_id, event_id, url, channel, file_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(item_id)
+    .bind(event_id)
+    .bind(photo.url.unwrap_or_default())
+    .bind(photo.channel)
+    .bind(photo.file_id)
+    .bind(ts(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The event a person's photos sent on their own belong to: their latest completion or progress
+/// report (`submitted`, `progress`) at or after `since`, on an item still open. (item id, event id).
+pub async fn recent_report_event(
+    conn: &mut Conn,
+    actor_id: i64,
+    since: DateTime<Utc>,
+) -> crate::sql::Result<Option<(i64, i64)>> {
+    crate::sql::query_as(
+        "SELECT e.item_id, e.id FROM rectify_events e JOIN rectify_items i ON i.id = e.item_id
+          WHERE e.actor_id = ? AND e.action IN ('submitted', 'progress') AND e.at >= ?
+            AND i.status NOT IN ('closed', 'cancelled')
+          ORDER BY e.id DESC LIMIT 1",
+    )
+    .bind(actor_id)
+    .bind(ts(since))
+    .fetch_optional(conn)
+    .await
+}
+
 #[derive(Debug, Clone)]
 pub struct PendingEvidence {
     pub id: i64,
     pub item_id: i64,
+    /// Empty when the platform gave only a file id.
     pub url: String,
+    /// The channel instance that received the photo (none on rows older than that column).
+    pub channel: Option<String>,
+    pub file_id: Option<String>,
     pub attempts: u32,
 }
 
 pub async fn pending_evidence(conn: &mut Conn, limit: i64) -> crate::sql::Result<Vec<PendingEvidence>> {
     let rows = crate::sql::query(
-        "SELECT id, item_id, url, attempts FROM rectify_evidence WHERE status = 'pending' ORDER BY id LIMIT ?",
+        "SELECT id, item_id, url, channel, file_id, attempts FROM rectify_evidence
+          WHERE status = 'pending' ORDER BY id LIMIT ?",
     )
     .bind(limit)
     .fetch_all(conn)
@@ -422,6 +479,8 @@ pub async fn pending_evidence(conn: &mut Conn, limit: i64) -> crate::sql::Result
             id: r.get("id"),
             item_id: r.get("item_id"),
             url: r.get("url"),
+            channel: r.get("channel"),
+            file_id: r.get("file_id"),
             attempts: u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(0),
         })
         .collect())
@@ -512,12 +571,14 @@ pub struct EvidencePhoto {
     pub path: Option<String>,
     /// When the message carrying it arrived.
     pub received_at: Option<DateTime<Utc>>,
+    /// Why the last download failed (no URL, no secret in it).
+    pub error: Option<String>,
 }
 
 /// Every photo row of an item, oldest first.
 pub async fn evidence_photos(conn: &mut Conn, item_id: i64) -> crate::sql::Result<Vec<EvidencePhoto>> {
     let rows = crate::sql::query(
-        "SELECT id, status, sha256, path, created_at FROM rectify_evidence WHERE item_id = ? ORDER BY id",
+        "SELECT id, status, sha256, path, created_at, error FROM rectify_evidence WHERE item_id = ? ORDER BY id",
     )
     .bind(item_id)
     .fetch_all(conn)
@@ -530,6 +591,7 @@ pub async fn evidence_photos(conn: &mut Conn, item_id: i64) -> crate::sql::Resul
             sha256: r.get("sha256"),
             path: r.get("path"),
             received_at: parse_ts(&r.get::<String, _>("created_at")),
+            error: r.get("error"),
         })
         .collect())
 }

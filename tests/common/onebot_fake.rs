@@ -77,6 +77,8 @@ pub struct Recorder {
     behaviour: Mutex<Behaviour>,
     next_msg_id: AtomicI64,
     pub members: Mutex<Value>,
+    /// `get_image` answers by the `file` asked for (its `data`); others fail with 1404.
+    pub images: Mutex<std::collections::HashMap<String, Value>>,
     /// Also streams every action here (benchmarks: no polling).
     tap: Mutex<Option<mpsc::UnboundedSender<Action>>>,
     /// Keep actions in memory (off for long benchmark runs).
@@ -105,6 +107,7 @@ impl Recorder {
             // Negative ids occur in the wild (Lagrange).
             next_msg_id: AtomicI64::new(-1_000_000),
             members: Mutex::new(json!([])),
+            images: Mutex::new(std::collections::HashMap::new()),
             tap: Mutex::new(None),
             keep: AtomicBool::new(true),
             flood: Mutex::new(Vec::new()),
@@ -292,6 +295,13 @@ impl FakeConn {
                 ),
                 true,
             ),
+            "get_image" => match self.rec.images.lock().unwrap().get(params["file"].as_str().unwrap_or_default()) {
+                Some(data) => (Some(json!({"status": "ok", "retcode": 0, "data": data})), true),
+                None => (
+                    Some(json!({"status": "failed", "retcode": 1404, "data": null, "message": "image not found"})),
+                    false,
+                ),
+            },
             "get_group_member_list" => {
                 let m = self.rec.members.lock().unwrap().clone();
                 (Some(json!({"status": "ok", "retcode": 0, "data": m})), true)

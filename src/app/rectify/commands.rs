@@ -153,9 +153,10 @@ pub(super) async fn act(
     };
     let today = ctx.today();
     let note = rest.trim();
-    let images: Vec<String> = ctx.msg.images().filter_map(|m| m.url.clone()).collect();
-    // Platforms that hand out file ids instead of links (Telegram, WeCom) need their own download API.
-    let unlinked = ctx.msg.images().filter(|m| m.url.is_none()).count();
+    // A link (QQ) or the platform's file id, which the channel that received it resolves
+    // through its own download API (Telegram getFile, WeCom media/get).
+    let images: Vec<MediaRef> = ctx.msg.images().filter(|m| downloadable(m)).cloned().collect();
+    let unlinked = ctx.msg.images().count() - images.len();
     // Validate the arguments before anything is written.
     let mut new_deadline = None;
     match action {
@@ -221,9 +222,9 @@ pub(super) async fn act(
         _ => {}
     }
     let event_id = apply(ctx.tx, &ctx.app.job_ctx, &mut it, action, next, me, note_opt, ctx.now).await?;
-    for url in &images {
-        if action == Action::Submit || action == Action::Progress {
-            rs::add_evidence(ctx.tx, it.id, event_id, url, ctx.now).await?;
+    if action == Action::Submit || action == Action::Progress {
+        for m in &images {
+            rs::add_photo(ctx.tx, it.id, event_id, &new_evidence(&ctx.msg.chat.channel, m), ctx.now).await?;
         }
     }
     ctx.audit("rectify", Some(code.clone()), action.as_str(), json!({ "note": note, "images": images.len() })).await?;
@@ -282,7 +283,7 @@ pub(super) async fn act(
         Action::Submit => format!(
             "已提交 {code} 的整改完成情况{}，等待责任督学核查销号。",
             if images.is_empty() {
-                "（未附照片，核查时可能需要补充）".to_string()
+                format!("（未附照片，核查时可能需要补充；可在{PHOTO_FOLLOW_UP_MINUTES}分钟内直接发送照片补上）")
             } else {
                 format!("和{}张照片", images.len())
             }
@@ -302,9 +303,56 @@ pub(super) async fn act(
     };
     ctx.reply(reply);
     if unlinked > 0 && matches!(action, Action::Submit | Action::Progress) {
-        ctx.reply(format!("另有{unlinked}张照片本平台未提供下载链接，暂未保存；如需留档请通过其他渠道补交。"));
+        ctx.reply(format!("另有{unlinked}张照片本平台未提供下载方式，暂未保存；如需留档请通过其他渠道补交。"));
     }
     Ok(())
+}
+
+/// Photos sent on their own within this many minutes of the sender's own completion or
+/// progress report are that report's evidence. Platforms whose messages carry either text or a
+/// picture, never both (WeCom self-built apps, QQ clients sending a photo separately), need it.
+pub(super) const PHOTO_FOLLOW_UP_MINUTES: i64 = 10;
+
+/// Whether the fetcher has anything to go on: a link, or a file id for the channel to resolve.
+fn downloadable(m: &MediaRef) -> bool {
+    let some = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    some(&m.url) || some(&m.file_id)
+}
+
+fn new_evidence<'a>(channel: &'a str, m: &'a MediaRef) -> rs::NewEvidence<'a> {
+    let some = |v: &'a Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty());
+    rs::NewEvidence { channel, url: some(&m.url), file_id: some(&m.file_id) }
+}
+
+/// Photos alone (no text), privately or addressed to the bot: the evidence of the sender's
+/// completion or progress report of the last [`PHOTO_FOLLOW_UP_MINUTES`] minutes. A school
+/// contact without such a report hears how to send them; anyone else is left to the usual
+/// answer.
+pub(super) async fn follow_up_photos(ctx: &mut Ctx<'_>) -> anyhow::Result<Option<&'static str>> {
+    let Some(actor) = ctx.actor.clone() else { return Ok(None) };
+    let images: Vec<MediaRef> = ctx.msg.images().filter(|m| downloadable(m)).cloned().collect();
+    let since = ctx.now - chrono::Duration::minutes(PHOTO_FOLLOW_UP_MINUTES);
+    let Some((item_id, event_id)) = rs::recent_report_event(ctx.tx, actor.person_id, since).await? else {
+        if actor.role != Role::SchoolContact {
+            return Ok(None);
+        }
+        ctx.reply(format!(
+            "收到照片。如是整改照片，请先发送“完成 W编号 整改情况”（或“进展 W编号 情况”），\
+             再在{PHOTO_FOLLOW_UP_MINUTES}分钟内发送照片；也可在同一条消息里附图。"
+        ));
+        return Ok(Some("rectify_photo_hint"));
+    };
+    let code = item_code(item_id);
+    if images.is_empty() {
+        ctx.reply(format!("这张照片本平台未提供下载方式，未能存入 {code} 的整改证据；如需留档请通过其他渠道补交。"));
+        return Ok(Some("rectify_photos"));
+    }
+    for m in &images {
+        rs::add_photo(ctx.tx, item_id, event_id, &new_evidence(&ctx.msg.chat.channel, m), ctx.now).await?;
+    }
+    ctx.audit("rectify", Some(code.clone()), "photos", json!({ "images": images.len() })).await?;
+    ctx.reply(format!("已收到 {code} 的整改照片{}张，已存入整改台账。", images.len()));
+    Ok(Some("rectify_photos"))
 }
 
 pub(super) async fn show(ctx: &mut Ctx<'_>, actor: &Actor, it: &Item) -> anyhow::Result<()> {

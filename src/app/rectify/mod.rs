@@ -20,7 +20,7 @@ use self_check::*;
 pub use sweep::*;
 
 use crate::app::Ctx;
-use crate::chat::Segment;
+use crate::chat::{MediaRef, Segment};
 use crate::config::{ScheduleSettings, Settings};
 use crate::db::Tx;
 use crate::domain::actor::{Actor, Denied};
@@ -178,6 +178,16 @@ impl crate::app::registry::Workflow for Rectify {
     async fn command(&self, ctx: &mut Ctx<'_>, id: CommandId, args: &str) -> anyhow::Result<Option<&'static str>> {
         command(ctx, id, args).await?;
         Ok(None)
+    }
+    /// Photos with no text, from a bound account, privately or addressed to the bot.
+    fn may_claim(&self, ctx: &Ctx<'_>, text: &str) -> bool {
+        ctx.actor.is_some()
+            && text.trim().is_empty()
+            && (ctx.msg.to_me || !ctx.in_group())
+            && ctx.msg.images().next().is_some()
+    }
+    async fn claim(&self, ctx: &mut Ctx<'_>, _text: &str) -> anyhow::Result<Option<&'static str>> {
+        follow_up_photos(ctx).await
     }
     fn jobs(&self, jobs: &mut Jobs) {
         register(jobs);

@@ -3,7 +3,7 @@
 //! evidence directory, never fetched again from the platform's URL (it carries tokens).
 
 use super::*;
-use crate::domain::evidence::{image_ext, pages, parse_page, safe_relative, PAGE};
+use crate::domain::evidence::{image_ext, pages, parse_page, safe_relative, size_label, PAGE};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -80,8 +80,16 @@ pub(super) async fn evidence(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> an
     if pending > 0 {
         notes.push(format!("另有{pending}张尚在下载，请稍后再查看"));
     }
-    if failed > 0 {
-        notes.push(format!("{failed}张下载失败，无法提供，如需留档请学校另行补交"));
+    let too_large = all
+        .iter()
+        .filter(|p| p.status == "failed" && p.error.as_deref().is_some_and(crate::app::evidence::is_too_large))
+        .count();
+    if too_large > 0 {
+        let cap = size_label(ctx.app.settings.rectify.evidence_max_bytes);
+        notes.push(format!("{too_large}张超过{cap}的大小上限，未保存，如需留档请学校压缩后补交"));
+    }
+    if failed > too_large {
+        notes.push(format!("{}张下载失败，无法提供，如需留档请学校另行补交", failed - too_large));
     }
     if dup > 0 {
         notes.push(format!("{dup}张与已有照片重复，未重复发送"));

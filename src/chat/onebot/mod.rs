@@ -14,9 +14,10 @@ pub mod wire;
 
 use self::api::{CallError, Conn};
 use crate::chat::channel::{
-    Capabilities, Channel, ChannelContext, ChannelHealth, MentionSupport, Rate, SendError, SendReceipt,
+    Capabilities, Channel, ChannelContext, ChannelHealth, MediaError, MediaSource, MentionSupport, Rate, SendError,
+    SendReceipt,
 };
-use crate::chat::model::{ChatKind, InboundMessage, OutboundMessage, Segment};
+use crate::chat::model::{ChatKind, InboundMessage, MediaRef, OutboundMessage, Segment};
 use crate::chat::registry::{Built, Configured, Factory};
 use crate::config::{parse_section, ConfigError, RawSection, Settings};
 use crate::secret::Secret;
@@ -543,6 +544,41 @@ impl Channel for OneBotChannel {
 
     fn routes(self: Arc<Self>, ctx: ChannelContext) -> Option<axum::Router> {
         self.settings.reverse.then(|| reverse::router(self.clone(), ctx))
+    }
+
+    /// A photo: the segment's URL when it has one (as before); otherwise `get_image` with the
+    /// segment's file name, whose answer's `url` (NapCat, Lagrange) or `base64` is used. A
+    /// `file` path alone is on the OneBot implementation's machine, not ours: refused with
+    /// that reason. The URL is a link like any from chat, so it goes through the SSRF guard.
+    async fn resolve_media(&self, media: &MediaRef, max_bytes: u64) -> Result<MediaSource, MediaError> {
+        if let Some(url) = media.url.as_deref().filter(|u| !u.trim().is_empty()) {
+            return Ok(MediaSource::Link(url.to_string()));
+        }
+        let Some(file) = media.file_id.as_deref().map(str::trim).filter(|f| !f.is_empty()) else {
+            return Err(MediaError::Unsupported);
+        };
+        let data = self
+            .call(None, "get_image", json!({ "file": file }))
+            .await
+            .map_err(|e| MediaError::Failed(format!("OneBot get_image: {e}")))?;
+        let text = |k: &str| data.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+        if let Some(url) = text("url").filter(|u| u.starts_with("http://") || u.starts_with("https://")) {
+            return Ok(MediaSource::Link(url.to_string()));
+        }
+        if let Some(b64) = text("base64") {
+            use base64::Engine as _;
+            // Base64 is 4/3 of the size: refuse before decoding what would be over the cap.
+            if (b64.len() as u64).saturating_mul(3) / 4 > max_bytes.saturating_add(3) {
+                return Err(MediaError::TooLarge(max_bytes));
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| MediaError::Failed("OneBot get_image: base64 that does not decode".into()))?;
+            return Ok(MediaSource::Bytes(bytes));
+        }
+        Err(MediaError::Failed(
+            "OneBot get_image gave only a file path on the OneBot implementation's machine, no url".into(),
+        ))
     }
 }
 

@@ -13,11 +13,14 @@
 use super::callback::{self, CallbackState};
 use super::crypto::{decode_aes_key, MsgCrypt};
 use super::{
-    api_url, classify, status_error, transport_error, upload_media, UploadReply, DEFAULT_API_BASE, MAX_FILE_BYTES,
-    MAX_IMAGE_BYTES, PLATFORM,
+    api_url, classify, status_error, transport_error, upload_media, ApiReply, UploadReply, DEFAULT_API_BASE,
+    MAX_FILE_BYTES, MAX_IMAGE_BYTES, PLATFORM,
 };
-use crate::chat::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
-use crate::chat::model::{plain_text, ChatKind, OutboundMessage};
+use crate::chat::channel::{
+    read_capped, Capabilities, Channel, ChannelContext, MediaError, MediaSource, MentionSupport, Rate, SendError,
+    SendReceipt,
+};
+use crate::chat::model::{plain_text, ChatKind, MediaRef, OutboundMessage};
 use crate::chat::registry::{Built, Configured, Factory};
 use crate::config::{parse_section, ConfigError, RawSection, Settings};
 use crate::secret::Secret;
@@ -206,6 +209,12 @@ struct SendReply {
     msgid: String,
 }
 
+/// What `media/get` answered: the file, or an error reply.
+enum Media {
+    File(Vec<u8>),
+    Refused(ApiReply),
+}
+
 /// Codes meaning "the access token is no good": fetch a new one and try once more.
 fn token_rejected(errcode: i64) -> bool {
     matches!(errcode, 40014 | 42001 | 40001)
@@ -285,6 +294,37 @@ impl WecomAppChannel {
             return Err(SendError::Transient("企业微信应用上传文件没有返回 media_id".into()));
         }
         Ok(reply.media_id)
+    }
+
+    /// `media/get?access_token=…&media_id=…`: the file itself, or WeCom's JSON error (HTTP 200
+    /// with `errcode`, e.g. 40007 for an unknown or expired media id — temporary media live
+    /// three days).
+    async fn get_media(&self, token: &str, media_id: &str, max_bytes: u64) -> Result<Media, MediaError> {
+        let url = api_url(&self.settings.api_base_url, "/cgi-bin/media/get");
+        let what = "WeCom media/get";
+        let resp = self
+            .http
+            .get(url)
+            .query(&[("access_token", token), ("media_id", media_id)])
+            .send()
+            .await
+            .map_err(|e| MediaError::Failed(format!("{what}: {}", e.without_url())))?;
+        if !resp.status().is_success() {
+            return Err(MediaError::Failed(format!("{what} answered HTTP {}", resp.status())));
+        }
+        let json = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/plain"));
+        if json {
+            // An error is a few dozen bytes; a cap keeps a misbehaving server from filling memory.
+            let body = read_capped(resp, 64 * 1024, what).await?;
+            let reply: ApiReply = serde_json::from_slice(&body)
+                .map_err(|_| MediaError::Failed(format!("{what}: an unreadable JSON answer")))?;
+            return Ok(Media::Refused(reply));
+        }
+        Ok(Media::File(read_capped(resp, max_bytes, what).await?))
     }
 
     async fn post_message(&self, token: &str, body: &serde_json::Value) -> Result<SendReply, SendError> {
@@ -381,6 +421,32 @@ impl Channel for WecomAppChannel {
 
     async fn run(self: Arc<Self>, _ctx: ChannelContext) -> anyhow::Result<()> {
         Ok(())
+    }
+
+    /// A photo by its MediaId through `media/get` with the app's access token (fetched again
+    /// once when WeCom calls it invalid). Without a MediaId, the message's PicUrl (a link, so
+    /// fetched through the SSRF guard).
+    async fn resolve_media(&self, media: &MediaRef, max_bytes: u64) -> Result<MediaSource, MediaError> {
+        let Some(id) = media.file_id.as_deref().map(str::trim).filter(|i| !i.is_empty()) else {
+            return match media.url.as_deref().filter(|u| !u.trim().is_empty()) {
+                Some(url) => Ok(MediaSource::Link(url.to_string())),
+                None => Err(MediaError::Unsupported),
+            };
+        };
+        let token_failed = |e: SendError| MediaError::Failed(format!("WeCom gettoken: {e}"));
+        let token = self.access_token(false).await.map_err(token_failed)?;
+        let mut got = self.get_media(&token, id, max_bytes).await?;
+        if matches!(&got, Media::Refused(r) if token_rejected(r.errcode)) {
+            let token = self.access_token(true).await.map_err(token_failed)?;
+            got = self.get_media(&token, id, max_bytes).await?;
+        }
+        match got {
+            Media::File(bytes) => Ok(MediaSource::Bytes(bytes)),
+            Media::Refused(r) => {
+                let msg: String = r.errmsg.chars().take(200).collect();
+                Err(MediaError::Failed(format!("WeCom media/get refused (errcode {}: {msg})", r.errcode)))
+            }
+        }
     }
 
     fn routes(self: Arc<Self>, ctx: ChannelContext) -> Option<axum::Router> {
