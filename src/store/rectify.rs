@@ -707,3 +707,17 @@ pub async fn link_self_check_line(conn: &mut Conn, id: i64, line_no: i64, item_i
         .await?;
     Ok(())
 }
+
+/// The items of a scope whose status is one of `statuses`, oldest first (the platform's ledger
+/// list and 我的待办).
+pub async fn items_with_status(conn: &mut Conn, scope: &Scope, statuses: &[Status]) -> crate::sql::Result<Vec<Item>> {
+    let (_, cond, arg) = scope_condition(scope);
+    let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    let sql = format!("{SELECT} WHERE {cond} AND i.status IN (SELECT value FROM json_each(?)) ORDER BY i.id");
+    let mut q = crate::sql::query(&sql);
+    if let Some(a) = arg {
+        q = q.bind(a);
+    }
+    let q = q.bind(serde_json::to_string(&wanted).unwrap_or_else(|_| "[]".into()));
+    Ok(q.fetch_all(conn).await?.iter().filter_map(item).collect())
+}
