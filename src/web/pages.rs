@@ -130,9 +130,14 @@ async fn home_page(web: &Web, me: &Me) -> anyhow::Result<Response> {
         .collect();
     let (verify, fix) = match ledger_scope(&mut conn, &me.actor, "").await? {
         Ok((_, scope)) => {
-            let waiting =
-                [Status::Notified, Status::Acknowledged, Status::InProgress, Status::Submitted, Status::Verifying];
-            let items = rs::items_with_status(&mut conn, &scope, &waiting).await?;
+            // Only the statuses this role can move on (schools rectify, staff verify), so the
+            // office's page does not load the county's whole open ledger.
+            let waiting: &[Status] = if me.actor.role == Role::SchoolContact {
+                &[Status::Notified, Status::Acknowledged, Status::InProgress]
+            } else {
+                &[Status::Submitted, Status::Verifying]
+            };
+            let items = rs::items_with_status(&mut conn, &scope, waiting).await?;
             let mine: Vec<&rs::Item> = items.iter().filter(|it| awaits(me, it)).collect();
             let (v, f): (Vec<&rs::Item>, Vec<&rs::Item>) =
                 mine.into_iter().partition(|it| matches!(it.status, Status::Submitted | Status::Verifying));
