@@ -29,7 +29,11 @@ zone = "Z05"
 /// The groups above, and the platform at an https address behind a proxy, with `limit` login
 /// links per client address and minute.
 fn config(limit: u32) -> String {
-    format!("{GROUPS}\n[web]\nbase_url = \"https://dudao.example.test/\"\nlogin_attempts_per_minute = {limit}\n")
+    config_at("https://dudao.example.test/", limit)
+}
+
+fn config_at(base_url: &str, limit: u32) -> String {
+    format!("{GROUPS}\n[web]\nbase_url = \"{base_url}\"\nlogin_attempts_per_minute = {limit}\n")
 }
 
 /// The listener as a browser reaches it: no automatic redirects, cookies handled by hand so
@@ -76,7 +80,11 @@ impl Site {
 
 /// The path of the login link in the bot's answer (`/login/<token>`), if there is one.
 fn link_path(out: &str) -> Option<String> {
-    let start = out.find("https://dudao.example.test/login/")? + "https://dudao.example.test".len();
+    link_path_at(out, "https://dudao.example.test")
+}
+
+fn link_path_at(out: &str, base: &str) -> Option<String> {
+    let start = out.find(&format!("{base}/login/"))? + base.len();
     let tail = &out[start..];
     let end = tail["/login/".len()..]
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
@@ -302,5 +310,80 @@ async fn headers_csrf_and_rate_limit() {
     assert!(headers.get("content-security-policy").is_some());
     clock.set(local(12, 1, 9, 2));
     assert_eq!(site.get("/login/notavalidtokenatallxxxx", None).await.0, StatusCode::GONE);
+    h.stop().await;
+}
+
+/// Debian's Chromium, as `.ci/run` installs it.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Runs headless Chromium with `args` (a fresh profile each time) and returns its standard
+/// output; waits for it to exit, up to a minute.
+fn chromium(profile: &std::path::Path, args: &[String]) -> String {
+    use std::process::{Command, Stdio};
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: the real-browser test needs Debian's chromium \
+         (apt-get install -y chromium; .ci/run installs it)"
+    );
+    let mut child = Command::new(CHROMIUM)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if child.try_wait().expect("chromium status").is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    out
+}
+
+/// A real browser opens the login link from the chat: it follows the redirect with the session
+/// cookie and renders 我的待办 (the DOM checked), and a phone-sized screenshot of the page is
+/// kept as a test artefact in `target/web-screenshots/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_logs_in_from_the_chat_link() {
+    let clock = ManualClock::new(local(12, 1, 9, 0));
+    let base = "http://platform.example.test";
+    let mut h = Harness::start_with(&config_at(base, 30), Some(clock.clone())).await;
+    let addr = h.running.as_ref().expect("running").http_addr;
+    h.bind("lu", "S001").await;
+    let out = h.say("lu: 登录").await;
+    let link = format!("http://{addr}{}", link_path_at(&out, base).expect("a login link"));
+    let profile = tempfile::tempdir().unwrap();
+    let dir = profile.path().to_path_buf();
+    let dom = tokio::task::spawn_blocking(move || chromium(&dir, &["--dump-dom".to_string(), link])).await.unwrap();
+    assert!(dom.contains("我的待办") && dom.contains("卢浩（督导室）"), "{dom}");
+    assert!(dom.contains("退出登录") && dom.contains("name=\"csrf\""), "{dom}");
+
+    // The screenshot, through a second link (each opens its own session).
+    let out = h.say("lu: 登录").await;
+    let link = format!("http://{addr}{}", link_path_at(&out, base).expect("a login link"));
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let png = shots.join("home.png");
+    let _ = std::fs::remove_file(&png);
+    let profile = tempfile::tempdir().unwrap();
+    let (dir, target) = (profile.path().to_path_buf(), png.clone());
+    tokio::task::spawn_blocking(move || {
+        chromium(&dir, &[format!("--screenshot={}", target.display()), "--window-size=390,844".to_string(), link])
+    })
+    .await
+    .unwrap();
+    let bytes = std::fs::read(&png).expect("chromium wrote the screenshot");
+    assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
+    let sessions = scalar_i64(&h, "SELECT COUNT(*) FROM web_sessions WHERE revoked_at IS NULL").await;
+    assert_eq!(sessions, 2, "each link opened one session");
     h.stop().await;
 }
