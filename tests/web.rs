@@ -259,6 +259,28 @@ async fn pages_are_scoped_and_hostile_text_is_escaped() {
     assert!(!body.contains("/ledger/1\"") && body.contains("全县"), "{body}");
     let (_, _, body) = site.get("/ledger?status=open", Some(&lu)).await;
     assert!(body.contains("/ledger/1\""), "{body}");
+
+    // 我的待办: each person's own weekly report state; the school's item waits for the school,
+    // then, once submitted, for its inspector's verification (not for another zone's).
+    let (_, _, body) = site.get("/", Some(&login(&mut h, &site, "zhang").await)).await;
+    assert!(body.contains("2026年第48周：已提交"), "{body}");
+    let (_, _, body) = site.get("/", Some(&wu)).await;
+    assert!(body.contains("2026年第48周：尚未提交"), "{body}");
+    h.bind("peng", "C0001").await;
+    let peng = login(&mut h, &site, "peng").await;
+    let (_, _, body) = site.get("/", Some(&peng)).await;
+    assert!(body.contains("待本校整改") && body.contains("/ledger/1\""), "{body}");
+    assert_eq!(site.get("/weekly", Some(&peng)).await.0, StatusCode::FORBIDDEN);
+    let (_, _, body) = site.get("/", Some(&hao)).await;
+    assert!(!body.contains("/ledger/1\""), "{body}");
+    let out = h.say("peng: 完成 W1 已更换<b>灭火器</b>").await;
+    assert!(out.contains("已提交 W1"), "{out}");
+    let (_, _, body) = site.get("/", Some(&hao)).await;
+    assert!(body.contains("待我核查") && body.contains("/ledger/1\""), "{body}");
+    let (_, _, body) = site.get("/", Some(&far)).await;
+    assert!(!body.contains("/ledger/1\""), "{body}");
+    let (_, _, body) = site.get("/ledger/1", Some(&hao)).await;
+    assert!(body.contains("提交整改") && body.contains("&lt;b&gt;灭火器&lt;") && !body.contains("<b>"), "{body}");
     h.stop().await;
 }
 
