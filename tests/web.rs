@@ -129,6 +129,8 @@ async fn login_links_work_once_expire_and_never_go_to_groups() {
     let path = link_path(&out).expect("a link");
     let token = path.trim_start_matches("/login/").to_string();
     assert_eq!(scalar_i64(&h, &format!("SELECT COUNT(*) FROM web_login_links WHERE token_hash = '{token}'")).await, 0);
+    let stored = scalar_i64(&h, &format!("SELECT COUNT(*) FROM outbox WHERE segments LIKE '%{token}%'")).await;
+    assert_eq!(stored, 1, "the message with the link, as sent");
     let (cookie, set) = site.open(&path).await;
     for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=43200"] {
         assert!(set.split(';').any(|a| a.trim() == attr), "{attr} missing in {set}");
@@ -142,6 +144,9 @@ async fn login_links_work_once_expire_and_never_go_to_groups() {
     let (status, _, body) = site.get("/", Some(&cookie)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("我的待办") && body.contains("卢浩"), "{body}");
+    // Once spent, the stored copy of the chat message no longer carries the link.
+    let stored = scalar_i64(&h, &format!("SELECT COUNT(*) FROM outbox WHERE segments LIKE '%{token}%'")).await;
+    assert_eq!(stored, 0, "the spent link is blanked in the outbox");
 
     // The same link again: spent.
     let (status, _, body) = site.get(&path, None).await;

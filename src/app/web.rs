@@ -3,7 +3,9 @@
 //! binding hint); `退出登录` ends the person's sessions. The pages themselves are `crate::web`.
 
 use crate::app::Ctx;
+use crate::chat::Segment;
 use crate::domain::web::{self as dw, BaseUrl};
+use crate::outbox::{Envelope, Recipient};
 use crate::store;
 use serde_json::json;
 
@@ -24,11 +26,23 @@ async fn login(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     };
     let minutes = ctx.app.settings.web.link_minutes;
     let token = new_token();
+    let hash = dw::token_hash(&token);
     let expires = ctx.now + chrono::Duration::minutes(i64::from(minutes));
-    store::web::add_link(ctx.tx, &dw::token_hash(&token), actor.person_id, ctx.now, expires).await?;
+    store::web::add_link(ctx.tx, &hash, actor.person_id, ctx.now, expires).await?;
     // The audit names the event, never the token.
     ctx.audit("web_login", None, "link_issued", json!({ "minutes": minutes })).await?;
-    ctx.reply(dw::link_text(&base.login_link(&token), minutes));
+    // The answer goes back to this private chat under a key derived from the token's hash, so
+    // the login can blank the link in the stored message once it is spent
+    // (`store::web::take_link`).
+    ctx.outgoing.push(Envelope {
+        prompted: true,
+        ..Envelope::new(
+            dw::message_key(&hash),
+            Recipient::Chat(ctx.msg.chat.clone()),
+            vec![Segment::text(dw::link_text(&base.login_link(&token), minutes))],
+            format!("inbound:{}", ctx.inbound_id),
+        )
+    });
     Ok(())
 }
 

@@ -167,6 +167,14 @@ pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trust_forwar
 pub const CSP: &str =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// The outbox key of the message carrying a login link, from the link's token hash.
+pub fn message_key(token_hash: &str) -> String {
+    format!("web_login:{token_hash}")
+}
+
+/// What the stored copy of a spent link's message says instead.
+pub const SPENT_TEXT: &str = "督导信息平台登录链接（已使用）";
+
 /// The chat's answer to `登录` with the link.
 pub fn link_text(link: &str, minutes: u32) -> String {
     format!(

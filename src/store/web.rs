@@ -4,6 +4,7 @@
 
 use super::Conn;
 use crate::db::{parse_ts, ts};
+use crate::domain::web as dw;
 use chrono::{DateTime, Utc};
 
 /// Stores a login link for a person.
@@ -27,9 +28,10 @@ pub async fn add_link(
 }
 
 /// Spends a link in one statement (two requests racing cannot both win): the person it was for,
-/// if it was unused, unexpired and the person is still active.
+/// if it was unused, unexpired and the person is still active. The stored copy of the message
+/// that carried it (outbox key [`dw::message_key`]) no longer shows the link afterwards.
 pub async fn take_link(conn: &mut Conn, token_hash: &str, now: DateTime<Utc>) -> crate::sql::Result<Option<i64>> {
-    crate::sql::query_scalar(
+    let person = crate::sql::query_scalar(
         "UPDATE web_login_links SET used_at = ?1
           WHERE token_hash = ?2 AND used_at IS NULL AND expires_at > ?1
             AND person_id IN (SELECT id FROM people WHERE active = 1)
@@ -37,8 +39,18 @@ pub async fn take_link(conn: &mut Conn, token_hash: &str, now: DateTime<Utc>) ->
     )
     .bind(ts(now))
     .bind(token_hash)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(&mut *conn)
+    .await?;
+    if person.is_some() {
+        let spent =
+            serde_json::to_string(&[crate::chat::Segment::text(dw::SPENT_TEXT)]).unwrap_or_else(|_| "[]".into());
+        crate::sql::query("UPDATE outbox SET segments = ? WHERE idempotency_key = ?")
+            .bind(spent)
+            .bind(dw::message_key(token_hash))
+            .execute(conn)
+            .await?;
+    }
+    Ok(person)
 }
 
 /// Opens a session.
