@@ -9,6 +9,9 @@ use crate::outbox::{Envelope, Recipient};
 use crate::store;
 use serde_json::json;
 
+/// Ended links and sessions are forgotten this long after they ended.
+const FORGET_AFTER_DAYS: i64 = 30;
+
 /// A new secret token: 256 random bits, URL-safe base64 (43 characters).
 pub fn new_token() -> String {
     use base64::Engine;
@@ -28,6 +31,7 @@ async fn login(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     let token = new_token();
     let hash = dw::token_hash(&token);
     let expires = ctx.now + chrono::Duration::minutes(i64::from(minutes));
+    store::web::forget_ended(ctx.tx, actor.person_id, ctx.now - chrono::Duration::days(FORGET_AFTER_DAYS)).await?;
     store::web::add_link(ctx.tx, &hash, actor.person_id, ctx.now, expires).await?;
     // The audit names the event, never the token.
     ctx.audit("web_login", None, "link_issued", json!({ "minutes": minutes })).await?;

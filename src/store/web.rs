@@ -27,6 +27,23 @@ pub async fn add_link(
     Ok(())
 }
 
+/// Forgets a person's links and sessions that ended before `before` (kept until then so the
+/// audit trail's "link spent / session ended" stays explainable); runs at each `登录`, so the
+/// tables hold little more than the live rows.
+pub async fn forget_ended(conn: &mut Conn, person_id: i64, before: DateTime<Utc>) -> crate::sql::Result<()> {
+    crate::sql::query("DELETE FROM web_login_links WHERE person_id = ? AND expires_at < ?")
+        .bind(person_id)
+        .bind(ts(before))
+        .execute(&mut *conn)
+        .await?;
+    crate::sql::query("DELETE FROM web_sessions WHERE person_id = ? AND expires_at < ?")
+        .bind(person_id)
+        .bind(ts(before))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Spends a link in one statement (two requests racing cannot both win): the person it was for,
 /// if it was unused, unexpired and the person is still active. The stored copy of the message
 /// that carried it (outbox key [`dw::message_key`]) no longer shows the link afterwards.
