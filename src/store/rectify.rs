@@ -708,12 +708,22 @@ pub async fn link_self_check_line(conn: &mut Conn, id: i64, line_no: i64, item_i
     Ok(())
 }
 
-/// The items of a scope whose status is one of `statuses`, oldest first (the platform's ledger
-/// list and 我的待办).
-pub async fn items_with_status(conn: &mut Conn, scope: &Scope, statuses: &[Status]) -> crate::sql::Result<Vec<Item>> {
+/// The items of a scope whose status is one of `statuses` (the platform's ledger list and
+/// 我的待办): all of them oldest first, or with `latest` only that many, newest first (finished
+/// items are the bulk of a province's ledger).
+pub async fn items_with_status(
+    conn: &mut Conn,
+    scope: &Scope,
+    statuses: &[Status],
+    latest: Option<u32>,
+) -> crate::sql::Result<Vec<Item>> {
     let (_, cond, arg) = scope_condition(scope);
     let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
-    let sql = format!("{SELECT} WHERE {cond} AND i.status IN (SELECT value FROM json_each(?)) ORDER BY i.id");
+    let order = match latest {
+        Some(n) => format!("ORDER BY i.id DESC LIMIT {n}"),
+        None => "ORDER BY i.id".to_string(),
+    };
+    let sql = format!("{SELECT} WHERE {cond} AND i.status IN (SELECT value FROM json_each(?)) {order}");
     let mut q = crate::sql::query(&sql);
     if let Some(a) = arg {
         q = q.bind(a);

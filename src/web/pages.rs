@@ -137,7 +137,7 @@ async fn home_page(web: &Web, me: &Me) -> anyhow::Result<Response> {
             } else {
                 &[Status::Submitted, Status::Verifying]
             };
-            let items = rs::items_with_status(&mut conn, &scope, waiting).await?;
+            let items = rs::items_with_status(&mut conn, &scope, waiting, None).await?;
             let mine: Vec<&rs::Item> = items.iter().filter(|it| awaits(me, it)).collect();
             let (v, f): (Vec<&rs::Item>, Vec<&rs::Item>) =
                 mine.into_iter().partition(|it| matches!(it.status, Status::Submitted | Status::Verifying));
@@ -312,12 +312,27 @@ async fn ledger_page(web: &Web, me: &Me, query: LedgerQuery) -> anyhow::Result<R
         closed => s.closed_on_time + s.closed_late, cancelled => s.cancelled,
         rate => s.rate.map(|r| format!("{r:.1}%")).unwrap_or_else(|| "—".into()),
     };
-    let mut items = rs::items_with_status(&mut conn, &scope, &filter_statuses(filter)).await?;
-    if filter == "overdue" {
-        items.retain(|it| overdue_days(it.status, it.deadline, today) > 0);
-    }
-    items.sort_by_key(|i| (std::cmp::Reverse(overdue_days(i.status, i.deadline, today)), i.deadline, i.id));
-    let more = items.len().saturating_sub(LEDGER_ROWS);
+    // Open items (the working set, bounded) are all read and the most overdue listed first;
+    // finished ones only the latest page, counted from the ledger's own figures.
+    let statuses = filter_statuses(filter);
+    let (items, matching) = if statuses.iter().all(|s| s.is_open()) {
+        let mut items = rs::items_with_status(&mut conn, &scope, &statuses, None).await?;
+        if filter == "overdue" {
+            items.retain(|it| overdue_days(it.status, it.deadline, today) > 0);
+        }
+        items.sort_by_key(|i| (std::cmp::Reverse(overdue_days(i.status, i.deadline, today)), i.deadline, i.id));
+        let n = items.len();
+        (items, n)
+    } else {
+        let items = rs::items_with_status(&mut conn, &scope, &statuses, Some(LEDGER_ROWS as u32)).await?;
+        let n = match filter {
+            "closed" => s.closed_on_time + s.closed_late,
+            "cancelled" => s.cancelled,
+            _ => s.total,
+        };
+        (items, n)
+    };
+    let more = matching.saturating_sub(LEDGER_ROWS.min(items.len()));
     let lines: Vec<ItemLine> = items.iter().take(LEDGER_ROWS).map(|it| item_line(it, today)).collect();
     let ctx = context! {
         title => "整改台账", q, filters, refusal => "", scope_title => title, summary,
