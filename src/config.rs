@@ -983,6 +983,19 @@ mod tests {
     }
 
     #[test]
+    fn web_settings_are_checked_and_reachable_from_the_environment() {
+        let s = Settings::from_toml_over_default("[web]\nbase_url = \"https://d.example.org/dudao\"").unwrap();
+        assert_eq!(s.web.base_url, "https://d.example.org/dudao");
+        assert_eq!((s.web.link_minutes, s.web.session_idle_minutes, s.web.session_hours), (10, 120, 12));
+        let e = Settings::from_toml_over_default("[web]\nbase_url = \"d.example.org\"").unwrap_err();
+        assert_eq!(e.key, "web.base_url");
+        let e = Settings::from_toml_over_default("[web]\nlink_minutes = 0").unwrap_err();
+        assert_eq!(e.key, "web.link_minutes");
+        // DUDAO_WEB__BASE_URL is read as the setting (the section is known).
+        assert!(is_settings_env_key("WEB__BASE_URL"));
+    }
+
+    #[test]
     fn bad_values_name_their_key() {
         let e = Settings::from_toml_over_default("[service]\ntimezone = \"Mars/Olympus\"").unwrap_err();
         assert_eq!(e.key, "service.timezone");
