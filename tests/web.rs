@@ -376,41 +376,62 @@ fn chromium(profile: &std::path::Path, args: &[String]) -> String {
     out
 }
 
-/// A real browser opens the login link from the chat: it follows the redirect with the session
-/// cookie and renders 我的待办 (the DOM checked), and a phone-sized screenshot of the page is
-/// kept as a test artefact in `target/web-screenshots/`.
+/// A real browser opens login links from the chat: it follows the redirect with the session
+/// cookie and renders the pages (their DOM checked: hostile report text stays text, no script
+/// runs), and phone-sized screenshots of the main pages are kept as test artefacts in
+/// `target/web-screenshots/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_browser_logs_in_from_the_chat_link() {
-    let clock = ManualClock::new(local(12, 1, 9, 0));
+    let clock = ManualClock::new(local(11, 27, 9, 0));
     let base = "http://platform.example.test";
     let mut h = Harness::start_with(&config_at(base, 30), Some(clock.clone())).await;
     let addr = h.running.as_ref().expect("running").http_addr;
-    h.bind("lu", "S001").await;
-    let out = h.say("lu: 登录").await;
-    let link = format!("http://{addr}{}", link_path_at(&out, base).expect("a login link"));
-    let profile = tempfile::tempdir().unwrap();
-    let dir = profile.path().to_path_buf();
-    let dom = tokio::task::spawn_blocking(move || chromium(&dir, &["--dump-dom".to_string(), link])).await.unwrap();
-    assert!(dom.contains("我的待办") && dom.contains("卢浩（督导室）"), "{dom}");
-    assert!(dom.contains("退出登录") && dom.contains("name=\"csrf\""), "{dom}");
+    for (acct, code) in [("lu", "S001"), ("zhang", "D005"), ("hao", "D008")] {
+        h.bind(acct, code).await;
+    }
+    tick_at(&h, &clock, local(11, 27, 16, 0)).await;
+    h.settle().await;
+    clock.set(local(11, 27, 17, 0));
+    let out = h.say("zhang: 周报 本周督导学校：红旗中学<script>document.title='x'</script> 发现问题：无").await;
+    assert!(out.contains("周报"), "{out}");
+    let out = h.say("hao: 记问题 实验小学 安全 楼道灭火器过期").await;
+    assert!(out.contains("已登记问题 W1"), "{out}");
 
-    // The screenshot, through a second link (each opens its own session).
-    let out = h.say("lu: 登录").await;
-    let link = format!("http://{addr}{}", link_path_at(&out, base).expect("a login link"));
     let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    let png = shots.join("home.png");
-    let _ = std::fs::remove_file(&png);
-    let profile = tempfile::tempdir().unwrap();
-    let (dir, target) = (profile.path().to_path_buf(), png.clone());
-    tokio::task::spawn_blocking(move || {
-        chromium(&dir, &[format!("--screenshot={}", target.display()), "--window-size=390,844".to_string(), link])
-    })
-    .await
-    .unwrap();
-    let bytes = std::fs::read(&png).expect("chromium wrote the screenshot");
-    assert!(bytes.starts_with(b"\x89PNG"), "not a PNG");
+    // (page, what its DOM must show) — each through a fresh link, since each opens a session.
+    let pages = [("/", "我的待办"), ("/weekly", "张兰英"), ("/ledger", "灭火器过期"), ("/ledger/1", "楼道灭火器过期")];
+    for (page, expect) in pages {
+        let out = h.say("lu: 登录").await;
+        let link = format!("http://{addr}{}?next={page}", link_path_at(&out, base).expect("a login link"));
+        let profile = tempfile::tempdir().unwrap();
+        let dir = profile.path().to_path_buf();
+        let dom = tokio::task::spawn_blocking(move || chromium(&dir, &["--dump-dom".to_string(), link])).await.unwrap();
+        assert!(dom.contains(expect) && dom.contains("卢浩（督导室）") && dom.contains("退出登录"), "{page}: {dom}");
+        assert!(!dom.contains("<script"), "{page}: {dom}");
+        if page == "/weekly" {
+            assert!(dom.contains("&lt;script&gt;document.title"), "the report's markup is shown as text: {dom}");
+        }
+
+        let out = h.say("lu: 登录").await;
+        let link = format!("http://{addr}{}?next={page}", link_path_at(&out, base).expect("a login link"));
+        let name = match page {
+            "/" => "home".to_string(),
+            p => p.trim_start_matches('/').replace('/', "-"),
+        };
+        let png = shots.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&png);
+        let profile = tempfile::tempdir().unwrap();
+        let (dir, target) = (profile.path().to_path_buf(), png.clone());
+        tokio::task::spawn_blocking(move || {
+            chromium(&dir, &[format!("--screenshot={}", target.display()), "--window-size=390,844".to_string(), link])
+        })
+        .await
+        .unwrap();
+        let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("chromium wrote no screenshot of {page}: {e}"));
+        assert!(bytes.starts_with(b"\x89PNG"), "{page}: not a PNG");
+    }
     let sessions = scalar_i64(&h, "SELECT COUNT(*) FROM web_sessions WHERE revoked_at IS NULL").await;
-    assert_eq!(sessions, 2, "each link opened one session");
+    assert_eq!(sessions, 8, "each link opened one session");
     h.stop().await;
 }

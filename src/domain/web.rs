@@ -118,6 +118,19 @@ pub fn session_alive(last_seen: DateTime<Utc>, expires_at: DateTime<Utc>, idle: 
 /// Last-seen times are written at most this often (a page view is otherwise a read).
 pub const TOUCH_EVERY: Duration = Duration::seconds(60);
 
+/// Where a login link may lead after the session opens (`?next=`): only the platform's own
+/// pages, never another site (no open redirect). `None` for anything else.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let (path, query) = next.split_once('?').unwrap_or((next, ""));
+    let page_ok = match path.strip_prefix('/')?.split_once('/') {
+        None => matches!(path, "/" | "/weekly" | "/ledger"),
+        Some(("ledger", id)) => !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
+        Some(_) => false,
+    };
+    let query_ok = query.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'&' | b'_' | b'-' | b'%'));
+    (page_ok && query_ok).then_some(next)
+}
+
 /// Fixed one-minute windows per client address.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
@@ -264,6 +277,26 @@ mod tests {
         assert!(!r.allow(a, 2, t0 + Duration::seconds(30)));
         assert!(r.allow(b, 2, t0 + Duration::seconds(30)));
         assert!(r.allow(a, 2, t0 + Duration::seconds(61)));
+    }
+
+    #[test]
+    fn next_stays_on_the_platform() {
+        for ok in ["/", "/weekly", "/ledger", "/ledger/12", "/ledger?status=overdue&q=%E5%9F%8E"] {
+            assert_eq!(safe_next(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "//evil.example",
+            "https://evil.example",
+            "/ledger/12/x",
+            "/ledger/",
+            "/logout",
+            "weekly",
+            "/\\evil",
+            "/ledger?x=<",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad}");
+        }
     }
 
     #[test]

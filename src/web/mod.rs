@@ -1,9 +1,9 @@
 //! The supervision platform (督导信息平台): server-rendered pages on the HTTP listener, over
 //! the same store and the same rules as the chat.
 //!
-//! - Login: `GET /login/<token>` spends a one-time link that `登录` sent in a private chat
-//!   (`app::web`), opens a session (only its hash stored) and redirects home. Rate-limited per
-//!   client address.
+//! - Login: `GET /login/<token>[?next=/weekly]` spends a one-time link that `登录` sent in a
+//!   private chat (`app::web`), opens a session (only its hash stored) and redirects home, or to
+//!   one of the platform's own pages (`domain::web::safe_next`). Rate-limited per client address.
 //! - Pages (`pages`): 我的待办 (`/`), 周报 (`/weekly`), 整改台账 (`/ledger`, `/ledger/<id>`).
 //!   Every query is scoped server-side by the person's `Actor`, with the chat's checks
 //!   (`app::rectify::ledger_scope`, `Actor::check_view_school`, `Actor::check_zone`); an item
@@ -18,7 +18,7 @@ mod pages;
 use crate::app::App;
 use crate::domain::actor::Actor;
 use crate::domain::web::{self as dw, BaseUrl, RateLimiter};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -211,6 +211,7 @@ fn see_other(location: &str, cookie: Option<String>) -> Response {
 async fn login(
     State(web): State<Arc<Web>>,
     Path(token): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
     ext: axum::http::Extensions,
 ) -> Response {
@@ -263,7 +264,8 @@ async fn login(
     match opened.await {
         Ok(Some(person)) => {
             tracing::info!(person, "web session opened");
-            see_other(&web.base.page("/"), Some(web.base.session_cookie(&session, lifetime)))
+            let next = query.get("next").and_then(|n| dw::safe_next(n)).unwrap_or("/");
+            see_other(&web.base.page(next), Some(web.base.session_cookie(&session, lifetime)))
         }
         Ok(None) => gone(),
         Err(e) => {
