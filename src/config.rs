@@ -55,6 +55,44 @@ pub struct Settings {
     pub backup: BackupSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub web: WebSettings,
+}
+
+/// The supervision platform (督导信息平台): pages on the HTTP listener, opened with a one-time
+/// link that `登录` sends in a private chat.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSettings {
+    /// The address people open the platform at (usually a reverse proxy in front of
+    /// `http.bind`), e.g. `https://dudao.example.org` or `https://edu.example.org/dudao`. Login
+    /// links start with it; cookies are `Secure` when it is https. Empty: `登录` says the
+    /// platform is not set up.
+    pub base_url: String,
+    /// How long a login link may be used (once).
+    pub link_minutes: u32,
+    /// A session ends after this long without a request…
+    pub session_idle_minutes: u32,
+    /// …and this long after the login, whatever happens.
+    pub session_hours: u32,
+    /// Login links one client address may open per minute.
+    pub login_attempts_per_minute: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind a reverse
+    /// proxy that sets it); otherwise the peer address is used.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            base_url: String::new(),
+            link_minutes: 10,
+            session_idle_minutes: 120,
+            session_hours: 12,
+            login_attempts_per_minute: 10,
+            trust_forwarded_for: false,
+        }
+    }
 }
 
 /// Charts (统计图) sent with `统计`.
@@ -650,6 +688,7 @@ const SECTIONS: &[&str] = &[
     "alerts",
     "backup",
     "log",
+    "web",
 ];
 
 /// Whether `key` (a `DUDAO_` variable without its prefix) addresses a settings section.
@@ -744,6 +783,23 @@ impl Settings {
         }
         if self.http.bind.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::new("http.bind", format!("not a socket address: \"{}\"", self.http.bind)));
+        }
+        let web = self.web.base_url.trim();
+        if !(web.is_empty() || web.starts_with("http://") || web.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "web.base_url",
+                format!("expected an http:// or https:// address, e.g. \"https://dudao.example.org\": \"{web}\""),
+            ));
+        }
+        for (key, v) in [
+            ("web.link_minutes", self.web.link_minutes),
+            ("web.session_idle_minutes", self.web.session_idle_minutes),
+            ("web.session_hours", self.web.session_hours),
+            ("web.login_attempts_per_minute", self.web.login_attempts_per_minute),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::new(key, "must be at least 1"));
+            }
         }
         let public = self.http.public_url.trim();
         if !(public.is_empty() || public.starts_with("http://") || public.starts_with("https://")) {
@@ -933,6 +989,19 @@ mod tests {
         assert!(e.to_string().contains("either"), "{e}");
         let e = Settings::from_toml_over_default("[visits]\nreport_cron = \"0 0 8 1 * * 2027\"").unwrap_err();
         assert_eq!(e.key, "visits.report_cron");
+    }
+
+    #[test]
+    fn web_settings_are_checked_and_reachable_from_the_environment() {
+        let s = Settings::from_toml_over_default("[web]\nbase_url = \"https://d.example.org/dudao\"").unwrap();
+        assert_eq!(s.web.base_url, "https://d.example.org/dudao");
+        assert_eq!((s.web.link_minutes, s.web.session_idle_minutes, s.web.session_hours), (10, 120, 12));
+        let e = Settings::from_toml_over_default("[web]\nbase_url = \"d.example.org\"").unwrap_err();
+        assert_eq!(e.key, "web.base_url");
+        let e = Settings::from_toml_over_default("[web]\nlink_minutes = 0").unwrap_err();
+        assert_eq!(e.key, "web.link_minutes");
+        // DUDAO_WEB__BASE_URL is read as the setting (the section is known).
+        assert!(is_settings_env_key("WEB__BASE_URL"));
     }
 
     #[test]

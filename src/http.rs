@@ -1,6 +1,7 @@
 //! The one HTTP listener: liveness (`/healthz`), readiness (`/readyz`), Prometheus metrics
 //! (`/metrics`), one-time file downloads (`/files/<token>`), plus whatever routes channels
-//! mount (webhooks, the OneBot WebSocket endpoint).
+//! mount (webhooks, the OneBot WebSocket endpoint), and the supervision platform's pages
+//! (`crate::web`).
 
 use crate::app::App;
 use axum::extract::{Path, State};
@@ -92,7 +93,8 @@ pub fn router(app: Arc<App>, extra: Vec<Router>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/files/{token}", get(download))
-        .with_state(app);
+        .with_state(app.clone())
+        .merge(crate::web::router(app));
     for e in extra {
         r = r.merge(e);
     }
@@ -122,6 +124,8 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
+    // The peer address reaches handlers (the platform's login rate limit counts by it).
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;
     Ok(())
 }

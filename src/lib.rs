@@ -23,5 +23,6 @@ pub mod secret;
 pub mod service;
 pub mod sql;
 pub mod store;
+pub mod web;
 
 pub use chat::Channel;

@@ -20,6 +20,7 @@ pub mod registry;
 pub mod roster_load;
 pub mod snapshot;
 pub mod task;
+pub mod web;
 pub mod weekly;
 
 use crate::chat::{Attachment, ChatKind, InboundMessage, InboundSink, Segment};

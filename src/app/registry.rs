@@ -113,6 +113,7 @@ fn builtin_workflows() -> Vec<Box<dyn Workflow>> {
         Box::new(super::rectify::Rectify),
         Box::new(super::handlers::notice::Notices),
         Box::new(super::calendar::CalendarWorkflow),
+        Box::new(super::web::Web),
         Box::new(Housekeeping),
     ]
 }

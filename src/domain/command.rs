@@ -65,6 +65,8 @@ pub enum CommandId {
     NoticeStatus,
     NoticeAck,
     WeeklyStart,
+    WebLogin,
+    WebLogout,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +225,29 @@ pub static CATALOG: &[CommandSpec] = &[
         place: Place::Anywhere,
         usage: "取消请假",
         summary: "取消尚未结束的请假",
+    },
+    // The supervision platform (督导信息平台): a one-time login link, only in a private chat.
+    CommandSpec {
+        id: CommandId::WebLogin,
+        intent: "web_login",
+        topic: Topic::Account,
+        names: &["登录", "登陆"],
+        english: &["web", "login"],
+        roles: ALL_BOUND,
+        place: Place::PrivateOnly,
+        usage: "登录",
+        summary: "获取督导信息平台的一次性登录链接（10分钟内有效）",
+    },
+    CommandSpec {
+        id: CommandId::WebLogout,
+        intent: "web_logout",
+        topic: Topic::Account,
+        names: &["退出登录", "退出登陆"],
+        english: &["logout"],
+        roles: ALL_BOUND,
+        place: Place::Anywhere,
+        usage: "退出登录",
+        summary: "结束您在督导信息平台的所有登录会话",
     },
     CommandSpec {
         id: CommandId::RegisterGroup,

@@ -22,4 +22,5 @@ pub mod stats;
 pub mod task;
 pub mod text;
 pub mod visit_parse;
+pub mod web;
 pub mod weekly;

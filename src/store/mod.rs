@@ -25,6 +25,7 @@ pub mod roster;
 pub mod schedules;
 pub mod stats;
 pub mod tasks;
+pub mod web;
 pub mod weekly;
 
 pub use crate::db::Conn;

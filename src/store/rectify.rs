@@ -769,3 +769,27 @@ pub async fn link_self_check_line(conn: &mut Conn, id: i64, line_no: i64, item_i
         .await?;
     Ok(())
 }
+
+/// The items of a scope whose status is one of `statuses` (the platform's ledger list and
+/// 我的待办): all of them oldest first, or with `latest` only that many, newest first (finished
+/// items are the bulk of a province's ledger).
+pub async fn items_with_status(
+    conn: &mut Conn,
+    scope: &Scope,
+    statuses: &[Status],
+    latest: Option<u32>,
+) -> crate::sql::Result<Vec<Item>> {
+    let (_, cond, arg) = scope_condition(scope);
+    let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    let order = match latest {
+        Some(n) => format!("ORDER BY i.id DESC LIMIT {n}"),
+        None => "ORDER BY i.id".to_string(),
+    };
+    let sql = format!("{SELECT} WHERE {cond} AND i.status IN (SELECT value FROM json_each(?)) {order}");
+    let mut q = crate::sql::query(&sql);
+    if let Some(a) = arg {
+        q = q.bind(a);
+    }
+    let q = q.bind(serde_json::to_string(&wanted).unwrap_or_else(|_| "[]".into()));
+    Ok(q.fetch_all(conn).await?.iter().filter_map(item).collect())
+}

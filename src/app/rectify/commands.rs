@@ -402,7 +402,7 @@ pub(super) async fn show(ctx: &mut Ctx<'_>, actor: &Actor, it: &Item) -> anyhow:
     Ok(())
 }
 
-pub(super) fn event_label(action: &str) -> &'static str {
+pub(crate) fn event_label(action: &str) -> &'static str {
     match action {
         "created" => "登记",
         "notified" => "通知学校",

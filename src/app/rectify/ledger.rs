@@ -90,52 +90,66 @@ pub(super) fn stats_text(title: &str, s: &LedgerStats) -> String {
     )
 }
 
-pub(super) async fn ledger(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<()> {
-    let arg = args.trim();
-    let (title, scope) = match (actor.role, arg) {
+/// What a ledger request covers, by the chat's scope rules (the chat's `整改台账 [学校/责任区]`
+/// and the platform's 整改台账 page both ask here): its title and scope, or the polite refusal.
+/// A school contact sees the schools they serve; an inspector their own schools, or their zone
+/// or one school of it by name; supervisors the county or any zone or school.
+pub async fn ledger_scope(
+    conn: &mut Conn,
+    actor: &Actor,
+    arg: &str,
+) -> anyhow::Result<Result<(String, rs::Scope), String>> {
+    let arg = arg.trim();
+    Ok(Ok(match (actor.role, arg) {
         (Role::SchoolContact, _) => {
             // Every school the contact serves.
             let mut names = Vec::new();
             for sid in &actor.contact_schools {
-                names.extend(store::people::school_by_id(ctx.tx, *sid).await?.map(|s| s.name));
+                names.extend(store::people::school_by_id(conn, *sid).await?.map(|s| s.name));
             }
             (names.join("、"), rs::Scope::Schools(actor.contact_schools.clone()))
         }
         (_, "" | "全县") if actor.role != Role::Inspector || arg == "全县" => {
             if actor.role == Role::Inspector {
                 let zone = match actor.zone_id {
-                    Some(id) => crate::store::people::zone_name(ctx.tx, id).await?,
+                    Some(id) => crate::store::people::zone_name(conn, id).await?,
                     None => None,
                 };
                 let zone = match zone {
                     Some(z) => z,
-                    None => crate::app::examples::load(ctx.tx).await?.zone_name,
+                    None => crate::app::examples::load(conn).await?.zone_name,
                 };
-                ctx.reply(format!("督学可查看本人负责学校或本责任区的台账，如“整改台账 {zone}”。"));
-                return Ok(());
+                return Ok(Err(format!("督学可查看本人负责学校或本责任区的台账，如“整改台账 {zone}”。")));
             }
             ("全县".to_string(), rs::Scope::County)
         }
         (Role::Inspector, "") => ("我负责的学校".to_string(), rs::Scope::Schools(actor.schools.clone())),
         _ => {
-            if let Some(z) = store::people::find_zone(ctx.tx, arg).await? {
+            if let Some(z) = store::people::find_zone(conn, arg).await? {
                 if actor.check_zone(z.id).is_err() {
-                    ctx.reply("您只能查看本责任区的台账。");
-                    return Ok(());
+                    return Ok(Err("您只能查看本责任区的台账。".to_string()));
                 }
                 (z.name, rs::Scope::Zone(z.id))
             } else {
-                let schools = store::people::find_schools(ctx.tx, arg).await?;
+                let schools = store::people::find_schools(conn, arg).await?;
                 let [s] = schools.as_slice() else {
-                    ctx.reply(format!("没有找到唯一的学校或责任区“{arg}”。"));
-                    return Ok(());
+                    return Ok(Err(format!("没有找到唯一的学校或责任区“{arg}”。")));
                 };
                 if actor.check_view_school(s.id, s.zone_id).is_err() {
-                    ctx.reply(format!("您不能查看{}的台账。", s.name));
-                    return Ok(());
+                    return Ok(Err(format!("您不能查看{}的台账。", s.name)));
                 }
                 (s.name.clone(), rs::Scope::Schools(vec![s.id]))
             }
+        }
+    }))
+}
+
+pub(super) async fn ledger(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<()> {
+    let (title, scope) = match ledger_scope(ctx.tx, actor, args).await? {
+        Ok(found) => found,
+        Err(refusal) => {
+            ctx.reply(refusal);
+            return Ok(());
         }
     };
     let today = ctx.today();

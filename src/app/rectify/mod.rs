@@ -12,6 +12,7 @@ mod self_check;
 mod sweep;
 
 pub use crate::domain::rectify::Grouping;
+pub(crate) use commands::event_label;
 use commands::*;
 use items::*;
 pub use ledger::*;
@@ -99,7 +100,7 @@ pub async fn command(ctx: &mut Ctx<'_>, id: CommandId, args: &str) -> anyhow::Re
 }
 
 /// The actor's relation to an item's school.
-fn party_for(actor: &Actor, school_id: i64) -> Result<Party, Denied> {
+pub(crate) fn party_for(actor: &Actor, school_id: i64) -> Result<Party, Denied> {
     actor.check_act_for_school(school_id)?;
     Ok(match actor.role {
         Role::Admin | Role::Supervisor => Party::Supervisor,

@@ -1,0 +1,437 @@
+//! The supervision platform (督导信息平台) over a real listener on loopback and a real SQLite
+//! file: login links from the chat (single use, expiry, never in groups), the session cookie,
+//! scope (an inspector guessing another zone's item id gets 404), escaping of hostile chat
+//! text, CSRF refusal, the login rate limit and the security headers.
+
+mod common;
+use common::{shanghai as local, tick_at, Harness};
+
+use dudao::clock::ManualClock;
+use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+
+const GROUPS: &str = r#"
+[weekly]
+exempt_invited = false
+
+[[groups]]
+channel = "console"
+id = "office"
+purpose = "supervisors"
+
+[[groups]]
+channel = "console"
+id = "zone5"
+purpose = "zone_inspectors"
+zone = "Z05"
+"#;
+
+/// The groups above, and the platform at an https address behind a proxy, with `limit` login
+/// links per client address and minute.
+fn config(limit: u32) -> String {
+    config_at("https://dudao.example.test/", limit)
+}
+
+fn config_at(base_url: &str, limit: u32) -> String {
+    format!("{GROUPS}\n[web]\nbase_url = \"{base_url}\"\nlogin_attempts_per_minute = {limit}\n")
+}
+
+/// The listener as a browser reaches it: no automatic redirects, cookies handled by hand so
+/// their attributes can be checked.
+struct Site {
+    root: String,
+    client: reqwest::Client,
+}
+
+impl Site {
+    fn of(h: &Harness) -> Site {
+        let addr = h.running.as_ref().expect("running").http_addr;
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Site { root: format!("http://{addr}"), client }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> (StatusCode, HeaderMap, String) {
+        let mut req = self.client.get(format!("{}{path}", self.root));
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        let res = req.send().await.unwrap();
+        let (status, headers) = (res.status(), res.headers().clone());
+        (status, headers, res.text().await.unwrap())
+    }
+
+    async fn post_form(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+        let res =
+            self.client.post(format!("{}{path}", self.root)).header(COOKIE, cookie).form(form).send().await.unwrap();
+        let (status, headers) = (res.status(), res.headers().clone());
+        (status, headers, res.text().await.unwrap())
+    }
+
+    /// Opens a login link (its path on this listener) and returns the `name=value` of the
+    /// session cookie it set, with the full `Set-Cookie` header.
+    async fn open(&self, link_path: &str) -> (String, String) {
+        let (status, headers, body) = self.get(link_path, None).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+        assert_eq!(headers.get(LOCATION).unwrap(), "/");
+        let set = headers.get(SET_COOKIE).expect("a session cookie").to_str().unwrap().to_string();
+        (set.split(';').next().unwrap().to_string(), set)
+    }
+}
+
+/// The path of the login link in the bot's answer (`/login/<token>`), if there is one.
+fn link_path(out: &str) -> Option<String> {
+    link_path_at(out, "https://dudao.example.test")
+}
+
+fn link_path_at(out: &str, base: &str) -> Option<String> {
+    let start = out.find(&format!("{base}/login/"))? + base.len();
+    let tail = &out[start..];
+    let end = tail["/login/".len()..]
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .map_or(tail.len(), |i| i + "/login/".len());
+    Some(tail[..end].to_string())
+}
+
+async fn login(h: &mut Harness, site: &Site, account: &str) -> String {
+    let out = h.say(&format!("{account}: 登录")).await;
+    let path = link_path(&out).unwrap_or_else(|| panic!("no login link for {account}: {out}"));
+    site.open(&path).await.0
+}
+
+/// The CSRF token in a page's logout form.
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a logout form") + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().unwrap().to_string()
+}
+
+async fn scalar_i64(h: &Harness, sql: &str) -> i64 {
+    dudao::sql::query_scalar(sql).fetch_one(h.db()).await.unwrap()
+}
+
+#[tokio::test]
+async fn login_links_work_once_expire_and_never_go_to_groups() {
+    let clock = ManualClock::new(local(12, 1, 9, 0));
+    let mut h = Harness::start_with(&config(30), Some(clock.clone())).await;
+    let site = Site::of(&h);
+    h.bind("lu", "S001").await;
+
+    // In a group: a polite refusal pointing to a private chat, and no link.
+    let out = h.say("lu@office: 登录").await;
+    assert!(out.contains("请私聊"), "{out}");
+    assert!(link_path(&out).is_none() && !out.contains("/login/"), "{out}");
+    // An unknown account learns how to bind, nothing else.
+    let out = h.say("stranger: web").await;
+    assert!(!out.contains("/login/") && out.contains("绑定"), "{out}");
+
+    // Privately: a link; opening it sets the session cookie and goes home.
+    let out = h.say("lu: 登录").await;
+    assert!(out.contains("10分钟内有效"), "{out}");
+    let path = link_path(&out).expect("a link");
+    let token = path.trim_start_matches("/login/").to_string();
+    assert_eq!(scalar_i64(&h, &format!("SELECT COUNT(*) FROM web_login_links WHERE token_hash = '{token}'")).await, 0);
+    let stored = scalar_i64(&h, &format!("SELECT COUNT(*) FROM outbox WHERE segments LIKE '%{token}%'")).await;
+    assert_eq!(stored, 1, "the message with the link, as sent");
+    let (cookie, set) = site.open(&path).await;
+    for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=43200"] {
+        assert!(set.split(';').any(|a| a.trim() == attr), "{attr} missing in {set}");
+    }
+    let session = cookie.split_once('=').unwrap().1.to_string();
+    assert_eq!(
+        scalar_i64(&h, &format!("SELECT COUNT(*) FROM web_sessions WHERE token_hash = '{session}'")).await,
+        0,
+        "only the session token's hash is stored"
+    );
+    let (status, _, body) = site.get("/", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("我的待办") && body.contains("卢浩"), "{body}");
+    // Once spent, the stored copy of the chat message no longer carries the link.
+    let stored = scalar_i64(&h, &format!("SELECT COUNT(*) FROM outbox WHERE segments LIKE '%{token}%'")).await;
+    assert_eq!(stored, 0, "the spent link is blanked in the outbox");
+
+    // The same link again: spent.
+    let (status, _, body) = site.get(&path, None).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert!(body.contains("重新发送"), "{body}");
+
+    // A link unused for more than ten minutes: expired.
+    let out = h.say("lu: 登录").await;
+    let late = link_path(&out).unwrap();
+    clock.set(local(12, 1, 9, 11));
+    let (status, _, _) = site.get(&late, None).await;
+    assert_eq!(status, StatusCode::GONE);
+
+    // Two hours without a request: the session ends (idle expiry).
+    let (status, _, _) = site.get("/", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    clock.set(local(12, 1, 11, 12));
+    let (status, _, body) = site.get("/", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("登录"), "{body}");
+
+    // 退出登录 in chat ends every session of the person.
+    let a = login(&mut h, &site, "lu").await;
+    let b = login(&mut h, &site, "lu").await;
+    let out = h.say("lu: 退出登录").await;
+    assert!(out.contains("结束2个"), "{out}");
+    for c in [&a, &b] {
+        assert_eq!(site.get("/", Some(c)).await.0, StatusCode::UNAUTHORIZED);
+    }
+
+    // A deactivated person loses their sessions and unspent links.
+    let c = login(&mut h, &site, "lu").await;
+    let out = h.say("lu: 登录").await;
+    let unspent = link_path(&out).unwrap();
+    dudao::sql::query("UPDATE people SET active = 0 WHERE code = 'S001'").execute(h.db()).await.unwrap();
+    assert_eq!(site.get("/", Some(&c)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(site.get(&unspent, None).await.0, StatusCode::GONE);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn pages_are_scoped_and_hostile_text_is_escaped() {
+    let clock = ManualClock::new(local(11, 27, 9, 0));
+    let mut h = Harness::start_with(&config(30), Some(clock.clone())).await;
+    let site = Site::of(&h);
+    for (acct, code) in [("lu", "S001"), ("hao", "D008"), ("zhang", "D005"), ("wu", "D022")] {
+        h.bind(acct, code).await;
+    }
+
+    // A weekly round for zone Z05; one inspector's report carries markup.
+    tick_at(&h, &clock, local(11, 27, 16, 0)).await;
+    h.settle().await;
+    clock.set(local(11, 27, 17, 0));
+    let out = h
+        .say("zhang: 周报 本周督导学校：红旗中学<script>alert('周报')</script> 督导方式：推门听课1节 发现问题：无")
+        .await;
+    assert!(out.contains("周报"), "{out}");
+
+    // A problem at 实验小学 recorded by its inspector, with markup in the description.
+    let out = h.say("hao: 记问题 实验小学 安全 楼道<img src=x onerror=alert(1)>灭火器过期").await;
+    assert!(out.contains("已登记问题 W1"), "{out}");
+    // An inspector of another zone than 实验小学's.
+    let zone: i64 =
+        scalar_i64(&h, "SELECT s.zone_id FROM rectify_items i JOIN schools s ON s.id = i.school_id WHERE i.id = 1")
+            .await;
+    let other: String = dudao::sql::query_scalar(
+        "SELECT code FROM people WHERE role = 'inspector' AND active = 1 AND zone_id <> ?
+            AND zone_id <> (SELECT id FROM zones WHERE code = 'Z05') ORDER BY code LIMIT 1",
+    )
+    .bind(zone)
+    .fetch_one(h.db())
+    .await
+    .unwrap();
+    h.bind("far", &other).await;
+    let zone_name: String =
+        dudao::sql::query_scalar("SELECT name FROM zones WHERE id = ?").bind(zone).fetch_one(h.db()).await.unwrap();
+
+    let lu = login(&mut h, &site, "lu").await;
+    let hao = login(&mut h, &site, "hao").await;
+    let far = login(&mut h, &site, "far").await;
+    let wu = login(&mut h, &site, "wu").await;
+
+    // 周报: the supervisor sees the round with the report verbatim, escaped.
+    let (status, _, body) = site.get("/weekly", Some(&lu)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("张兰英") && body.contains("按时提交"), "{body}");
+    assert!(body.contains("&lt;script&gt;alert(") && !body.contains("<script>alert"), "{body}");
+    assert!(body.contains("未提交"), "武芳 has not reported: {body}");
+    // A zone Z05 colleague sees it too; an inspector of another zone does not.
+    let (_, _, body) = site.get("/weekly", Some(&wu)).await;
+    assert!(body.contains("张兰英"), "{body}");
+    let (_, _, body) = site.get("/weekly", Some(&far)).await;
+    assert!(!body.contains("张兰英") && !body.contains("alert("), "{body}");
+
+    // The item: its inspector and the office see it, escaped; the other zone's inspector gets
+    // 404 by id, exactly as for an id that does not exist, and no trace in the ledger.
+    for c in [&lu, &hao] {
+        let (status, _, body) = site.get("/ledger/1", Some(c)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("&lt;img src=x onerror=alert(1)&gt;") && !body.contains("<img"), "{body}");
+    }
+    let (status, _, body) = site.get("/ledger/1", Some(&far)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!body.contains("灭火器"), "{body}");
+    let (missing, _, _) = site.get("/ledger/999", Some(&far)).await;
+    assert_eq!(missing, StatusCode::NOT_FOUND);
+    let (_, _, body) = site.get("/ledger?status=all", Some(&far)).await;
+    assert!(!body.contains("灭火器") && !body.contains("/ledger/1\""), "{body}");
+    let (_, _, body) = site.get(&format!("/ledger?q={zone_name}"), Some(&far)).await;
+    assert!(body.contains("您只能查看本责任区的台账") && !body.contains("灭火器"), "{body}");
+    // The ledger lists it for its inspector and the office, with the chat's filters.
+    let (_, _, body) = site.get("/ledger", Some(&hao)).await;
+    assert!(body.contains("/ledger/1\"") && body.contains("我负责的学校"), "{body}");
+    let (_, _, body) = site.get("/ledger?status=closed", Some(&lu)).await;
+    assert!(!body.contains("/ledger/1\"") && body.contains("全县"), "{body}");
+    let (_, _, body) = site.get("/ledger?status=open", Some(&lu)).await;
+    assert!(body.contains("/ledger/1\""), "{body}");
+
+    // 我的待办: each person's own weekly report state; the school's item waits for the school,
+    // then, once submitted, for its inspector's verification (not for another zone's).
+    let (_, _, body) = site.get("/", Some(&login(&mut h, &site, "zhang").await)).await;
+    assert!(body.contains("2026年第48周：已提交"), "{body}");
+    let (_, _, body) = site.get("/", Some(&wu)).await;
+    assert!(body.contains("2026年第48周：尚未提交"), "{body}");
+    h.bind("peng", "C0001").await;
+    let peng = login(&mut h, &site, "peng").await;
+    let (_, _, body) = site.get("/", Some(&peng)).await;
+    assert!(body.contains("待本校整改") && body.contains("/ledger/1\""), "{body}");
+    assert_eq!(site.get("/weekly", Some(&peng)).await.0, StatusCode::FORBIDDEN);
+    let (_, _, body) = site.get("/", Some(&hao)).await;
+    assert!(!body.contains("/ledger/1\""), "{body}");
+    let out = h.say("peng: 完成 W1 已更换<b>灭火器</b>").await;
+    assert!(out.contains("已提交 W1"), "{out}");
+    let (_, _, body) = site.get("/", Some(&hao)).await;
+    assert!(body.contains("待我核查") && body.contains("/ledger/1\""), "{body}");
+    let (_, _, body) = site.get("/", Some(&far)).await;
+    assert!(!body.contains("/ledger/1\""), "{body}");
+    let (_, _, body) = site.get("/ledger/1", Some(&hao)).await;
+    assert!(body.contains("提交整改") && body.contains("&lt;b&gt;灭火器&lt;") && !body.contains("<b>"), "{body}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn headers_csrf_and_rate_limit() {
+    let clock = ManualClock::new(local(12, 1, 9, 0));
+    let mut h = Harness::start_with(&config(4), Some(clock.clone())).await;
+    let site = Site::of(&h);
+    h.bind("lu", "S001").await;
+    let cookie = login(&mut h, &site, "lu").await;
+
+    let (status, headers, page) = site.get("/", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    let csp = headers.get("content-security-policy").unwrap().to_str().unwrap();
+    assert!(csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert_eq!(headers.get("x-content-type-options").unwrap(), "nosniff");
+    assert_eq!(headers.get("referrer-policy").unwrap(), "no-referrer");
+    assert!(page.contains("name=\"viewport\"") && !page.contains("<script"), "{page}");
+    // Signed out and error pages carry them too; the stylesheet is served by the binary.
+    let (status, headers, _) = site.get("/ledger", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(headers.get("content-security-policy").is_some());
+    let (status, headers, css) = site.get("/static/style.css", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/css") && css.contains("body"));
+
+    // Logout without the right CSRF token is refused and the session lives on.
+    for form in [&[][..], &[("csrf", "0000")][..]] {
+        let (status, _, _) = site.post_form("/logout", &cookie, form).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(site.get("/", Some(&cookie)).await.0, StatusCode::OK);
+    }
+    // With it: the session ends and the cookie is cleared.
+    let csrf = csrf_of(&page);
+    let (status, headers, _) = site.post_form("/logout", &cookie, &[("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cleared = headers.get(SET_COOKIE).unwrap().to_str().unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert_eq!(site.get("/", Some(&cookie)).await.0, StatusCode::UNAUTHORIZED);
+
+    // Opening login links is limited per client address (4 a minute here).
+    clock.set(local(12, 1, 9, 1));
+    for _ in 0..4 {
+        assert_eq!(site.get("/login/notavalidtokenatallxxxx", None).await.0, StatusCode::GONE);
+    }
+    let (status, headers, _) = site.get("/login/notavalidtokenatallxxxx", None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(headers.get("content-security-policy").is_some());
+    clock.set(local(12, 1, 9, 2));
+    assert_eq!(site.get("/login/notavalidtokenatallxxxx", None).await.0, StatusCode::GONE);
+    h.stop().await;
+}
+
+/// Debian's Chromium, as `.ci/run` installs it.
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Runs headless Chromium with `args` (a fresh profile each time) and returns its standard
+/// output; waits for it to exit, up to a minute.
+fn chromium(profile: &std::path::Path, args: &[String]) -> String {
+    use std::process::{Command, Stdio};
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: the real-browser test needs Debian's chromium \
+         (apt-get install -y chromium; .ci/run installs it)"
+    );
+    let mut child = Command::new(CHROMIUM)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if child.try_wait().expect("chromium status").is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    out
+}
+
+/// A real browser opens login links from the chat: it follows the redirect with the session
+/// cookie and renders the pages (their DOM checked: hostile report text stays text, no script
+/// runs), and phone-sized screenshots of the main pages are kept as test artefacts in
+/// `target/web-screenshots/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_browser_logs_in_from_the_chat_link() {
+    let clock = ManualClock::new(local(11, 27, 9, 0));
+    let base = "http://platform.example.test";
+    let mut h = Harness::start_with(&config_at(base, 30), Some(clock.clone())).await;
+    let addr = h.running.as_ref().expect("running").http_addr;
+    for (acct, code) in [("lu", "S001"), ("zhang", "D005"), ("hao", "D008")] {
+        h.bind(acct, code).await;
+    }
+    tick_at(&h, &clock, local(11, 27, 16, 0)).await;
+    h.settle().await;
+    clock.set(local(11, 27, 17, 0));
+    let out = h.say("zhang: 周报 本周督导学校：红旗中学<script>document.title='x'</script> 发现问题：无").await;
+    assert!(out.contains("周报"), "{out}");
+    let out = h.say("hao: 记问题 实验小学 安全 楼道灭火器过期").await;
+    assert!(out.contains("已登记问题 W1"), "{out}");
+
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/web-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    // (page, what its DOM must show) — each through a fresh link, since each opens a session.
+    let pages = [("/", "我的待办"), ("/weekly", "张兰英"), ("/ledger", "灭火器过期"), ("/ledger/1", "楼道灭火器过期")];
+    for (page, expect) in pages {
+        let out = h.say("lu: 登录").await;
+        let link = format!("http://{addr}{}?next={page}", link_path_at(&out, base).expect("a login link"));
+        let profile = tempfile::tempdir().unwrap();
+        let dir = profile.path().to_path_buf();
+        let dom = tokio::task::spawn_blocking(move || chromium(&dir, &["--dump-dom".to_string(), link])).await.unwrap();
+        assert!(dom.contains(expect) && dom.contains("卢浩（督导室）") && dom.contains("退出登录"), "{page}: {dom}");
+        assert!(!dom.contains("<script"), "{page}: {dom}");
+        if page == "/weekly" {
+            assert!(dom.contains("&lt;script&gt;document.title"), "the report's markup is shown as text: {dom}");
+        }
+
+        let out = h.say("lu: 登录").await;
+        let link = format!("http://{addr}{}?next={page}", link_path_at(&out, base).expect("a login link"));
+        let name = match page {
+            "/" => "home".to_string(),
+            p => p.trim_start_matches('/').replace('/', "-"),
+        };
+        let png = shots.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&png);
+        let profile = tempfile::tempdir().unwrap();
+        let (dir, target) = (profile.path().to_path_buf(), png.clone());
+        tokio::task::spawn_blocking(move || {
+            chromium(&dir, &[format!("--screenshot={}", target.display()), "--window-size=390,844".to_string(), link])
+        })
+        .await
+        .unwrap();
+        let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("chromium wrote no screenshot of {page}: {e}"));
+        assert!(bytes.starts_with(b"\x89PNG"), "{page}: not a PNG");
+    }
+    let sessions = scalar_i64(&h, "SELECT COUNT(*) FROM web_sessions WHERE revoked_at IS NULL").await;
+    assert_eq!(sessions, 8, "each link opened one session");
+    h.stop().await;
+}
