@@ -185,6 +185,8 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    // Before any channel receives: their processing loops hand read-only commands here.
+    tasks.spawn(app.deferred_answers(shutdown.clone()));
     let ctx = ChannelContext { sink: app.clone(), shutdown: shutdown.clone() };
     let mut routes = Vec::new();
     for ch in &channels {

@@ -4,11 +4,18 @@
 //! The real service on a temporary SQLite file, through the console channel.
 
 mod common;
+#[path = "common/onebot_fake.rs"]
+mod onebot_fake;
 
-use common::{first_person, Harness};
+use common::{first_person, settings_for, Harness};
 use dudao::app::{FAULT_SLOW_READ, FAULT_SLOW_READING, FAULT_SLOW_READ_MARKER};
+use dudao::chat::onebot::{OneBotChannel, OneBotSettings};
 use dudao::chat::{ChatRef, InboundMessage, Segment, UserRef};
+use dudao::Channel;
+use onebot_fake::{connect_reverse, Auth, Recorder};
+use serde_json::json;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The fault hook is process-wide: these tests take turns.
@@ -123,4 +130,49 @@ async fn an_answer_lost_to_a_crash_is_given_at_start_up_once() {
     h.app().recover_inbound().await.unwrap();
     assert_eq!(replies(&h, "slow-2").await.len(), 1);
     h.stop().await;
+}
+
+/// QQ messages are processed in one loop per connection: a statistic being read must not keep
+/// the next people's messages on that connection waiting.
+#[tokio::test]
+async fn over_qq_the_next_messages_are_answered_while_a_statistic_is_read() {
+    let _turn = SERIAL.lock().await;
+    const TOKEN: &str = "read-path-t0ken";
+    const BOT: &str = "3000000077";
+    let wait = Duration::from_secs(20);
+    let extra = format!(
+        "[channels.console]\nenabled = false\n[channels.onebot]\nenabled = true\naccess_token = \"{TOKEN}\"\n\
+         min_interval_ms = 0\nmax_per_minute = 0\nchat_min_interval_ms = 0\nchat_max_per_minute = 0\n\
+         send_jitter_ms = 0\napi_timeout_ms = 10000\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings_for(&dir, &extra);
+    let ob = OneBotSettings::from_settings(&settings).unwrap().unwrap();
+    let ch = Arc::new(OneBotChannel::new(ob));
+    let channels: Vec<Arc<dyn Channel>> = vec![ch.clone()];
+    let running = dudao::service::start(settings, Arc::new(dudao::clock::SystemClock), channels).await.unwrap();
+    let db = running.app.db.clone();
+    let (_, supervisor_qq) = common::roster_qq_named(&db, "supervisor").await;
+    let (_, inspector_qq) = common::roster_qq_named(&db, "inspector").await;
+    let rec = Recorder::new();
+    let bot = connect_reverse(running.http_addr, BOT, Auth::Bearer(TOKEN), rec.clone()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + wait;
+    while ch.connected_accounts().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the fake never connected");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let to =
+        |qq: i64| move |a: &onebot_fake::Action| a.action == "send_private_msg" && a.params["user_id"] == qq && a.ok;
+
+    bot.private_msg(supervisor_qq, json!(1), json!(format!("整改对账 {FAULT_SLOW_READ_MARKER}")));
+    wait_for("the reconciliation to be read", || FAULT_SLOW_READING.load(Ordering::SeqCst) == 1).await;
+    bot.private_msg(inspector_qq, json!(2), json!("我是谁"));
+    let answer = rec.wait_for(1, wait, to(inspector_qq)).await;
+    assert!(answer[0].text().contains("督学"), "{}", answer[0].text());
+    assert!(rec.sends().iter().all(|a| a.params["user_id"] != supervisor_qq), "the statistic is not ready yet");
+
+    FAULT_SLOW_READ.notify_one();
+    let answer = rec.wait_for(1, wait, to(supervisor_qq)).await;
+    assert_eq!(answer.len(), 1);
+    running.stop().await;
 }

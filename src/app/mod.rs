@@ -87,6 +87,9 @@ pub struct App {
     pub snapshot: snapshot::Snapshot,
     /// Turns for read-only commands (`service.reads_in_flight`), see [`App::answer_deferred`].
     read_slots: tokio::sync::Semaphore,
+    /// Where transports' processing loops hand read-only commands (set by
+    /// [`App::deferred_answers`] when the service runs).
+    deferred_tx: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<(i64, InboundMessage)>>,
     /// What jobs are given: clones of the fields above, so the scheduler needs no `App`.
     pub job_ctx: crate::scheduler::JobCtx,
     /// The workflows: their commands, free-text claims, jobs and schedules.
@@ -274,6 +277,7 @@ impl App {
         db.observe_transactions(metrics.db_transactions.clone());
         App {
             read_slots: tokio::sync::Semaphore::new(settings.service.reads_in_flight.max(1)),
+            deferred_tx: std::sync::OnceLock::new(),
             job_ctx,
             metrics,
             channels: std::sync::OnceLock::new(),
@@ -437,6 +441,38 @@ impl App {
         Ok(())
     }
 
+    /// Answers the read-only commands that transports' processing loops hand over
+    /// ([`App::run_pipeline_handing_off`]), each on a task of its own (the turns of
+    /// `service.reads_in_flight` still apply), until `shutdown`; answers under way then finish.
+    /// A deferral never handed over (a crash) is answered at the next start.
+    pub fn deferred_answers(
+        self: &Arc<Self>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(i64, InboundMessage)>();
+        let _ = self.deferred_tx.set(tx);
+        let app = self.clone();
+        async move {
+            let mut running = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    next = rx.recv() => {
+                        let Some((id, msg)) = next else { break };
+                        let app = app.clone();
+                        running.spawn(async move {
+                            if let Err(e) = app.answer_deferred(id, &msg).await {
+                                tracing::error!(id, error = %e, "answering a read-only command failed");
+                            }
+                        });
+                    }
+                    Some(_) = running.join_next(), if !running.is_empty() => {}
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+            while running.join_next().await.is_some() {}
+        }
+    }
+
     /// The answer of a deferred read-only command, built on a read snapshot.
     async fn read_answer(&self, id: i64, msg: &InboundMessage) -> anyhow::Result<Answer> {
         let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
@@ -557,7 +593,8 @@ impl InboundSink for App {
         if items.iter().any(|(_, m)| m.text().contains(FAULT_HOLD_MARKER)) {
             FAULT_HOLD.notified().await;
         }
-        self.run_pipeline(items.into_iter().map(|(id, m)| pipeline::Work::Stored(id, m)).collect()).await
+        let work = items.into_iter().map(|(id, m)| pipeline::Work::Stored(id, m)).collect();
+        self.run_pipeline_handing_off(work).await
     }
 
     async fn process_pending(&self) -> anyhow::Result<usize> {

@@ -99,6 +99,32 @@ impl App {
     /// A read-only command is answered here, after the commit, on the caller's task and
     /// outside the write path (`App::answer_deferred`).
     pub async fn run_pipeline(&self, items: Vec<Work>) -> Vec<anyhow::Result<()>> {
+        let (mut results, deferred) = self.commit_all(items).await;
+        for (i, id, msg) in deferred {
+            results[i] = self.answer_deferred(id, &msg).await;
+        }
+        results
+    }
+
+    /// As [`App::run_pipeline`], but read-only commands are handed to the service's readers
+    /// (`App::deferred_answers`) when they run, so the caller — a transport's processing loop —
+    /// goes on to its next messages meanwhile.
+    pub async fn run_pipeline_handing_off(&self, items: Vec<Work>) -> Vec<anyhow::Result<()>> {
+        let (mut results, deferred) = self.commit_all(items).await;
+        for (i, id, msg) in deferred {
+            if let Some(readers) = self.deferred_tx.get() {
+                if readers.send((id, msg.clone())).is_ok() {
+                    continue;
+                }
+            }
+            results[i] = self.answer_deferred(id, &msg).await;
+        }
+        results
+    }
+
+    /// Commits `items`; one result per item, and the read-only commands still to answer (their
+    /// index, row id and message).
+    async fn commit_all(&self, items: Vec<Work>) -> (Vec<anyhow::Result<()>>, Vec<(usize, i64, InboundMessage)>) {
         let mut waiting: Vec<(Work, oneshot::Receiver<Outcome>)> =
             items.into_iter().map(|w| (w.clone(), self.pipeline.push(w))).collect();
         let mut results = Vec::with_capacity(waiting.len());
@@ -128,10 +154,8 @@ impl App {
                 self.commit_batch(batch).await;
             }
         }
-        for (i, id) in deferred {
-            results[i] = self.answer_deferred(id, waiting[i].0.msg()).await;
-        }
-        results
+        let deferred = deferred.into_iter().map(|(i, id)| (i, id, waiting[i].0.msg().clone())).collect();
+        (results, deferred)
     }
 
     /// Processes a batch in one transaction and tells each waiting caller the outcome.
