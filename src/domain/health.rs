@@ -45,6 +45,7 @@ pub fn platform_label(platform: &str) -> &str {
         "qq" => "QQ",
         "wecom" => "企业微信",
         "telegram" => "Telegram",
+        "dingtalk" => "钉钉",
         "webhook" => "Webhook",
         "console" => "控制台",
         other => other,
