@@ -48,6 +48,10 @@ struct Seen {
     tokens: usize,
     /// Robot API calls: (path, token header, body).
     api: Vec<(String, String, Value)>,
+    /// The fake's own address, for the download links `messageFiles/download` answers.
+    base: String,
+    /// Picture downloads served: the name asked for.
+    downloads: Vec<String>,
 }
 
 type Fake = Arc<Mutex<Seen>>;
@@ -118,15 +122,52 @@ async fn robot_api(
     )
 }
 
+/// The bytes of the picture the fake holds for download code `dc-corridor`.
+const PICTURE: &[u8] = b"\xff\xd8\xffJPEG-corridor-extinguisher-replaced";
+
+/// `messageFiles/download`: a short-lived link on "DingTalk's storage" (the fake itself) for a
+/// known download code of this robot, with a valid token.
+async fn files_download(
+    State(f): State<Fake>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (axum::http::StatusCode, Json<Value>) {
+    let token = headers.get("x-acs-dingtalk-access-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let s = f.lock().unwrap();
+    if !token.starts_with("at-") || body["robotCode"] != APP_KEY {
+        return (
+            axum::http::StatusCode::UNAUTHORIZED,
+            Json(json!({"code": "InvalidAuthentication", "message": "bad"})),
+        );
+    }
+    match body["downloadCode"].as_str() {
+        Some("dc-corridor") => (
+            axum::http::StatusCode::OK,
+            Json(json!({"downloadUrl": format!("{}/oss/corridor.jpg?Expires=60", s.base)})),
+        ),
+        _ => {
+            (axum::http::StatusCode::BAD_REQUEST, Json(json!({"code": "invalidDownloadCode", "message": "下载码无效"})))
+        }
+    }
+}
+
+async fn oss_file(State(f): State<Fake>, axum::extract::Path(name): axum::extract::Path<String>) -> Vec<u8> {
+    f.lock().unwrap().downloads.push(name);
+    PICTURE.to_vec()
+}
+
 async fn fake_dingtalk(fake: Fake) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    fake.lock().unwrap().base = base.clone();
     let app = Router::new()
         .route("/robot/send", post(robot_send))
         .route("/robot/sendBySession", post(session_send))
         .route("/v1.0/oauth2/accessToken", post(access_token))
         .route("/v1.0/robot/oToMessages/batchSend", post(robot_api))
         .route("/v1.0/robot/groupMessages/send", post(robot_api))
+        .route("/v1.0/robot/messageFiles/download", post(files_download))
+        .route("/oss/{name}", axum::routing::get(oss_file))
         .with_state(fake);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base
@@ -545,4 +586,49 @@ fn configuration_errors_name_the_key() {
         db.display().to_string().replace('\\', "/")
     );
     assert!(dudao::config::Settings::from_toml_over_default(&ok).is_ok());
+}
+
+/// A school sends its rectification report, then the photo, to the app robot: the picture's
+/// download code is resolved through `messageFiles/download` and the photo lands in the ledger.
+#[tokio::test]
+async fn a_picture_sent_to_the_robot_becomes_evidence() {
+    let fake: Fake = Arc::new(Mutex::new(Seen::default()));
+    let base = fake_dingtalk(fake.clone()).await;
+    // The fetcher is driven by hand; the fake's "storage" is on loopback, so it is allowed.
+    let rectify = "[rectify]\nsweep_cron = \"\"\nevidence_poll_secs = 3600\nevidence_max_attempts = 1\n\
+                   evidence_allow_hosts = [\"127.0.0.1\"]\n";
+    let (running, _dir) = start(&format!("{}{rectify}", app_toml(&base))).await;
+    let url = format!("http://{}/dingtalk/callback", running.http_addr);
+    let long = chrono::Duration::minutes(90);
+    let say = |id: &str, staff: &str, text: &str| event(&base, id, true, staff, text, long);
+    for (staff, person, id) in [("dt-hao-0008", "D008", "b1"), ("dt-peng-0001", "C0001", "b2")] {
+        let code = binding_code(&running, person).await;
+        let r = post_signed(&url, &say(id, staff, &format!("绑定 {code}")), APP_SECRET, 0).await;
+        assert_eq!(r.status(), 200);
+    }
+    let r = post_signed(&url, &say("p1", "dt-hao-0008", "记问题 实验小学 6 楼道灭火器过期"), APP_SECRET, 0).await;
+    assert_eq!(r.status(), 200);
+    let r = post_signed(&url, &say("p2", "dt-peng-0001", "完成 W1 已更换全部灭火器"), APP_SECRET, 0).await;
+    assert_eq!(r.status(), 200);
+    let mut picture = say("p3", "dt-peng-0001", "");
+    picture["msgtype"] = json!("picture");
+    picture["content"] = json!({"downloadCode": "dc-corridor"});
+    picture.as_object_mut().unwrap().remove("text");
+    let r = post_signed(&url, &picture, APP_SECRET, 0).await;
+    assert_eq!(r.status(), 200);
+    wait_for("the photo to be taken as evidence", || {
+        fake.lock().unwrap().session.iter().any(|(s, b)| s == "s-p3" && b.to_string().contains("W1"))
+    })
+    .await;
+
+    let report = dudao::app::rectify::fetch_evidence(&running.app).await.unwrap();
+    let (status, channel, path): (String, String, Option<String>) =
+        dudao::sql::query_as("SELECT status, channel, path FROM rectify_evidence ORDER BY id")
+            .fetch_one(&running.app.db)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), channel.as_str()), ("stored", "钉钉督导"), "{report:?}");
+    let stored = std::fs::read(dudao::app::evidence::evidence_dir(&running.app.settings).join(path.unwrap())).unwrap();
+    assert_eq!(stored, PICTURE);
+    assert_eq!(fake.lock().unwrap().downloads, vec!["corridor.jpg".to_string()]);
 }

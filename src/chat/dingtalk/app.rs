@@ -19,7 +19,8 @@ use super::callback::{self, CallbackState, Sessions};
 use super::{api_url, build_body, classify, status_error, transport_error, MessageFormat, OapiReply, PLATFORM};
 use super::{DEFAULT_API_BASE, DEFAULT_OAPI_BASE, MAX_CONTENT_BYTES};
 use crate::chat::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
-use crate::chat::model::{plain_text, ChatKind, OutboundMessage};
+use crate::chat::channel::{MediaError, MediaSource};
+use crate::chat::model::{plain_text, ChatKind, MediaRef, OutboundMessage};
 use crate::secret::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -401,6 +402,28 @@ impl Channel for DingtalkAppChannel {
         self.health
             .get(crate::chat::channel::FAILURE_EVIDENCE)
             .unwrap_or_else(|| crate::chat::ChannelHealth::unknown("no access token fetched yet"))
+    }
+
+    /// A picture or file sent to the robot carries a `downloadCode`: the robot API
+    /// (`messageFiles/download`, with the app's token) answers a short-lived download address
+    /// on DingTalk's storage. That address is not the configured API base, so it is handed to the
+    /// evidence fetcher as a link: SSRF guard, size cap and redirects vetted as for any link.
+    async fn resolve_media(&self, media: &MediaRef, _max_bytes: u64) -> Result<MediaSource, MediaError> {
+        let Some(code) = media.file_id.as_deref().map(str::trim).filter(|c| !c.is_empty()) else {
+            return match media.url.as_deref().filter(|u| !u.trim().is_empty()) {
+                Some(url) => Ok(MediaSource::Link(url.to_string())),
+                None => Err(MediaError::Unsupported),
+            };
+        };
+        let body = json!({ "downloadCode": code, "robotCode": self.settings.robot_code() });
+        let answer = self
+            .call_with_token("/v1.0/robot/messageFiles/download", &body)
+            .await
+            .map_err(|e| MediaError::Failed(format!("钉钉 messageFiles/download: {e}")))?;
+        match answer.get("downloadUrl").and_then(|u| u.as_str()).filter(|u| !u.trim().is_empty()) {
+            Some(url) => Ok(MediaSource::Link(url.to_string())),
+            None => Err(MediaError::Failed("钉钉 messageFiles/download 没有返回 downloadUrl".into())),
+        }
     }
 
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
