@@ -135,6 +135,11 @@ impl Ctx<'_> {
         self.snapshot.school_refs(self.tx, ids).await
     }
 
+    /// Every active school of the county as report texts are read against (from the snapshot).
+    pub async fn county_refs(&mut self) -> crate::sql::Result<Arc<Vec<crate::domain::school_match::SchoolRef>>> {
+        self.snapshot.county_refs(self.tx).await
+    }
+
     /// Every active school of the county, by code (from the snapshot).
     pub async fn county_schools(&mut self) -> crate::sql::Result<Arc<Vec<store::people::SchoolRow>>> {
         self.snapshot.schools(self.tx).await

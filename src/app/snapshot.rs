@@ -30,6 +30,9 @@ struct Inner {
     groups: HashMap<(&'static str, String), Option<Group>>,
     /// Every active school, by code.
     schools: Option<Arc<Vec<SchoolRow>>>,
+    /// The same schools as report texts are read against (built once, not per message: a
+    /// province has twelve thousand).
+    county_refs: Option<Arc<Vec<SchoolRef>>>,
 }
 
 impl Inner {
@@ -38,6 +41,7 @@ impl Inner {
         self.actors.clear();
         self.groups.clear();
         self.schools = None;
+        self.county_refs = None;
     }
 }
 
@@ -138,6 +142,16 @@ impl Snapshot {
         let s = Arc::new(store::people::all_schools(conn).await?);
         self.lock().schools = Some(s.clone());
         Ok(s)
+    }
+
+    /// Every active school as report texts are matched against.
+    pub async fn county_refs(&self, conn: &mut Conn) -> crate::sql::Result<Arc<Vec<SchoolRef>>> {
+        if let Some(r) = &self.lock().county_refs {
+            return Ok(r.clone());
+        }
+        let refs = Arc::new(self.schools(conn).await?.iter().map(SchoolRow::match_ref).collect::<Vec<_>>());
+        self.lock().county_refs = Some(refs.clone());
+        Ok(refs)
     }
 
     /// The active schools among `ids`, in that order, as report texts are matched against.

@@ -293,8 +293,8 @@ const PENDING_SCHOOL_CHOICE: &str = "school_choice";
 const ANSWER_SCHOOL_CHOICE: &str = "answer:school_choice";
 
 /// Every active school of the county, for reading names against (see [`rp::ReportSchools`]).
-async fn county_refs(ctx: &mut Ctx<'_>) -> crate::sql::Result<Vec<rp::SchoolRef>> {
-    Ok(ctx.county_schools().await?.iter().map(store::people::SchoolRow::match_ref).collect())
+async fn county_refs(ctx: &mut Ctx<'_>) -> crate::sql::Result<std::sync::Arc<Vec<rp::SchoolRef>>> {
+    ctx.county_refs().await
 }
 
 const EDIT_WORDS: &[&str] = &["修改周报", "更正周报", "重新提交", "修改", "更正", "重报"];
