@@ -415,6 +415,19 @@ async fn task_board_and_roster_are_scoped_and_escaped() {
     let (_, _, body) = site.get("/roster", Some(&far)).await;
     assert!(!body.contains("张兰英") && !body.contains("武芳"), "{body}");
     assert!(!body.contains("已绑定") && !body.contains("199000"), "{body}");
+    // A school contact sees their school and not a school of another zone.
+    let (own, elsewhere): (String, String) = dudao::sql::query_as(
+        "SELECT s.name, (SELECT o.name FROM schools o WHERE o.zone_id <> s.zone_id AND o.active = 1 ORDER BY o.code LIMIT 1)
+           FROM people p JOIN schools s ON s.id = p.school_id WHERE p.code = 'C0001'",
+    )
+    .fetch_one(h.db())
+    .await
+    .unwrap();
+    h.bind("peng", "C0001").await;
+    let peng = login(&mut h, &site, "peng").await;
+    let (_, _, body) = site.get("/roster", Some(&peng)).await;
+    assert!(body.contains("本校") && body.contains(&own) && !body.contains(&elsewhere), "{body}");
+    assert!(!body.contains("已绑定") && !body.contains("199000"), "{body}");
     h.stop().await;
 }
 
