@@ -340,6 +340,97 @@ async fn headers_csrf_and_rate_limit() {
     h.stop().await;
 }
 
+/// 督办 and 花名册: the chat's scope (supervisors every task, others only tasks they hold;
+/// an inspector sees their zone's schools and people, not another zone's), task text escaped,
+/// bindings for the office only, phone numbers and account ids for admins only.
+#[tokio::test]
+async fn task_board_and_roster_are_scoped_and_escaped() {
+    let clock = ManualClock::new(local(12, 1, 9, 0));
+    let mut h = Harness::start_with(&config(30), Some(clock.clone())).await;
+    let site = Site::of(&h);
+    for (acct, code) in [("lu", "S001"), ("zhang", "D005"), ("wu", "D022"), ("ye", "A001")] {
+        h.bind(acct, code).await;
+    }
+    let other: String = dudao::sql::query_scalar(
+        "SELECT code FROM people WHERE role = 'inspector' AND active = 1
+            AND zone_id <> (SELECT id FROM zones WHERE code = 'Z05') ORDER BY code LIMIT 1",
+    )
+    .fetch_one(h.db())
+    .await
+    .unwrap();
+    h.bind("far", &other).await;
+
+    let out = h.say("lu: 布置任务 核对<script>alert('督办')</script>校车台账 对象:张兰英 截止:12月5日17:00").await;
+    assert!(out.contains("已布置任务 T1"), "{out}");
+    let out = h.say("zhang: 进展 T1 已核对<b>两所</b>学校").await;
+    assert!(out.contains("已记录任务 T1 的进展"), "{out}");
+
+    let lu = login(&mut h, &site, "lu").await;
+    let zhang = login(&mut h, &site, "zhang").await;
+    let wu = login(&mut h, &site, "wu").await;
+    let far = login(&mut h, &site, "far").await;
+    let ye = login(&mut h, &site, "ye").await;
+
+    // The office's board lists the task with its assignee, the title escaped; headers present.
+    let (status, headers, body) = site.get("/tasks", Some(&lu)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(headers.get("content-security-policy").is_some() && headers.get("x-frame-options").is_some());
+    assert!(body.contains("/tasks/1\"") && body.contains("张兰英：办理中"), "{body}");
+    assert!(body.contains("&lt;script&gt;alert(") && !body.contains("<script"), "{body}");
+    // The assignee sees it with its history, the progress note escaped.
+    let (_, _, body) = site.get("/tasks", Some(&zhang)).await;
+    assert!(body.contains("/tasks/1\""), "{body}");
+    for c in [&lu, &zhang] {
+        let (status, _, body) = site.get("/tasks/T1", Some(c)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("报告进展") && body.contains("&lt;b&gt;两所&lt;") && !body.contains("<b>"), "{body}");
+    }
+    // Anyone else, a colleague of the same zone included (the chat's `任务 T1` rule), gets 404
+    // exactly as for a task that does not exist, and no trace on the board.
+    for c in [&far, &wu] {
+        let (status, _, body) = site.get("/tasks/1", Some(c)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(!body.contains("校车"), "{body}");
+        let (_, _, body) = site.get("/tasks?status=all", Some(c)).await;
+        assert!(!body.contains("/tasks/1\"") && !body.contains("校车"), "{body}");
+    }
+    assert_eq!(site.get("/tasks/999", Some(&far)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(site.get("/tasks/x1", Some(&lu)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(site.get("/tasks", None).await.0, StatusCode::UNAUTHORIZED);
+
+    // 花名册: the office sees the county and who is bound where, without phones or account ids.
+    let (status, headers, body) = site.get("/roster", Some(&lu)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(headers.get("content-security-policy").is_some());
+    assert!(body.contains("张兰英") && body.contains("已绑定：") && body.contains("console"), "{body}");
+    assert!(!body.contains("19900009012") && !body.contains("demo-d005"), "{body}");
+    // An admin sees phone numbers and accounts.
+    let (_, _, body) = site.get("/roster", Some(&ye)).await;
+    assert!(body.contains("19900009012") && body.contains("demo-d005"), "{body}");
+    // An inspector of zone Z05 sees the zone's colleagues; another zone's sees none of them,
+    // and no inspector sees bindings or phones.
+    let (_, _, body) = site.get("/roster", Some(&wu)).await;
+    assert!(body.contains("张兰英") && body.contains("本责任区"), "{body}");
+    assert!(!body.contains("已绑定") && !body.contains("199000"), "{body}");
+    let (_, _, body) = site.get("/roster", Some(&far)).await;
+    assert!(!body.contains("张兰英") && !body.contains("武芳"), "{body}");
+    assert!(!body.contains("已绑定") && !body.contains("199000"), "{body}");
+    // A school contact sees their school and not a school of another zone.
+    let (own, elsewhere): (String, String) = dudao::sql::query_as(
+        "SELECT s.name, (SELECT o.name FROM schools o WHERE o.zone_id <> s.zone_id AND o.active = 1 ORDER BY o.code LIMIT 1)
+           FROM people p JOIN schools s ON s.id = p.school_id WHERE p.code = 'C0001'",
+    )
+    .fetch_one(h.db())
+    .await
+    .unwrap();
+    h.bind("peng", "C0001").await;
+    let peng = login(&mut h, &site, "peng").await;
+    let (_, _, body) = site.get("/roster", Some(&peng)).await;
+    assert!(body.contains("本校") && body.contains(&own) && !body.contains(&elsewhere), "{body}");
+    assert!(!body.contains("已绑定") && !body.contains("199000"), "{body}");
+    h.stop().await;
+}
+
 /// Debian's Chromium, as `.ci/run` installs it.
 const CHROMIUM: &str = "/usr/bin/chromium";
 

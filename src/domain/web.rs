@@ -123,8 +123,8 @@ pub const TOUCH_EVERY: Duration = Duration::seconds(60);
 pub fn safe_next(next: &str) -> Option<&str> {
     let (path, query) = next.split_once('?').unwrap_or((next, ""));
     let page_ok = match path.strip_prefix('/')?.split_once('/') {
-        None => matches!(path, "/" | "/weekly" | "/ledger"),
-        Some(("ledger", id)) => !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
+        None => matches!(path, "/" | "/weekly" | "/ledger" | "/tasks" | "/roster"),
+        Some(("ledger" | "tasks", id)) => !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
         Some(_) => false,
     };
     let query_ok = query.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'&' | b'_' | b'-' | b'%'));
@@ -281,7 +281,16 @@ mod tests {
 
     #[test]
     fn next_stays_on_the_platform() {
-        for ok in ["/", "/weekly", "/ledger", "/ledger/12", "/ledger?status=overdue&q=%E5%9F%8E"] {
+        for ok in [
+            "/",
+            "/weekly",
+            "/ledger",
+            "/ledger/12",
+            "/ledger?status=overdue&q=%E5%9F%8E",
+            "/tasks",
+            "/tasks/3",
+            "/roster",
+        ] {
             assert_eq!(safe_next(ok), Some(ok), "{ok}");
         }
         for bad in [
@@ -290,6 +299,8 @@ mod tests {
             "https://evil.example",
             "/ledger/12/x",
             "/ledger/",
+            "/tasks/T3/x",
+            "/roster/1",
             "/logout",
             "weekly",
             "/\\evil",

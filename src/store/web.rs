@@ -231,3 +231,108 @@ pub async fn report_texts(conn: &mut Conn, reports: &[i64]) -> crate::sql::Resul
     .fetch_all(conn)
     .await
 }
+
+/// Ids of the tasks a person holds a live (not reassigned-away) assignment on, newest first:
+/// what a non-supervisor may see (`domain::task::authorize(_, Op::View, is_assignee)`).
+pub async fn task_ids_of_person(conn: &mut Conn, person_id: i64, limit: i64) -> crate::sql::Result<Vec<i64>> {
+    crate::sql::query_scalar(
+        "SELECT DISTINCT task_id FROM task_assignments
+          WHERE person_id = ? AND state <> 'cancelled' ORDER BY task_id DESC LIMIT ?",
+    )
+    .bind(person_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// One entry of a task's history.
+#[derive(Debug, Clone)]
+pub struct TaskEvent {
+    /// The assignment it concerns; `None` for the task as a whole.
+    pub assignment_id: Option<i64>,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub who: Option<String>,
+    pub body: Option<String>,
+}
+
+/// A task's history, oldest first, at most `limit` entries.
+pub async fn task_events(conn: &mut Conn, task_id: i64, limit: i64) -> crate::sql::Result<Vec<TaskEvent>> {
+    let rows = crate::sql::query(
+        "SELECT e.assignment_id, e.at, e.kind, p.name AS who, e.body FROM task_events e LEFT JOIN people p ON p.id = e.actor_id
+          WHERE e.task_id = ? ORDER BY e.id LIMIT ?",
+    )
+    .bind(task_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some(TaskEvent {
+                assignment_id: r.get("assignment_id"),
+                at: parse_ts(r.get::<&str, _>("at"))?,
+                kind: r.get("kind"),
+                who: r.get("who"),
+                body: r.get("body"),
+            })
+        })
+        .collect())
+}
+
+/// An active person as the roster page lists them.
+#[derive(Debug, Clone)]
+pub struct RosterPerson {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub role: crate::domain::role::Role,
+    pub title: Option<String>,
+    pub zone_id: Option<i64>,
+    pub phone: Option<String>,
+}
+
+/// Every active person, by code.
+pub async fn roster_people(conn: &mut Conn) -> crate::sql::Result<Vec<RosterPerson>> {
+    let rows = crate::sql::query(
+        "SELECT id, code, name, role, title, zone_id, phone FROM people WHERE active = 1 ORDER BY code",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some(RosterPerson {
+                id: r.get("id"),
+                code: r.get("code"),
+                name: r.get("name"),
+                role: crate::domain::role::Role::parse_db(r.get::<&str, _>("role"))?,
+                title: r.get("title"),
+                zone_id: r.get("zone_id"),
+                phone: r.get("phone"),
+            })
+        })
+        .collect())
+}
+
+/// Who serves each active school: (school_id, person_id, relation) with relation `primary`,
+/// `secondary`, `recused` (an inspector with a conflict of interest) or `contact`.
+pub async fn school_links(conn: &mut Conn) -> crate::sql::Result<Vec<(i64, i64, String)>> {
+    crate::sql::query_as(
+        "SELECT a.school_id, a.person_id, CASE WHEN a.conflict_of_interest = 1 THEN 'recused' ELSE a.role END
+           FROM school_assignments a JOIN people p ON p.id = a.person_id WHERE p.active = 1
+         UNION ALL
+         SELECT c.school_id, c.person_id, 'contact'
+           FROM school_contacts c JOIN people p ON p.id = c.person_id WHERE p.active = 1
+         ORDER BY 1, 3, 2",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Every chat account binding: (person_id, platform, account_id), oldest first.
+pub async fn bindings(conn: &mut Conn) -> crate::sql::Result<Vec<(i64, String, String)>> {
+    crate::sql::query_as("SELECT person_id, platform, account_id FROM chat_accounts ORDER BY bound_at")
+        .fetch_all(conn)
+        .await
+}

@@ -4,7 +4,8 @@
 //! - Login: `GET /login/<token>[?next=/weekly]` spends a one-time link that `登录` sent in a
 //!   private chat (`app::web`), opens a session (only its hash stored) and redirects home, or to
 //!   one of the platform's own pages (`domain::web::safe_next`). Rate-limited per client address.
-//! - Pages (`pages`): 我的待办 (`/`), 周报 (`/weekly`), 整改台账 (`/ledger`, `/ledger/<id>`).
+//! - Pages (`pages`): 我的待办 (`/`), 周报 (`/weekly`), 整改台账 (`/ledger`, `/ledger/<id>`);
+//!   (`board`): 督办 (`/tasks`, `/tasks/<id>`) and 花名册 (`/roster`).
 //!   Every query is scoped server-side by the person's `Actor`, with the chat's checks
 //!   (`app::rectify::ledger_scope`, `Actor::check_view_school`, `Actor::check_zone`); an item
 //!   outside the scope is "not found", like one that does not exist.
@@ -13,6 +14,7 @@
 //!   the stylesheet is compiled in and served from `/static/style.css`; every response carries
 //!   the security headers (`domain::web::CSP`, nosniff, no referrer, no framing).
 
+mod board;
 mod pages;
 
 use crate::app::App;
@@ -42,6 +44,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("weekly.html", include_str!("templates/weekly.html")),
     ("ledger.html", include_str!("templates/ledger.html")),
     ("item.html", include_str!("templates/item.html")),
+    ("tasks.html", include_str!("templates/tasks.html")),
+    ("task.html", include_str!("templates/task.html")),
+    ("roster.html", include_str!("templates/roster.html")),
     ("message.html", include_str!("templates/message.html")),
 ];
 
@@ -74,6 +79,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/weekly", get(pages::weekly))
         .route("/ledger", get(pages::ledger))
         .route("/ledger/{id}", get(pages::item))
+        .route("/tasks", get(board::tasks))
+        .route("/tasks/{id}", get(board::task))
+        .route("/roster", get(board::roster))
         .route("/login/{token}", get(login))
         .route("/logout", post(logout))
         .route("/static/style.css", get(style))

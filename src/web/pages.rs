@@ -19,7 +19,7 @@ use std::sync::Arc;
 const LEDGER_ROWS: usize = 200;
 
 /// The signed-in person, or the response to send instead.
-async fn signed_in(web: &Web, headers: &HeaderMap) -> Result<Me, Response> {
+pub(super) async fn signed_in(web: &Web, headers: &HeaderMap) -> Result<Me, Response> {
     match web.me(headers).await {
         Ok(Some(me)) => Ok(me),
         Ok(None) => Err(web.signed_out()),
@@ -31,14 +31,14 @@ async fn signed_in(web: &Web, headers: &HeaderMap) -> Result<Me, Response> {
 }
 
 /// A page's body from its loader: errors are logged and answered politely.
-fn page(web: &Web, loaded: anyhow::Result<Response>) -> Response {
+pub(super) fn page(web: &Web, loaded: anyhow::Result<Response>) -> Response {
     loaded.unwrap_or_else(|e| {
         tracing::error!(error = %e, "web page failed");
         web.message(StatusCode::SERVICE_UNAVAILABLE, None, "服务暂时不可用", "请稍后再试。")
     })
 }
 
-fn local_text(web: &Web, t: DateTime<Utc>) -> String {
+pub(super) fn local_text(web: &Web, t: DateTime<Utc>) -> String {
     let l = t.with_timezone(&web.app.tz);
     format!("{}月{}日 {}", l.month(), l.day(), l.format("%H:%M"))
 }
