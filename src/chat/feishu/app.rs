@@ -16,8 +16,8 @@
 //! from `POST /open-apis/auth/v3/tenant_access_token/internal` (app_id + app_secret, cached until
 //! five minutes before it expires, fetched again once when Feishu refuses it).
 
-use super::{api_url, classify, status_error, text_content, transport_error, ApiReply, DEFAULT_BASE, PLATFORM};
 use super::MAX_CONTENT_BYTES;
+use super::{api_url, classify, status_error, text_content, transport_error, ApiReply, DEFAULT_BASE, PLATFORM};
 use crate::chat::channel::{
     Capabilities, Channel, ChannelContext, InboundSink, MentionSupport, Rate, SendError, SendReceipt,
 };
@@ -108,7 +108,10 @@ impl FeishuAppSettings {
             return err("app_secret", "required: the app's App Secret (凭证与基础信息)");
         }
         if self.verification_token.is_empty() {
-            return err("verification_token", "required: 事件订阅 → Verification Token (events are checked against it)");
+            return err(
+                "verification_token",
+                "required: 事件订阅 → Verification Token (events are checked against it)",
+            );
         }
         if !self.encrypt_key.is_empty() {
             return err(
@@ -275,18 +278,16 @@ pub fn decode(channel: &str, ev: &MessageEvent) -> Result<Decoded, &'static str>
             vec![Segment::text(text.trim())]
         }
         "image" => vec![Segment::Image { media: MediaRef { name: None, url: None, file_id: field("image_key") } }],
-        "file" => vec![Segment::File { media: MediaRef { name: field("file_name"), url: None, file_id: field("file_key") } }],
+        "file" => {
+            vec![Segment::File { media: MediaRef { name: field("file_name"), url: None, file_id: field("file_key") } }]
+        }
         "post" => vec![Segment::text("[富文本]")],
         "audio" => vec![Segment::text("[语音]")],
         "media" => vec![Segment::text("[视频]")],
         other => return Ok(Decoded::Ignored(format!("message type {other}"))),
     };
-    let sent_at = m
-        .create_time
-        .parse::<i64>()
-        .ok()
-        .and_then(DateTime::<Utc>::from_timestamp_millis)
-        .unwrap_or_else(Utc::now);
+    let sent_at =
+        m.create_time.parse::<i64>().ok().and_then(DateTime::<Utc>::from_timestamp_millis).unwrap_or_else(Utc::now);
     Ok(Decoded::Message(Box::new(InboundMessage {
         chat,
         sender: UserRef { id: sender.to_string(), display: None },
@@ -435,8 +436,13 @@ impl FeishuAppChannel {
         }
         let url = api_url(&self.settings.base_url, "/open-apis/auth/v3/tenant_access_token/internal");
         let body = json!({ "app_id": self.settings.app_id.trim(), "app_secret": self.settings.app_secret.expose() });
-        let resp =
-            self.http.post(url).json(&body).send().await.map_err(|e| transport_error("飞书 tenant_access_token 无法连接", e))?;
+        let resp = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| transport_error("飞书 tenant_access_token 无法连接", e))?;
         let status = resp.status();
         let Ok(r) = resp.json::<TokenReply>().await else {
             return Err(status_error("飞书 tenant_access_token", status, self.retry()));

@@ -11,8 +11,7 @@
 //! another program posting through the same robot), the channel pauses and resends.
 
 use super::{
-    api_url, classify, status_error, text_content, transport_error, ApiReply, DEFAULT_BASE, MAX_CONTENT_BYTES,
-    PLATFORM,
+    api_url, classify, status_error, text_content, transport_error, ApiReply, DEFAULT_BASE, MAX_CONTENT_BYTES, PLATFORM,
 };
 use crate::chat::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
 use crate::chat::model::{ChatKind, OutboundMessage};
@@ -290,7 +289,10 @@ mod tests {
         let unsigned = FeishuRobotChannel::new(settings("name = \"r\"\nwebhook = \"abc\"")).unwrap();
         assert!(unsigned.body("x", 1).get("sign").is_none());
         assert_eq!(settings("name = \"r\"").validate().unwrap_err().0, "webhook");
-        assert_eq!(settings("name = \"r\"\nwebhook = \"t\"\nmax_per_second = 6").validate().unwrap_err().0, "max_per_second");
+        assert_eq!(
+            settings("name = \"r\"\nwebhook = \"t\"\nmax_per_second = 6").validate().unwrap_err().0,
+            "max_per_second"
+        );
         assert_eq!(
             settings("name = \"r\"\nwebhook = \"t\"\nmax_per_minute = 101").validate().unwrap_err().0,
             "max_per_minute"
