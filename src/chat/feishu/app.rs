@@ -8,8 +8,13 @@
 //!   "event":{…}}`. A `header.token` other than the verification token is refused with 403 and
 //!   nothing is stored. The message is stored (in a task of its own) and only then answered 200;
 //!   a repeated `message_id` (Feishu retries, or a replay) is recognised by the inbound store's
-//!   deduplication and acted on once. Encrypted events are not supported: a configured
-//!   `encrypt_key` is refused at start-up and an `{"encrypt":…}` body gets 400.
+//!   deduplication and acted on once.
+//! * with an Encrypt Key configured, each of these arrives as `{"encrypt":"<base64>"}`: the
+//!   base64 text is a 16-byte IV and the AES-256-CBC ciphertext (PKCS#7) of the JSON above,
+//!   keyed with SHA-256 of the Encrypt Key. Event requests also carry `X-Lark-Request-Timestamp`,
+//!   `X-Lark-Request-Nonce` and `X-Lark-Signature` = hex SHA-256 of timestamp + nonce + key +
+//!   body, checked when present (403 on mismatch). Plain bodies are then refused (400), as are
+//!   encrypted ones when no key is configured.
 //!
 //! Sending: `POST /open-apis/im/v1/messages?receive_id_type=chat_id` (groups) or
 //! `receive_id_type=open_id` (a person, privately), `Authorization: Bearer <tenant_access_token>`
@@ -25,7 +30,7 @@ use crate::chat::model::{ChatKind, ChatRef, InboundMessage, MediaRef, OutboundMe
 use crate::secret::Secret;
 use async_trait::async_trait;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -52,7 +57,8 @@ pub struct FeishuAppSettings {
     pub app_secret: Secret,
     /// 事件订阅 → Verification Token: every event and the URL verification carry it.
     pub verification_token: Secret,
-    /// 事件订阅 → Encrypt Key. Encrypted events are not supported: must stay empty.
+    /// 事件订阅 → Encrypt Key. When set, events must arrive encrypted (AES-256-CBC) and their
+    /// `X-Lark-Signature` is checked; when empty, encrypted events are refused.
     pub encrypt_key: Secret,
     /// Where the callback is served on the HTTP listener.
     pub callback_path: String,
@@ -113,11 +119,8 @@ impl FeishuAppSettings {
                 "required: 事件订阅 → Verification Token (events are checked against it)",
             );
         }
-        if !self.encrypt_key.is_empty() {
-            return err(
-                "encrypt_key",
-                "encrypted events are not supported yet: clear the Encrypt Key in 事件订阅 and leave this key out",
-            );
+        if self.encrypt_key.expose().chars().any(char::is_whitespace) {
+            return err("encrypt_key", "must not contain spaces (copy the Encrypt Key from 事件订阅 as shown)");
         }
         if !crate::http::is_plain_path(&self.callback_path) {
             return err("callback_path", "must start with '/' and use only letters, digits, '/', '-', '_' and '.'");
@@ -298,9 +301,40 @@ pub fn decode(channel: &str, ev: &MessageEvent) -> Result<Decoded, &'static str>
     })))
 }
 
+/// Decrypts an `encrypt` field: base64 of IV (16 bytes) + AES-256-CBC ciphertext with PKCS#7
+/// padding, the key SHA-256 of the Encrypt Key.
+pub fn decrypt(encrypt_key: &str, encrypted: &str) -> Option<String> {
+    use aes::Aes256;
+    use base64::Engine;
+    use cbc::cipher::block_padding::Pkcs7;
+    use cbc::cipher::{BlockDecryptMut, KeyIvInit};
+    use sha2::Digest;
+    let key = sha2::Sha256::digest(encrypt_key.as_bytes());
+    let buf = base64::engine::general_purpose::STANDARD.decode(encrypted.trim()).ok()?;
+    if buf.len() < 32 || buf.len() % 16 != 0 {
+        return None;
+    }
+    let (iv, ct) = buf.split_at(16);
+    let mut ct = ct.to_vec();
+    let dec = cbc::Decryptor::<Aes256>::new_from_slices(&key, iv).ok()?;
+    let plain = dec.decrypt_padded_mut::<Pkcs7>(&mut ct).ok()?;
+    String::from_utf8(plain.to_vec()).ok()
+}
+
+/// `X-Lark-Signature`: hex SHA-256 of timestamp + nonce + Encrypt Key + the raw body.
+pub fn lark_signature(timestamp: &str, nonce: &str, encrypt_key: &str, body: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in [timestamp, nonce, encrypt_key, body] {
+        h.update(part.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 struct CallbackState {
     channel: String,
     verification_token: Secret,
+    encrypt_key: Secret,
     sink: Arc<dyn InboundSink>,
     ack_timeout: Duration,
 }
@@ -315,14 +349,44 @@ fn token_ok(expected: &Secret, given: &str) -> bool {
     !e.is_empty() && crate::chat::wecom::crypto::constant_time_eq(e, given.as_bytes())
 }
 
-async fn receive(State(st): State<Arc<CallbackState>>, body: String) -> Response {
-    let env: Envelope = match serde_json::from_str(&body) {
+async fn receive(State(st): State<Arc<CallbackState>>, headers: HeaderMap, body: String) -> Response {
+    let mut env: Envelope = match serde_json::from_str(&body) {
         Ok(e) => e,
         Err(_) => return plain(StatusCode::BAD_REQUEST, "malformed JSON"),
     };
-    if env.encrypt.is_some() {
-        tracing::warn!(channel = %st.channel, "encrypted Feishu event refused: clear the Encrypt Key in 事件订阅");
-        return plain(StatusCode::BAD_REQUEST, "encrypted events are not supported");
+    let key = st.encrypt_key.expose();
+    match (env.encrypt.take(), key.is_empty()) {
+        (Some(_), true) => {
+            tracing::warn!(channel = %st.channel, "encrypted Feishu event refused: channels.feishu.app.encrypt_key is not set");
+            return plain(StatusCode::BAD_REQUEST, "encrypted events need encrypt_key");
+        }
+        (None, false) => {
+            tracing::warn!(channel = %st.channel, "plain Feishu event refused: an Encrypt Key is configured");
+            return plain(StatusCode::BAD_REQUEST, "expected an encrypted event");
+        }
+        (None, true) => {}
+        (Some(encrypted), false) => {
+            let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok());
+            if let Some(sig) = get("x-lark-signature") {
+                let (ts, nonce) = (
+                    get("x-lark-request-timestamp").unwrap_or_default(),
+                    get("x-lark-request-nonce").unwrap_or_default(),
+                );
+                let expected = lark_signature(ts, nonce, key, &body);
+                if !crate::chat::wecom::crypto::constant_time_eq(expected.as_bytes(), sig.trim().as_bytes()) {
+                    tracing::warn!(channel = %st.channel, "Feishu event with a wrong X-Lark-Signature refused");
+                    return plain(StatusCode::FORBIDDEN, "bad signature");
+                }
+            }
+            let Some(plain_json) = decrypt(key, &encrypted) else {
+                tracing::warn!(channel = %st.channel, "Feishu event that does not decrypt with encrypt_key refused");
+                return plain(StatusCode::BAD_REQUEST, "cannot decrypt");
+            };
+            env = match serde_json::from_str::<Envelope>(&plain_json) {
+                Ok(e) if e.encrypt.is_none() => e,
+                _ => return plain(StatusCode::BAD_REQUEST, "malformed decrypted JSON"),
+            };
+        }
     }
     if env.kind == "url_verification" {
         if !token_ok(&st.verification_token, &env.token) {
@@ -535,6 +599,7 @@ impl Channel for FeishuAppChannel {
         let state = Arc::new(CallbackState {
             channel: self.settings.name.clone(),
             verification_token: self.settings.verification_token.clone(),
+            encrypt_key: self.settings.encrypt_key.clone(),
             sink: ctx.sink,
             ack_timeout: Duration::from_millis(self.settings.ack_timeout_ms.max(1)),
         });
@@ -553,6 +618,15 @@ mod tests {
 
     fn event(json: &str) -> MessageEvent {
         serde_json::from_str(json).unwrap()
+    }
+
+    /// The sample Feishu publishes: Encrypt Key "test key", this text decrypts to "hello world".
+    #[test]
+    fn decrypts_the_published_sample() {
+        assert_eq!(decrypt("test key", "P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk=").as_deref(), Some("hello world"));
+        assert_eq!(decrypt("other key", "P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk="), None);
+        assert_eq!(decrypt("test key", "not base64!"), None);
+        assert_eq!(decrypt("test key", "AAAA"), None);
     }
 
     #[test]
