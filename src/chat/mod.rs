@@ -3,6 +3,7 @@
 pub mod channel;
 pub mod console;
 pub mod dingtalk;
+pub mod feishu;
 pub mod model;
 pub mod onebot;
 pub mod registry;

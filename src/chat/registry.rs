@@ -25,6 +25,7 @@ pub const FACTORIES: &[Factory] = &[
     super::wecom::robot::FACTORY,
     super::telegram::FACTORY,
     super::dingtalk::FACTORY,
+    super::feishu::FACTORY,
 ];
 
 /// One enabled channel instance, configured and checked, not yet built.
