@@ -234,6 +234,19 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// The outbox row's status once its send has finished: the fake records a message before it
+/// answers, so the outcome is recorded a moment after the fake has seen it.
+async fn settled_status(running: &Running, key: &str) -> (String, i64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = outbox_status(running, key).await;
+        if !matches!(status.0.as_str(), "pending" | "sending") || Instant::now() >= deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn outbox_status(running: &Running, key: &str) -> (String, i64) {
     dudao::sql::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = ?")
         .bind(key)
@@ -367,8 +380,8 @@ async fn the_app_robot_binds_answers_and_reminds() {
         assert_eq!(robot["at"]["atMobiles"], json!(["19900001334"]));
         assert!(s.robot_refused.is_empty(), "{:?}", s.robot_refused);
     }
-    assert_eq!(outbox_status(&running, "remind-d002").await, ("sent".to_string(), 1));
-    assert_eq!(outbox_status(&running, "remind-d007").await, ("sent".to_string(), 1));
+    assert_eq!(settled_status(&running, "remind-d002").await, ("sent".to_string(), 1));
+    assert_eq!(settled_status(&running, "remind-d007").await, ("sent".to_string(), 1));
     let (via, chat): (String, String) =
         dudao::sql::query_as("SELECT channel, chat_id FROM outbox WHERE idempotency_key = 'remind-d002'")
             .fetch_one(&running.app.db)
@@ -403,7 +416,7 @@ async fn reminders_go_through_the_robot_api_when_no_session_is_left() {
         assert_eq!(param["content"], "本月专项督导记录尚未提交");
         assert_eq!(s.tokens, 1);
     }
-    assert_eq!(outbox_status(&running, "remind-d003").await, ("sent".to_string(), 1));
+    assert_eq!(settled_status(&running, "remind-d003").await, ("sent".to_string(), 1));
     running.stop().await;
 }
 
@@ -470,7 +483,7 @@ async fn the_custom_robot_signs_every_send_and_waits_out_send_too_fast() {
         assert_eq!(s.robot[0].0["at"]["isAtAll"], false);
     }
     // "Send too fast" is not a failed attempt.
-    assert_eq!(outbox_status(&running, "g1").await, ("sent".to_string(), 1));
+    assert_eq!(settled_status(&running, "g1").await, ("sent".to_string(), 1));
     running.stop().await;
 
     // A wrong secret: DingTalk refuses the signature, a permanent failure naming neither secret.

@@ -180,6 +180,19 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// The outbox row's status once its send has finished: the fake records a message before it
+/// answers, so the outcome is recorded a moment after the fake has seen it.
+async fn settled_status(running: &Running, key: &str) -> (String, i64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = outbox_status(running, key).await;
+        if !matches!(status.0.as_str(), "pending" | "sending") || Instant::now() >= deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn outbox_status(running: &Running, key: &str) -> (String, i64) {
     dudao::sql::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = ?")
         .bind(key)
@@ -299,7 +312,7 @@ async fn the_app_bot_verifies_its_url_binds_answers_and_reminds() {
         assert_eq!(text_of(body), "请在周四中午前上传城关三小的整改照片");
         assert_eq!(s.tokens, 1, "the tenant access token is cached");
     }
-    assert_eq!(outbox_status(&running, "remind-d002").await, ("sent".to_string(), 1));
+    assert_eq!(settled_status(&running, "remind-d002").await, ("sent".to_string(), 1));
     running.stop().await;
 }
 
@@ -435,7 +448,7 @@ async fn the_custom_robot_signs_paces_and_waits_out_too_many_requests() {
         assert_eq!(s.robot[0].0["msg_type"], "text");
         assert_eq!(s.robot[0].0["content"]["text"], "下周一上午开展课后服务专项督导");
     }
-    assert_eq!(outbox_status(&running, "g1").await, ("sent".to_string(), 1));
+    assert_eq!(settled_status(&running, "g1").await, ("sent".to_string(), 1));
 
     // Twelve at once: paced to 4 a second (Feishu refuses a 6th within a second).
     let app = &running.app;
