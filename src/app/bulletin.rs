@@ -25,7 +25,7 @@ const USAGE: &str = "用法：通报 预览 [2026-11|本月|上月] [责任区]�
 const MORE_HINT: &str = "完整内容见所附 .docx 文件";
 
 /// The bulletin as a Word file: its name (the title) and bytes.
-fn docx_file(bulletin: &Bulletin) -> anyhow::Result<(String, Vec<u8>)> {
+pub fn docx_file(bulletin: &Bulletin) -> anyhow::Result<(String, Vec<u8>)> {
     let bytes = b::docx::to_docx(bulletin).map_err(|e| anyhow::anyhow!("building the .docx: {e}"))?;
     let name: String =
         bulletin

@@ -5,7 +5,9 @@
 //!   private chat (`app::web`), opens a session (only its hash stored) and redirects home, or to
 //!   one of the platform's own pages (`domain::web::safe_next`). Rate-limited per client address.
 //! - Pages (`pages`): 我的待办 (`/`), 周报 (`/weekly`), 整改台账 (`/ledger`, `/ledger/<id>`);
-//!   (`board`): 督办 (`/tasks`, `/tasks/<id>`) and 花名册 (`/roster`).
+//!   (`board`): 督办 (`/tasks`, `/tasks/<id>`) and 花名册 (`/roster`); (`themes`): 主题与纪实
+//!   (`/themes`); (`stats`): 统计 (`/stats`) and the XLSX downloads (`/stats/export`);
+//!   (`bulletins`): 通报 (`/bulletins`, `/bulletins/view`, `/bulletins/docx`).
 //!   Every query is scoped server-side by the person's `Actor`, with the chat's checks
 //!   (`app::rectify::ledger_scope`, `Actor::check_view_school`, `Actor::check_zone`); an item
 //!   outside the scope is "not found", like one that does not exist.
@@ -15,7 +17,10 @@
 //!   the security headers (`domain::web::CSP`, nosniff, no referrer, no framing).
 
 mod board;
+mod bulletins;
 mod pages;
+mod stats;
+mod themes;
 
 use crate::app::App;
 use crate::domain::actor::Actor;
@@ -48,6 +53,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("task.html", include_str!("templates/task.html")),
     ("roster.html", include_str!("templates/roster.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("themes.html", include_str!("templates/themes.html")),
+    ("stats.html", include_str!("templates/stats.html")),
+    ("bulletins.html", include_str!("templates/bulletins.html")),
+    ("bulletin.html", include_str!("templates/bulletin.html")),
 ];
 
 const STYLE: &str = include_str!("static/style.css");
@@ -82,6 +91,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/tasks", get(board::tasks))
         .route("/tasks/{id}", get(board::task))
         .route("/roster", get(board::roster))
+        .route("/themes", get(themes::themes))
+        .route("/stats", get(stats::stats))
+        .route("/stats/export", get(stats::download))
+        .route("/bulletins", get(bulletins::bulletins))
+        .route("/bulletins/view", get(bulletins::view))
+        .route("/bulletins/docx", get(bulletins::docx))
         .route("/login/{token}", get(login))
         .route("/logout", post(logout))
         .route("/static/style.css", get(style))
@@ -143,6 +158,9 @@ impl Web {
                 name => m.actor.name.clone(),
                 role => m.actor.role.label(),
                 weekly => m.actor.role != crate::domain::role::Role::SchoolContact,
+                themes => stats::may(m, crate::domain::command::CommandId::ThemeShow),
+                stats => stats::may(m, crate::domain::command::CommandId::Stats),
+                bulletins => stats::may(m, crate::domain::command::CommandId::Bulletin),
             }
         });
         minijinja::context! {
