@@ -102,7 +102,8 @@ pub fn layout(chart: &Chart) -> SvgChart {
     let top = axis_top(chart, n);
     let unit = if chart.percent { "%" } else { "" };
     let horizontal = chart.shape == Shape::Bars;
-    let (left, right, upper, lower) = if horizontal { (130.0, WIDTH - 50.0, 40.0, HEIGHT - 30.0) } else { (48.0, WIDTH - 12.0, 56.0, HEIGHT - 40.0) };
+    let (left, right, upper, lower) =
+        if horizontal { (130.0, WIDTH - 50.0, 40.0, HEIGHT - 30.0) } else { (48.0, WIDTH - 12.0, 56.0, HEIGHT - 40.0) };
     let mut out = SvgChart {
         title: chart.title.clone(),
         width: WIDTH,
@@ -168,7 +169,12 @@ pub fn layout(chart: &Chart) -> SvgChart {
     }
     for (i, label) in chart.labels.iter().take(n).enumerate() {
         let x = left + slot * (i as f64 + 0.5);
-        out.labels.push(Label { x: round(x), y: lower + 18.0, text: short(label, if n > 8 { 4 } else { 8 }), anchor: "middle" });
+        out.labels.push(Label {
+            x: round(x),
+            y: lower + 18.0,
+            text: short(label, if n > 8 { 4 } else { 8 }),
+            anchor: "middle",
+        });
     }
     let k = chart.series.len().max(1) as f64;
     for (si, s) in chart.series.iter().enumerate() {

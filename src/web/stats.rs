@@ -61,7 +61,12 @@ pub(super) async fn stats(State(web): State<Arc<Web>>, headers: HeaderMap, Query
         Err(r) => return r,
     };
     if !may(&me, CommandId::Stats) {
-        return web.message(StatusCode::FORBIDDEN, Some(&me), "统计", "统计由督导室查看；您可在“主题与纪实”查看本人的督导进度。");
+        return web.message(
+            StatusCode::FORBIDDEN,
+            Some(&me),
+            "统计",
+            "统计由督导室查看；您可在“主题与纪实”查看本人的督导进度。",
+        );
     }
     page(&web, stats_page(&web, &me, q).await)
 }
@@ -80,7 +85,8 @@ async fn stats_page(web: &Web, me: &Me, q: StatsQuery) -> anyhow::Result<Respons
         } else {
             args::parse_period(&period_text, today, Some(&web.app.calendar)).map_err(ExportError::Input)?
         };
-        let (scope, _) = export::resolve_scope(&mut conn, if scope_text.is_empty() { "全县" } else { &scope_text }).await?;
+        let (scope, _) =
+            export::resolve_scope(&mut conn, if scope_text.is_empty() { "全县" } else { &scope_text }).await?;
         export::load(&mut conn, web.app.tz, &web.app.settings, topic.kind(), period, scope, now).await
     }
     .await;
@@ -125,7 +131,11 @@ async fn stats_page(web: &Web, me: &Me, q: StatsQuery) -> anyhow::Result<Respons
 /// `GET /stats/export?kind=整改台账&period=上月&scope=第一责任区`: the workbook `导出` sends in
 /// chat, as a download. Refused to the roles the chat refuses (403); words it cannot read get
 /// the chat's sentence (400).
-pub(super) async fn download(State(web): State<Arc<Web>>, headers: HeaderMap, Query(q): Query<ExportQuery>) -> Response {
+pub(super) async fn download(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(q): Query<ExportQuery>,
+) -> Response {
     let me = match signed_in(&web, &headers).await {
         Ok(me) => me,
         Err(r) => return r,

@@ -14,6 +14,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
 pub mod scenario;
+pub mod site;
 
 pub struct Harness {
     pub running: Option<Running>,
