@@ -292,6 +292,9 @@ mod tests {
             "/tasks",
             "/tasks/3",
             "/roster",
+            "/themes",
+            "/stats",
+            "/bulletins",
         ] {
             assert_eq!(safe_next(ok), Some(ok), "{ok}");
         }
