@@ -135,9 +135,11 @@ async fn themes_page(web: &Web, me: &Me, q: ThemesQuery) -> anyhow::Result<Respo
     let people = store::export::people(&mut conn).await?;
     let schools = store::export::schools(&mut conn).await?;
     let school_zone: HashMap<i64, i64> = schools.iter().filter_map(|s| Some((s.id, s.zone_id?))).collect();
-    let name_of = |rows: &[crate::domain::stats::records::NameRow], id: i64| {
-        rows.iter().find(|r| r.id == id).map(|r| r.name.clone()).unwrap_or_default()
+    let names = |rows: &[crate::domain::stats::records::NameRow]| -> HashMap<i64, String> {
+        rows.iter().map(|r| (r.id, r.name.clone())).collect()
     };
+    let (zone_names, person_names, school_names) = (names(&zones), names(&people), names(&schools));
+    let name_of = |map: &HashMap<i64, String>, id: i64| map.get(&id).cloned().unwrap_or_default();
     let sees = |person: i64, school: i64| {
         person == actor.person_id
             || school_zone.get(&school).is_some_and(|z| actor.check_view_school(school, *z).is_ok())
@@ -159,7 +161,7 @@ async fn themes_page(web: &Web, me: &Me, q: ThemesQuery) -> anyhow::Result<Respo
     inspector_ids.dedup();
     let inspectors: Vec<_> = inspector_ids
         .iter()
-        .map(|id| context! { value => id.to_string(), label => name_of(&people, *id), on => Some(*id) == inspector_filter })
+        .map(|id| context! { value => id.to_string(), label => name_of(&person_names, *id), on => Some(*id) == inspector_filter })
         .collect();
     let zone_options: Vec<_> = zones
         .iter()
@@ -170,7 +172,7 @@ async fn themes_page(web: &Web, me: &Me, q: ThemesQuery) -> anyhow::Result<Respo
         .into_iter()
         .filter(|v| inspector_filter.is_none_or(|p| v.person_id == p))
         .filter(|v| themed_filter.is_none_or(|t| v.themed == t))
-        .filter(|v| school_q.is_empty() || name_of(&schools, v.school_id).contains(school_q.as_str()))
+        .filter(|v| school_q.is_empty() || name_of(&school_names, v.school_id).contains(school_q.as_str()))
         .collect();
     let total = matching.len();
     let themed_count = matching.iter().filter(|v| v.themed).count();
@@ -180,9 +182,9 @@ async fn themes_page(web: &Web, me: &Me, q: ThemesQuery) -> anyhow::Result<Respo
         .take(VISIT_ROWS)
         .map(|v| VisitLine {
             date: format!("{}月{}日", v.date.month(), v.date.day()),
-            inspector: name_of(&people, v.person_id),
-            zone: school_zone.get(&v.school_id).map(|z| name_of(&zones, *z)).unwrap_or_default(),
-            school: name_of(&schools, v.school_id),
+            inspector: name_of(&person_names, v.person_id),
+            zone: school_zone.get(&v.school_id).map(|z| name_of(&zone_names, *z)).unwrap_or_default(),
+            school: name_of(&school_names, v.school_id),
             kind: v.kind.label(),
             methods: v.methods_text().join("、"),
             themed: v.themed,
@@ -216,15 +218,17 @@ async fn themes_page(web: &Web, me: &Me, q: ThemesQuery) -> anyhow::Result<Respo
         let mine = context! { visits => n, themed, quota => quotas.per_inspector_per_month, exempt };
         (Vec::new(), Some(mine), actor.schools.clone())
     };
-    let visits = if supervisor {
+    let visits = if let (true, Some(z)) = (supervisor, zone_filter) {
+        sm::zone_visits_between(&mut conn, z, from, as_of).await?
+    } else if supervisor {
         sm::visits_between(&mut conn, from, as_of).await?
     } else {
         sm::person_visits_between(&mut conn, actor.person_id, &actor.schools, from, as_of).await?
     };
     let coverage = school_coverage(&visits, &school_ids, as_of, term.as_ref(), &quotas);
     let school_line = |c: &crate::app::monthly::SchoolCoverage| {
-        let zone = school_zone.get(&c.school_id).map(|z| name_of(&zones, *z)).unwrap_or_default();
-        context! { name => name_of(&schools, c.school_id), zone, term => c.term, year => c.year, term_short => c.term_short, year_short => c.year_short }
+        let zone = school_zone.get(&c.school_id).map(|z| name_of(&zone_names, *z)).unwrap_or_default();
+        context! { name => name_of(&school_names, c.school_id), zone, term => c.term, year => c.year, term_short => c.term_short, year_short => c.year_short }
     };
     // Supervisors see the schools short of a rule (a county is long); an inspector every school.
     let school_lines: Vec<_> = coverage
