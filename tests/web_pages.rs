@@ -22,6 +22,10 @@ async fn start() -> (Harness, ManualClock, Site) {
     (h, clock, site)
 }
 
+async fn count(h: &Harness, sql: &str) -> i64 {
+    dudao::sql::query_scalar(sql).fetch_one(h.db()).await.unwrap()
+}
+
 async fn text(h: &Harness, sql: &str) -> String {
     dudao::sql::query_scalar(sql).fetch_one(h.db()).await.unwrap()
 }
@@ -242,9 +246,37 @@ async fn bulletins_preview_the_chats_draft_with_its_docx() {
     assert!(got.header("content-disposition").contains(".docx"), "{}", got.header("content-disposition"));
     assert!(got.bytes.starts_with(b"PK"), "a zip (Office Open XML)");
 
-    // Published in chat, it is listed.
+    // Published from the page: without the session's CSRF token, refused and nothing sent.
+    assert!(page.contains("action=\"/bulletins/publish\"") && page.contains("发布到各群"), "{page}");
+    let form = [("month", "2026-11"), ("scope", "")];
+    let (status, _) = site.post_form("/bulletins/publish", &sup, &form).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = site.post_form("/bulletins/publish", &sup, &[("month", "2026-11"), ("csrf", "0000")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM bulletin_publications").await, 0);
+    // With it: the chat's publication — the office's group gets the text and the .docx, the
+    // answer is the chat's, the audit says it came from the web.
+    let csrf = common::site::csrf_of(&page);
+    let (status, done) =
+        site.post_form("/bulletins/publish", &sup, &[("month", "2026-11"), ("scope", ""), ("csrf", &csrf)]).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(done.contains("已发布2026年11月全县督导通报（第1期）到1个群"), "{done}");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM bulletin_publications").await, 1);
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM audit_log WHERE entity = 'bulletin' AND action = 'published' AND via = 'web'")
+            .await,
+        1
+    );
+    let queued = "SELECT COUNT(*) FROM outbox WHERE idempotency_key LIKE 'bulletin:monthly:2026-11:county:r1:%'";
+    assert!(count(&h, queued).await >= 1);
+    let sent = h.settle().await;
+    assert!(sent.contains(title), "{sent}");
+    // Once per period, as in chat: the second press answers that it was published.
+    let (_, again) =
+        site.post_form("/bulletins/publish", &sup, &[("month", "2026-11"), ("scope", ""), ("csrf", &csrf)]).await;
+    assert!(again.contains("不再重复发送"), "{again}");
     let out = h.say("sup: 通报 发布 2026-11").await;
-    assert!(out.contains("已发布"), "{out}");
+    assert!(out.contains("不再重复发送"), "{out}");
     let (_, page) = site.get("/bulletins", &sup).await;
     assert!(page.contains(&html_escape(title)) && page.contains("第"), "{page}");
     let (_, page) = site.get("/bulletins/view?month=2026-11", &sup).await;
@@ -256,11 +288,17 @@ async fn bulletins_preview_the_chats_draft_with_its_docx() {
     let (status, _) = site.get("/bulletins/view?month=2026-11&scope=%E6%B2%A1%E6%9C%89", &sup).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    // Inspectors: the chat's 通报 is the office's, and so are these pages and the file.
+    // Inspectors: the chat's 通报 is the office's, and so are these pages, the file and the form.
     for path in ["/bulletins", "/bulletins/view?month=2026-11", "/bulletins/docx?month=2026-11"] {
         let got = site.fetch(path, Some(&hao)).await;
         assert_eq!(got.status, StatusCode::FORBIDDEN, "{path}");
         assert!(!got.bytes.starts_with(b"PK"));
     }
+    let (_, home) = site.get("/", &hao).await;
+    let hao_csrf = common::site::csrf_of(&home);
+    let form = [("month", "2026-10"), ("scope", ""), ("csrf", hao_csrf.as_str())];
+    let (status, _) = site.post_form("/bulletins/publish", &hao, &form).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM bulletin_publications").await, 1);
     h.stop().await;
 }

@@ -1,17 +1,20 @@
 //! 通报 (`/bulletins`), read-only: the bulletins published so far and the draft of any month
 //! and scope as `通报 预览` builds it (`app::bulletin::draft`, the supervisor's corrections
 //! applied), rendered as a page, with its Word document (`app::bulletin::docx_file`) as a
-//! download. For the roles `通报` answers (`CommandId::Bulletin`); publication stays in chat.
+//! download. For the roles `通报` answers (`CommandId::Bulletin`). `POST /bulletins/publish`
+//! (CSRF token of the session) publishes through `app::bulletin::publish_bulletin`, the function
+//! `通报 发布` / `通报 重新发布` call: the same groups, the same once-per-period rule, the same
+//! answer, with the audit entry's `via = web`.
 
 use super::pages::{local_text, page, signed_in};
 use super::stats::{encode, may};
 use super::{Me, Web};
-use crate::app::bulletin::{docx_file, draft, resolve_target};
+use crate::app::bulletin::{docx_file, draft, publish_bulletin, resolve_target};
 use crate::domain::bulletin::{Bulletin, Month, Target, MONTHLY};
 use crate::domain::command::CommandId;
 use crate::domain::stats::Scope;
 use crate::store::{self, bulletin::Key};
-use axum::extract::{Query, State};
+use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use minijinja::context;
@@ -173,6 +176,8 @@ async fn view_page(web: &Web, me: &Me, q: BulletinQuery) -> anyhow::Result<Respo
         },
         published => published.map(|p| context! { at => local_text(web, p.published_at), groups => p.groups, revision => p.revision }),
         which => match target.scope { Scope::County => period.clone(), _ => format!("{period} {}", target.label) },
+        month => period.clone(),
+        scope => match target.scope { Scope::County => String::new(), _ => target.label.clone() },
         query => query_of(month, &target),
         ..web.frame(Some(me), "bulletins")
     };
@@ -206,6 +211,66 @@ pub(super) async fn docx(State(web): State<Arc<Web>>, headers: HeaderMap, Query(
             }
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
+        }
+        Ok(Err(msg)) => web.message(StatusCode::BAD_REQUEST, Some(&me), "督导通报", &msg),
+        Err(e) => page(&web, Err(e)),
+    }
+}
+
+/// `POST /bulletins/publish` (`month`, `scope`, `again`, `csrf`): publishes as `通报 发布` (or
+/// `通报 重新发布` with `again=1`) would, and shows its answer.
+pub(super) async fn publish(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let me = match allowed(&web, &headers).await {
+        Ok(me) => me,
+        Err(r) => return r,
+    };
+    let sent = form.get("csrf").map(String::as_str).unwrap_or_default();
+    if !crate::domain::web::same_secret(sent, &crate::domain::web::csrf_token(&me.token)) {
+        tracing::warn!(person = me.actor.person_id, "web bulletin publication refused: CSRF token missing or wrong");
+        return web.message(StatusCode::FORBIDDEN, Some(&me), "请求无效", "页面已过期，请刷新后重试。");
+    }
+    let q = BulletinQuery {
+        month: form.get("month").cloned().unwrap_or_default(),
+        scope: form.get("scope").cloned().unwrap_or_default(),
+    };
+    let again = form.get("again").is_some_and(|v| v == "1");
+    let done = async {
+        let (month, target) = match which(&web, &q).await? {
+            Ok(found) => found,
+            Err(msg) => return Ok(Err(msg)),
+        };
+        let now = web.app.clock.now();
+        let today = now.with_timezone(&web.app.tz).date_naive();
+        let mut tx = crate::db::begin_write(&web.app.db).await?;
+        let p =
+            publish_bulletin(&mut tx, &web.app, Some(me.actor.person_id), month, &target, again, now, today).await?;
+        for env in p.sends {
+            crate::outbox::enqueue(&mut tx, &web.app.directory, now, env).await?;
+        }
+        if let Some((entity_id, action, detail)) = p.audit {
+            let entry = crate::store::audit::AuditEntry {
+                actor_id: Some(me.actor.person_id),
+                via: "web",
+                entity: "bulletin",
+                entity_id: Some(entity_id),
+                action,
+                detail,
+            };
+            crate::store::audit::record(&mut tx, now, entry).await?;
+        }
+        tx.commit().await?;
+        web.app.outbox_notify.notify_waiters();
+        Ok::<_, anyhow::Error>(Ok((p.reply, query_of(month, &target))))
+    };
+    match done.await {
+        Ok(Ok((reply, query))) => {
+            let ctx =
+                context! { title => "督导通报", text => reply, back => query, ..web.frame(Some(&me), "bulletins") };
+            web.render(StatusCode::OK, "published.html", ctx)
         }
         Ok(Err(msg)) => web.message(StatusCode::BAD_REQUEST, Some(&me), "督导通报", &msg),
         Err(e) => page(&web, Err(e)),

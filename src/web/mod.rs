@@ -11,7 +11,8 @@
 //!   Every query is scoped server-side by the person's `Actor`, with the chat's checks
 //!   (`app::rectify::ledger_scope`, `Actor::check_view_school`, `Actor::check_zone`); an item
 //!   outside the scope is "not found", like one that does not exist.
-//! - `POST /logout` (CSRF token derived from the session) is the only state-changing action.
+//! - `POST /logout` and `POST /bulletins/publish` change state, each with the CSRF token derived
+//!   from the session.
 //! - Templates are minijinja with HTML auto-escaping on every template (chat text is hostile);
 //!   the stylesheet is compiled in and served from `/static/style.css`; every response carries
 //!   the security headers (`domain::web::CSP`, nosniff, no referrer, no framing).
@@ -57,6 +58,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("stats.html", include_str!("templates/stats.html")),
     ("bulletins.html", include_str!("templates/bulletins.html")),
     ("bulletin.html", include_str!("templates/bulletin.html")),
+    ("published.html", include_str!("templates/published.html")),
 ];
 
 const STYLE: &str = include_str!("static/style.css");
@@ -97,6 +99,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/bulletins", get(bulletins::bulletins))
         .route("/bulletins/view", get(bulletins::view))
         .route("/bulletins/docx", get(bulletins::docx))
+        .route("/bulletins/publish", post(bulletins::publish))
         .route("/login/{token}", get(login))
         .route("/logout", post(logout))
         .route("/static/style.css", get(style))

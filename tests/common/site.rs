@@ -53,6 +53,14 @@ impl Site {
         Got { status, headers, bytes: res.bytes().await.unwrap().to_vec() }
     }
 
+    /// A form posted with the session cookie: status and text.
+    pub async fn post_form(&self, path: &str, cookie: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+        let res =
+            self.client.post(format!("{}{path}", self.root)).header(COOKIE, cookie).form(form).send().await.unwrap();
+        let status = res.status();
+        (status, res.text().await.unwrap())
+    }
+
     /// A page: status and text.
     pub async fn get(&self, path: &str, cookie: &str) -> (StatusCode, String) {
         let got = self.fetch(path, Some(cookie)).await;
@@ -121,4 +129,10 @@ pub fn encode(s: &str) -> String {
 pub fn filename_star(disposition: &str) -> Option<String> {
     let raw = disposition.split("filename*=UTF-8''").nth(1)?.split(';').next()?;
     Some(percent_encoding::percent_decode_str(raw.trim()).decode_utf8_lossy().into_owned())
+}
+
+/// The CSRF token in a page's forms (the logout form every signed-in page has).
+pub fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().unwrap().to_string()
 }
