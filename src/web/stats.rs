@@ -65,7 +65,7 @@ pub(super) async fn stats(State(web): State<Arc<Web>>, headers: HeaderMap, Query
             StatusCode::FORBIDDEN,
             Some(&me),
             "统计",
-            "统计由督导室查看；您可在“主题与纪实”查看本人的督导进度。",
+            "统计由督导室查看。",
         );
     }
     page(&web, stats_page(&web, &me, q).await)
