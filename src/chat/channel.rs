@@ -281,6 +281,15 @@ pub trait Channel: Send + Sync + 'static {
     }
 }
 
+/// A group robot posts to its one group only; any other destination is a permanent failure
+/// naming the robot (`what`, e.g. "钉钉自定义机器人 <name>") and both chats.
+pub fn robot_group_only(what: &str, group: &str, msg: &OutboundMessage) -> Result<(), SendError> {
+    if msg.chat.kind == super::ChatKind::Group && msg.chat.id == group {
+        return Ok(());
+    }
+    Err(SendError::Permanent(format!("{what} 只能发到群 {group}，不能发到 {} {}", msg.chat.kind.as_str(), msg.chat.id)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ use crate::chat::channel::{
     Capabilities, Channel, ChannelContext, InboundSink, MentionSupport, Rate, SendError, SendReceipt,
 };
 use crate::chat::model::{ChatKind, ChatRef, InboundMessage, MediaRef, OutboundMessage, Segment, UserRef};
+use crate::chat::token::TokenCache;
 use crate::secret::Secret;
 use async_trait::async_trait;
 use axum::extract::{DefaultBodyLimit, State};
@@ -38,8 +39,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use std::time::Duration;
 
 /// Event bodies are a few kilobytes; anything much larger is not Feishu.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -451,11 +451,6 @@ async fn receive(State(st): State<Arc<CallbackState>>, headers: HeaderMap, body:
 
 // ---- sending ----
 
-struct CachedToken {
-    token: String,
-    valid_until: Instant,
-}
-
 #[derive(Deserialize)]
 struct TokenReply {
     #[serde(default)]
@@ -477,14 +472,14 @@ pub struct FeishuAppChannel {
     settings: FeishuAppSettings,
     caps: Capabilities,
     http: reqwest::Client,
-    token: Mutex<Option<CachedToken>>,
+    token: TokenCache,
 }
 
 impl FeishuAppChannel {
     pub fn new(settings: FeishuAppSettings) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(Duration::from_millis(settings.timeout_ms.max(1))).build()?;
         let caps = settings.capabilities();
-        Ok(FeishuAppChannel { settings, caps, http, token: Mutex::new(None) })
+        Ok(FeishuAppChannel { settings, caps, http, token: TokenCache::default() })
     }
 
     fn retry(&self) -> Duration {
@@ -492,12 +487,11 @@ impl FeishuAppChannel {
     }
 
     async fn access_token(&self, refresh: bool) -> Result<String, SendError> {
-        let mut cached = self.token.lock().await;
-        if !refresh {
-            if let Some(t) = cached.as_ref().filter(|t| t.valid_until > Instant::now()) {
-                return Ok(t.token.clone());
-            }
-        }
+        self.token.get(refresh, || self.request_token()).await
+    }
+
+    /// `tenant_access_token/internal`: a new token and its lifetime in seconds.
+    async fn request_token(&self) -> Result<(String, u64), SendError> {
         let url = api_url(&self.settings.base_url, "/open-apis/auth/v3/tenant_access_token/internal");
         let body = json!({ "app_id": self.settings.app_id.trim(), "app_secret": self.settings.app_secret.expose() });
         let resp = self
@@ -517,10 +511,7 @@ impl FeishuAppChannel {
         if r.tenant_access_token.is_empty() {
             return Err(SendError::Transient("飞书没有返回 tenant_access_token".into()));
         }
-        // Renew five minutes early so a token never expires between fetch and use.
-        let life = Duration::from_secs(r.expire.clamp(60, 7200).saturating_sub(300).max(30));
-        *cached = Some(CachedToken { token: r.tenant_access_token.clone(), valid_until: Instant::now() + life });
-        Ok(r.tenant_access_token)
+        Ok((r.tenant_access_token, r.expire))
     }
 
     /// One message API call. `Ok(None)`: the token was refused.

@@ -22,14 +22,14 @@ use crate::chat::channel::{
 };
 use crate::chat::model::{plain_text, ChatKind, MediaRef, OutboundMessage};
 use crate::chat::registry::{Built, Configured, Factory};
+use crate::chat::token::TokenCache;
 use crate::config::{parse_section, ConfigError, RawSection, Settings};
 use crate::secret::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use std::time::Duration;
 
 /// `[channels.wecom_app]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -171,16 +171,11 @@ impl WecomAppSettings {
     }
 }
 
-struct CachedToken {
-    token: String,
-    valid_until: Instant,
-}
-
 pub struct WecomAppChannel {
     settings: WecomAppSettings,
     caps: Capabilities,
     http: reqwest::Client,
-    token: Mutex<Option<CachedToken>>,
+    token: TokenCache,
     /// The outcome of the last gettoken.
     health: crate::chat::channel::HealthCell,
 }
@@ -224,7 +219,7 @@ impl WecomAppChannel {
     pub fn new(settings: WecomAppSettings) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(Duration::from_millis(settings.timeout_ms.max(1))).build()?;
         let caps = settings.capabilities();
-        Ok(WecomAppChannel { settings, caps, http, token: Mutex::new(None), health: Default::default() })
+        Ok(WecomAppChannel { settings, caps, http, token: TokenCache::default(), health: Default::default() })
     }
 
     pub fn settings(&self) -> &WecomAppSettings {
@@ -247,12 +242,11 @@ impl WecomAppChannel {
     }
 
     async fn fetch_token(&self, refresh: bool) -> Result<String, SendError> {
-        let mut cached = self.token.lock().await;
-        if !refresh {
-            if let Some(t) = cached.as_ref().filter(|t| t.valid_until > Instant::now()) {
-                return Ok(t.token.clone());
-            }
-        }
+        self.token.get(refresh, || self.request_token()).await
+    }
+
+    /// `gettoken`: a new access token and its lifetime in seconds.
+    async fn request_token(&self) -> Result<(String, u64), SendError> {
         let url = api_url(&self.settings.api_base_url, "/cgi-bin/gettoken");
         let resp = self
             .http
@@ -272,10 +266,7 @@ impl WecomAppChannel {
         if r.access_token.is_empty() {
             return Err(SendError::Transient("企业微信 gettoken 没有返回 access_token".into()));
         }
-        // Renew five minutes early so a token never expires between fetch and use.
-        let life = Duration::from_secs(r.expires_in.clamp(60, 7200).saturating_sub(300).max(30));
-        *cached = Some(CachedToken { token: r.access_token.clone(), valid_until: Instant::now() + life });
-        Ok(r.access_token)
+        Ok((r.access_token, r.expires_in))
     }
 
     /// `media/upload?access_token=…&type=file`; returns the media id. A token WeCom calls
@@ -355,10 +346,10 @@ impl Channel for WecomAppChannel {
     /// From the last gettoken; a cached token past its life is fetched again at the next send,
     /// so until then the state is unknown rather than up.
     fn health(&self) -> crate::chat::ChannelHealth {
-        let expired = self.token.try_lock().map(|t| t.as_ref().is_some_and(|t| t.valid_until <= Instant::now()));
+        let expired = self.token.expired();
         match self.health.get(crate::chat::channel::FAILURE_EVIDENCE) {
             None => crate::chat::ChannelHealth::unknown("no access token fetched yet"),
-            Some(h) if h.state == crate::chat::HealthState::Up && matches!(expired, Ok(true)) => {
+            Some(h) if h.state == crate::chat::HealthState::Up && expired == Some(true) => {
                 crate::chat::ChannelHealth::unknown("access token expired; fetched again at the next send")
             }
             Some(h) => h,
