@@ -61,12 +61,7 @@ pub(super) async fn stats(State(web): State<Arc<Web>>, headers: HeaderMap, Query
         Err(r) => return r,
     };
     if !may(&me, CommandId::Stats) {
-        return web.message(
-            StatusCode::FORBIDDEN,
-            Some(&me),
-            "统计",
-            "统计由督导室查看。",
-        );
+        return web.message(StatusCode::FORBIDDEN, Some(&me), "统计", "统计由督导室查看。");
     }
     page(&web, stats_page(&web, &me, q).await)
 }
