@@ -165,6 +165,12 @@ async fn themes_are_scoped_with_the_chats_figures_and_escaped() {
     assert!(page.contains("冬季&lt;b&gt;安全&lt;&#x2f;b&gt;&amp;校风"), "{page}");
     assert!(page.contains("&lt;script&gt;") && !page.contains("<script") && !page.contains("<img src=x"), "{page}");
     assert!(page.contains("疏散演练有记录"), "{page}");
+    // A visit record whose text carries markup is listed escaped.
+    let out = h.say("hao: 督导纪实 城关三小 校园巡视，发现问题：围墙<script>alert('纪实')</script>破损").await;
+    assert!(out.contains("已收到督导纪实"), "{out}");
+    let (_, page) = site.get("/themes", &hao).await;
+    assert!(page.contains("城关三小") && page.contains("&lt;script&gt;alert("), "{page}");
+    assert!(!page.contains("<script"), "{page}");
 
     // November: 郝涛's two visits, for the office and for him; not for another zone's inspector.
     let (_, page) = site.get("/themes?month=2026-11", &sup).await;
