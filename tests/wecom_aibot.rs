@@ -263,6 +263,23 @@ async fn the_bot_verifies_binds_and_answers_through_response_urls() {
         assert!(s.robot.is_empty());
     }
 
+    // A supervisor registers another group from inside it, @-ing the bot.
+    let sup = common::first_person(&running.app.db, "supervisor").await;
+    let code = binding_code(&running, &sup).await;
+    let m = text_msg(&base, "bind03", false, "zhou.qing", &format!("绑定 {code}"));
+    assert_eq!(post_signed(&url, &sign(&m, 0, &nonce(), TOKEN)).await, 200);
+    let mut m = text_msg(&base, "reg04", true, "zhou.qing", "登记群 督导室群");
+    m["chatid"] = json!("wrkOfficeGrp02");
+    assert_eq!(post_signed(&url, &sign(&m, 0, &nonce(), TOKEN)).await, 200);
+    wait_for("the registration answer", || fake.lock().unwrap().responses.iter().any(|(c, _)| c == "rc-reg04")).await;
+    let purpose: String = dudao::sql::query_scalar(
+        "SELECT purpose FROM chat_groups WHERE channel = '督导助手' AND external_id = 'wrkOfficeGrp02'",
+    )
+    .fetch_one(&running.app.db)
+    .await
+    .unwrap();
+    assert_eq!(purpose, "supervisors");
+
     // A second answer into the group: its response URL is spent, so the group's robot takes it.
     let app = &running.app;
     let send = |key: &str, chat: dudao::chat::ChatRef, text: &str| Envelope {
@@ -290,7 +307,7 @@ async fn the_bot_verifies_binds_and_answers_through_response_urls() {
         assert_eq!(s.robot.len(), 1);
         assert_eq!(s.robot[0].0, ROBOT_KEY);
         assert_eq!(s.robot[0].1["markdown"]["content"], "补充：周四上午到校复查");
-        assert_eq!(s.responses.len(), 2, "no response URL used twice");
+        assert_eq!(s.responses.len(), 4, "no response URL used twice");
     }
 
     // An unprompted reminder is never routed to the bot: it cannot start a conversation.
