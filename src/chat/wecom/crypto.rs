@@ -131,7 +131,7 @@ impl MsgCrypt {
 
     /// AES-256-CBC decryption in place and the 32-byte PKCS#7 padding removed.
     fn decrypt_unpad<'a>(&self, buf: &'a mut [u8]) -> Result<&'a [u8], CryptoError> {
-        if buf.is_empty() || buf.len() % 16 != 0 {
+        if buf.is_empty() || !buf.len().is_multiple_of(16) {
             return Err(CryptoError::BadLength);
         }
         let dec = cbc::Decryptor::<Aes256>::new(&self.key.into(), &self.iv().into());
