@@ -22,8 +22,9 @@
 //!
 //! Sending: `POST <response_url>` with `{"msgtype": "markdown", "markdown": {"content"}}`. WeCom
 //! allows **one** call per `response_url`, within **one hour** of the message. Each chat keeps
-//! its unused response URLs in memory, oldest first; a send takes one (not in its last
-//! `reply_window_secs` margin) and spends it whatever the outcome. With none left (a second
+//! its unused response URLs in memory, oldest first; a send takes one (used only within
+//! `reply_window_secs` of its message) and spends it once the request may have reached WeCom (a
+//! failed connection puts it back). With none left (a second
 //! message for one command, an answer after an hour, a restart) the send goes to the group robot
 //! configured for that chat (`[[channels.wecom_aibot.robots]]`), or fails permanently saying
 //! why. The bot cannot start a conversation: `can_push` is false, so reminders are never routed
@@ -225,15 +226,20 @@ impl ResponseUrls {
     }
 
     /// The chat's oldest usable URL, taken: each may be used once.
-    fn take(&self, chat_key: &str, window: Duration) -> Option<String> {
+    fn take(&self, chat_key: &str, window: Duration) -> Option<(String, Instant)> {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let q = m.get_mut(chat_key)?;
         while let Some((url, at)) = q.pop_front() {
             if at.elapsed() < window {
-                return Some(url);
+                return Some((url, at));
             }
         }
         None
+    }
+
+    /// A URL taken but never reached WeCom (no connection): usable again, first in line.
+    fn put_back(&self, chat_key: &str, url: String, at: Instant) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(chat_key.to_string()).or_default().push_front((url, at));
     }
 }
 
@@ -578,17 +584,20 @@ impl WecomAibotChannel {
         Duration::from_secs(self.settings.reply_window_secs)
     }
 
-    /// One call to a response URL. The URL is spent whatever happens.
-    async fn respond(&self, url: &str, content: &str) -> Result<SendReceipt, SendError> {
+    /// One call to a response URL. The URL is spent once the request may have reached WeCom;
+    /// when no connection could be made it is put back for the retry.
+    async fn respond(&self, chat_key: &str, url: String, at: Instant, content: &str) -> Result<SendReceipt, SendError> {
         let body = json!({ "msgtype": "markdown", "markdown": { "content": content } });
         let what = "企业微信智能机器人回复";
-        let resp = self
-            .http
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| transport_error("企业微信智能机器人无法连接", e))?;
+        let resp = match self.http.post(&url).json(&body).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.is_connect() {
+                    self.urls.put_back(chat_key, url, at);
+                }
+                return Err(transport_error("企业微信智能机器人无法连接", e));
+            }
+        };
         if !resp.status().is_success() {
             return Err(status_error(what, resp.status()));
         }
@@ -622,8 +631,9 @@ impl Channel for WecomAibotChannel {
                 "消息超过企业微信智能机器人 {MARKDOWN_MAX_BYTES} 字节的长度限制"
             )));
         }
-        if let Some(url) = self.urls.take(&msg.chat.key(), self.window()) {
-            return self.respond(&url, &content).await;
+        let key = msg.chat.key();
+        if let Some((url, at)) = self.urls.take(&key, self.window()) {
+            return self.respond(&key, url, at, &content).await;
         }
         if msg.chat.kind == ChatKind::Group {
             if let Some(robot) = self.robots.get(msg.chat.id.as_str()) {
@@ -744,11 +754,15 @@ mod tests {
         urls.remember("group:g".into(), "u1".into(), w);
         urls.remember("group:g".into(), "u2".into(), w);
         urls.remember("group:g".into(), "u1".into(), w);
-        assert_eq!(urls.take("group:g", w).as_deref(), Some("u1"));
-        assert_eq!(urls.take("group:g", w).as_deref(), Some("u2"));
-        assert_eq!(urls.take("group:g", w), None);
+        let url = |t: Option<(String, Instant)>| t.map(|(u, _)| u);
+        let (u1, at) = urls.take("group:g", w).unwrap();
+        assert_eq!(u1, "u1");
+        urls.put_back("group:g", u1, at);
+        assert_eq!(url(urls.take("group:g", w)).as_deref(), Some("u1"), "put back first in line");
+        assert_eq!(url(urls.take("group:g", w)).as_deref(), Some("u2"));
+        assert_eq!(url(urls.take("group:g", w)), None);
         urls.remember("private:a".into(), "u3".into(), w);
-        assert_eq!(urls.take("private:a", Duration::ZERO), None, "past its window");
+        assert_eq!(url(urls.take("private:a", Duration::ZERO)), None, "past its window");
     }
 
     #[test]
