@@ -411,6 +411,10 @@ async fn an_image_sent_to_the_bot_becomes_evidence() {
     let stored = std::fs::read(dudao::app::evidence::evidence_dir(&running.app.settings).join(path.unwrap())).unwrap();
     assert_eq!(stored, PICTURE, "stored decrypted");
     assert_eq!(fake.lock().unwrap().downloads, vec!["canteen-fan".to_string()]);
+    // The encrypted link is the channel's file id, not a plain photo link anything would fetch.
+    let (link, file_id): (String, Option<String>) =
+        dudao::sql::query_as("SELECT url, file_id FROM rectify_evidence").fetch_one(&running.app.db).await.unwrap();
+    assert_eq!((link.as_str(), file_id), ("", Some(format!("{base}/img/canteen-fan"))));
     running.stop().await;
 }
 

@@ -9,9 +9,10 @@
 //!   "response_url", "msgtype": "text"|"image"|"mixed"|"voice"|"file", …}`. A group message
 //!   reaches the bot only when it @-mentions it; its text starts with that mention, which is
 //!   taken out of the command text. Images (private chats, or inside `mixed` messages) come as a
-//!   download `url`, valid for five minutes, of the picture AES-encrypted with the bot's key:
-//!   the evidence fetcher downloads it through its SSRF guard and [`Channel::open_media`]
-//!   decrypts it.
+//!   download `url`, valid for five minutes, of the picture AES-encrypted with the bot's key. It
+//!   is kept as the picture's `file_id` (not as a plain link, which anything could fetch as the
+//!   photo): this channel hands it to the evidence fetcher, which downloads it through its SSRF
+//!   guard, and [`Channel::open_media`] decrypts it.
 //!
 //! Refused with 403: a wrong signature, a timestamp further than `max_clock_skew_secs` from our
 //! clock, a nonce seen before with another request (WeCom promises nonces do not repeat within
@@ -359,8 +360,10 @@ fn strip_leading_mention(text: &str, bot: &str, out: &mut Vec<Segment>) {
     out.push(Segment::text(text));
 }
 
+/// A picture: its download link is kept as the file id, not as `url`, since what it serves is
+/// encrypted: only this channel (which can decrypt it) may fetch it, never the plain-link path.
 fn image(url: &str) -> Segment {
-    Segment::Image { media: MediaRef { name: None, url: Some(url.trim().to_string()), file_id: None } }
+    Segment::Image { media: MediaRef { name: None, url: None, file_id: Some(url.trim().to_string()) } }
 }
 
 /// Maps a decrypted callback to the chat model: private chat = the sender's userid, group =
@@ -656,10 +659,10 @@ impl Channel for WecomAibotChannel {
         Ok(())
     }
 
-    /// Images come as a link (valid five minutes), fetched through the evidence fetcher's SSRF
-    /// guard; [`Channel::open_media`] then decrypts what it downloaded.
+    /// A picture's file id is its encrypted download link (valid five minutes), fetched through
+    /// the evidence fetcher's SSRF guard; [`Channel::open_media`] then decrypts what it downloaded.
     async fn resolve_media(&self, media: &MediaRef, _max_bytes: u64) -> Result<MediaSource, MediaError> {
-        match media.url.as_deref().filter(|u| !u.trim().is_empty()) {
+        match media.file_id.as_deref().filter(|u| !u.trim().is_empty()) {
             Some(url) => Ok(MediaSource::Link(url.trim().to_string())),
             None => Err(MediaError::Unsupported),
         }
@@ -733,7 +736,8 @@ mod tests {
             "image":{"url":"https://img.example/e1"}}"#);
         let Decoded::Message(m) = decode("aibot", &p).unwrap() else { panic!() };
         assert_eq!(m.chat, ChatRef::private("aibot", "li.hua"));
-        assert_eq!(m.images().next().unwrap().url.as_deref(), Some("https://img.example/e1"));
+        let img = m.images().next().unwrap();
+        assert_eq!((img.url.as_deref(), img.file_id.as_deref()), (None, Some("https://img.example/e1")));
         let mixed = msg(r#"{"msgid":"m3","chatid":"g","chattype":"group","from":{"userid":"u"},"msgtype":"mixed",
             "mixed":{"msg_item":[{"msgtype":"text","text":{"content":"@bot 完成 W3 已整改"}},
             {"msgtype":"image","image":{"url":"https://img.example/e2"}}]}}"#);
