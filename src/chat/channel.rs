@@ -275,6 +275,12 @@ pub trait Channel: Send + Sync + 'static {
             None => Err(MediaError::Unsupported),
         }
     }
+    /// The photo itself from what was downloaded from a [`MediaSource::Link`] this channel
+    /// handed out. Platforms serve photos as they are; WeCom's 智能机器人 serves them encrypted
+    /// with the bot's key, and decrypts them here.
+    fn open_media(&self, downloaded: Vec<u8>) -> Result<Vec<u8>, MediaError> {
+        Ok(downloaded)
+    }
     /// HTTP routes this channel mounts on the service's listener (webhooks, WebSocket endpoints).
     fn routes(self: Arc<Self>, _ctx: ChannelContext) -> Option<axum::Router> {
         None

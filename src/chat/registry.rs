@@ -23,6 +23,7 @@ pub const FACTORIES: &[Factory] = &[
     super::onebot::FACTORY,
     super::wecom::app::FACTORY,
     super::wecom::robot::FACTORY,
+    super::wecom::aibot::FACTORY,
     super::telegram::FACTORY,
     super::dingtalk::FACTORY,
     super::feishu::FACTORY,

@@ -20,11 +20,17 @@
 //! `receive_id_type=open_id` (a person, privately), `Authorization: Bearer <tenant_access_token>`
 //! from `POST /open-apis/auth/v3/tenant_access_token/internal` (app_id + app_secret, cached until
 //! five minutes before it expires, fetched again once when Feishu refuses it).
+//!
+//! Pictures: an `image` message carries an `image_key`, downloaded (as evidence, through
+//! `Channel::resolve_media`) from the message resource API, `GET /open-apis/im/v1/messages/
+//! {message_id}/resources/{image_key}?type=image`, with the same token; the picture's file id is
+//! kept as `<message_id>/<image_key>` since the API needs both.
 
 use super::MAX_CONTENT_BYTES;
 use super::{api_url, classify, status_error, text_content, transport_error, ApiReply, DEFAULT_BASE, PLATFORM};
 use crate::chat::channel::{
-    Capabilities, Channel, ChannelContext, InboundSink, MentionSupport, Rate, SendError, SendReceipt,
+    read_capped, Capabilities, Channel, ChannelContext, InboundSink, MediaError, MediaSource, MentionSupport, Rate,
+    SendError, SendReceipt,
 };
 use crate::chat::model::{ChatKind, ChatRef, InboundMessage, MediaRef, OutboundMessage, Segment, UserRef};
 use crate::chat::token::TokenCache;
@@ -250,6 +256,19 @@ pub enum Decoded {
     Ignored(String),
 }
 
+/// A picture's file id: the message and the image key, both needed by the resource API.
+pub fn picture_id(message_id: &str, image_key: &str) -> String {
+    format!("{message_id}/{image_key}")
+}
+
+/// The message id and key of a picture's file id, when both are plain ids (letters, digits,
+/// `_` and `-`: they go into the URL's path).
+fn parse_picture_id(file_id: &str) -> Option<(&str, &str)> {
+    let (message_id, key) = file_id.trim().split_once('/')?;
+    let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    (plain(message_id) && plain(key)).then_some((message_id, key))
+}
+
 /// Maps a message event to the chat model. A private chat (`p2p`) is keyed by the sender's
 /// open id (what `绑定` binds and `receive_id_type=open_id` takes); a group by its `chat_id`. The
 /// bot receives private messages and group messages that @-mention it (unless granted reading
@@ -280,7 +299,11 @@ pub fn decode(channel: &str, ev: &MessageEvent) -> Result<Decoded, &'static str>
             }
             vec![Segment::text(text.trim())]
         }
-        "image" => vec![Segment::Image { media: MediaRef { name: None, url: None, file_id: field("image_key") } }],
+        "image" => {
+            let key = field("image_key").filter(|k| !k.trim().is_empty());
+            let file_id = key.map(|k| picture_id(m.message_id.trim(), k.trim()));
+            vec![Segment::Image { media: MediaRef { name: None, url: None, file_id } }]
+        }
         "file" => {
             vec![Segment::File { media: MediaRef { name: field("file_name"), url: None, file_id: field("file_key") } }]
         }
@@ -514,6 +537,48 @@ impl FeishuAppChannel {
         Ok((r.tenant_access_token, r.expire))
     }
 
+    /// One message resource download. `Ok(None)`: the token was refused. Feishu answers errors
+    /// as JSON (`{"code", "msg"}`), the picture as its bytes.
+    async fn download_picture(
+        &self,
+        token: &str,
+        message_id: &str,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>, MediaError> {
+        let what = "Feishu message resource";
+        let url = api_url(&self.settings.base_url, &format!("/open-apis/im/v1/messages/{message_id}/resources/{key}"));
+        let resp = self
+            .http
+            .get(url)
+            .query(&[("type", "image")])
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| MediaError::Failed(format!("{what}: {}", e.without_url())))?;
+        let status = resp.status();
+        let json = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json"));
+        if status.is_success() && !json {
+            return read_capped(resp, max_bytes, what).await.map(Some);
+        }
+        // An error is a few dozen bytes; the cap keeps a misbehaving server from filling memory.
+        let body = read_capped(resp, 64 * 1024, what).await.unwrap_or_default();
+        let reply: Option<ApiReply> = serde_json::from_slice(&body).ok();
+        match reply {
+            Some(r) if token_refused(r.code()) => Ok(None),
+            _ if status == reqwest::StatusCode::UNAUTHORIZED => Ok(None),
+            Some(r) if r.code() != 0 => {
+                let msg: String = r.msg.chars().take(200).collect();
+                Err(MediaError::Failed(format!("{what} refused (code {}: {msg})", r.code())))
+            }
+            _ => Err(MediaError::Failed(format!("{what} answered HTTP {status} without the picture"))),
+        }
+    }
+
     /// One message API call. `Ok(None)`: the token was refused.
     async fn post_message(&self, token: &str, id_type: &str, body: &Value) -> Result<Option<ApiReply>, SendError> {
         let what = "飞书消息接口";
@@ -586,6 +651,32 @@ impl Channel for FeishuAppChannel {
         Ok(())
     }
 
+    /// A picture by its `<message_id>/<image_key>` through the message resource API with the
+    /// tenant access token (fetched again once when Feishu refuses it).
+    async fn resolve_media(&self, media: &MediaRef, max_bytes: u64) -> Result<MediaSource, MediaError> {
+        let Some(file_id) = media.file_id.as_deref().filter(|f| !f.trim().is_empty()) else {
+            return match media.url.as_deref().filter(|u| !u.trim().is_empty()) {
+                Some(url) => Ok(MediaSource::Link(url.to_string())),
+                None => Err(MediaError::Unsupported),
+            };
+        };
+        let Some((message_id, key)) = parse_picture_id(file_id) else {
+            return Err(MediaError::Failed("not a Feishu picture id (<message_id>/<image_key>)".into()));
+        };
+        let token_failed = |e: SendError| MediaError::Failed(format!("Feishu tenant_access_token: {e}"));
+        let token = self.access_token(false).await.map_err(token_failed)?;
+        if let Some(bytes) = self.download_picture(&token, message_id, key, max_bytes).await? {
+            return Ok(MediaSource::Bytes(bytes));
+        }
+        let token = self.access_token(true).await.map_err(token_failed)?;
+        match self.download_picture(&token, message_id, key, max_bytes).await? {
+            Some(bytes) => Ok(MediaSource::Bytes(bytes)),
+            None => Err(MediaError::Failed(
+                "Feishu refused a fresh tenant_access_token (check the app's permissions)".into(),
+            )),
+        }
+    }
+
     fn routes(self: Arc<Self>, ctx: ChannelContext) -> Option<Router> {
         let state = Arc::new(CallbackState {
             channel: self.settings.name.clone(),
@@ -646,5 +737,19 @@ mod tests {
             r#"{"sender":{"sender_id":{"open_id":"ou_c"}},"message":{"message_id":"om_4","chat_type":"p2p","message_type":"sticker"}}"#,
         );
         assert!(matches!(decode("feishu", &sticker), Ok(Decoded::Ignored(_))));
+    }
+
+    #[test]
+    fn a_picture_keeps_its_message_and_image_key() {
+        let ev = event(
+            r#"{"sender":{"sender_id":{"open_id":"ou_d4"}},"message":{"message_id":"om_p5","chat_type":"p2p",
+                "message_type":"image","content":"{\"image_key\":\"img_v2_041b\"}"}}"#,
+        );
+        let Decoded::Message(m) = decode("feishu", &ev).unwrap() else { panic!() };
+        let id = m.images().next().unwrap().file_id.clone().unwrap();
+        assert_eq!(id, "om_p5/img_v2_041b");
+        assert_eq!(parse_picture_id(&id), Some(("om_p5", "img_v2_041b")));
+        assert_eq!(parse_picture_id("img_v2_041b"), None);
+        assert_eq!(parse_picture_id("om_1/../x"), None);
     }
 }
