@@ -13,21 +13,19 @@ use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
-use common::settings_for;
+use common::platform::{self, binding_code, start, wait_for, WAIT};
 use dudao::chat::wecom::crypto::MsgCrypt;
 use dudao::outbox::{Envelope, Recipient};
-use dudao::service::{self, Running};
+use dudao::service::Running;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 const TOKEN: &str = "aibotTok3n";
 /// 32 bytes whose base64 has no trailing bits, so the fake can decode the key plainly.
 const KEY_BYTES: &[u8; 32] = b"dudao-aibot-test-key-32-bytes!!!";
 const ROBOT_KEY: &str = "6a1f-aibot-fallback-robot";
 const GROUP: &str = "wrkSFfCgAAz01";
-const WAIT: Duration = Duration::from_secs(15);
 
 fn aes_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(KEY_BYTES).trim_end_matches('=').to_string()
@@ -112,62 +110,6 @@ fn aibot_toml(base: &str) -> String {
     )
 }
 
-async fn start(extra: &str) -> (Running, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = settings_for(
-        &dir,
-        &format!("[channels.console]\nenabled = false\n[outbox]\nbackoff_base_ms = 50\nbackoff_max_ms = 300\n{extra}"),
-    );
-    let enabled = dudao::chat::registry::from_config(&settings).unwrap();
-    let running = service::start(settings, Arc::new(dudao::clock::SystemClock), enabled.channels).await.unwrap();
-    (running, dir)
-}
-
-async fn binding_code(running: &Running, person: &str) -> String {
-    let pid: i64 = dudao::sql::query_scalar("SELECT id FROM people WHERE code = ?")
-        .bind(person)
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap();
-    let mut tx = dudao::db::begin_write(&running.app.db).await.unwrap();
-    let now = running.app.clock.now();
-    let (code, _) = dudao::store::binding::issue(&mut tx, pid, now, chrono::Duration::hours(72)).await.unwrap();
-    tx.commit().await.unwrap();
-    code
-}
-
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn settled(running: &Running, key: &str) -> (String, Option<String>) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let row: (String, Option<String>) =
-            dudao::sql::query_as("SELECT status, last_error FROM outbox WHERE idempotency_key = ?")
-                .bind(key)
-                .fetch_one(&running.app.db)
-                .await
-                .unwrap();
-        if !matches!(row.0.as_str(), "pending" | "sending") || Instant::now() >= deadline {
-            return row;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn inbound_count(running: &Running, msg_id: &str) -> i64 {
-    dudao::sql::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE channel = '督导助手' AND platform_msg_id = ?")
-        .bind(msg_id)
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap()
-}
-
 /// A decrypted callback as WeCom sends it: text, privately or in the group.
 fn text_msg(base: &str, id: &str, group: bool, user: &str, text: &str) -> Value {
     let mut m = json!({
@@ -208,6 +150,15 @@ async fn post_signed(url: &str, s: &Signed) -> u16 {
 
 fn nonce() -> String {
     format!("{}", rand::random::<u32>())
+}
+
+async fn settled(running: &Running, key: &str) -> (String, Option<String>) {
+    let (status, _, error) = platform::settled_outcome(running, key).await;
+    (status, error)
+}
+
+async fn inbound_count(running: &Running, msg_id: &str) -> i64 {
+    platform::inbound_count(running, "督导助手", msg_id).await
 }
 
 #[tokio::test]

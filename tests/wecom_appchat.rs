@@ -9,18 +9,16 @@ mod common;
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use common::settings_for;
+use common::platform::{settled_outcome as settled, start};
 use dudao::outbox::{Envelope, Recipient};
-use dudao::service::{self, Running};
+use dudao::service::Running;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 const CORP_ID: &str = "ww7d3a90c1e5f2b801";
 const APP_SECRET: &str = "appchat-secret-value";
 const CHAT: &str = "dudaoSupervisors01";
-const WAIT: Duration = Duration::from_secs(15);
 
 #[derive(Default)]
 struct Seen {
@@ -105,17 +103,6 @@ fn app_toml(base: &str) -> String {
     )
 }
 
-async fn start(extra: &str) -> (Running, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = settings_for(
-        &dir,
-        &format!("[channels.console]\nenabled = false\n[outbox]\nbackoff_base_ms = 50\nbackoff_max_ms = 300\n{extra}"),
-    );
-    let enabled = dudao::chat::registry::from_config(&settings).unwrap();
-    let running = service::start(settings, Arc::new(dudao::clock::SystemClock), enabled.channels).await.unwrap();
-    (running, dir)
-}
-
 async fn enqueue(running: &Running, key: &str, chat: &str, text: &str) {
     let app = &running.app;
     let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
@@ -124,22 +111,6 @@ async fn enqueue(running: &Running, key: &str, chat: &str, text: &str) {
     dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
     tx.commit().await.unwrap();
     app.outbox_notify.notify_waiters();
-}
-
-async fn settled(running: &Running, key: &str) -> (String, i64, Option<String>) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let row: (String, i64, Option<String>) =
-            dudao::sql::query_as("SELECT status, attempts, last_error FROM outbox WHERE idempotency_key = ?")
-                .bind(key)
-                .fetch_one(&running.app.db)
-                .await
-                .unwrap();
-        if !matches!(row.0.as_str(), "pending" | "sending") || Instant::now() >= deadline {
-            return row;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

@@ -59,17 +59,29 @@ pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// The outbox row's status once its send has finished: a fake platform records a message before
-/// it answers, so the outcome is recorded a moment after the fake has seen it.
-pub async fn settled_status(running: &Running, key: &str) -> (String, i64) {
+/// The outbox row's (status, attempts, last error) once its send has finished: a fake platform
+/// records a message before it answers, so the outcome is recorded a moment after the fake has
+/// seen it.
+pub async fn settled_outcome(running: &Running, key: &str) -> (String, i64, Option<String>) {
     let deadline = Instant::now() + WAIT;
     loop {
-        let status = outbox_status(running, key).await;
-        if !matches!(status.0.as_str(), "pending" | "sending") || Instant::now() >= deadline {
-            return status;
+        let row: (String, i64, Option<String>) =
+            dudao::sql::query_as("SELECT status, attempts, last_error FROM outbox WHERE idempotency_key = ?")
+                .bind(key)
+                .fetch_one(&running.app.db)
+                .await
+                .unwrap();
+        if !matches!(row.0.as_str(), "pending" | "sending") || Instant::now() >= deadline {
+            return row;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// [`settled_outcome`]'s (status, attempts).
+pub async fn settled_status(running: &Running, key: &str) -> (String, i64) {
+    let (status, attempts, _) = settled_outcome(running, key).await;
+    (status, attempts)
 }
 
 /// (status, attempts) of the outbox row with this idempotency key.
