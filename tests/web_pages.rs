@@ -70,6 +70,9 @@ async fn stats_show_the_chats_figures_and_download_its_workbooks() {
     let (status, page) = site.get("/stats?topic=整改&scope=没有这个区", &sup).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("class=\"notice\""), "{page}");
+    let (status, page) = site.get("/stats?topic=体温", &sup).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("没有“体温”这项统计") && page.contains("class=\"notice\""), "{page}");
 
     // The export buttons: the workbook `导出` builds, with the right headers.
     let (_, page) = site.get("/stats?topic=整改&period=2026-11", &sup).await;

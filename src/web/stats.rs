@@ -67,7 +67,15 @@ pub(super) async fn stats(State(web): State<Arc<Web>>, headers: HeaderMap, Query
 }
 
 async fn stats_page(web: &Web, me: &Me, q: StatsQuery) -> anyhow::Result<Response> {
-    let topic = Topic::parse(&q.topic).unwrap_or(Topic::Weekly);
+    // Words the chat would not read get its kind of sentence on the page, as a scope does.
+    let (topic, unknown_topic) = match Topic::parse(&q.topic) {
+        Some(t) => (t, None),
+        None if q.topic.trim().is_empty() => (Topic::Weekly, None),
+        None => {
+            let known: Vec<&str> = Topic::ALL.iter().map(|t| t.name()).collect();
+            (Topic::Weekly, Some(format!("没有“{}”这项统计，可选：{}。", clip(&q.topic), known.join("、"))))
+        }
+    };
     let (period_text, scope_text) = (clip(&q.period), clip(&q.scope));
     let now = web.app.clock.now();
     let today = now.with_timezone(&web.app.tz).date_naive();
@@ -75,6 +83,9 @@ async fn stats_page(web: &Web, me: &Me, q: StatsQuery) -> anyhow::Result<Respons
         Topic::ALL.iter().map(|t| context! { value => t.name(), label => t.name(), on => *t == topic }).collect();
     let mut conn = web.app.db.acquire().await?;
     let loaded = async {
+        if let Some(msg) = unknown_topic {
+            return Err(ExportError::Input(msg));
+        }
         let period = if period_text.is_empty() {
             topic.default_period(today)
         } else {
