@@ -31,7 +31,7 @@
 //! why. The bot cannot start a conversation: `can_push` is false, so reminders are never routed
 //! to it — register the group's robot as a `wecom_robot` channel for those.
 
-use super::callback::{plain, restore_plus, store_then_ack};
+use super::callback::{check_signed, echo_reply, plain, restore_plus, store_then_ack, CallbackQuery};
 use super::crypto::{decode_aes_key, MsgCrypt};
 use super::robot::{RobotFormat, WecomRobotChannel, WecomRobotSettings};
 use super::{classify, status_error, transport_error, ApiReply, DEFAULT_API_BASE, PLATFORM};
@@ -439,14 +439,6 @@ pub fn decode(channel: &str, m: &AibotMessage) -> Result<Decoded, &'static str> 
     })))
 }
 
-#[derive(Debug, Deserialize)]
-struct CallbackQuery {
-    msg_signature: Option<String>,
-    timestamp: Option<String>,
-    nonce: Option<String>,
-    echostr: Option<String>,
-}
-
 #[derive(Deserialize)]
 struct Encrypted {
     encrypt: String,
@@ -466,21 +458,7 @@ struct CallbackState {
 
 impl CallbackState {
     fn check(&self, q: &CallbackQuery, encrypt: &str) -> Result<NonceCheck, (StatusCode, &'static str)> {
-        let (Some(sig), Some(ts), Some(nonce)) = (&q.msg_signature, &q.timestamp, &q.nonce) else {
-            return Err((StatusCode::BAD_REQUEST, "missing msg_signature, timestamp or nonce"));
-        };
-        if !self.crypt.verify(sig, ts, nonce, encrypt) {
-            tracing::warn!(channel = %self.channel, "WeCom AI bot callback with a wrong signature refused");
-            return Err((StatusCode::FORBIDDEN, "bad signature"));
-        }
-        let Ok(t) = ts.trim().parse::<i64>() else {
-            return Err((StatusCode::BAD_REQUEST, "bad timestamp"));
-        };
-        let skew = (Utc::now().timestamp() - t).unsigned_abs();
-        if skew > self.max_clock_skew.as_secs() {
-            tracing::warn!(channel = %self.channel, skew_secs = skew, "WeCom AI bot callback with a stale timestamp refused");
-            return Err((StatusCode::FORBIDDEN, "stale timestamp"));
-        }
+        let (nonce, sig) = check_signed(&self.channel, &self.crypt, self.max_clock_skew, q, encrypt)?;
         match self.nonces.check(nonce, sig, self.max_clock_skew * 2) {
             NonceCheck::Reused => {
                 tracing::warn!(channel = %self.channel, "WeCom AI bot callback reusing a nonce refused");
@@ -504,16 +482,7 @@ async fn verify_url(State(st): State<Arc<CallbackState>>, Query(q): Query<Callba
     if let Err((status, why)) = st.check(&q, &echo) {
         return plain(status, why);
     }
-    match st.crypt.decrypt(&echo) {
-        Ok(plaintext) => {
-            tracing::info!(channel = %st.channel, "WeCom AI bot callback URL verified");
-            plain(StatusCode::OK, plaintext)
-        }
-        Err(e) => {
-            tracing::warn!(channel = %st.channel, error = %e, "WeCom AI bot URL verification failed");
-            plain(StatusCode::FORBIDDEN, "cannot decrypt echostr")
-        }
-    }
+    echo_reply(&st.channel, &st.crypt, &echo)
 }
 
 async fn receive(State(st): State<Arc<CallbackState>>, Query(q): Query<CallbackQuery>, body: String) -> Response {

@@ -167,7 +167,7 @@ pub struct CallbackQuery {
     msg_signature: Option<String>,
     timestamp: Option<String>,
     nonce: Option<String>,
-    echostr: Option<String>,
+    pub(crate) echostr: Option<String>,
 }
 
 pub(crate) fn plain(status: StatusCode, body: impl Into<String>) -> Response {
@@ -182,23 +182,36 @@ pub(crate) fn restore_plus(s: &str) -> String {
 impl CallbackState {
     /// Signature and freshness. `Err` is the status and text to answer with.
     fn check(&self, q: &CallbackQuery, encrypt: &str) -> Result<(), (StatusCode, &'static str)> {
-        let (Some(sig), Some(ts), Some(nonce)) = (&q.msg_signature, &q.timestamp, &q.nonce) else {
-            return Err((StatusCode::BAD_REQUEST, "missing msg_signature, timestamp or nonce"));
-        };
-        if !self.crypt.verify(sig, ts, nonce, encrypt) {
-            tracing::warn!(channel = %self.channel, "WeCom callback with a wrong signature refused");
-            return Err((StatusCode::FORBIDDEN, "bad signature"));
-        }
-        let Ok(t) = ts.trim().parse::<i64>() else {
-            return Err((StatusCode::BAD_REQUEST, "bad timestamp"));
-        };
-        let skew = (Utc::now().timestamp() - t).unsigned_abs();
-        if skew > self.max_clock_skew.as_secs() {
-            tracing::warn!(channel = %self.channel, skew_secs = skew, "WeCom callback with a stale timestamp refused");
-            return Err((StatusCode::FORBIDDEN, "stale timestamp"));
-        }
-        Ok(())
+        check_signed(&self.channel, &self.crypt, self.max_clock_skew, q, encrypt).map(|_| ())
     }
+}
+
+/// A callback's signature over `encrypt` and the freshness of its timestamp (within `max_skew`
+/// of now). `Ok` carries the nonce and signature, for callbacks that also refuse reused nonces;
+/// `Err` is the status and text to answer with.
+pub(crate) fn check_signed<'q>(
+    channel: &str,
+    crypt: &MsgCrypt,
+    max_skew: Duration,
+    q: &'q CallbackQuery,
+    encrypt: &str,
+) -> Result<(&'q str, &'q str), (StatusCode, &'static str)> {
+    let (Some(sig), Some(ts), Some(nonce)) = (&q.msg_signature, &q.timestamp, &q.nonce) else {
+        return Err((StatusCode::BAD_REQUEST, "missing msg_signature, timestamp or nonce"));
+    };
+    if !crypt.verify(sig, ts, nonce, encrypt) {
+        tracing::warn!(channel = %channel, "WeCom callback with a wrong signature refused");
+        return Err((StatusCode::FORBIDDEN, "bad signature"));
+    }
+    let Ok(t) = ts.trim().parse::<i64>() else {
+        return Err((StatusCode::BAD_REQUEST, "bad timestamp"));
+    };
+    let skew = (Utc::now().timestamp() - t).unsigned_abs();
+    if skew > max_skew.as_secs() {
+        tracing::warn!(channel = %channel, skew_secs = skew, "WeCom callback with a stale timestamp refused");
+        return Err((StatusCode::FORBIDDEN, "stale timestamp"));
+    }
+    Ok((nonce, sig))
 }
 
 async fn verify_url(State(st): State<Arc<CallbackState>>, Query(q): Query<CallbackQuery>) -> Response {
@@ -208,13 +221,18 @@ async fn verify_url(State(st): State<Arc<CallbackState>>, Query(q): Query<Callba
     if let Err((status, why)) = st.check(&q, &echo) {
         return plain(status, why);
     }
-    match st.crypt.decrypt(&echo) {
+    echo_reply(&st.channel, &st.crypt, &echo)
+}
+
+/// The answer to a verified URL check: the decrypted `echostr`, as WeCom expects.
+pub(crate) fn echo_reply(channel: &str, crypt: &MsgCrypt, echo: &str) -> Response {
+    match crypt.decrypt(echo) {
         Ok(plaintext) => {
-            tracing::info!(channel = %st.channel, "WeCom callback URL verified");
+            tracing::info!(channel = %channel, "WeCom callback URL verified");
             plain(StatusCode::OK, plaintext)
         }
         Err(e) => {
-            tracing::warn!(channel = %st.channel, error = %e, "WeCom URL verification failed");
+            tracing::warn!(channel = %channel, error = %e, "WeCom URL verification failed");
             plain(StatusCode::FORBIDDEN, "cannot decrypt echostr")
         }
     }
