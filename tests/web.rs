@@ -431,6 +431,126 @@ async fn task_board_and_roster_are_scoped_and_escaped() {
     h.stop().await;
 }
 
+/// Acting from the item's page goes through the chat's own rules: the responsible inspector
+/// returns (with a reason) and closes the item; the school is notified exactly as by the chat
+/// commands; the audit log says `web`. Without the CSRF token, as the school, or from another
+/// zone, nothing moves (403, 403, 404).
+#[tokio::test]
+async fn the_responsible_inspector_returns_and_closes_an_item_from_the_web() {
+    let clock = ManualClock::new(local(12, 1, 9, 0));
+    let mut h = Harness::start_with(&config(30), Some(clock.clone())).await;
+    let site = Site::of(&h);
+    for (acct, code) in [("lu", "S001"), ("hao", "D008"), ("peng", "C0001")] {
+        h.bind(acct, code).await;
+    }
+    let other: String = dudao::sql::query_scalar(
+        "SELECT code FROM people WHERE role = 'inspector' AND active = 1 AND zone_id <>
+            (SELECT s.zone_id FROM people p JOIN schools s ON s.id = p.school_id WHERE p.code = 'C0001')
+          ORDER BY code LIMIT 1",
+    )
+    .fetch_one(h.db())
+    .await
+    .unwrap();
+    h.bind("far", &other).await;
+    let out = h.say("hao: 记问题 实验小学 食堂 后厨留样柜温度记录缺失").await;
+    assert!(out.contains("已登记问题 W1"), "{out}");
+    let out = h.say("peng: 完成 W1 已补齐十一月留样记录").await;
+    assert!(out.contains("已提交 W1"), "{out}");
+
+    let hao = login(&mut h, &site, "hao").await;
+    let peng = login(&mut h, &site, "peng").await;
+    let far = login(&mut h, &site, "far").await;
+    let db = h.db().clone();
+    let status = || async {
+        dudao::sql::query_scalar::<String>("SELECT status FROM rectify_items WHERE id = 1")
+            .fetch_one(&db)
+            .await
+            .unwrap()
+    };
+
+    // The inspector's page offers the forms; the school's does not.
+    let (code, _, page) = site.get("/ledger/W1", Some(&hao)).await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    assert!(page.contains("/ledger/W1/close\"") && page.contains("/ledger/W1/return\""), "{page}");
+    let hao_csrf = csrf_of(&page);
+    let (_, _, page) = site.get("/ledger/W1", Some(&peng)).await;
+    assert!(!page.contains("/ledger/W1/close"), "{page}");
+    let peng_csrf = csrf_of(&page);
+
+    // No or a wrong CSRF token: refused, nothing moves.
+    for form in
+        [&[("note", "看过了")][..], &[("csrf", "0000"), ("note", "看过了")][..], &[("csrf", peng_csrf.as_str())][..]]
+    {
+        let (code, _, body) = site.post_form("/ledger/W1/close", &hao, form).await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+        assert!(body.contains("页面已过期"), "{body}");
+    }
+    assert_eq!(status().await, "submitted");
+    // The school cannot close its own item (the chat's rule, 403); another zone's inspector
+    // does not learn it exists (404, as for an id that does not exist).
+    let (code, _, body) = site.post_form("/ledger/W1/close", &peng, &[("csrf", &peng_csrf)]).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("学校不能给本校问题销号"), "{body}");
+    let far_csrf = csrf_of(&site.get("/", Some(&far)).await.2);
+    for path in ["/ledger/W1/close", "/ledger/W1/return", "/ledger/W999/close"] {
+        let (code, _, body) = site.post_form(path, &far, &[("csrf", &far_csrf), ("note", "越权退回")]).await;
+        assert_eq!(code, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert!(!body.contains("留样"), "{body}");
+    }
+    assert_eq!(status().await, "submitted");
+
+    // 退回 needs a reason, as in chat.
+    let (code, _, body) = site.post_form("/ledger/W1/return", &hao, &[("csrf", &hao_csrf), ("note", "  ")]).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("请写明原因"), "{body}");
+    assert_eq!(status().await, "submitted");
+    // With one (hostile markup included): back to the page (303), which shows the new state
+    // and the reason escaped; the school hears it in chat; the audit log says `web`.
+    let (code, headers, body) =
+        site.post_form("/ledger/W1/return", &hao, &[("csrf", &hao_csrf), ("note", "缺少<i>十月</i>记录")]).await;
+    assert_eq!(code, StatusCode::SEE_OTHER, "{body}");
+    let back = headers.get(LOCATION).unwrap().to_str().unwrap().to_string();
+    assert_eq!(back, "/ledger/W1?done=returned");
+    let (_, _, page) = site.get(&back, Some(&hao)).await;
+    assert!(
+        page.contains("已退回") && page.contains("退回：") && page.contains("缺少&lt;i&gt;十月&lt;&#x2f;i&gt;记录"),
+        "{page}"
+    );
+    assert!(!page.contains("<i>") && !page.contains("/ledger/W1/close"), "{page}");
+    let out = h.settle().await;
+    assert!(out.contains("【整改退回】W1") && out.contains("缺少<i>十月</i>记录"), "the school is told: {out}");
+    let web_audit = "SELECT COUNT(*) FROM audit_log WHERE via = 'web' AND entity = 'rectify' AND entity_id = 'W1'";
+    assert_eq!(scalar_i64(&h, &format!("{web_audit} AND action = 'returned'")).await, 1);
+    assert_eq!(
+        scalar_i64(
+            &h,
+            "SELECT COUNT(*) FROM audit_log WHERE via = 'console' AND entity_id = 'W1' AND action = 'submitted'"
+        )
+        .await,
+        1,
+        "the chat's own acts record their channel"
+    );
+
+    // Submitted again in chat, then closed from the web.
+    let out = h.say("peng: 完成 W1 十月记录已补齐").await;
+    assert!(out.contains("已提交 W1"), "{out}");
+    let (code, headers, _) = site.post_form("/ledger/W1/close", &hao, &[("csrf", &hao_csrf)]).await;
+    assert_eq!(code, StatusCode::SEE_OTHER);
+    assert_eq!(headers.get(LOCATION).unwrap(), "/ledger/W1?done=closed");
+    assert_eq!(status().await, "closed");
+    let (_, _, page) = site.get("/ledger/W1?done=closed", Some(&hao)).await;
+    assert!(page.contains("已销号") && !page.contains("/ledger/W1/close"), "{page}");
+    let out = h.settle().await;
+    assert!(out.contains("【整改销号】W1"), "{out}");
+    assert_eq!(scalar_i64(&h, &format!("{web_audit} AND action = 'closed'")).await, 1);
+    // Closing twice is refused with the chat's reason, not a second close.
+    let (code, _, body) = site.post_form("/ledger/W1/close", &hao, &[("csrf", &hao_csrf)]).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("当前状态"), "{body}");
+    assert_eq!(scalar_i64(&h, "SELECT COUNT(*) FROM rectify_events WHERE item_id = 1 AND action = 'closed'").await, 1);
+    h.stop().await;
+}
+
 /// Debian's Chromium, as `.ci/run` installs it.
 const CHROMIUM: &str = "/usr/bin/chromium";
 

@@ -9,11 +9,14 @@
 //!   Every query is scoped server-side by the person's `Actor`, with the chat's checks
 //!   (`app::rectify::ledger_scope`, `Actor::check_view_school`, `Actor::check_zone`); an item
 //!   outside the scope is "not found", like one that does not exist.
-//! - `POST /logout` (CSRF token derived from the session) is the only state-changing action.
+//! - State-changing requests carry the CSRF token derived from the session (`Web::check_csrf`):
+//!   `POST /logout`, and the acts (`act`): `POST /ledger/<id>/close|return`, through the chat's
+//!   own functions.
 //! - Templates are minijinja with HTML auto-escaping on every template (chat text is hostile);
 //!   the stylesheet is compiled in and served from `/static/style.css`; every response carries
 //!   the security headers (`domain::web::CSP`, nosniff, no referrer, no framing).
 
+mod act;
 mod board;
 mod pages;
 
@@ -79,6 +82,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/weekly", get(pages::weekly))
         .route("/ledger", get(pages::ledger))
         .route("/ledger/{id}", get(pages::item))
+        .route("/ledger/{id}/close", post(act::close))
+        .route("/ledger/{id}/return", post(act::give_back))
         .route("/tasks", get(board::tasks))
         .route("/tasks/{id}", get(board::task))
         .route("/roster", get(board::roster))
@@ -134,6 +139,22 @@ impl Web {
     pub(crate) fn message(&self, status: StatusCode, me: Option<&Me>, title: &str, text: &str) -> Response {
         let ctx = minijinja::context! { title, text, ..self.frame(me, "") };
         self.render(status, "message.html", ctx)
+    }
+
+    /// A short page like [`Web::message`] with a link back to `back` (a platform path).
+    pub(crate) fn message_back(&self, status: StatusCode, me: &Me, title: &str, text: &str, back: &str) -> Response {
+        let back = self.base.page(back);
+        let ctx = minijinja::context! { title, text, back, ..self.frame(Some(me), "") };
+        self.render(status, "message.html", ctx)
+    }
+
+    /// Refuses a state-changing request whose form does not carry the session's CSRF token.
+    pub(crate) fn check_csrf(&self, me: &Me, sent: &str) -> Result<(), Response> {
+        if dw::same_secret(sent, &dw::csrf_token(&me.token)) {
+            return Ok(());
+        }
+        tracing::warn!(person = me.actor.person_id, "web form refused: CSRF token missing or wrong");
+        Err(self.message(StatusCode::FORBIDDEN, Some(me), "请求无效", "页面已过期，请刷新后重试。"))
     }
 
     /// What `base.html` needs: the base path, the person and the logout form's CSRF token.
@@ -297,10 +318,8 @@ async fn logout(
             return unavailable();
         }
     };
-    let sent = body.get("csrf").map(String::as_str).unwrap_or_default();
-    if !dw::same_secret(sent, &dw::csrf_token(&me.token)) {
-        tracing::warn!(person = me.actor.person_id, "web logout refused: CSRF token missing or wrong");
-        return web.message(StatusCode::FORBIDDEN, Some(&me), "请求无效", "页面已过期，请刷新后重试。");
+    if let Err(r) = web.check_csrf(&me, body.get("csrf").map(String::as_str).unwrap_or_default()) {
+        return r;
     }
     let now = web.app.clock.now();
     let done = async {

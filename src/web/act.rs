@@ -1,0 +1,126 @@
+//! Acting from the platform: the forms on an item's page (销号, 退回). Each goes through the
+//! same function as the chat command (`app::rectify::move_item`: the domain's transition rule,
+//! the same checks, history, notices to the school), in one write transaction with its audit
+//! entry (`via = web`) and its outbox rows; then back to the item's page (303).
+
+use super::pages::{page, signed_in};
+use super::{see_other, Me, Web};
+use crate::app::rectify::{denied_text, move_item, party_for, Moved, Origin};
+use crate::domain::rectify::{item_code, Action};
+use crate::store::rectify as rs;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The longest reason a form may carry (characters); a chat message has no such cap, but a
+/// form field should not carry a document.
+const NOTE_CHARS: usize = 500;
+
+#[derive(Deserialize, Default)]
+pub(super) struct ActForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /ledger/<id>/close`: 销号, as `销号 W12 [情况]` in chat.
+pub(super) async fn close(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ActForm>,
+) -> Response {
+    act(&web, &headers, &id, Action::Close, form).await
+}
+
+/// `POST /ledger/<id>/return`: 退回 with a reason, as `退回 W12 <原因>` in chat.
+pub(super) async fn give_back(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ActForm>,
+) -> Response {
+    act(&web, &headers, &id, Action::Return, form).await
+}
+
+/// What came of a form.
+enum Outcome {
+    NotFound,
+    Denied(String),
+    Refused { text: String, not_allowed: bool },
+    Done(i64),
+}
+
+async fn act(web: &Web, headers: &HeaderMap, id: &str, action: Action, form: ActForm) -> Response {
+    let me = match signed_in(web, headers).await {
+        Ok(me) => me,
+        Err(r) => return r,
+    };
+    if let Err(r) = web.check_csrf(&me, &form.csrf) {
+        return r;
+    }
+    let Some(id) = super::pages::item_id(id) else { return not_found(web, &me) };
+    if form.note.chars().count() > NOTE_CHARS {
+        let text = format!("说明过长，请控制在{NOTE_CHARS}字以内。");
+        return web.message_back(StatusCode::UNPROCESSABLE_ENTITY, &me, "未能办理", &text, &item_path(id));
+    }
+    match run(web, &me, id, action, &form.note).await {
+        Ok(Outcome::NotFound) => not_found(web, &me),
+        Ok(Outcome::Denied(text)) => web.message_back(StatusCode::FORBIDDEN, &me, "无权办理", &text, &item_path(id)),
+        Ok(Outcome::Refused { text, not_allowed: true }) => {
+            web.message_back(StatusCode::FORBIDDEN, &me, "无权办理", &text, &item_path(id))
+        }
+        Ok(Outcome::Refused { text, not_allowed: false }) => {
+            web.message_back(StatusCode::CONFLICT, &me, "未能办理", &text, &item_path(id))
+        }
+        Ok(Outcome::Done(id)) => {
+            let done = if action == Action::Close { "closed" } else { "returned" };
+            see_other(&web.base.page(&format!("{}?done={done}", item_path(id))), None)
+        }
+        Err(e) => page(web, Err(e)),
+    }
+}
+
+fn item_path(id: i64) -> String {
+    format!("/ledger/{}", item_code(id))
+}
+
+fn not_found(web: &Web, me: &Me) -> Response {
+    web.message(StatusCode::NOT_FOUND, Some(me), "没有找到", "没有找到这个问题，或您无权查看。")
+}
+
+/// The move in one write transaction: scope (outside the person's view it is "not found"),
+/// the chat's rule for their relation to the school, then `move_item` and its notices queued.
+async fn run(web: &Web, me: &Me, id: i64, action: Action, note: &str) -> anyhow::Result<Outcome> {
+    let app = &web.app;
+    let now = app.clock.now();
+    let mut tx = crate::db::begin_write(&app.db).await?;
+    let Some(it) = rs::get(&mut tx, id).await? else { return Ok(Outcome::NotFound) };
+    if me.actor.check_view_school(it.school_id, it.zone_id).is_err() {
+        return Ok(Outcome::NotFound);
+    }
+    let party = match party_for(&me.actor, it.school_id) {
+        Ok(p) => p,
+        Err(d) => return Ok(Outcome::Denied(denied_text(d, &it))),
+    };
+    let mut out = Vec::new();
+    let moved = move_item(&mut tx, app, now, &me.actor, party, it, action, note, &[], Origin::Web, &mut out).await?;
+    match moved {
+        Moved::Refused { text, not_allowed } => Ok(Outcome::Refused { text, not_allowed }),
+        Moved::Done { .. } => {
+            let mut queued = 0;
+            for env in out {
+                queued += crate::outbox::enqueue(&mut tx, &app.directory, now, env).await?;
+            }
+            tx.commit().await?;
+            if queued > 0 {
+                app.outbox_notify.notify_waiters();
+            }
+            tracing::info!(person = me.actor.person_id, item = id, action = action.as_str(), "item moved from the web");
+            Ok(Outcome::Done(id))
+        }
+    }
+}
