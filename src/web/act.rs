@@ -59,7 +59,7 @@ async fn act(web: &Web, headers: &HeaderMap, id: &str, action: Action, form: Act
         Ok(me) => me,
         Err(r) => return r,
     };
-    if let Err(r) = web.check_csrf(&me, &form.csrf) {
+    if let Some(r) = web.csrf_refusal(&me, &form.csrf) {
         return r;
     }
     let Some(id) = super::pages::item_id(id) else { return not_found(web, &me) };

@@ -9,7 +9,7 @@
 //!   Every query is scoped server-side by the person's `Actor`, with the chat's checks
 //!   (`app::rectify::ledger_scope`, `Actor::check_view_school`, `Actor::check_zone`); an item
 //!   outside the scope is "not found", like one that does not exist.
-//! - State-changing requests carry the CSRF token derived from the session (`Web::check_csrf`):
+//! - State-changing requests carry the CSRF token derived from the session (`Web::csrf_refusal`):
 //!   `POST /logout`, and the acts (`act`): `POST /ledger/<id>/close|return`, through the chat's
 //!   own functions.
 //! - Templates are minijinja with HTML auto-escaping on every template (chat text is hostile);
@@ -148,13 +148,14 @@ impl Web {
         self.render(status, "message.html", ctx)
     }
 
-    /// Refuses a state-changing request whose form does not carry the session's CSRF token.
-    pub(crate) fn check_csrf(&self, me: &Me, sent: &str) -> Result<(), Response> {
+    /// The refusal of a state-changing request whose form does not carry the session's CSRF
+    /// token; `None` when it does.
+    pub(crate) fn csrf_refusal(&self, me: &Me, sent: &str) -> Option<Response> {
         if dw::same_secret(sent, &dw::csrf_token(&me.token)) {
-            return Ok(());
+            return None;
         }
         tracing::warn!(person = me.actor.person_id, "web form refused: CSRF token missing or wrong");
-        Err(self.message(StatusCode::FORBIDDEN, Some(me), "请求无效", "页面已过期，请刷新后重试。"))
+        Some(self.message(StatusCode::FORBIDDEN, Some(me), "请求无效", "页面已过期，请刷新后重试。"))
     }
 
     /// What `base.html` needs: the base path, the person and the logout form's CSRF token.
@@ -318,7 +319,7 @@ async fn logout(
             return unavailable();
         }
     };
-    if let Err(r) = web.check_csrf(&me, body.get("csrf").map(String::as_str).unwrap_or_default()) {
+    if let Some(r) = web.csrf_refusal(&me, body.get("csrf").map(String::as_str).unwrap_or_default()) {
         return r;
     }
     let now = web.app.clock.now();
