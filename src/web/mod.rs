@@ -5,6 +5,7 @@
 //!   private chat (`app::web`), opens a session (only its hash stored) and redirects home, or to
 //!   one of the platform's own pages (`domain::web::safe_next`). Rate-limited per client address.
 //! - Pages (`pages`): 我的待办 (`/`), 周报 (`/weekly`), 整改台账 (`/ledger`, `/ledger/<id>`);
+//!   (`visit`): the 督导纪实 form (`/visits/new`, multipart with photos) and a record (`/visits/<id>`);
 //!   (`board`): 督办 (`/tasks`, `/tasks/<id>`) and 花名册 (`/roster`).
 //!   Every query is scoped server-side by the person's `Actor`, with the chat's checks
 //!   (`app::rectify::ledger_scope`, `Actor::check_view_school`, `Actor::check_zone`); an item
@@ -19,6 +20,7 @@
 mod act;
 mod board;
 mod pages;
+mod visit;
 
 use crate::app::App;
 use crate::domain::actor::Actor;
@@ -51,6 +53,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("task.html", include_str!("templates/task.html")),
     ("roster.html", include_str!("templates/roster.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("visit_form.html", include_str!("templates/visit_form.html")),
+    ("visit.html", include_str!("templates/visit.html")),
 ];
 
 const STYLE: &str = include_str!("static/style.css");
@@ -76,6 +80,7 @@ pub fn router(app: Arc<App>) -> Router {
         path: String::new(),
         secure: false,
     });
+    let app_photo_cap = app.settings.rectify.evidence_max_bytes;
     let web = Arc::new(Web { app, env: environment(), limiter: Mutex::new(RateLimiter::default()), base });
     Router::new()
         .route("/", get(pages::home))
@@ -84,6 +89,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ledger/{id}", get(pages::item))
         .route("/ledger/{id}/close", post(act::close))
         .route("/ledger/{id}/return", post(act::give_back))
+        .route(
+            "/visits/new",
+            get(visit::new)
+                .post(visit::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(visit::body_limit(app_photo_cap))),
+        )
+        .route("/visits/{id}", get(visit::show))
         .route("/tasks", get(board::tasks))
         .route("/tasks/{id}", get(board::task))
         .route("/roster", get(board::roster))
@@ -165,6 +177,7 @@ impl Web {
                 name => m.actor.name.clone(),
                 role => m.actor.role.label(),
                 weekly => m.actor.role != crate::domain::role::Role::SchoolContact,
+                visits => m.actor.role == crate::domain::role::Role::Inspector,
             }
         });
         minijinja::context! {
