@@ -569,6 +569,82 @@ async fn the_responsible_inspector_returns_and_closes_an_item_from_the_web() {
     h.stop().await;
 }
 
+/// The assignee acknowledges and finishes a task from its page: the chat's own commands run
+/// on the form (the same replies and notices, the audit saying `web`); a refusal is shown on
+/// the page and leaves nothing behind; others get 403 or 404.
+#[tokio::test]
+async fn an_assignee_acknowledges_and_finishes_a_task_from_the_web() {
+    let clock = ManualClock::new(local(12, 1, 9, 0));
+    let mut h = Harness::start_with(&config(30), Some(clock.clone())).await;
+    let site = Site::of(&h);
+    for (acct, code) in [("lu", "S001"), ("zhang", "D005"), ("wu", "D022")] {
+        h.bind(acct, code).await;
+    }
+    let out = h.say("lu: 布置任务 汇总<i>课后服务</i>收费情况 对象:张兰英 截止:12月5日17:00").await;
+    assert!(out.contains("已布置任务 T1"), "{out}");
+    let lu = login(&mut h, &site, "lu").await;
+    let zhang = login(&mut h, &site, "zhang").await;
+    let wu = login(&mut h, &site, "wu").await;
+
+    let (code, _, page) = site.get("/tasks/T1", Some(&zhang)).await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    assert!(page.contains("/tasks/T1/ack\"") && page.contains("/tasks/T1/done\""), "{page}");
+    let zhang_csrf = csrf_of(&page);
+    let (_, _, page) = site.get("/tasks/T1", Some(&lu)).await;
+    assert!(!page.contains("/tasks/T1/ack"), "{page}");
+    let lu_csrf = csrf_of(&page);
+    let wu_csrf = csrf_of(&site.get("/", Some(&wu)).await.2);
+
+    // Not the assignee: the office is refused (403), a colleague does not see the task (404);
+    // without the CSRF token nothing happens either.
+    let (code, _, body) = site.post_form("/tasks/T1/ack", &lu, &[("csrf", &lu_csrf)]).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("只有任务的承办人"), "{body}");
+    let (code, _, body) = site.post_form("/tasks/T1/ack", &wu, &[("csrf", &wu_csrf)]).await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "{body}");
+    assert!(!body.contains("课后服务"), "{body}");
+    let (code, _, _) = site.post_form("/tasks/T1/ack", &zhang, &[("csrf", "0")]).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let state = "SELECT state FROM task_assignments WHERE task_id = 1";
+    let pending: String = dudao::sql::query_scalar(state).fetch_one(h.db()).await.unwrap();
+
+    // 收到: back to the page, acknowledged; the audit says web.
+    let (code, headers, body) = site.post_form("/tasks/T1/ack", &zhang, &[("csrf", &zhang_csrf)]).await;
+    assert_eq!(code, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(headers.get(LOCATION).unwrap(), "/tasks/T1?done=acknowledged");
+    let acked: String = dudao::sql::query_scalar(state).fetch_one(h.db()).await.unwrap();
+    assert_ne!(acked, pending);
+    let (_, _, page) = site.get("/tasks/T1?done=acknowledged", Some(&zhang)).await;
+    assert!(page.contains("已确认收到。") && !page.contains("/tasks/T1/ack"), "{page}");
+    let out = h.settle().await;
+    assert!(out.contains("已确认收到任务 T1"), "the chat's reply, in the person's chat: {out}");
+    assert_eq!(scalar_i64(&h, "SELECT COUNT(*) FROM audit_log WHERE via = 'web' AND action = 'acknowledged'").await, 1);
+    // Again: the chat's reason on the page, nothing stored or sent.
+    let (code, _, body) = site.post_form("/tasks/T1/ack", &zhang, &[("csrf", &zhang_csrf)]).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("您已确认过任务 T1"), "{body}");
+
+    // 完成 with a result carrying markup: the office is told in chat, the page shows it as text.
+    let (code, headers, _) =
+        site.post_form("/tasks/T1/done", &zhang, &[("csrf", &zhang_csrf), ("note", "已汇总<b>12所</b>学校")]).await;
+    assert_eq!(code, StatusCode::SEE_OTHER);
+    assert_eq!(headers.get(LOCATION).unwrap(), "/tasks/T1?done=submitted");
+    let (_, _, page) = site.get("/tasks/T1?done=submitted", Some(&zhang)).await;
+    assert!(page.contains("等待督导室审核") && page.contains("&lt;b&gt;12所&lt;") && !page.contains("<b>"), "{page}");
+    let out = h.settle().await;
+    assert!(out.contains("【任务提交】T1") && out.contains("已提交任务 T1 的结果"), "{out}");
+    assert_eq!(
+        scalar_i64(
+            &h,
+            "SELECT COUNT(*) FROM inbound_messages WHERE channel = 'web' AND intent IN ('task_ack', 'task_done')"
+        )
+        .await,
+        2,
+        "the refused attempt left nothing behind"
+    );
+    h.stop().await;
+}
+
 /// A small real PNG (a 4×3 image), as a phone would upload it.
 fn tiny_png(shade: u8) -> Vec<u8> {
     let mut out = Vec::new();

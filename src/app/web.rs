@@ -155,3 +155,9 @@ impl WebTurn {
         Ok(queued)
     }
 }
+
+/// What a workflow answered on a web turn so far, as plain text (for the page when the turn is
+/// refused and rolled back instead of sent).
+pub(crate) fn reply_text(ctx: &Ctx<'_>) -> String {
+    ctx.replies.iter().map(|r| crate::chat::plain_text(r)).collect::<Vec<_>>().join("\n")
+}

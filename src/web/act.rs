@@ -1,11 +1,14 @@
-//! Acting from the platform: the forms on an item's page (销号, 退回). Each goes through the
-//! same function as the chat command (`app::rectify::move_item`: the domain's transition rule,
-//! the same checks, history, notices to the school), in one write transaction with its audit
-//! entry (`via = web`) and its outbox rows; then back to the item's page (303).
+//! Acting from the platform: the forms on an item's page (销号, 退回) and on a task's page (收到,
+//! 完成). Each goes through the same function as the chat command (`app::rectify::move_item`:
+//! the domain's transition rule, the same checks, history, notices to the school; for tasks the
+//! chat's `task::handle` itself, run on the form as the person's message, `app::web::WebTurn`),
+//! in one write transaction with its audit entry (`via = web`) and its outbox rows; then back to
+//! the page (303).
 
 use super::pages::{page, signed_in};
 use super::{see_other, Me, Web};
 use crate::app::rectify::{denied_text, move_item, party_for, Moved, Origin};
+use crate::app::web::WebTurn;
 use crate::domain::rectify::{item_code, Action};
 use crate::store::rectify as rs;
 use axum::extract::{Form, Path, State};
@@ -123,4 +126,101 @@ async fn run(web: &Web, me: &Me, id: i64, action: Action, note: &str) -> anyhow:
             Ok(Outcome::Done(id))
         }
     }
+}
+
+/// The assignee's moves on a task's page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TaskAct {
+    Ack,
+    Done,
+}
+
+/// `POST /tasks/<id>/ack`: 收到, as `收到 T3` in chat.
+pub(super) async fn task_ack(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ActForm>,
+) -> Response {
+    task_act(&web, &headers, &id, TaskAct::Ack, form).await
+}
+
+/// `POST /tasks/<id>/done`: 完成 with the result, as `完成 T3 结果说明` in chat.
+pub(super) async fn task_done(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ActForm>,
+) -> Response {
+    task_act(&web, &headers, &id, TaskAct::Done, form).await
+}
+
+async fn task_act(web: &Web, headers: &HeaderMap, id: &str, act: TaskAct, form: ActForm) -> Response {
+    let me = match signed_in(web, headers).await {
+        Ok(me) => me,
+        Err(r) => return r,
+    };
+    if let Some(r) = web.csrf_refusal(&me, &form.csrf) {
+        return r;
+    }
+    let not_found = |web: &Web, me: &Me| {
+        web.message(StatusCode::NOT_FOUND, Some(me), "没有找到", "没有找到这个任务，或您无权查看。")
+    };
+    let parsed = crate::domain::task::parse_task_ref(id).or_else(|| id.parse::<i64>().ok().map(|n| (n, "")));
+    let Some((id, "")) = parsed else { return not_found(web, &me) };
+    let back = format!("/tasks/{}", crate::domain::task::task_code(id));
+    match run_task(web, &me, id, act, form.note.trim()).await {
+        Ok(Outcome::NotFound) => not_found(web, &me),
+        Ok(Outcome::Denied(text)) => web.message_back(StatusCode::FORBIDDEN, &me, "无权办理", &text, &back),
+        Ok(Outcome::Refused { text, .. }) => web.message_back(StatusCode::CONFLICT, &me, "未能办理", &text, &back),
+        Ok(Outcome::Done(_)) => {
+            let done = if act == TaskAct::Ack { "acknowledged" } else { "submitted" };
+            see_other(&web.base.page(&format!("{back}?done={done}")), None)
+        }
+        Err(e) => page(web, Err(e)),
+    }
+}
+
+/// The task's command run on the form as the person's message: visible to them (else "not
+/// found"), theirs to work on (else refused), then `task::handle` exactly as for the chat
+/// command. When it moved nothing (a refusal), the transaction is dropped and the answer it
+/// gave is shown on the page instead of being sent.
+async fn run_task(web: &Web, me: &Me, id: i64, act: TaskAct, note: &str) -> anyhow::Result<Outcome> {
+    use crate::domain::command::{CommandId, CommandSpec};
+    use crate::domain::task::{self as dt, AssignmentState, Op};
+    let app = &web.app;
+    let now = app.clock.now();
+    let mut tx = crate::db::begin_write(&app.db).await?;
+    let Some(task) = crate::store::tasks::get(&mut tx, id).await? else { return Ok(Outcome::NotFound) };
+    let mine = crate::store::tasks::assignment_of(&mut tx, id, me.actor.person_id).await?;
+    let live = mine.as_ref().filter(|a| a.state != AssignmentState::Cancelled);
+    if dt::authorize(me.actor.role, Op::View, live.is_some()).is_err() {
+        return Ok(Outcome::NotFound);
+    }
+    let command = if act == TaskAct::Ack { CommandId::TaskAck } else { CommandId::TaskDone };
+    let spec = CommandSpec::get(command);
+    let Some(before) = live.map(|a| (a.state, a.submissions)) else {
+        return Ok(Outcome::Denied("只有任务的承办人可以确认收到或提交结果。".into()));
+    };
+    if !spec.roles.contains(&me.actor.role) {
+        return Ok(Outcome::Denied("您的账号不能办理这一步。".into()));
+    }
+    let code = task.code();
+    let args = if note.is_empty() { code.clone() } else { format!("{code} {note}") };
+    let text = format!("{} {args}", if act == TaskAct::Ack { "收到" } else { "完成" });
+    let turn = WebTurn::open(app, &mut tx, me.actor.person_id, &text, now).await?;
+    let mut ctx = turn.ctx(app, &mut tx, me.actor.clone(), now);
+    crate::app::task::handle(&mut ctx, command, &args).await?;
+    let after =
+        crate::store::tasks::assignment_of(ctx.tx, id, me.actor.person_id).await?.map(|a| (a.state, a.submissions));
+    if after == Some(before) {
+        return Ok(Outcome::Refused { text: crate::app::web::reply_text(&ctx), not_allowed: false });
+    }
+    let queued = turn.finish(ctx, spec.intent).await?;
+    tx.commit().await?;
+    if queued > 0 {
+        app.outbox_notify.notify_waiters();
+    }
+    tracing::info!(person = me.actor.person_id, task = id, intent = spec.intent, "task moved from the web");
+    Ok(Outcome::Done(id))
 }

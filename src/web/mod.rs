@@ -11,8 +11,8 @@
 //!   (`app::rectify::ledger_scope`, `Actor::check_view_school`, `Actor::check_zone`); an item
 //!   outside the scope is "not found", like one that does not exist.
 //! - State-changing requests carry the CSRF token derived from the session (`Web::csrf_refusal`):
-//!   `POST /logout`, and the acts (`act`): `POST /ledger/<id>/close|return`, through the chat's
-//!   own functions.
+//!   `POST /logout`, and the acts (`act`): `POST /ledger/<id>/close|return`,
+//!   `POST /tasks/<id>/ack|done`, through the chat's own functions.
 //! - Templates are minijinja with HTML auto-escaping on every template (chat text is hostile);
 //!   the stylesheet is compiled in and served from `/static/style.css`; every response carries
 //!   the security headers (`domain::web::CSP`, nosniff, no referrer, no framing).
@@ -98,6 +98,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/visits/{id}", get(visit::show))
         .route("/tasks", get(board::tasks))
         .route("/tasks/{id}", get(board::task))
+        .route("/tasks/{id}/ack", post(act::task_ack))
+        .route("/tasks/{id}/done", post(act::task_done))
         .route("/roster", get(board::roster))
         .route("/login/{token}", get(login))
         .route("/logout", post(logout))
