@@ -716,6 +716,9 @@ async fn the_visit_form_lands_as_a_chat_visit_record_would() {
     let peng = login(&mut h, &site, "peng").await;
     let far = login(&mut h, &site, "far").await;
 
+    // The chat's visit prompt points to the form.
+    let out = h.say("zhang: 督导纪实").await;
+    assert!(out.contains("https://dudao.example.test/visits/new"), "{out}");
     // 我的待办 links the form for inspectors only; others are refused politely.
     let (_, _, home) = site.get("/", Some(&zhang)).await;
     assert!(home.contains("/visits/new\""), "{home}");

@@ -309,8 +309,15 @@ pub async fn log_visit(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<&'static
             Some(s) => s.short_name.unwrap_or(s.name),
             None => crate::app::examples::load(ctx.tx).await?.school_short,
         };
+        // Where the platform is set up, the same record can be filled in on a phone form.
+        let form = match crate::domain::web::BaseUrl::parse(&ctx.app.settings.web.base_url) {
+            Some(base) => {
+                format!("\n也可以在督导信息平台用手机填写：{}/visits/new（先私聊发送“登录”进入平台）", base.url)
+            }
+            None => String::new(),
+        };
         ctx.reply(format!(
-            "请按以下格式发送督导纪实（也可以直接用一段话描述）：\n督导纪实 学校：{school}{VISIT_TEMPLATE_REST}"
+            "请按以下格式发送督导纪实（也可以直接用一段话描述）：\n督导纪实 学校：{school}{VISIT_TEMPLATE_REST}{form}"
         ));
         return Ok("visit_template");
     }

@@ -125,6 +125,7 @@ pub fn safe_next(next: &str) -> Option<&str> {
     let page_ok = match path.strip_prefix('/')?.split_once('/') {
         None => matches!(path, "/" | "/weekly" | "/ledger" | "/tasks" | "/roster"),
         Some(("ledger" | "tasks", id)) => !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
+        Some(("visits", "new")) => true,
         Some(_) => false,
     };
     let query_ok = query.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'&' | b'_' | b'-' | b'%'));
@@ -290,6 +291,7 @@ mod tests {
             "/tasks",
             "/tasks/3",
             "/roster",
+            "/visits/new",
         ] {
             assert_eq!(safe_next(ok), Some(ok), "{ok}");
         }
@@ -301,6 +303,8 @@ mod tests {
             "/ledger/",
             "/tasks/T3/x",
             "/roster/1",
+            "/visits/new/x",
+            "/visits/",
             "/logout",
             "weekly",
             "/\\evil",
