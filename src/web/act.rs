@@ -169,7 +169,11 @@ async fn task_act(web: &Web, headers: &HeaderMap, id: &str, act: TaskAct, form: 
     let parsed = crate::domain::task::parse_task_ref(id).or_else(|| id.parse::<i64>().ok().map(|n| (n, "")));
     let Some((id, "")) = parsed else { return not_found(web, &me) };
     let back = format!("/tasks/{}", crate::domain::task::task_code(id));
-    match run_task(web, &me, id, act, form.note.trim()).await {
+    let outcome = run_task(web, &me, id, act, form.note.trim()).await;
+    if outcome.is_err() {
+        web.app.snapshot.clear(); // the turn's transaction was rolled back
+    }
+    match outcome {
         Ok(Outcome::NotFound) => not_found(web, &me),
         Ok(Outcome::Denied(text)) => web.message_back(StatusCode::FORBIDDEN, &me, "无权办理", &text, &back),
         Ok(Outcome::Refused { text, .. }) => web.message_back(StatusCode::CONFLICT, &me, "未能办理", &text, &back),
@@ -214,7 +218,12 @@ async fn run_task(web: &Web, me: &Me, id: i64, act: TaskAct, note: &str) -> anyh
     let after =
         crate::store::tasks::assignment_of(ctx.tx, id, me.actor.person_id).await?.map(|a| (a.state, a.submissions));
     if after == Some(before) {
-        return Ok(Outcome::Refused { text: crate::app::web::reply_text(&ctx), not_allowed: false });
+        let text = crate::app::web::reply_text(&ctx);
+        drop(ctx);
+        drop(tx);
+        // Rolled back: what the turn read into the shared snapshot may not have committed.
+        app.snapshot.clear();
+        return Ok(Outcome::Refused { text, not_allowed: false });
     }
     let queued = turn.finish(ctx, spec.intent).await?;
     tx.commit().await?;

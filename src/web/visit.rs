@@ -295,7 +295,11 @@ pub(super) async fn submit(State(web): State<Arc<Web>>, headers: HeaderMap, mult
             return page(&web, form_page(&web, &me, status, filled, &text).await);
         }
     };
-    match save(&web, &me, form, &list, photos, today).await {
+    let saved = save(&web, &me, form, &list, photos, today).await;
+    if saved.is_err() {
+        web.app.snapshot.clear(); // the turn's transaction was rolled back
+    }
+    match saved {
         Ok(Some(id)) => see_other(&web.base.page(&format!("/visits/V{id}")), None),
         Ok(None) => web.message(
             StatusCode::CONFLICT,
