@@ -10,8 +10,11 @@
 //! reply's length, the process's resident memory after each command and its peak while
 //! answering.
 //!
+//! Then the platform's 主题与纪实, 统计 and 通报 pages (and one XLSX download) are timed over
+//! HTTP as the supervisor sees them.
+//!
 //! Targets: county-level statistics under 200 ms, a province-level month under 1 s, memory under
-//! 100 MB while answering, a county-year export under 2 s.
+//! 100 MB while answering, a county-year export under 2 s, a platform page under 100 ms.
 //!
 //! Run: `cargo bench --bench province` (env: ZONES=100, ITEMS=150000, RUNS=3, SEED=16;
 //! DATA=/path/file.sqlite keeps the generated database there and reuses it on the next run).
@@ -157,7 +160,7 @@ fn main() {
             _ => dir.path().join("province.sqlite"),
         };
         let settings = Settings::from_toml_over_default(&format!(
-            "[database]\npath = \"{}\"\n[roster]\nsample_on_empty = false\n",
+            "[database]\npath = \"{}\"\n[roster]\nsample_on_empty = false\n[http]\nbind = \"127.0.0.1:0\"\n[web]\nbase_url = \"http://bench.invalid/\"\n",
             path.display().to_string().replace('\\', "/")
         ))
         .unwrap();
@@ -315,6 +318,69 @@ fn main() {
             }
         }
 
+        // The platform's pages (督导信息平台) for the supervisor, over HTTP on the listener: the
+        // time to the whole body (server-side render plus loopback), and its size.
+        println!();
+        println!("platform pages (best of {runs}; request → whole body, supervisor):");
+        println!("{:<36} {:>10} {:>10} {:>9}", "page", "best ms", "KB", "peak MB");
+        let token = dudao::app::web::new_token();
+        let mut tx = db::begin_write(&app.db).await.unwrap();
+        let hash = dudao::domain::web::token_hash(&token);
+        dudao::store::web::add_link(&mut tx, &hash, supervisor, now, now + chrono::Duration::minutes(10)).await.unwrap();
+        tx.commit().await.unwrap();
+        let root = format!("http://{}", running.http_addr);
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let res = client.get(format!("{root}/login/{token}")).send().await.unwrap();
+        let cookie = res
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .unwrap_or_default()
+            .to_string();
+        let mut worst_page = Duration::ZERO;
+        let pages: [(&str, String); 16] = [
+            ("我的待办", "/".into()),
+            ("周报 (province, this week)", "/weekly".into()),
+            ("整改台账 (province, first page)", "/ledger".into()),
+            ("整改台账 overdue", "/ledger?status=overdue".into()),
+            ("整改 item", "/ledger/1".into()),
+            ("督办 board", "/tasks".into()),
+            ("花名册", "/roster".into()),
+            ("主题与纪实 (province month)", "/themes?month=2026-11".into()),
+            ("主题与纪实 P001", format!("/themes?month=2026-11&zone={zone_id}")),
+            ("统计 整改 (province, 6 months)", "/stats?topic=%E6%95%B4%E6%94%B9".into()),
+            ("统计 周报 (province month)", "/stats?topic=%E5%91%A8%E6%8A%A5&period=2026-11".into()),
+            ("统计 纪实 (province month)", "/stats?topic=%E7%BA%AA%E5%AE%9E&period=2026-11".into()),
+            ("统计 督办 P001", "/stats?topic=%E7%9D%A3%E5%8A%9E&scope=P001".into()),
+            ("通报 list", "/bulletins".into()),
+            ("通报 preview (province month)", "/bulletins/view?month=2026-11".into()),
+            ("导出 纪实 P001 (download)", "/stats/export?kind=%E7%BA%AA%E5%AE%9E&period=2026-11&scope=P001".into()),
+        ];
+        for (label, path) in pages {
+            reset_peak();
+            let mut best = Duration::MAX;
+            let mut size = 0;
+            for _ in 0..runs {
+                let t = Instant::now();
+                let res = client
+                    .get(format!("{root}{path}"))
+                    .header(reqwest::header::COOKIE, &cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(res.status().is_success(), "{label}: {}", res.status());
+                size = res.bytes().await.unwrap().len();
+                best = best.min(t.elapsed());
+            }
+            let (_, peak) = memory();
+            peak_all = peak_all.max(peak);
+            if !label.contains("download") {
+                worst_page = worst_page.max(best);
+            }
+            println!("{label:<36} {:>10.1} {:>10.1} {peak:>9.1}", best.as_secs_f64() * 1e3, size as f64 / 1e3);
+        }
+
         let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
         println!();
         println!(
@@ -331,6 +397,11 @@ fn main() {
             "slowest county-year export: {:.0} ms (target < 2000 ms): {}",
             worst_export.as_secs_f64() * 1e3,
             verdict(worst_export < Duration::from_secs(2))
+        );
+        println!(
+            "slowest platform page: {:.0} ms (target < 100 ms): {}",
+            worst_page.as_secs_f64() * 1e3,
+            verdict(worst_page < Duration::from_millis(100))
         );
         println!("peak memory while answering: {peak_all:.0} MB (target < 100 MB): {}", verdict(peak_all < 100.0));
         running.stop().await;

@@ -21,6 +21,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// WeCom self-built app tools.
+    Wecom {
+        #[command(subcommand)]
+        cmd: WecomCmd,
+    },
     /// Run the service (the console channel reads standard input when enabled). One service per
     /// database: a second one on the same database refuses to start.
     Serve,
@@ -160,6 +165,44 @@ enum OutboxCmd {
     Cancel { id: i64 },
 }
 
+#[derive(Subcommand)]
+enum WecomCmd {
+    /// Creates a group chat of the app (appchat/create) and posts a first message to it, so that
+    /// WeCom shows it; prints the `[[groups]]` entry to add.
+    CreateAppchat {
+        /// The group's name (at most 50 characters).
+        #[arg(long)]
+        name: String,
+        /// Member user ids, comma-separated (2 to 2000).
+        #[arg(long, value_delimiter = ',')]
+        users: Vec<String>,
+        /// The owner's user id (else WeCom picks a member).
+        #[arg(long)]
+        owner: Option<String>,
+        /// The chat id to use (at most 32 letters and digits; else WeCom makes one up).
+        #[arg(long)]
+        chatid: Option<String>,
+    },
+}
+
+async fn wecom_cmd(settings: Settings, cmd: WecomCmd) -> anyhow::Result<()> {
+    use dudao::chat::wecom::{WecomAppChannel, WecomAppSettings};
+    use dudao::chat::{Channel, ChatRef, OutboundMessage, Segment};
+    let WecomCmd::CreateAppchat { name, users, owner, chatid } = cmd;
+    let Some(app) = WecomAppSettings::from_settings(&settings)? else {
+        anyhow::bail!("没有启用企业微信自建应用 ([channels.wecom_app] enabled = true)");
+    };
+    let channel = WecomAppChannel::new(app)?;
+    let users: Vec<String> = users.into_iter().map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
+    let chat_id = channel.create_appchat(&name, owner.as_deref(), &users, chatid.as_deref()).await?;
+    let hello = format!("本群“{name}”由督导助手创建，督导通知和提醒将发到这里。");
+    let chat = ChatRef::group(channel.name().to_string(), chat_id.clone());
+    channel.send(&OutboundMessage::text(chat, vec![Segment::text(hello)])).await?;
+    println!("已创建群聊 {chat_id}。在配置中加入：");
+    println!("[[groups]]\nchannel = \"{}\"\nid = \"{chat_id}\"\npurpose = \"…\"", channel.name());
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -187,6 +230,7 @@ async fn main() -> std::process::ExitCode {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(settings).await,
+        Command::Wecom { cmd } => wecom_cmd(settings, cmd).await,
         Command::Migrate { check: true } => migrate_check(&settings).await,
         Command::Migrate { check: false } => {
             let _lock = dudao::lock::InstanceLock::acquire(&settings.database.path)?;

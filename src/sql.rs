@@ -400,13 +400,7 @@ impl Conn {
     fn run_sync(&mut self, sql: &str, args: &[Value], want: Want) -> Result<Got> {
         let raw = self.raw();
         let mut stmt = raw.prepare_cached(sql)?;
-        let expected = stmt.parameter_count();
-        if expected != args.len() {
-            return Err(Error::Arguments { expected, given: args.len() });
-        }
-        for (i, v) in args.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, v)?;
-        }
+        bind_all(&mut stmt, args)?;
         match want {
             Want::Done => {
                 // Stepped to the end, so a statement with RETURNING runs as well.
@@ -432,15 +426,21 @@ impl Conn {
         if !stmt.readonly() {
             return Err(Error::NotReadOnly);
         }
-        let expected = stmt.parameter_count();
-        if expected != args.len() {
-            return Err(Error::Arguments { expected, given: args.len() });
-        }
-        for (i, v) in args.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, v)?;
-        }
+        bind_all(&mut stmt, args)?;
         read_rows(stmt, |row| f(row).map(|()| true))
     }
+}
+
+/// Binds `args` to `stmt`'s parameters in order; their number must match.
+fn bind_all(stmt: &mut rusqlite::CachedStatement<'_>, args: &[Value]) -> Result<()> {
+    let expected = stmt.parameter_count();
+    if expected != args.len() {
+        return Err(Error::Arguments { expected, given: args.len() });
+    }
+    for (i, v) in args.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, v)?;
+    }
+    Ok(())
 }
 
 /// Steps `stmt` (its arguments bound), building each row and handing it to `take` until it

@@ -12,9 +12,9 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
-use common::settings_for;
+use common::platform::{self, binding_code, enqueue, outbox_status, person_id, settled_status, start, wait_for, WAIT};
 use dudao::outbox::{Envelope, Recipient};
-use dudao::service::{self, Running};
+use dudao::service::Running;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,6 @@ const APP_KEY: &str = "dingq7xkz01app";
 const APP_SECRET: &str = "Gm3-app-secret_for-tests";
 const ROBOT_TOKEN: &str = "b7f1c9e0robot-token-z01";
 const ROBOT_SECRET: &str = "SECc0ffee0123456789abcdef";
-const WAIT: Duration = Duration::from_secs(15);
 
 /// `base64(HMAC-SHA256(secret, "<ts>\n<secret>"))`, as DingTalk documents it.
 fn ding_sign(secret: &str, ts: &str) -> String {
@@ -189,80 +188,6 @@ fn robot_toml(base: &str) -> String {
     )
 }
 
-async fn start(extra: &str) -> (Running, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = settings_for(
-        &dir,
-        &format!("[channels.console]\nenabled = false\n[outbox]\nbackoff_base_ms = 50\nbackoff_max_ms = 300\n{extra}"),
-    );
-    let enabled = dudao::chat::registry::from_config(&settings).unwrap();
-    let running = service::start(settings, Arc::new(dudao::clock::SystemClock), enabled.channels).await.unwrap();
-    (running, dir)
-}
-
-async fn person_id(running: &Running, code: &str) -> i64 {
-    dudao::sql::query_scalar("SELECT id FROM people WHERE code = ?")
-        .bind(code)
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap()
-}
-
-async fn binding_code(running: &Running, person: &str) -> String {
-    let pid = person_id(running, person).await;
-    let mut tx = dudao::db::begin_write(&running.app.db).await.unwrap();
-    let now = running.app.clock.now();
-    let (code, _) = dudao::store::binding::issue(&mut tx, pid, now, chrono::Duration::hours(72)).await.unwrap();
-    tx.commit().await.unwrap();
-    code
-}
-
-async fn enqueue(running: &Running, key: &str, to: Recipient, text: &str) {
-    let app = &running.app;
-    let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
-    let env = Envelope::new(key, to, vec![dudao::chat::Segment::text(text)], "test");
-    dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
-    tx.commit().await.unwrap();
-    app.outbox_notify.notify_waiters();
-}
-
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The outbox row's status once its send has finished: the fake records a message before it
-/// answers, so the outcome is recorded a moment after the fake has seen it.
-async fn settled_status(running: &Running, key: &str) -> (String, i64) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let status = outbox_status(running, key).await;
-        if !matches!(status.0.as_str(), "pending" | "sending") || Instant::now() >= deadline {
-            return status;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn outbox_status(running: &Running, key: &str) -> (String, i64) {
-    dudao::sql::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = ?")
-        .bind(key)
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap()
-}
-
-async fn inbound_count(running: &Running, msg_id: &str) -> i64 {
-    dudao::sql::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE channel = '钉钉督导' AND platform_msg_id = ?")
-        .bind(msg_id)
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap()
-}
-
 /// A callback event as DingTalk sends it; `session_left` is how long its session webhook lives.
 fn event(base: &str, msg_id: &str, private: bool, staff: &str, text: &str, session_left: chrono::Duration) -> Value {
     let now = chrono::Utc::now();
@@ -296,6 +221,10 @@ async fn post_signed(url: &str, body: &Value, secret: &str, age_ms: i64) -> reqw
         .send()
         .await
         .unwrap()
+}
+
+async fn inbound_count(running: &Running, msg_id: &str) -> i64 {
+    platform::inbound_count(running, "钉钉督导", msg_id).await
 }
 
 #[tokio::test]

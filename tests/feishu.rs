@@ -14,9 +14,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use common::settings_for;
+use common::platform::{self, binding_code, enqueue, outbox_status, person_id, settled_status, start, wait_for, WAIT};
 use dudao::outbox::{Envelope, Recipient};
-use dudao::service::{self, Running};
+use dudao::service::Running;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +27,6 @@ const APP_SECRET: &str = "fs-app-secret-for-tests-9x";
 const VERIFY_TOKEN: &str = "vt-7Qm2kLx9testtoken";
 const ROBOT_TOKEN: &str = "5e1b0c9a-robot-z01";
 const ROBOT_SECRET: &str = "fsRobotSecret0123abc";
-const WAIT: Duration = Duration::from_secs(15);
 
 /// `base64(HMAC-SHA256(key = "<ts>\n<secret>", message = ""))`, as Feishu documents it.
 fn feishu_sign(secret: &str, ts: &str) -> String {
@@ -48,6 +47,33 @@ struct Seen {
     tokens: usize,
     /// Message API calls: (receive_id_type, bearer token, body).
     messages: Vec<(String, String, Value)>,
+    /// Message resource downloads: (message id, file key, type).
+    resources: Vec<(String, String, String)>,
+}
+
+/// The bytes of the picture the fake holds for message `om_pic3`, key `img_v2_lab`.
+const PICTURE: &[u8] = b"\x89PNG-lab-fume-hood-repaired";
+
+/// `GET /open-apis/im/v1/messages/{message_id}/resources/{file_key}?type=image`: the picture for
+/// a valid token and a key that belongs to the message, else Feishu's JSON error.
+async fn im_resource(
+    State(f): State<Fake>,
+    Path((message_id, key)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let kind = q.get("type").cloned().unwrap_or_default();
+    f.lock().unwrap().resources.push((message_id.clone(), key.clone(), kind.clone()));
+    if !auth.strip_prefix("Bearer ").is_some_and(|t| t.starts_with("t-")) {
+        return (StatusCode::BAD_REQUEST, Json(json!({"code": 99991663, "msg": "Invalid access token"})))
+            .into_response();
+    }
+    if message_id == "om_pic3" && key == "img_v2_lab" && kind == "image" {
+        return ([(axum::http::header::CONTENT_TYPE, "image/png")], PICTURE.to_vec()).into_response();
+    }
+    (StatusCode::BAD_REQUEST, Json(json!({"code": 234003, "msg": "File not in msg."}))).into_response()
 }
 
 type Fake = Arc<Mutex<Seen>>;
@@ -114,6 +140,7 @@ async fn fake_feishu(fake: Fake) -> String {
         .route("/open-apis/bot/v2/hook/{token}", post(robot_hook))
         .route("/open-apis/auth/v3/tenant_access_token/internal", post(tenant_token))
         .route("/open-apis/im/v1/messages", post(im_messages))
+        .route("/open-apis/im/v1/messages/{message_id}/resources/{key}", axum::routing::get(im_resource))
         .with_state(fake);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     base
@@ -133,80 +160,6 @@ fn robot_toml(base: &str) -> String {
          base_url = \"{base}\"\nrate_limited_retry_secs = 1\n\
          [[groups]]\nchannel = \"fs-z01\"\nid = \"z01-feishu\"\npurpose = \"zone_inspectors\"\nzone = \"Z01\"\n"
     )
-}
-
-async fn start(extra: &str) -> (Running, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = settings_for(
-        &dir,
-        &format!("[channels.console]\nenabled = false\n[outbox]\nbackoff_base_ms = 50\nbackoff_max_ms = 300\n{extra}"),
-    );
-    let enabled = dudao::chat::registry::from_config(&settings).unwrap();
-    let running = service::start(settings, Arc::new(dudao::clock::SystemClock), enabled.channels).await.unwrap();
-    (running, dir)
-}
-
-async fn person_id(running: &Running, code: &str) -> i64 {
-    dudao::sql::query_scalar("SELECT id FROM people WHERE code = ?")
-        .bind(code)
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap()
-}
-
-async fn binding_code(running: &Running, person: &str) -> String {
-    let pid = person_id(running, person).await;
-    let mut tx = dudao::db::begin_write(&running.app.db).await.unwrap();
-    let now = running.app.clock.now();
-    let (code, _) = dudao::store::binding::issue(&mut tx, pid, now, chrono::Duration::hours(72)).await.unwrap();
-    tx.commit().await.unwrap();
-    code
-}
-
-async fn enqueue(running: &Running, key: &str, to: Recipient, text: &str) {
-    let app = &running.app;
-    let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
-    let env = Envelope::new(key, to, vec![dudao::chat::Segment::text(text)], "test");
-    dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
-    tx.commit().await.unwrap();
-    app.outbox_notify.notify_waiters();
-}
-
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// The outbox row's status once its send has finished: the fake records a message before it
-/// answers, so the outcome is recorded a moment after the fake has seen it.
-async fn settled_status(running: &Running, key: &str) -> (String, i64) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let status = outbox_status(running, key).await;
-        if !matches!(status.0.as_str(), "pending" | "sending") || Instant::now() >= deadline {
-            return status;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn outbox_status(running: &Running, key: &str) -> (String, i64) {
-    dudao::sql::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = ?")
-        .bind(key)
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap()
-}
-
-async fn inbound_count(running: &Running, msg_id: &str) -> i64 {
-    dudao::sql::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE channel = '飞书督导' AND platform_msg_id = ?")
-        .bind(msg_id)
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap()
 }
 
 /// An `im.message.receive_v1` event in schema 2.0 as Feishu sends it. In a group the text holds
@@ -249,6 +202,10 @@ fn event(token: &str, msg_id: &str, private: bool, open_id: &str, text: &str) ->
 fn text_of(body: &Value) -> String {
     let content: Value = serde_json::from_str(body["content"].as_str().unwrap()).unwrap();
     content["text"].as_str().unwrap().to_string()
+}
+
+async fn inbound_count(running: &Running, msg_id: &str) -> i64 {
+    platform::inbound_count(running, "飞书督导", msg_id).await
 }
 
 #[tokio::test]
@@ -535,4 +492,58 @@ fn configuration_errors_name_the_key() {
         db.display().to_string().replace('\\', "/")
     );
     assert!(dudao::config::Settings::from_toml_over_default(&ok).is_ok());
+}
+
+/// A school reports its repair, then sends photos to the app bot privately: each picture's
+/// `image_key` is downloaded through the message resource API and lands in the ledger; a key
+/// Feishu refuses is recorded failed with Feishu's code.
+#[tokio::test]
+async fn a_picture_sent_to_the_app_bot_becomes_evidence() {
+    let fake: Fake = Arc::new(Mutex::new(Seen::default()));
+    let base = fake_feishu(fake.clone()).await;
+    let rectify = "[rectify]\nsweep_cron = \"\"\nevidence_poll_secs = 3600\nevidence_max_attempts = 1\n";
+    let (running, _dir) = start(&format!("{}{rectify}", app_toml(&base))).await;
+    let url = format!("http://{}/feishu/callback", running.http_addr);
+    let http = reqwest::Client::new();
+    for (open_id, person, id) in [("ou_hao0008", "D008", "om_b1"), ("ou_peng0001", "C0001", "om_b2")] {
+        let code = binding_code(&running, person).await;
+        let ev = event(VERIFY_TOKEN, id, true, open_id, &format!("绑定 {code}"));
+        assert_eq!(http.post(&url).json(&ev).send().await.unwrap().status(), 200);
+    }
+    let ev = event(VERIFY_TOKEN, "om_p1", true, "ou_hao0008", "记问题 实验小学 6 化学实验室通风橱损坏");
+    assert_eq!(http.post(&url).json(&ev).send().await.unwrap().status(), 200);
+    wait_for("the problem answer", || fake.lock().unwrap().messages.len() >= 3).await;
+    let ev = event(VERIFY_TOKEN, "om_p2", true, "ou_peng0001", "完成 W1 通风橱已修复并检测");
+    assert_eq!(http.post(&url).json(&ev).send().await.unwrap().status(), 200);
+    wait_for("the completion answer", || fake.lock().unwrap().messages.len() >= 4).await;
+    for (id, key) in [("om_pic3", "img_v2_lab"), ("om_pic4", "img_v2_elsewhere")] {
+        let mut ev = event(VERIFY_TOKEN, id, true, "ou_peng0001", "");
+        ev["event"]["message"]["message_type"] = json!("image");
+        ev["event"]["message"]["content"] = json!(json!({"image_key": key}).to_string());
+        assert_eq!(http.post(&url).json(&ev).send().await.unwrap().status(), 200);
+    }
+    wait_for("both photos taken as evidence", || {
+        let s = fake.lock().unwrap();
+        s.messages.iter().filter(|(_, _, b)| b["receive_id"] == "ou_peng0001" && text_of(b).contains("W1")).count() >= 3
+    })
+    .await;
+
+    let report = dudao::app::rectify::fetch_evidence(&running.app).await.unwrap();
+    let rows: Vec<(String, String, Option<String>, Option<String>)> =
+        dudao::sql::query_as("SELECT status, channel, path, error FROM rectify_evidence ORDER BY id")
+            .fetch_all(&running.app.db)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((rows[0].0.as_str(), rows[0].1.as_str()), ("stored", "飞书督导"), "{report:?} {rows:?}");
+    let path = rows[0].2.clone().unwrap();
+    let stored = std::fs::read(dudao::app::evidence::evidence_dir(&running.app.settings).join(path)).unwrap();
+    assert_eq!(stored, PICTURE);
+    assert_eq!(rows[1].0, "failed");
+    let error = rows[1].3.clone().unwrap_or_default();
+    assert!(error.contains("234003"), "{error}");
+    assert!(!error.contains("t-1"), "{error}");
+    let s = fake.lock().unwrap();
+    assert_eq!(s.resources[0], ("om_pic3".to_string(), "img_v2_lab".to_string(), "image".to_string()));
+    assert_eq!(s.tokens, 1, "the message API's cached token");
 }

@@ -9,10 +9,10 @@ mod common;
 use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use common::settings_for;
+use common::platform::{self, enqueue, outbox_status, person_id, start, wait_for, WAIT};
 use dudao::chat::wecom::crypto::MsgCrypt;
 use dudao::outbox::{Envelope, Recipient};
-use dudao::service::{self, Running};
+use dudao::service::Running;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,6 @@ const TOKEN: &str = "QDG6eK";
 const AES_KEY: &str = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C";
 const ROBOT_KEY: &str = "0b1e6f3c-robot-z01";
 const APP_SECRET: &str = "app-secret-value";
-const WAIT: Duration = Duration::from_secs(15);
 
 #[derive(Default)]
 struct Seen {
@@ -141,48 +140,8 @@ fn app_toml(base: &str) -> String {
     )
 }
 
-async fn start(extra: &str) -> (Running, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let settings = settings_for(
-        &dir,
-        &format!("[channels.console]\nenabled = false\n[outbox]\nbackoff_base_ms = 50\nbackoff_max_ms = 300\n{extra}"),
-    );
-    let enabled = dudao::chat::registry::from_config(&settings).unwrap();
-    let running = service::start(settings, Arc::new(dudao::clock::SystemClock), enabled.channels).await.unwrap();
-    (running, dir)
-}
-
-async fn person_id(running: &Running, code: &str) -> i64 {
-    dudao::sql::query_scalar("SELECT id FROM people WHERE code = ?")
-        .bind(code)
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap()
-}
-
-async fn enqueue(running: &Running, key: &str, to: Recipient, text: &str) {
-    let app = &running.app;
-    let mut tx = dudao::db::begin_write(&app.db).await.unwrap();
-    let env = Envelope::new(key, to, vec![dudao::chat::Segment::text(text)], "test");
-    dudao::outbox::enqueue(&mut tx, &app.directory, app.clock.now(), env).await.unwrap();
-    tx.commit().await.unwrap();
-    app.outbox_notify.notify_waiters();
-}
-
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn outbox_status(running: &Running, key: &str) -> (String, i64) {
-    dudao::sql::query_as("SELECT status, attempts FROM outbox WHERE idempotency_key = ?")
-        .bind(key)
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap()
+async fn inbound_count(running: &Running, msg_id: &str) -> i64 {
+    platform::inbound_count(running, "wecom", msg_id).await
 }
 
 #[tokio::test]
@@ -271,14 +230,6 @@ fn text_message(from: &str, content: &str, msg_id: &str) -> String {
          <MsgId>{msg_id}</MsgId><AgentID>1000002</AgentID></xml>",
         chrono::Utc::now().timestamp()
     )
-}
-
-async fn inbound_count(running: &Running, msg_id: &str) -> i64 {
-    dudao::sql::query_scalar("SELECT COUNT(*) FROM inbound_messages WHERE channel = 'wecom' AND platform_msg_id = ?")
-        .bind(msg_id)
-        .fetch_one(&running.app.db)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ const USAGE: &str = "用法：通报 预览 [2026-11|本月|上月] [责任区]�
 const MORE_HINT: &str = "完整内容见所附 .docx 文件";
 
 /// The bulletin as a Word file: its name (the title) and bytes.
-fn docx_file(bulletin: &Bulletin) -> anyhow::Result<(String, Vec<u8>)> {
+pub fn docx_file(bulletin: &Bulletin) -> anyhow::Result<(String, Vec<u8>)> {
     let bytes = b::docx::to_docx(bulletin).map_err(|e| anyhow::anyhow!("building the .docx: {e}"))?;
     let name: String =
         bulletin
@@ -242,39 +242,59 @@ async fn publish_groups(
     Ok(out)
 }
 
-async fn publish(ctx: &mut Ctx<'_>, words: &[&str], again: bool) -> anyhow::Result<()> {
-    let Some((month, target)) = target_of(ctx, words).await? else { return Ok(()) };
+/// What publishing a bulletin did: the answer for the person who asked, the sends to commit
+/// with it, and the audit entry (none when nothing was published).
+pub struct Publication {
+    pub reply: String,
+    pub sends: Vec<Envelope>,
+    /// The audit's entity id ("2026-11:county"), action and detail.
+    pub audit: Option<(String, &'static str, serde_json::Value)>,
+}
+
+/// `通报 发布|重新发布`: records the publication of `month`'s bulletin for `target` and builds
+/// its sends to every group of `[bulletin] groups`, once per (kind, period, scope) unless
+/// `again`. The chat command and the platform's publish form both call this, in their write
+/// transaction; the caller queues `sends` and records `audit` with its own `via`.
+#[allow(clippy::too_many_arguments)]
+pub async fn publish_bulletin(
+    conn: &mut Conn,
+    app: &super::App,
+    by: Option<i64>,
+    month: Month,
+    target: &Target,
+    again: bool,
+    now: chrono::DateTime<chrono::Utc>,
+    today: NaiveDate,
+) -> anyhow::Result<Publication> {
+    let nothing = |reply: String| Publication { reply, sends: Vec::new(), audit: None };
     let (period, scope) = (month.key(), target.key());
     let key = Key { kind: MONTHLY, period: &period, scope: &scope };
     let what =
         format!("{}{}督导通报", month.label(), if target.scope == Scope::County { "全县" } else { &target.label });
-    let previous = store::bulletin::latest(ctx.tx, key).await?;
+    let previous = store::bulletin::latest(conn, key).await?;
     if let (Some(p), false) = (&previous, again) {
-        ctx.reply(format!(
+        return Ok(nothing(format!(
             "{what}（第{}期）已于{}发布到{}个群，不再重复发送。如需修改后再次发送，请发“通报 重新发布 {period}{}”。",
             p.issue_no,
-            p.published_at.with_timezone(&ctx.app.tz).format("%m月%d日 %H:%M"),
+            p.published_at.with_timezone(&app.tz).format("%m月%d日 %H:%M"),
             p.groups,
             if target.scope == Scope::County { String::new() } else { format!(" {}", target.label) }
-        ));
-        return Ok(());
+        )));
     }
-    let groups = publish_groups(ctx.tx, &ctx.app.settings, &target).await?;
+    let groups = publish_groups(conn, &app.settings, target).await?;
     if groups.is_empty() {
-        ctx.reply(
-            "没有可发布的群：请先在目标群里发送“登记群 全县督学群”等登记群的用途，或在配置 [bulletin] groups 中写明要发布到的群的用途。",
-        );
-        return Ok(());
+        return Ok(nothing(
+            "没有可发布的群：请先在目标群里发送“登记群 全县督学群”等登记群的用途，或在配置 [bulletin] groups 中写明要发布到的群的用途。".into(),
+        ));
     }
-    let today = ctx.today();
-    let bulletin = draft(ctx.tx, &ctx.app.settings, ctx.app.tz, month, &target, today).await?;
+    let bulletin = draft(conn, &app.settings, app.tz, month, target, today).await?;
     let revision = previous.as_ref().map_or(1, |p| p.revision + 1);
     let (docx_name, docx_bytes) = docx_file(&bulletin)?;
     let docx = crate::chat::Attachment::new(docx_name, docx_bytes);
     let mut reached = Vec::new();
     let mut sends = Vec::new();
     for g in &groups {
-        let max = ctx.app.directory.get(&g.channel).map_or(2000, |c| c.caps.max_message_chars);
+        let max = app.directory.get(&g.channel).map_or(2000, |c| c.caps.max_message_chars);
         let text = bulletin.chat_text(max, MORE_HINT);
         // The text, then the .docx as its own row (retried alone if its upload fails).
         sends.push(Envelope::file(
@@ -298,36 +318,45 @@ async fn publish(ctx: &mut Ctx<'_>, words: &[&str], again: bool) -> anyhow::Resu
         key,
         revision,
         issue_no: bulletin.issue_no,
-        by: ctx.actor.as_ref().map(|a| a.person_id),
+        by,
         channels: &channels,
         title: &bulletin.title,
         body: &body,
     };
-    if !store::bulletin::record(ctx.tx, &record, ctx.now).await? {
-        ctx.reply(format!("{what}刚刚已经发布，不再重复发送。"));
-        return Ok(());
+    if !store::bulletin::record(conn, &record, now).await? {
+        return Ok(nothing(format!("{what}刚刚已经发布，不再重复发送。")));
     }
-    ctx.outgoing.extend(sends);
     // 重新发布 of a bulletin never published is its first publication, and says so.
     let again = revision > 1;
-    ctx.audit(
-        "bulletin",
-        Some(format!("{period}:{scope}")),
+    let audit = (
+        format!("{period}:{scope}"),
         if again { "republished" } else { "published" },
         json!({ "revision": revision, "issue_no": bulletin.issue_no, "groups": groups.len() }),
-    )
-    .await?;
+    );
     let labels: Vec<String> = groups
         .iter()
         .map(|g| g.name.clone().unwrap_or_else(|| g.purpose.map_or("群", |p| p.label()).to_string()))
         .collect();
-    ctx.reply(format!(
+    let reply = format!(
         "已{}{what}（第{}期）到{}个群：{}。",
         if again { "重新发布" } else { "发布" },
         bulletin.issue_no,
         groups.len(),
         labels.join("、")
-    ));
+    );
+    Ok(Publication { reply, sends, audit: Some(audit) })
+}
+
+async fn publish(ctx: &mut Ctx<'_>, words: &[&str], again: bool) -> anyhow::Result<()> {
+    let Some((month, target)) = target_of(ctx, words).await? else { return Ok(()) };
+    let by = ctx.actor.as_ref().map(|a| a.person_id);
+    let today = ctx.today();
+    let p = publish_bulletin(ctx.tx, ctx.app, by, month, &target, again, ctx.now, today).await?;
+    ctx.outgoing.extend(p.sends);
+    if let Some((entity_id, action, detail)) = p.audit {
+        ctx.audit("bulletin", Some(entity_id), action, detail).await?;
+    }
+    ctx.reply(p.reply);
     Ok(())
 }
 

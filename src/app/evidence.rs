@@ -450,7 +450,7 @@ async fn obtain(
         .map_err(|_| FetchError::Timeout(fetcher.timeout, format!("channel {}", channel.name())))?
         .map_err(failed)?;
     match source {
-        MediaSource::Link(u) => fetcher.download(&u).await,
+        MediaSource::Link(u) => channel.open_media(fetcher.download(&u).await?).map_err(failed),
         MediaSource::Bytes(b) if b.len() as u64 > fetcher.max_bytes => Err(FetchError::TooLarge(fetcher.max_bytes)),
         MediaSource::Bytes(b) if b.is_empty() => Err(FetchError::Empty),
         MediaSource::Bytes(b) => Ok(b),

@@ -661,26 +661,20 @@ pub async fn zone_progress(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
     // The zone's schools against the semester and school-year rules.
     let q = ctx.app.settings.visits.quotas();
     let today = ctx.today();
-    let (yfrom, yto) = m::school_year(today);
+    let (_, yto) = m::school_year(today);
     let term = ctx.app.calendar.term_of(today).cloned();
-    let from = term.as_ref().map_or(yfrom, |t| t.start.min(yfrom));
+    let from = coverage_from(today, term.as_ref());
     let year_visits = sm::zone_visits_between(ctx.tx, zone.id, from, yto).await?;
     let schools = store::people::zone_school_names(ctx.tx, zone.id).await?;
     let ids: Vec<i64> = schools.iter().map(|(id, _)| *id).collect();
     let names: HashMap<i64, &str> = schools.iter().map(|(id, n)| (*id, n.as_str())).collect();
     let name = |id: i64| names.get(&id).map(|n| n.to_string()).unwrap_or_default();
-    if let Some(t) = &term {
-        let short = count_by_school(&year_visits, &ids, t.start, t.end)
-            .into_iter()
-            .filter(|(_, c)| (*c as u32) < q.per_school_per_semester)
-            .count();
+    let coverage = school_coverage(&year_visits, &ids, today, term.as_ref(), &q);
+    if term.is_some() {
+        let short = coverage.iter().filter(|c| c.term_short).count();
         lines.push(format!("本学期督导未达 {} 次的学校：{short}/{} 所", q.per_school_per_semester, ids.len()));
     }
-    let unvisited: Vec<String> = count_by_school(&year_visits, &ids, yfrom, yto)
-        .into_iter()
-        .filter(|(_, c)| (*c as u32) < q.per_school_per_year)
-        .map(|(id, _)| name(id))
-        .collect();
+    let unvisited: Vec<String> = coverage.iter().filter(|c| c.year_short).map(|c| name(c.school_id)).collect();
     if unvisited.is_empty() {
         lines.push("本学年各校均已督导".into());
     } else {
@@ -688,6 +682,55 @@ pub async fn zone_progress(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
     }
     ctx.reply(lines.join("\n"));
     Ok(())
+}
+
+/// One school's visits this semester and this school year against the per-school rules
+/// (`[visits] per_school_per_semester`, `per_school_per_year`): what `我的进度`, `督导进度` and the
+/// platform's 主题与纪实 page list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchoolCoverage {
+    pub school_id: i64,
+    /// Visits in the semester containing the day; `None` outside a semester (holidays).
+    pub term: Option<usize>,
+    pub year: usize,
+    /// Fewer visits this semester than the rule asks.
+    pub term_short: bool,
+    /// Fewer visits this school year than the rule asks (the "not yet visited" list).
+    pub year_short: bool,
+}
+
+/// The first day whose visits [`school_coverage`] needs on `today`: the semester's or the school
+/// year's start, whichever is earlier.
+pub fn coverage_from(today: NaiveDate, term: Option<&crate::domain::calendar::Term>) -> NaiveDate {
+    let (yfrom, _) = m::school_year(today);
+    term.map_or(yfrom, |t| t.start.min(yfrom))
+}
+
+/// Each of `schools` with its visits among `visits` (read from [`coverage_from`] on) in the
+/// semester and the school year containing `today`.
+pub fn school_coverage(
+    visits: &[sm::VisitRow],
+    schools: &[i64],
+    today: NaiveDate,
+    term: Option<&crate::domain::calendar::Term>,
+    q: &m::Quotas,
+) -> Vec<SchoolCoverage> {
+    let (yfrom, yto) = m::school_year(today);
+    let per_term = term.map(|t| count_by_school(visits, schools, t.start, t.end));
+    count_by_school(visits, schools, yfrom, yto)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (school_id, year))| {
+            let term = per_term.as_ref().map(|p| p[i].1);
+            SchoolCoverage {
+                school_id,
+                term,
+                year,
+                term_short: term.is_some_and(|c| (c as u32) < q.per_school_per_semester),
+                year_short: (year as u32) < q.per_school_per_year,
+            }
+        })
+        .collect()
 }
 
 /// Visits to each of `schools` in `[from, to]`.
@@ -706,10 +749,11 @@ pub async fn my_progress(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     let q = ctx.app.settings.visits.quotas();
     let month = m::month_label(today);
     let (mfrom, mto) = m::month_bounds(&month).context("bad month")?;
-    let (yfrom, yto) = m::school_year(today);
+    let (_, yto) = m::school_year(today);
     let term = ctx.app.calendar.term_of(today).cloned();
-    let from = term.as_ref().map_or(yfrom, |t| t.start.min(yfrom));
+    let from = coverage_from(today, term.as_ref());
     let visits = sm::person_visits_between(ctx.tx, actor.person_id, &actor.schools, from, yto.max(mto)).await?;
+    let coverage = school_coverage(&visits, &actor.schools, today, term.as_ref(), &q);
     let mine: Vec<&sm::VisitRow> =
         visits.iter().filter(|v| v.person_id == actor.person_id && v.date >= mfrom && v.date <= mto).collect();
     let themed = mine.iter().filter(|v| v.themed).count();
@@ -740,21 +784,19 @@ pub async fn my_progress(ctx: &mut Ctx<'_>) -> anyhow::Result<()> {
     if actor.schools.is_empty() {
         lines.push("您目前没有分配负责的学校，不统计各校督导次数。".into());
     } else if let Some(t) = &term {
-        let per = count_by_school(&visits, &actor.schools, t.start, t.end);
-        let list: Vec<String> =
-            per.iter().map(|(s, c)| format!("{} {c}/{}", names(*s), q.per_school_per_semester)).collect();
+        let list: Vec<String> = coverage
+            .iter()
+            .map(|c| format!("{} {}/{}", names(c.school_id), c.term.unwrap_or(0), q.per_school_per_semester))
+            .collect();
         lines.push(format!("本学期（{}）各校督导次数：{}", t.name, list.join("、")));
-        let short: Vec<String> =
-            per.iter().filter(|(_, c)| (*c as u32) < q.per_school_per_semester).map(|(s, _)| names(*s)).collect();
+        let short: Vec<String> = coverage.iter().filter(|c| c.term_short).map(|c| names(c.school_id)).collect();
         if !short.is_empty() {
             lines.push(format!("本学期未达 {} 次：{}", q.per_school_per_semester, short.join("、")));
         }
     } else {
         lines.push("当前不在学期内（假期），不统计学期督导次数".into());
     }
-    let per_year = count_by_school(&visits, &actor.schools, yfrom, yto);
-    let unvisited: Vec<String> =
-        per_year.iter().filter(|(_, c)| (*c as u32) < q.per_school_per_year).map(|(s, _)| names(*s)).collect();
+    let unvisited: Vec<String> = coverage.iter().filter(|c| c.year_short).map(|c| names(c.school_id)).collect();
     if actor.schools.is_empty() {
         // Nothing to say about schools that do not exist.
     } else if unvisited.is_empty() {

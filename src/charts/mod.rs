@@ -4,6 +4,7 @@
 
 pub mod figures;
 pub mod font;
+pub mod svg;
 
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -108,7 +109,7 @@ fn encode(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, ChartError> {
 }
 
 /// A label cut to `max` characters (with "…"), so long names do not run into each other.
-fn short(label: &str, max: usize) -> String {
+pub(crate) fn short(label: &str, max: usize) -> String {
     if label.chars().count() <= max {
         return label.to_string();
     }
@@ -119,7 +120,7 @@ fn short(label: &str, max: usize) -> String {
 
 /// The top of the value axis: 100 % for shares, else the largest value with some headroom
 /// (at least 1, so an all-zero chart still has an axis).
-fn axis_top(chart: &Chart, n: usize) -> f64 {
+pub(crate) fn axis_top(chart: &Chart, n: usize) -> f64 {
     if chart.percent {
         return 100.0;
     }
@@ -127,7 +128,7 @@ fn axis_top(chart: &Chart, n: usize) -> f64 {
     (max * 1.15).max(1.0).ceil()
 }
 
-fn scaled(chart: &Chart, v: f64) -> f64 {
+pub(crate) fn scaled(chart: &Chart, v: f64) -> f64 {
     if chart.percent {
         v * 100.0
     } else {
@@ -135,7 +136,7 @@ fn scaled(chart: &Chart, v: f64) -> f64 {
     }
 }
 
-fn value_text(chart: &Chart, v: f64) -> String {
+pub(crate) fn value_text(chart: &Chart, v: f64) -> String {
     if chart.percent {
         format!("{:.1}%", v * 100.0)
     } else if v.fract() == 0.0 {

@@ -275,10 +275,25 @@ pub trait Channel: Send + Sync + 'static {
             None => Err(MediaError::Unsupported),
         }
     }
+    /// The photo itself from what was downloaded from a [`MediaSource::Link`] this channel
+    /// handed out. Platforms serve photos as they are; WeCom's 智能机器人 serves them encrypted
+    /// with the bot's key, and decrypts them here.
+    fn open_media(&self, downloaded: Vec<u8>) -> Result<Vec<u8>, MediaError> {
+        Ok(downloaded)
+    }
     /// HTTP routes this channel mounts on the service's listener (webhooks, WebSocket endpoints).
     fn routes(self: Arc<Self>, _ctx: ChannelContext) -> Option<axum::Router> {
         None
     }
+}
+
+/// A group robot posts to its one group only; any other destination is a permanent failure
+/// naming the robot (`what`, e.g. "钉钉自定义机器人 <name>") and both chats.
+pub fn robot_group_only(what: &str, group: &str, msg: &OutboundMessage) -> Result<(), SendError> {
+    if msg.chat.kind == super::ChatKind::Group && msg.chat.id == group {
+        return Ok(());
+    }
+    Err(SendError::Permanent(format!("{what} 只能发到群 {group}，不能发到 {} {}", msg.chat.kind.as_str(), msg.chat.id)))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod onebot;
 pub mod registry;
 pub mod split;
 pub mod telegram;
+pub mod token;
 pub mod webhook;
 pub mod wecom;
 

@@ -23,10 +23,33 @@ pub const FACTORIES: &[Factory] = &[
     super::onebot::FACTORY,
     super::wecom::app::FACTORY,
     super::wecom::robot::FACTORY,
+    super::wecom::aibot::FACTORY,
     super::telegram::FACTORY,
     super::dingtalk::FACTORY,
     super::feishu::FACTORY,
 ];
+
+/// Push-only group robots post to exactly one group each, so a `[[groups]]` entry registered on a
+/// robot channel must name that robot's group. `robots` are the enabled robots' (name, group id);
+/// `platform` names the robot kind in the error.
+pub fn check_robot_groups<'a>(
+    platform: &str,
+    robots: impl IntoIterator<Item = (&'a str, &'a str)>,
+    groups: &[crate::config::GroupSettings],
+) -> Result<(), ConfigError> {
+    let robots: Vec<(&str, &str)> = robots.into_iter().collect();
+    for (i, g) in groups.iter().enumerate() {
+        if let Some((name, group)) = robots.iter().find(|(name, _)| *name == g.channel) {
+            if g.id != *group {
+                return Err(ConfigError::new(
+                    format!("groups[{i}].id"),
+                    format!("channel \"{name}\" is a {platform} robot that posts only to group \"{group}\""),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// One enabled channel instance, configured and checked, not yet built.
 pub struct Configured {

@@ -123,7 +123,9 @@ pub const TOUCH_EVERY: Duration = Duration::seconds(60);
 pub fn safe_next(next: &str) -> Option<&str> {
     let (path, query) = next.split_once('?').unwrap_or((next, ""));
     let page_ok = match path.strip_prefix('/')?.split_once('/') {
-        None => matches!(path, "/" | "/weekly" | "/ledger" | "/tasks" | "/roster"),
+        None => {
+            matches!(path, "/" | "/weekly" | "/ledger" | "/tasks" | "/roster" | "/themes" | "/stats" | "/bulletins")
+        }
         Some(("ledger" | "tasks", id)) => !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
         Some(("visits", "new")) => true,
         Some(_) => false,
@@ -291,6 +293,9 @@ mod tests {
             "/tasks",
             "/tasks/3",
             "/roster",
+            "/themes",
+            "/stats",
+            "/bulletins",
             "/visits/new",
         ] {
             assert_eq!(safe_next(ok), Some(ok), "{ok}");

@@ -211,14 +211,7 @@ fn in_scope_visit(d: &Data, n: &Names, person: i64, school: i64) -> bool {
 
 fn visits(b: &mut Book, d: &Data, n: &Names) -> Result<(), XlsxError> {
     let table = d.visits.iter().filter(|v| in_scope_visit(d, n, v.person_id, v.school_id)).map(|v| {
-        let methods: Vec<String> = v
-            .methods
-            .iter()
-            .map(|(m, c)| match m {
-                crate::domain::report_parse::VisitMethod::LessonObservation => format!("{}{c}节", m.label()),
-                _ => m.label().to_string(),
-            })
-            .collect();
+        let methods = v.methods_text();
         let problems: Vec<String> = v
             .problems
             .iter()

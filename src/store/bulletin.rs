@@ -156,3 +156,37 @@ pub async fn record(conn: &mut Conn, p: &NewPublication<'_>, now: DateTime<Utc>)
     .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// A bulletin as published (its latest revision), for the platform's list of bulletins.
+#[derive(Debug, Clone)]
+pub struct PublishedRow {
+    pub period: String,
+    /// 'county' or 'zone:<id>'.
+    pub scope: String,
+    pub revision: i64,
+    pub issue_no: i64,
+    pub published_at: DateTime<Utc>,
+    pub title: String,
+}
+
+/// The latest revision of each published bulletin of `kind`, newest period first.
+pub async fn published(conn: &mut Conn, kind: &str, limit: i64) -> crate::sql::Result<Vec<PublishedRow>> {
+    let rows = crate::sql::query_as::<(String, String, i64, i64, String, String)>(
+        "SELECT p.period, p.scope, p.revision, p.issue_no, p.published_at, p.title
+           FROM bulletin_publications p
+          WHERE p.kind = ?1
+            AND p.revision = (SELECT MAX(q.revision) FROM bulletin_publications q
+                               WHERE q.kind = p.kind AND q.period = p.period AND q.scope = p.scope)
+          ORDER BY p.period DESC, p.scope LIMIT ?2",
+    )
+    .bind(kind)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(period, scope, revision, issue_no, at, title)| {
+            Some(PublishedRow { period, scope, revision, issue_no, published_at: parse_ts(&at)?, title })
+        })
+        .collect())
+}

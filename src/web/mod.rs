@@ -5,21 +5,26 @@
 //!   private chat (`app::web`), opens a session (only its hash stored) and redirects home, or to
 //!   one of the platform's own pages (`domain::web::safe_next`). Rate-limited per client address.
 //! - Pages (`pages`): 我的待办 (`/`), 周报 (`/weekly`), 整改台账 (`/ledger`, `/ledger/<id>`);
-//!   (`visit`): the 督导纪实 form (`/visits/new`, multipart with photos) and a record (`/visits/<id>`);
-//!   (`board`): 督办 (`/tasks`, `/tasks/<id>`) and 花名册 (`/roster`).
+//!   (`board`): 督办 (`/tasks`, `/tasks/<id>`) and 花名册 (`/roster`); (`themes`): 主题与纪实
+//!   (`/themes`); (`stats`): 统计 (`/stats`) and the XLSX downloads (`/stats/export`);
+//!   (`bulletins`): 通报 (`/bulletins`, `/bulletins/view`, `/bulletins/docx`); (`visit`): the
+//!   督导纪实 form (`/visits/new`, multipart with photos) and a record (`/visits/<id>`).
 //!   Every query is scoped server-side by the person's `Actor`, with the chat's checks
 //!   (`app::rectify::ledger_scope`, `Actor::check_view_school`, `Actor::check_zone`); an item
 //!   outside the scope is "not found", like one that does not exist.
 //! - State-changing requests carry the CSRF token derived from the session (`Web::csrf_refusal`):
-//!   `POST /logout`, and the acts (`act`): `POST /ledger/<id>/close|return`,
-//!   `POST /tasks/<id>/ack|done`, through the chat's own functions.
+//!   `POST /logout`, `POST /bulletins/publish`, and the acts (`act`): `POST /ledger/<id>/close|return`,
+//!   `POST /tasks/<id>/ack|done`, each through the chat's own functions.
 //! - Templates are minijinja with HTML auto-escaping on every template (chat text is hostile);
 //!   the stylesheet is compiled in and served from `/static/style.css`; every response carries
 //!   the security headers (`domain::web::CSP`, nosniff, no referrer, no framing).
 
 mod act;
 mod board;
+mod bulletins;
 mod pages;
+mod stats;
+mod themes;
 mod visit;
 
 use crate::app::App;
@@ -53,6 +58,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("task.html", include_str!("templates/task.html")),
     ("roster.html", include_str!("templates/roster.html")),
     ("message.html", include_str!("templates/message.html")),
+    ("themes.html", include_str!("templates/themes.html")),
+    ("stats.html", include_str!("templates/stats.html")),
+    ("bulletins.html", include_str!("templates/bulletins.html")),
+    ("bulletin.html", include_str!("templates/bulletin.html")),
+    ("published.html", include_str!("templates/published.html")),
     ("visit_form.html", include_str!("templates/visit_form.html")),
     ("visit.html", include_str!("templates/visit.html")),
 ];
@@ -101,6 +111,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/tasks/{id}/ack", post(act::task_ack))
         .route("/tasks/{id}/done", post(act::task_done))
         .route("/roster", get(board::roster))
+        .route("/themes", get(themes::themes))
+        .route("/stats", get(stats::stats))
+        .route("/stats/export", get(stats::download))
+        .route("/bulletins", get(bulletins::bulletins))
+        .route("/bulletins/view", get(bulletins::view))
+        .route("/bulletins/docx", get(bulletins::docx))
+        .route("/bulletins/publish", post(bulletins::publish))
         .route("/login/{token}", get(login))
         .route("/logout", post(logout))
         .route("/static/style.css", get(style))
@@ -179,6 +196,9 @@ impl Web {
                 name => m.actor.name.clone(),
                 role => m.actor.role.label(),
                 weekly => m.actor.role != crate::domain::role::Role::SchoolContact,
+                themes => stats::may(m, crate::domain::command::CommandId::ThemeShow),
+                stats => stats::may(m, crate::domain::command::CommandId::Stats),
+                bulletins => stats::may(m, crate::domain::command::CommandId::Bulletin),
                 visits => m.actor.role == crate::domain::role::Role::Inspector,
             }
         });

@@ -13,7 +13,9 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
+pub mod platform;
 pub mod scenario;
+pub mod site;
 
 pub struct Harness {
     pub running: Option<Running>,

@@ -21,13 +21,13 @@ use super::{DEFAULT_API_BASE, DEFAULT_OAPI_BASE, MAX_CONTENT_BYTES};
 use crate::chat::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
 use crate::chat::channel::{MediaError, MediaSource};
 use crate::chat::model::{plain_text, ChatKind, MediaRef, OutboundMessage};
+use crate::chat::token::TokenCache;
 use crate::secret::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use std::time::Duration;
 
 /// `[channels.dingtalk.app]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -165,16 +165,11 @@ impl DingtalkAppSettings {
     }
 }
 
-struct CachedToken {
-    token: String,
-    valid_until: Instant,
-}
-
 pub struct DingtalkAppChannel {
     settings: DingtalkAppSettings,
     caps: Capabilities,
     http: reqwest::Client,
-    token: Mutex<Option<CachedToken>>,
+    token: TokenCache,
     sessions: Sessions,
     health: crate::chat::channel::HealthCell,
 }
@@ -221,7 +216,7 @@ impl DingtalkAppChannel {
             settings,
             caps,
             http,
-            token: Mutex::new(None),
+            token: TokenCache::default(),
             sessions: Sessions::default(),
             health: Default::default(),
         })
@@ -245,12 +240,11 @@ impl DingtalkAppChannel {
     }
 
     async fn fetch_token(&self, refresh: bool) -> Result<String, SendError> {
-        let mut cached = self.token.lock().await;
-        if !refresh {
-            if let Some(t) = cached.as_ref().filter(|t| t.valid_until > Instant::now()) {
-                return Ok(t.token.clone());
-            }
-        }
+        self.token.get(refresh, || self.request_token()).await
+    }
+
+    /// `oauth2/accessToken`: a new access token and its lifetime in seconds.
+    async fn request_token(&self) -> Result<(String, u64), SendError> {
         let url = api_url(&self.settings.api_base_url, "/v1.0/oauth2/accessToken");
         let body = json!({ "appKey": self.settings.app_key.trim(), "appSecret": self.settings.app_secret.expose() });
         let resp = self
@@ -272,10 +266,7 @@ impl DingtalkAppChannel {
         if r.access_token.is_empty() {
             return Err(SendError::Transient("钉钉 accessToken 没有返回 accessToken".into()));
         }
-        // Renew five minutes early so a token never expires between fetch and use.
-        let life = Duration::from_secs(r.expire_in.clamp(60, 7200).saturating_sub(300).max(30));
-        *cached = Some(CachedToken { token: r.access_token.clone(), valid_until: Instant::now() + life });
-        Ok(r.access_token)
+        Ok((r.access_token, r.expire_in))
     }
 
     /// One call to the v1.0 robot API.

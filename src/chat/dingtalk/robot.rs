@@ -18,7 +18,7 @@ use super::{
     MAX_CONTENT_BYTES, PLATFORM,
 };
 use crate::chat::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
-use crate::chat::model::{ChatKind, OutboundMessage};
+use crate::chat::model::OutboundMessage;
 use crate::secret::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -163,18 +163,9 @@ impl DingtalkRobotSettings {
 pub fn validate_groups(
     robots: &[DingtalkRobotSettings],
     groups: &[crate::config::GroupSettings],
-) -> Result<(), (String, String)> {
-    for (i, g) in groups.iter().enumerate() {
-        if let Some(r) = robots.iter().find(|r| r.enabled && r.name == g.channel) {
-            if g.id != r.group_id() {
-                return Err((
-                    format!("groups[{i}].id"),
-                    format!("channel \"{}\" is a DingTalk robot that posts only to group \"{}\"", r.name, r.group_id()),
-                ));
-            }
-        }
-    }
-    Ok(())
+) -> Result<(), crate::config::ConfigError> {
+    let enabled = robots.iter().filter(|r| r.enabled).map(|r| (r.name.as_str(), r.group_id()));
+    crate::chat::registry::check_robot_groups("DingTalk", enabled, groups)
 }
 
 pub struct DingtalkRobotChannel {
@@ -242,15 +233,8 @@ impl Channel for DingtalkRobotChannel {
     }
 
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
-        if msg.chat.kind != ChatKind::Group || msg.chat.id != self.settings.group_id() {
-            return Err(SendError::Permanent(format!(
-                "钉钉自定义机器人 {} 只能发到群 {}，不能发到 {} {}",
-                self.settings.name,
-                self.settings.group_id(),
-                msg.chat.kind.as_str(),
-                msg.chat.id
-            )));
-        }
+        let what = format!("钉钉自定义机器人 {}", self.settings.name);
+        crate::chat::channel::robot_group_only(&what, self.settings.group_id(), msg)?;
         if msg.attachment.is_some() {
             return Err(SendError::Permanent("钉钉自定义机器人不能发送文件".into()));
         }

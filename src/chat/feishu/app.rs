@@ -20,13 +20,20 @@
 //! `receive_id_type=open_id` (a person, privately), `Authorization: Bearer <tenant_access_token>`
 //! from `POST /open-apis/auth/v3/tenant_access_token/internal` (app_id + app_secret, cached until
 //! five minutes before it expires, fetched again once when Feishu refuses it).
+//!
+//! Pictures: an `image` message carries an `image_key`, downloaded (as evidence, through
+//! `Channel::resolve_media`) from the message resource API, `GET /open-apis/im/v1/messages/
+//! {message_id}/resources/{image_key}?type=image`, with the same token; the picture's file id is
+//! kept as `<message_id>/<image_key>` since the API needs both.
 
 use super::MAX_CONTENT_BYTES;
 use super::{api_url, classify, status_error, text_content, transport_error, ApiReply, DEFAULT_BASE, PLATFORM};
 use crate::chat::channel::{
-    Capabilities, Channel, ChannelContext, InboundSink, MentionSupport, Rate, SendError, SendReceipt,
+    read_capped, Capabilities, Channel, ChannelContext, InboundSink, MediaError, MediaSource, MentionSupport, Rate,
+    SendError, SendReceipt,
 };
 use crate::chat::model::{ChatKind, ChatRef, InboundMessage, MediaRef, OutboundMessage, Segment, UserRef};
+use crate::chat::token::TokenCache;
 use crate::secret::Secret;
 use async_trait::async_trait;
 use axum::extract::{DefaultBodyLimit, State};
@@ -38,8 +45,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use std::time::Duration;
 
 /// Event bodies are a few kilobytes; anything much larger is not Feishu.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -250,6 +256,19 @@ pub enum Decoded {
     Ignored(String),
 }
 
+/// A picture's file id: the message and the image key, both needed by the resource API.
+pub fn picture_id(message_id: &str, image_key: &str) -> String {
+    format!("{message_id}/{image_key}")
+}
+
+/// The message id and key of a picture's file id, when both are plain ids (letters, digits,
+/// `_` and `-`: they go into the URL's path).
+fn parse_picture_id(file_id: &str) -> Option<(&str, &str)> {
+    let (message_id, key) = file_id.trim().split_once('/')?;
+    let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    (plain(message_id) && plain(key)).then_some((message_id, key))
+}
+
 /// Maps a message event to the chat model. A private chat (`p2p`) is keyed by the sender's
 /// open id (what `绑定` binds and `receive_id_type=open_id` takes); a group by its `chat_id`. The
 /// bot receives private messages and group messages that @-mention it (unless granted reading
@@ -280,7 +299,11 @@ pub fn decode(channel: &str, ev: &MessageEvent) -> Result<Decoded, &'static str>
             }
             vec![Segment::text(text.trim())]
         }
-        "image" => vec![Segment::Image { media: MediaRef { name: None, url: None, file_id: field("image_key") } }],
+        "image" => {
+            let key = field("image_key").filter(|k| !k.trim().is_empty());
+            let file_id = key.map(|k| picture_id(m.message_id.trim(), k.trim()));
+            vec![Segment::Image { media: MediaRef { name: None, url: None, file_id } }]
+        }
         "file" => {
             vec![Segment::File { media: MediaRef { name: field("file_name"), url: None, file_id: field("file_key") } }]
         }
@@ -451,11 +474,6 @@ async fn receive(State(st): State<Arc<CallbackState>>, headers: HeaderMap, body:
 
 // ---- sending ----
 
-struct CachedToken {
-    token: String,
-    valid_until: Instant,
-}
-
 #[derive(Deserialize)]
 struct TokenReply {
     #[serde(default)]
@@ -477,14 +495,14 @@ pub struct FeishuAppChannel {
     settings: FeishuAppSettings,
     caps: Capabilities,
     http: reqwest::Client,
-    token: Mutex<Option<CachedToken>>,
+    token: TokenCache,
 }
 
 impl FeishuAppChannel {
     pub fn new(settings: FeishuAppSettings) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(Duration::from_millis(settings.timeout_ms.max(1))).build()?;
         let caps = settings.capabilities();
-        Ok(FeishuAppChannel { settings, caps, http, token: Mutex::new(None) })
+        Ok(FeishuAppChannel { settings, caps, http, token: TokenCache::default() })
     }
 
     fn retry(&self) -> Duration {
@@ -492,12 +510,11 @@ impl FeishuAppChannel {
     }
 
     async fn access_token(&self, refresh: bool) -> Result<String, SendError> {
-        let mut cached = self.token.lock().await;
-        if !refresh {
-            if let Some(t) = cached.as_ref().filter(|t| t.valid_until > Instant::now()) {
-                return Ok(t.token.clone());
-            }
-        }
+        self.token.get(refresh, || self.request_token()).await
+    }
+
+    /// `tenant_access_token/internal`: a new token and its lifetime in seconds.
+    async fn request_token(&self) -> Result<(String, u64), SendError> {
         let url = api_url(&self.settings.base_url, "/open-apis/auth/v3/tenant_access_token/internal");
         let body = json!({ "app_id": self.settings.app_id.trim(), "app_secret": self.settings.app_secret.expose() });
         let resp = self
@@ -517,10 +534,49 @@ impl FeishuAppChannel {
         if r.tenant_access_token.is_empty() {
             return Err(SendError::Transient("飞书没有返回 tenant_access_token".into()));
         }
-        // Renew five minutes early so a token never expires between fetch and use.
-        let life = Duration::from_secs(r.expire.clamp(60, 7200).saturating_sub(300).max(30));
-        *cached = Some(CachedToken { token: r.tenant_access_token.clone(), valid_until: Instant::now() + life });
-        Ok(r.tenant_access_token)
+        Ok((r.tenant_access_token, r.expire))
+    }
+
+    /// One message resource download. `Ok(None)`: the token was refused. Feishu answers errors
+    /// as JSON (`{"code", "msg"}`), the picture as its bytes.
+    async fn download_picture(
+        &self,
+        token: &str,
+        message_id: &str,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<Option<Vec<u8>>, MediaError> {
+        let what = "Feishu message resource";
+        let url = api_url(&self.settings.base_url, &format!("/open-apis/im/v1/messages/{message_id}/resources/{key}"));
+        let resp = self
+            .http
+            .get(url)
+            .query(&[("type", "image")])
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| MediaError::Failed(format!("{what}: {}", e.without_url())))?;
+        let status = resp.status();
+        let json = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/json"));
+        if status.is_success() && !json {
+            return read_capped(resp, max_bytes, what).await.map(Some);
+        }
+        // An error is a few dozen bytes; the cap keeps a misbehaving server from filling memory.
+        let body = read_capped(resp, 64 * 1024, what).await.unwrap_or_default();
+        let reply: Option<ApiReply> = serde_json::from_slice(&body).ok();
+        match reply {
+            Some(r) if token_refused(r.code()) => Ok(None),
+            _ if status == reqwest::StatusCode::UNAUTHORIZED => Ok(None),
+            Some(r) if r.code() != 0 => {
+                let msg: String = r.msg.chars().take(200).collect();
+                Err(MediaError::Failed(format!("{what} refused (code {}: {msg})", r.code())))
+            }
+            _ => Err(MediaError::Failed(format!("{what} answered HTTP {status} without the picture"))),
+        }
     }
 
     /// One message API call. `Ok(None)`: the token was refused.
@@ -595,6 +651,32 @@ impl Channel for FeishuAppChannel {
         Ok(())
     }
 
+    /// A picture by its `<message_id>/<image_key>` through the message resource API with the
+    /// tenant access token (fetched again once when Feishu refuses it).
+    async fn resolve_media(&self, media: &MediaRef, max_bytes: u64) -> Result<MediaSource, MediaError> {
+        let Some(file_id) = media.file_id.as_deref().filter(|f| !f.trim().is_empty()) else {
+            return match media.url.as_deref().filter(|u| !u.trim().is_empty()) {
+                Some(url) => Ok(MediaSource::Link(url.to_string())),
+                None => Err(MediaError::Unsupported),
+            };
+        };
+        let Some((message_id, key)) = parse_picture_id(file_id) else {
+            return Err(MediaError::Failed("not a Feishu picture id (<message_id>/<image_key>)".into()));
+        };
+        let token_failed = |e: SendError| MediaError::Failed(format!("Feishu tenant_access_token: {e}"));
+        let token = self.access_token(false).await.map_err(token_failed)?;
+        if let Some(bytes) = self.download_picture(&token, message_id, key, max_bytes).await? {
+            return Ok(MediaSource::Bytes(bytes));
+        }
+        let token = self.access_token(true).await.map_err(token_failed)?;
+        match self.download_picture(&token, message_id, key, max_bytes).await? {
+            Some(bytes) => Ok(MediaSource::Bytes(bytes)),
+            None => Err(MediaError::Failed(
+                "Feishu refused a fresh tenant_access_token (check the app's permissions)".into(),
+            )),
+        }
+    }
+
     fn routes(self: Arc<Self>, ctx: ChannelContext) -> Option<Router> {
         let state = Arc::new(CallbackState {
             channel: self.settings.name.clone(),
@@ -655,5 +737,19 @@ mod tests {
             r#"{"sender":{"sender_id":{"open_id":"ou_c"}},"message":{"message_id":"om_4","chat_type":"p2p","message_type":"sticker"}}"#,
         );
         assert!(matches!(decode("feishu", &sticker), Ok(Decoded::Ignored(_))));
+    }
+
+    #[test]
+    fn a_picture_keeps_its_message_and_image_key() {
+        let ev = event(
+            r#"{"sender":{"sender_id":{"open_id":"ou_d4"}},"message":{"message_id":"om_p5","chat_type":"p2p",
+                "message_type":"image","content":"{\"image_key\":\"img_v2_041b\"}"}}"#,
+        );
+        let Decoded::Message(m) = decode("feishu", &ev).unwrap() else { panic!() };
+        let id = m.images().next().unwrap().file_id.clone().unwrap();
+        assert_eq!(id, "om_p5/img_v2_041b");
+        assert_eq!(parse_picture_id(&id), Some(("om_p5", "img_v2_041b")));
+        assert_eq!(parse_picture_id("img_v2_041b"), None);
+        assert_eq!(parse_picture_id("om_1/../x"), None);
     }
 }

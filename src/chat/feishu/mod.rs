@@ -192,7 +192,7 @@ fn configure(raw: Option<&RawSection>, settings: &Settings) -> Result<Vec<Config
         r.validate()
             .map_err(|(key, message)| ConfigError::new(format!("channels.feishu.robots[{i}].{key}"), message))?;
     }
-    robot::validate_groups(&s.robots, &settings.groups).map_err(|(key, message)| ConfigError::new(key, message))?;
+    robot::validate_groups(&s.robots, &settings.groups)?;
     for (i, r) in s.robots.into_iter().enumerate().filter(|(_, r)| r.enabled) {
         out.push(Configured {
             name: r.name.clone(),

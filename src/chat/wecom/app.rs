@@ -3,8 +3,11 @@
 //! Sending: `POST {api_base_url}/cgi-bin/message/send?access_token=…` with a text message to one
 //! member (`touser`); the access token comes from `cgi-bin/gettoken` (CorpID + the app's Secret),
 //! is cached until shortly before it expires, and is fetched again once when WeCom calls it
-//! invalid (40014, 42001, 40001). An app cannot post into ordinary group chats: groups are the
-//! robots' job.
+//! invalid (40014, 42001, 40001). An app cannot post into ordinary group chats (groups are the
+//! robots' job), only into group chats it created itself (群聊会话, `appchat`): a group chat of
+//! this channel (`[[groups]] channel = "<app name>"`, id = the appchat's `chatid`) is sent to with
+//! `POST /cgi-bin/appchat/send` (text, file, image), with the same token and error handling.
+//! [`WecomAppChannel::create_appchat`] (`dudao wecom create-appchat`) creates one.
 //!
 //! Receiving: the encrypted callback (see `callback.rs`) on Dudao's HTTP listener, when `token`
 //! and `encoding_aes_key` are set. Members write to the app one to one, so every message is
@@ -22,14 +25,14 @@ use crate::chat::channel::{
 };
 use crate::chat::model::{plain_text, ChatKind, MediaRef, OutboundMessage};
 use crate::chat::registry::{Built, Configured, Factory};
+use crate::chat::token::TokenCache;
 use crate::config::{parse_section, ConfigError, RawSection, Settings};
 use crate::secret::Secret;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use std::time::Duration;
 
 /// `[channels.wecom_app]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -91,6 +94,14 @@ impl Default for WecomAppSettings {
 }
 
 impl WecomAppSettings {
+    /// `[channels.wecom_app]` from the settings, checked; `None` when absent or disabled.
+    pub fn from_settings(settings: &Settings) -> Result<Option<Self>, ConfigError> {
+        let Some(raw) = settings.channels.get("wecom_app") else { return Ok(None) };
+        let app: WecomAppSettings = parse_section("wecom_app", raw)?;
+        app.validate().map_err(|(key, message)| ConfigError::new(format!("channels.wecom_app.{key}"), message))?;
+        Ok(app.enabled.then_some(app))
+    }
+
     pub fn receives(&self) -> bool {
         !self.token.is_empty() && !self.encoding_aes_key.is_empty()
     }
@@ -154,7 +165,7 @@ impl WecomAppSettings {
             can_receive: self.receives(),
             can_push: true,
             can_send_private: true,
-            // Private chats only: a mention would address the reader themselves.
+            // Private chats: a mention would address the reader; appchat texts have no mentions.
             mention: MentionSupport::None,
             mention_all: false,
             max_message_chars: self.max_message_chars,
@@ -171,16 +182,11 @@ impl WecomAppSettings {
     }
 }
 
-struct CachedToken {
-    token: String,
-    valid_until: Instant,
-}
-
 pub struct WecomAppChannel {
     settings: WecomAppSettings,
     caps: Capabilities,
     http: reqwest::Client,
-    token: Mutex<Option<CachedToken>>,
+    token: TokenCache,
     /// The outcome of the last gettoken.
     health: crate::chat::channel::HealthCell,
 }
@@ -215,6 +221,11 @@ enum Media {
     Refused(ApiReply),
 }
 
+/// A chat id `appchat` takes: 1 to 32 ASCII letters and digits.
+pub fn is_appchat_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Codes meaning "the access token is no good": fetch a new one and try once more.
 fn token_rejected(errcode: i64) -> bool {
     matches!(errcode, 40014 | 42001 | 40001)
@@ -224,7 +235,7 @@ impl WecomAppChannel {
     pub fn new(settings: WecomAppSettings) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(Duration::from_millis(settings.timeout_ms.max(1))).build()?;
         let caps = settings.capabilities();
-        Ok(WecomAppChannel { settings, caps, http, token: Mutex::new(None), health: Default::default() })
+        Ok(WecomAppChannel { settings, caps, http, token: TokenCache::default(), health: Default::default() })
     }
 
     pub fn settings(&self) -> &WecomAppSettings {
@@ -247,12 +258,11 @@ impl WecomAppChannel {
     }
 
     async fn fetch_token(&self, refresh: bool) -> Result<String, SendError> {
-        let mut cached = self.token.lock().await;
-        if !refresh {
-            if let Some(t) = cached.as_ref().filter(|t| t.valid_until > Instant::now()) {
-                return Ok(t.token.clone());
-            }
-        }
+        self.token.get(refresh, || self.request_token()).await
+    }
+
+    /// `gettoken`: a new access token and its lifetime in seconds.
+    async fn request_token(&self) -> Result<(String, u64), SendError> {
         let url = api_url(&self.settings.api_base_url, "/cgi-bin/gettoken");
         let resp = self
             .http
@@ -272,10 +282,7 @@ impl WecomAppChannel {
         if r.access_token.is_empty() {
             return Err(SendError::Transient("企业微信 gettoken 没有返回 access_token".into()));
         }
-        // Renew five minutes early so a token never expires between fetch and use.
-        let life = Duration::from_secs(r.expires_in.clamp(60, 7200).saturating_sub(300).max(30));
-        *cached = Some(CachedToken { token: r.access_token.clone(), valid_until: Instant::now() + life });
-        Ok(r.access_token)
+        Ok((r.access_token, r.expires_in))
     }
 
     /// `media/upload?access_token=…&type=file`; returns the media id. A token WeCom calls
@@ -327,8 +334,9 @@ impl WecomAppChannel {
         Ok(Media::File(read_capped(resp, max_bytes, what).await?))
     }
 
-    async fn post_message(&self, token: &str, body: &serde_json::Value) -> Result<SendReply, SendError> {
-        let url = api_url(&self.settings.api_base_url, "/cgi-bin/message/send");
+    /// Posts a message body to `path` (`message/send`, `appchat/send`).
+    async fn post_message(&self, token: &str, path: &str, body: &serde_json::Value) -> Result<SendReply, SendError> {
+        let url = api_url(&self.settings.api_base_url, path);
         let resp = self
             .http
             .post(url)
@@ -338,11 +346,74 @@ impl WecomAppChannel {
             .await
             .map_err(|e| transport_error("企业微信应用消息无法发送", e))?;
         if !resp.status().is_success() {
-            return Err(status_error("企业微信 message/send", resp.status()));
+            return Err(status_error(&format!("企业微信 {path}"), resp.status()));
         }
         resp.json()
             .await
-            .map_err(|e| SendError::Transient(format!("企业微信 message/send 回应无法解析: {}", e.without_url())))
+            .map_err(|e| SendError::Transient(format!("企业微信 {path} 回应无法解析: {}", e.without_url())))
+    }
+
+    /// `appchat/create`: a group chat of `users` (2 to 2000 member user ids), owned by `owner`
+    /// (else one of them), with `chat_id` if given (at most 32 letters and digits; WeCom makes one
+    /// up otherwise). Returns the chat id. WeCom shows the group only once a message is sent to it.
+    pub async fn create_appchat(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        users: &[String],
+        chat_id: Option<&str>,
+    ) -> Result<String, SendError> {
+        if users.len() < 2 || users.len() > 2000 {
+            return Err(SendError::Permanent("群聊成员须为 2 到 2000 人".into()));
+        }
+        if let Some(id) = chat_id.filter(|id| !is_appchat_id(id)) {
+            return Err(SendError::Permanent(format!("群聊 ID {id} 无效：最多 32 个字母或数字")));
+        }
+        let mut body = json!({ "name": name, "userlist": users });
+        if let Some(o) = owner {
+            body["owner"] = json!(o);
+        }
+        if let Some(id) = chat_id {
+            body["chatid"] = json!(id);
+        }
+        #[derive(Deserialize)]
+        struct Created {
+            #[serde(default)]
+            errcode: i64,
+            #[serde(default)]
+            errmsg: String,
+            #[serde(default)]
+            chatid: String,
+        }
+        let url = api_url(&self.settings.api_base_url, "/cgi-bin/appchat/create");
+        let mut refresh = false;
+        loop {
+            let token = self.access_token(refresh).await?;
+            let resp = self
+                .http
+                .post(&url)
+                .query(&[("access_token", &token)])
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| transport_error("企业微信 appchat/create 无法连接", e))?;
+            if !resp.status().is_success() {
+                return Err(status_error("企业微信 appchat/create", resp.status()));
+            }
+            let r: Created = resp.json().await.map_err(|e| {
+                SendError::Transient(format!("企业微信 appchat/create 回应无法解析: {}", e.without_url()))
+            })?;
+            if token_rejected(r.errcode) && !refresh {
+                refresh = true;
+                continue;
+            }
+            classify(r.errcode, &r.errmsg, self.rate_limited_retry())?;
+            return match chat_id {
+                Some(id) if r.chatid.is_empty() => Ok(id.to_string()),
+                _ if r.chatid.is_empty() => Err(SendError::Transient("企业微信 appchat/create 没有返回 chatid".into())),
+                _ => Ok(r.chatid),
+            };
+        }
     }
 }
 
@@ -355,10 +426,10 @@ impl Channel for WecomAppChannel {
     /// From the last gettoken; a cached token past its life is fetched again at the next send,
     /// so until then the state is unknown rather than up.
     fn health(&self) -> crate::chat::ChannelHealth {
-        let expired = self.token.try_lock().map(|t| t.as_ref().is_some_and(|t| t.valid_until <= Instant::now()));
+        let expired = self.token.expired();
         match self.health.get(crate::chat::channel::FAILURE_EVIDENCE) {
             None => crate::chat::ChannelHealth::unknown("no access token fetched yet"),
-            Some(h) if h.state == crate::chat::HealthState::Up && matches!(expired, Ok(true)) => {
+            Some(h) if h.state == crate::chat::HealthState::Up && expired == Some(true) => {
                 crate::chat::ChannelHealth::unknown("access token expired; fetched again at the next send")
             }
             Some(h) => h,
@@ -374,40 +445,40 @@ impl Channel for WecomAppChannel {
     }
 
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
-        if msg.chat.kind != ChatKind::Private {
-            return Err(SendError::Permanent(
-                "企业微信自建应用不能发到群聊；请为该群配置群机器人 (channels.wecom_robot)".into(),
-            ));
+        let group = msg.chat.kind == ChatKind::Group;
+        if group && !is_appchat_id(&msg.chat.id) {
+            return Err(SendError::Permanent(format!(
+                "企业微信自建应用只能发到它创建的群聊 (appchat)，{} 不是群聊 ID；普通群请配置群机器人 (channels.wecom_robot)",
+                msg.chat.id
+            )));
         }
-        let body = match &msg.attachment {
+        // Private: `message/send` to the member; group: `appchat/send` to the app's group chat.
+        let (path, mut body) = if group {
+            ("/cgi-bin/appchat/send", json!({ "chatid": msg.chat.id, "safe": 0 }))
+        } else {
+            ("/cgi-bin/message/send", json!({ "touser": msg.chat.id, "agentid": self.settings.agent_id }))
+        };
+        match &msg.attachment {
             Some(file) => {
                 let media_id = self.upload(file).await?;
                 let kind = if file.inline { "image" } else { "file" };
-                json!({
-                    "touser": msg.chat.id,
-                    "msgtype": kind,
-                    "agentid": self.settings.agent_id,
-                    kind: { "media_id": media_id },
-                })
+                body["msgtype"] = json!(kind);
+                body[kind] = json!({ "media_id": media_id });
             }
             None => {
                 let content = plain_text(&msg.segments);
                 if content.len() > 2048 {
                     return Err(SendError::Permanent("消息超过企业微信 2048 字节的长度限制".into()));
                 }
-                json!({
-                    "touser": msg.chat.id,
-                    "msgtype": "text",
-                    "agentid": self.settings.agent_id,
-                    "text": { "content": content },
-                })
+                body["msgtype"] = json!("text");
+                body["text"] = json!({ "content": content });
             }
-        };
+        }
         let mut token = self.access_token(false).await?;
-        let mut reply = self.post_message(&token, &body).await?;
+        let mut reply = self.post_message(&token, path, &body).await?;
         if token_rejected(reply.errcode) {
             token = self.access_token(true).await?;
-            reply = self.post_message(&token, &body).await?;
+            reply = self.post_message(&token, path, &body).await?;
         }
         classify(reply.errcode, &reply.errmsg, self.rate_limited_retry())?;
         if !reply.invaliduser.trim().is_empty() {
@@ -480,12 +551,24 @@ impl Channel for WecomAppChannel {
 /// `[channels.wecom_app]` in the registry.
 pub const FACTORY: Factory = Factory { section: "wecom_app", configure };
 
-fn configure(raw: Option<&RawSection>, _settings: &Settings) -> Result<Vec<Configured>, ConfigError> {
+fn configure(raw: Option<&RawSection>, settings: &Settings) -> Result<Vec<Configured>, ConfigError> {
     let Some(raw) = raw else { return Ok(Vec::new()) };
     let app: WecomAppSettings = parse_section("wecom_app", raw)?;
     app.validate().map_err(|(key, message)| ConfigError::new(format!("channels.wecom_app.{key}"), message))?;
     if !app.enabled {
         return Ok(Vec::new());
+    }
+    // The app's groups are the group chats it created (appchat), named by their chatid.
+    for (i, g) in settings.groups.iter().enumerate() {
+        if g.channel == app.name && !is_appchat_id(&g.id) {
+            return Err(ConfigError::new(
+                format!("groups[{i}].id"),
+                format!(
+                    "channel \"{}\" is the WeCom app: its groups are app group chats (appchat), whose chatid is 1 to 32 letters and digits",
+                    app.name
+                ),
+            ));
+        }
     }
     let http_paths =
         app.http_path().map(|p| ("channels.wecom_app.callback_path".to_string(), p.to_string())).into_iter().collect();

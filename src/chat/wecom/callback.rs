@@ -170,12 +170,12 @@ pub struct CallbackQuery {
     echostr: Option<String>,
 }
 
-fn plain(status: StatusCode, body: impl Into<String>) -> Response {
+pub(crate) fn plain(status: StatusCode, body: impl Into<String>) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()
 }
 
 /// Base64 in a query string: a '+' sent unencoded arrives as a space after form decoding.
-fn restore_plus(s: &str) -> String {
+pub(crate) fn restore_plus(s: &str) -> String {
     s.replace(' ', "+")
 }
 
@@ -257,13 +257,26 @@ async fn receive(State(st): State<Arc<CallbackState>>, Query(q): Query<CallbackQ
             return plain(StatusCode::OK, "");
         }
     };
-    let sink = st.sink.clone();
+    store_then_ack(&st.sink, &st.channel, st.ack_timeout, msg).await
+}
+
+/// Stores a verified message (in a task of its own, so a dropped connection cannot cancel it
+/// halfway), answers 200 once it is durable and then acts on it in another task; 500 when
+/// storing fails or takes longer than `ack_timeout`, so WeCom tries again. Shared by the app
+/// callback and the 智能机器人 callback.
+pub(crate) async fn store_then_ack(
+    sink: &Arc<dyn InboundSink>,
+    channel: &str,
+    ack_timeout: Duration,
+    msg: InboundMessage,
+) -> Response {
+    let store_sink = sink.clone();
     let to_store = msg.clone();
-    let store = tokio::spawn(async move { sink.store(std::slice::from_ref(&to_store)).await });
-    match tokio::time::timeout(st.ack_timeout, store).await {
+    let store = tokio::spawn(async move { store_sink.store(std::slice::from_ref(&to_store)).await });
+    match tokio::time::timeout(ack_timeout, store).await {
         Ok(Ok(Ok(ids))) => {
             if let Some(Some(id)) = ids.into_iter().next() {
-                let (sink, channel) = (st.sink.clone(), st.channel.clone());
+                let (sink, channel) = (sink.clone(), channel.to_string());
                 tokio::spawn(async move {
                     if let Err(e) = sink.process_stored(id, msg).await {
                         tracing::error!(%channel, id, error = %e, "processing a stored WeCom message failed");
@@ -273,17 +286,17 @@ async fn receive(State(st): State<Arc<CallbackState>>, Query(q): Query<CallbackQ
             plain(StatusCode::OK, "")
         }
         Ok(Ok(Err(e))) => {
-            tracing::error!(channel = %st.channel, error = %e, "cannot store a WeCom message; WeCom will retry");
+            tracing::error!(channel = %channel, error = %e, "cannot store a WeCom message; WeCom will retry");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "")
         }
         Ok(Err(e)) => {
-            tracing::error!(channel = %st.channel, error = %e, "WeCom message task failed; WeCom will retry");
+            tracing::error!(channel = %channel, error = %e, "WeCom message task failed; WeCom will retry");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "")
         }
         // Not yet durable: no 200 for it. The store finishes on its own and WeCom's retry
         // finds the row (deduplicated) and acts on it.
         Err(_) => {
-            tracing::warn!(channel = %st.channel, "storing a WeCom message is slow; asking WeCom to retry");
+            tracing::warn!(channel = %channel, "storing a WeCom message is slow; asking WeCom to retry");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "")
         }
     }

@@ -113,20 +113,7 @@ impl MsgCrypt {
     /// Decrypts a base64 ciphertext and checks its receive id; returns the message.
     pub fn decrypt(&self, encrypt_b64: &str) -> Result<String, CryptoError> {
         let mut buf = LENIENT.decode(encrypt_b64.trim()).map_err(|_| CryptoError::BadBase64)?;
-        if buf.is_empty() || buf.len() % 16 != 0 {
-            return Err(CryptoError::BadLength);
-        }
-        let dec = cbc::Decryptor::<Aes256>::new(&self.key.into(), &self.iv().into());
-        let plain = dec.decrypt_padded_mut::<NoPadding>(&mut buf).map_err(|_| CryptoError::BadLength)?;
-        let pad = *plain.last().ok_or(CryptoError::BadPadding)? as usize;
-        if pad == 0
-            || pad > PAD_BLOCK
-            || pad > plain.len()
-            || plain[plain.len() - pad..].iter().any(|b| *b as usize != pad)
-        {
-            return Err(CryptoError::BadPadding);
-        }
-        let body = &plain[..plain.len() - pad];
+        let body = self.decrypt_unpad(&mut buf)?;
         if body.len() < 20 {
             return Err(CryptoError::Malformed);
         }
@@ -140,6 +127,32 @@ impl MsgCrypt {
             return Err(CryptoError::WrongReceiver);
         }
         String::from_utf8(msg.to_vec()).map_err(|_| CryptoError::NotUtf8)
+    }
+
+    /// AES-256-CBC decryption in place and the 32-byte PKCS#7 padding removed.
+    fn decrypt_unpad<'a>(&self, buf: &'a mut [u8]) -> Result<&'a [u8], CryptoError> {
+        if buf.is_empty() || !buf.len().is_multiple_of(16) {
+            return Err(CryptoError::BadLength);
+        }
+        let dec = cbc::Decryptor::<Aes256>::new(&self.key.into(), &self.iv().into());
+        let plain = dec.decrypt_padded_mut::<NoPadding>(buf).map_err(|_| CryptoError::BadLength)?;
+        let pad = *plain.last().ok_or(CryptoError::BadPadding)? as usize;
+        if pad == 0
+            || pad > PAD_BLOCK
+            || pad > plain.len()
+            || plain[plain.len() - pad..].iter().any(|b| *b as usize != pad)
+        {
+            return Err(CryptoError::BadPadding);
+        }
+        Ok(&plain[..plain.len() - pad])
+    }
+
+    /// Decrypts a file the 智能机器人 callback links to (its images): the raw bytes are
+    /// AES-256-CBC with the same key and IV and the same 32-byte padding, with no random prefix,
+    /// length or receive id.
+    pub fn decrypt_media(&self, encrypted: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut buf = encrypted.to_vec();
+        Ok(self.decrypt_unpad(&mut buf)?.to_vec())
     }
 
     /// Encrypts a message with the given 16 random bytes (passive replies; tests).

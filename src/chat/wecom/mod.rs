@@ -5,6 +5,7 @@
 //! person bound once is reached privately through the app and mentioned by user id through the
 //! robots.
 
+pub mod aibot;
 pub mod app;
 pub mod callback;
 pub mod crypto;

@@ -16,7 +16,7 @@ use super::{
 use crate::chat::channel::{
     Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt, MOBILE_MENTION_PREFIX,
 };
-use crate::chat::model::{ChatKind, OutboundMessage, Segment};
+use crate::chat::model::{OutboundMessage, Segment};
 use crate::chat::registry::{Built, Configured, Factory};
 use crate::config::{parse_section, ConfigError, RawSection, Settings};
 use crate::secret::Secret;
@@ -155,18 +155,9 @@ impl WecomRobotSettings {
 pub fn validate_groups(
     robots: &[WecomRobotSettings],
     groups: &[crate::config::GroupSettings],
-) -> Result<(), (String, String)> {
-    for (i, g) in groups.iter().enumerate() {
-        if let Some(r) = robots.iter().find(|r| r.enabled && r.name == g.channel) {
-            if g.id != r.group_id() {
-                return Err((
-                    format!("groups[{i}].id"),
-                    format!("channel \"{}\" is a WeCom robot that posts only to group \"{}\"", r.name, r.group_id()),
-                ));
-            }
-        }
-    }
-    Ok(())
+) -> Result<(), crate::config::ConfigError> {
+    let enabled = robots.iter().filter(|r| r.enabled).map(|r| (r.name.as_str(), r.group_id()));
+    crate::chat::registry::check_robot_groups("WeCom", enabled, groups)
 }
 
 pub struct WecomRobotChannel {
@@ -338,15 +329,8 @@ impl Channel for WecomRobotChannel {
     }
 
     async fn send(&self, msg: &OutboundMessage) -> Result<SendReceipt, SendError> {
-        if msg.chat.kind != ChatKind::Group || msg.chat.id != self.settings.group_id() {
-            return Err(SendError::Permanent(format!(
-                "企业微信群机器人 {} 只能发到群 {}，不能发到 {} {}",
-                self.settings.name,
-                self.settings.group_id(),
-                msg.chat.kind.as_str(),
-                msg.chat.id
-            )));
-        }
+        let what = format!("企业微信群机器人 {}", self.settings.name);
+        crate::chat::channel::robot_group_only(&what, self.settings.group_id(), msg)?;
         if let Some(file) = &msg.attachment {
             if file.inline {
                 return self.post(&image_body(&file.bytes)).await;
@@ -378,7 +362,7 @@ fn configure(raw: Option<&RawSection>, settings: &Settings) -> Result<Vec<Config
     for (i, r) in robots.iter().enumerate() {
         r.validate().map_err(|(key, message)| ConfigError::new(format!("channels.wecom_robot[{i}].{key}"), message))?;
     }
-    validate_groups(&robots, &settings.groups).map_err(|(key, message)| ConfigError::new(key, message))?;
+    validate_groups(&robots, &settings.groups)?;
     Ok(robots
         .into_iter()
         .enumerate()

@@ -39,6 +39,17 @@ pub struct VisitRecord {
 }
 
 impl VisitRecord {
+    /// The methods as a sheet or a page lists them: "推门听课3节", "查阅资料".
+    pub fn methods_text(&self) -> Vec<String> {
+        self.methods
+            .iter()
+            .map(|(m, c)| match m {
+                VisitMethod::LessonObservation => format!("{}{c}节", m.label()),
+                _ => m.label().to_string(),
+            })
+            .collect()
+    }
+
     /// Lessons observed (the count of the lesson-observation method).
     pub fn lessons(&self) -> u32 {
         self.methods.iter().filter(|(m, _)| *m == VisitMethod::LessonObservation).map(|(_, n)| *n).sum()
