@@ -67,6 +67,24 @@ impl Site {
         (status, headers, res.text().await.unwrap())
     }
 
+    async fn post_multipart(
+        &self,
+        path: &str,
+        cookie: &str,
+        form: reqwest::multipart::Form,
+    ) -> (StatusCode, HeaderMap, String) {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.root))
+            .header(COOKIE, cookie)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let (status, headers) = (res.status(), res.headers().clone());
+        (status, headers, res.text().await.unwrap())
+    }
+
     /// Opens a login link (its path on this listener) and returns the `name=value` of the
     /// session cookie it set, with the full `Set-Cookie` header.
     async fn open(&self, link_path: &str) -> (String, String) {
@@ -428,6 +446,393 @@ async fn task_board_and_roster_are_scoped_and_escaped() {
     let (_, _, body) = site.get("/roster", Some(&peng)).await;
     assert!(body.contains("本校") && body.contains(&own) && !body.contains(&elsewhere), "{body}");
     assert!(!body.contains("已绑定") && !body.contains("199000"), "{body}");
+    h.stop().await;
+}
+
+/// Acting from the item's page goes through the chat's own rules: the responsible inspector
+/// returns (with a reason) and closes the item; the school is notified exactly as by the chat
+/// commands; the audit log says `web`. Without the CSRF token, as the school, or from another
+/// zone, nothing moves (403, 403, 404).
+#[tokio::test]
+async fn the_responsible_inspector_returns_and_closes_an_item_from_the_web() {
+    let clock = ManualClock::new(local(12, 1, 9, 0));
+    let mut h = Harness::start_with(&config(30), Some(clock.clone())).await;
+    let site = Site::of(&h);
+    for (acct, code) in [("lu", "S001"), ("hao", "D008"), ("peng", "C0001")] {
+        h.bind(acct, code).await;
+    }
+    let other: String = dudao::sql::query_scalar(
+        "SELECT code FROM people WHERE role = 'inspector' AND active = 1 AND zone_id <>
+            (SELECT s.zone_id FROM people p JOIN schools s ON s.id = p.school_id WHERE p.code = 'C0001')
+          ORDER BY code LIMIT 1",
+    )
+    .fetch_one(h.db())
+    .await
+    .unwrap();
+    h.bind("far", &other).await;
+    let out = h.say("hao: 记问题 实验小学 食堂 后厨留样柜温度记录缺失").await;
+    assert!(out.contains("已登记问题 W1"), "{out}");
+    let out = h.say("peng: 完成 W1 已补齐十一月留样记录").await;
+    assert!(out.contains("已提交 W1"), "{out}");
+
+    let hao = login(&mut h, &site, "hao").await;
+    let peng = login(&mut h, &site, "peng").await;
+    let far = login(&mut h, &site, "far").await;
+    let db = h.db().clone();
+    let status = || async {
+        dudao::sql::query_scalar::<String>("SELECT status FROM rectify_items WHERE id = 1")
+            .fetch_one(&db)
+            .await
+            .unwrap()
+    };
+
+    // The inspector's page offers the forms; the school's does not.
+    let (code, _, page) = site.get("/ledger/W1", Some(&hao)).await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    assert!(page.contains("/ledger/W1/close\"") && page.contains("/ledger/W1/return\""), "{page}");
+    let hao_csrf = csrf_of(&page);
+    let (_, _, page) = site.get("/ledger/W1", Some(&peng)).await;
+    assert!(!page.contains("/ledger/W1/close"), "{page}");
+    let peng_csrf = csrf_of(&page);
+
+    // No or a wrong CSRF token: refused, nothing moves.
+    for form in
+        [&[("note", "看过了")][..], &[("csrf", "0000"), ("note", "看过了")][..], &[("csrf", peng_csrf.as_str())][..]]
+    {
+        let (code, _, body) = site.post_form("/ledger/W1/close", &hao, form).await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+        assert!(body.contains("页面已过期"), "{body}");
+    }
+    assert_eq!(status().await, "submitted");
+    // The school cannot close its own item (the chat's rule, 403); another zone's inspector
+    // does not learn it exists (404, as for an id that does not exist).
+    let (code, _, body) = site.post_form("/ledger/W1/close", &peng, &[("csrf", &peng_csrf)]).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("学校不能给本校问题销号"), "{body}");
+    let far_csrf = csrf_of(&site.get("/", Some(&far)).await.2);
+    for path in ["/ledger/W1/close", "/ledger/W1/return", "/ledger/W999/close"] {
+        let (code, _, body) = site.post_form(path, &far, &[("csrf", &far_csrf), ("note", "越权退回")]).await;
+        assert_eq!(code, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert!(!body.contains("留样"), "{body}");
+    }
+    assert_eq!(status().await, "submitted");
+
+    // 退回 needs a reason, as in chat.
+    let (code, _, body) = site.post_form("/ledger/W1/return", &hao, &[("csrf", &hao_csrf), ("note", "  ")]).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("请写明原因"), "{body}");
+    assert_eq!(status().await, "submitted");
+    // With one (hostile markup included): back to the page (303), which shows the new state
+    // and the reason escaped; the school hears it in chat; the audit log says `web`.
+    let (code, headers, body) =
+        site.post_form("/ledger/W1/return", &hao, &[("csrf", &hao_csrf), ("note", "缺少<i>十月</i>记录")]).await;
+    assert_eq!(code, StatusCode::SEE_OTHER, "{body}");
+    let back = headers.get(LOCATION).unwrap().to_str().unwrap().to_string();
+    assert_eq!(back, "/ledger/W1?done=returned");
+    let (_, _, page) = site.get(&back, Some(&hao)).await;
+    assert!(
+        page.contains("已退回") && page.contains("退回：") && page.contains("缺少&lt;i&gt;十月&lt;&#x2f;i&gt;记录"),
+        "{page}"
+    );
+    assert!(!page.contains("<i>") && !page.contains("/ledger/W1/close"), "{page}");
+    let out = h.settle().await;
+    assert!(out.contains("【整改退回】W1") && out.contains("缺少<i>十月</i>记录"), "the school is told: {out}");
+    let web_audit = "SELECT COUNT(*) FROM audit_log WHERE via = 'web' AND entity = 'rectify' AND entity_id = 'W1'";
+    assert_eq!(scalar_i64(&h, &format!("{web_audit} AND action = 'returned'")).await, 1);
+    assert_eq!(
+        scalar_i64(
+            &h,
+            "SELECT COUNT(*) FROM audit_log WHERE via = 'console' AND entity_id = 'W1' AND action = 'submitted'"
+        )
+        .await,
+        1,
+        "the chat's own acts record their channel"
+    );
+
+    // Submitted again in chat, then closed from the web.
+    let out = h.say("peng: 完成 W1 十月记录已补齐").await;
+    assert!(out.contains("已提交 W1"), "{out}");
+    let (code, headers, _) = site.post_form("/ledger/W1/close", &hao, &[("csrf", &hao_csrf)]).await;
+    assert_eq!(code, StatusCode::SEE_OTHER);
+    assert_eq!(headers.get(LOCATION).unwrap(), "/ledger/W1?done=closed");
+    assert_eq!(status().await, "closed");
+    let (_, _, page) = site.get("/ledger/W1?done=closed", Some(&hao)).await;
+    assert!(page.contains("已销号") && !page.contains("/ledger/W1/close"), "{page}");
+    let out = h.settle().await;
+    assert!(out.contains("【整改销号】W1"), "{out}");
+    assert_eq!(scalar_i64(&h, &format!("{web_audit} AND action = 'closed'")).await, 1);
+    // Closing twice is refused with the chat's reason, not a second close.
+    let (code, _, body) = site.post_form("/ledger/W1/close", &hao, &[("csrf", &hao_csrf)]).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("当前状态"), "{body}");
+    assert_eq!(scalar_i64(&h, "SELECT COUNT(*) FROM rectify_events WHERE item_id = 1 AND action = 'closed'").await, 1);
+    h.stop().await;
+}
+
+/// The assignee acknowledges and finishes a task from its page: the chat's own commands run
+/// on the form (the same replies and notices, the audit saying `web`); a refusal is shown on
+/// the page and leaves nothing behind; others get 403 or 404.
+#[tokio::test]
+async fn an_assignee_acknowledges_and_finishes_a_task_from_the_web() {
+    let clock = ManualClock::new(local(12, 1, 9, 0));
+    let mut h = Harness::start_with(&config(30), Some(clock.clone())).await;
+    let site = Site::of(&h);
+    for (acct, code) in [("lu", "S001"), ("zhang", "D005"), ("wu", "D022")] {
+        h.bind(acct, code).await;
+    }
+    let out = h.say("lu: 布置任务 汇总<i>课后服务</i>收费情况 对象:张兰英 截止:12月5日17:00").await;
+    assert!(out.contains("已布置任务 T1"), "{out}");
+    let lu = login(&mut h, &site, "lu").await;
+    let zhang = login(&mut h, &site, "zhang").await;
+    let wu = login(&mut h, &site, "wu").await;
+
+    let (code, _, page) = site.get("/tasks/T1", Some(&zhang)).await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    assert!(page.contains("/tasks/T1/ack\"") && page.contains("/tasks/T1/done\""), "{page}");
+    let zhang_csrf = csrf_of(&page);
+    let (_, _, page) = site.get("/tasks/T1", Some(&lu)).await;
+    assert!(!page.contains("/tasks/T1/ack"), "{page}");
+    let lu_csrf = csrf_of(&page);
+    let wu_csrf = csrf_of(&site.get("/", Some(&wu)).await.2);
+
+    // Not the assignee: the office is refused (403), a colleague does not see the task (404);
+    // without the CSRF token nothing happens either.
+    let (code, _, body) = site.post_form("/tasks/T1/ack", &lu, &[("csrf", &lu_csrf)]).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("只有任务的承办人"), "{body}");
+    let (code, _, body) = site.post_form("/tasks/T1/ack", &wu, &[("csrf", &wu_csrf)]).await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "{body}");
+    assert!(!body.contains("课后服务"), "{body}");
+    let (code, _, _) = site.post_form("/tasks/T1/ack", &zhang, &[("csrf", "0")]).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    let state = "SELECT state FROM task_assignments WHERE task_id = 1";
+    let pending: String = dudao::sql::query_scalar(state).fetch_one(h.db()).await.unwrap();
+
+    // 收到: back to the page, acknowledged; the audit says web.
+    let (code, headers, body) = site.post_form("/tasks/T1/ack", &zhang, &[("csrf", &zhang_csrf)]).await;
+    assert_eq!(code, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(headers.get(LOCATION).unwrap(), "/tasks/T1?done=acknowledged");
+    let acked: String = dudao::sql::query_scalar(state).fetch_one(h.db()).await.unwrap();
+    assert_ne!(acked, pending);
+    let (_, _, page) = site.get("/tasks/T1?done=acknowledged", Some(&zhang)).await;
+    assert!(page.contains("已确认收到。") && !page.contains("/tasks/T1/ack"), "{page}");
+    let out = h.settle().await;
+    assert!(out.contains("已确认收到任务 T1"), "the chat's reply, in the person's chat: {out}");
+    assert_eq!(scalar_i64(&h, "SELECT COUNT(*) FROM audit_log WHERE via = 'web' AND action = 'acknowledged'").await, 1);
+    // Again: the chat's reason on the page, nothing stored or sent.
+    let (code, _, body) = site.post_form("/tasks/T1/ack", &zhang, &[("csrf", &zhang_csrf)]).await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("您已确认过任务 T1"), "{body}");
+
+    // 完成 with a result carrying markup: the office is told in chat, the page shows it as text.
+    let (code, headers, _) =
+        site.post_form("/tasks/T1/done", &zhang, &[("csrf", &zhang_csrf), ("note", "已汇总<b>12所</b>学校")]).await;
+    assert_eq!(code, StatusCode::SEE_OTHER);
+    assert_eq!(headers.get(LOCATION).unwrap(), "/tasks/T1?done=submitted");
+    let (_, _, page) = site.get("/tasks/T1?done=submitted", Some(&zhang)).await;
+    assert!(page.contains("等待督导室审核") && page.contains("&lt;b&gt;12所&lt;") && !page.contains("<b>"), "{page}");
+    let out = h.settle().await;
+    assert!(out.contains("【任务提交】T1") && out.contains("已提交任务 T1 的结果"), "{out}");
+    assert_eq!(
+        scalar_i64(
+            &h,
+            "SELECT COUNT(*) FROM inbound_messages WHERE channel = 'web' AND intent IN ('task_ack', 'task_done')"
+        )
+        .await,
+        2,
+        "the refused attempt left nothing behind"
+    );
+    h.stop().await;
+}
+
+/// A small real PNG (a 4×3 image), as a phone would upload it.
+fn tiny_png(shade: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, 4, 3);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().unwrap();
+    w.write_image_data(&[shade; 4 * 3 * 3]).unwrap();
+    w.finish().unwrap();
+    out
+}
+
+/// The fields of the visit form as a browser sends them, with the given photos.
+fn visit_form(
+    csrf: &str,
+    school: &str,
+    fields: &[(&str, &str)],
+    photos: &[(&str, Vec<u8>)],
+) -> reqwest::multipart::Form {
+    let mut form = reqwest::multipart::Form::new().text("csrf", csrf.to_string()).text("school", school.to_string());
+    for (k, v) in fields {
+        form = form.text(k.to_string(), v.to_string());
+    }
+    for (name, bytes) in photos {
+        let part =
+            reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.to_string()).mime_str("image/png").unwrap();
+        form = form.part("photos", part);
+    }
+    form
+}
+
+/// The first school offered on the visit form: (value, name).
+fn first_school(page: &str) -> (String, String) {
+    let at = page.find("<option value=\"").unwrap_or_else(|| panic!("no school offered: {page}"));
+    let rest = &page[at..];
+    let rest = &rest[rest[1..].find("<option value=\"").expect("a school option") + 1 + "<option value=\"".len()..];
+    let value = rest.split('"').next().unwrap().to_string();
+    let name = rest[rest.find('>').unwrap() + 1..].split('<').next().unwrap().to_string();
+    (value, name)
+}
+
+/// 督导纪实 H5: the inspector's form (their schools, the parser's methods, the month's
+/// checklist) lands as the chat record would — the visit, its problems, the confirmation in
+/// chat, the audit entry — with the photo stored content-addressed. CSRF, roles, wrong or
+/// oversized photos, a school not theirs, a future date and an empty record are refused
+/// politely with the input kept; hostile text stays text.
+#[tokio::test]
+async fn the_visit_form_lands_as_a_chat_visit_record_would() {
+    let clock = ManualClock::new(local(12, 3, 15, 0));
+    let toml = format!("{}\n[rectify]\nevidence_max_bytes = 1048576\n", config(30));
+    let mut h = Harness::start_with(&toml, Some(clock.clone())).await;
+    let site = Site::of(&h);
+    for (acct, code) in [("lu", "S001"), ("zhang", "D005"), ("peng", "C0001")] {
+        h.bind(acct, code).await;
+    }
+    let other: String = dudao::sql::query_scalar(
+        "SELECT code FROM people WHERE role = 'inspector' AND active = 1
+            AND zone_id <> (SELECT zone_id FROM people WHERE code = 'D005') ORDER BY code LIMIT 1",
+    )
+    .fetch_one(h.db())
+    .await
+    .unwrap();
+    h.bind("far", &other).await;
+    let out = h.say("lu: 发布主题 12月").await;
+    assert!(out.contains("已发布"), "{out}");
+    h.settle().await;
+    let zhang = login(&mut h, &site, "zhang").await;
+    let lu = login(&mut h, &site, "lu").await;
+    let peng = login(&mut h, &site, "peng").await;
+    let far = login(&mut h, &site, "far").await;
+
+    // The chat's visit prompt points to the form.
+    let out = h.say("zhang: 督导纪实").await;
+    assert!(out.contains("https://dudao.example.test/visits/new"), "{out}");
+    // 我的待办 links the form for inspectors only; others are refused politely.
+    let (_, _, home) = site.get("/", Some(&zhang)).await;
+    assert!(home.contains("/visits/new\""), "{home}");
+    let (_, _, home) = site.get("/", Some(&lu)).await;
+    assert!(!home.contains("/visits/new"), "{home}");
+    for c in [&lu, &peng] {
+        let (code, _, body) = site.get("/visits/new", Some(c)).await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+        assert!(body.contains("由责任督学填写"), "{body}");
+    }
+    // The form: the inspector's schools, the methods, the month's checklist, multipart.
+    let (code, headers, form) = site.get("/visits/new", Some(&zhang)).await;
+    assert_eq!(code, StatusCode::OK, "{form}");
+    assert!(headers.get("content-security-policy").is_some() && !form.contains("<script"));
+    assert!(form.contains("multipart/form-data") && form.contains("校园巡视") && form.contains("推门听课"), "{form}");
+    assert!(form.contains("师德师风与冬季安全") && form.contains("name=\"ind1\""), "{form}");
+    let csrf = csrf_of(&form);
+    let (school, school_name) = first_school(&form);
+    let far_school: String = dudao::sql::query_scalar(
+        "SELECT CAST(id AS TEXT) FROM schools WHERE zone_id <> (SELECT zone_id FROM people WHERE code = 'D005') LIMIT 1",
+    )
+    .fetch_one(h.db())
+    .await
+    .unwrap();
+    let visits = "SELECT COUNT(*) FROM visits WHERE status = 'submitted'";
+    let problems = [("problems", "1.操场围栏<script>alert('纪实')</script>松动\n2.食堂留样记录不全")];
+    let good: &[(&str, &str)] =
+        &[("method", "campus_walk"), ("method", "lesson_observation"), ("lessons", "2"), ("ind1", "met")];
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, &'static str)> {
+        good.iter().chain(problems.iter()).chain(extra.iter()).copied().collect()
+    };
+
+    // No CSRF token: refused, nothing saved.
+    let (code, _, _) = site.post_multipart("/visits/new", &zhang, visit_form("x", &school, &with(&[]), &[])).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    // A school not theirs, a future date, nothing done: the form again, politely, input kept.
+    let (code, _, body) =
+        site.post_multipart("/visits/new", &zhang, visit_form(&csrf, &far_school, &with(&[]), &[])).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("请选择督导的学校") && body.contains("食堂留样记录不全"), "{body}");
+    assert!(body.contains("&lt;script&gt;alert(") && !body.contains("<script>alert"), "{body}");
+    let (code, _, body) = site
+        .post_multipart("/visits/new", &zhang, visit_form(&csrf, &school, &with(&[("date", "2026-12-04")]), &[]))
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("督导日期不能晚于今天"), "{body}");
+    let (code, _, body) = site.post_multipart("/visits/new", &zhang, visit_form(&csrf, &school, &[], &[])).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("请至少勾选一种督导方式"), "{body}");
+    // A file that is not a photo (whatever its name says), and one over the cap (1 MB here).
+    let gif = b"GIF89a\x01\x00\x01\x00".to_vec();
+    let (code, _, body) =
+        site.post_multipart("/visits/new", &zhang, visit_form(&csrf, &school, &with(&[]), &[("现场.png", gif)])).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("只能上传 JPG、PNG 或 WebP") && body.contains("操场围栏"), "{body}");
+    let mut big = tiny_png(1);
+    big.resize(1_200_000, 0);
+    let (code, _, body) =
+        site.post_multipart("/visits/new", &zhang, visit_form(&csrf, &school, &with(&[]), &[("大图.png", big)])).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body.contains("每张照片不能超过1MB"), "{body}");
+    assert_eq!(scalar_i64(&h, visits).await, 0);
+    h.settle().await;
+
+    // The record with a photo: saved as the chat's would be, then its page (303).
+    let photo = tiny_png(200);
+    let (code, headers, body) = site
+        .post_multipart(
+            "/visits/new",
+            &zhang,
+            visit_form(&csrf, &school, &with(&[("date", "2026-12-03")]), &[("现场.png", photo.clone())]),
+        )
+        .await;
+    assert_eq!(code, StatusCode::SEE_OTHER, "{body}");
+    let page_path = headers.get(LOCATION).unwrap().to_str().unwrap().to_string();
+    assert!(page_path.starts_with("/visits/V"), "{page_path}");
+    let (code, _, page) = site.get(&page_path, Some(&zhang)).await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    assert!(page.contains(&school_name) && page.contains("1张") && page.contains("2个"), "{page}");
+    assert!(page.contains("&lt;script&gt;alert(") && !page.contains("<script"), "{page}");
+    assert_eq!(scalar_i64(&h, visits).await, 1);
+    assert_eq!(scalar_i64(&h, "SELECT COUNT(*) FROM visits WHERE status = 'submitted' AND themed = 1").await, 1);
+    assert_eq!(scalar_i64(&h, "SELECT COUNT(*) FROM visit_problems").await, 2);
+    assert_eq!(scalar_i64(&h, "SELECT COUNT(*) FROM visit_indicator_scores WHERE indicator_no = 1").await, 1);
+    let (path, mime, sha): (String, String, String) =
+        dudao::sql::query_as("SELECT path, mime, sha256 FROM visit_photos").fetch_one(h.db()).await.unwrap();
+    assert_eq!(mime, "image/png");
+    assert_eq!(path, format!("{}/{sha}", &sha[..2]), "content-addressed like chat evidence");
+    let stored = dudao::app::evidence::evidence_dir(&h.app().settings).join(&path);
+    assert_eq!(std::fs::read(&stored).unwrap(), photo, "stored under its hash");
+    // The confirmation in the inspector's chat, as for `督导纪实`; the audit says `web`.
+    let out = h.settle().await;
+    assert!(out.contains("已收到督导纪实") && out.contains("主题督导：师德师风与冬季安全"), "{out}");
+    assert_eq!(
+        scalar_i64(
+            &h,
+            "SELECT COUNT(*) FROM audit_log WHERE via = 'web' AND entity = 'visit' AND action = 'submitted'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        scalar_i64(
+            &h,
+            "SELECT COUNT(*) FROM inbound_messages WHERE channel = 'web' AND status = 'processed' AND intent = 'visit'"
+        )
+        .await,
+        1
+    );
+    // The office sees the record; an inspector of another zone does not learn it exists.
+    assert_eq!(site.get(&page_path, Some(&lu)).await.0, StatusCode::OK);
+    let (code, _, body) = site.get(&page_path, Some(&far)).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert!(!body.contains("操场"), "{body}");
     h.stop().await;
 }
 

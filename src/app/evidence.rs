@@ -388,17 +388,7 @@ pub async fn fetch_evidence(app: &App) -> anyhow::Result<FetchReport> {
     for ev in pending {
         let result = async {
             let body = obtain(&fetcher, channels, &ev).await?;
-            let hash = hex(&Sha256::digest(&body));
-            let rel = format!("{}/{hash}", &hash[..2]);
-            let path = dir.join(&rel);
-            if tokio::fs::metadata(&path).await.is_err() {
-                if let Some(parent) = path.parent() {
-                    tokio::fs::create_dir_all(parent).await?;
-                }
-                let tmp = path.with_extension("part");
-                tokio::fs::write(&tmp, &body).await?;
-                tokio::fs::rename(&tmp, &path).await?;
-            }
+            let (hash, rel) = store_content(&dir, &body).await?;
             anyhow::Ok((hash, body.len(), rel))
         }
         .await;
@@ -465,6 +455,25 @@ async fn obtain(
         MediaSource::Bytes(b) if b.is_empty() => Err(FetchError::Empty),
         MediaSource::Bytes(b) => Ok(b),
     }
+}
+
+/// Stores `body` in the evidence directory under its SHA-256 (`ab/abcd…`), once: an existing
+/// file of that content is kept. Returns the hash and the path relative to `dir`. Chat photos
+/// (the fetcher) and photos uploaded on the platform's forms are stored alike.
+pub async fn store_content(dir: &std::path::Path, body: &[u8]) -> std::io::Result<(String, String)> {
+    let hash = hex(&Sha256::digest(body));
+    let rel = format!("{}/{hash}", &hash[..2]);
+    let path = dir.join(&rel);
+    if tokio::fs::metadata(&path).await.is_err() {
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        // A name of its own per writer, so two stores of one content never share a part file.
+        let tmp = path.with_extension(format!("part{}", rand::random::<u32>()));
+        tokio::fs::write(&tmp, body).await?;
+        tokio::fs::rename(&tmp, &path).await?;
+    }
+    Ok((hash, rel))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -309,17 +309,52 @@ pub async fn log_visit(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<&'static
             Some(s) => s.short_name.unwrap_or(s.name),
             None => crate::app::examples::load(ctx.tx).await?.school_short,
         };
+        // Where the platform is set up, the same record can be filled in on a phone form.
+        let form = match crate::domain::web::BaseUrl::parse(&ctx.app.settings.web.base_url) {
+            Some(base) => {
+                format!("\n也可以在督导信息平台用手机填写：{}/visits/new（先私聊发送“登录”进入平台）", base.url)
+            }
+            None => String::new(),
+        };
         ctx.reply(format!(
-            "请按以下格式发送督导纪实（也可以直接用一段话描述）：\n督导纪实 学校：{school}{VISIT_TEMPLATE_REST}"
+            "请按以下格式发送督导纪实（也可以直接用一段话描述）：\n督导纪实 学校：{school}{VISIT_TEMPLATE_REST}{form}"
         ));
         return Ok("visit_template");
     }
-    sm::abandon_drafts(ctx.tx, actor.person_id, ctx.now).await?;
     let schools = visit_schools(ctx, &actor).await?;
     let parsed = vp::parse_visit(text, &schools, ctx.today());
+    record_visit(ctx, &actor, parsed, text, false, &schools).await.map(|(intent, _)| intent)
+}
+
+/// A visit record filled in on the platform's form (`web::visit`): the same record
+/// `督导纪实 <text>` makes, through the same steps ([`record_visit`]: drafts replaced, the text
+/// kept, [`advance`]'s checks, scores, problems, audit and the confirmation in chat), except
+/// that no follow-up question is asked — the form asks for what is missing before it is sent.
+/// The intent and, when it was saved, the visit's id.
+pub async fn submit_form(
+    ctx: &mut Ctx<'_>,
+    parsed: ParsedVisit,
+    text: &str,
+) -> anyhow::Result<(&'static str, Option<i64>)> {
+    let Some(actor) = ctx.actor.clone() else { return Ok(("unbound", None)) };
+    let schools = visit_schools(ctx, &actor).await?;
+    record_visit(ctx, &actor, parsed, text, true, &schools).await
+}
+
+/// A new record: replaces an unfinished draft, keeps the text it came from, then [`advance`].
+async fn record_visit(
+    ctx: &mut Ctx<'_>,
+    actor: &crate::domain::actor::Actor,
+    parsed: ParsedVisit,
+    text: &str,
+    asked: bool,
+    schools: &[SchoolRef],
+) -> anyhow::Result<(&'static str, Option<i64>)> {
+    sm::abandon_drafts(ctx.tx, actor.person_id, ctx.now).await?;
     let id = sm::create_visit(ctx.tx, actor.person_id, &parsed, ctx.now).await?;
     sm::add_part(ctx.tx, id, ctx.inbound_id, "text", text, ctx.now).await?;
-    advance(ctx, id, parsed, false, &schools).await
+    let intent = advance(ctx, id, parsed, asked, schools).await?;
+    Ok((intent, (intent == "visit").then_some(id)))
 }
 
 /// Words that make free text a weekly report rather than the answer to a visit question.

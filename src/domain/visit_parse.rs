@@ -1014,6 +1014,106 @@ fn month_day(today: NaiveDate, m: u32, d: u32) -> Option<NaiveDate> {
     }
 }
 
+/// A visit record filled in on the platform's form (督导纪实 H5): the same record a chat text
+/// is parsed into, from fields instead of words.
+#[derive(Debug, Clone, Default)]
+pub struct VisitForm {
+    pub school: Option<i64>,
+    pub date: Option<NaiveDate>,
+    pub kind: VisitKind,
+    /// Methods ticked; lessons observed count as `lessons` (at least 1 when ticked).
+    pub methods: Vec<VisitMethod>,
+    pub lessons: u32,
+    /// (1-based item of the month's checklist, result) for the items given a result.
+    pub indicators: Vec<(usize, IndicatorResult)>,
+    pub narrative: String,
+    pub good_practice: String,
+    /// Problems, one per line (or numbered, as in chat).
+    pub problems: String,
+    pub follow_up: Option<FollowUp>,
+}
+
+impl VisitForm {
+    /// The record as [`parse_visit`] would hold it; `today` when no date was given.
+    pub fn to_parsed(&self, today: NaiveDate) -> ParsedVisit {
+        let some = |t: &str| Some(t.trim().to_string()).filter(|t| !t.is_empty());
+        let problems: Vec<String> = split_items(self.problems.trim())
+            .into_iter()
+            .map(|p| trim_item(&p).to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        let no_problems = problems.is_empty() || is_none_answer(self.problems.trim());
+        ParsedVisit {
+            school: self.school,
+            ambiguous: Vec::new(),
+            unknown_schools: Vec::new(),
+            date: self.date.unwrap_or(today),
+            date_stated: self.date.is_some(),
+            kind: self.kind,
+            kind_stated: true,
+            methods: VisitMethod::ALL
+                .into_iter()
+                .filter(|m| self.methods.contains(m))
+                .map(|m| (m, if m == VisitMethod::LessonObservation { self.lessons.max(1) } else { 1 }))
+                .collect(),
+            indicators: self
+                .indicators
+                .iter()
+                .map(|(no, result)| IndicatorScore { indicator: no.to_string(), result: *result, remark: None })
+                .collect(),
+            narrative: some(&self.narrative),
+            good_practice: some(&self.good_practice),
+            problems: if no_problems { Vec::new() } else { problems },
+            no_problems,
+            follow_up: self.follow_up,
+        }
+    }
+
+    /// The record as a labelled text, the chat template's words (kept as the visit's verbatim
+    /// part, so the record reads the same whichever way it came). `school` and `checklist`
+    /// name what the ids point to.
+    pub fn text(&self, school: &str, checklist: &[String]) -> String {
+        let mut lines = vec![format!("学校：{school}")];
+        if let Some(d) = self.date {
+            lines.push(format!("日期：{}", d.format("%Y-%m-%d")));
+        }
+        lines.push(format!("类型：{}", self.kind.label()));
+        let methods: Vec<String> = VisitMethod::ALL
+            .into_iter()
+            .filter(|m| self.methods.contains(m))
+            .map(|m| match m {
+                VisitMethod::LessonObservation => format!("{}{}节", m.label(), self.lessons.max(1)),
+                _ => m.label().to_string(),
+            })
+            .collect();
+        if !methods.is_empty() {
+            lines.push(format!("方式：{}", methods.join("、")));
+        }
+        if !self.indicators.is_empty() {
+            let list: Vec<String> = self
+                .indicators
+                .iter()
+                .map(|(no, r)| match checklist.get(no.wrapping_sub(1)) {
+                    Some(name) => format!("{no}{}（{name}）", r.label()),
+                    None => format!("{no}{}", r.label()),
+                })
+                .collect();
+            lines.push(format!("指标：{}", list.join(" ")));
+        }
+        for (label, text) in [("督导过程", &self.narrative), ("亮点", &self.good_practice)] {
+            if !text.trim().is_empty() {
+                lines.push(format!("{label}：{}", text.trim()));
+            }
+        }
+        let problems = self.problems.trim();
+        lines.push(format!("发现问题：{}", if problems.is_empty() { "无" } else { problems }));
+        if let Some(f) = self.follow_up {
+            lines.push(format!("处理意见：{}", f.label()));
+        }
+        lines.join("\n")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1435,5 +1535,40 @@ mod tests {
         for f in FollowUp::ALL {
             assert_eq!(FollowUp::parse(f.as_str()), Some(f));
         }
+    }
+
+    #[test]
+    fn a_form_becomes_the_record_a_text_would() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+        let form = VisitForm {
+            school: Some(7),
+            date: None,
+            kind: VisitKind::Special,
+            methods: vec![VisitMethod::CampusWalk, VisitMethod::LessonObservation],
+            lessons: 2,
+            indicators: vec![(1, IndicatorResult::Met), (3, IndicatorResult::NotMet)],
+            narrative: String::new(),
+            good_practice: "  ".into(),
+            problems: "1.消防通道堆放杂物\n2.食堂留样不全".into(),
+            follow_up: Some(FollowUp::General),
+        };
+        let v = form.to_parsed(today);
+        assert_eq!(v.school, Some(7));
+        assert_eq!(v.date, today);
+        assert!(!v.date_stated);
+        assert_eq!(v.methods, vec![(VisitMethod::LessonObservation, 2), (VisitMethod::CampusWalk, 1)]);
+        assert_eq!(v.indicators[1].indicator, "3");
+        assert_eq!(v.problems, vec!["消防通道堆放杂物".to_string(), "食堂留样不全".to_string()]);
+        assert!(!v.no_problems && v.good_practice.is_none());
+        assert_eq!(v.missing_required(), None);
+        let text = form.text("实验小学", &["消防".into(), "食堂".into(), "宿舍".into()]);
+        assert!(text.starts_with("学校：实验小学\n"), "{text}");
+        assert!(text.contains("方式：推门听课2节、校园巡视") && text.contains("3不达标（宿舍）"), "{text}");
+
+        // Nothing done: the activity is missing, as in chat; no problems written means none.
+        let empty = VisitForm { school: Some(7), problems: "无".into(), ..VisitForm::default() }.to_parsed(today);
+        assert_eq!(empty.missing_required(), Some(VisitField::Activity));
+        assert!(empty.no_problems && empty.problems.is_empty());
+        assert_eq!(VisitForm::default().to_parsed(today).missing_required(), Some(VisitField::School));
     }
 }

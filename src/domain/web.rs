@@ -127,6 +127,7 @@ pub fn safe_next(next: &str) -> Option<&str> {
             matches!(path, "/" | "/weekly" | "/ledger" | "/tasks" | "/roster" | "/themes" | "/stats" | "/bulletins")
         }
         Some(("ledger" | "tasks", id)) => !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
+        Some(("visits", "new")) => true,
         Some(_) => false,
     };
     let query_ok = query.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'&' | b'_' | b'-' | b'%'));
@@ -295,6 +296,7 @@ mod tests {
             "/themes",
             "/stats",
             "/bulletins",
+            "/visits/new",
         ] {
             assert_eq!(safe_next(ok), Some(ok), "{ok}");
         }
@@ -306,6 +308,8 @@ mod tests {
             "/ledger/",
             "/tasks/T3/x",
             "/roster/1",
+            "/visits/new/x",
+            "/visits/",
             "/logout",
             "weekly",
             "/\\evil",

@@ -503,3 +503,30 @@ pub async fn report_trigger(conn: &mut Conn, month: &str) -> crate::sql::Result<
         .fetch_optional(conn)
         .await
 }
+
+/// Links a stored photo (content-addressed in the evidence directory) to a visit; false when
+/// the visit already has that content.
+#[allow(clippy::too_many_arguments)]
+pub async fn add_visit_photo(
+    conn: &mut Conn,
+    visit: i64,
+    sha256: &str,
+    size: i64,
+    mime: &str,
+    path: &str,
+    now: DateTime<Utc>,
+) -> crate::sql::Result<bool> {
+    let r = crate::sql::query(
+        "INSERT INTO visit_photos (visit_id, sha256, size, mime, path, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (visit_id, sha256) DO NOTHING",
+    )
+    .bind(visit)
+    .bind(sha256)
+    .bind(size)
+    .bind(mime)
+    .bind(path)
+    .bind(ts(now))
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}

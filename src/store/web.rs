@@ -336,3 +336,56 @@ pub async fn bindings(conn: &mut Conn) -> crate::sql::Result<Vec<(i64, String, S
         .fetch_all(conn)
         .await
 }
+
+/// A visit record as its page shows it.
+pub struct VisitView {
+    pub id: i64,
+    pub person_id: i64,
+    pub person: String,
+    pub school_id: i64,
+    pub zone_id: i64,
+    pub school: String,
+    pub date: String,
+    pub kind: String,
+    pub themed: bool,
+    /// The verbatim texts it was made from, oldest first.
+    pub texts: Vec<String>,
+    pub photos: i64,
+    pub problems: i64,
+}
+
+/// A submitted visit record with what its page shows.
+pub async fn visit(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<VisitView>> {
+    let Some(r) = crate::sql::query(
+        "SELECT v.id, v.person_id, p.name AS person, v.school_id, s.zone_id, s.name AS school, v.visit_date, v.kind,
+                v.themed,
+                (SELECT COUNT(*) FROM visit_photos f WHERE f.visit_id = v.id) AS photos,
+                (SELECT COUNT(*) FROM visit_problems q WHERE q.visit_id = v.id) AS problems
+           FROM visits v JOIN people p ON p.id = v.person_id JOIN schools s ON s.id = v.school_id
+          WHERE v.id = ? AND v.status = 'submitted'",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let texts = crate::sql::query_scalar("SELECT text FROM visit_parts WHERE visit_id = ? ORDER BY id")
+        .bind(id)
+        .fetch_all(conn)
+        .await?;
+    Ok(Some(VisitView {
+        id: r.get("id"),
+        person_id: r.get("person_id"),
+        person: r.get("person"),
+        school_id: r.get("school_id"),
+        zone_id: r.get("zone_id"),
+        school: r.get("school"),
+        date: r.get("visit_date"),
+        kind: r.get("kind"),
+        themed: r.get("themed"),
+        texts,
+        photos: r.get("photos"),
+        problems: r.get("problems"),
+    }))
+}

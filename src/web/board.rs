@@ -133,7 +133,18 @@ async fn tasks_page(web: &Web, me: &Me, q: BoardQuery) -> anyhow::Result<Respons
 }
 
 /// One task with its assignees and history; outside the person's view it is "not found".
-pub(super) async fn task(State(web): State<Arc<Web>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+#[derive(Deserialize, Default)]
+pub(super) struct TaskQuery {
+    #[serde(default)]
+    done: String,
+}
+
+pub(super) async fn task(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<TaskQuery>,
+) -> Response {
     let me = match signed_in(&web, &headers).await {
         Ok(me) => me,
         Err(r) => return r,
@@ -169,6 +180,18 @@ pub(super) async fn task(State(web): State<Arc<Web>>, headers: HeaderMap, Path(i
     };
     let now = web.app.clock.now();
     let supervisor = me.actor.role.is_supervisor();
+    // The person's own live assignment on an open task: the moves the chat's rule allows now.
+    let own = all
+        .iter()
+        .find(|a| a.person_id == me.actor.person_id && a.state != AssignmentState::Cancelled)
+        .filter(|_| t.status == TaskStatus::Open);
+    let can = |action| own.is_some_and(|a| dt::next_state(a.state, action).is_ok());
+    let (can_ack, can_submit) = (can(dt::Action::Acknowledge), can(dt::Action::Submit));
+    let done = match query.done.as_str() {
+        "acknowledged" => "已确认收到。",
+        "submitted" => "已提交结果，等待督导室审核。",
+        _ => "",
+    };
     let assignees: Vec<_> = all
         .iter()
         .filter(|a| a.state != AssignmentState::Cancelled)
@@ -213,6 +236,9 @@ pub(super) async fn task(State(web): State<Arc<Web>>, headers: HeaderMap, Path(i
         assignees,
         history,
         supervisor,
+        can_ack,
+        can_submit,
+        done,
         ..web.frame(Some(&me), "tasks")
     };
     web.render(StatusCode::OK, "task.html", ctx)

@@ -7,21 +7,25 @@
 //! - Pages (`pages`): 我的待办 (`/`), 周报 (`/weekly`), 整改台账 (`/ledger`, `/ledger/<id>`);
 //!   (`board`): 督办 (`/tasks`, `/tasks/<id>`) and 花名册 (`/roster`); (`themes`): 主题与纪实
 //!   (`/themes`); (`stats`): 统计 (`/stats`) and the XLSX downloads (`/stats/export`);
-//!   (`bulletins`): 通报 (`/bulletins`, `/bulletins/view`, `/bulletins/docx`).
+//!   (`bulletins`): 通报 (`/bulletins`, `/bulletins/view`, `/bulletins/docx`); (`visit`): the
+//!   督导纪实 form (`/visits/new`, multipart with photos) and a record (`/visits/<id>`).
 //!   Every query is scoped server-side by the person's `Actor`, with the chat's checks
 //!   (`app::rectify::ledger_scope`, `Actor::check_view_school`, `Actor::check_zone`); an item
 //!   outside the scope is "not found", like one that does not exist.
-//! - `POST /logout` and `POST /bulletins/publish` change state, each with the CSRF token derived
-//!   from the session.
+//! - State-changing requests carry the CSRF token derived from the session (`Web::csrf_refusal`):
+//!   `POST /logout`, `POST /bulletins/publish`, and the acts (`act`): `POST /ledger/<id>/close|return`,
+//!   `POST /tasks/<id>/ack|done`, each through the chat's own functions.
 //! - Templates are minijinja with HTML auto-escaping on every template (chat text is hostile);
 //!   the stylesheet is compiled in and served from `/static/style.css`; every response carries
 //!   the security headers (`domain::web::CSP`, nosniff, no referrer, no framing).
 
+mod act;
 mod board;
 mod bulletins;
 mod pages;
 mod stats;
 mod themes;
+mod visit;
 
 use crate::app::App;
 use crate::domain::actor::Actor;
@@ -59,6 +63,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("bulletins.html", include_str!("templates/bulletins.html")),
     ("bulletin.html", include_str!("templates/bulletin.html")),
     ("published.html", include_str!("templates/published.html")),
+    ("visit_form.html", include_str!("templates/visit_form.html")),
+    ("visit.html", include_str!("templates/visit.html")),
 ];
 
 const STYLE: &str = include_str!("static/style.css");
@@ -84,14 +90,26 @@ pub fn router(app: Arc<App>) -> Router {
         path: String::new(),
         secure: false,
     });
+    let app_photo_cap = app.settings.rectify.evidence_max_bytes;
     let web = Arc::new(Web { app, env: environment(), limiter: Mutex::new(RateLimiter::default()), base });
     Router::new()
         .route("/", get(pages::home))
         .route("/weekly", get(pages::weekly))
         .route("/ledger", get(pages::ledger))
         .route("/ledger/{id}", get(pages::item))
+        .route("/ledger/{id}/close", post(act::close))
+        .route("/ledger/{id}/return", post(act::give_back))
+        .route(
+            "/visits/new",
+            get(visit::new)
+                .post(visit::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(visit::body_limit(app_photo_cap))),
+        )
+        .route("/visits/{id}", get(visit::show))
         .route("/tasks", get(board::tasks))
         .route("/tasks/{id}", get(board::task))
+        .route("/tasks/{id}/ack", post(act::task_ack))
+        .route("/tasks/{id}/done", post(act::task_done))
         .route("/roster", get(board::roster))
         .route("/themes", get(themes::themes))
         .route("/stats", get(stats::stats))
@@ -154,6 +172,23 @@ impl Web {
         self.render(status, "message.html", ctx)
     }
 
+    /// A short page like [`Web::message`] with a link back to `back` (a platform path).
+    pub(crate) fn message_back(&self, status: StatusCode, me: &Me, title: &str, text: &str, back: &str) -> Response {
+        let back = self.base.page(back);
+        let ctx = minijinja::context! { title, text, back, ..self.frame(Some(me), "") };
+        self.render(status, "message.html", ctx)
+    }
+
+    /// The refusal of a state-changing request whose form does not carry the session's CSRF
+    /// token; `None` when it does.
+    pub(crate) fn csrf_refusal(&self, me: &Me, sent: &str) -> Option<Response> {
+        if dw::same_secret(sent, &dw::csrf_token(&me.token)) {
+            return None;
+        }
+        tracing::warn!(person = me.actor.person_id, "web form refused: CSRF token missing or wrong");
+        Some(self.message(StatusCode::FORBIDDEN, Some(me), "请求无效", "页面已过期，请刷新后重试。"))
+    }
+
     /// What `base.html` needs: the base path, the person and the logout form's CSRF token.
     pub(crate) fn frame(&self, me: Option<&Me>, nav: &str) -> Value {
         let person = me.map(|m| {
@@ -164,6 +199,7 @@ impl Web {
                 themes => stats::may(m, crate::domain::command::CommandId::ThemeShow),
                 stats => stats::may(m, crate::domain::command::CommandId::Stats),
                 bulletins => stats::may(m, crate::domain::command::CommandId::Bulletin),
+                visits => m.actor.role == crate::domain::role::Role::Inspector,
             }
         });
         minijinja::context! {
@@ -318,10 +354,8 @@ async fn logout(
             return unavailable();
         }
     };
-    let sent = body.get("csrf").map(String::as_str).unwrap_or_default();
-    if !dw::same_secret(sent, &dw::csrf_token(&me.token)) {
-        tracing::warn!(person = me.actor.person_id, "web logout refused: CSRF token missing or wrong");
-        return web.message(StatusCode::FORBIDDEN, Some(&me), "请求无效", "页面已过期，请刷新后重试。");
+    if let Some(r) = web.csrf_refusal(&me, body.get("csrf").map(String::as_str).unwrap_or_default()) {
+        return r;
     }
     let now = web.app.clock.now();
     let done = async {

@@ -2,7 +2,7 @@
 //! with the signed-in person's scope, decided by the same functions the chat commands use.
 
 use super::{unavailable, Me, Web};
-use crate::app::rectify::{ledger_scope, party_for};
+use crate::app::rectify::{ledger_scope, may_verify, party_for};
 use crate::domain::rectify::{category_label, item_code, overdue_days, transition, Action, Status};
 use crate::domain::role::Role;
 use crate::store::{self, rectify as rs};
@@ -342,9 +342,26 @@ async fn ledger_page(web: &Web, me: &Me, query: LedgerQuery) -> anyhow::Result<R
     Ok(web.render(StatusCode::OK, "ledger.html", ctx))
 }
 
+/// An item's id as a link or a person writes it: `W12`, `w12` or `12`.
+pub(super) fn item_id(id: &str) -> Option<i64> {
+    id.trim_start_matches(['W', 'w']).parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct ItemQuery {
+    #[serde(default)]
+    done: String,
+}
+
 /// One item with its history. Outside the person's view (`Actor::check_view_school`, as
-/// `问题 W12` in chat) it is "not found", exactly like an id that does not exist.
-pub(super) async fn item(State(web): State<Arc<Web>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+/// `问题 W12` in chat) it is "not found", exactly like an id that does not exist. The person who
+/// may verify it now (`app::rectify::may_verify`, the chat's rule) gets the 销号 and 退回 forms.
+pub(super) async fn item(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<ItemQuery>,
+) -> Response {
     let me = match signed_in(&web, &headers).await {
         Ok(me) => me,
         Err(r) => return r,
@@ -352,7 +369,7 @@ pub(super) async fn item(State(web): State<Arc<Web>>, headers: HeaderMap, Path(i
     let not_found = |web: &Web, me: &Me| {
         web.message(StatusCode::NOT_FOUND, Some(me), "没有找到", "没有找到这个问题，或您无权查看。")
     };
-    let Ok(id) = id.trim_start_matches(['W', 'w']).parse::<i64>() else { return not_found(&web, &me) };
+    let Some(id) = item_id(&id) else { return not_found(&web, &me) };
     let loaded = async {
         let mut conn = web.app.db.acquire().await?;
         let Some(it) = rs::get(&mut conn, id).await? else { return Ok(None) };
@@ -372,6 +389,12 @@ pub(super) async fn item(State(web): State<Arc<Web>>, headers: HeaderMap, Path(i
                     context! { date, who, action => crate::app::rectify::event_label(&action), note }
                 })
                 .collect();
+            // A fixed sentence per outcome: nothing from the query string is echoed.
+            let done = match query.done.as_str() {
+                "closed" => "已销号，已通知学校。",
+                "returned" => "已退回，已通知学校重新整改。",
+                _ => "",
+            };
             let ctx = context! {
                 title => item_code(it.id),
                 item => item_line(&it, today),
@@ -380,6 +403,8 @@ pub(super) async fn item(State(web): State<Arc<Web>>, headers: HeaderMap, Path(i
                 returns => it.returns, extensions => it.extensions, relapses => it.relapses,
                 photos,
                 events,
+                verify => may_verify(&me.actor, &it),
+                done,
                 ..web.frame(Some(&me), "ledger")
             };
             web.render(StatusCode::OK, "item.html", ctx)

@@ -114,16 +114,17 @@ pub(super) fn refused_text(r: Refused, action: Action, it: &Item) -> String {
     }
 }
 
-/// Everything that moves an existing item.
+/// Everything that moves an existing item, from a chat command (`销号 W12`, `退回 W12 原因`, …):
+/// the message's photos are the evidence; the move itself is [`move_item`], which the
+/// platform's forms call too.
 pub(super) async fn act(
     ctx: &mut Ctx<'_>,
     actor: &Actor,
     party: Party,
-    mut it: Item,
+    it: Item,
     id: CommandId,
     rest: &str,
 ) -> anyhow::Result<()> {
-    let code = item_code(it.id);
     let action = match id {
         CommandId::ProblemAck => Action::Acknowledge,
         CommandId::ProblemProgress => Action::Progress,
@@ -135,45 +136,96 @@ pub(super) async fn act(
         CommandId::ProblemCancel => Action::Cancel,
         _ => return Ok(()),
     };
+    // A link (QQ) or the platform's file id, which the channel that received it resolves
+    // through its own download API (Telegram getFile, WeCom media/get).
+    let images: Vec<MediaRef> = ctx.msg.images().filter(|m| downloadable(m)).cloned().collect();
+    let unlinked = ctx.msg.images().count() - images.len();
+    let origin = Origin::Chat { inbound_id: ctx.inbound_id, channel: &ctx.msg.chat.channel };
+    let mut out = Vec::new();
+    let moved = move_item(ctx.tx, ctx.app, ctx.now, actor, party, it, action, rest, &images, origin, &mut out).await?;
+    ctx.outgoing.extend(out);
+    match moved {
+        Moved::Refused { text, .. } => ctx.reply(text),
+        Moved::Done { reply } => {
+            ctx.reply(reply);
+            if unlinked > 0 && matches!(action, Action::Submit | Action::Progress) {
+                ctx.reply(format!("另有{unlinked}张照片本平台未提供下载方式，暂未保存；如需留档请通过其他渠道补交。"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a move of an item comes from: a chat message, or the platform's pages (`via = web`).
+#[derive(Clone, Copy)]
+pub(crate) enum Origin<'a> {
+    Chat { inbound_id: i64, channel: &'a str },
+    Web,
+}
+
+/// What [`move_item`] did.
+pub(crate) enum Moved {
+    /// Nothing was written. `not_allowed`: the person's role may not take this step at all
+    /// (rather than the item's state or the input being wrong).
+    Refused { text: String, not_allowed: bool },
+    /// The item moved; the answer for the person who moved it.
+    Done { reply: String },
+}
+
+/// Moves an existing item by `action` (the domain's transition rule for `party`), with the
+/// checks of its arguments, the item's history, the audit entry and the notices to the school
+/// or its inspectors (pushed to `outgoing`, to be queued in the caller's transaction). The
+/// one implementation of 确认/进展/完成/销号/退回/延期/回头看/撤销, for the chat and the platform.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn move_item(
+    tx: &mut Tx<'static>,
+    app: &crate::app::App,
+    now: DateTime<Utc>,
+    actor: &Actor,
+    party: Party,
+    mut it: Item,
+    action: Action,
+    rest: &str,
+    images: &[MediaRef],
+    origin: Origin<'_>,
+    outgoing: &mut Vec<Envelope>,
+) -> anyhow::Result<Moved> {
+    let code = item_code(it.id);
+    let refused = |r: Refused, it: &Item| Moved::Refused {
+        text: refused_text(r, action, it),
+        not_allowed: r == Refused::NotAllowed,
+    };
+    let bad = |text: String| Moved::Refused { text, not_allowed: false };
     // Verification starts when the inspector takes up a submitted report.
     let verify_first = matches!(action, Action::Close | Action::Return) && it.status == Status::Submitted;
     let from = if verify_first { Status::Verifying } else { it.status };
     if verify_first {
         if let Err(r) = transition(it.status, Action::StartVerify, party) {
-            ctx.reply(refused_text(r, action, &it));
-            return Ok(());
+            return Ok(refused(r, &it));
         }
     }
     let next = match transition(from, action, party) {
         Ok(s) => s,
-        Err(r) => {
-            ctx.reply(refused_text(r, action, &it));
-            return Ok(());
-        }
+        Err(r) => return Ok(refused(r, &it)),
     };
-    let today = ctx.today();
+    let today = now.with_timezone(&app.tz).date_naive();
     let note = rest.trim();
-    // A link (QQ) or the platform's file id, which the channel that received it resolves
-    // through its own download API (Telegram getFile, WeCom media/get).
-    let images: Vec<MediaRef> = ctx.msg.images().filter(|m| downloadable(m)).cloned().collect();
-    let unlinked = ctx.msg.images().count() - images.len();
     // Validate the arguments before anything is written.
     let mut new_deadline = None;
     match action {
         Action::Return | Action::Cancel if note.is_empty() => {
-            ctx.reply(format!(
+            return Ok(bad(format!(
                 "请写明原因，如“{} {code} 原因”。",
                 if action == Action::Return { "退回" } else { "撤销问题" }
-            ));
-            return Ok(());
+            )));
         }
         Action::Submit if note.is_empty() && images.is_empty() => {
-            ctx.reply(format!("请写明整改情况并附整改后的照片，如“完成 {code} 已清理消防通道”（同一条消息附图）。"));
-            return Ok(());
+            return Ok(bad(format!(
+                "请写明整改情况并附整改后的照片，如“完成 {code} 已清理消防通道”（同一条消息附图）。"
+            )));
         }
         Action::Progress if note.is_empty() => {
-            ctx.reply(format!("请写明进展，如“进展 {code} 已采购灭火器”。"));
-            return Ok(());
+            return Ok(bad(format!("请写明进展，如“进展 {code} 已采购灭火器”。")));
         }
         Action::Extend => {
             let mut parts = note.splitn(2, char::is_whitespace);
@@ -182,12 +234,10 @@ pub(super) async fn act(
             match date {
                 Some(d) if d > it.deadline && !reason.is_empty() => new_deadline = Some(d),
                 Some(d) if d <= it.deadline => {
-                    ctx.reply(format!("新期限须晚于原期限{}。", md(it.deadline)));
-                    return Ok(());
+                    return Ok(bad(format!("新期限须晚于原期限{}。", md(it.deadline))));
                 }
                 _ => {
-                    ctx.reply(format!("格式：延期 {code} <新期限，如12月10日> <原因>（延期须写明原因）。"));
-                    return Ok(());
+                    return Ok(bad(format!("格式：延期 {code} <新期限，如12月10日> <原因>（延期须写明原因）。")));
                 }
             }
         }
@@ -196,11 +246,11 @@ pub(super) async fn act(
     let me = Some(actor.person_id);
     let note_opt = (!note.is_empty()).then_some(note);
     if verify_first {
-        apply(ctx.tx, &ctx.app.job_ctx, &mut it, Action::StartVerify, Status::Verifying, me, None, ctx.now).await?;
+        apply(tx, &app.job_ctx, &mut it, Action::StartVerify, Status::Verifying, me, None, now).await?;
     }
     match action {
         Action::Close => {
-            it.closed_at = Some(ctx.now);
+            it.closed_at = Some(now);
             it.closed_late = Some(today > it.deadline);
         }
         Action::Return => it.returns += 1,
@@ -215,22 +265,33 @@ pub(super) async fn act(
             it.deadline = dr::default_deadline(
                 if it.severity == Severity::Minor { Severity::General } else { it.severity },
                 today,
-                &deadline_days(&ctx.app.settings),
-                &ctx.app.calendar,
+                &deadline_days(&app.settings),
+                &app.calendar,
             );
         }
         _ => {}
     }
-    let event_id = apply(ctx.tx, &ctx.app.job_ctx, &mut it, action, next, me, note_opt, ctx.now).await?;
+    let event_id = apply(tx, &app.job_ctx, &mut it, action, next, me, note_opt, now).await?;
+    let (via, seq) = match origin {
+        Origin::Chat { inbound_id, channel } => (channel, inbound_id.to_string()),
+        Origin::Web => ("web", format!("web{event_id}")),
+    };
     if action == Action::Submit || action == Action::Progress {
-        for m in &images {
-            rs::add_photo(ctx.tx, it.id, event_id, &new_evidence(&ctx.msg.chat.channel, m), ctx.now).await?;
+        for m in images {
+            rs::add_photo(tx, it.id, event_id, &new_evidence(via, m), now).await?;
         }
     }
-    ctx.audit("rectify", Some(code.clone()), action.as_str(), json!({ "note": note, "images": images.len() })).await?;
+    let entry = store::audit::AuditEntry {
+        actor_id: me,
+        via,
+        entity: "rectify",
+        entity_id: Some(code.clone()),
+        action: action.as_str(),
+        detail: json!({ "note": note, "images": images.len() }),
+    };
+    store::audit::record(tx, now, entry).await?;
 
     // Who hears about it.
-    let seq = ctx.inbound_id;
     let school_msg = match action {
         Action::Close => Some(format!("【整改销号】{code} {}：“{}”经核查已销号。", it.school_name, it.description)),
         Action::Return => Some(format!(
@@ -250,9 +311,9 @@ pub(super) async fn act(
         _ => None,
     };
     if let Some(text) = school_msg {
-        for pid in rs::school_contacts(ctx.tx, it.school_id).await? {
+        for pid in rs::school_contacts(tx, it.school_id).await? {
             if Some(pid) != me {
-                ctx.outgoing.push(env(
+                outgoing.push(env(
                     format!("rectify:{code}:{}:{seq}:p{pid}", action.as_str()),
                     Recipient::Person(pid),
                     text.clone(),
@@ -268,8 +329,8 @@ pub(super) async fn act(
             if note.is_empty() { "（见照片）" } else { note },
             images.len()
         );
-        for pid in rs::school_inspectors(ctx.tx, it.school_id).await? {
-            ctx.outgoing.push(env(
+        for pid in rs::school_inspectors(tx, it.school_id).await? {
+            outgoing.push(env(
                 format!("rectify:{code}:submitted:{seq}:p{pid}"),
                 Recipient::Person(pid),
                 text.clone(),
@@ -301,11 +362,22 @@ pub(super) async fn act(
         Action::Cancel => format!("已撤销 {code}。"),
         _ => String::new(),
     };
-    ctx.reply(reply);
-    if unlinked > 0 && matches!(action, Action::Submit | Action::Progress) {
-        ctx.reply(format!("另有{unlinked}张照片本平台未提供下载方式，暂未保存；如需留档请通过其他渠道补交。"));
-    }
-    Ok(())
+    Ok(Moved::Done { reply })
+}
+
+/// Whether the person may verify the item now (销号 or 退回: the transition rule for their
+/// party, starting verification of a submitted item first) — what the platform offers forms for.
+pub(crate) fn may_verify(actor: &Actor, it: &Item) -> bool {
+    let Ok(party) = party_for(actor, it.school_id) else { return false };
+    let from = if it.status == Status::Submitted {
+        match transition(it.status, Action::StartVerify, party) {
+            Ok(s) => s,
+            Err(_) => return false,
+        }
+    } else {
+        it.status
+    };
+    [Action::Close, Action::Return].into_iter().all(|a| transition(from, a, party).is_ok())
 }
 
 /// Photos sent on their own within this many minutes of the sender's own completion or

@@ -12,8 +12,8 @@ mod self_check;
 mod sweep;
 
 pub use crate::domain::rectify::Grouping;
-pub(crate) use commands::event_label;
 use commands::*;
+pub(crate) use commands::{event_label, may_verify, move_item, Moved, Origin};
 use items::*;
 pub use ledger::*;
 use photos::*;
@@ -109,7 +109,7 @@ pub(crate) fn party_for(actor: &Actor, school_id: i64) -> Result<Party, Denied> 
     })
 }
 
-fn denied_text(d: Denied, it: &Item) -> String {
+pub(crate) fn denied_text(d: Denied, it: &Item) -> String {
     match d {
         Denied::Recused => format!("您对{}需回避，不能办理 {}。", it.school_name, item_code(it.id)),
         _ => format!("{} 不属于您负责的学校（{}），您不能办理。", item_code(it.id), it.school_name),
