@@ -60,7 +60,9 @@ pub struct DingtalkAppSettings {
     /// Callbacks whose `timestamp` header is further than this from our clock are refused
     /// (DingTalk's own rule is one hour).
     pub max_clock_skew_secs: u64,
-    /// The callback answers after storing the message, or after this long at the latest.
+    /// A message is acknowledged (callback: 200; Stream mode: the ACK frame) after it is
+    /// stored; storing that takes longer than this counts as failed (callback: 500; Stream
+    /// mode: no ACK, so DingTalk delivers it again).
     pub ack_timeout_ms: u64,
     /// Sends per minute over the app (0 = no cap).
     pub max_per_minute: u32,

@@ -10,7 +10,8 @@
 //! The message is stored (in a task of its own, so a dropped connection cannot cancel it
 //! halfway) and only then answered with 200; acting on it runs afterwards. If storing fails or
 //! takes longer than `ack_timeout_ms` the answer is 500. The session webhook of a verified
-//! message is remembered for replies into its conversation.
+//! message is remembered for replies into its conversation. Everything after the signature
+//! check is `CallbackState::accept`, which Stream mode (`stream.rs`) uses for its frames too.
 
 use crate::chat::channel::InboundSink;
 use crate::chat::model::{ChatRef, InboundMessage, MediaRef, Segment, UserRef};

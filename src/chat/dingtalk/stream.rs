@@ -406,6 +406,11 @@ mod tests {
     }
 
     #[test]
+    fn the_tls_client_for_wss_gateways_builds() {
+        assert!(tls_connector().is_ok());
+    }
+
+    #[test]
     fn a_secret_echoed_by_the_platform_is_masked() {
         assert_eq!(clean("bad secret Gm3-s3cret given", "Gm3-s3cret"), "bad secret *** given");
         assert_eq!(clean("plain", ""), "plain");
