@@ -2,8 +2,9 @@
 //! registration (`/v1.0/gateway/connections/open`), the WebSocket at `endpoint?ticket=…`, SYSTEM
 //! `ping` answered, robot messages as CALLBACK frames (binding, a command answered through the
 //! session webhook), each ACK sent only once the message is stored, a redelivered frame acted on
-//! once, SYSTEM `disconnect` followed by a fresh registration and connection; and wrong
-//! credentials reported in the channel's health without the secret.
+//! once, SYSTEM `disconnect` followed by a fresh registration and connection, a cut connection
+//! reconnected; and wrong credentials reported in the channel's health and logs without the
+//! secret.
 
 mod common;
 
@@ -25,6 +26,8 @@ use tokio::sync::mpsc;
 const APP_KEY: &str = "dingst7zq02app";
 const APP_SECRET: &str = "Kx9-stream_secret-for-tests";
 const BOT_TOPIC: &str = "/v1.0/im/bot/messages/get";
+/// Pushed to a connection, makes the fake close it.
+const CLOSE: &str = "<close>";
 
 #[derive(Default)]
 struct Gateway {
@@ -81,6 +84,11 @@ async fn serve(f: Fake, ticket: String, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     tokio::spawn(async move {
         while let Some(t) = rx.recv().await {
+            if t == CLOSE {
+                // The gateway drops the connection without a word (a network cut, a restart).
+                let _ = sink.close().await;
+                break;
+            }
             if sink.send(Message::Text(t.into())).await.is_err() {
                 break;
             }
@@ -311,6 +319,21 @@ async fn stream_mode_binds_answers_acks_after_storing_and_reconnects() {
     push(&fake, 1, frame("SYSTEM", "ping", "ping-s02", "{}"));
     assert_ack(&next_frame(&mut from_client).await, 1, "ping-s02", "{}");
     wait_health(&running, HealthState::Up).await;
+
+    // The connection is cut: registered and connected again after the backoff delay, and a
+    // message on the new connection is stored and acknowledged as before.
+    push(&fake, 1, CLOSE.to_string());
+    wait_for("a reconnection after the cut", || fake.lock().unwrap().conns.len() == 3).await;
+    assert_eq!(fake.lock().unwrap().registrations.len(), 3);
+    push(
+        &fake,
+        2,
+        frame("CALLBACK", BOT_TOPIC, "cb-s04", &robot_message(&base, "msgS04", true, "dt-liu-0004", "帮助")),
+    );
+    let got = next_frame(&mut from_client).await;
+    assert_eq!(inbound_count(&running, "msgS04").await, 1, "stored before the ACK arrived");
+    assert_ack(&got, 2, "cb-s04", r#"{"response":null}"#);
+    wait_health(&running, HealthState::Up).await;
     running.stop().await;
 }
 
@@ -318,6 +341,15 @@ async fn stream_mode_binds_answers_acks_after_storing_and_reconnects() {
 async fn wrong_credentials_at_registration_are_reported_without_the_secret() {
     let (fake, _from_client, base) = fake_gateway().await;
     let wrong = "Wr0ng-stream-secret-77";
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    // The test's runtime is single-threaded: the service's tasks log through this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
     let (running, _dir) = start(&app_toml(&base, wrong)).await;
     let h = wait_health(&running, HealthState::Down).await;
     assert!(h.detail.contains("401") && h.detail.contains("app_secret"), "{h:?}");
@@ -327,6 +359,23 @@ async fn wrong_credentials_at_registration_are_reported_without_the_secret() {
     wait_for("a retry", || fake.lock().unwrap().registrations.len() >= 2).await;
     assert!(fake.lock().unwrap().conns.is_empty());
     running.stop().await;
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(logged.contains("cannot connect to DingTalk's Stream gateway"), "{logged}");
+    assert!(logged.contains("invalidClientIdOrSecret"), "{logged}");
+    assert!(!logged.contains(wrong), "the secret was logged: {logged}");
+}
+
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[test]
