@@ -1,8 +1,8 @@
 //! DingTalk Stream mode against a fake gateway on loopback speaking the Stream protocol: the
 //! registration (`/v1.0/gateway/connections/open`), the WebSocket at `endpoint?ticket=…`, SYSTEM
 //! `ping` answered, robot messages as CALLBACK frames (binding, a command answered through the
-//! session webhook), each ACK sent only once the message is stored, a redelivered frame acted on
-//! once, SYSTEM `disconnect` followed by a fresh registration and connection, a cut connection
+//! session webhook), each ACK sent only once the message is stored (and none when storing takes
+//! too long, so DingTalk delivers it again), a redelivered frame acted on once, SYSTEM `disconnect` followed by a fresh registration and connection, a cut connection
 //! reconnected; and wrong credentials reported in the channel's health and logs without the
 //! secret.
 
@@ -363,6 +363,46 @@ async fn wrong_credentials_at_registration_are_reported_without_the_secret() {
     assert!(logged.contains("cannot connect to DingTalk's Stream gateway"), "{logged}");
     assert!(logged.contains("invalidClientIdOrSecret"), "{logged}");
     assert!(!logged.contains(wrong), "the secret was logged: {logged}");
+}
+
+#[tokio::test]
+async fn a_message_not_stored_in_time_is_left_unacknowledged_and_redelivery_acts_on_it() {
+    let (fake, mut from_client, base) = fake_gateway().await;
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let (running, _dir) = start(&format!("{}ack_timeout_ms = 200\n", app_toml(&base, APP_SECRET))).await;
+    wait_for("the connection", || fake.lock().unwrap().conns.len() == 1).await;
+
+    // The database is busy (another writer holds it) longer than `ack_timeout_ms`.
+    let busy = dudao::db::begin_write(&running.app.db).await.unwrap();
+    let msg = robot_message(&base, "msgSlow1", true, "dt-slow-0009", "帮助");
+    push(&fake, 0, frame("CALLBACK", BOT_TOPIC, "cb-slow-1", &msg));
+    wait_for("the message left unacknowledged", || {
+        String::from_utf8_lossy(&logs.0.lock().unwrap()).contains("left unacknowledged for redelivery")
+    })
+    .await;
+    drop(busy);
+    // The store itself goes on and lands; the answer waits for DingTalk to deliver it again.
+    let deadline = std::time::Instant::now() + WAIT;
+    while inbound_count(&running, "msgSlow1").await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the slow store never landed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    push(&fake, 0, frame("CALLBACK", BOT_TOPIC, "cb-slow-2", &msg));
+    // The first frame Dudao sends is the redelivery's ACK: the slow one was never acknowledged.
+    assert_ack(&next_frame(&mut from_client).await, 0, "cb-slow-2", r#"{"response":null}"#);
+    assert_eq!(inbound_count(&running, "msgSlow1").await, 1);
+    wait_for("the answer", || !fake.lock().unwrap().session.is_empty()).await;
+    running.drain(WAIT).await;
+    assert_eq!(fake.lock().unwrap().session.len(), 1, "acted on once");
+    assert!(from_client.try_recv().is_err(), "no late ACK for the first delivery");
+    running.stop().await;
 }
 
 #[derive(Clone, Default)]
