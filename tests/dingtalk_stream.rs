@@ -309,6 +309,7 @@ async fn stream_mode_binds_answers_acks_after_storing_and_reconnects() {
 
     // SYSTEM disconnect: a fresh registration, a new ticket, a new connection.
     push(&fake, 0, frame("SYSTEM", "disconnect", "dc-s01", r#"{"reason":"rebalance"}"#));
+    assert_ack(&next_frame(&mut from_client).await, 0, "dc-s01", r#"{"reason":"rebalance"}"#);
     wait_for("a fresh registration and connection", || fake.lock().unwrap().conns.len() == 2).await;
     {
         let g = fake.lock().unwrap();

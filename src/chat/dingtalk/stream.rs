@@ -11,7 +11,7 @@
 //!    `messageId`: `{"code":200,"headers":{"contentType":"application/json","messageId":…},
 //!    "message":"OK","data":…}`.
 //!    * SYSTEM `ping`: answered at once, `data` echoed.
-//!    * SYSTEM `disconnect`: the gateway is about to close this connection; messages being
+//!    * SYSTEM `disconnect` (acknowledged too): the gateway is about to close this connection; messages being
 //!      stored are finished and acknowledged, then Dudao registers again for a new ticket.
 //!    * CALLBACK `/v1.0/im/bot/messages/get`: `data` is the robot message the HTTP callback
 //!      receives; it goes through the same `CallbackState::accept` (decoding, session webhook,
@@ -351,7 +351,11 @@ async fn handle(
         ("SYSTEM", "ping") => {
             let _ = out.send(Message::text(ack(200, &id, "OK", &frame.data))).await;
         }
-        ("SYSTEM", "disconnect") => return true,
+        ("SYSTEM", "disconnect") => {
+            // Acknowledged like every system frame (as the official SDKs do), then wound down.
+            let _ = out.send(Message::text(ack(200, &id, "OK", &frame.data))).await;
+            return true;
+        }
         ("SYSTEM", other) => {
             tracing::debug!(channel = %state.channel, topic = other, "DingTalk Stream system frame");
             let _ = out.send(Message::text(ack(200, &id, "OK", &frame.data))).await;
