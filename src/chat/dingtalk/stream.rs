@@ -19,7 +19,8 @@
 //!      once stored. A message that could not be stored gets no ACK, so DingTalk delivers it
 //!      again; a redelivered one is recognised by its `msgId` and acted on once.
 //!
-//! A lost connection (closed, an error, or 90 s without any frame after a WebSocket ping) is
+//! A lost connection (closed, an error, or no frame for 60 s after the WebSocket ping sent when
+//! the gateway has been silent for 30 s) is
 //! registered and connected again with exponential backoff and jitter. Health is up while
 //! connected, down with the reason otherwise. The AppSecret is sent only in the registration
 //! body and never logged; the ticket (a short-lived credential) is not logged either.
