@@ -1,4 +1,5 @@
-//! DingTalk against a fake DingTalk on loopback: the app robot's signed HTTP callback (binding,
+//! DingTalk against a fake DingTalk on loopback: the app robot's signed HTTP callback
+//! (`receive = "callback"`; Stream mode is in tests/dingtalk_stream.rs) (binding,
 //! a command and its reply through the session webhook, replies and reminders through the robot
 //! API once the session is gone; forged and stale callbacks refused; a replayed message acted on
 //! once), and custom group robots (each send signed with the documented algorithm, mentions by
@@ -174,7 +175,7 @@ async fn fake_dingtalk(fake: Fake) -> String {
 
 fn app_toml(base: &str) -> String {
     format!(
-        "[channels.dingtalk.app]\nname = \"钉钉督导\"\napp_key = \"{APP_KEY}\"\napp_secret = \"{APP_SECRET}\"\n\
+        "[channels.dingtalk.app]\nname = \"钉钉督导\"\nreceive = \"callback\"\napp_key = \"{APP_KEY}\"\napp_secret = \"{APP_SECRET}\"\n\
          api_base_url = \"{base}\"\noapi_base_url = \"{base}\"\n"
     )
 }
@@ -505,7 +506,7 @@ fn configuration_errors_name_the_key() {
     assert_eq!(e.key, "channels.dingtalk.app.max_clock_skew_secs");
     let e = err("[channels.dingtalk.app]\napp_key = \"k\"\napp_secret = \"s\"\ncallback_path = \"no-slash\"\n");
     assert_eq!(e.key, "channels.dingtalk.app.callback_path");
-    let e = err("[channels.dingtalk.app]\napp_key = \"k\"\napp_secret = \"s\"\ncallback_path = \"/healthz\"\n");
+    let e = err("[channels.dingtalk.app]\napp_key = \"k\"\napp_secret = \"s\"\nreceive = \"callback\"\ncallback_path = \"/healthz\"\n");
     assert_eq!(e.key, "channels.dingtalk.app.callback_path");
     let e = err("[channels.dingtalk.app]\napp_key = \"k\"\napp_secret = \"s\"\nagent = 1\n");
     assert_eq!(e.key, "channels.dingtalk.app.agent");

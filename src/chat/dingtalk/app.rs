@@ -1,8 +1,10 @@
 //! DingTalk enterprise internal app robot (企业内部应用机器人): receives group @-messages and
 //! private messages, answers them and sends unprompted.
 //!
-//! Receiving: DingTalk's HTTP callback (消息接收模式: HTTP) on Dudao's HTTP listener, see
-//! `callback.rs`. Each message carries a `sessionWebhook`, a URL valid until
+//! Receiving (`receive`): Stream mode (消息接收模式: Stream, the default: a WebSocket Dudao
+//! opens to DingTalk's gateway, see `stream.rs`) or the HTTP callback (消息接收模式: HTTP) on
+//! Dudao's HTTP listener, see `callback.rs`; both decode and store through
+//! `CallbackState::accept`. Each message carries a `sessionWebhook`, a URL valid until
 //! `sessionWebhookExpiredTime` that posts into the same conversation with no token; it is kept
 //! in memory per chat.
 //!
@@ -42,6 +44,12 @@ pub struct DingtalkAppSettings {
     pub app_secret: Secret,
     /// The robot's code (robotCode); for an internal app's robot it is the AppKey (the default).
     pub robot_code: String,
+    /// How messages reach Dudao: `stream` (default; Dudao opens a WebSocket to DingTalk's gateway,
+    /// no public address needed) or `callback` (DingTalk POSTs to `callback_path`).
+    pub receive: ReceiveMode,
+    /// Stream mode: first delay before reconnecting after a failure, doubled up to the maximum.
+    pub reconnect_initial_ms: u64,
+    pub reconnect_max_ms: u64,
     /// Where the callback is served on the HTTP listener; the 消息接收地址 configured in DingTalk
     /// is `https://<public host><callback_path>`.
     pub callback_path: String,
@@ -52,7 +60,9 @@ pub struct DingtalkAppSettings {
     /// Callbacks whose `timestamp` header is further than this from our clock are refused
     /// (DingTalk's own rule is one hour).
     pub max_clock_skew_secs: u64,
-    /// The callback answers after storing the message, or after this long at the latest.
+    /// A message is acknowledged (callback: 200; Stream mode: the ACK frame) after it is
+    /// stored; storing that takes longer than this counts as failed (callback: 500; Stream
+    /// mode: no ACK, so DingTalk delivers it again).
     pub ack_timeout_ms: u64,
     /// Sends per minute over the app (0 = no cap).
     pub max_per_minute: u32,
@@ -72,6 +82,9 @@ impl Default for DingtalkAppSettings {
             app_key: String::new(),
             app_secret: Secret::default(),
             robot_code: String::new(),
+            receive: ReceiveMode::Stream,
+            reconnect_initial_ms: 1_000,
+            reconnect_max_ms: 60_000,
             callback_path: "/dingtalk/callback".into(),
             api_base_url: DEFAULT_API_BASE.into(),
             oapi_base_url: DEFAULT_OAPI_BASE.into(),
@@ -84,6 +97,17 @@ impl Default for DingtalkAppSettings {
             timeout_ms: 10_000,
         }
     }
+}
+
+/// How the app robot receives messages (消息接收模式).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ReceiveMode {
+    /// Stream 模式: an outgoing WebSocket to DingTalk's gateway (see `stream.rs`).
+    #[default]
+    Stream,
+    /// HTTP 模式: DingTalk POSTs to the callback on Dudao's HTTP listener (see `callback.rs`).
+    Callback,
 }
 
 impl DingtalkAppSettings {
@@ -120,6 +144,9 @@ impl DingtalkAppSettings {
         }
         if self.max_clock_skew_secs == 0 || self.max_clock_skew_secs > 3600 {
             return err("max_clock_skew_secs", "must be between 1 and 3600 (DingTalk signs with a one-hour window)");
+        }
+        if self.reconnect_initial_ms == 0 || self.reconnect_max_ms < self.reconnect_initial_ms {
+            return err("reconnect_max_ms", "must be at least reconnect_initial_ms, which must not be 0");
         }
         if self.ack_timeout_ms == 0 || self.ack_timeout_ms > 10_000 {
             return err("ack_timeout_ms", "must be between 1 and 10000");
@@ -172,6 +199,8 @@ pub struct DingtalkAppChannel {
     token: TokenCache,
     sessions: Sessions,
     health: crate::chat::channel::HealthCell,
+    /// Stream mode: the gateway connection's state (`None` until the first attempt).
+    pub(super) stream_health: std::sync::Mutex<Option<crate::chat::ChannelHealth>>,
 }
 
 #[derive(Deserialize)]
@@ -219,11 +248,34 @@ impl DingtalkAppChannel {
             token: TokenCache::default(),
             sessions: Sessions::default(),
             health: Default::default(),
+            stream_health: Default::default(),
         })
     }
 
     pub fn settings(&self) -> &DingtalkAppSettings {
         &self.settings
+    }
+
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(super) fn set_stream_health(&self, h: crate::chat::ChannelHealth) {
+        *self.stream_health.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+    }
+
+    /// What receiving needs, the same for the HTTP callback and Stream mode.
+    fn inbound_state(&self, ctx: ChannelContext) -> Arc<CallbackState> {
+        Arc::new(CallbackState {
+            channel: self.settings.name.clone(),
+            app_secret: self.settings.app_secret.clone(),
+            robot_code: self.settings.robot_code().to_string(),
+            session_prefix: api_url(&self.settings.oapi_base_url, "/robot/sendBySession"),
+            sessions: self.sessions.clone(),
+            sink: ctx.sink,
+            max_clock_skew: Duration::from_secs(self.settings.max_clock_skew_secs),
+            ack_timeout: Duration::from_millis(self.settings.ack_timeout_ms.max(1)),
+        })
     }
 
     fn rate_limited_retry(&self) -> Duration {
@@ -387,12 +439,24 @@ impl Channel for DingtalkAppChannel {
         &self.caps
     }
 
-    /// From the last accessToken call; unknown until one was made (replies through session
-    /// webhooks need none).
+    /// Stream mode: down while the gateway connection is not up (with why), else the last
+    /// accessToken call's outcome. Callback mode: the last accessToken call; unknown until one
+    /// was made (replies through session webhooks need none).
     fn health(&self) -> crate::chat::ChannelHealth {
-        self.health
-            .get(crate::chat::channel::FAILURE_EVIDENCE)
-            .unwrap_or_else(|| crate::chat::ChannelHealth::unknown("no access token fetched yet"))
+        let token = self.health.get(crate::chat::channel::FAILURE_EVIDENCE);
+        if self.settings.receive == ReceiveMode::Stream {
+            let stream = self.stream_health.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let stream = stream.unwrap_or_else(|| crate::chat::ChannelHealth::unknown("Stream mode connecting"));
+            return match token {
+                Some(t)
+                    if stream.state == crate::chat::HealthState::Up && t.state == crate::chat::HealthState::Down =>
+                {
+                    t
+                }
+                _ => stream,
+            };
+        }
+        token.unwrap_or_else(|| crate::chat::ChannelHealth::unknown("no access token fetched yet"))
     }
 
     /// A picture or file sent to the robot carries a `downloadCode`: the robot API
@@ -434,21 +498,19 @@ impl Channel for DingtalkAppChannel {
         self.send_api(msg).await
     }
 
-    async fn run(self: Arc<Self>, _ctx: ChannelContext) -> anyhow::Result<()> {
+    async fn run(self: Arc<Self>, ctx: ChannelContext) -> anyhow::Result<()> {
+        if self.settings.receive == ReceiveMode::Stream {
+            let state = self.inbound_state(ctx.clone());
+            super::stream::run(self, state, ctx.shutdown).await;
+        }
         Ok(())
     }
 
     fn routes(self: Arc<Self>, ctx: ChannelContext) -> Option<axum::Router> {
-        let state = Arc::new(CallbackState {
-            channel: self.settings.name.clone(),
-            app_secret: self.settings.app_secret.clone(),
-            robot_code: self.settings.robot_code().to_string(),
-            session_prefix: api_url(&self.settings.oapi_base_url, "/robot/sendBySession"),
-            sessions: self.sessions.clone(),
-            sink: ctx.sink,
-            max_clock_skew: Duration::from_secs(self.settings.max_clock_skew_secs),
-            ack_timeout: Duration::from_millis(self.settings.ack_timeout_ms.max(1)),
-        });
+        if self.settings.receive != ReceiveMode::Callback {
+            return None;
+        }
+        let state = self.inbound_state(ctx);
         Some(callback::router(&self.settings.callback_path, state))
     }
 }

@@ -10,7 +10,8 @@
 //! The message is stored (in a task of its own, so a dropped connection cannot cancel it
 //! halfway) and only then answered with 200; acting on it runs afterwards. If storing fails or
 //! takes longer than `ack_timeout_ms` the answer is 500. The session webhook of a verified
-//! message is remembered for replies into its conversation.
+//! message is remembered for replies into its conversation. Everything after the signature
+//! check is `CallbackState::accept`, which Stream mode (`stream.rs`) uses for its frames too.
 
 use crate::chat::channel::InboundSink;
 use crate::chat::model::{ChatRef, InboundMessage, MediaRef, Segment, UserRef};
@@ -190,66 +191,94 @@ impl CallbackState {
     }
 }
 
+/// What became of one robot message, whichever way it arrived (HTTP callback or Stream mode).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Durably stored (or already stored before: a redelivery); acting on it runs afterwards.
+    Stored,
+    /// A message type Dudao does not act on; nothing to store.
+    Ignored,
+    /// Not a robot message Dudao understands (the reason, for logs).
+    Malformed(&'static str),
+    /// Storing failed or was too slow: the platform should deliver it again.
+    NotStored,
+}
+
+impl CallbackState {
+    /// Decodes a robot message's JSON, remembers its session webhook, stores it and only then
+    /// returns; acting on it is spawned after the store. Shared by the HTTP callback and Stream
+    /// mode, so both decode, deduplicate (by `msgId`, in the inbound store) and store alike.
+    pub async fn accept(&self, body: &str, now: DateTime<Utc>) -> Outcome {
+        let ev: Event = match serde_json::from_str(body) {
+            Ok(ev) => ev,
+            Err(_) => return Outcome::Malformed("malformed JSON"),
+        };
+        // The signature (or the Stream connection) proves the message is DingTalk's for this app;
+        // a different robotCode means `robot_code` is misconfigured, which only the robot API
+        // sends suffer from.
+        if !ev.robot_code.trim().is_empty() && ev.robot_code.trim() != self.robot_code {
+            tracing::warn!(channel = %self.channel, "DingTalk message names another robotCode than channels.dingtalk.app.robot_code");
+        }
+        let msg = match decode(&self.channel, &ev) {
+            Ok(Decoded::Message(m)) => *m,
+            Ok(Decoded::Ignored(what)) => {
+                tracing::debug!(channel = %self.channel, %what, "DingTalk message ignored");
+                return Outcome::Ignored;
+            }
+            Err(why) => {
+                tracing::warn!(channel = %self.channel, why, "DingTalk message not understood");
+                return Outcome::Malformed(why);
+            }
+        };
+        let webhook = ev.session_webhook.trim();
+        if webhook.starts_with(&format!("{}?", self.session_prefix)) {
+            if let Some(exp) = DateTime::<Utc>::from_timestamp_millis(ev.session_webhook_expired_time) {
+                self.sessions.remember(msg.chat.key(), webhook.to_string(), exp, now);
+            }
+        } else if !webhook.is_empty() {
+            tracing::warn!(channel = %self.channel, "DingTalk session webhook on an unexpected host not used");
+        }
+        // Stored in a task of its own, so a dropped connection cannot cancel it halfway.
+        let sink = self.sink.clone();
+        let to_store = msg.clone();
+        let store = tokio::spawn(async move { sink.store(std::slice::from_ref(&to_store)).await });
+        match tokio::time::timeout(self.ack_timeout, store).await {
+            Ok(Ok(Ok(ids))) => {
+                if let Some(Some(id)) = ids.into_iter().next() {
+                    let (sink, channel) = (self.sink.clone(), self.channel.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = sink.process_stored(id, msg).await {
+                            tracing::error!(%channel, id, error = %e, "processing a stored DingTalk message failed");
+                        }
+                    });
+                }
+                Outcome::Stored
+            }
+            Ok(Ok(Err(e))) => {
+                tracing::error!(channel = %self.channel, error = %e, "cannot store a DingTalk message");
+                Outcome::NotStored
+            }
+            Ok(Err(e)) => {
+                tracing::error!(channel = %self.channel, error = %e, "DingTalk message task failed");
+                Outcome::NotStored
+            }
+            Err(_) => {
+                tracing::warn!(channel = %self.channel, "storing a DingTalk message is slow; not acknowledged");
+                Outcome::NotStored
+            }
+        }
+    }
+}
+
 async fn receive(State(st): State<Arc<CallbackState>>, headers: HeaderMap, body: String) -> Response {
     let now = Utc::now();
     if let Err((status, why)) = st.check(&headers, now) {
         return plain(status, why);
     }
-    let ev: Event = match serde_json::from_str(&body) {
-        Ok(ev) => ev,
-        Err(_) => return plain(StatusCode::BAD_REQUEST, "malformed JSON"),
-    };
-    // The signature proves the message is DingTalk's for this app; a different robotCode means
-    // `robot_code` is misconfigured, which only the robot API sends suffer from.
-    if !ev.robot_code.trim().is_empty() && ev.robot_code.trim() != st.robot_code {
-        tracing::warn!(channel = %st.channel, "DingTalk callback names another robotCode than channels.dingtalk.app.robot_code");
-    }
-    let msg = match decode(&st.channel, &ev) {
-        Ok(Decoded::Message(m)) => *m,
-        Ok(Decoded::Ignored(what)) => {
-            tracing::debug!(channel = %st.channel, %what, "DingTalk callback ignored");
-            return plain(StatusCode::OK, "");
-        }
-        Err(why) => {
-            tracing::warn!(channel = %st.channel, why, "DingTalk callback not understood");
-            return plain(StatusCode::BAD_REQUEST, why);
-        }
-    };
-    let webhook = ev.session_webhook.trim();
-    if webhook.starts_with(&format!("{}?", st.session_prefix)) {
-        if let Some(exp) = DateTime::<Utc>::from_timestamp_millis(ev.session_webhook_expired_time) {
-            st.sessions.remember(msg.chat.key(), webhook.to_string(), exp, now);
-        }
-    } else if !webhook.is_empty() {
-        tracing::warn!(channel = %st.channel, "DingTalk session webhook on an unexpected host not used");
-    }
-    let sink = st.sink.clone();
-    let to_store = msg.clone();
-    let store = tokio::spawn(async move { sink.store(std::slice::from_ref(&to_store)).await });
-    match tokio::time::timeout(st.ack_timeout, store).await {
-        Ok(Ok(Ok(ids))) => {
-            if let Some(Some(id)) = ids.into_iter().next() {
-                let (sink, channel) = (st.sink.clone(), st.channel.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = sink.process_stored(id, msg).await {
-                        tracing::error!(%channel, id, error = %e, "processing a stored DingTalk message failed");
-                    }
-                });
-            }
-            plain(StatusCode::OK, "")
-        }
-        Ok(Ok(Err(e))) => {
-            tracing::error!(channel = %st.channel, error = %e, "cannot store a DingTalk message");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "")
-        }
-        Ok(Err(e)) => {
-            tracing::error!(channel = %st.channel, error = %e, "DingTalk message task failed");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "")
-        }
-        Err(_) => {
-            tracing::warn!(channel = %st.channel, "storing a DingTalk message is slow; answered 500");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "")
-        }
+    match st.accept(&body, now).await {
+        Outcome::Stored | Outcome::Ignored => plain(StatusCode::OK, ""),
+        Outcome::Malformed(why) => plain(StatusCode::BAD_REQUEST, why),
+        Outcome::NotStored => plain(StatusCode::INTERNAL_SERVER_ERROR, ""),
     }
 }
 

@@ -1,6 +1,7 @@
 //! DingTalk (钉钉): custom group robots (自定义机器人, push-only, one per group, signed) and the
 //! enterprise internal app's robot (企业内部应用机器人: group @-messages and private messages
-//! received through its HTTP callback; replies through the message's session webhook, unprompted
+//! received through Stream mode, a WebSocket Dudao opens to DingTalk's gateway, or its HTTP
+//! callback; replies through the message's session webhook, unprompted
 //! sends through the robot API).
 //!
 //! Both speak for platform "dingtalk": an account bound there (`绑定` sent to the app robot) is a
@@ -13,6 +14,7 @@
 pub mod app;
 pub mod callback;
 pub mod robot;
+pub mod stream;
 
 use super::channel::{SendError, MOBILE_MENTION_PREFIX};
 use crate::chat::model::Segment;
@@ -22,7 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
 
-pub use app::{DingtalkAppChannel, DingtalkAppSettings};
+pub use app::{DingtalkAppChannel, DingtalkAppSettings, ReceiveMode};
 pub use robot::{DingtalkRobotChannel, DingtalkRobotSettings};
 
 pub const PLATFORM: &str = "dingtalk";
@@ -221,7 +223,12 @@ fn configure(raw: Option<&RawSection>, settings: &Settings) -> Result<Vec<Config
     let mut out = Vec::new();
     if let Some(app) = s.app.filter(|a| a.enabled) {
         app.validate().map_err(|(key, message)| ConfigError::new(format!("channels.dingtalk.app.{key}"), message))?;
-        let http_paths = vec![("channels.dingtalk.app.callback_path".to_string(), app.callback_path.clone())];
+        let http_paths = match app.receive {
+            ReceiveMode::Callback => {
+                vec![("channels.dingtalk.app.callback_path".to_string(), app.callback_path.clone())]
+            }
+            ReceiveMode::Stream => Vec::new(),
+        };
         out.push(Configured {
             name: app.name.clone(),
             name_key: "channels.dingtalk.app.name".into(),
