@@ -86,3 +86,68 @@ async fn a_retry_is_recorded_only_on_a_failed_firing() {
     drop(conn);
     h.stop().await;
 }
+
+/// The ledger page reads one page of open items in SQL, most overdue first (only what awaits the
+/// school counts as overdue), then by deadline: the same order as sorting them all in Rust.
+#[tokio::test]
+async fn the_most_overdue_items_come_first_as_when_sorted_in_full() {
+    use dudao::domain::rectify::{overdue_days, Severity, Source, Status};
+    use store::rectify::{self as rs, Scope};
+    let h = Harness::start().await;
+    let now = Utc.with_ymd_and_hms(2026, 12, 3, 2, 0, 0).unwrap();
+    let today = NaiveDate::from_ymd_opt(2026, 12, 3).unwrap();
+    let mut conn = h.db().acquire().await.unwrap();
+    let schools: Vec<i64> =
+        dudao::sql::query_scalar("SELECT id FROM schools ORDER BY id LIMIT 3").fetch_all(&mut *conn).await.unwrap();
+    // (days from today to the deadline, status): overdue and not, waiting on the school or not.
+    let cases = [
+        (-3, Status::Notified),
+        (5, Status::InProgress),
+        (-10, Status::Submitted),
+        (-10, Status::Acknowledged),
+        (0, Status::Identified),
+        (-1, Status::InProgress),
+        (-3, Status::Acknowledged),
+        (2, Status::Verifying),
+        (-20, Status::Closed),
+        (-7, Status::Notified),
+    ];
+    for (i, (days, status)) in cases.iter().enumerate() {
+        let n = rs::NewItem {
+            school_id: schools[i % schools.len()],
+            category: 1,
+            severity: Severity::General,
+            source: Source::Direct,
+            source_ref: None,
+            description: "操场围栏松动",
+            owner: "总务处",
+            deadline: today + Duration::days(*days),
+            created_by: None,
+        };
+        let id = rs::insert(&mut conn, &n, now).await.unwrap();
+        let mut it = rs::get(&mut conn, id).await.unwrap().unwrap();
+        it.status = *status;
+        rs::save(&mut conn, &it, now).await.unwrap();
+    }
+    let open: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_open()).collect();
+    let zone: i64 = dudao::sql::query_scalar("SELECT zone_id FROM schools WHERE id = ?")
+        .bind(schools[1])
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    for scope in [Scope::County, Scope::Schools(vec![schools[0], schools[2]]), Scope::Zone(zone)] {
+        let mut all = rs::items_with_status(&mut conn, &scope, &open, None).await.unwrap();
+        all.sort_by_key(|i| (std::cmp::Reverse(overdue_days(i.status, i.deadline, today)), i.deadline, i.id));
+        let ids = |v: &[rs::Item]| v.iter().map(|i| i.id).collect::<Vec<_>>();
+        for limit in [1, 4, 20] {
+            let page = rs::most_overdue(&mut conn, &scope, &open, today, false, limit).await.unwrap();
+            assert_eq!(ids(&page), ids(&all[..all.len().min(limit as usize)]), "{scope:?} first {limit}");
+        }
+        let overdue: Vec<_> = all.iter().filter(|i| overdue_days(i.status, i.deadline, today) > 0).cloned().collect();
+        let page = rs::most_overdue(&mut conn, &scope, &open, today, true, 20).await.unwrap();
+        assert_eq!(ids(&page), ids(&overdue), "{scope:?} overdue only");
+        assert!(!overdue.is_empty());
+    }
+    drop(conn);
+    h.stop().await;
+}

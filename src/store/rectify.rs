@@ -770,6 +770,41 @@ pub async fn link_self_check_line(conn: &mut Conn, id: i64, line_no: i64, item_i
     Ok(())
 }
 
+/// The first `limit` items with one of `statuses`, most overdue first (the school's side of an
+/// item is overdue past its deadline), then by deadline — the order the ledger shows, computed
+/// in SQL so a province's open items are not all read for one page. With `overdue_only`, only
+/// the overdue ones.
+pub async fn most_overdue(
+    conn: &mut Conn,
+    scope: &Scope,
+    statuses: &[Status],
+    today: NaiveDate,
+    overdue_only: bool,
+    limit: u32,
+) -> crate::sql::Result<Vec<Item>> {
+    let (_, cond, arg) = scope_condition(scope);
+    let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    let awaiting: Vec<&str> = Status::ALL.iter().filter(|s| s.awaits_school()).map(|s| s.as_str()).collect();
+    // `?1` the scope's argument when it has one; the rest numbered after it.
+    let (cond, n) = if arg.is_some() { (cond.replace('?', "?1"), 1) } else { (cond.to_string(), 0) };
+    let overdue = format!("(i.status IN (SELECT value FROM json_each(?{})) AND i.deadline < ?{})", n + 2, n + 3);
+    let only = if overdue_only { format!("AND {overdue}") } else { String::new() };
+    let sql = format!(
+        "{SELECT} WHERE {cond} AND i.status IN (SELECT value FROM json_each(?{})) {only}
+          ORDER BY CASE WHEN {overdue} THEN 0 ELSE 1 END, i.deadline, i.id LIMIT {limit}",
+        n + 1
+    );
+    let mut q = crate::sql::query(&sql);
+    if let Some(a) = arg {
+        q = q.bind(a);
+    }
+    let q = q
+        .bind(serde_json::to_string(&wanted).unwrap_or_else(|_| "[]".into()))
+        .bind(serde_json::to_string(&awaiting).unwrap_or_else(|_| "[]".into()))
+        .bind(today.format("%Y-%m-%d").to_string());
+    Ok(q.fetch_all(conn).await?.iter().filter_map(item).collect())
+}
+
 /// The items of a scope whose status is one of `statuses` (the platform's ledger list and
 /// 我的待办): all of them oldest first, or with `latest` only that many, newest first (finished
 /// items are the bulk of a province's ledger).

@@ -312,16 +312,18 @@ async fn ledger_page(web: &Web, me: &Me, query: LedgerQuery) -> anyhow::Result<R
         closed => s.closed_on_time + s.closed_late, cancelled => s.cancelled,
         rate => s.rate.map(|r| format!("{r:.1}%")).unwrap_or_else(|| "—".into()),
     };
-    // Open items (the working set, bounded) are all read and the most overdue listed first;
-    // finished ones only the latest page, counted from the ledger's own figures.
+    // One page of items either way: open ones most overdue first, finished ones the latest;
+    // counted from the ledger's own figures.
     let statuses = filter_statuses(filter);
     let (items, matching) = if statuses.iter().all(|s| s.is_open()) {
-        let mut items = rs::items_with_status(&mut conn, &scope, &statuses, None).await?;
-        if filter == "overdue" {
-            items.retain(|it| overdue_days(it.status, it.deadline, today) > 0);
-        }
-        items.sort_by_key(|i| (std::cmp::Reverse(overdue_days(i.status, i.deadline, today)), i.deadline, i.id));
-        let n = items.len();
+        let overdue_only = filter == "overdue";
+        let items =
+            rs::most_overdue(&mut conn, &scope, &statuses, today, overdue_only, LEDGER_ROWS as u32).await?;
+        let n = open
+            .iter()
+            .filter(|it| statuses.contains(&it.status))
+            .filter(|it| !overdue_only || overdue_days(it.status, it.deadline, today) > 0)
+            .count();
         (items, n)
     } else {
         let items = rs::items_with_status(&mut conn, &scope, &statuses, Some(LEDGER_ROWS as u32)).await?;
