@@ -317,8 +317,7 @@ async fn ledger_page(web: &Web, me: &Me, query: LedgerQuery) -> anyhow::Result<R
     let statuses = filter_statuses(filter);
     let (items, matching) = if statuses.iter().all(|s| s.is_open()) {
         let overdue_only = filter == "overdue";
-        let items =
-            rs::most_overdue(&mut conn, &scope, &statuses, today, overdue_only, LEDGER_ROWS as u32).await?;
+        let items = rs::most_overdue(&mut conn, &scope, &statuses, today, overdue_only, LEDGER_ROWS as u32).await?;
         let n = open
             .iter()
             .filter(|it| statuses.contains(&it.status))
