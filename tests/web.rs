@@ -433,6 +433,23 @@ async fn task_board_and_roster_are_scoped_and_escaped() {
     let (_, _, body) = site.get("/roster", Some(&far)).await;
     assert!(!body.contains("张兰英") && !body.contains("武芳"), "{body}");
     assert!(!body.contains("已绑定") && !body.contains("199000"), "{body}");
+    // One zone at a time: its schools and people; a zone outside an inspector's view is 404.
+    let (z05, z05_school, other_school): (i64, String, String) = dudao::sql::query_as(
+        "SELECT z.id, (SELECT name FROM schools WHERE zone_id = z.id AND active = 1 ORDER BY code LIMIT 1),
+                (SELECT name FROM schools WHERE zone_id <> z.id AND active = 1 ORDER BY code LIMIT 1)
+           FROM zones z WHERE z.code = 'Z05'",
+    )
+    .fetch_one(h.db())
+    .await
+    .unwrap();
+    let (status, _, body) = site.get(&format!("/roster?zone={z05}"), Some(&lu)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains(&z05_school) && body.contains("张兰英") && body.contains("当前"), "{body}");
+    assert!(!body.contains(&other_school), "{body}");
+    assert_eq!(site.get(&format!("/roster?zone={z05}"), Some(&far)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(site.get("/roster?zone=99999", Some(&lu)).await.0, StatusCode::NOT_FOUND);
+    let (status, _, body) = site.get("/roster?zone=第五区", Some(&lu)).await;
+    assert!(status == StatusCode::NOT_FOUND && body.contains("没有这个责任区"), "{body}");
     // A school contact sees their school and not a school of another zone.
     let (own, elsewhere): (String, String) = dudao::sql::query_as(
         "SELECT s.name, (SELECT o.name FROM schools o WHERE o.zone_id <> s.zone_id AND o.active = 1 ORDER BY o.code LIMIT 1)

@@ -245,12 +245,23 @@ pub(super) async fn task(
 }
 
 /// 花名册: zones, schools with who serves them, and people, within the person's view.
-pub(super) async fn roster(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+#[derive(Deserialize, Default)]
+pub(super) struct RosterQuery {
+    /// A zone's id; anything else is answered as a zone not found.
+    #[serde(default)]
+    zone: Option<String>,
+}
+
+/// A roster of more schools than this is shown one zone at a time (a province keeps thousands).
+const ROSTER_SCHOOLS_AT_ONCE: usize = 300;
+
+pub(super) async fn roster(State(web): State<Arc<Web>>, headers: HeaderMap, Query(q): Query<RosterQuery>) -> Response {
     let me = match signed_in(&web, &headers).await {
         Ok(me) => me,
         Err(r) => return r,
     };
-    page(&web, roster_page(&web, &me).await)
+    let zone = q.zone.filter(|z| !z.trim().is_empty()).map(|z| z.trim().parse::<i64>().unwrap_or(-1));
+    page(&web, roster_page(&web, &me, zone).await)
 }
 
 fn relation_label(relation: &str) -> &'static str {
@@ -262,7 +273,7 @@ fn relation_label(relation: &str) -> &'static str {
     }
 }
 
-async fn roster_page(web: &Web, me: &Me) -> anyhow::Result<Response> {
+async fn roster_page(web: &Web, me: &Me, zone: Option<i64>) -> anyhow::Result<Response> {
     let actor = &me.actor;
     let supervisor = actor.role.is_supervisor();
     let admin = actor.role == Role::Admin;
@@ -278,6 +289,32 @@ async fn roster_page(web: &Web, me: &Me) -> anyhow::Result<Response> {
         .into_iter()
         .filter(|(id, _)| actor.check_zone(*id).is_ok() || school_zones.contains(id))
         .collect();
+    let mut zone_schools: HashMap<i64, usize> = HashMap::new();
+    for s in &schools {
+        *zone_schools.entry(s.zone_id).or_default() += 1;
+    }
+    // One zone at a time when asked, or when the whole roster is too long for one page.
+    let zone_name = |id: i64| zones.iter().find(|(z, _)| *z == id).map(|(_, n)| n.clone());
+    let chosen = match zone {
+        Some(id) => match zone_name(id) {
+            Some(name) => Some((id, name)),
+            None => {
+                return Ok(web.message(
+                    StatusCode::NOT_FOUND,
+                    Some(me),
+                    "花名册",
+                    "没有这个责任区，或不在您的查看范围内。",
+                ))
+            }
+        },
+        None => None,
+    };
+    let paged = chosen.is_none() && schools.len() > ROSTER_SCHOOLS_AT_ONCE;
+    let schools: Vec<_> = match (&chosen, paged) {
+        (Some((id, _)), _) => schools.into_iter().filter(|s| s.zone_id == *id).collect(),
+        (None, true) => Vec::new(),
+        (None, false) => schools,
+    };
     let people = store::web::roster_people(&mut conn).await?;
     let links = store::web::school_links(&mut conn).await?;
     let visible_school: BTreeSet<i64> = schools.iter().map(|s| s.id).collect();
@@ -294,7 +331,20 @@ async fn roster_page(web: &Web, me: &Me) -> anyhow::Result<Response> {
                     && p.role == Role::Inspector
                     && p.zone_id.is_some_and(|z| actor.check_zone(z).is_ok()))
         })
+        // Within a zone: its people and those serving its schools; a long roster unpaged: the
+        // people of no zone (the office).
+        .filter(|p| match (&chosen, paged) {
+            (Some((id, _)), _) => p.zone_id == Some(*id) || serving.contains(&p.id),
+            (None, true) => p.zone_id.is_none() && !serving.contains(&p.id),
+            (None, false) => true,
+        })
         .collect();
+    let mut serving_at: HashMap<i64, Vec<(i64, &str)>> = HashMap::new();
+    for (school, p, rel) in &links {
+        if visible_school.contains(school) {
+            serving_at.entry(*school).or_default().push((*p, rel.as_str()));
+        }
+    }
     let names: HashMap<i64, &str> = people.iter().map(|p| (p.id, p.name.as_str())).collect();
     let zone_names: HashMap<i64, &str> = zones.iter().map(|(id, n)| (*id, n.as_str())).collect();
     let mut bound: HashMap<i64, Vec<String>> = HashMap::new();
@@ -310,10 +360,12 @@ async fn roster_page(web: &Web, me: &Me) -> anyhow::Result<Response> {
     let school_lines: Vec<_> = schools
         .iter()
         .map(|s| {
-            let serving: Vec<_> = links
-                .iter()
-                .filter(|(school, p, _)| *school == s.id && names.contains_key(p))
-                .map(|(_, p, rel)| context! { name => names[p], relation => relation_label(rel) })
+            let serving: Vec<_> = serving_at
+                .get(&s.id)
+                .into_iter()
+                .flatten()
+                .filter(|(p, _)| names.contains_key(p))
+                .map(|(p, rel)| context! { name => names[p], relation => relation_label(rel) })
                 .collect();
             context! { name => s.name.clone(), zone => s.zone_name.clone(), stage => s.stage.clone(), serving }
         })
@@ -334,8 +386,8 @@ async fn roster_page(web: &Web, me: &Me) -> anyhow::Result<Response> {
     let zone_lines: Vec<_> = zones
         .iter()
         .map(|(id, name)| {
-            let n = schools.iter().filter(|s| s.zone_id == *id).count();
-            context! { name => name.clone(), schools => n }
+            let n = zone_schools.get(id).copied().unwrap_or(0);
+            context! { id, name => name.clone(), schools => n, on => chosen.as_ref().is_some_and(|(c, _)| c == id) }
         })
         .collect();
     let scope = match actor.role {
@@ -344,7 +396,8 @@ async fn roster_page(web: &Web, me: &Me) -> anyhow::Result<Response> {
         Role::SchoolContact => "本校",
     };
     let ctx = context! {
-        title => "花名册", scope, supervisor, admin,
+        title => "花名册", scope, supervisor, admin, paged,
+        chosen => chosen.as_ref().map(|(_, n)| n.clone()),
         zones => zone_lines, schools => school_lines, people => people_lines,
         ..web.frame(Some(me), "roster")
     };
