@@ -339,14 +339,15 @@ fn main() {
             .unwrap_or_default()
             .to_string();
         let mut worst_page = Duration::ZERO;
-        let pages: [(&str, String); 16] = [
+        let pages: [(&str, String); 17] = [
             ("我的待办", "/".into()),
             ("周报 (province, this week)", "/weekly".into()),
             ("整改台账 (province, first page)", "/ledger".into()),
             ("整改台账 overdue", "/ledger?status=overdue".into()),
             ("整改 item", "/ledger/1".into()),
             ("督办 board", "/tasks".into()),
-            ("花名册", "/roster".into()),
+            ("花名册 (province: the zones)", "/roster".into()),
+            ("花名册 P001", format!("/roster?zone={zone_id}")),
             ("主题与纪实 (province month)", "/themes?month=2026-11".into()),
             ("主题与纪实 P001", format!("/themes?month=2026-11&zone={zone_id}")),
             ("统计 整改 (province, 6 months)", "/stats?topic=%E6%95%B4%E6%94%B9".into()),
