@@ -564,14 +564,8 @@ async fn a_picture_sent_to_the_robot_becomes_evidence() {
     })
     .await;
 
-    let report = dudao::app::rectify::fetch_evidence(&running.app).await.unwrap();
-    let (status, channel, path): (String, String, Option<String>) =
-        dudao::sql::query_as("SELECT status, channel, path FROM rectify_evidence ORDER BY id")
-            .fetch_one(&running.app.db)
-            .await
-            .unwrap();
-    assert_eq!((status.as_str(), channel.as_str()), ("stored", "钉钉督导"), "{report:?}");
-    let stored = std::fs::read(dudao::app::evidence::evidence_dir(&running.app.settings).join(path.unwrap())).unwrap();
-    assert_eq!(stored, PICTURE);
+    let (status, channel, stored, report) = platform::first_evidence(&running).await;
+    assert_eq!((status.as_str(), channel.as_str()), ("stored", "钉钉督导"), "{report}");
+    assert_eq!(stored.unwrap(), PICTURE);
     assert_eq!(fake.lock().unwrap().downloads, vec!["corridor.jpg".to_string()]);
 }

@@ -478,14 +478,7 @@ async fn the_responsible_inspector_returns_and_closes_an_item_from_the_web() {
     for (acct, code) in [("lu", "S001"), ("hao", "D008"), ("peng", "C0001")] {
         h.bind(acct, code).await;
     }
-    let other: String = dudao::sql::query_scalar(
-        "SELECT code FROM people WHERE role = 'inspector' AND active = 1 AND zone_id <>
-            (SELECT s.zone_id FROM people p JOIN schools s ON s.id = p.school_id WHERE p.code = 'C0001')
-          ORDER BY code LIMIT 1",
-    )
-    .fetch_one(h.db())
-    .await
-    .unwrap();
+    let other = common::inspector_outside_zone_of(h.db(), "C0001").await;
     h.bind("far", &other).await;
     let out = h.say("hao: 记问题 实验小学 食堂 后厨留样柜温度记录缺失").await;
     assert!(out.contains("已登记问题 W1"), "{out}");

@@ -150,14 +150,7 @@ async fn a_browser_files_a_visit_and_closes_an_item_and_others_are_refused() {
     for (acct, code) in [("zhang", "D005"), ("hao", "D008"), ("peng", "C0001")] {
         h.bind(acct, code).await;
     }
-    let other: String = dudao::sql::query_scalar(
-        "SELECT code FROM people WHERE role = 'inspector' AND active = 1 AND zone_id <>
-            (SELECT s.zone_id FROM people p JOIN schools s ON s.id = p.school_id WHERE p.code = 'C0001')
-          ORDER BY code LIMIT 1",
-    )
-    .fetch_one(h.db())
-    .await
-    .unwrap();
+    let other = common::inspector_outside_zone_of(h.db(), "C0001").await;
     h.bind("far", &other).await;
     let out = h.say("hao: 记问题 实验小学 安全 实验室危化品柜未上锁").await;
     assert!(out.contains("已登记问题 W1"), "{out}");

@@ -352,15 +352,9 @@ async fn an_image_sent_to_the_bot_becomes_evidence() {
     })
     .await;
 
-    let report = dudao::app::rectify::fetch_evidence(&running.app).await.unwrap();
-    let (status, channel, path): (String, String, Option<String>) =
-        dudao::sql::query_as("SELECT status, channel, path FROM rectify_evidence ORDER BY id")
-            .fetch_one(&running.app.db)
-            .await
-            .unwrap();
-    assert_eq!((status.as_str(), channel.as_str()), ("stored", "督导助手"), "{report:?}");
-    let stored = std::fs::read(dudao::app::evidence::evidence_dir(&running.app.settings).join(path.unwrap())).unwrap();
-    assert_eq!(stored, PICTURE, "stored decrypted");
+    let (status, channel, stored, report) = platform::first_evidence(&running).await;
+    assert_eq!((status.as_str(), channel.as_str()), ("stored", "督导助手"), "{report}");
+    assert_eq!(stored.unwrap(), PICTURE, "stored decrypted");
     assert_eq!(fake.lock().unwrap().downloads, vec!["canteen-fan".to_string()]);
     // The encrypted link is the channel's file id, not a plain photo link anything would fetch.
     let (link, file_id): (String, Option<String>) =

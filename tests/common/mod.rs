@@ -249,3 +249,16 @@ pub async fn roster_qq_named(db: &dudao::db::Db, role: &str) -> (String, i64) {
 pub async fn roster_qq(db: &dudao::db::Db, role: &str) -> i64 {
     roster_qq_named(db, role).await.1
 }
+
+/// The code of an active inspector outside the zone of the school contact `contact`'s school.
+pub async fn inspector_outside_zone_of(db: &dudao::db::Db, contact: &str) -> String {
+    dudao::sql::query_scalar(
+        "SELECT code FROM people WHERE role = 'inspector' AND active = 1 AND zone_id <>
+            (SELECT s.zone_id FROM people p JOIN schools s ON s.id = p.school_id WHERE p.code = ?)
+          ORDER BY code LIMIT 1",
+    )
+    .bind(contact)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}

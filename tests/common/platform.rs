@@ -102,3 +102,17 @@ pub async fn inbound_count(running: &Running, channel: &str, msg_id: &str) -> i6
         .await
         .unwrap()
 }
+
+/// Fetches the evidence waiting to be downloaded and answers the first evidence row's status and
+/// channel, the stored file's bytes (when stored) and the fetch report for messages.
+pub async fn first_evidence(running: &Running) -> (String, String, Option<Vec<u8>>, String) {
+    let report = dudao::app::rectify::fetch_evidence(&running.app).await.unwrap();
+    let (status, channel, path): (String, String, Option<String>) =
+        dudao::sql::query_as("SELECT status, channel, path FROM rectify_evidence ORDER BY id")
+            .fetch_one(&running.app.db)
+            .await
+            .unwrap();
+    let dir = dudao::app::evidence::evidence_dir(&running.app.settings);
+    let bytes = path.map(|p| std::fs::read(dir.join(p)).unwrap());
+    (status, channel, bytes, format!("{report:?}"))
+}

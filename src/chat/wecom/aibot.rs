@@ -134,15 +134,7 @@ impl WecomAibotSettings {
         if decode_aes_key(self.encoding_aes_key.expose()).is_err() {
             return err("encoding_aes_key", "required: the 43-character EncodingAESKey (智能机器人 → API 模式)");
         }
-        if !crate::http::is_plain_path(&self.callback_path) {
-            return err("callback_path", "must start with '/' and use only letters, digits, '/', '-', '_' and '.'");
-        }
-        if reqwest::Url::parse(&self.api_base_url).is_err() {
-            return err("api_base_url", "not a URL");
-        }
-        if self.ack_timeout_ms == 0 || self.ack_timeout_ms > 4_500 {
-            return err("ack_timeout_ms", "must be between 1 and 4500 (WeCom waits 5 seconds)");
-        }
+        super::callback::check_endpoint_settings(&self.callback_path, &self.api_base_url, self.ack_timeout_ms)?;
         if self.max_clock_skew_secs == 0 || self.max_clock_skew_secs > 7_200 {
             return err("max_clock_skew_secs", "must be between 1 and 7200 (nonces are unique for two hours)");
         }

@@ -132,15 +132,7 @@ impl WecomAppSettings {
         if self.receives() && decode_aes_key(self.encoding_aes_key.expose()).is_err() {
             return err("encoding_aes_key", "must be the 43-character EncodingAESKey shown by WeCom");
         }
-        if !crate::http::is_plain_path(&self.callback_path) {
-            return err("callback_path", "must start with '/' and use only letters, digits, '/', '-', '_' and '.'");
-        }
-        if reqwest::Url::parse(&self.api_base_url).is_err() {
-            return err("api_base_url", "not a URL");
-        }
-        if self.ack_timeout_ms == 0 || self.ack_timeout_ms > 4_500 {
-            return err("ack_timeout_ms", "must be between 1 and 4500 (WeCom waits 5 seconds)");
-        }
+        super::callback::check_endpoint_settings(&self.callback_path, &self.api_base_url, self.ack_timeout_ms)?;
         if self.max_message_chars < 16 || self.max_message_chars > 2048 / 3 {
             return err("max_message_chars", "must be between 16 and 682 (2048 bytes of Chinese text)");
         }

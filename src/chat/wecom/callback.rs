@@ -170,6 +170,27 @@ pub struct CallbackQuery {
     pub(crate) echostr: Option<String>,
 }
 
+/// The settings every WeCom callback has: its path on the listener, the API base URL and how long
+/// WeCom's request may wait for the message to be stored. `Err` names the key (relative to the
+/// channel's section) and what is wrong.
+pub(crate) fn check_endpoint_settings(
+    callback_path: &str,
+    api_base_url: &str,
+    ack_timeout_ms: u64,
+) -> Result<(), (String, String)> {
+    let err = |k: &str, m: &str| Err((k.to_string(), m.to_string()));
+    if !crate::http::is_plain_path(callback_path) {
+        return err("callback_path", "must start with '/' and use only letters, digits, '/', '-', '_' and '.'");
+    }
+    if reqwest::Url::parse(api_base_url).is_err() {
+        return err("api_base_url", "not a URL");
+    }
+    if ack_timeout_ms == 0 || ack_timeout_ms > 4_500 {
+        return err("ack_timeout_ms", "must be between 1 and 4500 (WeCom waits 5 seconds)");
+    }
+    Ok(())
+}
+
 pub(crate) fn plain(status: StatusCode, body: impl Into<String>) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.into()).into_response()
 }
