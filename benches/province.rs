@@ -17,7 +17,8 @@
 //! 100 MB while answering, a county-year export under 2 s, a platform page under 100 ms.
 //!
 //! Run: `cargo bench --bench province` (env: ZONES=100, ITEMS=150000, RUNS=3, SEED=16;
-//! DATA=/path/file.sqlite keeps the generated database there and reuses it on the next run).
+//! DATA=/path/file.sqlite keeps the generated database there and reuses it on the next run;
+//! ONLY=chat|exports|pages runs one section, PAGES=<text> the pages whose label contains it).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +36,12 @@ use dudao::Channel;
 
 #[path = "support/county_year.rs"]
 mod county_year;
+
+/// `ONLY=chat|exports|pages` runs that section alone (all three by default); `PAGES=<text>`
+/// times only the pages whose label contains the text.
+fn wanted(section: &str) -> bool {
+    std::env::var("ONLY").map_or(true, |only| only.is_empty() || only == section)
+}
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -233,7 +240,7 @@ fn main() {
         let mut worst_county = Duration::ZERO;
         let mut worst_province = Duration::ZERO;
         let mut peak_all = 0f64;
-        for (label, line) in commands {
+        for (label, line) in commands.into_iter().filter(|_| wanted("chat")) {
             let mut times = Vec::new();
             let (mut chars, mut msgs) = (0usize, 0usize);
             reset_peak();
@@ -288,7 +295,7 @@ fn main() {
         let year = Period::year(2026).unwrap();
         let month = Period::month(2026, 11).unwrap();
         let mut worst_export = Duration::ZERO;
-        for kind in Kind::ALL {
+        for kind in Kind::ALL.into_iter().filter(|_| wanted("exports")) {
             for (label, period, scope) in
                 [("2026 / P001", year, Scope::Zone(zone_id)), ("2026-11 / province", month, Scope::County)]
             {
@@ -358,7 +365,8 @@ fn main() {
             ("通报 preview (province month)", "/bulletins/view?month=2026-11".into()),
             ("导出 纪实 P001 (download)", "/stats/export?kind=%E7%BA%AA%E5%AE%9E&period=2026-11&scope=P001".into()),
         ];
-        for (label, path) in pages {
+        let page_filter = std::env::var("PAGES").unwrap_or_default();
+        for (label, path) in pages.into_iter().filter(|(l, _)| wanted("pages") && l.contains(page_filter.as_str())) {
             reset_peak();
             let mut best = Duration::MAX;
             let mut size = 0;

@@ -1,6 +1,6 @@
 //! `统计 <主题> [期间] [范围]`: a topic's figures as one text message, then the same figures as
 //! a chart image where the channel can show images (`crate::charts`). The rows are read
-//! inside the message's transaction through `export::load`, as `导出` reads them.
+//! inside the message's transaction through `export::load_figures`, as `导出` reads them.
 
 use super::Ctx;
 use crate::charts::figures::{self, Topic};
@@ -38,7 +38,7 @@ async fn run(ctx: &mut Ctx<'_>, text: &str) -> anyhow::Result<()> {
     let loaded = async {
         let scope_text = if scope_text.is_empty() { "全县" } else { scope_text.as_str() };
         let (scope, _) = export::resolve_scope(ctx.tx, scope_text).await?;
-        export::load(ctx.tx, ctx.app.tz, &ctx.app.settings, topic.kind(), period, scope, ctx.now).await
+        export::load_figures(ctx.tx, ctx.app.tz, &ctx.app.settings, topic.kind(), period, scope, ctx.now).await
     }
     .await;
     let data = match loaded {

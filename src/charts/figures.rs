@@ -1,7 +1,7 @@
 //! What `统计 <主题>` shows: for each topic, the figures as a short Chinese text and the charts
 //! the XLSX export draws for the same topic (reporting rate by zone, visits against the quota,
 //! the rectification rate by month, problems by category). Pure: from the rows
-//! `export::load` reads to text and [`Chart`]s.
+//! `export::load_figures` reads to text and [`Chart`]s.
 
 use chrono::{Datelike, NaiveDate};
 
@@ -84,7 +84,7 @@ pub struct Summary {
     pub charts: Vec<Chart>,
 }
 
-/// The figures of `topic` over `d` (loaded by `export::load` for `topic.kind()`).
+/// The figures of `topic` over `d` (loaded by `export::load_figures` for `topic.kind()`).
 pub fn summary(topic: Topic, d: &Data) -> Summary {
     let head = format!("{}统计（{}，{}）", topic.name(), args::period_label(d.period), d.scope_name);
     let (lines, charts) = match topic {

@@ -206,14 +206,16 @@ pub async fn build(
     scope: Scope,
     now: DateTime<Utc>,
 ) -> Result<ExportFile, ExportError> {
-    let data = load(conn, tz, settings, kind, period, scope, now).await?;
+    let data = load_rows(conn, tz, settings, kind, period, scope, now, Reading::Workbook).await?;
     let bytes = sheets::render(&data)?;
     let file_name = file_safe(&format!("{}_{}_{}.xlsx", kind.title(), data.scope_name, args::period_slug(period)));
     Ok(ExportFile { file_name, bytes })
 }
 
-/// The rows of one export (see [`build`]).
-pub async fn load(
+/// The rows the figures of `统计` read for `kind` (see `charts::figures::summary`): the
+/// statistics rows only, not the workbook's detail sheets (at province scale the ledger's detail
+/// rows over six months cost more than the figures themselves).
+pub async fn load_figures(
     conn: &mut Conn,
     tz: Tz,
     settings: &Settings,
@@ -222,6 +224,31 @@ pub async fn load(
     scope: Scope,
     now: DateTime<Utc>,
 ) -> Result<Data, ExportError> {
+    load_rows(conn, tz, settings, kind, period, scope, now, Reading::Figures).await
+}
+
+/// How much of an export [`load_rows`] reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The statistics rows the figures are computed from.
+    Figures,
+    /// Those and the detail sheets' rows.
+    Workbook,
+}
+
+/// The rows of one export (see [`build`]).
+#[allow(clippy::too_many_arguments)]
+async fn load_rows(
+    conn: &mut Conn,
+    tz: Tz,
+    settings: &Settings,
+    kind: Kind,
+    period: Period,
+    scope: Scope,
+    now: DateTime<Utc>,
+    reading: Reading,
+) -> Result<Data, ExportError> {
+    let detail = reading == Reading::Workbook;
     use crate::store::{export as ex, stats as st};
     let today = now.with_timezone(&tz).date_naive();
     if period.from > today {
@@ -278,7 +305,9 @@ pub async fn load(
     match kind {
         Kind::Weekly => data.rows.weekly = st::weekly_rows(conn, period, zone).await?,
         Kind::Visits => {
-            data.visits = ex::visit_records(conn, period, zone).await?;
+            if detail {
+                data.visits = ex::visit_records(conn, period, zone).await?;
+            }
             data.rows.visits = st::visit_rows(conn, period, zone).await?;
             data.rows.schools = st::school_rows(conn).await?;
             data.rows.inspectors = st::inspector_rows(conn, exempt).await?;
@@ -294,14 +323,18 @@ pub async fn load(
             data.rows.items = items;
             data.rows.escalations = esc;
             if kind == Kind::Ledger {
-                data.items = ex::ledger_items(conn, tz, period, zone).await?;
-            } else {
+                if detail {
+                    data.items = ex::ledger_items(conn, tz, period, zone).await?;
+                }
+            } else if detail {
                 data.reconciliation = reconciliation(conn, period, data.as_of).await?;
             }
         }
         Kind::Tasks => {
             data.rows.assignments = st::task_rows(conn, tz, period).await?;
-            data.tasks = ex::tasks(conn, tz, period).await?;
+            if detail {
+                data.tasks = ex::tasks(conn, tz, period).await?;
+            }
         }
         Kind::Monthly => {
             let months: Vec<Period> = period.months().into_iter().filter(|m| m.from <= today).collect();

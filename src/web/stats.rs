@@ -2,7 +2,7 @@
 //!
 //! The page is the chat's `统计 <主题> [期间] [范围]`: the same roles (`CommandId::Stats`), the
 //! same period and scope words (`domain::stats::args`, `export::resolve_scope`), the same rows
-//! (`export::load`) and the same figures (`charts::figures::summary`); the charts are those
+//! (`export::load_figures`) and the same figures (`charts::figures::summary`); the charts are those
 //! figures laid out as SVG (`charts::svg`). A download is the chat's `导出`: the same roles
 //! (`CommandId::Export`) and the very bytes of `export::build`.
 
@@ -93,7 +93,7 @@ async fn stats_page(web: &Web, me: &Me, q: StatsQuery) -> anyhow::Result<Respons
         };
         let (scope, _) =
             export::resolve_scope(&mut conn, if scope_text.is_empty() { "全县" } else { &scope_text }).await?;
-        export::load(&mut conn, web.app.tz, &web.app.settings, topic.kind(), period, scope, now).await
+        export::load_figures(&mut conn, web.app.tz, &web.app.settings, topic.kind(), period, scope, now).await
     }
     .await;
     let (refusal, summary, charts) = match loaded {
