@@ -18,7 +18,8 @@
 //!
 //! Run: `cargo bench --bench province` (env: ZONES=100, ITEMS=150000, RUNS=3, SEED=16;
 //! DATA=/path/file.sqlite keeps the generated database there and reuses it on the next run;
-//! ONLY=chat|exports|pages runs one section, PAGES=<text> the pages whose label contains it).
+//! ONLY=chat|exports|pages runs one section, PAGES=<text> the pages whose label contains it;
+//! BENCH_LOG=dudao::sql=debug logs every statement with its time).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -155,6 +156,13 @@ async fn build_dataset(settings: &Settings, zones: usize, items: u64, seed: u64,
 }
 
 fn main() {
+    // BENCH_LOG=dudao::sql=debug lists every statement and its time (on stderr).
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let zones = env_num("ZONES", 100) as usize;

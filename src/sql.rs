@@ -427,7 +427,12 @@ impl Conn {
             return Err(Error::NotReadOnly);
         }
         bind_all(&mut stmt, args)?;
-        read_rows(stmt, |row| f(row).map(|()| true))
+        let started = tracing::enabled!(target: "dudao::sql", tracing::Level::DEBUG).then(std::time::Instant::now);
+        let got = read_rows(stmt, |row| f(row).map(|()| true));
+        if let Some(t) = started {
+            tracing::debug!(target: "dudao::sql", statement = sql, elapsed_us = t.elapsed().as_micros() as u64, ok = got.is_ok());
+        }
+        got
     }
 }
 
