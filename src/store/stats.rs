@@ -188,20 +188,28 @@ pub async fn rectify_rows(
     zone: Option<i64>,
 ) -> crate::sql::Result<(Vec<ItemRow>, Vec<EscalationRow>)> {
     let (start, end) = bounds(tz, period);
-    // `zone` only narrows what is read: the figures filter by scope themselves.
+    // `zone` only narrows what is read: the figures filter by scope themselves. The school's zone
+    // is looked up here rather than joined: a province's items are read in one pass over the
+    // table, and each item's events through the `(item_id, id)` index (items first, by
+    // `CROSS JOIN`), which is several times cheaper than scanning every event against the items.
     const RELEVANT: &str = "i.created_at < ?1 AND (i.status NOT IN ('closed', 'cancelled') OR i.updated_at >= ?2)
-         AND (?4 IS NULL OR s.zone_id = ?4)";
+         AND (?4 IS NULL OR i.school_id IN (SELECT id FROM schools WHERE zone_id = ?4))";
+    let zone_of: HashMap<i64, i64> = crate::sql::query_as::<(i64, i64)>("SELECT id, zone_id FROM schools")
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
     let sql = format!(
-        "SELECT i.id, i.school_id, s.zone_id, i.category, i.severity, i.source, i.created_at, i.status, i.deadline
-           FROM rectify_items i JOIN schools s ON s.id = i.school_id
+        "SELECT i.id, i.school_id, i.category, i.severity, i.source, i.created_at, i.status, i.deadline
+           FROM rectify_items i
           WHERE {RELEVANT} AND ?3 IS NOT NULL ORDER BY i.id"
     );
     let items = crate::sql::query(&sql).bind(&end).bind(&start).bind(day(period.to)).bind(zone);
     let mut by_item: HashMap<i64, Vec<EventRow>> = HashMap::new();
     crate::sql::query(&format!(
         "SELECT e.item_id, e.local_date, e.action, e.to_status, e.deadline
-           FROM rectify_events e JOIN rectify_items i ON i.id = e.item_id JOIN schools s ON s.id = i.school_id
-          WHERE {RELEVANT} AND e.local_date <= ?3 ORDER BY e.id"
+           FROM rectify_items i CROSS JOIN rectify_events e ON e.item_id = i.id
+          WHERE {RELEVANT} AND e.local_date <= ?3 ORDER BY i.id, e.id"
     ))
     .bind(&end)
     .bind(&start)
@@ -230,7 +238,7 @@ pub async fn rectify_rows(
             Some(ItemRow {
                 id,
                 school_id,
-                zone_id: r.get("zone_id"),
+                zone_id: zone_of.get(&school_id).copied()?,
                 inspectors: inspectors.get(&school_id).map(|v| v.to_vec()).unwrap_or_default(),
                 category: u8::try_from(r.get::<i64, _>("category")).ok()?,
                 severity: Severity::from_db(r.get("severity"))?,
