@@ -238,6 +238,26 @@ async fn the_weekly_form_lands_as_the_same_report_in_chat() {
     assert!(out.contains("已更新（第2版）"), "{out}");
     let (_, home) = site.get("/", &zhang).await;
     assert!(home.contains("已提交（第2版）") && home.contains("修改周报"), "{home}");
+
+    // After the deadline, as a reply in chat would be: an addendum beside the on-time version.
+    clock.set(local(11, 30, 14, 0));
+    let zhang = login(&mut h, &site, "zhang").await;
+    let (_, form) = site.get("/reports/new", &zhang).await;
+    assert!(form.contains("再次提交将作为补充记录"), "{form}");
+    let csrf = csrf_of(&form);
+    let (status, page) = site
+        .post_form(
+            "/reports/new",
+            &zhang,
+            &[("csrf", &csrf), ("school", &b), ("problems", "补记：图书室消防通道堆放杂物")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("补充已收到") && page.contains("已在截止后收到您的补充"), "{page}");
+    let (kept, late, version) = report(&h, "2026-W48", "D005").await.unwrap();
+    assert_eq!((late, version), (false, 2));
+    assert_eq!(kept, second, "the on-time version stays current");
+    assert_eq!(scalar_i64(&h, "SELECT COUNT(*) FROM weekly_report_addenda").await, 1);
     h.stop().await;
 }
 

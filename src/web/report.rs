@@ -289,13 +289,14 @@ pub(super) async fn submit(
         if saved.is_err() {
             web.app.snapshot.clear(); // the turn's transaction was rolled back
         }
-        let (version, reply) = match saved? {
+        let (intent, version, reply) = match saved? {
             Some(done) => done,
             None => return Ok(no_round(&web, &me)),
         };
-        let title = match version {
-            Some(v) => format!("周报已提交（第{v}版）"),
-            None => "周报已提交".to_string(),
+        let title = match (intent, version) {
+            ("weekly_addendum", _) => "补充已收到".to_string(),
+            (_, Some(v)) => format!("周报已提交（第{v}版）"),
+            (_, None) => "周报已提交".to_string(),
         };
         let text = format!("{reply}\n（以上确认也已发送到您的聊天中。）");
         Ok(web.message_back(StatusCode::OK, &me, &title, &text, "/"))
@@ -304,9 +305,9 @@ pub(super) async fn submit(
 }
 
 /// Stores the form's text as the person's message and runs the chat's intake on it, in one
-/// write transaction: the report's version afterwards and the answer sent to the chat; `None`
-/// when the round closed meanwhile.
-async fn save(web: &Web, me: &Me, text: &str) -> anyhow::Result<Option<(Option<i64>, String)>> {
+/// write transaction: the intake's intent, the report's version afterwards and the answer sent
+/// to the chat; `None` when the round closed meanwhile.
+async fn save(web: &Web, me: &Me, text: &str) -> anyhow::Result<Option<(&'static str, Option<i64>, String)>> {
     let app = &web.app;
     let now = app.clock.now();
     let pid = me.actor.person_id;
@@ -329,5 +330,5 @@ async fn save(web: &Web, me: &Me, text: &str) -> anyhow::Result<Option<(Option<i
         app.outbox_notify.notify_waiters();
     }
     tracing::info!(person = pid, round = round_id, intent, "weekly report from the web form");
-    Ok(Some((version, reply)))
+    Ok(Some((intent, version, reply)))
 }
