@@ -476,6 +476,45 @@ pub async fn store_content(dir: &std::path::Path, body: &[u8]) -> std::io::Resul
     Ok((hash, rel))
 }
 
+/// A stored file's bytes, when its recorded path (relative to `dir`) stays inside `dir` and the
+/// content still has the hash it was stored under. Anything else is logged (without the path's
+/// content) and answered `None`. `what` and `id` name the row in the logs. Shared by `证据 W12`
+/// (rectification evidence) and the platform's visit photos.
+pub async fn read_stored(
+    dir: &std::path::Path,
+    what: &'static str,
+    id: i64,
+    path: Option<&str>,
+    sha256: Option<&str>,
+) -> Option<Vec<u8>> {
+    let Some(rel) = path.and_then(crate::domain::evidence::safe_relative) else {
+        tracing::warn!(what, id, "stored file refused: not a plain relative path");
+        return None;
+    };
+    let read = async {
+        let root = tokio::fs::canonicalize(dir).await?;
+        let file = tokio::fs::canonicalize(root.join(&rel)).await?;
+        // A symbolic link inside the directory must not lead out of it either.
+        if !file.starts_with(&root) {
+            return Err(std::io::Error::other("outside the evidence directory"));
+        }
+        tokio::fs::read(&file).await
+    };
+    match read.await {
+        Ok(bytes) => {
+            if sha256.is_some_and(|h| h != hex(&Sha256::digest(&bytes))) {
+                tracing::warn!(what, id, "stored file does not match its recorded hash");
+                return None;
+            }
+            Some(bytes)
+        }
+        Err(e) => {
+            tracing::warn!(what, id, error = %e, "stored file unreadable");
+            None
+        }
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -136,11 +136,14 @@ impl Job for Prompt {
                 crate::outbox::enqueue(tx, &app.directory, now, env).await?;
             }
             if in_private {
+                // Only the private prompt points to the platform's form (the plain page
+                // address: login happens through `登录`); group messages never carry it.
+                let private = format!("{text}{}", form_hint(&app.settings));
                 for (pid, _) in &expected {
                     let env = Envelope::new(
                         format!("weekly:r{round}:prompt:p{pid}"),
                         Recipient::Person(*pid),
-                        vec![Segment::text(text.clone())],
+                        vec![Segment::text(private.clone())],
                         &source,
                     );
                     crate::outbox::enqueue(tx, &app.directory, now, env).await?;
@@ -149,6 +152,15 @@ impl Job for Prompt {
             tracing::info!(%week, round, expected = expected.len(), "weekly round opened");
         }
         Ok(())
+    }
+}
+
+/// Where the platform is set up, the sentence pointing to the weekly-report form (for private
+/// chats only); empty otherwise.
+pub fn form_hint(settings: &crate::config::Settings) -> String {
+    match crate::domain::web::BaseUrl::parse(&settings.web.base_url) {
+        Some(base) => format!("\n也可以在督导信息平台用手机填写：{}/reports/new（先私聊发送“登录”进入平台）", base.url),
+        None => String::new(),
     }
 }
 
@@ -386,6 +398,27 @@ fn is_empty(p: &ParsedReport) -> bool {
         && p.methods.is_empty()
         && !p.no_visits
         && !p.no_problems
+}
+
+/// The message a report filled in on the platform's form stands for: its template text, as an
+/// edit ("修改：…", a new version, exactly as that reply in chat) when the person already
+/// reported this round.
+pub(crate) fn form_message(text: &str, reported: bool) -> String {
+    if reported {
+        format!("{}：{text}", EDIT_WORDS[3])
+    } else {
+        text.to_string()
+    }
+}
+
+/// A report from the platform's form (`form_message`), taken in by the chat's own intake.
+pub(crate) async fn submit_form(
+    ctx: &mut Ctx<'_>,
+    round: store::weekly::Round,
+    existing: Option<store::weekly::Report>,
+    text: &str,
+) -> anyhow::Result<&'static str> {
+    intake(ctx, round, existing, text).await
 }
 
 /// Takes `text` into the report; `existing` is the inspector's report of `round` as read just before.

@@ -24,3 +24,4 @@ pub mod text;
 pub mod visit_parse;
 pub mod web;
 pub mod weekly;
+pub mod weekly_form;

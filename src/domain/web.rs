@@ -127,7 +127,7 @@ pub fn safe_next(next: &str) -> Option<&str> {
             matches!(path, "/" | "/weekly" | "/ledger" | "/tasks" | "/roster" | "/themes" | "/stats" | "/bulletins")
         }
         Some(("ledger" | "tasks", id)) => !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
-        Some(("visits", "new")) => true,
+        Some(("visits" | "reports", "new")) => true,
         Some(_) => false,
     };
     let query_ok = query.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'&' | b'_' | b'-' | b'%'));
@@ -297,6 +297,7 @@ mod tests {
             "/stats",
             "/bulletins",
             "/visits/new",
+            "/reports/new",
         ] {
             assert_eq!(safe_next(ok), Some(ok), "{ok}");
         }

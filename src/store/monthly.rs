@@ -504,6 +504,26 @@ pub async fn report_trigger(conn: &mut Conn, month: &str) -> crate::sql::Result<
         .await
 }
 
+/// A photo of a visit record, as stored (`add_visit_photo`).
+#[derive(Debug, Clone)]
+pub struct VisitPhoto {
+    pub id: i64,
+    pub sha256: String,
+    pub mime: String,
+    /// Relative to the evidence directory.
+    pub path: String,
+}
+
+/// A visit's photos, in the order they were added.
+pub async fn visit_photos(conn: &mut Conn, visit: i64) -> crate::sql::Result<Vec<VisitPhoto>> {
+    let rows: Vec<(i64, String, String, String)> =
+        crate::sql::query_as("SELECT id, sha256, mime, path FROM visit_photos WHERE visit_id = ? ORDER BY id")
+            .bind(visit)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|(id, sha256, mime, path)| VisitPhoto { id, sha256, mime, path }).collect())
+}
+
 /// Links a stored photo (content-addressed in the evidence directory) to a visit; false when
 /// the visit already has that content.
 #[allow(clippy::too_many_arguments)]

@@ -8,7 +8,8 @@
 //!   (`board`): 督办 (`/tasks`, `/tasks/<id>`) and 花名册 (`/roster`); (`themes`): 主题与纪实
 //!   (`/themes`); (`stats`): 统计 (`/stats`) and the XLSX downloads (`/stats/export`);
 //!   (`bulletins`): 通报 (`/bulletins`, `/bulletins/view`, `/bulletins/docx`); (`visit`): the
-//!   督导纪实 form (`/visits/new`, multipart with photos) and a record (`/visits/<id>`).
+//!   督导纪实 form (`/visits/new`, multipart with photos) and a record (`/visits/<id>`);
+//!   (`report`): the 周交流 form (`/reports/new`).
 //!   Every query is scoped server-side by the person's `Actor`, with the chat's checks
 //!   (`app::rectify::ledger_scope`, `Actor::check_view_school`, `Actor::check_zone`); an item
 //!   outside the scope is "not found", like one that does not exist.
@@ -23,6 +24,7 @@ mod act;
 mod board;
 mod bulletins;
 mod pages;
+mod report;
 mod stats;
 mod themes;
 mod visit;
@@ -65,6 +67,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("published.html", include_str!("templates/published.html")),
     ("visit_form.html", include_str!("templates/visit_form.html")),
     ("visit.html", include_str!("templates/visit.html")),
+    ("report_form.html", include_str!("templates/report_form.html")),
 ];
 
 const STYLE: &str = include_str!("static/style.css");
@@ -106,6 +109,8 @@ pub fn router(app: Arc<App>) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(visit::body_limit(app_photo_cap))),
         )
         .route("/visits/{id}", get(visit::show))
+        .route("/visits/{id}/photos/{n}", get(visit::photo))
+        .route("/reports/new", get(report::new).post(report::submit))
         .route("/tasks", get(board::tasks))
         .route("/tasks/{id}", get(board::task))
         .route("/tasks/{id}/ack", post(act::task_ack))

@@ -45,6 +45,8 @@ pub(super) struct ThemesQuery {
 
 #[derive(Serialize)]
 struct VisitLine {
+    /// The record's id (its page `/visits/V<id>`, with its photos).
+    id: i64,
     date: String,
     inspector: String,
     zone: String,
@@ -181,6 +183,7 @@ async fn themes_page(web: &Web, me: &Me, q: ThemesQuery) -> anyhow::Result<Respo
         .rev()
         .take(VISIT_ROWS)
         .map(|v| VisitLine {
+            id: v.id,
             date: format!("{}月{}日", v.date.month(), v.date.day()),
             inspector: name_of(&person_names, v.person_id),
             zone: school_zone.get(&v.school_id).map(|z| name_of(&zone_names, *z)).unwrap_or_default(),

@@ -5,7 +5,8 @@
 //! steps, checks, problems, audit and confirmation in chat as `log_visit`). Photos are sniffed
 //! from their bytes (JPEG, PNG, WebP), held to `rectify.evidence_max_bytes` each, and stored
 //! content-addressed in the evidence directory like chat evidence (`app::evidence::store_content`).
-//! `/visits/<id>` shows a saved record to its author and to those who may see the school.
+//! `/visits/<id>` shows a saved record to its author and to those who may see the school, with
+//! its photos' thumbnails; `/visits/<id>/photos/<n>` serves each photo under the same scope.
 
 use super::pages::{page, signed_in};
 use super::{see_other, Me, Web};
@@ -16,8 +17,8 @@ use crate::domain::role::Role;
 use crate::domain::visit_parse::{FollowUp, IndicatorResult, VisitField, VisitForm, VisitKind};
 use crate::store::{self, monthly as sm};
 use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use minijinja::context;
 use serde::Serialize;
@@ -354,32 +355,41 @@ async fn save(
     Ok(id)
 }
 
-/// `GET /visits/<id>`: a saved record, for its author and those who may see the school
-/// (`Actor::check_view_school`); anyone else gets "not found".
+/// A saved record the person may see: its author and those who may see the school
+/// (`Actor::check_view_school`, as `查问题` and the 主题与纪实 page); `None` for anything else,
+/// exactly as for an id that does not exist.
+async fn visible(web: &Web, me: &Me, id: &str) -> anyhow::Result<Option<store::web::VisitView>> {
+    let Some(id) = id.trim_start_matches(['V', 'v']).parse::<i64>().ok().filter(|id| *id > 0) else {
+        return Ok(None);
+    };
+    let mut conn = web.app.db.acquire().await?;
+    let Some(v) = store::web::visit(&mut conn, id).await? else { return Ok(None) };
+    if v.person_id != me.actor.person_id && me.actor.check_view_school(v.school_id, v.zone_id).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(v))
+}
+
+fn not_found(web: &Web, me: &Me) -> Response {
+    web.message(StatusCode::NOT_FOUND, Some(me), "没有找到", "没有找到这条纪实，或您无权查看。")
+}
+
+/// `GET /visits/<id>`: a saved record with its photos' thumbnails, for those [`visible`] allows.
 pub(super) async fn show(State(web): State<Arc<Web>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let me = match signed_in(&web, &headers).await {
         Ok(me) => me,
         Err(r) => return r,
     };
-    let not_found = |web: &Web, me: &Me| {
-        web.message(StatusCode::NOT_FOUND, Some(me), "没有找到", "没有找到这条纪实，或您无权查看。")
-    };
-    let Some(id) = id.trim_start_matches(['V', 'v']).parse::<i64>().ok() else { return not_found(&web, &me) };
-    let loaded = async {
-        let mut conn = web.app.db.acquire().await?;
-        anyhow::Ok(store::web::visit(&mut conn, id).await?)
-    };
-    let v = match loaded.await {
+    let v = match visible(&web, &me, &id).await {
         Ok(Some(v)) => v,
         Ok(None) => return not_found(&web, &me),
         Err(e) => return page(&web, Err(e)),
     };
-    if v.person_id != me.actor.person_id && me.actor.check_view_school(v.school_id, v.zone_id).is_err() {
-        return not_found(&web, &me);
-    }
+    let code = format!("V{}", v.id);
+    let photo_numbers: Vec<i64> = (1..=v.photos.max(0)).collect();
     let ctx = context! {
-        title => format!("督导纪实 V{}", v.id),
-        code => format!("V{}", v.id),
+        title => format!("督导纪实 {code}"),
+        code,
         person => v.person,
         school => v.school,
         date => v.date,
@@ -387,8 +397,61 @@ pub(super) async fn show(State(web): State<Arc<Web>>, headers: HeaderMap, Path(i
         themed => v.themed,
         text => v.texts.join("\n"),
         photos => v.photos,
+        photo_numbers,
         problems => v.problems,
         ..web.frame(Some(&me), "home")
     };
     web.render(StatusCode::OK, "visit.html", ctx)
+}
+
+/// The type a stored photo is served as, from its bytes (as when it was uploaded): JPEG, PNG or
+/// WebP only; anything else is not served.
+fn served_type(bytes: &[u8]) -> Option<&'static str> {
+    match crate::domain::evidence::image_ext(bytes) {
+        "jpg" => Some("image/jpeg"),
+        "png" => Some("image/png"),
+        "webp" => Some("image/webp"),
+        _ => None,
+    }
+}
+
+/// `GET /visits/<id>/photos/<n>`: the record's n-th photo (1-based), under the record's own scope
+/// ([`visible`]), read through the evidence reader (`app::evidence::read_stored`: the path kept
+/// inside the evidence directory, the content checked against its hash). Served with its image
+/// type, `nosniff`, and cached privately (the content behind a URL never changes).
+pub(super) async fn photo(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path((id, n)): Path<(String, String)>,
+) -> Response {
+    let me = match signed_in(&web, &headers).await {
+        Ok(me) => me,
+        Err(r) => return r,
+    };
+    let loaded = async {
+        let Some(v) = visible(&web, &me, &id).await? else { return anyhow::Ok(None) };
+        let Some(n) = n.parse::<usize>().ok().filter(|n| *n > 0) else { return Ok(None) };
+        let mut conn = web.app.db.acquire().await?;
+        let photos = sm::visit_photos(&mut conn, v.id).await?;
+        drop(conn);
+        let Some(p) = photos.get(n - 1) else { return Ok(None) };
+        let dir = crate::app::evidence::evidence_dir(&web.app.settings);
+        let read = crate::app::evidence::read_stored(&dir, "visit_photo", p.id, Some(&p.path), Some(&p.sha256)).await;
+        Ok(read.and_then(|bytes| served_type(&bytes).map(|t| (t, bytes))))
+    };
+    match loaded.await {
+        Ok(Some((mime, bytes))) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, mime),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::CACHE_CONTROL, "private, max-age=86400"),
+                (header::CONTENT_DISPOSITION, "inline"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(None) => not_found(&web, &me),
+        Err(e) => page(&web, Err(e)),
+    }
 }

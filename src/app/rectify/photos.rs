@@ -3,8 +3,7 @@
 //! evidence directory, never fetched again from the platform's URL (it carries tokens).
 
 use super::*;
-use crate::domain::evidence::{image_ext, pages, parse_page, safe_relative, size_label, PAGE};
-use sha2::{Digest, Sha256};
+use crate::domain::evidence::{image_ext, pages, parse_page, size_label, PAGE};
 use std::path::Path;
 
 /// One refusal for an item that does not exist and one the asker may not see, so that the
@@ -14,36 +13,9 @@ fn not_yours(code: &str) -> String {
 }
 
 /// A photo's bytes, when its stored path stays inside `dir` and the content still has the
-/// hash it was stored under. Anything else is logged (without the path's content) and skipped.
+/// hash it was stored under (`app::evidence::read_stored`, shared with the platform's photos).
 async fn read_photo(dir: &Path, p: &rs::EvidencePhoto) -> Option<Vec<u8>> {
-    let rel = p.path.as_deref().and_then(safe_relative);
-    let Some(rel) = rel else {
-        tracing::warn!(evidence = p.id, "evidence path refused: not a plain relative path");
-        return None;
-    };
-    let read = async {
-        let root = tokio::fs::canonicalize(dir).await?;
-        let file = tokio::fs::canonicalize(root.join(&rel)).await?;
-        // A symbolic link inside the directory must not lead out of it either.
-        if !file.starts_with(&root) {
-            return Err(std::io::Error::other("outside the evidence directory"));
-        }
-        tokio::fs::read(&file).await
-    };
-    match read.await {
-        Ok(bytes) => {
-            let hash = format!("{:x}", Sha256::digest(&bytes));
-            if p.sha256.as_deref().is_some_and(|h| h != hash) {
-                tracing::warn!(evidence = p.id, "evidence file does not match its recorded hash");
-                return None;
-            }
-            Some(bytes)
-        }
-        Err(e) => {
-            tracing::warn!(evidence = p.id, error = %e, "evidence file unreadable");
-            None
-        }
-    }
+    crate::app::evidence::read_stored(dir, "evidence", p.id, p.path.as_deref(), p.sha256.as_deref()).await
 }
 
 pub(super) async fn evidence(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyhow::Result<()> {
