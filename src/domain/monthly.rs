@@ -309,25 +309,49 @@ pub fn parse_publish(args: &str, today: NaiveDate) -> Result<ThemeDraft, String>
         .map(|i| strip_list_marker(&i).trim().to_string())
         .filter(|i| !i.is_empty())
         .collect();
-    if title.is_empty() {
-        if indicators.is_empty() && description.is_empty() {
-            return Ok(ThemeDraft { month, title, description: String::new(), indicators, categories: Vec::new() });
-        }
-        return Err(format!("请在第一行写明主题名称，例如：\n{PUBLISH_USAGE}"));
+    if title.is_empty() && indicators.is_empty() && description.is_empty() {
+        return Ok(ThemeDraft { month, title, description: String::new(), indicators, categories: Vec::new() });
     }
-    if indicators.is_empty() {
-        return Err(format!("请列出本月主题的检查指标（至少1项），例如：\n{PUBLISH_USAGE}"));
-    }
-    if indicators.len() > 20 {
-        return Err("检查指标最多20项，请精简后再发布。".into());
-    }
-    Ok(ThemeDraft {
+    ThemeDraft {
         month,
-        title: super::text::truncate_chars(&title, 40),
+        title,
         description: description.join("\n"),
         indicators,
         categories: parse_categories(&cat_text),
-    })
+    }
+    .checked()
+}
+
+/// Most checklist items a theme has.
+pub const MAX_INDICATORS: usize = 20;
+/// Longest theme title kept (characters).
+pub const MAX_THEME_TITLE_CHARS: usize = 40;
+
+impl ThemeDraft {
+    /// The rules of a written theme, however it was written (`发布主题` in chat or the
+    /// platform's form): a title, one to [`MAX_INDICATORS`] checklist items, the title cut to
+    /// [`MAX_THEME_TITLE_CHARS`]. The month is checked against today by the caller.
+    pub fn checked(mut self) -> Result<ThemeDraft, String> {
+        self.title = self.title.trim().to_string();
+        self.indicators.retain(|i| !i.trim().is_empty());
+        if self.title.is_empty() {
+            return Err(format!("请在第一行写明主题名称，例如：\n{PUBLISH_USAGE}"));
+        }
+        if self.indicators.is_empty() {
+            return Err(format!("请列出本月主题的检查指标（至少1项），例如：\n{PUBLISH_USAGE}"));
+        }
+        if self.indicators.len() > MAX_INDICATORS {
+            return Err(format!("检查指标最多{MAX_INDICATORS}项，请精简后再发布。"));
+        }
+        self.title = super::text::truncate_chars(&self.title, MAX_THEME_TITLE_CHARS);
+        Ok(self)
+    }
+}
+
+/// Checklist items written one per line (the platform's form): list markers ("1.", "①") and
+/// blank lines dropped.
+pub fn indicator_lines(text: &str) -> Vec<String> {
+    text.lines().map(|l| strip_list_marker(l.trim()).trim().to_string()).filter(|l| !l.is_empty()).collect()
 }
 
 /// The broadcast announcing a theme.

@@ -20,6 +20,7 @@
 //!   the security headers (`domain::web::CSP`, nosniff, no referrer, no framing).
 
 mod act;
+mod assign;
 mod board;
 mod bulletins;
 mod pages;
@@ -107,11 +108,13 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/visits/{id}", get(visit::show))
         .route("/tasks", get(board::tasks))
+        .route("/tasks/new", post(assign::assign))
         .route("/tasks/{id}", get(board::task))
         .route("/tasks/{id}/ack", post(act::task_ack))
         .route("/tasks/{id}/done", post(act::task_done))
         .route("/roster", get(board::roster))
         .route("/themes", get(themes::themes))
+        .route("/themes/publish", post(assign::publish))
         .route("/stats", get(stats::stats))
         .route("/stats/export", get(stats::download))
         .route("/bulletins", get(bulletins::bulletins))
