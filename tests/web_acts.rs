@@ -261,3 +261,151 @@ async fn the_office_publishes_the_months_theme_from_the_web_as_the_chat_would() 
     assert_eq!(web, chat, "the web's broadcast is the chat's");
     h.stop().await;
 }
+
+/// The segments of the outbox rows whose key starts with `prefix`, in key order, with `code`
+/// written as `Z`: what a decision on list `code` queued.
+async fn queued(h: &Harness, prefix: &str, code: &str) -> Vec<String> {
+    let rows: Vec<(String, String)> = dudao::sql::query_as(
+        "SELECT idempotency_key, segments FROM outbox WHERE idempotency_key LIKE ? || '%' ORDER BY idempotency_key",
+    )
+    .bind(prefix)
+    .fetch_all(h.db())
+    .await
+    .unwrap();
+    rows.into_iter().map(|(k, s)| format!("{}={}", k.replace(code, "Z"), s.replace(code, "Z"))).collect()
+}
+
+#[tokio::test]
+async fn a_self_check_list_is_reviewed_and_confirmed_from_the_web_as_in_the_chat() {
+    let (mut h, site) = start().await;
+    let far = common::inspector_outside_zone_of(h.db(), "C0001").await;
+    for (acct, code) in [("sup", "S001"), ("hao", "D008"), ("shi", "D001"), ("peng", "C0001"), ("far", far.as_str())] {
+        h.bind(acct, code).await;
+    }
+    let list = "自查清单\n1. 6 一般 消防通道<script>堵塞</script>\n2. 7 严重 食堂留样记录缺失\n3. 9 操场有积水";
+    let out = h.say(&format!("peng: {list}")).await;
+    assert!(out.contains("已提交自查清单 Z1（3条）"), "{out}");
+    let [sup, hao, shi, peng, far] = {
+        let mut c = Vec::new();
+        for a in ["sup", "hao", "shi", "peng", "far"] {
+            c.push(login(&mut h, &site, a).await);
+        }
+        <[String; 5]>::try_from(c).unwrap()
+    };
+
+    // The school's inspector finds it on 我的待办 and on its page, the entries as text.
+    let (_, home) = site.get("/", &hao).await;
+    assert!(home.contains("待我审核的自查清单") && home.contains("/selfchecks/Z1"), "{home}");
+    let (_, lists) = site.get("/selfchecks", &hao).await;
+    assert!(lists.contains("/selfchecks/Z1") && lists.contains("待督学审核"), "{lists}");
+    let (status, page) = site.get("/selfchecks/Z1", &hao).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("消防通道&lt;script&gt;堵塞&lt;") && !page.contains("<script>"), "{page}");
+    assert!(page.contains("/selfchecks/Z1/review\"") && !page.contains("/selfchecks/Z1/confirm\""), "{page}");
+    let hao_csrf = csrf_of(&page);
+
+    // Another zone's inspector: not found, by page or by form; a colleague of the zone who is
+    // not the school's inspector, and the school itself: refused.
+    let (status, page) = site.get("/selfchecks/Z1", &far).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+    assert!(!page.contains("食堂留样"), "{page}");
+    let far_csrf = csrf_of(&page);
+    let (status, _, body) =
+        post(&site, "/selfchecks/Z1/review", &far, &[("csrf", &far_csrf), ("decision", "pass")]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (_, page) = site.get("/selfchecks/Z1", &shi).await;
+    assert!(!page.contains("/selfchecks/Z1/review"), "{page}");
+    let shi_csrf = csrf_of(&page);
+    let (status, _, body) =
+        post(&site, "/selfchecks/Z1/review", &shi, &[("csrf", &shi_csrf), ("decision", "pass")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("不属于您负责的学校"), "{body}");
+    let (_, page) = site.get("/", &peng).await;
+    let peng_csrf = csrf_of(&page);
+    let (status, _, _) =
+        post(&site, "/selfchecks/Z1/review", &peng, &[("csrf", &peng_csrf), ("decision", "pass")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // No CSRF token, a wrong one: refused.
+    let (status, _, _) = post(&site, "/selfchecks/Z1/review", &hao, &[("decision", "pass")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = post(&site, "/selfchecks/Z1/review", &hao, &[("csrf", "x"), ("decision", "pass")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The chat's reasons, the form kept: every entry dropped; a return without a reason; the
+    // office confirming before the review.
+    let all_dropped = [("csrf", hao_csrf.as_str()), ("decision", "pass"), ("drop", "1"), ("drop", "2"), ("drop", "3")];
+    let (status, _, page) = post(&site, "/selfchecks/Z1/review", &hao, &all_dropped).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("删去后清单为空") && page.contains("value=\"2\" checked"), "{page}");
+    let (status, _, page) =
+        post(&site, "/selfchecks/Z1/review", &hao, &[("csrf", &hao_csrf), ("decision", "return"), ("reason", " ")])
+            .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("请写明退回原因"), "{page}");
+    let (_, page) = site.get("/selfchecks/Z1", &sup).await;
+    let sup_csrf = csrf_of(&page);
+    let (status, _, page) =
+        post(&site, "/selfchecks/Z1/confirm", &sup, &[("csrf", &sup_csrf), ("decision", "pass")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
+    assert!(page.contains("待督学审核"), "{page}");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM rectify_self_check_lines WHERE dropped = 1").await, 0);
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM inbound_messages WHERE channel = 'web'").await, 0);
+
+    // 通过, dropping entry 3: reviewed, the office told as by the chat, the audit says web.
+    let review = [("csrf", hao_csrf.as_str()), ("decision", "pass"), ("drop", "3")];
+    let (status, loc, body) = post(&site, "/selfchecks/Z1/review", &hao, &review).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(loc, "/selfchecks/Z1?done=reviewed");
+    assert_eq!(text(&h, "SELECT status FROM rectify_self_checks WHERE id = 1").await, "reviewed");
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM audit_log WHERE via = 'web' AND entity_id = 'Z1' AND action = 'reviewed'")
+            .await,
+        1
+    );
+    let out = h.settle().await;
+    assert!(out.contains("已审核自查清单 Z1，保留2条") && out.contains("【自查清单待确认】Z1"), "{out}");
+    let (_, page) = site.get(&loc, &hao).await;
+    assert!(
+        page.contains("已审核") && !page.contains("/selfchecks/Z1/review\"") && !page.contains("/confirm\""),
+        "{page}"
+    );
+    // The same list reviewed in chat queues the same notices.
+    let out = h.say(&format!("peng: {list}")).await;
+    assert!(out.contains("Z2（3条）"), "{out}");
+    let out = h.say("hao: 审核自查 Z2 通过 删除3").await;
+    assert!(out.contains("保留2条"), "{out}");
+    assert_eq!(queued(&h, "rectify:Z1:reviewed", "Z1").await, queued(&h, "rectify:Z2:reviewed", "Z2").await);
+    assert!(!queued(&h, "rectify:Z1:reviewed", "Z1").await.is_empty());
+
+    // The office: an inspector cannot confirm; 确认 lists the entries on the ledger and tells
+    // the school; 退回 sends the other list back with the reason, shown as text.
+    let (status, _, _) =
+        post(&site, "/selfchecks/Z1/confirm", &hao, &[("csrf", &hao_csrf), ("decision", "pass")]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, home) = site.get("/", &sup).await;
+    assert!(home.contains("/selfchecks/Z1") && home.contains("待督导室确认"), "{home}");
+    let (status, loc, body) =
+        post(&site, "/selfchecks/Z1/confirm", &sup, &[("csrf", &sup_csrf), ("decision", "pass")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(loc, "/selfchecks/Z1?done=confirmed");
+    assert_eq!(count(&h, "SELECT COUNT(*) FROM rectify_items WHERE source = 'self_check'").await, 2);
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM audit_log WHERE via = 'web' AND entity_id = 'Z1' AND action = 'confirmed'")
+            .await,
+        1
+    );
+    let out = h.settle().await;
+    assert!(out.contains("列入整改台账：W1、W2") && out.contains("【整改通知】W1"), "{out}");
+    let (_, page) = site.get(&loc, &sup).await;
+    assert!(page.contains("/ledger/W1\"") && page.contains("（已删去）"), "{page}");
+    let back = [("csrf", sup_csrf.as_str()), ("decision", "return"), ("reason", "请补充<b>照片</b>")];
+    let (status, loc, body) = post(&site, "/selfchecks/Z2/confirm", &sup, &back).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(loc, "/selfchecks/Z2?done=returned");
+    assert_eq!(text(&h, "SELECT status FROM rectify_self_checks WHERE id = 2").await, "returned");
+    let out = h.settle().await;
+    assert!(out.contains("【自查清单退回】Z2：请补充<b>照片</b>"), "the school's notice: {out}");
+    let (_, page) = site.get(&loc, &peng).await;
+    assert!(page.contains("请补充&lt;b&gt;照片&lt;") && !page.contains("<b>"), "{page}");
+    h.stop().await;
+}

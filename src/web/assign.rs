@@ -8,6 +8,7 @@
 //! or back to the themes (303).
 
 use super::pages::{page, signed_in};
+use super::stats::may;
 use super::{see_other, Me, Web};
 use crate::app::web::{reply_text, WebTurn};
 use crate::domain::command::{CommandId, CommandSpec};
@@ -75,11 +76,6 @@ pub(super) async fn run_turn(web: &Web, me: &Me, command: CommandId, text: &str,
     }
     tracing::info!(person = me.actor.person_id, id, intent = spec.intent, "office act from the web");
     Ok(Turned::Done(id))
-}
-
-/// Whether the person's role may run the chat command.
-pub(super) fn may(me: &Me, command: CommandId) -> bool {
-    CommandSpec::get(command).roles.contains(&me.actor.role)
 }
 
 fn refused(web: &Web, me: &Me, back: &str) -> Response {

@@ -24,6 +24,7 @@ mod assign;
 mod board;
 mod bulletins;
 mod pages;
+mod selfcheck;
 mod stats;
 mod themes;
 mod visit;
@@ -66,6 +67,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("published.html", include_str!("templates/published.html")),
     ("visit_form.html", include_str!("templates/visit_form.html")),
     ("visit.html", include_str!("templates/visit.html")),
+    ("selfchecks.html", include_str!("templates/selfchecks.html")),
+    ("selfcheck.html", include_str!("templates/selfcheck.html")),
 ];
 
 const STYLE: &str = include_str!("static/style.css");
@@ -107,6 +110,10 @@ pub fn router(app: Arc<App>) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(visit::body_limit(app_photo_cap))),
         )
         .route("/visits/{id}", get(visit::show))
+        .route("/selfchecks", get(selfcheck::list))
+        .route("/selfchecks/{id}", get(selfcheck::show))
+        .route("/selfchecks/{id}/review", post(selfcheck::review))
+        .route("/selfchecks/{id}/confirm", post(selfcheck::confirm))
         .route("/tasks", get(board::tasks))
         .route("/tasks/new", post(assign::assign))
         .route("/tasks/{id}", get(board::task))
@@ -203,6 +210,7 @@ impl Web {
                 stats => stats::may(m, crate::domain::command::CommandId::Stats),
                 bulletins => stats::may(m, crate::domain::command::CommandId::Bulletin),
                 visits => m.actor.role == crate::domain::role::Role::Inspector,
+                selfchecks => stats::may(m, crate::domain::command::CommandId::SelfCheckReview),
             }
         });
         minijinja::context! {
