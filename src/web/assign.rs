@@ -91,13 +91,21 @@ pub(super) async fn task_form(web: &Web, me: &Me, typed: Option<&Fields>, error:
         return Ok(Value::from(()));
     }
     let mut conn = web.app.db.acquire().await?;
-    let inspectors = crate::store::tasks::inspectors(&mut conn, None).await?;
+    // A province keeps thousands of schools and inspectors: beyond a page's worth they are
+    // typed in the free field instead of listed.
+    let (school_count, inspector_count) = crate::store::web::choice_counts(&mut conn).await?;
+    let inspectors =
+        if inspector_count <= CHOICES { crate::store::tasks::inspectors(&mut conn, None).await? } else { Vec::new() };
     let zones = crate::store::people::active_zones(&mut conn).await?;
-    let schools: Vec<_> = crate::store::people::all_schools(&mut conn)
-        .await?
-        .into_iter()
-        .filter(|s| me.actor.check_view_school(s.id, s.zone_id).is_ok())
-        .collect();
+    let schools: Vec<_> = if school_count <= CHOICES {
+        crate::store::people::all_schools(&mut conn)
+            .await?
+            .into_iter()
+            .filter(|s| me.actor.check_view_school(s.id, s.zone_id).is_ok())
+            .collect()
+    } else {
+        Vec::new()
+    };
     drop(conn);
     let chosen: Vec<&str> = typed.map(|f| all(f, "target")).unwrap_or_default();
     let option = |value: String, label: String| {
@@ -116,12 +124,13 @@ pub(super) async fn task_form(web: &Web, me: &Me, typed: Option<&Fields>, error:
         label => "责任区学校（各校联络员）",
         options => zones.iter().map(|(_, n)| option(format!("{n}学校"), format!("{n}全部学校"))).collect::<Vec<_>>(),
     });
-    groups.push(context! {
-        label => "督学",
-        options => inspectors.iter().map(|p| option(p.code.clone(), format!("{}（{}）", p.name, p.code))).collect::<Vec<_>>(),
-    });
-    // A province keeps thousands of schools: beyond a page's worth they are typed instead.
-    if schools.len() <= SCHOOL_CHOICES {
+    if !inspectors.is_empty() {
+        groups.push(context! {
+            label => "督学",
+            options => inspectors.iter().map(|p| option(p.code.clone(), format!("{}（{}）", p.name, p.code))).collect::<Vec<_>>(),
+        });
+    }
+    if !schools.is_empty() {
         groups.push(context! {
             label => "学校（联络员）",
             options => schools.iter().map(|s| option(s.code.clone(), s.name.clone())).collect::<Vec<_>>(),
@@ -142,8 +151,8 @@ pub(super) async fn task_form(web: &Web, me: &Me, typed: Option<&Fields>, error:
     })
 }
 
-/// Most schools offered one by one on the 布置任务 form.
-const SCHOOL_CHOICES: usize = 300;
+/// Most schools (and inspectors) offered one by one on the 布置任务 form.
+const CHOICES: i64 = 300;
 
 /// The form's fields as the chat's create spec: the chosen and typed targets read as the chat
 /// reads 对象, the deadline from the date and time (the time defaults as in the chat).

@@ -29,8 +29,11 @@ use minijinja::context;
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// Most lists the page shows.
-const LISTS: i64 = 200;
+/// Most lists a page shows.
+const LISTS: usize = 200;
+/// Most undecided lists read to find the person's (lists are decided within days; a province
+/// rarely has more than a few hundred waiting at once).
+const PENDING_SCAN: i64 = 5000;
 /// The longest reason a form may carry (characters).
 const REASON_CHARS: usize = 500;
 
@@ -54,11 +57,12 @@ pub(super) async fn waiting(conn: &mut crate::store::Conn, me: &Me) -> anyhow::R
     if !may(me, CommandId::SelfCheckReview) {
         return Ok(Vec::new());
     }
-    Ok(rs::self_checks_in(conn, &["submitted", "reviewed"], LISTS)
+    Ok(rs::self_checks_in(conn, &["submitted", "reviewed"], PENDING_SCAN)
         .await?
         .into_iter()
         .filter(|c| me.actor.check_view_school(c.school_id, c.zone_id).is_ok())
         .filter(|c| step_of(&c.status).is_some_and(|s| may_decide(me, s, c.school_id)))
+        .take(LISTS)
         .collect())
 }
 
