@@ -95,6 +95,13 @@ async fn the_office_assigns_a_task_from_the_web_as_the_chat_would() {
     let lu = login(&mut h, &site, "lu").await;
     let zhang = login(&mut h, &site, "zhang").await;
 
+    // 我的待办 leads the office to the form, open; an inspector has no such link.
+    let (_, home) = site.get("/", &lu).await;
+    assert!(home.contains("/tasks?assign=1#assign") && home.contains("/themes?publish=1#publish"), "{home}");
+    let (_, home) = site.get("/", &zhang).await;
+    assert!(!home.contains("assign=1") && !home.contains("publish=1"), "{home}");
+    let (_, page) = site.get("/tasks?assign=1", &lu).await;
+    assert!(page.contains("id=\"assign\" open"), "{page}");
     // The office sees the form, with the county's people, zones and schools to choose from.
     let (status, page) = site.get("/tasks", &lu).await;
     assert_eq!(status, StatusCode::OK, "{page}");

@@ -75,6 +75,9 @@ struct TaskLine {
 pub(super) struct BoardQuery {
     #[serde(default)]
     status: String,
+    /// `1`: the 布置任务 form opened (the link on 我的待办).
+    #[serde(default)]
+    assign: String,
 }
 
 /// The board's status filters: (value, label).
@@ -148,7 +151,7 @@ async fn tasks_page_with(
         FILTERS.iter().map(|(v, l)| context! { value => v, label => l, on => *v == filter }).collect();
     let scope = if me.actor.role.is_supervisor() { "全部督办任务" } else { "我承办的任务" };
     let ctx = context! {
-        title => "督办", scope, filters, tasks => lines, assign,
+        title => "督办", scope, filters, tasks => lines, assign, open_form => q.assign == "1",
         ..web.frame(Some(me), "tasks")
     };
     Ok(web.render(status, "tasks.html", ctx))

@@ -211,6 +211,8 @@ impl Web {
                 bulletins => stats::may(m, crate::domain::command::CommandId::Bulletin),
                 visits => m.actor.role == crate::domain::role::Role::Inspector,
                 selfchecks => stats::may(m, crate::domain::command::CommandId::SelfCheckReview),
+                assign => stats::may(m, crate::domain::command::CommandId::TaskCreate),
+                publish => stats::may(m, crate::domain::command::CommandId::ThemePublish),
             }
         });
         minijinja::context! {

@@ -44,6 +44,9 @@ pub(super) struct ThemesQuery {
     /// `published` after the 发布主题 form.
     #[serde(default)]
     done: String,
+    /// `1`: the 发布主题 form opened (the link on 我的待办).
+    #[serde(default)]
+    publish: String,
 }
 
 #[derive(Serialize)]
@@ -282,6 +285,7 @@ async fn themes_page(
         inspector => actor.role == Role::Inspector,
         publish,
         published => q.done == "published",
+        open_form => q.publish == "1",
         ..web.frame(Some(me), "themes")
     };
     Ok(web.render(status, "themes.html", ctx))
