@@ -324,7 +324,7 @@ pub fn parse_publish(args: &str, today: NaiveDate) -> Result<ThemeDraft, String>
 
 /// Most checklist items a theme has.
 pub const MAX_INDICATORS: usize = 20;
-/// Longest theme title kept (characters).
+/// Longest theme title kept (characters; a longer one is cut and ends with "…").
 pub const MAX_THEME_TITLE_CHARS: usize = 40;
 
 impl ThemeDraft {
@@ -701,6 +701,29 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    /// A theme written as a form writes it (the platform's 发布主题) obeys the parser's rules.
+    #[test]
+    fn a_draft_from_a_form_is_checked_like_the_command() {
+        assert_eq!(indicator_lines("1. 消防通道\r\n\r\n  2、灭火器 \n③ 疏散图\n"), ["消防通道", "灭火器", "疏散图"]);
+        let draft = |title: &str, indicators: Vec<String>| ThemeDraft {
+            month: "2026-12".into(),
+            title: title.into(),
+            description: String::new(),
+            indicators,
+            categories: vec![6],
+        };
+        let ok = draft(&format!(" {} ", "题".repeat(50)), vec!["一".into(), " ".into()]).checked().unwrap();
+        assert_eq!(ok.title, format!("{}…", "题".repeat(MAX_THEME_TITLE_CHARS)), "cut as the command cuts it");
+        assert_eq!(ok.indicators, ["一"]);
+        assert!(draft("", vec!["一".into()]).checked().unwrap_err().contains("主题名称"));
+        assert!(draft("消防", vec![]).checked().unwrap_err().contains("检查指标"));
+        let many = (0..=MAX_INDICATORS).map(|i| i.to_string()).collect();
+        assert!(draft("消防", many).checked().unwrap_err().contains("最多20项"));
+        // The command reads the same way.
+        let parsed = parse_publish("12月 消防\n指标：1. 一 2. 二", d(2026, 12, 1)).unwrap();
+        assert_eq!(parsed.clone().checked(), Ok(parsed));
     }
 
     #[test]

@@ -942,6 +942,34 @@ mod tests {
     fn dl(s: &str) -> Option<NaiveDateTime> {
         parse_deadline(s, now(), six())
     }
+
+    /// A spec written as a form writes it (the platform's 布置任务) obeys the parser's rules.
+    #[test]
+    fn a_spec_from_a_form_is_checked_like_the_command() {
+        let spec = |title: &str, targets: Vec<Target>, deadline| CreateSpec {
+            title: title.into(),
+            description: " 第一行 \n\n 第二行".into(),
+            targets,
+            deadline,
+            requires_result: false,
+        };
+        let ok = spec(" 核对台账 ", vec![named("张三"), named("张三"), Target::AllSchools], at(2026, 11, 30, 17, 0))
+            .checked(0, now())
+            .unwrap();
+        assert_eq!(ok.title, "核对台账");
+        assert_eq!(ok.description, "第一行\n第二行");
+        assert_eq!(ok.targets, vec![named("张三"), Target::AllSchools]);
+        let later = at(2026, 11, 30, 17, 0);
+        assert_eq!(spec("  ", vec![Target::AllSchools], later).checked(0, now()), Err(CreateError::MissingTitle));
+        let long = "长".repeat(MAX_TITLE_CHARS + 1);
+        assert_eq!(spec(&long, vec![Target::AllSchools], later).checked(0, now()), Err(CreateError::TitleTooLong));
+        assert_eq!(spec("标题", vec![], later).checked(0, now()), Err(CreateError::MissingTargets));
+        assert!(spec("标题", vec![], later).checked(1, now()).is_ok(), "a mention is a target");
+        let past = spec("标题", vec![Target::AllSchools], at(2026, 11, 23, 8, 0)).checked(0, now());
+        assert!(matches!(past, Err(CreateError::DeadlinePassed(_))), "{past:?}");
+        let far = spec("标题", vec![Target::AllSchools], at(2028, 1, 1, 8, 0)).checked(0, now());
+        assert!(matches!(far, Err(CreateError::DeadlineTooFar(_))), "{far:?}");
+    }
     fn named(s: &str) -> Target {
         Target::Named(s.into())
     }
