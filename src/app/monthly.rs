@@ -99,18 +99,29 @@ async fn broadcast_theme(
 
 /// `发布主题 [月份] <标题>\n说明：…\n指标：…\n问题类别：…`
 pub async fn publish(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
-    let Some(actor) = ctx.actor.clone() else { return Ok(()) };
-    let today = ctx.today();
-    let draft = match m::parse_publish(args, today) {
-        Ok(d) => d,
-        Err(e) => {
-            ctx.reply(e);
-            return Ok(());
+    match m::parse_publish(args, ctx.today()) {
+        Ok(draft) => {
+            publish_draft(ctx, draft).await?;
         }
-    };
+        Err(e) => ctx.reply(e),
+    }
+    Ok(())
+}
+
+/// Publishes a theme however it was written (`发布主题` in chat, or the platform's form after
+/// `ThemeDraft::checked`): the month must not be past; an empty title takes the month's theme
+/// from the calendar. Stored, broadcast to the inspectors' groups through the outbox, audited
+/// and answered. The theme's id, or `None` when refused (the reason is the reply).
+pub(crate) async fn publish_draft(ctx: &mut Ctx<'_>, draft: m::ThemeDraft) -> anyhow::Result<Option<i64>> {
+    let Some(actor) = ctx.actor.clone() else { return Ok(None) };
+    let today = ctx.today();
+    if m::parse_month_label(&draft.month).is_none() {
+        ctx.reply(format!("没有看懂月份“{}”，请写成2026-12这样的格式。", draft.month));
+        return Ok(None);
+    }
     if draft.month < m::month_label(today) {
         ctx.reply(format!("{}已经过去，不能再发布主题。", m::month_title(&draft.month)));
-        return Ok(());
+        return Ok(None);
     }
     let month_no = m::parse_month_label(&draft.month).map_or(0, |(_, mo)| mo);
     let (def, source) = if draft.title.is_empty() {
@@ -123,7 +134,7 @@ pub async fn publish(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
                     m::month_title(&draft.month),
                     m::PUBLISH_USAGE
                 ));
-                return Ok(());
+                return Ok(None);
             }
         }
     } else {
@@ -162,7 +173,7 @@ pub async fn publish(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> {
         def.title,
         def.indicators.len()
     ));
-    Ok(())
+    Ok(Some(theme_id))
 }
 
 /// The envelopes of a theme notice; the flag says whether they go to groups.

@@ -309,25 +309,49 @@ pub fn parse_publish(args: &str, today: NaiveDate) -> Result<ThemeDraft, String>
         .map(|i| strip_list_marker(&i).trim().to_string())
         .filter(|i| !i.is_empty())
         .collect();
-    if title.is_empty() {
-        if indicators.is_empty() && description.is_empty() {
-            return Ok(ThemeDraft { month, title, description: String::new(), indicators, categories: Vec::new() });
-        }
-        return Err(format!("请在第一行写明主题名称，例如：\n{PUBLISH_USAGE}"));
+    if title.is_empty() && indicators.is_empty() && description.is_empty() {
+        return Ok(ThemeDraft { month, title, description: String::new(), indicators, categories: Vec::new() });
     }
-    if indicators.is_empty() {
-        return Err(format!("请列出本月主题的检查指标（至少1项），例如：\n{PUBLISH_USAGE}"));
-    }
-    if indicators.len() > 20 {
-        return Err("检查指标最多20项，请精简后再发布。".into());
-    }
-    Ok(ThemeDraft {
+    ThemeDraft {
         month,
-        title: super::text::truncate_chars(&title, 40),
+        title,
         description: description.join("\n"),
         indicators,
         categories: parse_categories(&cat_text),
-    })
+    }
+    .checked()
+}
+
+/// Most checklist items a theme has.
+pub const MAX_INDICATORS: usize = 20;
+/// Longest theme title kept (characters; a longer one is cut and ends with "…").
+pub const MAX_THEME_TITLE_CHARS: usize = 40;
+
+impl ThemeDraft {
+    /// The rules of a written theme, however it was written (`发布主题` in chat or the
+    /// platform's form): a title, one to [`MAX_INDICATORS`] checklist items, the title cut to
+    /// [`MAX_THEME_TITLE_CHARS`]. The month is checked against today by the caller.
+    pub fn checked(mut self) -> Result<ThemeDraft, String> {
+        self.title = self.title.trim().to_string();
+        self.indicators.retain(|i| !i.trim().is_empty());
+        if self.title.is_empty() {
+            return Err(format!("请在第一行写明主题名称，例如：\n{PUBLISH_USAGE}"));
+        }
+        if self.indicators.is_empty() {
+            return Err(format!("请列出本月主题的检查指标（至少1项），例如：\n{PUBLISH_USAGE}"));
+        }
+        if self.indicators.len() > MAX_INDICATORS {
+            return Err(format!("检查指标最多{MAX_INDICATORS}项，请精简后再发布。"));
+        }
+        self.title = super::text::truncate_chars(&self.title, MAX_THEME_TITLE_CHARS);
+        Ok(self)
+    }
+}
+
+/// Checklist items written one per line (the platform's form): list markers ("1.", "①") and
+/// blank lines dropped.
+pub fn indicator_lines(text: &str) -> Vec<String> {
+    text.lines().map(|l| strip_list_marker(l.trim()).trim().to_string()).filter(|l| !l.is_empty()).collect()
 }
 
 /// The broadcast announcing a theme.
@@ -677,6 +701,29 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    /// A theme written as a form writes it (the platform's 发布主题) obeys the parser's rules.
+    #[test]
+    fn a_draft_from_a_form_is_checked_like_the_command() {
+        assert_eq!(indicator_lines("1. 消防通道\r\n\r\n  2、灭火器 \n③ 疏散图\n"), ["消防通道", "灭火器", "疏散图"]);
+        let draft = |title: &str, indicators: Vec<String>| ThemeDraft {
+            month: "2026-12".into(),
+            title: title.into(),
+            description: String::new(),
+            indicators,
+            categories: vec![6],
+        };
+        let ok = draft(&format!(" {} ", "题".repeat(50)), vec!["一".into(), " ".into()]).checked().unwrap();
+        assert_eq!(ok.title, format!("{}…", "题".repeat(MAX_THEME_TITLE_CHARS)), "cut as the command cuts it");
+        assert_eq!(ok.indicators, ["一"]);
+        assert!(draft("", vec!["一".into()]).checked().unwrap_err().contains("主题名称"));
+        assert!(draft("消防", vec![]).checked().unwrap_err().contains("检查指标"));
+        let many = (0..=MAX_INDICATORS).map(|i| i.to_string()).collect();
+        assert!(draft("消防", many).checked().unwrap_err().contains("最多20项"));
+        // The command reads the same way.
+        let parsed = parse_publish("12月 消防\n指标：1. 一 2. 二", d(2026, 12, 1)).unwrap();
+        assert_eq!(parsed.clone().checked(), Ok(parsed));
     }
 
     #[test]

@@ -305,6 +305,16 @@ pub fn self_check_code(id: i64) -> String {
     format!("Z{id}")
 }
 
+/// How a self-check list's status (`rectify_self_checks.status`) reads.
+pub fn self_check_status_label(status: &str) -> &'static str {
+    match status {
+        "submitted" => "待督学审核",
+        "reviewed" => "待督导室确认",
+        "returned" => "已退回",
+        _ => "已确认",
+    }
+}
+
 pub fn parse_self_check_ref(args: &str) -> Option<(i64, String)> {
     parse_prefixed(args, ['Z', 'z'])
 }

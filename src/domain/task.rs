@@ -611,29 +611,54 @@ pub fn parse_create(
     if title.is_empty() {
         return Err(CreateError::MissingTitle);
     }
-    if title.chars().count() > MAX_TITLE_CHARS {
-        return Err(CreateError::TitleTooLong);
-    }
-    let description = description.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(CreateError::DescriptionTooLong);
-    }
-    let mut seen = Vec::new();
-    targets.retain(|t| {
-        let new = !seen.contains(t);
-        seen.push(t.clone());
-        new
-    });
-    if targets.is_empty() && mentions == 0 {
-        return Err(CreateError::MissingTargets);
-    }
-    let deadline = match (deadline, deadline_error) {
+    let description = description.join("\n");
+    let mut spec = CreateSpec { title, description, targets, deadline: deadline.unwrap_or(now), requires_result };
+    spec.check_content(mentions)?;
+    spec.deadline = match (deadline, deadline_error) {
         (Some(d), _) => d,
         (None, Some(e)) => return Err(e),
         (None, None) => return Err(CreateError::MissingDeadline),
     };
-    check_deadline(deadline, now)?;
-    Ok(CreateSpec { title, description, targets, deadline, requires_result })
+    check_deadline(spec.deadline, now)?;
+    Ok(spec)
+}
+
+impl CreateSpec {
+    /// The rules every new task obeys, however it was written (the chat's command or the
+    /// platform's form): a title of at most [`MAX_TITLE_CHARS`], a description of at most
+    /// [`MAX_DESCRIPTION_CHARS`] (blank lines dropped), at least one target (or `mentions`),
+    /// targets without repeats, and a deadline in the future within a year (`now`: local time).
+    pub fn checked(mut self, mentions: usize, now: NaiveDateTime) -> Result<CreateSpec, CreateError> {
+        self.check_content(mentions)?;
+        check_deadline(self.deadline, now)?;
+        Ok(self)
+    }
+
+    /// [`CreateSpec::checked`] without the deadline.
+    fn check_content(&mut self, mentions: usize) -> Result<(), CreateError> {
+        self.title = self.title.trim().to_string();
+        if self.title.is_empty() {
+            return Err(CreateError::MissingTitle);
+        }
+        if self.title.chars().count() > MAX_TITLE_CHARS {
+            return Err(CreateError::TitleTooLong);
+        }
+        self.description =
+            self.description.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
+        if self.description.chars().count() > MAX_DESCRIPTION_CHARS {
+            return Err(CreateError::DescriptionTooLong);
+        }
+        let mut seen = Vec::new();
+        self.targets.retain(|t| {
+            let new = !seen.contains(t);
+            seen.push(t.clone());
+            new
+        });
+        if self.targets.is_empty() && mentions == 0 {
+            return Err(CreateError::MissingTargets);
+        }
+        Ok(())
+    }
 }
 
 /// A deadline must be in the future and within a year.
@@ -916,6 +941,34 @@ mod tests {
     }
     fn dl(s: &str) -> Option<NaiveDateTime> {
         parse_deadline(s, now(), six())
+    }
+
+    /// A spec written as a form writes it (the platform's 布置任务) obeys the parser's rules.
+    #[test]
+    fn a_spec_from_a_form_is_checked_like_the_command() {
+        let spec = |title: &str, targets: Vec<Target>, deadline| CreateSpec {
+            title: title.into(),
+            description: " 第一行 \n\n 第二行".into(),
+            targets,
+            deadline,
+            requires_result: false,
+        };
+        let ok = spec(" 核对台账 ", vec![named("张三"), named("张三"), Target::AllSchools], at(2026, 11, 30, 17, 0))
+            .checked(0, now())
+            .unwrap();
+        assert_eq!(ok.title, "核对台账");
+        assert_eq!(ok.description, "第一行\n第二行");
+        assert_eq!(ok.targets, vec![named("张三"), Target::AllSchools]);
+        let later = at(2026, 11, 30, 17, 0);
+        assert_eq!(spec("  ", vec![Target::AllSchools], later).checked(0, now()), Err(CreateError::MissingTitle));
+        let long = "长".repeat(MAX_TITLE_CHARS + 1);
+        assert_eq!(spec(&long, vec![Target::AllSchools], later).checked(0, now()), Err(CreateError::TitleTooLong));
+        assert_eq!(spec("标题", vec![], later).checked(0, now()), Err(CreateError::MissingTargets));
+        assert!(spec("标题", vec![], later).checked(1, now()).is_ok(), "a mention is a target");
+        let past = spec("标题", vec![Target::AllSchools], at(2026, 11, 23, 8, 0)).checked(0, now());
+        assert!(matches!(past, Err(CreateError::DeadlinePassed(_))), "{past:?}");
+        let far = spec("标题", vec![Target::AllSchools], at(2028, 1, 1, 8, 0)).checked(0, now());
+        assert!(matches!(far, Err(CreateError::DeadlineTooFar(_))), "{far:?}");
     }
     fn named(s: &str) -> Target {
         Target::Named(s.into())

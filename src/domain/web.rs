@@ -124,7 +124,17 @@ pub fn safe_next(next: &str) -> Option<&str> {
     let (path, query) = next.split_once('?').unwrap_or((next, ""));
     let page_ok = match path.strip_prefix('/')?.split_once('/') {
         None => {
-            matches!(path, "/" | "/weekly" | "/ledger" | "/tasks" | "/roster" | "/themes" | "/stats" | "/bulletins")
+            matches!(
+                path,
+                "/" | "/weekly"
+                    | "/ledger"
+                    | "/tasks"
+                    | "/roster"
+                    | "/themes"
+                    | "/stats"
+                    | "/bulletins"
+                    | "/selfchecks"
+            )
         }
         Some(("ledger" | "tasks", id)) => !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()),
         Some(("visits" | "reports", "new")) => true,

@@ -760,6 +760,89 @@ pub async fn set_self_check_status(
     Ok(r.rows_affected() == 1)
 }
 
+/// A self-check list as the platform lists it.
+#[derive(Debug, Clone)]
+pub struct SelfCheckRow {
+    pub id: i64,
+    pub school_id: i64,
+    pub school_name: String,
+    pub zone_id: i64,
+    pub status: String,
+    pub submitted_by: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub note: Option<String>,
+    /// Lines not dropped.
+    pub lines: i64,
+}
+
+const SELF_CHECK_ROW: &str = "SELECT c.id, c.school_id, s.name AS school_name, s.zone_id, c.status,
+        p.name AS submitted_by, c.created_at, c.note,
+        (SELECT COUNT(*) FROM rectify_self_check_lines l WHERE l.self_check_id = c.id AND l.dropped = 0) AS lines
+   FROM rectify_self_checks c JOIN schools s ON s.id = c.school_id JOIN people p ON p.id = c.submitted_by";
+
+fn self_check_row(r: &crate::sql::Row) -> SelfCheckRow {
+    SelfCheckRow {
+        id: r.get("id"),
+        school_id: r.get("school_id"),
+        school_name: r.get("school_name"),
+        zone_id: r.get("zone_id"),
+        status: r.get("status"),
+        submitted_by: r.get("submitted_by"),
+        created_at: parse_ts(&r.get::<String, _>("created_at")),
+        note: r.get("note"),
+        lines: r.get("lines"),
+    }
+}
+
+/// Self-check lists in one of `statuses`, oldest first (the platform's list of what awaits a
+/// decision; callers scope it by school).
+pub async fn self_checks_in(conn: &mut Conn, statuses: &[&str], limit: i64) -> crate::sql::Result<Vec<SelfCheckRow>> {
+    let list = serde_json::to_string(statuses).unwrap_or_else(|_| "[]".into());
+    let rows = crate::sql::query(&format!(
+        "{SELF_CHECK_ROW} WHERE c.status IN (SELECT value FROM json_each(?)) ORDER BY c.id LIMIT ?"
+    ))
+    .bind(list)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.iter().map(self_check_row).collect())
+}
+
+/// One self-check list as the platform shows it.
+pub async fn self_check_row_by_id(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<SelfCheckRow>> {
+    let r = crate::sql::query(&format!("{SELF_CHECK_ROW} WHERE c.id = ?")).bind(id).fetch_optional(conn).await?;
+    Ok(r.as_ref().map(self_check_row))
+}
+
+/// Every line of a list, dropped ones included: (line no, category, severity, description,
+/// dropped, the item it became).
+#[allow(clippy::type_complexity)]
+pub async fn self_check_all_lines(
+    conn: &mut Conn,
+    id: i64,
+) -> crate::sql::Result<Vec<(i64, u8, Severity, String, bool, Option<i64>)>> {
+    let rows = crate::sql::query(
+        "SELECT line_no, category, severity, description, dropped, item_id FROM rectify_self_check_lines
+          WHERE self_check_id = ? ORDER BY line_no",
+    )
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.get("line_no"),
+                u8::try_from(r.get::<i64, _>("category")).ok()?,
+                Severity::from_db(r.get("severity"))?,
+                r.get("description"),
+                r.get::<i64, _>("dropped") != 0,
+                r.get("item_id"),
+            ))
+        })
+        .collect())
+}
+
 pub async fn link_self_check_line(conn: &mut Conn, id: i64, line_no: i64, item_id: i64) -> crate::sql::Result<()> {
     crate::sql::query("UPDATE rectify_self_check_lines SET item_id = ? WHERE self_check_id = ? AND line_no = ?")
         .bind(item_id)

@@ -389,3 +389,13 @@ pub async fn visit(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<VisitV
         problems: r.get("problems"),
     }))
 }
+
+/// Active schools and active inspectors: whether a form can offer each one as a choice.
+pub async fn choice_counts(conn: &mut Conn) -> crate::sql::Result<(i64, i64)> {
+    crate::sql::query_as(
+        "SELECT (SELECT COUNT(*) FROM schools WHERE active = 1),
+                (SELECT COUNT(*) FROM people WHERE active = 1 AND role = 'inspector')",
+    )
+    .fetch_one(conn)
+    .await
+}

@@ -75,6 +75,9 @@ struct TaskLine {
 pub(super) struct BoardQuery {
     #[serde(default)]
     status: String,
+    /// `1`: the 布置任务 form opened (the link on 我的待办).
+    #[serde(default)]
+    assign: String,
 }
 
 /// The board's status filters: (value, label).
@@ -90,6 +93,28 @@ pub(super) async fn tasks(State(web): State<Arc<Web>>, headers: HeaderMap, Query
 }
 
 async fn tasks_page(web: &Web, me: &Me, q: BoardQuery) -> anyhow::Result<Response> {
+    let assign = super::assign::task_form(web, me, None, "").await?;
+    tasks_page_with(web, me, q, assign, StatusCode::OK).await
+}
+
+/// The board again with the 布置任务 form as the person filled it and the chat's reason.
+pub(super) async fn tasks_with_form(
+    web: &Web,
+    me: &Me,
+    typed: &super::assign::Fields,
+    error: &str,
+) -> anyhow::Result<Response> {
+    let assign = super::assign::task_form(web, me, Some(typed), error).await?;
+    tasks_page_with(web, me, BoardQuery::default(), assign, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+async fn tasks_page_with(
+    web: &Web,
+    me: &Me,
+    q: BoardQuery,
+    assign: minijinja::Value,
+    status: StatusCode,
+) -> anyhow::Result<Response> {
     let now = web.app.clock.now();
     let filter = FILTERS.iter().find(|(v, _)| *v == q.status).map_or("open", |(v, _)| *v);
     let mut conn = web.app.db.acquire().await?;
@@ -126,10 +151,10 @@ async fn tasks_page(web: &Web, me: &Me, q: BoardQuery) -> anyhow::Result<Respons
         FILTERS.iter().map(|(v, l)| context! { value => v, label => l, on => *v == filter }).collect();
     let scope = if me.actor.role.is_supervisor() { "全部督办任务" } else { "我承办的任务" };
     let ctx = context! {
-        title => "督办", scope, filters, tasks => lines,
+        title => "督办", scope, filters, tasks => lines, assign, open_form => q.assign == "1",
         ..web.frame(Some(me), "tasks")
     };
-    Ok(web.render(StatusCode::OK, "tasks.html", ctx))
+    Ok(web.render(status, "tasks.html", ctx))
 }
 
 /// One task with its assignees and history; outside the person's view it is "not found".
@@ -188,6 +213,7 @@ pub(super) async fn task(
     let can = |action| own.is_some_and(|a| dt::next_state(a.state, action).is_ok());
     let (can_ack, can_submit) = (can(dt::Action::Acknowledge), can(dt::Action::Submit));
     let done = match query.done.as_str() {
+        "created" => "任务已布置，已通知承办人。",
         "acknowledged" => "已确认收到。",
         "submitted" => "已提交结果，等待督导室审核。",
         _ => "",

@@ -21,10 +21,12 @@
 //!   the security headers (`domain::web::CSP`, nosniff, no referrer, no framing).
 
 mod act;
+mod assign;
 mod board;
 mod bulletins;
 mod pages;
 mod report;
+mod selfcheck;
 mod stats;
 mod themes;
 mod visit;
@@ -68,6 +70,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("visit_form.html", include_str!("templates/visit_form.html")),
     ("visit.html", include_str!("templates/visit.html")),
     ("report_form.html", include_str!("templates/report_form.html")),
+    ("selfchecks.html", include_str!("templates/selfchecks.html")),
+    ("selfcheck.html", include_str!("templates/selfcheck.html")),
 ];
 
 const STYLE: &str = include_str!("static/style.css");
@@ -111,12 +115,18 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/visits/{id}", get(visit::show))
         .route("/visits/{id}/photos/{n}", get(visit::photo))
         .route("/reports/new", get(report::new).post(report::submit))
+        .route("/selfchecks", get(selfcheck::list))
+        .route("/selfchecks/{id}", get(selfcheck::show))
+        .route("/selfchecks/{id}/review", post(selfcheck::review))
+        .route("/selfchecks/{id}/confirm", post(selfcheck::confirm))
         .route("/tasks", get(board::tasks))
+        .route("/tasks/new", post(assign::assign))
         .route("/tasks/{id}", get(board::task))
         .route("/tasks/{id}/ack", post(act::task_ack))
         .route("/tasks/{id}/done", post(act::task_done))
         .route("/roster", get(board::roster))
         .route("/themes", get(themes::themes))
+        .route("/themes/publish", post(assign::publish))
         .route("/stats", get(stats::stats))
         .route("/stats/export", get(stats::download))
         .route("/bulletins", get(bulletins::bulletins))
@@ -205,6 +215,9 @@ impl Web {
                 stats => stats::may(m, crate::domain::command::CommandId::Stats),
                 bulletins => stats::may(m, crate::domain::command::CommandId::Bulletin),
                 visits => m.actor.role == crate::domain::role::Role::Inspector,
+                selfchecks => stats::may(m, crate::domain::command::CommandId::SelfCheckReview),
+                assign => stats::may(m, crate::domain::command::CommandId::TaskCreate),
+                publish => stats::may(m, crate::domain::command::CommandId::ThemePublish),
             }
         });
         minijinja::context! {

@@ -148,12 +148,15 @@ async fn home_page(web: &Web, me: &Me) -> anyhow::Result<Response> {
         }
         Err(_) => (Vec::new(), Vec::new()),
     };
+    let selfchecks: Vec<_> =
+        super::selfcheck::waiting(&mut conn, me).await?.iter().map(|c| super::selfcheck::line(web, c)).collect();
     let ctx = context! {
         title => "我的待办",
         weekly,
         tasks,
         verify,
         fix,
+        selfchecks,
         ..web.frame(Some(me), "home")
     };
     Ok(web.render(StatusCode::OK, "home.html", ctx))

@@ -41,6 +41,12 @@ pub(super) struct ThemesQuery {
     inspector: String,
     #[serde(default)]
     themed: String,
+    /// `published` after the 发布主题 form.
+    #[serde(default)]
+    done: String,
+    /// `1`: the 发布主题 form opened (the link on 我的待办).
+    #[serde(default)]
+    publish: String,
 }
 
 #[derive(Serialize)]
@@ -95,10 +101,28 @@ pub(super) async fn themes(State(web): State<Arc<Web>>, headers: HeaderMap, Quer
     if !may(&me, CommandId::ThemeShow) {
         return web.message(StatusCode::FORBIDDEN, Some(&me), "主题与纪实", "督导主题与纪实由督导室和责任督学查看。");
     }
-    page(&web, themes_page(&web, &me, q).await)
+    let publish = super::assign::theme_form(&web, &me, None, "");
+    page(&web, themes_page(&web, &me, q, publish, StatusCode::OK).await)
 }
 
-async fn themes_page(web: &Web, me: &Me, q: ThemesQuery) -> anyhow::Result<Response> {
+/// The page again with the 发布主题 form as the person filled it and the chat's reason.
+pub(super) async fn themes_with_form(
+    web: &Web,
+    me: &Me,
+    typed: &super::assign::Fields,
+    error: &str,
+) -> anyhow::Result<Response> {
+    let publish = super::assign::theme_form(web, me, Some(typed), error);
+    themes_page(web, me, ThemesQuery::default(), publish, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+async fn themes_page(
+    web: &Web,
+    me: &Me,
+    q: ThemesQuery,
+    publish: minijinja::Value,
+    status: StatusCode,
+) -> anyhow::Result<Response> {
     let actor = &me.actor;
     let supervisor = actor.role.is_supervisor();
     let today = web.app.clock.now().with_timezone(&web.app.tz).date_naive();
@@ -127,8 +151,10 @@ async fn themes_page(web: &Web, me: &Me, q: ThemesQuery) -> anyhow::Result<Respo
         String::new()
     } else {
         match theme_calendar(&web.app.settings)?.for_month(mfrom.month()) {
-            Some(t) => format!("主题日历建议：“{}”。督导室可在聊天中发送“发布主题 {}月”发布。", t.title, mfrom.month()),
-            None => "督导室可在聊天中发送“发布主题 …”发布。".to_string(),
+            Some(t) => {
+                format!("主题日历建议：“{}”。督导室可在下方或聊天中（“发布主题 {}月”）发布。", t.title, mfrom.month())
+            }
+            None => "督导室可在下方或聊天中（“发布主题 …”）发布。".to_string(),
         }
     };
 
@@ -260,7 +286,10 @@ async fn themes_page(web: &Web, me: &Me, q: ThemesQuery) -> anyhow::Result<Respo
         quotas => context! { semester => quotas.per_school_per_semester, year => quotas.per_school_per_year },
         schools => school_lines, school_count => school_ids.len(), unvisited, term_short,
         inspector => actor.role == Role::Inspector,
+        publish,
+        published => q.done == "published",
+        open_form => q.publish == "1",
         ..web.frame(Some(me), "themes")
     };
-    Ok(web.render(StatusCode::OK, "themes.html", ctx))
+    Ok(web.render(status, "themes.html", ctx))
 }

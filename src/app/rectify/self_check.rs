@@ -68,12 +68,7 @@ pub(super) async fn self_check_decide(
     }
     let expected = if confirm { "reviewed" } else { "submitted" };
     if sc.status != expected {
-        let label = match sc.status.as_str() {
-            "submitted" => "待督学审核",
-            "reviewed" => "待督导室确认",
-            "returned" => "已退回",
-            _ => "已确认",
-        };
+        let label = dr::self_check_status_label(&sc.status);
         ctx.reply(format!("{code} 当前状态为“{label}”，不能办理这一步。"));
         return Ok(());
     }

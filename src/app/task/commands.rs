@@ -11,32 +11,58 @@ pub(super) async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
     let tz = ctx.app.tz;
     let mentions = mentions(ctx);
     let now_local = local(tz, ctx.now);
-    let spec = match parse_create(args, mentions.len(), now_local, ctx.app.settings.tasks.default_time()) {
+    let spec = parse_create(args, mentions.len(), now_local, ctx.app.settings.tasks.default_time());
+    create_checked(ctx, spec, &mentions).await?;
+    Ok(())
+}
+
+/// `布置任务` from a spec written another way (the platform's form, `web::act`): the same
+/// rules (`CreateSpec::checked`), the same target resolution, notices and answer as the
+/// command. The new task's id, or `None` when it was refused (the reason is the reply).
+pub(crate) async fn create_from_spec(ctx: &mut Ctx<'_>, spec: dt::CreateSpec) -> anyhow::Result<Option<i64>> {
+    let Some(actor) = ctx.actor.clone() else { return Ok(None) };
+    if let Err(e) = dt::authorize(actor.role, Op::Create, false) {
+        deny(ctx, e, "");
+        return Ok(None);
+    }
+    let now_local = local(ctx.app.tz, ctx.now);
+    create_checked(ctx, spec.checked(0, now_local), &[]).await
+}
+
+/// Creates a task from a spec that passed (or failed) the create rules.
+async fn create_checked(
+    ctx: &mut Ctx<'_>,
+    spec: Result<dt::CreateSpec, dt::CreateError>,
+    mentions: &[(String, String)],
+) -> anyhow::Result<Option<i64>> {
+    let Some(actor) = ctx.actor.clone() else { return Ok(None) };
+    let tz = ctx.app.tz;
+    let spec = match spec {
         Ok(s) => s,
         Err(e) => {
             let ex = crate::app::examples::load(ctx.tx).await?;
             ctx.reply(e.message(&ex));
-            return Ok(());
+            return Ok(None);
         }
     };
-    let Addressees { people, problems, no_contact } = resolve_targets(ctx, &spec.targets, &mentions).await?;
+    let Addressees { people, problems, no_contact } = resolve_targets(ctx, &spec.targets, mentions).await?;
     if !problems.is_empty() {
         ctx.reply(format!("任务未布置。{}", problems.join("\n")));
-        return Ok(());
+        return Ok(None);
     }
     if people.is_empty() {
         ctx.reply("任务未布置：任务对象中没有可通知的人员。");
-        return Ok(());
+        return Ok(None);
     }
     if people.len() > MAX_ASSIGNEES {
         ctx.reply(format!("任务未布置：承办人共{}人，超过上限{MAX_ASSIGNEES}人，请缩小范围。", people.len()));
-        return Ok(());
+        return Ok(None);
     }
     let Some(deadline) = to_utc(tz, spec.deadline) else {
         ctx.reply(dt::CreateError::BadDeadline(spec.deadline.to_string()).to_string());
-        return Ok(());
+        return Ok(None);
     };
-    let targets_json = targets_as_typed(&spec.targets, &mentions);
+    let targets_json = targets_as_typed(&spec.targets, mentions);
     let new = store::tasks::NewTask {
         title: &spec.title,
         description: &spec.description,
@@ -47,7 +73,7 @@ pub(super) async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
         inbound_id: Some(ctx.inbound_id),
     };
     let task_id = store::tasks::create(ctx.tx, new, ctx.now).await?;
-    let Some(task) = store::tasks::get(ctx.tx, task_id).await? else { return Ok(()) };
+    let Some(task) = store::tasks::get(ctx.tx, task_id).await? else { return Ok(None) };
     let code = task.code();
     event(ctx, task_id, None, "created", Some(&spec.title), &[]).await?;
     let notice = assignment_notice(tz, &task, ctx.now);
@@ -96,7 +122,7 @@ pub(super) async fn create(ctx: &mut Ctx<'_>, args: &str) -> anyhow::Result<()> 
     }
     lines.push(format!("已通知承办人。发送“任务 {code}”查看进度。"));
     ctx.reply(lines.join("\n"));
-    Ok(())
+    Ok(Some(task_id))
 }
 
 // ---- the assignee's moves ----

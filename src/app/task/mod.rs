@@ -7,6 +7,7 @@ mod commands;
 mod reminders;
 mod targets;
 
+pub(crate) use commands::create_from_spec;
 use commands::*;
 pub use reminders::{register, schedules, sweep, SweepReport, JOB, SCHEDULE};
 pub(crate) use targets::{mentions, resolve_targets, targets_as_typed, Addressees};
