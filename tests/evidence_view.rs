@@ -50,9 +50,14 @@ const CONFIG: &str = "[rectify]\nsweep_cron = \"\"\nevidence_poll_secs = 3600\ne
 /// 曹静 (D009, "cao") is recused there, 史芳 (D001, "shi") inspects other schools; its contact
 /// 彭超 (C0001, "peng") completes W1 with photos at `paths` of the photo server.
 async fn submitted(paths: &[String]) -> Harness {
+    submitted_with(paths, "").await
+}
+
+/// [`submitted`] with more configuration after the test's own.
+async fn submitted_with(paths: &[String], more: &str) -> Harness {
     let port = photo_server().await;
     let clock = ManualClock::new(Shanghai.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap().with_timezone(&Utc));
-    let mut h = Harness::start_with(CONFIG, Some(clock)).await;
+    let mut h = Harness::start_with(&format!("{CONFIG}{more}"), Some(clock)).await;
     for (acc, code) in [("sup", "S001"), ("hao", "D008"), ("cao", "D009"), ("shi", "D001"), ("peng", "C0001")] {
         h.bind(acc, code).await;
     }
@@ -121,6 +126,62 @@ async fn the_office_and_the_responsible_inspector_get_the_photos() {
     assert!(out.contains("整改照片2张"), "{out}");
     assert_eq!(written(&h, "W1-1.jpg").len(), 2, "the inspector got their own copy");
     assert_eq!(written(&h, "W1-2.png"), vec![PNG.to_vec(), PNG.to_vec()]);
+    h.stop().await;
+}
+
+/// On the platform the item's page shows the stored photos as thumbnails, each served under the
+/// chat's rules for `证据 W1`: the office and the school's inspector see them; a zone colleague,
+/// the recused inspector and the school itself see the item but get "not found" for its photos.
+#[tokio::test]
+async fn the_items_page_shows_its_photos_to_those_who_may_see_the_item() {
+    use common::site::{login, web_config, Site};
+    let mut h = submitted_with(&paths(&["/a.jpg", "/b.png", "/gone"]), &web_config()).await;
+    let r = dudao::app::rectify::fetch_evidence(h.app()).await.unwrap();
+    assert_eq!((r.stored, r.failed), (2, 1));
+    let site = Site::of(&h);
+    let sup = login(&mut h, &site, "sup").await;
+    let hao = login(&mut h, &site, "hao").await;
+    let shi = login(&mut h, &site, "shi").await;
+    let cao = login(&mut h, &site, "cao").await;
+    let peng = login(&mut h, &site, "peng").await;
+
+    // Two photos arrived; the third could not be downloaded and has no thumbnail.
+    let (status, page) = site.get("/ledger/W1", &hao).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("照片2张"), "{page}");
+    for n in [1, 2] {
+        assert!(page.contains(&format!("<img src=\"/ledger/W1/photos/{n}\"")), "{page}");
+    }
+    assert!(!page.contains("/ledger/W1/photos/3"), "{page}");
+    for cookie in [&sup, &hao] {
+        for (n, bytes, mime) in [(1, JPEG, "image/jpeg"), (2, PNG, "image/png")] {
+            let got = site.fetch(&format!("/ledger/W1/photos/{n}"), Some(cookie)).await;
+            assert_eq!(got.status, StatusCode::OK);
+            assert_eq!(got.bytes, bytes);
+            assert_eq!(got.header("content-type"), mime);
+            assert_eq!(got.header("x-content-type-options"), "nosniff");
+        }
+    }
+    // A zone colleague who inspects other schools, and the recused inspector, see the item (as
+    // `问题 W1` in chat) but not its photos (as `证据 W1`): no thumbnails, "not found" for the bytes.
+    for cookie in [&shi, &cao] {
+        let (status, page) = site.get("/ledger/W1", cookie).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("照片2张") && !page.contains("/ledger/W1/photos/"), "{page}");
+        for path in ["/ledger/W1/photos/1", "/ledger/W1/photos/2"] {
+            let got = site.fetch(path, Some(cookie)).await;
+            assert_eq!(got.status, StatusCode::NOT_FOUND, "{path}");
+            assert!(got.header("content-type").starts_with("text/html"));
+        }
+    }
+    // The school's contact: the item is theirs, the photos are what they sent: not shown again.
+    let (_, page) = site.get("/ledger/W1", &peng).await;
+    assert!(!page.contains("/ledger/W1/photos/"), "{page}");
+    assert_eq!(site.fetch("/ledger/W1/photos/1", Some(&peng)).await.status, StatusCode::NOT_FOUND);
+    for path in ["/ledger/W1/photos/3", "/ledger/W1/photos/0", "/ledger/W9/photos/1", "/ledger/W1/photos/x"] {
+        assert_eq!(site.fetch(path, Some(&sup)).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(site.fetch("/ledger/W1/photos/1", None).await.status, StatusCode::UNAUTHORIZED);
     h.stop().await;
 }
 

@@ -25,6 +25,7 @@ mod assign;
 mod board;
 mod bulletins;
 mod pages;
+mod photos;
 mod report;
 mod selfcheck;
 mod stats;
@@ -104,6 +105,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/weekly", get(pages::weekly))
         .route("/ledger", get(pages::ledger))
         .route("/ledger/{id}", get(pages::item))
+        .route("/ledger/{id}/photos/{n}", get(photos::item_photo))
         .route("/ledger/{id}/close", post(act::close))
         .route("/ledger/{id}/return", post(act::give_back))
         .route(

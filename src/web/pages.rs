@@ -381,7 +381,7 @@ pub(super) async fn item(
             return Ok(None);
         }
         let history = rs::history(&mut conn, id, 100).await?;
-        let (photos, _, _, _) = rs::evidence_counts(&mut conn, id).await?;
+        let photos = super::photos::shown(rs::evidence_photos(&mut conn, id).await?).len();
         Ok::<_, anyhow::Error>(Some((it, history, photos)))
     };
     match loaded.await {
@@ -406,6 +406,8 @@ pub(super) async fn item(
                 owner => if it.owner == "school" { String::new() } else { it.owner.clone() },
                 returns => it.returns, extensions => it.extensions, relapses => it.relapses,
                 photos,
+                // Counted for everyone who sees the item, shown as `证据 W12` shows them.
+                photo_numbers => if super::photos::may_see(&me, &it) { (1..=photos).collect() } else { Vec::new() },
                 events,
                 verify => may_verify(&me.actor, &it),
                 done,

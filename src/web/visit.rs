@@ -17,8 +17,8 @@ use crate::domain::role::Role;
 use crate::domain::visit_parse::{FollowUp, IndicatorResult, VisitField, VisitForm, VisitKind};
 use crate::store::{self, monthly as sm};
 use axum::extract::{Multipart, Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::NaiveDate;
 use minijinja::context;
 use serde::Serialize;
@@ -404,17 +404,6 @@ pub(super) async fn show(State(web): State<Arc<Web>>, headers: HeaderMap, Path(i
     web.render(StatusCode::OK, "visit.html", ctx)
 }
 
-/// The type a stored photo is served as, from its bytes (as when it was uploaded): JPEG, PNG or
-/// WebP only; anything else is not served.
-fn served_type(bytes: &[u8]) -> Option<&'static str> {
-    match crate::domain::evidence::image_ext(bytes) {
-        "jpg" => Some("image/jpeg"),
-        "png" => Some("image/png"),
-        "webp" => Some("image/webp"),
-        _ => None,
-    }
-}
-
 /// `GET /visits/<id>/photos/<n>`: the record's n-th photo (1-based), under the record's own scope
 /// ([`visible`]), read through the evidence reader (`app::evidence::read_stored`: the path kept
 /// inside the evidence directory, the content checked against its hash). Served with its image
@@ -435,22 +424,10 @@ pub(super) async fn photo(
         let photos = sm::visit_photos(&mut conn, v.id).await?;
         drop(conn);
         let Some(p) = photos.get(n - 1) else { return Ok(None) };
-        let dir = crate::app::evidence::evidence_dir(&web.app.settings);
-        let read = crate::app::evidence::read_stored(&dir, "visit_photo", p.id, Some(&p.path), Some(&p.sha256)).await;
-        Ok(read.and_then(|bytes| served_type(&bytes).map(|t| (t, bytes))))
+        Ok(super::photos::stored(&web, "visit_photo", p.id, &p.path, &p.sha256).await)
     };
     match loaded.await {
-        Ok(Some((mime, bytes))) => (
-            StatusCode::OK,
-            [
-                (header::CONTENT_TYPE, mime),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                (header::CACHE_CONTROL, "private, max-age=86400"),
-                (header::CONTENT_DISPOSITION, "inline"),
-            ],
-            bytes,
-        )
-            .into_response(),
+        Ok(Some(res)) => res,
         Ok(None) => not_found(&web, &me),
         Err(e) => page(&web, Err(e)),
     }
