@@ -258,6 +258,20 @@ async fn pages_are_scoped_and_hostile_text_is_escaped() {
     assert!(body.contains("张兰英"), "{body}");
     let (_, _, body) = site.get("/weekly", Some(&far)).await;
     assert!(!body.contains("张兰英") && !body.contains("alert("), "{body}");
+    // The office's page lists the zones with their figures; one zone's reports on their own.
+    let z05: i64 = scalar_i64(&h, "SELECT id FROM zones WHERE code = 'Z05'").await;
+    let (_, _, body) = site.get("/weekly", Some(&lu)).await;
+    assert!(body.contains(&format!("/weekly?zone={z05}\"")), "{body}");
+    let (status, _, body) = site.get(&format!("/weekly?zone={z05}"), Some(&lu)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("张兰英") && body.contains("按时提交") && body.contains("当前"), "{body}");
+    assert!(!body.contains("范围：全县"), "the figures are the zone's: {body}");
+    // Another zone's inspector cannot open Z05's reports by its number; nonsense is not a zone.
+    for path in [format!("/weekly?zone={z05}"), "/weekly?zone=abc".to_string()] {
+        let (status, _, body) = site.get(&path, Some(&far)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(!body.contains("张兰英"), "{body}");
+    }
 
     // The item: its inspector and the office see it, escaped; the other zone's inspector gets
     // 404 by id, exactly as for an id that does not exist, and no trace in the ledger.

@@ -175,7 +175,17 @@ struct MemberLine {
 /// 周报: the latest round's members in the person's scope — supervisors the county, an
 /// inspector their zone (`Actor::check_zone`, as the chat's zone figures) — each with their
 /// report's verbatim text.
-pub(super) async fn weekly(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+/// Above this many members in view, 周报 lists the zones with their figures and shows one zone's
+/// reports at a time (a province's week is ~3,000 reports, several hundred KB).
+const WEEKLY_MEMBERS_AT_ONCE: usize = 300;
+
+#[derive(Deserialize, Default)]
+pub(super) struct WeeklyQuery {
+    #[serde(default)]
+    zone: Option<String>,
+}
+
+pub(super) async fn weekly(State(web): State<Arc<Web>>, headers: HeaderMap, Query(q): Query<WeeklyQuery>) -> Response {
     let me = match signed_in(&web, &headers).await {
         Ok(me) => me,
         Err(r) => return r,
@@ -183,10 +193,45 @@ pub(super) async fn weekly(State(web): State<Arc<Web>>, headers: HeaderMap) -> R
     if me.actor.role == Role::SchoolContact {
         return web.message(StatusCode::FORBIDDEN, Some(&me), "周报", "周报由责任督学提交，学校联络员无需查看。");
     }
-    page(&web, weekly_page(&web, &me).await)
+    let zone = q.zone.filter(|z| !z.trim().is_empty()).map(|z| z.trim().parse::<i64>().unwrap_or(-1));
+    page(&web, weekly_page(&web, &me, zone).await)
 }
 
-async fn weekly_page(web: &Web, me: &Me) -> anyhow::Result<Response> {
+/// A member's standing in the round: (label, class).
+fn standing(m: &store::web::RoundMember) -> (&'static str, &'static str) {
+    match (&m.report, m.excluded.as_deref()) {
+        (Some((_, _, false, _)), _) => ("按时提交", "ok"),
+        (Some((_, _, true, _)), _) => ("逾期提交", "late"),
+        (None, Some("leave")) => ("请假", "muted"),
+        (None, Some(_)) => ("免报", "muted"),
+        (None, None) => ("未提交", "missing"),
+    }
+}
+
+/// Expected, on time, late and missing among `members`.
+#[derive(Default, Serialize)]
+struct Tally {
+    expected: usize,
+    on_time: usize,
+    late: usize,
+    missing: usize,
+}
+
+impl Tally {
+    fn add(&mut self, m: &store::web::RoundMember) {
+        if m.excluded.is_none() || m.report.is_some() {
+            self.expected += 1;
+        }
+        match standing(m).1 {
+            "ok" => self.on_time += 1,
+            "late" => self.late += 1,
+            "missing" => self.missing += 1,
+            _ => {}
+        }
+    }
+}
+
+async fn weekly_page(web: &Web, me: &Me, zone: Option<i64>) -> anyhow::Result<Response> {
     let now = web.app.clock.now();
     let mut conn = web.app.db.acquire().await?;
     let Some(week) = store::weekly::latest_week(&mut conn, now).await? else {
@@ -200,46 +245,84 @@ async fn weekly_page(web: &Web, me: &Me) -> anyhow::Result<Response> {
         .into_iter()
         .filter(|m| m.person_id == me.actor.person_id || m.zone_id.is_some_and(|z| me.actor.check_zone(z).is_ok()))
         .collect();
-    let reports: Vec<i64> = members.iter().filter_map(|m| m.report.map(|r| r.0)).collect();
+    // The zones in view, with their figures, in the order the members come.
+    let mut zones: Vec<(i64, String, Tally)> = Vec::new();
+    for m in &members {
+        let Some(z) = m.zone_id else { continue };
+        let at = match zones.iter().position(|(id, ..)| *id == z) {
+            Some(at) => at,
+            None => {
+                zones.push((z, m.zone_name.clone().unwrap_or_default(), Tally::default()));
+                zones.len() - 1
+            }
+        };
+        zones[at].2.add(m);
+    }
+    let chosen = match zone {
+        Some(id) => match zones.iter().find(|(z, ..)| *z == id) {
+            Some((_, name, _)) => Some((id, name.clone())),
+            None => {
+                return Ok(web.message(
+                    StatusCode::NOT_FOUND,
+                    Some(me),
+                    "周报",
+                    "没有这个责任区，或不在您的查看范围内。",
+                ))
+            }
+        },
+        None => None,
+    };
+    let paged = chosen.is_none() && members.len() > WEEKLY_MEMBERS_AT_ONCE;
+    let shown: Vec<_> = match (&chosen, paged) {
+        (Some((id, _)), _) => members.iter().filter(|m| m.zone_id == Some(*id)).collect(),
+        (None, true) => Vec::new(),
+        (None, false) => members.iter().collect(),
+    };
+    let mut tally = Tally::default();
+    for m in members.iter().filter(|m| chosen.as_ref().is_none_or(|(id, _)| m.zone_id == Some(*id))) {
+        tally.add(m);
+    }
+    let reports: Vec<i64> = shown.iter().filter_map(|m| m.report.map(|r| r.0)).collect();
     let mut texts: HashMap<i64, Vec<String>> = HashMap::new();
     for (report, text) in store::web::report_texts(&mut conn, &reports).await? {
         texts.entry(report).or_default().push(text);
     }
-    let (mut expected, mut on_time, mut late, mut missing) = (0, 0, 0, 0);
-    let mut lines = Vec::new();
-    for m in &members {
-        let (status, class) = match (&m.report, m.excluded.as_deref()) {
-            (Some((_, _, false, _)), _) => ("按时提交", "ok"),
-            (Some((_, _, true, _)), _) => ("逾期提交", "late"),
-            (None, Some("leave")) => ("请假", "muted"),
-            (None, Some(_)) => ("免报", "muted"),
-            (None, None) => ("未提交", "missing"),
-        };
-        if m.excluded.is_none() || m.report.is_some() {
-            expected += 1;
-        }
-        match class {
-            "ok" => on_time += 1,
-            "late" => late += 1,
-            "missing" => missing += 1,
-            _ => {}
-        }
-        lines.push(MemberLine {
-            name: m.name.clone(),
-            zone: m.zone_name.clone().unwrap_or_default(),
-            status,
-            class,
-            updated: m.report.map(|r| local_text(web, r.3)).unwrap_or_default(),
-            text: m.report.and_then(|r| texts.get(&r.0)).map(|t| t.join("\n")).unwrap_or_default(),
-        });
-    }
-    let scope = if me.actor.role.is_supervisor() { "全县" } else { "本责任区" };
+    let lines: Vec<MemberLine> = shown
+        .iter()
+        .map(|m| {
+            let (status, class) = standing(m);
+            MemberLine {
+                name: m.name.clone(),
+                zone: m.zone_name.clone().unwrap_or_default(),
+                status,
+                class,
+                updated: m.report.map(|r| local_text(web, r.3)).unwrap_or_default(),
+                text: m.report.and_then(|r| texts.get(&r.0)).map(|t| t.join("\n")).unwrap_or_default(),
+            }
+        })
+        .collect();
+    // The zone list when there is a choice to make: several zones in view.
+    let zone_lines: Vec<_> = if zones.len() > 1 {
+        zones
+            .iter()
+            .map(|(id, name, t)| context! { id, name, on => chosen.as_ref().is_some_and(|(c, _)| c == id), tally => t })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let scope = match &chosen {
+        Some((_, name)) => name.clone(),
+        None if me.actor.role.is_supervisor() => "全县".to_string(),
+        None => "本责任区".to_string(),
+    };
     let ctx = context! {
         title => "周报",
         week => crate::domain::weekly::week_title(&week),
         deadline => deadline.map(|d| local_text(web, d)).unwrap_or_default(),
         scope,
-        expected, on_time, late, missing,
+        expected => tally.expected, on_time => tally.on_time, late => tally.late, missing => tally.missing,
+        zones => zone_lines,
+        paged,
         members => lines,
         ..web.frame(Some(me), "weekly")
     };
