@@ -4,6 +4,7 @@
 //! text, CSRF refusal, the login rate limit and the security headers.
 
 mod common;
+use common::site::tiny_png;
 use common::{shanghai as local, tick_at, Harness};
 
 use dudao::clock::ManualClock;
@@ -667,18 +668,6 @@ async fn an_assignee_acknowledges_and_finishes_a_task_from_the_web() {
         "the refused attempt left nothing behind"
     );
     h.stop().await;
-}
-
-/// A small real PNG (a 4×3 image), as a phone would upload it.
-fn tiny_png(shade: u8) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, 4, 3);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    let mut w = enc.write_header().unwrap();
-    w.write_image_data(&[shade; 4 * 3 * 3]).unwrap();
-    w.finish().unwrap();
-    out
 }
 
 /// The fields of the visit form as a browser sends them, with the given photos.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::site::{csrf_of, login, web_config, Site, BASE};
+use common::site::{csrf_of, login, tiny_png, web_config, Site, BASE};
 use common::{shanghai as local, tick_at, Harness};
 use dudao::clock::ManualClock;
 use reqwest::StatusCode;
@@ -259,18 +259,6 @@ async fn the_weekly_form_lands_as_the_same_report_in_chat() {
     assert_eq!(kept, second, "the on-time version stays current");
     assert_eq!(scalar_i64(&h, "SELECT COUNT(*) FROM weekly_report_addenda").await, 1);
     h.stop().await;
-}
-
-/// A small real PNG (a 4×3 image), as a phone would upload it.
-fn tiny_png(shade: u8) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, 4, 3);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    let mut w = enc.write_header().unwrap();
-    w.write_image_data(&[shade; 4 * 3 * 3]).unwrap();
-    w.finish().unwrap();
-    out
 }
 
 /// The first school offered on the visit form's select.

@@ -701,23 +701,11 @@ pub async fn self_check(conn: &mut Conn, id: i64) -> crate::sql::Result<Option<S
 
 /// Lines not dropped: (line no, category, severity, description).
 pub async fn self_check_lines(conn: &mut Conn, id: i64) -> crate::sql::Result<Vec<(i64, u8, Severity, String)>> {
-    let rows = crate::sql::query(
-        "SELECT line_no, category, severity, description FROM rectify_self_check_lines
-          WHERE self_check_id = ? AND dropped = 0 ORDER BY line_no",
-    )
-    .bind(id)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            Some((
-                r.get("line_no"),
-                u8::try_from(r.get::<i64, _>("category")).ok()?,
-                Severity::from_db(r.get("severity"))?,
-                r.get("description"),
-            ))
-        })
+    Ok(self_check_all_lines(conn, id)
+        .await?
+        .into_iter()
+        .filter(|(.., dropped, _)| !dropped)
+        .map(|(line, category, severity, description, ..)| (line, category, severity, description))
         .collect())
 }
 
@@ -865,17 +853,26 @@ pub async fn most_overdue(
     overdue_only: bool,
     limit: u32,
 ) -> crate::sql::Result<Vec<Item>> {
-    let (_, cond, arg) = scope_condition(scope);
+    let (join, cond, arg) = scope_condition(scope);
     let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
     let awaiting: Vec<&str> = Status::ALL.iter().filter(|s| s.awaits_school()).map(|s| s.as_str()).collect();
     // `?1` the scope's argument when it has one; the rest numbered after it.
     let (cond, n) = if arg.is_some() { (cond.replace('?', "?1"), 1) } else { (cond.to_string(), 0) };
-    let overdue = format!("(i.status IN (SELECT value FROM json_each(?{})) AND i.deadline < ?{})", n + 2, n + 3);
-    let only = if overdue_only { format!("AND {overdue}") } else { String::new() };
+    let overdue =
+        |a: &str| format!("({a}.status IN (SELECT value FROM json_each(?{})) AND {a}.deadline < ?{})", n + 2, n + 3);
+    let only = if overdue_only { format!("AND {}", overdue("i")) } else { String::new() };
+    // The page's ids are chosen on the items alone; only those are joined to their school and
+    // zone (joining first made SQLite walk every school's items in scope order, then sort).
     let sql = format!(
-        "{SELECT} WHERE {cond} AND i.status IN (SELECT value FROM json_each(?{})) {only}
-          ORDER BY CASE WHEN {overdue} THEN 0 ELSE 1 END, i.deadline, i.id LIMIT {limit}",
-        n + 1
+        "SELECT o.*, os.name AS school_name, os.zone_id, oz.name AS zone_name
+           FROM rectify_items o JOIN schools os ON os.id = o.school_id JOIN zones oz ON oz.id = os.zone_id
+          WHERE o.id IN (SELECT i.id FROM rectify_items i {join}
+                          WHERE {cond} AND i.status IN (SELECT value FROM json_each(?{})) {only}
+                          ORDER BY CASE WHEN {} THEN 0 ELSE 1 END, i.deadline, i.id LIMIT {limit})
+          ORDER BY CASE WHEN {} THEN 0 ELSE 1 END, o.deadline, o.id",
+        n + 1,
+        overdue("i"),
+        overdue("o")
     );
     let mut q = crate::sql::query(&sql);
     if let Some(a) = arg {

@@ -136,3 +136,15 @@ pub fn csrf_of(page: &str) -> String {
     let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + "name=\"csrf\" value=\"".len();
     page[at..].split('"').next().unwrap().to_string()
 }
+
+/// A small real PNG (a 4×3 image), as a phone would upload it.
+pub fn tiny_png(shade: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, 4, 3);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().unwrap();
+    w.write_image_data(&[shade; 4 * 3 * 3]).unwrap();
+    w.finish().unwrap();
+    out
+}
