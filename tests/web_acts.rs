@@ -349,6 +349,13 @@ async fn a_self_check_list_is_reviewed_and_confirmed_from_the_web_as_in_the_chat
             .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{page}");
     assert!(page.contains("请写明退回原因"), "{page}");
+    // A decision that is neither button (a crafted request) decides nothing.
+    for decision in ["", "approve", "通过"] {
+        let (status, _, page) =
+            post(&site, "/selfchecks/Z1/review", &hao, &[("csrf", &hao_csrf), ("decision", decision)]).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{decision}: {page}");
+        assert!(page.contains("请选择“通过”或“退回”"), "{page}");
+    }
     let (_, page) = site.get("/selfchecks/Z1", &sup).await;
     let sup_csrf = csrf_of(&page);
     let (status, _, page) =

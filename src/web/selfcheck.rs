@@ -225,7 +225,12 @@ async fn decide(web: &Web, headers: &HeaderMap, id: &str, step: CommandId, field
     let back = format!("/selfchecks/{}", dr::self_check_code(id));
     let code = dr::self_check_code(id);
     let reason = field(&fields, "reason").trim().replace("\r\n", "\n");
-    let returning = field(&fields, "decision") == "return";
+    // Only the form's two buttons decide; anything else is not read as either.
+    let returning = match field(&fields, "decision") {
+        "return" => true,
+        "pass" => false,
+        _ => return refused(web, &me, id, &fields, "请选择“通过”或“退回”。").await,
+    };
     if reason.chars().count() > REASON_CHARS {
         let text = format!("退回原因过长，请控制在{REASON_CHARS}字以内。");
         return refused(web, &me, id, &fields, &text).await;
