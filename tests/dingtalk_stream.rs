@@ -7,6 +7,7 @@
 //! secret.
 
 mod common;
+use common::logs::Logs;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -342,15 +343,8 @@ async fn stream_mode_binds_answers_acks_after_storing_and_reconnects() {
 async fn wrong_credentials_at_registration_are_reported_without_the_secret() {
     let (fake, _from_client, base) = fake_gateway().await;
     let wrong = "Wr0ng-stream-secret-77";
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
     // The test's runtime is single-threaded: the service's tasks log through this subscriber.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Logs::capture(tracing::Level::TRACE);
     let (running, _dir) = start(&app_toml(&base, wrong)).await;
     let h = wait_health(&running, HealthState::Down).await;
     assert!(h.detail.contains("401") && h.detail.contains("app_secret"), "{h:?}");
@@ -360,7 +354,7 @@ async fn wrong_credentials_at_registration_are_reported_without_the_secret() {
     wait_for("a retry", || fake.lock().unwrap().registrations.len() >= 2).await;
     assert!(fake.lock().unwrap().conns.is_empty());
     running.stop().await;
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(logged.contains("cannot connect to DingTalk's Stream gateway"), "{logged}");
     assert!(logged.contains("invalidClientIdOrSecret"), "{logged}");
     assert!(!logged.contains(wrong), "the secret was logged: {logged}");
@@ -369,14 +363,7 @@ async fn wrong_credentials_at_registration_are_reported_without_the_secret() {
 #[tokio::test]
 async fn a_message_not_stored_in_time_is_left_unacknowledged_and_redelivery_acts_on_it() {
     let (fake, mut from_client, base) = fake_gateway().await;
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Logs::capture(tracing::Level::WARN);
     let (running, _dir) = start(&format!("{}ack_timeout_ms = 200\n", app_toml(&base, APP_SECRET))).await;
     wait_for("the connection", || fake.lock().unwrap().conns.len() == 1).await;
 
@@ -384,10 +371,7 @@ async fn a_message_not_stored_in_time_is_left_unacknowledged_and_redelivery_acts
     let busy = dudao::db::begin_write(&running.app.db).await.unwrap();
     let msg = robot_message(&base, "msgSlow1", true, "dt-slow-0009", "帮助");
     push(&fake, 0, frame("CALLBACK", BOT_TOPIC, "cb-slow-1", &msg));
-    wait_for("the message left unacknowledged", || {
-        String::from_utf8_lossy(&logs.0.lock().unwrap()).contains("left unacknowledged for redelivery")
-    })
-    .await;
+    wait_for("the message left unacknowledged", || logs.text().contains("left unacknowledged for redelivery")).await;
     drop(busy);
     // The store itself goes on and lands; the answer waits for DingTalk to deliver it again.
     let deadline = std::time::Instant::now() + WAIT;
@@ -404,19 +388,6 @@ async fn a_message_not_stored_in_time_is_left_unacknowledged_and_redelivery_acts
     assert_eq!(fake.lock().unwrap().session.len(), 1, "acted on once");
     assert!(from_client.try_recv().is_err(), "no late ACK for the first delivery");
     running.stop().await;
-}
-
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[test]

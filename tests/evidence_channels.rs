@@ -7,6 +7,7 @@
 //! OneBot, whose image segments may come without a URL: `get_image` resolves them.
 
 mod common;
+use common::logs::Logs;
 #[path = "common/onebot_fake.rs"]
 mod onebot_fake;
 
@@ -108,34 +109,12 @@ fn stored_anywhere(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathB
     found
 }
 
-/// Collects log output of the current thread.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Runs the fetcher once on this thread with every log line captured.
 async fn fetch_logged(running: &Running) -> (dudao::app::rectify::FetchReport, String) {
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let r = {
-        let _guard = tracing::subscriber::set_default(subscriber);
-        dudao::app::rectify::fetch_evidence(&running.app).await.unwrap()
-    };
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let (logs, guard) = Logs::capture(tracing::Level::TRACE);
+    let r = dudao::app::rectify::fetch_evidence(&running.app).await.unwrap();
+    drop(guard);
+    let logged = logs.text();
     (r, logged)
 }
 

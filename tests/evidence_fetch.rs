@@ -3,6 +3,7 @@
 //! service on a temporary SQLite file, the console channel, and a real HTTP server on loopback.
 
 mod common;
+use common::logs::Logs;
 
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -14,7 +15,7 @@ use dudao::chat::console::parse_line;
 use dudao::chat::{ChatRef, InboundMessage, MediaRef, Segment, UserRef};
 use dudao::clock::ManualClock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const PHOTO: &[u8] = b"\xff\xd8\xffJPEG-rectified-corridor";
 
@@ -137,20 +138,6 @@ async fn redirects_are_vetted_hop_by_hop_and_capped() {
     h.stop().await;
 }
 
-/// Collects log output of the current thread.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn tokens_in_photo_urls_stay_out_of_errors_and_logs() {
     let (port, _) = photo_server().await;
@@ -161,19 +148,11 @@ async fn tokens_in_photo_urls_stay_out_of_errors_and_logs() {
         format!("http://127.0.0.1:{port}/a.jpg?rkey=CAQSKTOPSECRETRKEY2"),
     ];
     let h = submit_photos("\"localhost\"", &urls).await;
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let r = {
-        let _guard = tracing::subscriber::set_default(subscriber);
-        dudao::app::rectify::fetch_evidence(h.app()).await.unwrap()
-    };
+    let (logs, guard) = Logs::capture(tracing::Level::TRACE);
+    let r = dudao::app::rectify::fetch_evidence(h.app()).await.unwrap();
+    drop(guard);
     let rows = evidence(&h).await;
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(logged.contains("evidence download failed"), "{logged}");
     assert!(!logged.contains("TOPSECRET"), "a token was logged: {logged}");
     assert_eq!(r.failed, 2);

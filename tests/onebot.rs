@@ -2,6 +2,7 @@
 //! speaks the protocol over real WebSockets on loopback, in reverse and forward mode.
 
 mod common;
+use common::logs::Logs;
 #[path = "common/onebot_fake.rs"]
 mod onebot_fake;
 
@@ -603,14 +604,7 @@ async fn a_burst_is_stored_before_anything_after_it_is_read_and_results_still_fl
     // More than the processing queue (1,024) holds.
     const M: i64 = 1_500;
     // The service's log, to see that the catch-up pass ran (all tasks run on this test's thread).
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = Logs::capture(tracing::Level::INFO);
     let svc = Svc::start(&[("api_timeout_ms", "5000")]).await;
     let rec = Recorder::new();
     let (_, qq) = svc.roster_qq("inspector").await;
@@ -655,26 +649,6 @@ async fn a_burst_is_stored_before_anything_after_it_is_read_and_results_still_fl
     );
     assert!(!logged.contains(TOKEN), "the access token was logged");
     svc.stop().await;
-}
-
-/// Collects log output of the current thread.
-#[derive(Clone, Default)]
-struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]

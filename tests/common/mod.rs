@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
 
+pub mod logs;
 pub mod platform;
 pub mod scenario;
 pub mod site;
