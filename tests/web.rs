@@ -4,28 +4,14 @@
 //! text, CSRF refusal, the login rate limit and the security headers.
 
 mod common;
-use common::site::tiny_png;
+use common::site::{tiny_png, OFFICE_GROUPS};
 use common::{shanghai as local, tick_at, Harness};
 
 use dudao::clock::ManualClock;
 use reqwest::header::{HeaderMap, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 
-const GROUPS: &str = r#"
-[weekly]
-exempt_invited = false
-
-[[groups]]
-channel = "console"
-id = "office"
-purpose = "supervisors"
-
-[[groups]]
-channel = "console"
-id = "zone5"
-purpose = "zone_inspectors"
-zone = "Z05"
-"#;
+const WEEKLY: &str = "[weekly]\nexempt_invited = false\n";
 
 /// The groups above, and the platform at an https address behind a proxy, with `limit` login
 /// links per client address and minute.
@@ -34,7 +20,7 @@ fn config(limit: u32) -> String {
 }
 
 fn config_at(base_url: &str, limit: u32) -> String {
-    format!("{GROUPS}\n[web]\nbase_url = \"{base_url}\"\nlogin_attempts_per_minute = {limit}\n")
+    format!("{WEEKLY}{OFFICE_GROUPS}\n[web]\nbase_url = \"{base_url}\"\nlogin_attempts_per_minute = {limit}\n")
 }
 
 /// The listener as a browser reaches it: no automatic redirects, cookies handled by hand so

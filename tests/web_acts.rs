@@ -6,31 +6,17 @@
 //! kept, and escapes hostile text.
 
 mod common;
-use common::site::{csrf_of, html_escape, login, web_config, Site};
+use common::site::{csrf_of, html_escape, login, web_config, Site, OFFICE_GROUPS};
 use common::{shanghai as local, Harness};
 
 use dudao::clock::ManualClock;
 use reqwest::StatusCode;
 
-const GROUPS: &str = r#"
-[weekly]
-exempt_invited = false
-
-[[groups]]
-channel = "console"
-id = "office"
-purpose = "supervisors"
-
-[[groups]]
-channel = "console"
-id = "zone5"
-purpose = "zone_inspectors"
-zone = "Z05"
-"#;
+const WEEKLY: &str = "[weekly]\nexempt_invited = false\n";
 
 async fn start() -> (Harness, Site) {
     let clock = ManualClock::new(local(12, 1, 9, 0));
-    let h = Harness::start_with(&format!("{GROUPS}{}", web_config()), Some(clock)).await;
+    let h = Harness::start_with(&format!("{WEEKLY}{OFFICE_GROUPS}{}", web_config()), Some(clock)).await;
     let site = Site::of(&h);
     (h, site)
 }

@@ -5,27 +5,12 @@
 
 mod common;
 
-use common::site::{csrf_of, login, tiny_png, web_config, Site, BASE};
+use common::site::{csrf_of, login, tiny_png, web_config, Site, BASE, OFFICE_GROUPS};
 use common::{shanghai as local, tick_at, Harness};
 use dudao::clock::ManualClock;
 use reqwest::StatusCode;
 
-const GROUPS: &str = r#"
-[weekly]
-exempt_invited = false
-prompt_mode = "both"
-
-[[groups]]
-channel = "console"
-id = "office"
-purpose = "supervisors"
-
-[[groups]]
-channel = "console"
-id = "zone5"
-purpose = "zone_inspectors"
-zone = "Z05"
-"#;
+const WEEKLY: &str = "[weekly]\nexempt_invited = false\nprompt_mode = \"both\"\n";
 
 async fn scalar_i64(h: &Harness, sql: &str) -> i64 {
     dudao::sql::query_scalar(sql).fetch_one(h.db()).await.unwrap()
@@ -69,7 +54,7 @@ async fn report(
 #[tokio::test]
 async fn the_weekly_form_lands_as_the_same_report_in_chat() {
     let clock = ManualClock::new(local(11, 27, 9, 0));
-    let mut h = Harness::start_with(&format!("{GROUPS}{}", web_config()), Some(clock.clone())).await;
+    let mut h = Harness::start_with(&format!("{WEEKLY}{OFFICE_GROUPS}{}", web_config()), Some(clock.clone())).await;
     let site = Site::of(&h);
     for (acct, code) in [("lu", "S001"), ("zhang", "D005"), ("wu", "D022"), ("peng", "C0001")] {
         h.bind(acct, code).await;
@@ -273,7 +258,7 @@ fn first_option(page: &str) -> String {
 #[tokio::test]
 async fn visit_photos_are_served_under_the_records_scope() {
     let clock = ManualClock::new(local(12, 3, 15, 0));
-    let mut h = Harness::start_with(&format!("{GROUPS}{}", web_config()), Some(clock.clone())).await;
+    let mut h = Harness::start_with(&format!("{WEEKLY}{OFFICE_GROUPS}{}", web_config()), Some(clock.clone())).await;
     let site = Site::of(&h);
     for (acct, code) in [("lu", "S001"), ("zhang", "D005")] {
         h.bind(acct, code).await;

@@ -14,6 +14,21 @@ pub fn web_config() -> String {
     format!("\n[web]\nbase_url = \"{BASE}/\"\nlogin_attempts_per_minute = 100\n")
 }
 
+/// The office's group and zone Z05's inspectors' group on the console channel, as the platform's
+/// tests configure them (after their own `[weekly]` section).
+pub const OFFICE_GROUPS: &str = r#"
+[[groups]]
+channel = "console"
+id = "office"
+purpose = "supervisors"
+
+[[groups]]
+channel = "console"
+id = "zone5"
+purpose = "zone_inspectors"
+zone = "Z05"
+"#;
+
 pub struct Site {
     pub root: String,
     pub client: reqwest::Client,
