@@ -699,13 +699,7 @@ async fn the_visit_form_lands_as_a_chat_visit_record_would() {
     for (acct, code) in [("lu", "S001"), ("zhang", "D005"), ("peng", "C0001")] {
         h.bind(acct, code).await;
     }
-    let other: String = dudao::sql::query_scalar(
-        "SELECT code FROM people WHERE role = 'inspector' AND active = 1
-            AND zone_id <> (SELECT zone_id FROM people WHERE code = 'D005') ORDER BY code LIMIT 1",
-    )
-    .fetch_one(h.db())
-    .await
-    .unwrap();
+    let other: String = common::inspector_outside_zone_of_inspector(h.db(), "D005").await;
     h.bind("far", &other).await;
     let out = h.say("lu: 发布主题 12月").await;
     assert!(out.contains("已发布"), "{out}");

@@ -263,13 +263,7 @@ async fn visit_photos_are_served_under_the_records_scope() {
     for (acct, code) in [("lu", "S001"), ("zhang", "D005")] {
         h.bind(acct, code).await;
     }
-    let far_code: String = dudao::sql::query_scalar(
-        "SELECT code FROM people WHERE role = 'inspector' AND active = 1
-            AND zone_id <> (SELECT zone_id FROM people WHERE code = 'D005') ORDER BY code LIMIT 1",
-    )
-    .fetch_one(h.db())
-    .await
-    .unwrap();
+    let far_code: String = common::inspector_outside_zone_of_inspector(h.db(), "D005").await;
     h.bind("far", &far_code).await;
     let zhang = login(&mut h, &site, "zhang").await;
     let lu = login(&mut h, &site, "lu").await;

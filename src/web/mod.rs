@@ -72,6 +72,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("visit.html", include_str!("templates/visit.html")),
     ("report_form.html", include_str!("templates/report_form.html")),
     ("selfchecks.html", include_str!("templates/selfchecks.html")),
+    ("selfcheck_list.html", include_str!("templates/selfcheck_list.html")),
     ("selfcheck.html", include_str!("templates/selfcheck.html")),
 ];
 

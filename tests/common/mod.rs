@@ -251,6 +251,18 @@ pub async fn roster_qq(db: &dudao::db::Db, role: &str) -> i64 {
     roster_qq_named(db, role).await.1
 }
 
+/// The code of an active inspector outside the zone of the inspector `inspector`.
+pub async fn inspector_outside_zone_of_inspector(db: &dudao::db::Db, inspector: &str) -> String {
+    dudao::sql::query_scalar(
+        "SELECT code FROM people WHERE role = 'inspector' AND active = 1
+            AND zone_id <> (SELECT zone_id FROM people WHERE code = ?) ORDER BY code LIMIT 1",
+    )
+    .bind(inspector)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
 /// The code of an active inspector outside the zone of the school contact `contact`'s school.
 pub async fn inspector_outside_zone_of(db: &dudao::db::Db, contact: &str) -> String {
     dudao::sql::query_scalar(
