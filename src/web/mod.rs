@@ -116,7 +116,7 @@ pub fn router(app: Arc<App>) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(visit::body_limit(app_photo_cap))),
         )
         .route("/visits/{id}", get(visit::show))
-        .route("/visits/{id}/photos/{n}", get(visit::photo))
+        .route("/visits/{id}/photos/{n}", get(photos::visit_photo))
         .route("/reports/new", get(report::new).post(report::submit))
         .route("/selfchecks", get(selfcheck::list))
         .route("/selfchecks/{id}", get(selfcheck::show))

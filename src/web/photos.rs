@@ -92,3 +92,32 @@ pub(super) async fn item_photo(
         Err(e) => page(&web, Err(e)),
     }
 }
+
+/// `GET /visits/<id>/photos/<n>`: the record's n-th photo (1-based), under the record's own scope
+/// ([`super::visit::visible`]), read through the evidence reader (`app::evidence::read_stored`: the path kept
+/// inside the evidence directory, the content checked against its hash). Served with its image
+/// type, `nosniff`, and cached privately (the content behind a URL never changes).
+pub(super) async fn visit_photo(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path((id, n)): Path<(String, String)>,
+) -> Response {
+    let me = match signed_in(&web, &headers).await {
+        Ok(me) => me,
+        Err(r) => return r,
+    };
+    let loaded = async {
+        let Some(v) = super::visit::visible(&web, &me, &id).await? else { return anyhow::Ok(None) };
+        let Some(n) = n.parse::<usize>().ok().filter(|n| *n > 0) else { return Ok(None) };
+        let mut conn = web.app.db.acquire().await?;
+        let photos = crate::store::monthly::visit_photos(&mut conn, v.id).await?;
+        drop(conn);
+        let Some(p) = photos.get(n - 1) else { return Ok(None) };
+        Ok(stored(&web, "visit_photo", p.id, &p.path, &p.sha256).await)
+    };
+    match loaded.await {
+        Ok(Some(res)) => res,
+        Ok(None) => super::visit::not_found(&web, &me),
+        Err(e) => page(&web, Err(e)),
+    }
+}

@@ -358,7 +358,7 @@ async fn save(
 /// A saved record the person may see: its author and those who may see the school
 /// (`Actor::check_view_school`, as `查问题` and the 主题与纪实 page); `None` for anything else,
 /// exactly as for an id that does not exist.
-async fn visible(web: &Web, me: &Me, id: &str) -> anyhow::Result<Option<store::web::VisitView>> {
+pub(super) async fn visible(web: &Web, me: &Me, id: &str) -> anyhow::Result<Option<store::web::VisitView>> {
     let Some(id) = id.trim_start_matches(['V', 'v']).parse::<i64>().ok().filter(|id| *id > 0) else {
         return Ok(None);
     };
@@ -370,7 +370,7 @@ async fn visible(web: &Web, me: &Me, id: &str) -> anyhow::Result<Option<store::w
     Ok(Some(v))
 }
 
-fn not_found(web: &Web, me: &Me) -> Response {
+pub(super) fn not_found(web: &Web, me: &Me) -> Response {
     web.message(StatusCode::NOT_FOUND, Some(me), "没有找到", "没有找到这条纪实，或您无权查看。")
 }
 
@@ -402,33 +402,4 @@ pub(super) async fn show(State(web): State<Arc<Web>>, headers: HeaderMap, Path(i
         ..web.frame(Some(&me), "home")
     };
     web.render(StatusCode::OK, "visit.html", ctx)
-}
-
-/// `GET /visits/<id>/photos/<n>`: the record's n-th photo (1-based), under the record's own scope
-/// ([`visible`]), read through the evidence reader (`app::evidence::read_stored`: the path kept
-/// inside the evidence directory, the content checked against its hash). Served with its image
-/// type, `nosniff`, and cached privately (the content behind a URL never changes).
-pub(super) async fn photo(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Path((id, n)): Path<(String, String)>,
-) -> Response {
-    let me = match signed_in(&web, &headers).await {
-        Ok(me) => me,
-        Err(r) => return r,
-    };
-    let loaded = async {
-        let Some(v) = visible(&web, &me, &id).await? else { return anyhow::Ok(None) };
-        let Some(n) = n.parse::<usize>().ok().filter(|n| *n > 0) else { return Ok(None) };
-        let mut conn = web.app.db.acquire().await?;
-        let photos = sm::visit_photos(&mut conn, v.id).await?;
-        drop(conn);
-        let Some(p) = photos.get(n - 1) else { return Ok(None) };
-        Ok(super::photos::stored(&web, "visit_photo", p.id, &p.path, &p.sha256).await)
-    };
-    match loaded.await {
-        Ok(Some(res)) => res,
-        Ok(None) => not_found(&web, &me),
-        Err(e) => page(&web, Err(e)),
-    }
 }
