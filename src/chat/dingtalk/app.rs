@@ -19,7 +19,7 @@
 
 use super::callback::{self, CallbackState, Sessions};
 use super::{api_url, build_body, classify, status_error, transport_error, MessageFormat, OapiReply, PLATFORM};
-use super::{DEFAULT_API_BASE, DEFAULT_OAPI_BASE, MAX_CONTENT_BYTES};
+use super::{ApiError, DEFAULT_API_BASE, DEFAULT_OAPI_BASE, MAX_CONTENT_BYTES};
 use crate::chat::channel::{Capabilities, Channel, ChannelContext, MentionSupport, Rate, SendError, SendReceipt};
 use crate::chat::channel::{MediaError, MediaSource};
 use crate::chat::model::{plain_text, ChatKind, MediaRef, OutboundMessage};
@@ -210,15 +210,6 @@ struct TokenReply {
     access_token: String,
     #[serde(default)]
     expire_in: u64,
-}
-
-/// The body of a v1.0 API error (HTTP 4xx/5xx).
-#[derive(Deserialize, Default)]
-struct ApiError {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
 }
 
 #[derive(Deserialize, Default)]

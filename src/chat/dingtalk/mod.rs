@@ -301,3 +301,13 @@ mod tests {
         assert_eq!(m["at"]["isAtAll"], true);
     }
 }
+
+/// The body of a v1.0 API error (HTTP 4xx/5xx), for the app robot's sends and Stream mode's
+/// registration.
+#[derive(serde::Deserialize, Default)]
+struct ApiError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}

@@ -25,9 +25,9 @@
 //! connected, down with the reason otherwise. The AppSecret is sent only in the registration
 //! body and never logged; the ticket (a short-lived credential) is not logged either.
 
-use super::api_url;
 use super::app::DingtalkAppChannel;
 use super::callback::{CallbackState, Outcome};
+use super::{api_url, ApiError};
 use crate::chat::ChannelHealth;
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
@@ -63,15 +63,6 @@ struct Endpoint {
     endpoint: String,
     #[serde(default)]
     ticket: String,
-}
-
-/// The body of a v1.0 API error.
-#[derive(Deserialize, Default)]
-struct ApiError {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
 }
 
 /// One frame from the gateway.
