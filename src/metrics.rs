@@ -88,6 +88,8 @@ pub struct ChannelMetrics {
     /// Sends that had to wait for the channel's own rate limit, and how long in total.
     pub rate_limit_waits: Counter,
     pub rate_limit_wait_micros: Counter,
+    /// Answers claimed by the transaction that queued them and handed to the worker directly.
+    pub handed: Counter,
 }
 
 impl ChannelMetrics {
@@ -204,6 +206,14 @@ impl Metrics {
                     c.sends[i].get() as f64,
                 );
             }
+        }
+        out.family(
+            "dudao_outbox_handed_total",
+            "counter",
+            "Answers claimed by the transaction that queued them and handed to the worker directly.",
+        );
+        for c in &all {
+            out.sample("dudao_outbox_handed_total", &[("channel", &c.name)], c.handed.get() as f64);
         }
         out.family("dudao_outbox_rate_limit_waits_total", "counter", "Sends that waited for the channel's rate limit.");
         for c in &all {

@@ -196,6 +196,7 @@ pub async fn start(settings: Settings, clock: SharedClock, channels: Vec<Arc<dyn
         let worker = Arc::new(
             Worker::new(app.db.clone(), clock.clone(), ch.clone(), settings.outbox.clone(), app.outbox_notify.clone())
                 .with_metrics(app.metrics.channel(ch.name()).clone())
+                .with_handoffs(app.handoffs.clone())
                 .with_file_links(crate::outbox::worker::FileLinks {
                     public_url: settings.http.public_url.clone(),
                     valid_for: chrono::Duration::hours(i64::from(settings.http.file_link_hours.max(1))),

@@ -730,3 +730,53 @@ async fn the_reverse_endpoint_needs_a_token_even_on_loopback() {
     assert!(svc.ch.connected_accounts().is_empty());
     svc.stop().await;
 }
+
+/// Answers go to the worker straight from the transaction that queued them (no claim of their
+/// own), in the order the messages came and each once; an answer whose group still has an older
+/// message waiting to be retried goes after it, never ahead.
+#[tokio::test]
+async fn answers_are_handed_to_the_worker_in_order_and_never_overtake_a_retry() {
+    let svc = Svc::start(&[]).await;
+    let rec = Recorder::new();
+    let bot = connect_reverse(svc.addr(), BOT, Auth::Bearer(TOKEN), rec.clone()).await.unwrap();
+    let (name, qq) = svc.roster_qq("inspector").await;
+    let metrics = svc.running().app.metrics.channel("qq").clone();
+
+    // A burst of questions in one group, two kinds alternating.
+    for i in 0..12 {
+        let question = if i % 2 == 0 { " 我是谁" } else { " 帮助" };
+        bot.group_msg(GROUP, qq, json!(300 + i), json!([at(BOT), text(question)]));
+    }
+    let a = rec.wait_for(12, WAIT, to_group).await;
+    for (i, s) in a.iter().enumerate() {
+        let is_help = s.text().contains("可用指令");
+        assert_eq!(is_help, i % 2 == 1, "answer {i} out of order: {}", s.text());
+        if i % 2 == 0 {
+            assert!(s.text().contains(&name), "{}", s.text());
+        }
+    }
+    svc.running().drain(WAIT).await;
+    assert_eq!(metrics.handed.get(), 12, "every answer handed over by its own transaction");
+    let rows: Vec<(String, i64)> = dudao::sql::query_as("SELECT status, attempts FROM outbox ORDER BY id")
+        .fetch_all(svc.db())
+        .await
+        .unwrap();
+    assert_eq!(rows, vec![("sent".to_string(), 1); 12]);
+
+    // The group's next answer fails for a while (1200: retried later); a question asked
+    // meanwhile is answered only after it.
+    rec.set_behaviour(Behaviour::Fail(1200));
+    bot.group_msg(GROUP, qq, json!(320), json!([at(BOT), text(" 帮助")]));
+    svc.wait_outbox("retrying", |s, a, _| s == "pending" && a >= 1).await;
+    bot.group_msg(GROUP, qq, json!(321), json!([at(BOT), text(" 我是谁")]));
+    svc.wait_processed(&format!("{BOT}:321")).await;
+    rec.set_behaviour(Behaviour::Ok);
+    let delivered = |a: &Action| to_group(a) && a.ok;
+    let a = rec.wait_for(14, WAIT, delivered).await;
+    assert!(a[12].text().contains("可用指令"), "the retried answer first: {}", a[12].text());
+    assert!(a[13].text().contains(&name) && !a[13].text().contains("可用指令"), "{}", a[13].text());
+    svc.running().drain(WAIT).await;
+    assert_eq!(rec.sends().iter().filter(|a| delivered(a)).count(), 14, "each answer delivered once");
+    bot.close();
+    svc.stop().await;
+}

@@ -79,8 +79,10 @@ pub struct App {
     pub tz: Tz,
     pub calendar: Arc<Calendar>,
     pub directory: Directory,
-    /// Poked after every commit that enqueued messages.
+    /// Poked after every commit that enqueued messages for the workers to claim.
     pub outbox_notify: Arc<Notify>,
+    /// The running workers that take answers claimed by the transaction that queued them.
+    pub handoffs: Arc<crate::outbox::handoff::Handoffs>,
     /// Inbound messages waiting for their (shared) transaction.
     pub pipeline: pipeline::Pipeline,
     /// Who each chat account is and which groups are known, kept between messages.
@@ -294,6 +296,7 @@ impl App {
             calendar,
             directory,
             outbox_notify: Arc::new(Notify::new()),
+            handoffs: Default::default(),
             pipeline: pipeline::Pipeline::default(),
             snapshot: snapshot::Snapshot::default(),
         }
@@ -377,7 +380,8 @@ impl App {
     }
 
     /// Records what a message was and queues its answer: long replies paged, each reply and
-    /// other send an outbox row. The number of sends queued.
+    /// other send an outbox row; the answers in the sender's channel claimed for its running
+    /// worker at once (`outbox::handoff`), to be handed over after the commit.
     async fn queue_answer(
         &self,
         tx: &mut Tx<'static>,
@@ -385,7 +389,7 @@ impl App {
         msg: &InboundMessage,
         now: DateTime<Utc>,
         answer: Answer,
-    ) -> anyhow::Result<usize> {
+    ) -> anyhow::Result<Queued> {
         let (replies, pages) = paging::paginate(answer.replies);
         store::inbound::annotate(tx, id, answer.person_id, answer.intent).await?;
         if !pages.is_empty() {
@@ -407,7 +411,13 @@ impl App {
         for env in answer.outgoing {
             queued += crate::outbox::enqueue(tx, &self.directory, now, env).await?;
         }
-        Ok(queued)
+        let handed = if queued > 0 {
+            let lease = self.settings.outbox.lease_seconds;
+            self.handoffs.claim(tx, &msg.chat.channel, id, now, lease).await?
+        } else {
+            None
+        };
+        Ok(Queued { count: queued, handed })
     }
 
     /// Answers a read-only command that its processing transaction deferred
@@ -436,14 +446,21 @@ impl App {
             Err(error) => {
                 tracing::error!(id, channel = %msg.chat.channel, error = %error, "answering a read-only command failed");
                 store::inbound::mark_deferred_failed(&mut tx, id, &error).await?;
-                self.apologise(&mut tx, id, msg).await?
+                Queued::count(self.apologise(&mut tx, id, msg).await?)
             }
         };
         tx.commit().await?;
-        if queued > 0 {
+        self.hand_over(queued);
+        Ok(())
+    }
+
+    /// After the commit that queued them: claimed answers to their worker, and the workers
+    /// woken for anything else.
+    pub(crate) fn hand_over(&self, queued: Queued) {
+        if queued.to_claim() {
             self.outbox_notify.notify_waiters();
         }
-        Ok(())
+        self.handoffs.deliver(queued.handed);
     }
 
     /// Answers the read-only commands that transports' processing loops hand over
@@ -518,10 +535,29 @@ impl App {
     }
 }
 
+/// The sends a transaction queued.
+#[derive(Default)]
+pub(crate) struct Queued {
+    pub count: usize,
+    /// Those of them claimed for their channel's worker, to hand over after the commit.
+    pub handed: Option<crate::outbox::handoff::Handoff>,
+}
+
+impl Queued {
+    pub fn count(count: usize) -> Self {
+        Queued { count, handed: None }
+    }
+
+    /// Whether rows were queued that the worker must claim itself (it is woken for those).
+    pub fn to_claim(&self) -> bool {
+        self.count > self.handed.as_ref().map_or(0, |h| h.rows.len())
+    }
+}
+
 /// What processing a message in the write path did.
 pub(crate) enum Processed {
-    /// Answered: this many sends queued.
-    Queued(usize),
+    /// Answered: these sends queued.
+    Queued(Queued),
     /// A read-only command, to be answered by [`App::answer_deferred`] after the commit.
     Deferred,
 }

@@ -10,7 +10,7 @@
 //! With one message in flight this is exactly one transaction per message, as before, and no
 //! savepoint: a lone message that fails rolls the transaction back and is recorded in another.
 
-use super::{App, Processed};
+use super::{App, Processed, Queued};
 use crate::chat::{ChatKind, InboundMessage, Segment};
 use crate::db::{self, Tx};
 use crate::metrics::InboundOutcome;
@@ -48,7 +48,7 @@ impl Work {
 enum Step {
     /// Processed, or failed and recorded (or a duplicate); the sends queued; the row id of a
     /// read-only command its caller answers after the commit (`App::answer_deferred`).
-    Done(usize, InboundOutcome, Option<i64>),
+    Done(Queued, InboundOutcome, Option<i64>),
     /// Failed outside a savepoint: the transaction must be rolled back, then this recorded.
     Failed(String),
 }
@@ -170,9 +170,10 @@ impl App {
             Ok((queued, deferred)) => {
                 self.pipeline.committed_batches.fetch_add(1, Ordering::Relaxed);
                 self.pipeline.committed_messages.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                if queued > 0 {
+                if queued.iter().any(Queued::to_claim) {
                     self.outbox_notify.notify_waiters();
                 }
+                self.handoffs.deliver(queued.into_iter().filter_map(|q| q.handed));
                 for (p, d) in batch.into_iter().zip(deferred) {
                     let _ = p.done.send(Ok(d));
                 }
@@ -190,19 +191,19 @@ impl App {
     /// The batch's transaction. An error here is the database's (the transaction is gone and
     /// nothing of the batch is kept); a workflow's error or panic is contained per message.
     /// Per message, the row id of a read-only command still to answer.
-    async fn batch_in_tx(&self, batch: &[Pending]) -> anyhow::Result<(usize, Vec<Option<i64>>)> {
+    async fn batch_in_tx(&self, batch: &[Pending]) -> anyhow::Result<(Vec<Queued>, Vec<Option<i64>>)> {
         // A message alone needs no savepoint: should it fail, the whole transaction rolls back
         // and a second one records the failure — two statements fewer on each message of a
         // service that is not busy, the common case.
         let alone = batch.len() == 1;
         let mut tx = db::begin_write(&self.db).await?;
-        let mut queued = 0;
+        let mut queued = Vec::with_capacity(batch.len());
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut deferred = Vec::with_capacity(batch.len());
         for p in batch {
             match self.one_in_batch(&mut tx, &p.work, !alone).await? {
-                Step::Done(n, outcome, d) => {
-                    queued += n;
+                Step::Done(q, outcome, d) => {
+                    queued.push(q);
                     outcomes.push(outcome);
                     deferred.push(d);
                 }
@@ -211,7 +212,7 @@ impl App {
                     self.snapshot.clear();
                     let queued = self.record_alone(&p.work, &error).await?;
                     self.count(std::iter::once((p, InboundOutcome::Failed)));
-                    return Ok((queued, vec![None])); // alone: the batch is this message
+                    return Ok((vec![Queued::count(queued)], vec![None])); // alone: the batch is this message
                 }
             }
         }
@@ -238,7 +239,7 @@ impl App {
     async fn one_in_batch(&self, tx: &mut Tx<'static>, work: &Work, guarded: bool) -> anyhow::Result<Step> {
         let msg = work.msg();
         let Some(id) = self.stored_id(tx, work).await? else {
-            return Ok(Step::Done(0, InboundOutcome::Duplicate, None));
+            return Ok(Step::Done(Queued::default(), InboundOutcome::Duplicate, None));
         };
         if guarded {
             db::savepoint(tx).await?;
@@ -251,8 +252,8 @@ impl App {
                 }
                 return Ok(match done {
                     Some(Processed::Queued(queued)) => Step::Done(queued, InboundOutcome::Processed, None),
-                    Some(Processed::Deferred) => Step::Done(0, InboundOutcome::Processed, Some(id)),
-                    None => Step::Done(0, InboundOutcome::Duplicate, None),
+                    Some(Processed::Deferred) => Step::Done(Queued::default(), InboundOutcome::Processed, Some(id)),
+                    None => Step::Done(Queued::default(), InboundOutcome::Duplicate, None),
                 });
             }
             Ok(Err(e)) => format!("{e:#}"),
@@ -265,7 +266,7 @@ impl App {
         db::rollback_to_savepoint(tx).await?;
         // What the failed message read may have included its own undone writes.
         self.snapshot.clear();
-        Ok(Step::Done(self.record_failure(tx, id, msg, &error).await?, InboundOutcome::Failed, None))
+        Ok(Step::Done(Queued::count(self.record_failure(tx, id, msg, &error).await?), InboundOutcome::Failed, None))
     }
 
     /// The row id of the message, storing it first when it comes straight from the platform;

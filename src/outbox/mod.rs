@@ -2,6 +2,7 @@
 //! change that caused it; per-channel workers deliver them within the channel's limits.
 
 pub mod admin;
+pub mod handoff;
 pub mod ratelimit;
 pub mod route;
 pub mod worker;

@@ -46,6 +46,26 @@ struct Claimed {
     lease_at: DateTime<Utc>,
     /// The file the row delivers (loaded only when it is sent).
     file_id: Option<i64>,
+    /// For a row handed over by the transaction that queued it (`outbox::handoff`): how many
+    /// wake-ups for new messages the worker had seen when it got the row.
+    handed_at_notice: Option<u64>,
+}
+
+impl Claimed {
+    fn from_row(r: store::HeadRow, channel: &str, lease: &str, lease_at: DateTime<Utc>, handed: Option<u64>) -> Self {
+        let kind = ChatKind::parse(&r.chat_kind).unwrap_or(ChatKind::Group);
+        Claimed {
+            id: r.id,
+            chat: ChatRef { channel: channel.to_string(), kind, id: r.chat_id },
+            segments: serde_json::from_str(&r.segments).unwrap_or_default(),
+            attempts: r.attempts,
+            delivery: Delivery::parse(&r.delivery).unwrap_or(Delivery::AtLeastOnce),
+            lease: lease.to_string(),
+            lease_at,
+            file_id: r.file_id,
+            handed_at_notice: handed,
+        }
+    }
 }
 
 /// How files reach channels that cannot carry them: one-time links on the HTTP listener.
@@ -81,6 +101,9 @@ pub struct Worker {
     files: FileLinks,
     /// This channel's send counters (`/metrics`).
     metrics: Arc<crate::metrics::ChannelMetrics>,
+    /// Where the service's transactions hand answers they claimed (`outbox::handoff`); the
+    /// worker registers there while it runs.
+    handoffs: Option<Arc<super::handoff::Handoffs>>,
 }
 
 /// How often a claim also takes back other owners' expired leases. A lease lasts
@@ -168,6 +191,49 @@ struct Due {
     next: Option<DateTime<Utc>>,
 }
 
+/// The sends under way, and per chat the last one started: a chat's messages go one after
+/// another, each waiting for the one before and staying unsent (released) if that one did not
+/// get through, so none overtakes a retry.
+#[derive(Default)]
+struct Sends {
+    inflight: JoinSet<(Claimed, Outcome)>,
+    tasks: HashMap<tokio::task::Id, Claimed>,
+    /// Per chat, whether its last send got through, once known.
+    last: HashMap<String, futures::future::Shared<oneshot::Receiver<bool>>>,
+}
+
+impl Sends {
+    fn spawn(&mut self, worker: &Arc<Worker>, c: Claimed, shutdown: &CancellationToken) {
+        // Chats whose last send got through need no chaining.
+        self.last.retain(|_, f| f.clone().now_or_never().is_none_or(|went| went != Ok(true)));
+        let key = c.chat.key();
+        let before = self.last.get(&key).cloned();
+        // A claim takes only rows at the head of their chat, in order, so a claimed row waits
+        // only for a send still under way. A handed row was claimed by a transaction that may
+        // have run before the chat's last failure was recorded: if that send did not get
+        // through, it must not overtake its retry — released, it is claimed after it.
+        let before = match before {
+            Some(f) if c.handed_at_notice.is_some() || f.clone().now_or_never().is_none() => Some(f),
+            _ => None,
+        };
+        let (went, next) = oneshot::channel::<bool>();
+        self.last.insert(key, next.shared());
+        let me = worker.clone();
+        let task = c.clone();
+        let stop = shutdown.clone();
+        let handle = self.inflight.spawn(async move {
+            let go = match before {
+                Some(rx) => rx.await.unwrap_or(false),
+                None => true,
+            };
+            let outcome = if go { me.send_one(&task, &stop).await } else { Outcome::Released };
+            let _ = went.send(outcome.advances_chat());
+            (task, outcome)
+        });
+        self.tasks.insert(handle.id(), c);
+    }
+}
+
 impl Worker {
     pub fn new(
         db: Db,
@@ -194,7 +260,14 @@ impl Worker {
             last_reclaim: std::sync::Mutex::new(None),
             files: FileLinks::default(),
             metrics: Arc::new(crate::metrics::ChannelMetrics::default()),
+            handoffs: None,
         }
+    }
+
+    /// Takes answers claimed by the transactions that queued them (see `outbox::handoff`).
+    pub fn with_handoffs(mut self, handoffs: Arc<super::handoff::Handoffs>) -> Self {
+        self.handoffs = Some(handoffs);
+        self
     }
 
     /// Counts this worker's sends in `m` (the service's counters for the channel).
@@ -322,22 +395,7 @@ impl Worker {
         self.report_lost(lost);
         self.count(done);
         rows.sort_by_key(|r| r.id);
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let kind = ChatKind::parse(&r.chat_kind).unwrap_or(ChatKind::Group);
-                Claimed {
-                    id: r.id,
-                    chat: ChatRef { channel: self.name().to_string(), kind, id: r.chat_id },
-                    segments: serde_json::from_str(&r.segments).unwrap_or_default(),
-                    attempts: r.attempts,
-                    delivery: Delivery::parse(&r.delivery).unwrap_or(Delivery::AtLeastOnce),
-                    lease: lease.clone(),
-                    lease_at,
-                    file_id: r.file_id,
-                }
-            })
-            .collect())
+        Ok(rows.into_iter().map(|r| Claimed::from_row(r, self.name(), &lease, lease_at, None)).collect())
     }
 
     fn backoff(&self, attempts: i64) -> Duration {
@@ -634,8 +692,9 @@ impl Worker {
         if let Err(e) = self.recover().await {
             tracing::error!(channel = self.name(), error = %e, "outbox recovery failed");
         }
-        let mut inflight: JoinSet<(Claimed, Outcome)> = JoinSet::new();
-        let mut tasks: HashMap<tokio::task::Id, Claimed> = HashMap::new();
+        // Registered after recovery: rows handed from now on are not taken for a dead run's.
+        let mut intake = self.handoffs.as_ref().map(|h| h.register(self.name(), self.budget));
+        let mut sends = Sends::default();
         let idle_cap = Duration::from_secs(5);
         // Claim without asking what is due first: new messages and chats that moved on set it
         // (work is likely); otherwise a cheap look at the chats' heads decides, so messages
@@ -643,17 +702,32 @@ impl Worker {
         let mut should_claim = true;
         // Finished sends not yet recorded: recorded with the next claim when there is one.
         let mut finished: Vec<(Claimed, Outcome)> = Vec::new();
+        // Wake-ups for new 'pending' messages so far, and what is due as last looked up (still
+        // true until a wake-up, a claim, an outcome that changes a row's due time, or the
+        // moment it names).
+        let mut notices: u64 = 0;
+        let mut known_due: Option<Due> = None;
         loop {
             self.counters.wakeups.fetch_add(1, Ordering::Relaxed);
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            while let Some(r) = inflight.try_join_next_with_id() {
-                finished.extend(self.joined(r, &mut tasks));
+            while let Some(r) = sends.inflight.try_join_next_with_id() {
+                finished.extend(self.joined(r, &mut sends.tasks));
             }
-            should_claim |= finished.iter().any(|(_, o)| o.advances_chat());
-            let ours: Vec<i64> = tasks.values().map(|c| c.id).collect();
-            let free = self.budget.saturating_sub(inflight.len());
+            // A handed answer that went out lets nothing else go unless a message was queued
+            // for its chat meanwhile (a wake-up since it was handed); any other outcome may.
+            let quiet = |(c, o): &(Claimed, Outcome)| o.advances_chat() && c.handed_at_notice == Some(notices);
+            should_claim |= finished.iter().any(|d| d.1.advances_chat() && !quiet(d));
+            if !finished.iter().all(quiet) {
+                known_due = None;
+            }
+            if let Some(intake) = &intake {
+                let handed = finished.iter().filter(|(c, _)| c.handed_at_notice.is_some()).count();
+                let _ = intake.outstanding.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(handed)));
+            }
+            let ours: Vec<i64> = sends.tasks.values().map(|c| c.id).collect();
+            let free = self.budget.saturating_sub(sends.inflight.len());
             if shutdown.is_cancelled() || free == 0 || !should_claim {
                 // No claim follows at once (the due-time look-up below must see these outcomes).
                 self.record(std::mem::take(&mut finished)).await;
@@ -661,12 +735,20 @@ impl Worker {
             if shutdown.is_cancelled() {
                 break;
             }
+            let now = self.clock.now();
+            if known_due.as_ref().is_some_and(|d| d.next.is_some_and(|t| t <= now)) {
+                known_due = None;
+            }
             let mut due: Option<Due> = None;
             let mut want = 0;
             if free > 0 && should_claim {
                 want = free;
             } else if free > 0 {
-                match self.next_due(&ours).await {
+                let looked = match known_due.take() {
+                    Some(d) => Ok(d),
+                    None => self.next_due(&ours).await,
+                };
+                match looked {
                     Ok(d) => {
                         // Only as many as are ready: the claim's scan stops once it has them.
                         want = d.ready.min(free);
@@ -684,33 +766,15 @@ impl Worker {
                 // Claimed rows were the ready ones: the next due time looked up before still holds
                 // (a claim not preceded by a look-up must look afterwards).
                 due = due.map(|d| Due { ready: 0, next: d.next });
-                let amo_out = tasks.values().filter(|c| c.delivery == Delivery::AtMostOnce).count();
+                let amo_out = sends.tasks.values().filter(|c| c.delivery == Delivery::AtMostOnce).count();
                 let amo_free = self.settings.max_in_flight.saturating_sub(amo_out);
                 match self.claim(want, amo_free, &ours, &finished).await {
                     Ok(batch) => {
                         finished.clear();
                         // Every slot taken: more may be ready once one frees.
                         should_claim = batch.len() >= free;
-                        // A chat's messages in this claim go one after another: each waits for
-                        // the one before, and stays unsent (released) if that one did not get
-                        // through, so it cannot overtake a retry.
-                        let mut chains: HashMap<String, oneshot::Receiver<bool>> = HashMap::new();
                         for c in batch {
-                            let me = self.clone();
-                            let task = c.clone();
-                            let stop = shutdown.clone();
-                            let (went, next) = oneshot::channel::<bool>();
-                            let before = chains.insert(c.chat.key(), next);
-                            let handle = inflight.spawn(async move {
-                                let go = match before {
-                                    Some(rx) => rx.await.unwrap_or(false),
-                                    None => true,
-                                };
-                                let outcome = if go { me.send_one(&task, &stop).await } else { Outcome::Released };
-                                let _ = went.send(outcome.advances_chat());
-                                (task, outcome)
-                            });
-                            tasks.insert(handle.id(), c);
+                            sends.spawn(&self, c, &shutdown);
                         }
                     }
                     Err(e) => {
@@ -725,14 +789,14 @@ impl Worker {
             self.record(std::mem::take(&mut finished)).await;
             let wait = if claim_failed {
                 Duration::from_secs(1)
-            } else if inflight.len() >= self.budget {
+            } else if sends.inflight.len() >= self.budget {
                 // Only a finished send or a new message can change anything.
                 idle_cap
             } else {
                 let due = match due {
                     Some(d) => d,
                     None => {
-                        let ours: Vec<i64> = tasks.values().map(|c| c.id).collect();
+                        let ours: Vec<i64> = sends.tasks.values().map(|c| c.id).collect();
                         self.next_due(&ours).await.unwrap_or_else(|e| {
                             tracing::error!(channel = self.name(), error = %e, "outbox due-time query failed");
                             Due { ready: 0, next: None }
@@ -742,7 +806,7 @@ impl Worker {
                 if due.ready > 0 && !claimed_now {
                     continue;
                 }
-                match due.next {
+                let wait = match due.next {
                     // Ready, yet the claim just found nothing it could take (clocks of two
                     // processes disagree, say): look again soon rather than spin.
                     _ if due.ready > 0 => Duration::from_millis(50),
@@ -753,22 +817,52 @@ impl Worker {
                         // one claim and one commit (a retry is not urgent to the millisecond).
                         (w + self.coalesce()).min(idle_cap)
                     }
+                };
+                if due.ready == 0 {
+                    known_due = Some(Due { ready: 0, next: due.next });
                 }
+                wait
             };
             tokio::select! {
-                Some(r) = inflight.join_next_with_id(), if !inflight.is_empty() => {
+                Some(r) = sends.inflight.join_next_with_id(), if !sends.inflight.is_empty() => {
                     // Sends that finished together are recorded in one commit, with the claim of
                     // what they let go next (top of the loop).
-                    finished.extend(self.joined(r, &mut tasks));
+                    finished.extend(self.joined(r, &mut sends.tasks));
                 }
-                _ = &mut notified => should_claim = true,
-                _ = tokio::time::sleep(wait) => {}
+                Some(h) = async { intake.as_mut()?.rx.recv().await }, if intake.is_some() => {
+                    self.metrics.handed.add(h.rows.len() as u64);
+                    for row in h.rows {
+                        let c = Claimed::from_row(row, self.name(), &h.lease, h.lease_at, Some(notices));
+                        sends.spawn(&self, c, &shutdown);
+                    }
+                }
+                _ = &mut notified => {
+                    should_claim = true;
+                    notices += 1;
+                    known_due = None;
+                }
+                _ = tokio::time::sleep(wait) => known_due = None,
                 _ = shutdown.cancelled() => {}
             }
             self.limiter.lock().await.prune(tokio::time::Instant::now());
         }
-        while let Some(r) = inflight.join_next_with_id().await {
-            let done = self.joined(r, &mut tasks).into_iter().collect();
+        if let Some(h) = &self.handoffs {
+            h.unregister(self.name());
+        }
+        // Rows handed but not taken yet: back to the queue (sent at the next start).
+        if let Some(intake) = intake.as_mut() {
+            intake.rx.close();
+            while let Ok(h) = intake.rx.try_recv() {
+                let done: Vec<(Claimed, Outcome)> = h
+                    .rows
+                    .into_iter()
+                    .map(|row| (Claimed::from_row(row, self.name(), &h.lease, h.lease_at, None), Outcome::Released))
+                    .collect();
+                self.record(done).await;
+            }
+        }
+        while let Some(r) = sends.inflight.join_next_with_id().await {
+            let done = self.joined(r, &mut sends.tasks).into_iter().collect();
             self.record(done).await;
         }
     }

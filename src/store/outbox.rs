@@ -205,6 +205,39 @@ pub async fn take_runs(
     Ok(out)
 }
 
+/// Claims, in the transaction that just queued them, the at-least-once rows of one envelope
+/// family (keys from `key_from` up to, not including, `key_to`) on `channel` — 'pending' →
+/// 'sending' under `lease` — unless an older row of the same chat is still 'pending' (it must
+/// go first, and the worker's claims keep that order). Rows of the chat already 'sending' do
+/// not stop it: the worker sends the handed rows after them. Oldest first.
+pub async fn hand_off(
+    conn: &mut Conn,
+    channel: &str,
+    key_from: &str,
+    key_to: &str,
+    lease: &str,
+) -> crate::sql::Result<Vec<HeadRow>> {
+    let rows = crate::sql::query(
+        "UPDATE outbox SET status = 'sending', lease_until = ?1
+             WHERE idempotency_key >= ?2 AND idempotency_key < ?3 AND channel = ?4 AND status = 'pending'
+               AND delivery = 'at_least_once'
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel = outbox.channel
+                               AND p.chat_kind = outbox.chat_kind AND p.chat_id = outbox.chat_id
+                               AND p.id < outbox.id AND p.status = 'pending'
+                               AND NOT (p.idempotency_key >= ?2 AND p.idempotency_key < ?3))
+             RETURNING id, chat_kind, chat_id, segments, attempts, delivery, file_id",
+    )
+    .bind(lease)
+    .bind(key_from)
+    .bind(key_to)
+    .bind(channel)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: Vec<HeadRow> = rows.iter().map(head_row).collect();
+    out.sort_by_key(|r| r.id);
+    Ok(out)
+}
+
 fn head_row(r: &crate::sql::Row) -> HeadRow {
     HeadRow {
         id: r.get("id"),
