@@ -757,10 +757,8 @@ async fn answers_are_handed_to_the_worker_in_order_and_never_overtake_a_retry() 
     }
     svc.running().drain(WAIT).await;
     assert_eq!(metrics.handed.get(), 12, "every answer handed over by its own transaction");
-    let rows: Vec<(String, i64)> = dudao::sql::query_as("SELECT status, attempts FROM outbox ORDER BY id")
-        .fetch_all(svc.db())
-        .await
-        .unwrap();
+    let rows: Vec<(String, i64)> =
+        dudao::sql::query_as("SELECT status, attempts FROM outbox ORDER BY id").fetch_all(svc.db()).await.unwrap();
     assert_eq!(rows, vec![("sent".to_string(), 1); 12]);
 
     // The group's next answer fails for a while (1200: retried later); a question asked

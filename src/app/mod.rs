@@ -589,22 +589,43 @@ impl App {
     pub async fn store_inbound(&self, msgs: &[InboundMessage]) -> anyhow::Result<Vec<Option<i64>>> {
         let now = self.clock.now();
         let mut tx = begin_write(&self.db).await?;
+        let carried = self.handoffs.record_delivered(&mut tx).await?;
+        let stored = self.store_in(&mut tx, msgs, now).await;
+        let stored = match stored {
+            Ok(ids) => tx.commit().await.map(|_| ids).map_err(anyhow::Error::from),
+            Err(e) => Err(e),
+        };
+        let ids = match stored {
+            Ok(ids) => ids,
+            Err(e) => {
+                self.handoffs.put_back(carried);
+                return Err(e);
+            }
+        };
+        for (msg, id) in msgs.iter().zip(&ids) {
+            if id.is_none() {
+                self.metrics.channel(&msg.chat.channel).inbound(crate::metrics::InboundOutcome::Duplicate);
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn store_in(
+        &self,
+        tx: &mut Tx<'static>,
+        msgs: &[InboundMessage],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<Option<i64>>> {
         let mut ids = Vec::with_capacity(msgs.len());
         for msg in msgs {
             let platform = self.directory.platform_of(&msg.chat.channel).unwrap_or("unknown");
-            ids.push(match store::inbound::store(&mut tx, platform, msg, now).await? {
+            ids.push(match store::inbound::store(tx, platform, msg, now).await? {
                 Stored::Duplicate(id) => {
                     tracing::debug!(id, channel = %msg.chat.channel, "duplicate delivery ignored");
                     None
                 }
                 Stored::New(id) | Stored::Pending(id) => Some(id),
             });
-        }
-        tx.commit().await?;
-        for (msg, id) in msgs.iter().zip(&ids) {
-            if id.is_none() {
-                self.metrics.channel(&msg.chat.channel).inbound(crate::metrics::InboundOutcome::Duplicate);
-            }
         }
         Ok(ids)
     }

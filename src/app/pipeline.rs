@@ -192,11 +192,33 @@ impl App {
     /// nothing of the batch is kept); a workflow's error or panic is contained per message.
     /// Per message, the row id of a read-only command still to answer.
     async fn batch_in_tx(&self, batch: &[Pending]) -> anyhow::Result<(Vec<Queued>, Vec<Option<i64>>)> {
+        let mut tx = db::begin_write(&self.db).await?;
+        // Answers delivered since the last write: their outcomes ride along (outbox::handoff).
+        let carried = self.handoffs.record_delivered(&mut tx).await?;
+        match self.batch_steps(tx, batch).await {
+            Ok((queued, deferred, true)) => Ok((queued, deferred)),
+            Ok((queued, deferred, false)) => {
+                self.handoffs.put_back(carried);
+                Ok((queued, deferred))
+            }
+            Err(e) => {
+                self.handoffs.put_back(carried);
+                Err(e)
+            }
+        }
+    }
+
+    /// The batch's steps in `tx`; also whether `tx` committed (a lone message that failed
+    /// rolls it back and is recorded in a transaction of its own).
+    async fn batch_steps(
+        &self,
+        mut tx: Tx<'static>,
+        batch: &[Pending],
+    ) -> anyhow::Result<(Vec<Queued>, Vec<Option<i64>>, bool)> {
         // A message alone needs no savepoint: should it fail, the whole transaction rolls back
         // and a second one records the failure — two statements fewer on each message of a
         // service that is not busy, the common case.
         let alone = batch.len() == 1;
-        let mut tx = db::begin_write(&self.db).await?;
         let mut queued = Vec::with_capacity(batch.len());
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut deferred = Vec::with_capacity(batch.len());
@@ -212,14 +234,15 @@ impl App {
                     self.snapshot.clear();
                     let queued = self.record_alone(&p.work, &error).await?;
                     self.count(std::iter::once((p, InboundOutcome::Failed)));
-                    return Ok((vec![Queued::count(queued)], vec![None])); // alone: the batch is this message
+                    return Ok((vec![Queued::count(queued)], vec![None], false));
+                    // alone: the batch is this message
                 }
             }
         }
         tx.commit().await?;
         // Counted once durable: a batch that failed to commit is processed again.
         self.count(batch.iter().zip(outcomes));
-        Ok((queued, deferred))
+        Ok((queued, deferred, true))
     }
 
     /// Counts committed messages by channel and outcome, with their latency.

@@ -7,6 +7,12 @@
 //! fewer per answer. Nothing changes for durability: the rows are 'sending' under a lease like
 //! any claimed row, so a crash before they are sent resends them at the next start
 //! (`Worker::recover`), and a row the worker never takes is taken back when its lease ends.
+//!
+//! The outcome of a handed answer that went out is written by the next write transaction the
+//! service runs anyway — storing or processing the next inbound message — instead of one of its
+//! own ([`Handoffs::record_delivered`]); the worker writes it itself when no such transaction
+//! comes within [`RECORD_WITHIN`]. Until then the row stays 'sending': a crash in that window
+//! sends the answer again at the next start (at-least-once, as for any interrupted send).
 
 use crate::db::ts;
 use crate::store::outbox::HeadRow;
@@ -14,8 +20,22 @@ use crate::store::Conn;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+
+/// How long a delivered answer's outcome waits for another transaction to carry it.
+pub const RECORD_WITHIN: Duration = Duration::from_millis(20);
+
+/// A handed answer the platform accepted, its outcome not written yet.
+pub struct Delivered {
+    pub id: i64,
+    pub lease: String,
+    pub platform_msg_id: Option<String>,
+    pub at: DateTime<Utc>,
+    /// When the worker put it here (real time, whatever the service's clock says).
+    pub since: Instant,
+}
 
 /// Rows claimed by the transaction that queued them, for one channel's worker.
 pub struct Handoff {
@@ -39,6 +59,7 @@ struct Intake {
 #[derive(Default)]
 pub struct Handoffs {
     intakes: RwLock<HashMap<String, Intake>>,
+    delivered: Mutex<Vec<Delivered>>,
 }
 
 /// A worker's side of its registration.
@@ -65,9 +86,7 @@ impl Handoffs {
     /// Whether `channel` has a running worker with room for more handed rows.
     fn open(&self, channel: &str) -> bool {
         let intakes = self.intakes.read().unwrap_or_else(|e| e.into_inner());
-        intakes
-            .get(channel)
-            .is_some_and(|i| !i.tx.is_closed() && i.outstanding.load(Ordering::Relaxed) < i.limit)
+        intakes.get(channel).is_some_and(|i| !i.tx.is_closed() && i.outstanding.load(Ordering::Relaxed) < i.limit)
     }
 
     /// Claims, inside the transaction that queued them, the answers of the inbound message
@@ -108,5 +127,55 @@ impl Handoffs {
                 tracing::warn!(channel = %h.channel, rows = h.rows.len(), "answers claimed for a worker that stopped; sent at the next start");
             }
         }
+    }
+
+    /// Keeps a delivered answer's outcome for the next write transaction.
+    pub fn delivered(&self, d: Delivered) {
+        self.delivered.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+    }
+
+    /// How long the oldest outcome kept has waited.
+    pub fn oldest_delivered(&self) -> Option<Duration> {
+        let kept = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
+        kept.iter().map(|d| d.since.elapsed()).max()
+    }
+
+    /// Writes the kept outcomes in `conn`, a write transaction. Returns what it wrote: should the
+    /// transaction not commit, give it back with [`Handoffs::put_back`].
+    pub async fn record_delivered(&self, conn: &mut Conn) -> crate::sql::Result<Vec<Delivered>> {
+        let taken = std::mem::take(&mut *self.delivered.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut failed = None;
+        for d in &taken {
+            let sent = crate::store::outbox::SendOutcome::Sent { platform_msg_id: d.platform_msg_id.as_deref() };
+            match crate::store::outbox::record_outcome(conn, d.id, &d.lease, sent, d.at).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(
+                        id = d.id,
+                        "send outcome not recorded: the lease expired and the message was taken over"
+                    )
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            // The transaction is lost: none of it is written.
+            self.put_back(taken);
+            return Err(e);
+        }
+        Ok(taken)
+    }
+
+    /// Outcomes taken by a transaction that did not commit.
+    pub fn put_back(&self, mut outcomes: Vec<Delivered>) {
+        if outcomes.is_empty() {
+            return;
+        }
+        let mut kept = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
+        outcomes.append(&mut kept);
+        *kept = outcomes;
     }
 }

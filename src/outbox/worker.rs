@@ -13,6 +13,7 @@
 //! A lease that expired was taken over by someone else, so its late outcome is not ours to
 //! record (that would resend or un-send a message another worker already dealt with).
 
+use super::handoff::{Delivered, Handoffs, RECORD_WITHIN};
 use super::ratelimit::RateLimiter;
 use super::Delivery;
 use crate::chat::{Attachment, ChatKind, ChatRef, OutboundMessage, Segment, SendError};
@@ -628,6 +629,23 @@ impl Worker {
         store::record_outcome(tx, c.id, &c.lease, recorded, now).await
     }
 
+    /// Writes the outcomes of delivered answers that no other transaction carried.
+    async fn record_delivered(&self, h: &Handoffs) {
+        let written = async {
+            let mut tx = begin_write(&self.db).await?;
+            let carried = h.record_delivered(&mut tx).await?;
+            if let Err(e) = tx.commit().await {
+                h.put_back(carried);
+                return Err(e);
+            }
+            Ok::<(), crate::sql::Error>(())
+        };
+        if let Err(e) = written.await {
+            tracing::error!(channel = self.name(), error = %e, "cannot record send outcomes; retrying");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Records outcomes, retrying until the database takes them: the sends happened, and
     /// forgetting that would resend them.
     async fn record(&self, done: Vec<(Claimed, Outcome)>) {
@@ -724,7 +742,31 @@ impl Worker {
             }
             if let Some(intake) = &intake {
                 let handed = finished.iter().filter(|(c, _)| c.handed_at_notice.is_some()).count();
-                let _ = intake.outstanding.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(handed)));
+                let _ = intake
+                    .outstanding
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(handed)));
+            }
+            if let Some(h) = &self.handoffs {
+                // A quiet handed answer that went out changes nothing else: its outcome rides on
+                // the service's next write (see `outbox::handoff`), unless none comes soon.
+                let now = self.clock.now();
+                finished.retain(|(c, o)| match o {
+                    Outcome::Sent(platform_msg_id) if c.handed_at_notice == Some(notices) => {
+                        self.metrics.send(crate::metrics::SendOutcome::Sent);
+                        h.delivered(Delivered {
+                            id: c.id,
+                            lease: c.lease.clone(),
+                            platform_msg_id: platform_msg_id.clone(),
+                            at: now,
+                            since: std::time::Instant::now(),
+                        });
+                        false
+                    }
+                    _ => true,
+                });
+                if h.oldest_delivered().is_some_and(|age| age >= RECORD_WITHIN) {
+                    self.record_delivered(h).await;
+                }
             }
             let ours: Vec<i64> = sends.tasks.values().map(|c| c.id).collect();
             let free = self.budget.saturating_sub(sends.inflight.len());
@@ -823,6 +865,11 @@ impl Worker {
                 }
                 wait
             };
+            // Outcomes kept for another transaction are written by this worker if none comes.
+            let wait = match self.handoffs.as_ref().and_then(|h| h.oldest_delivered()) {
+                Some(age) => wait.min(RECORD_WITHIN.saturating_sub(age)),
+                None => wait,
+            };
             tokio::select! {
                 Some(r) = sends.inflight.join_next_with_id(), if !sends.inflight.is_empty() => {
                     // Sends that finished together are recorded in one commit, with the claim of
@@ -848,6 +895,7 @@ impl Worker {
         }
         if let Some(h) = &self.handoffs {
             h.unregister(self.name());
+            self.record_delivered(h).await;
         }
         // Rows handed but not taken yet: back to the queue (sent at the next start).
         if let Some(intake) = intake.as_mut() {
