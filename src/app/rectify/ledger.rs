@@ -63,6 +63,28 @@ pub fn stats(
     s
 }
 
+/// The figures the platform's ledger page shows, from the counts the store keeps per school
+/// (`rs::ledger_counts`): total, open, overdue, unnotified, closed on time/late, cancelled and
+/// the rate, equal to [`stats`] on the same items. The ages of open items and the average days
+/// to close need the items themselves and stay empty.
+pub fn counted_stats(c: &rs::LedgerCounts) -> LedgerStats {
+    let mut s = LedgerStats {
+        open: c.open(),
+        overdue: c.overdue,
+        unnotified: c.count(Status::Identified),
+        closed_on_time: c.closed_on_time,
+        closed_late: c.closed_late,
+        cancelled: c.count(Status::Cancelled),
+        ..LedgerStats::default()
+    };
+    s.total = s.open + s.cancelled + s.closed_on_time + s.closed_late;
+    let base = s.total - s.cancelled;
+    if base > 0 {
+        s.rate = Some(100.0 * (s.closed_on_time + s.closed_late) as f64 / base as f64);
+    }
+    s
+}
+
 /// The zone's UTC offset today, in days. Chinese zones keep one offset all year; elsewhere a
 /// day-count near a clock change may be off by one.
 pub fn offset_days(tz: chrono_tz::Tz, today: NaiveDate) -> f64 {
