@@ -8,7 +8,7 @@ mod common;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use common::Harness;
-use dudao::app::rectify::{counted_stats, offset_days, stats};
+use dudao::app::rectify::{counted_ledger, counted_stats, offset_days, stats};
 use dudao::domain::rectify::{overdue_days, Severity, Source, Status};
 use dudao::store::rectify::{self as rs, Scope};
 use dudao::store::Conn;
@@ -52,6 +52,9 @@ async fn check(conn: &mut Conn, scope: &Scope, today: NaiveDate, when: &str) {
         "{ctx}"
     );
     assert_eq!(fast.rate, slow.rate, "{ctx}");
+    // The chat's figures: the page's, plus the open items' ages and the average days to close.
+    let chat = counted_ledger(conn, scope, tz, today).await.unwrap();
+    assert_eq!(chat, slow, "{ctx}: the chat's figures");
     for s in Status::ALL {
         let n = rs::items_with_status(conn, scope, &[s], None).await.unwrap().len();
         assert_eq!(counts.count(s), n, "{ctx}: {s:?}");
@@ -130,7 +133,21 @@ const CHANGES: [Change; 16] = [
 const PROBLEMS: [&str; 5] =
     ["食堂留样记录不全", "消防通道堆放杂物", "教室照明亮度不足", "午休床铺间距过小", "课后服务收费未公示"];
 
+/// When an item is recorded: any hour of the 40 days before `now`, or just either side of a
+/// local midnight that separates the ledger's ages (7 and 30 days before `base` and the day
+/// after it, 00:00 in Shanghai is 16:00 UTC the day before).
+fn recorded_at(rng: &mut StdRng, base: NaiveDate, now: DateTime<Utc>) -> DateTime<Utc> {
+    let day = [7, 8, 30, 31, -1][rng.random_range(0..5)];
+    let midnight = (base - Duration::days(day + 1)).and_hms_opt(16, 0, 0).unwrap().and_utc();
+    match rng.random_range(0..4) {
+        0 => midnight,
+        1 => midnight - Duration::milliseconds(1),
+        _ => now - Duration::hours(rng.random_range(0..24 * 40)),
+    }
+}
+
 async fn create(conn: &mut Conn, rng: &mut StdRng, schools: &[i64], base: NaiveDate, now: DateTime<Utc>) -> i64 {
+    let created = recorded_at(rng, base, now);
     let n = rs::NewItem {
         school_id: schools[rng.random_range(0..schools.len())],
         category: rng.random_range(1..=9),
@@ -142,7 +159,7 @@ async fn create(conn: &mut Conn, rng: &mut StdRng, schools: &[i64], base: NaiveD
         deadline: base + Duration::days(rng.random_range(-3..=3)),
         created_by: None,
     };
-    rs::insert(conn, &n, now).await.unwrap()
+    rs::insert(conn, &n, created).await.unwrap()
 }
 
 /// Applies `change` to item `id` the way the workflows write it (`store::rectify::save`), or by
@@ -237,6 +254,13 @@ async fn kept_ledger_figures_equal_counting_the_items() {
         }
         check_all(&mut conn, base, &format!("round {round}")).await;
     }
+    // The generated ledger exercises every figure: items of each age, overdue ones, finished ones.
+    let tz = chrono_tz::Asia::Shanghai;
+    let open = rs::open_items_in(&mut conn, &Scope::County).await.unwrap();
+    let finished = rs::finished_summary(&mut conn, &Scope::County, offset_days(tz, base)).await.unwrap();
+    let s = stats(&open, &finished, tz, base);
+    assert!(s.by_age.iter().all(|n| *n > 0) && s.overdue > 0 && s.unnotified > 0, "{s:?}");
+    assert!(s.closed_on_time > 0 && s.closed_late > 0 && s.cancelled > 0 && finished.timed > 0, "{s:?}");
     // Every kind of change happened at least once in some item's life: the counts were moved
     // by all of them (a fixed sweep, so the test does not rest on the seed alone).
     for (i, change) in CHANGES.iter().enumerate() {

@@ -239,6 +239,33 @@ pub async fn open_items_in(conn: &mut Conn, scope: &Scope) -> crate::sql::Result
         .collect())
 }
 
+/// The open items of a scope counted by when they were recorded: since `recent` (an instant),
+/// between `old` and `recent`, and before `old` — the ledger's ages (≤7 days, 8–30, >30) with
+/// the local day boundaries given as instants. `created_at` is written by `db::ts` (fixed-width
+/// UTC), so the text compares as the time does.
+pub async fn open_ages(
+    conn: &mut Conn,
+    scope: &Scope,
+    recent: DateTime<Utc>,
+    old: DateTime<Utc>,
+) -> crate::sql::Result<[usize; 3]> {
+    let (join, cond, arg) = scope_condition(scope);
+    let sql = format!(
+        "SELECT COALESCE(SUM(i.created_at >= ?1), 0), COALESCE(SUM(i.created_at < ?1 AND i.created_at >= ?2), 0),
+                COALESCE(SUM(i.created_at < ?2), 0)
+           FROM rectify_items i {join}
+          WHERE i.status NOT IN ('closed', 'cancelled') AND {}",
+        cond.replace('?', "?3")
+    );
+    let mut q = crate::sql::query_as::<(i64, i64, i64)>(&sql).bind(ts(recent)).bind(ts(old));
+    if let Some(a) = arg {
+        q = q.bind(a);
+    }
+    let (a, b, c) = q.fetch_one(conn).await?;
+    let n = |v: i64| usize::try_from(v).unwrap_or(0);
+    Ok([n(a), n(b), n(c)])
+}
+
 /// The finished items of a scope, counted in SQL (a province keeps hundreds of thousands).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FinishedSummary {
