@@ -311,3 +311,82 @@ async fn bulletins_preview_the_chats_draft_with_its_docx() {
     assert_eq!(count(&h, "SELECT COUNT(*) FROM bulletin_publications").await, 1);
     h.stop().await;
 }
+
+/// A month whose 通报名单 is longer than the page shows: the preview lists the first entries in
+/// the document's order and says how many more there are; the Word document keeps every one.
+#[tokio::test]
+async fn a_long_bulletin_list_is_cut_on_the_page_and_whole_in_the_docx() {
+    use dudao::domain::rectify::{Severity, Source, Status};
+    use dudao::store::once::{record_once, Subject};
+    use dudao::store::rectify as rs;
+    let (mut h, _clock, site) = start().await;
+    let sup = login(&mut h, &site, "sup").await;
+    // 150 more items of November past their deadline, each escalated to the 督导通报 level.
+    let created = shanghai(11, 3, 10, 0);
+    let escalated = shanghai(11, 28, 9, 0);
+    let mut conn = h.db().acquire().await.unwrap();
+    let schools: Vec<i64> =
+        dudao::sql::query_scalar("SELECT id FROM schools ORDER BY id").fetch_all(&mut *conn).await.unwrap();
+    let mut last = 0;
+    for k in 0..150 {
+        let new = rs::NewItem {
+            school_id: schools[k % schools.len()],
+            category: 3,
+            severity: Severity::General,
+            source: Source::Direct,
+            source_ref: None,
+            description: "宿舍楼应急照明损坏",
+            owner: "school",
+            deadline: chrono::NaiveDate::from_ymd_opt(2026, 11, 10).unwrap(),
+            created_by: None,
+        };
+        let id = rs::insert(&mut conn, &new, created).await.unwrap();
+        let mut it = rs::get(&mut conn, id).await.unwrap().unwrap();
+        let local = chrono::NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        let event = rs::EventRow {
+            item_id: id,
+            action: "created",
+            from: None,
+            to: Status::InProgress,
+            actor_id: None,
+            note: None,
+            deadline: it.deadline,
+        };
+        rs::add_event(&mut conn, &event, created, local).await.unwrap();
+        it.status = Status::InProgress;
+        rs::save(&mut conn, &it, created).await.unwrap();
+        assert!(record_once(&mut conn, Subject::RectifyItem(id), "L2", escalated).await.unwrap());
+        last = id;
+    }
+    drop(conn);
+
+    let got = site.fetch("/bulletins/view?month=2026-11", Some(&sup)).await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.text());
+    let page = got.text();
+    let list = &page[page.find("五、通报名单").expect("the list section")..];
+    let intro = inner(list, "<p class=\"para\">").expect("the list's first line");
+    let listed: usize = intro
+        .strip_prefix("以下")
+        .and_then(|r| r.split('个').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{intro}"));
+    assert!(listed >= 150, "{intro}");
+    // The introduction and 99 entries, in order; the rest counted, the download named.
+    let shown = list.matches("<p class=\"para\">").count();
+    assert_eq!(shown, 100, "{list}");
+    assert!(list.contains("<p class=\"para\">1. W") && list.contains("<p class=\"para\">99. W"), "{list}");
+    assert!(!list.contains("<p class=\"para\">100. W"), "{list}");
+    let more = format!("另有{}条未在本页列出，完整内容见 Word 文档", listed + 1 - 100);
+    assert!(list.contains(&more), "{more}: {list}");
+    assert!(!page.contains(&format!("W{last} ")), "the last entry is not on the page");
+    assert!(page.len() < 300 * 1024);
+
+    // The Word document lists every entry, the last one included.
+    let got = site.fetch("/bulletins/docx?month=2026-11", Some(&sup)).await;
+    assert_eq!(got.status, StatusCode::OK);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(got.bytes.to_vec())).expect("a .docx is a zip");
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("word/document.xml").unwrap(), &mut xml).unwrap();
+    assert!(xml.contains(&format!("{listed}. W")) && xml.contains(&format!("W{last} ")), "every entry in the docx");
+    h.stop().await;
+}

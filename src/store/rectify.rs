@@ -239,6 +239,33 @@ pub async fn open_items_in(conn: &mut Conn, scope: &Scope) -> crate::sql::Result
         .collect())
 }
 
+/// The open items of a scope counted by when they were recorded: since `recent` (an instant),
+/// between `old` and `recent`, and before `old` — the ledger's ages (≤7 days, 8–30, >30) with
+/// the local day boundaries given as instants. `created_at` is written by `db::ts` (fixed-width
+/// UTC), so the text compares as the time does.
+pub async fn open_ages(
+    conn: &mut Conn,
+    scope: &Scope,
+    recent: DateTime<Utc>,
+    old: DateTime<Utc>,
+) -> crate::sql::Result<[usize; 3]> {
+    let (join, cond, arg) = scope_condition(scope);
+    let sql = format!(
+        "SELECT COALESCE(SUM(i.created_at >= ?1), 0), COALESCE(SUM(i.created_at < ?1 AND i.created_at >= ?2), 0),
+                COALESCE(SUM(i.created_at < ?2), 0)
+           FROM rectify_items i {join}
+          WHERE i.status NOT IN ('closed', 'cancelled') AND {}",
+        cond.replace('?', "?3")
+    );
+    let mut q = crate::sql::query_as::<(i64, i64, i64)>(&sql).bind(ts(recent)).bind(ts(old));
+    if let Some(a) = arg {
+        q = q.bind(a);
+    }
+    let (a, b, c) = q.fetch_one(conn).await?;
+    let n = |v: i64| usize::try_from(v).unwrap_or(0);
+    Ok([n(a), n(b), n(c)])
+}
+
 /// The finished items of a scope, counted in SQL (a province keeps hundreds of thousands).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FinishedSummary {
@@ -841,10 +868,77 @@ pub async fn link_self_check_line(conn: &mut Conn, id: i64, line_no: i64, item_i
     Ok(())
 }
 
+/// The open statuses exactly as the partial index `rectify_items_open_deadline` (migration
+/// 20261216000100) names them: a county-wide query that repeats this term may use that index.
+const OPEN_TERM: &str =
+    "i.status IN ('identified', 'notified', 'acknowledged', 'in_progress', 'submitted', 'verifying')";
+
+/// `statuses` as an SQL list of literals (they are our own constant names).
+fn status_list(statuses: &[Status]) -> String {
+    let names: Vec<String> = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
+    format!("({})", names.join(", "))
+}
+
+/// The `WHERE` prefix and binding for a scope over open items only: the county's condition names
+/// the open statuses so the deadline index serves it (a zone's or a school's uses the school
+/// index, which is faster for them).
+fn open_scope_condition(scope: &Scope, statuses: &[Status]) -> (&'static str, String, Option<String>) {
+    let (join, cond, arg) = scope_condition(scope);
+    let cond = if matches!(scope, Scope::County) && statuses.iter().all(|s| s.is_open()) {
+        OPEN_TERM.to_string()
+    } else {
+        cond.to_string()
+    };
+    (join, cond, arg)
+}
+
+/// The ids of the first `limit` items of the scope with one of `statuses`, by deadline then id,
+/// either overdue only (awaiting the school, deadline before `today`) or not overdue only.
+async fn page_ids(
+    conn: &mut Conn,
+    scope: &Scope,
+    statuses: &[Status],
+    today: NaiveDate,
+    overdue: bool,
+    limit: usize,
+) -> crate::sql::Result<Vec<i64>> {
+    if statuses.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let awaiting: Vec<Status> = Status::ALL.into_iter().filter(|s| s.awaits_school()).collect();
+    let late = format!("(i.status IN {} AND i.deadline < ?2)", status_list(&awaiting));
+    let (join, cond, arg) = open_scope_condition(scope, statuses);
+    let sql = format!(
+        "SELECT i.id FROM rectify_items i {join}
+          WHERE {} AND i.status IN {} AND {}{late}
+          ORDER BY i.deadline, i.id LIMIT {limit}",
+        cond.replace('?', "?1"),
+        status_list(statuses),
+        if overdue { "" } else { "NOT " },
+    );
+    let q = crate::sql::query_scalar::<i64>(&sql).bind(arg).bind(today.format("%Y-%m-%d").to_string());
+    q.fetch_all(conn).await
+}
+
+/// Items whole by id, in the order of `ids`.
+async fn items_by_ids(conn: &mut Conn, ids: &[i64]) -> crate::sql::Result<Vec<Item>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let rows = crate::sql::query(&format!("{SELECT} WHERE i.id IN (SELECT value FROM json_each(?))"))
+        .bind(list)
+        .fetch_all(conn)
+        .await?;
+    let mut found: std::collections::HashMap<i64, Item> = rows.iter().filter_map(item).map(|it| (it.id, it)).collect();
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+}
+
 /// The first `limit` items with one of `statuses`, most overdue first (the school's side of an
 /// item is overdue past its deadline), then by deadline — the order the ledger shows, computed
 /// in SQL so a province's open items are not all read for one page. With `overdue_only`, only
-/// the overdue ones.
+/// the overdue ones. The overdue ones are one range of the deadline index, the rest another:
+/// a province's first page reads its 200 ids from the index and only those items whole.
 pub async fn most_overdue(
     conn: &mut Conn,
     scope: &Scope,
@@ -853,36 +947,79 @@ pub async fn most_overdue(
     overdue_only: bool,
     limit: u32,
 ) -> crate::sql::Result<Vec<Item>> {
-    let (join, cond, arg) = scope_condition(scope);
-    let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
-    let awaiting: Vec<&str> = Status::ALL.iter().filter(|s| s.awaits_school()).map(|s| s.as_str()).collect();
-    // `?1` the scope's argument when it has one; the rest numbered after it.
-    let (cond, n) = if arg.is_some() { (cond.replace('?', "?1"), 1) } else { (cond.to_string(), 0) };
-    let overdue =
-        |a: &str| format!("({a}.status IN (SELECT value FROM json_each(?{})) AND {a}.deadline < ?{})", n + 2, n + 3);
-    let only = if overdue_only { format!("AND {}", overdue("i")) } else { String::new() };
-    // The page's ids are chosen on the items alone; only those are joined to their school and
-    // zone (joining first made SQLite walk every school's items in scope order, then sort).
+    let limit = limit as usize;
+    let awaiting: Vec<Status> = statuses.iter().copied().filter(|s| s.awaits_school()).collect();
+    let mut ids = page_ids(conn, scope, &awaiting, today, true, limit).await?;
+    if !overdue_only && ids.len() < limit {
+        let rest = page_ids(conn, scope, statuses, today, false, limit - ids.len()).await?;
+        ids.extend(rest);
+    }
+    items_by_ids(conn, &ids).await
+}
+
+/// The ledger's figures of a scope from the per-school counts the item triggers keep (migration
+/// 20261216000100), and its overdue items counted on the deadline index. Equal to counting the
+/// items themselves ([`open_items_in`], [`finished_summary`]); tests hold them to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerCounts {
+    /// Items in each status, in [`Status::ALL`] order (closed: every closed item).
+    pub by_status: [usize; 8],
+    /// Closed items with `closed_late` unset or 0, and with 1.
+    pub closed_on_time: usize,
+    pub closed_late: usize,
+    /// Open items awaiting the school past their deadline (`overdue_days` > 0).
+    pub overdue: usize,
+}
+
+impl LedgerCounts {
+    pub fn count(&self, status: Status) -> usize {
+        Status::ALL.iter().position(|s| *s == status).map_or(0, |i| self.by_status[i])
+    }
+
+    /// Items not closed and not cancelled.
+    pub fn open(&self) -> usize {
+        Status::ALL.iter().filter(|s| s.is_open()).map(|s| self.count(*s)).sum()
+    }
+}
+
+pub async fn ledger_counts(conn: &mut Conn, scope: &Scope, today: NaiveDate) -> crate::sql::Result<LedgerCounts> {
+    let (join, cond) = match scope {
+        Scope::County => ("", "1 = 1"),
+        Scope::Zone(_) => ("JOIN schools s ON s.id = c.school_id", "s.zone_id = ?"),
+        Scope::Schools(_) => ("", "c.school_id IN (SELECT value FROM json_each(?))"),
+    };
+    let (_, _, arg) = scope_condition(scope);
     let sql = format!(
-        "SELECT o.*, os.name AS school_name, os.zone_id, oz.name AS zone_name
-           FROM rectify_items o JOIN schools os ON os.id = o.school_id JOIN zones oz ON oz.id = os.zone_id
-          WHERE o.id IN (SELECT i.id FROM rectify_items i {join}
-                          WHERE {cond} AND i.status IN (SELECT value FROM json_each(?{})) {only}
-                          ORDER BY CASE WHEN {} THEN 0 ELSE 1 END, i.deadline, i.id LIMIT {limit})
-          ORDER BY CASE WHEN {} THEN 0 ELSE 1 END, o.deadline, o.id",
-        n + 1,
-        overdue("i"),
-        overdue("o")
+        "SELECT COALESCE(SUM(c.identified), 0), COALESCE(SUM(c.notified), 0), COALESCE(SUM(c.acknowledged), 0),
+                COALESCE(SUM(c.in_progress), 0), COALESCE(SUM(c.submitted), 0), COALESCE(SUM(c.verifying), 0),
+                COALESCE(SUM(c.closed_on_time), 0), COALESCE(SUM(c.closed_late), 0),
+                COALESCE(SUM(c.closed_other), 0), COALESCE(SUM(c.cancelled), 0)
+           FROM rectify_school_counts c {join} WHERE {cond}"
     );
     let mut q = crate::sql::query(&sql);
     if let Some(a) = arg {
         q = q.bind(a);
     }
-    let q = q
-        .bind(serde_json::to_string(&wanted).unwrap_or_else(|_| "[]".into()))
-        .bind(serde_json::to_string(&awaiting).unwrap_or_else(|_| "[]".into()))
-        .bind(today.format("%Y-%m-%d").to_string());
-    Ok(q.fetch_all(conn).await?.iter().filter_map(item).collect())
+    let row = q.fetch_one(&mut *conn).await?;
+    let n = |i: usize| usize::try_from(row.get::<i64, _>(i)).unwrap_or(0);
+    let mut counts = LedgerCounts {
+        by_status: [n(0), n(1), n(2), n(3), n(4), n(5), n(6) + n(7) + n(8), n(9)],
+        closed_on_time: n(6),
+        closed_late: n(7),
+        overdue: 0,
+    };
+    let awaiting: Vec<Status> = Status::ALL.into_iter().filter(|s| s.awaits_school()).collect();
+    let (join, cond, arg) = open_scope_condition(scope, &awaiting);
+    let sql = format!(
+        "SELECT COUNT(*) FROM rectify_items i {join}
+          WHERE {} AND i.status IN {} AND i.deadline < ?2",
+        cond.replace('?', "?1"),
+        status_list(&awaiting)
+    );
+    let overdue: i64 =
+        crate::sql::query_scalar(&sql).bind(arg).bind(today.format("%Y-%m-%d").to_string()).fetch_one(conn).await?;
+    counts.overdue = usize::try_from(overdue).unwrap_or(0);
+    Ok(counts)
 }
 
 /// The items of a scope whose status is one of `statuses` (the platform's ledger list and

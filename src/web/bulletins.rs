@@ -136,7 +136,12 @@ async fn list_page(web: &Web, me: &Me) -> anyhow::Result<Response> {
     Ok(web.render(StatusCode::OK, "bulletins.html", ctx))
 }
 
-/// `GET /bulletins/view?month=2026-11[&scope=第一责任区]`: the draft as `通报 预览` shows it, in full.
+/// Most paragraphs of one section the preview page shows (a page stays under 300 KB).
+const PREVIEW_PARAGRAPHS: usize = 100;
+
+/// `GET /bulletins/view?month=2026-11[&scope=第一责任区]`: the draft as `通报 预览` shows it; a
+/// section longer than [`PREVIEW_PARAGRAPHS`] is cut there with a line counting the rest, which
+/// the Word document (and the published text) keep.
 pub(super) async fn view(State(web): State<Arc<Web>>, headers: HeaderMap, Query(q): Query<BulletinQuery>) -> Response {
     let me = match allowed(&web, &headers).await {
         Ok(me) => me,
@@ -155,10 +160,20 @@ async fn view_page(web: &Web, me: &Me, q: BulletinQuery) -> anyhow::Result<Respo
     let mut conn = web.app.db.acquire().await?;
     let published = store::bulletin::latest(&mut conn, Key { kind: MONTHLY, period: &period, scope: &scope }).await?;
     drop(conn);
+    // A long section (a province's 通报名单 names thousands of items) shows its first
+    // paragraphs, in the document's order, and counts the rest; the .docx keeps them all.
     let sections: Vec<_> = bulletin
         .sections
         .iter()
-        .map(|s| context! { heading => s.section.heading(), paragraphs => s.paragraphs.clone(), overridden => s.overridden })
+        .map(|s| {
+            let shown = s.paragraphs.len().min(PREVIEW_PARAGRAPHS);
+            context! {
+                heading => s.section.heading(),
+                paragraphs => s.paragraphs[..shown].to_vec(),
+                more => s.paragraphs.len() - shown,
+                overridden => s.overridden,
+            }
+        })
         .collect();
     let ctx = context! {
         title => bulletin.title.clone(),

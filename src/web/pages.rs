@@ -390,9 +390,9 @@ async fn ledger_page(web: &Web, me: &Me, query: LedgerQuery) -> anyhow::Result<R
             return Ok(web.render(StatusCode::OK, "ledger.html", ctx));
         }
     };
-    let open = rs::open_items_in(&mut conn, &scope).await?;
-    let finished = rs::finished_summary(&mut conn, &scope, crate::app::rectify::offset_days(web.app.tz, today)).await?;
-    let s = crate::app::rectify::stats(&open, &finished, web.app.tz, today);
+    // Kept per school as the ledger changes (a province's items are not read for its figures).
+    let counts = rs::ledger_counts(&mut conn, &scope, today).await?;
+    let s = crate::app::rectify::counted_stats(&counts);
     let summary = context! {
         total => s.total, open => s.open, overdue => s.overdue,
         closed => s.closed_on_time + s.closed_late, cancelled => s.cancelled,
@@ -404,11 +404,7 @@ async fn ledger_page(web: &Web, me: &Me, query: LedgerQuery) -> anyhow::Result<R
     let (items, matching) = if statuses.iter().all(|s| s.is_open()) {
         let overdue_only = filter == "overdue";
         let items = rs::most_overdue(&mut conn, &scope, &statuses, today, overdue_only, LEDGER_ROWS as u32).await?;
-        let n = open
-            .iter()
-            .filter(|it| statuses.contains(&it.status))
-            .filter(|it| !overdue_only || overdue_days(it.status, it.deadline, today) > 0)
-            .count();
+        let n = if overdue_only { counts.overdue } else { statuses.iter().map(|st| counts.count(*st)).sum() };
         (items, n)
     } else {
         let items = rs::items_with_status(&mut conn, &scope, &statuses, Some(LEDGER_ROWS as u32)).await?;

@@ -63,6 +63,59 @@ pub fn stats(
     s
 }
 
+/// The figures the platform's ledger page shows, from the counts the store keeps per school
+/// (`rs::ledger_counts`): total, open, overdue, unnotified, closed on time/late, cancelled and
+/// the rate, equal to [`stats`] on the same items. The ages of open items and the average days
+/// to close need the items themselves and stay empty.
+pub fn counted_stats(c: &rs::LedgerCounts) -> LedgerStats {
+    let mut s = LedgerStats {
+        open: c.open(),
+        overdue: c.overdue,
+        unnotified: c.count(Status::Identified),
+        closed_on_time: c.closed_on_time,
+        closed_late: c.closed_late,
+        cancelled: c.count(Status::Cancelled),
+        ..LedgerStats::default()
+    };
+    s.total = s.open + s.cancelled + s.closed_on_time + s.closed_late;
+    let base = s.total - s.cancelled;
+    if base > 0 {
+        s.rate = Some(100.0 * (s.closed_on_time + s.closed_late) as f64 / base as f64);
+    }
+    s
+}
+
+/// The chat's ledger figures without reading the scope's items: the kept counts
+/// ([`counted_stats`]), the open items' ages counted in SQL and the average days to close from
+/// the finished items' summary. Equal to [`stats`] over [`rs::open_items_in`] (tests hold it).
+pub async fn counted_ledger(
+    conn: &mut Conn,
+    scope: &rs::Scope,
+    tz: chrono_tz::Tz,
+    today: NaiveDate,
+) -> anyhow::Result<LedgerStats> {
+    use chrono::{Duration, TimeZone};
+    let counts = rs::ledger_counts(conn, scope, today).await?;
+    let mut s = counted_stats(&counts);
+    // An item is ≤7 days old when recorded on or after the local day 7 days ago (ages count
+    // local calendar days), 8–30 when on or after the day 30 days ago.
+    let start_of = |d: NaiveDate| {
+        // A zone whose clocks skip midnight on that day starts it an hour later.
+        let midnight = d.and_hms_opt(0, 0, 0).unwrap_or_default();
+        [midnight, midnight + Duration::hours(1)]
+            .iter()
+            .find_map(|t| tz.from_local_datetime(t).earliest())
+            .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc))
+    };
+    s.by_age =
+        rs::open_ages(conn, scope, start_of(today - Duration::days(7)), start_of(today - Duration::days(30))).await?;
+    let finished = rs::finished_summary(conn, scope, offset_days(tz, today)).await?;
+    if finished.timed > 0 {
+        s.avg_days_to_close = Some(finished.days_to_close as f64 / finished.timed as f64);
+    }
+    Ok(s)
+}
+
 /// The zone's UTC offset today, in days. Chinese zones keep one offset all year; elsewhere a
 /// day-count near a clock change may be off by one.
 pub fn offset_days(tz: chrono_tz::Tz, today: NaiveDate) -> f64 {
@@ -153,17 +206,14 @@ pub(super) async fn ledger(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyh
         }
     };
     let today = ctx.today();
-    let items = rs::open_items_in(ctx.tx, &scope).await?;
-    let finished = rs::finished_summary(ctx.tx, &scope, offset_days(ctx.app.tz, today)).await?;
-    let s = stats(&items, &finished, ctx.app.tz, today);
+    let s = counted_ledger(ctx.tx, &scope, ctx.app.tz, today).await?;
     let mut lines = vec![stats_text(&title, &s)];
-    let mut open: Vec<&rs::OpenItem> = items.iter().filter(|i| i.status.is_open()).collect();
-    open.sort_by_key(|i| (std::cmp::Reverse(overdue_days(i.status, i.deadline, today)), i.deadline, i.id));
-    if !open.is_empty() {
+    let open_statuses: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_open()).collect();
+    let listed = rs::most_overdue(ctx.tx, &scope, &open_statuses, today, false, LIST_LINES as u32).await?;
+    if !listed.is_empty() {
         lines.push("在办问题：".into());
     }
-    for o in open.iter().take(LIST_LINES) {
-        let Some(it) = rs::get(ctx.tx, o.id).await? else { continue };
+    for it in &listed {
         let over = overdue_days(it.status, it.deadline, today);
         lines.push(format!(
             "· {} {} {}：{}，{}，期限{}{}",
@@ -176,8 +226,8 @@ pub(super) async fn ledger(ctx: &mut Ctx<'_>, actor: &Actor, args: &str) -> anyh
             if over > 0 { format!("，逾期{over}天") } else { String::new() }
         ));
     }
-    if open.len() > LIST_LINES {
-        lines.push(format!("……等共{}条", open.len()));
+    if s.open > LIST_LINES {
+        lines.push(format!("……等共{}条", s.open));
     }
     if matches!(actor.role, Role::Admin | Role::Supervisor) && matches!(scope, rs::Scope::County) {
         let month = dr::month_of(today);
