@@ -10,7 +10,7 @@ use super::Conn;
 use crate::db::{parse_ts, ts};
 use crate::domain::rectify::{Severity, Source, Status};
 use crate::domain::report_parse::VisitMethod;
-use crate::domain::stats::rectify::{escalation_level, EscalationRow, EventRow, ItemRow};
+use crate::domain::stats::rectify::{escalation_level, fold_cut, EscalationRow, EventRow, Folding, ItemRow};
 use crate::domain::stats::tasks::AssignmentRow;
 use crate::domain::stats::visits::{InspectorRow, SchoolRow, VisitRow};
 use crate::domain::stats::weekly::WeeklyRow;
@@ -25,6 +25,21 @@ pub(crate) fn day(d: NaiveDate) -> String {
 
 pub(crate) fn parse_day(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+/// `parse_day` for the hundreds of thousands of dates a province's ledger read holds: a
+/// stored `YYYY-MM-DD` read digit by digit, anything else left to `parse_day`.
+fn parse_day_fast(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+    };
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        if let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) {
+            return NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d);
+        }
+    }
+    parse_day(s)
 }
 
 /// The instant local day `d` begins (the earliest one at a clock change).
@@ -48,6 +63,28 @@ pub(crate) fn bounds(tz: Tz, period: Period) -> (String, String) {
 
 pub(crate) fn local_day(tz: Tz, stored: &str) -> Option<NaiveDate> {
     parse_ts(stored).map(|t| t.with_timezone(&tz).date_naive())
+}
+
+/// [`load`] for figures taken on `today`: the same figures, read faster ([`rectify_rows_on`]).
+pub async fn load_on(
+    conn: &mut Conn,
+    tz: Tz,
+    period: Period,
+    exempt_invited: bool,
+    today: NaiveDate,
+) -> crate::sql::Result<Rows> {
+    let schools = school_rows(conn).await?;
+    let (items, escalations) = rectify_rows_on(conn, tz, period, &schools, None, today).await?;
+    Ok(Rows {
+        weekly: weekly_rows(conn, period, None).await?,
+        visits: visit_rows(conn, period, None).await?,
+        inspectors: inspector_rows(conn, exempt_invited).await?,
+        items,
+        escalations,
+        assignments: task_rows(conn, tz, period).await?,
+        info: super::info::rows(conn, tz, period).await?,
+        schools,
+    })
 }
 
 /// Everything the statistics of `period` read. `exempt_invited`: 特约督学 are not held to the
@@ -269,6 +306,124 @@ pub async fn rectify_rows(
         })
         .collect();
     Ok((items, escalations))
+}
+
+/// [`rectify_rows`] for the figures of `period` taken on `today`: the same items and
+/// escalations, with each item's events before `fold_cut(period, today)` folded into one
+/// (`domain::stats::rectify::Folding`: the figures are the same, tests/stats_fold.rs holds
+/// them to `rectify_rows`'s), read as SQLite steps without copying each row out.
+pub async fn rectify_rows_on(
+    conn: &mut Conn,
+    tz: Tz,
+    period: Period,
+    schools: &[SchoolRow],
+    zone: Option<i64>,
+    today: NaiveDate,
+) -> crate::sql::Result<(Vec<ItemRow>, Vec<EscalationRow>)> {
+    let (start, end) = bounds(tz, period);
+    let cut = fold_cut(period, today);
+    // The items and the plan are `rectify_rows`'s.
+    const RELEVANT: &str = "i.created_at < ?1 AND (i.status NOT IN ('closed', 'cancelled') OR i.updated_at >= ?2)
+         AND (?4 IS NULL OR i.school_id IN (SELECT id FROM schools WHERE zone_id = ?4))";
+    let mut zone_of: HashMap<i64, i64> = HashMap::new();
+    crate::sql::query("SELECT id, zone_id FROM schools")
+        .for_each_ref(&mut *conn, |r| {
+            zone_of.insert(r.int(0)?, r.int(1)?);
+            Ok(())
+        })
+        .await?;
+    let mut by_item: HashMap<i64, Vec<EventRow>> = HashMap::new();
+    let mut current: Option<(i64, Folding)> = None;
+    crate::sql::query(&format!(
+        "SELECT e.item_id, e.local_date, e.action, e.to_status, e.deadline
+           FROM rectify_items i CROSS JOIN rectify_events e ON e.item_id = i.id
+          WHERE {RELEVANT} AND e.local_date <= ?3 ORDER BY i.id, e.id"
+    ))
+    .bind(&end)
+    .bind(&start)
+    .bind(day(period.to))
+    .bind(zone)
+    .for_each_ref(&mut *conn, |r| {
+        let item_id = r.int(0)?;
+        let (Some(date), Some(to_status)) = (parse_day_fast(r.text(1)?), Status::from_db(r.text(3)?)) else {
+            return Ok(());
+        };
+        let deadline = r.opt_text(4)?.and_then(parse_day_fast);
+        match &mut current {
+            Some((id, folding)) if *id == item_id => folding.push(date, r.text(2)?, to_status, deadline),
+            _ => {
+                if let Some((id, folding)) = current.take() {
+                    by_item.insert(id, folding.finish());
+                }
+                let mut folding = Folding::new(cut);
+                folding.push(date, r.text(2)?, to_status, deadline);
+                current = Some((item_id, folding));
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    if let Some((id, folding)) = current.take() {
+        by_item.insert(id, folding.finish());
+    }
+    let inspectors: HashMap<i64, &Vec<i64>> = schools.iter().map(|s| (s.id, &s.inspectors)).collect();
+    let mut items = Vec::new();
+    crate::sql::query(&format!(
+        "SELECT i.id, i.school_id, i.category, i.severity, i.source, i.created_at, i.status, i.deadline
+           FROM rectify_items i
+          WHERE {RELEVANT} AND ?3 IS NOT NULL ORDER BY i.id"
+    ))
+    .bind(&end)
+    .bind(&start)
+    .bind(day(period.to))
+    .bind(zone)
+    .for_each_ref(&mut *conn, |r| {
+        let id = r.int(0)?;
+        let school_id = r.int(1)?;
+        let item = (|| {
+            Some(ItemRow {
+                id,
+                school_id,
+                zone_id: zone_of.get(&school_id).copied()?,
+                inspectors: inspectors.get(&school_id).map(|v| v.to_vec()).unwrap_or_default(),
+                category: u8::try_from(r.int(2).ok()?).ok()?,
+                severity: Severity::from_db(r.text(3).ok()?)?,
+                source: Source::from_db(r.text(4).ok()?)?,
+                created: local_day(tz, r.text(5).ok()?)?,
+                status: Status::from_db(r.text(6).ok()?)?,
+                deadline: parse_day_fast(r.text(7).ok()?)?,
+                events: Vec::new(),
+            })
+        })();
+        if let Some(mut item) = item {
+            item.events = by_item.remove(&id).unwrap_or_default();
+            items.push(item);
+        }
+        Ok(())
+    })
+    .await?;
+    let escalations = escalation_rows(conn, tz, &start, &end).await?;
+    Ok((items, escalations))
+}
+
+/// The escalation steps sent in `[start, end)`.
+async fn escalation_rows(conn: &mut Conn, tz: Tz, start: &str, end: &str) -> crate::sql::Result<Vec<EscalationRow>> {
+    let mut out = Vec::new();
+    crate::sql::query(
+        "SELECT subject_id, event, at FROM once_events
+          WHERE subject_kind = 'rectify_item' AND at >= ? AND at < ? ORDER BY at",
+    )
+    .bind(start)
+    .bind(end)
+    .for_each_ref(conn, |r| {
+        let (item_id, event, at) = (r.int(0)?, r.text(1)?, r.text(2)?);
+        if let (Some(level), Some(date)) = (escalation_level(event), local_day(tz, at)) {
+            out.push(EscalationRow { item_id, level, date });
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(out)
 }
 
 /// Live assignments made in `period`, in their current state.
