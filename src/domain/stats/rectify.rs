@@ -577,8 +577,17 @@ mod folding {
     use super::*;
     use proptest::prelude::*;
 
-    const ACTIONS: [&str; 9] =
-        ["created", "acknowledged", "submitted", "closed", "closed_on_site", "reopened", "extended", "returned", "cancelled"];
+    const ACTIONS: [&str; 9] = [
+        "created",
+        "acknowledged",
+        "submitted",
+        "closed",
+        "closed_on_site",
+        "reopened",
+        "extended",
+        "returned",
+        "cancelled",
+    ];
 
     fn base() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 8, 25).unwrap()
@@ -624,8 +633,9 @@ mod folding {
     }
 
     fn esc_strategy() -> impl Strategy<Value = Vec<EscalationRow>> {
-        proptest::collection::vec((1i64..30, 0u8..4, 0i64..200), 0..15)
-            .prop_map(|v| v.into_iter().map(|(item_id, level, d)| EscalationRow { item_id, level, date: day(d) }).collect())
+        proptest::collection::vec((1i64..30, 0u8..4, 0i64..200), 0..15).prop_map(|v| {
+            v.into_iter().map(|(item_id, level, d)| EscalationRow { item_id, level, date: day(d) }).collect()
+        })
     }
 
     proptest! {
