@@ -142,6 +142,14 @@ impl RowRef<'_, '_> {
         }
     }
 
+    /// An INTEGER column that may be NULL.
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        match self.value(i)? {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
     /// A TEXT column.
     pub fn text(&self, i: usize) -> Result<&str> {
         match self.value(i)? {
@@ -496,19 +504,26 @@ impl Conn {
         bind_all(&mut stmt, args)?;
         let started = tracing::enabled!(target: "dudao::sql", tracing::Level::DEBUG).then(std::time::Instant::now);
         let mut read = 0u64;
-        let got = (|| {
-            let mut rows = stmt.raw_query();
-            while let Some(row) = rows.next()? {
-                read += 1;
-                f(&RowRef { row })?;
-            }
-            Ok(())
-        })();
+        let got = lend_rows(&mut stmt, f, &mut read);
         if let Some(t) = started {
             tracing::debug!(target: "dudao::sql", statement = sql, rows = read, elapsed_us = t.elapsed().as_micros() as u64, ok = got.is_ok());
         }
         got
     }
+}
+
+/// Steps `stmt` (its arguments bound), lending each row to `f`; counts them in `read`.
+fn lend_rows(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    f: &mut dyn FnMut(&RowRef<'_, '_>) -> Result<()>,
+    read: &mut u64,
+) -> Result<()> {
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next()? {
+        *read += 1;
+        f(&RowRef { row })?;
+    }
+    Ok(())
 }
 
 /// Binds `args` to `stmt`'s parameters in order; their number must match.

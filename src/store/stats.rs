@@ -122,20 +122,22 @@ pub async fn weekly_rows(conn: &mut Conn, period: Period, zone: Option<i64>) -> 
     )
     .bind(first)
     .bind(last)
-    .bind(zone)
-    .fetch_all(conn)
+    .bind(zone);
+    // A province's half-year is ~10^5 member-weeks: read as SQLite steps, one `String` a row.
+    let mut out = Vec::new();
+    rows.for_each_ref(conn, |r| {
+        out.push(WeeklyRow {
+            week: r.text(0)?.to_owned(),
+            person_id: r.int(1)?,
+            zone_id: r.opt_int(2)?,
+            excluded: r.int(3)? != 0,
+            submitted: r.int(4)? != 0,
+            late: r.int(5)? != 0,
+        });
+        Ok(())
+    })
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| WeeklyRow {
-            week: r.get("week"),
-            person_id: r.get("person_id"),
-            zone_id: r.get("zone_id"),
-            excluded: r.get::<i64, _>("excluded") != 0,
-            submitted: r.get::<i64, _>("submitted") != 0,
-            late: r.get::<i64, _>("late") != 0,
-        })
-        .collect())
+    Ok(out)
 }
 
 /// Submitted visits dated in `period`, with the zone of the school visited and the methods of
@@ -143,6 +145,7 @@ pub async fn weekly_rows(conn: &mut Conn, period: Period, zone: Option<i64>) -> 
 /// With `zone`, only visits to that zone's schools (what the figures count for a zone; the
 /// per-inspector tables need every visit, so they pass `None`).
 pub async fn visit_rows(conn: &mut Conn, period: Period, zone: Option<i64>) -> crate::sql::Result<Vec<VisitRow>> {
+    let mut out = Vec::new();
     crate::sql::query(
         "SELECT v.id, v.person_id, v.school_id, s.zone_id, v.visit_date, v.kind, v.themed,
                 json_extract(v.parsed, '$.methods') AS methods
@@ -153,20 +156,25 @@ pub async fn visit_rows(conn: &mut Conn, period: Period, zone: Option<i64>) -> c
     .bind(day(period.from))
     .bind(day(period.to))
     .bind(zone)
-    .filter_map(conn, |r| {
-        let methods: Option<String> = r.get("methods");
-        Some(VisitRow {
-            id: r.get("id"),
-            person_id: r.get("person_id"),
-            school_id: r.get("school_id"),
-            zone_id: r.get("zone_id"),
-            date: parse_day(r.get("visit_date"))?,
-            kind: VisitKind::parse(r.get("kind")).unwrap_or_default(),
-            themed: r.get::<i64, _>("themed") != 0,
-            methods: methods.and_then(|m| serde_json::from_str::<Vec<(VisitMethod, u32)>>(&m).ok()).unwrap_or_default(),
-        })
+    .for_each_ref(conn, |r| {
+        let Some(date) = parse_day_fast(r.text(4)?) else {
+            return Ok(());
+        };
+        let methods = r.opt_text(7)?;
+        out.push(VisitRow {
+            id: r.int(0)?,
+            person_id: r.int(1)?,
+            school_id: r.int(2)?,
+            zone_id: r.int(3)?,
+            date,
+            kind: VisitKind::parse(r.text(5)?).unwrap_or_default(),
+            themed: r.int(6)? != 0,
+            methods: methods.and_then(|m| serde_json::from_str::<Vec<(VisitMethod, u32)>>(m).ok()).unwrap_or_default(),
+        });
+        Ok(())
     })
-    .await
+    .await?;
+    Ok(out)
 }
 
 /// Active schools with their responsible inspectors (active, not recused).
@@ -380,24 +388,29 @@ pub async fn rectify_rows_on(
     .for_each_ref(&mut *conn, |r| {
         let id = r.int(0)?;
         let school_id = r.int(1)?;
-        let item = (|| {
-            Some(ItemRow {
+        let Some(zone_id) = zone_of.get(&school_id).copied() else {
+            return Ok(());
+        };
+        let category = u8::try_from(r.int(2)?).ok();
+        let (severity, source) = (Severity::from_db(r.text(3)?), Source::from_db(r.text(4)?));
+        let created = local_day(tz, r.text(5)?);
+        let (status, deadline) = (Status::from_db(r.text(6)?), parse_day_fast(r.text(7)?));
+        if let (Some(category), Some(severity), Some(source), Some(created), Some(status), Some(deadline)) =
+            (category, severity, source, created, status, deadline)
+        {
+            items.push(ItemRow {
                 id,
                 school_id,
-                zone_id: zone_of.get(&school_id).copied()?,
+                zone_id,
                 inspectors: inspectors.get(&school_id).map(|v| v.to_vec()).unwrap_or_default(),
-                category: u8::try_from(r.int(2).ok()?).ok()?,
-                severity: Severity::from_db(r.text(3).ok()?)?,
-                source: Source::from_db(r.text(4).ok()?)?,
-                created: local_day(tz, r.text(5).ok()?)?,
-                status: Status::from_db(r.text(6).ok()?)?,
-                deadline: parse_day_fast(r.text(7).ok()?)?,
-                events: Vec::new(),
-            })
-        })();
-        if let Some(mut item) = item {
-            item.events = by_item.remove(&id).unwrap_or_default();
-            items.push(item);
+                category,
+                severity,
+                source,
+                created,
+                status,
+                deadline,
+                events: by_item.remove(&id).unwrap_or_default(),
+            });
         }
         Ok(())
     })
