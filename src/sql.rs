@@ -116,6 +116,59 @@ impl Row {
     }
 }
 
+/// A result row borrowed from SQLite while the statement steps (`Query::for_each_ref`):
+/// columns by position, text as `&str` without a copy. For reads of hundreds of thousands of
+/// rows, where building an owned [`Row`] (a `Value` and a `String` per column) costs more
+/// than SQLite's own stepping.
+pub struct RowRef<'s, 'r> {
+    row: &'r rusqlite::Row<'s>,
+}
+
+impl RowRef<'_, '_> {
+    fn value(&self, i: usize) -> Result<rusqlite::types::ValueRef<'_>> {
+        Ok(self.row.get_ref(i)?)
+    }
+
+    fn bad<T>(i: usize, want: &str, v: rusqlite::types::ValueRef<'_>) -> Result<T> {
+        let message = format!("expected {want}, found {:?}", v.data_type());
+        Err(Error::ColumnDecode { index: i.to_string(), message })
+    }
+
+    /// An INTEGER column.
+    pub fn int(&self, i: usize) -> Result<i64> {
+        match self.value(i)? {
+            rusqlite::types::ValueRef::Integer(n) => Ok(n),
+            v => Self::bad(i, "INTEGER", v),
+        }
+    }
+
+    /// An INTEGER column that may be NULL.
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>> {
+        match self.value(i)? {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
+    /// A TEXT column.
+    pub fn text(&self, i: usize) -> Result<&str> {
+        match self.value(i)? {
+            rusqlite::types::ValueRef::Text(t) => {
+                std::str::from_utf8(t).map_err(|e| Error::ColumnDecode { index: i.to_string(), message: e.to_string() })
+            }
+            v => Self::bad(i, "TEXT", v),
+        }
+    }
+
+    /// A TEXT column that may be NULL.
+    pub fn opt_text(&self, i: usize) -> Result<Option<&str>> {
+        match self.value(i)? {
+            rusqlite::types::ValueRef::Null => Ok(None),
+            _ => self.text(i).map(Some),
+        }
+    }
+}
+
 /// A Rust value that can be bound to a statement parameter.
 pub trait Encode {
     fn to_value(&self) -> Value;
@@ -436,6 +489,43 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// A read-only statement whose rows are lent to `f` one at a time, as SQLite steps.
+    fn each_ref_sync(
+        &mut self,
+        sql: &str,
+        args: &[Value],
+        f: &mut dyn FnMut(&RowRef<'_, '_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.raw().prepare_cached(sql)?;
+        if !stmt.readonly() {
+            return Err(Error::NotReadOnly);
+        }
+        bind_all(&mut stmt, args)?;
+        let started = tracing::enabled!(target: "dudao::sql", tracing::Level::DEBUG).then(std::time::Instant::now);
+        let mut read = 0u64;
+        let got = lend_rows(&mut stmt, f, &mut read);
+        if let Some(t) = started {
+            tracing::debug!(target: "dudao::sql", statement = sql, rows = read, elapsed_us = t.elapsed().as_micros() as u64, ok = got.is_ok());
+        }
+        got
+    }
+}
+
+/// Steps `stmt` (its arguments bound), lending each row to `f`; counts them in `read`.
+fn lend_rows(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    f: &mut dyn FnMut(&RowRef<'_, '_>) -> Result<()>,
+    read: &mut u64,
+) -> Result<()> {
+    let mut rows = stmt.raw_query();
+    while let Some(row) = rows.next()? {
+        *read += 1;
+        f(&RowRef { row })?;
+    }
+    Ok(())
+}
+
 /// Binds `args` to `stmt`'s parameters in order; their number must match.
 fn bind_all(stmt: &mut rusqlite::CachedStatement<'_>, args: &[Value]) -> Result<()> {
     let expected = stmt.parameter_count();
@@ -505,6 +595,16 @@ impl<'q> Query<'q> {
     /// smaller records (exports), so the raw rows never all sit in memory. Read-only statements.
     pub async fn for_each(self, conn: &mut Conn, mut f: impl FnMut(Row) -> Result<()> + Send) -> Result<()> {
         conn.each_sync(self.sql, &self.args, &mut f)
+    }
+
+    /// `for_each` lending each row as SQLite steps, without copying it out ([`RowRef`]).
+    /// Read-only statements.
+    pub async fn for_each_ref(
+        self,
+        conn: &mut Conn,
+        mut f: impl FnMut(&RowRef<'_, '_>) -> Result<()> + Send,
+    ) -> Result<()> {
+        conn.each_ref_sync(self.sql, &self.args, &mut f)
     }
 
     /// `for_each` collecting what `f` makes of each row (`None` skips the row).

@@ -53,7 +53,7 @@ pub async fn draft(
 ) -> anyhow::Result<Bulletin> {
     let (period, scope) = (month.key(), target.key());
     let key = Key { kind: MONTHLY, period: &period, scope: &scope };
-    let rows = store::stats::load(conn, tz, month.period(), settings.visits.exempt_invited).await?;
+    let rows = store::stats::load_on(conn, tz, month.period(), settings.visits.exempt_invited, today).await?;
     let names = Names {
         zones: store::people::active_zones(conn).await?,
         schools: store::people::active_schools(conn).await?.into_iter().map(|(id, name, ..)| (id, name)).collect(),

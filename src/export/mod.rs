@@ -319,7 +319,7 @@ async fn load_rows(
         }
         Kind::Ledger | Kind::Reconcile => {
             data.rows.schools = st::school_rows(conn).await?;
-            let (items, esc) = st::rectify_rows(conn, tz, period, &data.rows.schools, zone).await?;
+            let (items, esc) = st::rectify_rows_on(conn, tz, period, &data.rows.schools, zone, today).await?;
             data.rows.items = items;
             data.rows.escalations = esc;
             if kind == Kind::Ledger {
