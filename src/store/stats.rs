@@ -74,7 +74,19 @@ pub async fn load_on(
     today: NaiveDate,
 ) -> crate::sql::Result<Rows> {
     let schools = school_rows(conn).await?;
-    let (items, escalations) = rectify_rows_on(conn, tz, period, &schools, None, today).await?;
+    let rectify = rectify_rows_on(conn, tz, period, &schools, None, today).await?;
+    rows_with(conn, tz, period, exempt_invited, schools, rectify).await
+}
+
+/// The rows besides rectification's, around the schools and items already read.
+async fn rows_with(
+    conn: &mut Conn,
+    tz: Tz,
+    period: Period,
+    exempt_invited: bool,
+    schools: Vec<SchoolRow>,
+    (items, escalations): (Vec<ItemRow>, Vec<EscalationRow>),
+) -> crate::sql::Result<Rows> {
     Ok(Rows {
         weekly: weekly_rows(conn, period, None).await?,
         visits: visit_rows(conn, period, None).await?,
@@ -91,17 +103,8 @@ pub async fn load_on(
 /// visit quota (`[visits] exempt_invited`).
 pub async fn load(conn: &mut Conn, tz: Tz, period: Period, exempt_invited: bool) -> crate::sql::Result<Rows> {
     let schools = school_rows(conn).await?;
-    let (items, escalations) = rectify_rows(conn, tz, period, &schools, None).await?;
-    Ok(Rows {
-        weekly: weekly_rows(conn, period, None).await?,
-        visits: visit_rows(conn, period, None).await?,
-        inspectors: inspector_rows(conn, exempt_invited).await?,
-        items,
-        escalations,
-        assignments: task_rows(conn, tz, period).await?,
-        info: super::info::rows(conn, tz, period).await?,
-        schools,
-    })
+    let rectify = rectify_rows(conn, tz, period, &schools, None).await?;
+    rows_with(conn, tz, period, exempt_invited, schools, rectify).await
 }
 
 /// Members of the weekly rounds around `period`, with their reports (the domain keeps the weeks

@@ -197,7 +197,8 @@ pub fn median_tenths(days: &[u64]) -> Option<u64> {
     }
 }
 
-/// Everything the statistics read, loaded once per request by `store::stats::load`.
+/// Everything the statistics read, loaded once per request by `store::stats::load_on` (`load`,
+/// the full replay, is what tests compare it with).
 #[derive(Debug, Clone, Default)]
 pub struct Rows {
     pub weekly: Vec<weekly::WeeklyRow>,
