@@ -413,6 +413,15 @@ const EDITED_MIGRATIONS: &[EditedMigration] = &[
                   UNIQUE (self_check_id, line_no)
               );",
     },
+    // Shipped in 758e0ee with two indexes changed after its first release (8bbcba3); the text is
+    // that release's again and 20261216000200 makes the change, on either history.
+    EditedMigration {
+        version: 20261215000300,
+        old_checksum:
+            "b4d52de74b4a36cf69481583f65977e1ebe26d028a9c8ada663fb85a177e63ec8ef917f2184cd646df446f0a075ccba2",
+        what: "index once_events_kind_at covering, rectify_items_finished dropped (redone by 20261216000200)",
+        fix: "DROP INDEX IF EXISTS rectify_items_finished;",
+    },
 ];
 
 fn hex(bytes: &[u8]) -> String {

@@ -56,7 +56,8 @@ fn released_migrations_are_never_edited() {
 }
 
 /// Earlier builds' migration sets, copied verbatim from their commits.
-const LEVELS: &[&str] = &["1_foundation_306fda4", "2_weekly_11614aa", "3_themes_visits_8c82da5"];
+const LEVELS: &[&str] =
+    &["1_foundation_306fda4", "2_weekly_11614aa", "3_themes_visits_8c82da5", "4_once_events_758e0ee"];
 
 /// Builds a database exactly as an earlier build left it (sqlx's own ledger included) and puts
 /// a little data in it.
@@ -145,6 +146,18 @@ async fn databases_from_every_earlier_build_upgrade() {
         .unwrap();
         assert!(indexes.contains(&"outbox_queue".to_string()), "level {level}: {indexes:?}");
         assert!(!indexes.contains(&"outbox_ready".to_string()), "level {level}: {indexes:?}");
+        let escalations: Vec<String> =
+            dudao::sql::query_scalar("SELECT name FROM pragma_index_info('once_events_kind_at') ORDER BY seqno")
+                .fetch_all(db)
+                .await
+                .unwrap();
+        assert_eq!(escalations, ["subject_kind", "at", "subject_id", "event"], "level {level}");
+        let finished: i64 =
+            dudao::sql::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'rectify_items_finished'")
+                .fetch_one(db)
+                .await
+                .unwrap();
+        assert_eq!(finished, 0, "level {level}");
         let t = "2026-11-21T02:00:00.000Z";
         let sc = dudao::sql::query(
             "INSERT INTO rectify_self_checks (school_id, submitted_by, status, created_at, updated_at)
