@@ -450,17 +450,17 @@ impl App {
             }
         };
         tx.commit().await?;
-        self.hand_over(queued);
+        self.hand_over(vec![queued]);
         Ok(())
     }
 
     /// After the commit that queued them: claimed answers to their worker, and the workers
     /// woken for anything else.
-    pub(crate) fn hand_over(&self, queued: Queued) {
-        if queued.to_claim() {
+    pub(crate) fn hand_over(&self, queued: Vec<Queued>) {
+        if queued.iter().any(Queued::to_claim) {
             self.outbox_notify.notify_waiters();
         }
-        self.handoffs.deliver(queued.handed);
+        self.handoffs.deliver(queued.into_iter().filter_map(|q| q.handed));
     }
 
     /// Answers the read-only commands that transports' processing loops hand over

@@ -170,10 +170,7 @@ impl App {
             Ok((queued, deferred)) => {
                 self.pipeline.committed_batches.fetch_add(1, Ordering::Relaxed);
                 self.pipeline.committed_messages.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                if queued.iter().any(Queued::to_claim) {
-                    self.outbox_notify.notify_waiters();
-                }
-                self.handoffs.deliver(queued.into_iter().filter_map(|q| q.handed));
+                self.hand_over(queued);
                 for (p, d) in batch.into_iter().zip(deferred) {
                     let _ = p.done.send(Ok(d));
                 }

@@ -116,14 +116,17 @@ impl Handoffs {
     pub fn deliver(&self, handoffs: impl IntoIterator<Item = Handoff>) {
         let intakes = self.intakes.read().unwrap_or_else(|e| e.into_inner());
         for h in handoffs {
-            let Some(intake) = intakes.get(&h.channel) else {
-                tracing::warn!(channel = %h.channel, rows = h.rows.len(), "answers claimed for a worker that stopped; sent at the next start");
-                continue;
+            let refused = match intakes.get(&h.channel) {
+                None => Some(h),
+                Some(intake) => {
+                    intake.outstanding.fetch_add(h.rows.len(), Ordering::Relaxed);
+                    intake.tx.send(h).err().map(|e| {
+                        intake.outstanding.fetch_sub(e.0.rows.len(), Ordering::Relaxed);
+                        e.0
+                    })
+                }
             };
-            intake.outstanding.fetch_add(h.rows.len(), Ordering::Relaxed);
-            if let Err(e) = intake.tx.send(h) {
-                let h = e.0;
-                intake.outstanding.fetch_sub(h.rows.len(), Ordering::Relaxed);
+            if let Some(h) = refused {
                 tracing::warn!(channel = %h.channel, rows = h.rows.len(), "answers claimed for a worker that stopped; sent at the next start");
             }
         }
